@@ -1,0 +1,1 @@
+"""DevSpark Playground."""

@@ -1,0 +1,33 @@
+"""The ``devspark`` command line (Typer). Errors become exit codes in one place: ``main``."""
+
+from __future__ import annotations
+
+import sys
+
+from devspark.cli.app import app, exit_code_for
+from devspark.core.errors import DevSparkError
+
+
+def main() -> None:
+    """Entry point of the ``devspark`` script."""
+    try:
+        app(standalone_mode=False)
+    except DevSparkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,33 @@
+"""Typer application assembly and the error-to-exit-status table."""
+
+from __future__ import annotations
+
+import typer
+
+from devspark.cli import agent_cmd, demo_cmd, match_cmd
+from devspark.core.errors import DevSparkError
+
+app = typer.Typer(
+    name="devspark",
+    help="DevSpark Playground: run, evaluate and share AI agents in sandboxes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(match_cmd.app, name="match")
+app.add_typer(agent_cmd.app, name="agent")
+app.command("demo")(demo_cmd.demo)
+
+EXIT_CODES = {
+    "invalid_argument": 2,
+    "not_found": 3,
+    "failed_precondition": 4,
+    "permission_denied": 5,
+    "conflict": 6,
+    "deadline_exceeded": 7,
+}
+
+
+def exit_code_for(error: DevSparkError) -> int:
+    """The process exit status for a DevSpark error (1 when it has no specific one)."""
+    return EXIT_CODES.get(error.code, 1)

@@ -1,0 +1,1 @@
+"""Pure domain: errors, manifests, statuses, results and ports. No I/O adapters."""

@@ -1,0 +1,55 @@
+"""The error family shared by every layer.
+
+Each error carries a canonical ``code`` (the API maps code to HTTP status, the CLI
+maps it to an exit status, each in one place). Messages name the argument and the
+bad value.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DevSparkError(Exception):
+    """Root of every error DevSpark raises on purpose."""
+
+    code: ClassVar[str] = "internal"
+
+
+class InvalidArgumentError(DevSparkError, ValueError):
+    """An argument, manifest field or request value is malformed."""
+
+    code = "invalid_argument"
+
+
+class NotFoundError(DevSparkError, LookupError):
+    """A named thing (scenario, agent, file) does not exist."""
+
+    code = "not_found"
+
+
+class FailedPreconditionError(DevSparkError):
+    """The system is not in a state where the operation can run.
+
+    For example an isolation level whose tools are not installed.
+    """
+
+    code = "failed_precondition"
+
+
+class DeadlineExceededError(DevSparkError, TimeoutError):
+    """An operation ran past its deadline."""
+
+    code = "deadline_exceeded"
+
+
+class ConflictError(DevSparkError):
+    """The operation conflicts with existing state (duplicate, immutable)."""
+
+    code = "conflict"
+
+
+class PermissionDeniedError(DevSparkError, PermissionError):
+    """The caller may not perform the operation."""
+
+    code = "permission_denied"

@@ -1,0 +1,225 @@
+"""The agent manifest (``agent.toml``), parsed and validated with pydantic.
+
+Every validation error names the field and the bad value, so ``devspark agent check``
+can tell a user exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from devspark.core.errors import InvalidArgumentError, NotFoundError
+
+MANIFEST_NAME = "agent.toml"
+_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_CAPABILITY_RE = re.compile(r"^(bus:(publish|subscribe|request):[A-Za-z0-9_*./-]+|net:(loopback|host))$")
+_SPDX_RE = re.compile(r"^[A-Za-z0-9.+-]+(?:\s+(?:AND|OR|WITH)\s+[A-Za-z0-9.+-]+)*$")
+ENTRY_SUFFIXES = {"python": (".py",), "javascript": (".mjs", ".js")}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    """Resource limits an agent asks for; the platform caps them (see ``sandbox.limits``)."""
+
+    move_ms: Annotated[int, Field(gt=0, le=600_000)] = 200
+    overage_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 2000
+    memory_mb: Annotated[int, Field(ge=16, le=65_536)] = 256
+    start_ms: Annotated[int, Field(gt=0, le=120_000)] = 5000
+
+
+class FloatParam(_Strict):
+    """A real-valued parameter in ``[low, high]``."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    default: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _in_range(self) -> FloatParam:
+        _check_range(self.low, self.high, self.default)
+        return self
+
+
+class IntParam(_Strict):
+    """An integer parameter in ``[low, high]``."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    default: int
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _in_range(self) -> IntParam:
+        _check_range(self.low, self.high, self.default)
+        return self
+
+
+class BoolParam(_Strict):
+    """A boolean switch."""
+
+    type: Literal["bool"]
+    default: bool
+
+
+class ChoiceParam(_Strict):
+    """One value out of a fixed list."""
+
+    type: Literal["choice"]
+    choices: Annotated[list[str | int | float | bool], Field(min_length=1)]
+    default: str | int | float | bool
+
+    @model_validator(mode="after")
+    def _default_listed(self) -> ChoiceParam:
+        if self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of {self.choices!r}")
+        return self
+
+
+Parameter = Annotated[FloatParam | IntParam | BoolParam | ChoiceParam, Field(discriminator="type")]
+
+
+def _check_range(low: float, high: float, default: float) -> None:
+    if low > high:
+        raise ValueError(f"low {low!r} is above high {high!r}")
+    if not low <= default <= high:
+        raise ValueError(f"default {default!r} is outside [{low!r}, {high!r}]")
+
+
+class AgentManifest(_Strict):
+    """The contents of ``agent.toml`` (DESIGN.md section 2)."""
+
+    name: str
+    version: str
+    language: Literal["python", "javascript"]
+    entrypoint: str
+    description: str = ""
+    license: str
+    scenarios: list[str] = Field(default_factory=lambda: ["*"])
+    capabilities: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    requirements: list[str] = Field(default_factory=list)
+    adapter: Literal["native", "kaggle"] = "native"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(f"{value!r} must match [a-z0-9-] (1-64 chars, no leading/trailing '-')")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not _SEMVER_RE.match(value):
+            raise ValueError(f"{value!r} is not a semantic version such as 1.2.0")
+        return value
+
+    @field_validator("license")
+    @classmethod
+    def _license(cls, value: str) -> str:
+        if not _SPDX_RE.match(value):
+            raise ValueError(f"{value!r} is not an SPDX licence expression such as MIT")
+        return value
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capabilities(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _CAPABILITY_RE.match(item):
+                raise ValueError(
+                    f"{item!r} is not a capability (bus:publish:TOPIC, bus:subscribe:TOPIC, "
+                    "bus:request:TOPIC, net:loopback, net:host)"
+                )
+        return value
+
+    @field_validator("requirements")
+    @classmethod
+    def _requirements(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.strip() or item.lstrip().startswith("-"):
+                raise ValueError(f"{item!r} is not a requirement specifier (options are not allowed)")
+        return value
+
+    @model_validator(mode="after")
+    def _entrypoint(self) -> AgentManifest:
+        entry = Path(self.entrypoint)
+        if entry.is_absolute() or ".." in entry.parts:
+            raise ValueError(f"entrypoint {self.entrypoint!r} must be a relative path inside the agent")
+        if not self.entrypoint.endswith(ENTRY_SUFFIXES[self.language]):
+            raise ValueError(
+                f"entrypoint {self.entrypoint!r} does not suit language {self.language!r} "
+                f"(expected {' or '.join(ENTRY_SUFFIXES[self.language])})"
+            )
+        if self.requirements and self.language != "python":
+            raise ValueError("requirements are only supported for language 'python'")
+        return self
+
+    def default_params(self) -> dict[str, Any]:
+        """The parameter values an agent plays with unless evolution or tuning changes them."""
+        return {name: spec.default for name, spec in self.parameters.items()}
+
+    def plays(self, scenario_id: str) -> bool:
+        """Whether this agent declares support for ``scenario_id`` (``*`` means any)."""
+        base = scenario_id.split("-v")[0]
+        return "*" in self.scenarios or scenario_id in self.scenarios or base in self.scenarios
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(manifest)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] in {"missing"}:
+            lines.append(f"{source}: field {field!r} is required")
+        else:
+            lines.append(f"{source}: field {field!r} = {item.get('input')!r}: {message}")
+    return "\n".join(lines)
+
+
+def parse_manifest(data: dict[str, Any], *, source: str = MANIFEST_NAME) -> AgentManifest:
+    """Validate manifest data; errors name the field and the bad value.
+
+    Raises:
+        InvalidArgumentError: when a field is missing, unknown or has a bad value.
+    """
+    try:
+        return AgentManifest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidArgumentError(_describe(exc, source)) from None
+
+
+def load_manifest(folder: Path) -> AgentManifest:
+    """Read and validate ``folder/agent.toml`` and check that the entrypoint exists.
+
+    Raises:
+        NotFoundError: when the folder has no ``agent.toml`` or the entrypoint is missing.
+        InvalidArgumentError: when the TOML or a field is invalid.
+    """
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise NotFoundError(f"{folder}: no {MANIFEST_NAME} found (is this an agent folder?)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgumentError(f"{path}: invalid TOML: {exc}") from None
+    manifest = parse_manifest(data, source=str(path))
+    if not (folder / manifest.entrypoint).is_file():
+        raise NotFoundError(f"{path}: field 'entrypoint' = {manifest.entrypoint!r}: file not found")
+    return manifest

@@ -1,0 +1,257 @@
+"""Start agent processes at the ``process``, ``sandbox`` and ``gvisor`` levels.
+
+The ``sandbox`` stack, outermost first: a per-agent cgroup (joined by the child before
+exec, so no fork escapes accounting), rlimits, ``setpriv`` to the unprivileged sandbox
+user, then bubblewrap with every namespace unshared, read-only ``/usr``, a size-capped
+private ``/tmp``, the agent read-only at ``/agent``, its state folder at ``/state``, and
+the seccomp filter. The host side keeps the deadlines, output caps and reaping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import resource
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devspark.core.results import Usage
+from devspark.sandbox import gvisor, reaper, seccomp
+from devspark.sandbox.cgroups import Cgroup, CgroupLimits, CgroupUsage
+from devspark.sandbox.isolation import NODE, PYTHON, IsolationLevel, cgroup_layout, require, sandbox_user
+
+_counter = itertools.count()
+_CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """Everything needed to start one agent process."""
+
+    language: str
+    entrypoint: str
+    agent_dir: Path
+    sdk_dir: Path
+    state_dir: Path
+    deps_dir: Path | None = None
+    memory_mb: int = 256
+    cpu_cores: float = 1.0
+    max_pids: int = 64
+    cpu_seconds: int = 600
+    tmp_mb: int = 64
+    file_mb: int = 64
+    max_files: int = 256
+    network: str | None = None  # None, "loopback" or "host"
+
+    def interpreter(self, root_agent: str, root_sdk: str, root_deps: str | None) -> list[str]:
+        """The command run inside the isolation, given where the folders are mounted."""
+        if self.language == "python":
+            argv = [str(PYTHON), "-I", "-S", "-B", f"{root_sdk}/runner.py", root_agent, self.entrypoint]
+            if root_deps is not None:
+                argv.append(f"{root_deps}/site-packages")
+            return argv
+        heap = max(16, self.memory_mb * 3 // 4)
+        return [str(NODE), f"--max-old-space-size={heap}", f"{root_sdk}/js/runner.mjs", root_agent, self.entrypoint]
+
+
+def _rlimits(spec: ProcessSpec) -> list[tuple[int, int]]:
+    limits = [
+        (resource.RLIMIT_CPU, spec.cpu_seconds),
+        (resource.RLIMIT_FSIZE, spec.file_mb << 20),
+        (resource.RLIMIT_NOFILE, spec.max_files),
+        (resource.RLIMIT_CORE, 0),
+    ]
+    if spec.language == "python":  # V8 reserves address space; Node gets cgroup + heap cap
+        limits.append((resource.RLIMIT_AS, (spec.memory_mb + 64) << 20))
+    return limits
+
+
+def _preexec(spec: ProcessSpec, cgroup: Cgroup | None) -> Callable[[], None]:
+    limits = _rlimits(spec)
+
+    def run_in_child() -> None:
+        if cgroup is not None:
+            cgroup.attach_self()
+        for which, value in limits:
+            soft = value
+            hard = value + 5 if which == resource.RLIMIT_CPU else value  # SIGXCPU, then SIGKILL
+            resource.setrlimit(which, (soft, hard))
+
+    return run_in_child
+
+
+def _bwrap_argv(spec: ProcessSpec, seccomp_fd: int) -> list[str]:
+    argv: list[str] = []
+    user = sandbox_user()
+    if user is not None:
+        argv += ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--"]
+    argv += [
+        "bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+        "--new-session", "--cap-drop", "ALL", "--clearenv", "--hostname", "agent",
+        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/state", "--setenv", "LANG", "C.UTF-8",
+        "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+        "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+        "--proc", "/proc", "--dev", "/dev", "--size", str(spec.tmp_mb << 20), "--tmpfs", "/tmp",
+        "--ro-bind", str(spec.agent_dir), "/agent", "--ro-bind", str(spec.sdk_dir), "/sdk",
+        "--bind", str(spec.state_dir), "/state",
+    ]  # fmt: skip
+    deps = None
+    if spec.deps_dir is not None:
+        argv += ["--ro-bind", str(spec.deps_dir), "/deps"]
+        deps = "/deps"
+    if spec.network == "host":
+        argv.append("--share-net")
+    argv += ["--chdir", "/agent", "--seccomp", str(seccomp_fd), "--"]
+    return argv + spec.interpreter("/agent", "/sdk", deps)
+
+
+class AgentProcess:
+    """A started agent process: its pipes, its cgroup and how to account and end it."""
+
+    def __init__(self, spec: ProcessSpec, level: IsolationLevel) -> None:
+        require(level, spec.language)
+        reaper.become_subreaper()
+        self.spec = spec
+        self.level = level
+        self.cgroup: Cgroup | None = None
+        if cgroup_layout().available() is None:
+            name = f"devspark-{os.getpid()}-{next(_counter)}"
+            limits = CgroupLimits(spec.memory_mb << 20, spec.cpu_cores, spec.max_pids)
+            self.cgroup = Cgroup(cgroup_layout(), name, limits)
+        pass_fds: tuple[int, ...] = ()
+        env = dict(_CLEAN_ENV, HOME=str(spec.state_dir))
+        cwd: Path | None = spec.agent_dir
+        self._bundle: gvisor.Bundle | None = None
+        if level is IsolationLevel.SANDBOX:
+            fd = seccomp.filter_fd(allow_network=spec.network is not None)
+            pass_fds = (fd,)
+            argv = _bwrap_argv(spec, fd)
+            cwd = None
+        elif level is IsolationLevel.GVISOR:
+            self._bundle = gvisor.Bundle.create(spec)
+            argv = self._bundle.argv()
+            cwd = None
+        else:
+            deps = str(spec.deps_dir) if spec.deps_dir else None
+            argv = spec.interpreter(str(spec.agent_dir), str(spec.sdk_dir), deps)
+        self.started = time.monotonic()
+        try:
+            self.popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=pass_fds,
+                env=env,
+                cwd=cwd,
+                preexec_fn=_preexec(spec, self.cgroup),  # noqa: PLW1509 - single-threaded launcher
+                start_new_session=True,
+                bufsize=0,
+            )
+        except BaseException:
+            self._cleanup_cgroup()
+            raise
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
+        reaper.track(self.popen.pid)
+        assert self.popen.stdin and self.popen.stdout and self.popen.stderr
+        self.stdin_fd = self.popen.stdin.fileno()
+        self.stdout_fd = self.popen.stdout.fileno()
+        self.stderr_fd = self.popen.stderr.fileno()
+        os.set_blocking(self.stdout_fd, False)
+        os.set_blocking(self.stderr_fd, False)
+
+    @property
+    def pid(self) -> int:
+        """Host pid of the outermost process (setpriv/bwrap or the interpreter)."""
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        """Whether the outermost process is still running."""
+        return self.popen.poll() is None
+
+    def raw_usage(self) -> CgroupUsage:
+        """Cumulative CPU and peak memory of everything the agent started."""
+        if self.cgroup is not None:
+            return self.cgroup.usage()
+        return _proc_usage(self.popen.pid)
+
+    def reset_peak(self) -> None:
+        """Start a new peak-memory window."""
+        if self.cgroup is not None:
+            self.cgroup.reset_peak()
+
+    def exit_signal(self) -> int | None:
+        """The signal that ended the process, if it was killed by one."""
+        code = self.popen.returncode
+        if code is None:
+            return None
+        if code < 0:
+            return -code
+        if self.level is not IsolationLevel.PROCESS and code > 128:  # bwrap/runsc: 128 + signal
+            return code - 128
+        return None
+
+    def close(self, grace: float = 0.2) -> None:
+        """End the process and everything it started; reap; remove the cgroup."""
+        for stream in (self.popen.stdin,):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.kill()
+            self.popen.wait()
+        reaper.untrack(self.popen.pid)
+        self._cleanup_cgroup()
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
+        if self._bundle is not None:
+            self._bundle.remove()
+
+    def _cleanup_cgroup(self) -> None:
+        if self.cgroup is None:
+            reaper.reap_orphans()
+            return
+        for _ in range(100):
+            try:
+                self.cgroup.kill(timeout=0.05)
+                break
+            except Exception:  # zombies adopted by us: reap and retry
+                reaper.reap_orphans()
+        reaper.reap_orphans()
+        self.cgroup.remove()
+        self.cgroup = None
+
+
+def _proc_usage(pid: int) -> CgroupUsage:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:  # noqa: PTH123
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/status", "rb") as handle:  # noqa: PTH123
+            status = handle.read()
+    except OSError:
+        return CgroupUsage(0.0, 0, 0, 0, 0)
+    cpu = (int(fields[11]) + int(fields[12])) / _TICK
+    peak = 0
+    for line in status.splitlines():
+        if line.startswith(b"VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+    return CgroupUsage(cpu, peak, 0, 0, 0)
+
+
+def usage_between(before: CgroupUsage, after: CgroupUsage, wall_ms: float) -> Usage:
+    """Usage of one episode from two cumulative readings."""
+    return Usage(wall_ms=wall_ms, cpu_s=max(0.0, after.cpu_s - before.cpu_s), peak_mb=after.peak_bytes / 2**20)

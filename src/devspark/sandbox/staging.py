@@ -1,0 +1,107 @@
+"""Content-addressed staging of agent folders, the SDK and state folders.
+
+The sandbox user must be able to read what it runs, wherever the project or the agent
+lives on the host (a home folder is often private). So agents and the SDK are copied,
+once per content hash, into a runtime folder readable by the sandbox user; the copy
+doubles as the immutable, hashed package of the version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from devspark.core.errors import InvalidArgumentError
+
+DEFAULT_RUNTIME_DIR = Path("/var/tmp/devspark-runtime")
+MAX_AGENT_BYTES = 64 << 20
+_SKIP_DIRS = {"__pycache__", ".git", "node_modules", ".venv", ".mypy_cache", ".pytest_cache"}
+
+
+def runtime_dir() -> Path:
+    """The runtime folder (``DEVSPARK_RUNTIME_DIR`` or /var/tmp/devspark-runtime)."""
+    path = Path(os.environ.get("DEVSPARK_RUNTIME_DIR", DEFAULT_RUNTIME_DIR))
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o711)
+    return path
+
+
+def _files(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        for name in sorted(names):
+            path = Path(root) / name
+            if path.is_symlink():
+                raise InvalidArgumentError(f"{path}: symbolic links are not allowed in an agent")
+            found.append(path)
+    return found
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over relative paths and contents, stable across machines."""
+    digest = hashlib.sha256()
+    total = 0
+    for path in _files(folder):
+        data = path.read_bytes()
+        total += len(data)
+        if total > MAX_AGENT_BYTES:
+            raise InvalidArgumentError(f"{folder}: agent is larger than {MAX_AGENT_BYTES >> 20} MiB")
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFolder:
+    """A read-only, world-readable copy of a folder, named by its content hash."""
+
+    source: Path
+    path: Path
+    sha256: str
+
+
+def stage(folder: Path, kind: str = "agents") -> StagedFolder:
+    """Copy ``folder`` into ``runtime/kind/<sha256>`` once; later calls reuse the copy."""
+    folder = folder.resolve()
+    sha = content_hash(folder)
+    target = runtime_dir() / kind / sha
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.chmod(0o755)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=target.parent))
+        for path in _files(folder):
+            dest = scratch / path.relative_to(folder)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            dest.chmod(0o644)
+        for root, dirs, _ in os.walk(scratch):
+            for name in dirs:
+                (Path(root) / name).chmod(0o755)
+        scratch.chmod(0o755)
+        try:
+            scratch.rename(target)
+        except OSError:  # another process staged the same content first
+            shutil.rmtree(scratch, ignore_errors=True)
+    return StagedFolder(folder, target, sha)
+
+
+def state_dir(key: str, uid: int | None, gid: int | None) -> Path:
+    """The writable state folder for ``key``, owned by the sandbox user, mode 0700."""
+    path = runtime_dir() / "state" / key
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o711)
+        path.mkdir(mode=0o700)
+    if uid is not None and gid is not None:
+        info = path.stat()
+        if info.st_uid != uid or stat.S_IMODE(info.st_mode) != 0o700:
+            os.chown(path, uid, gid)
+            path.chmod(0o700)
+    return path

@@ -1,0 +1,130 @@
+"""The ``trusted`` level: a Python agent imported into the host process.
+
+For baselines and tests only: there is no isolation and no preemption (a move that runs
+past its deadline is recorded as a timeout once it returns). Same context fields as the
+sandboxed runner.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import random
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+from devspark.core.errors import FailedPreconditionError
+from devspark.core.lifecycle import Lifecycle, LifecycleState
+from devspark.core.ports import AgentPackage, Decision, EpisodeLog
+from devspark.core.results import AgentStatus, Usage
+
+_ids = itertools.count()
+
+
+class TrustedContext:
+    """In-process twin of the runner's ``Context``."""
+
+    def __init__(self, params: dict[str, Any], seed: int, logs: list[str]) -> None:
+        self.params = params
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.legal_actions: list[Any] | None = None
+        self.step = -1
+        self.role = ""
+        self.scenario = ""
+        self.episode = -1
+        self._deadline = 0.0
+        self._logs = logs
+
+    @property
+    def time_left_ms(self) -> float:
+        """Milliseconds left for this move, time bank included."""
+        return max(0.0, (self._deadline - time.monotonic()) * 1000.0)
+
+    def log(self, message: object) -> None:
+        """Record a log line."""
+        if len(self._logs) < 200:
+            self._logs.append(str(message)[:4096])
+
+
+def _load(package: AgentPackage) -> Any:
+    path = package.folder / package.manifest.entrypoint
+    name = f"_devspark_trusted_{next(_ids)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise FailedPreconditionError(f"cannot import {path}")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    if callable(getattr(module, "act", None)):
+        return module
+    cls = getattr(module, "Agent", None)
+    if cls is None:
+        raise FailedPreconditionError(f"{path} defines neither act() nor an Agent class")
+    return cls()
+
+
+class TrustedWorker:
+    """An in-process agent (implements ``AgentWorker``)."""
+
+    def __init__(self, package: AgentPackage, *, seed: int = 0, params: dict[str, Any] | None = None) -> None:
+        if package.manifest.language != "python":
+            raise FailedPreconditionError("isolation level 'trusted' is unavailable: it runs Python agents only")
+        self.package = package
+        self.lifecycle = Lifecycle()
+        self.lifecycle.move(LifecycleState.DEPLOYING, "importing in-process")
+        self._logs: list[str] = []
+        self.context = TrustedContext(package.manifest.default_params() | (params or {}), seed, self._logs)
+        self.agent = _load(package)
+        self.lifecycle.move(LifecycleState.ONLINE, "imported")
+        limits = package.manifest.limits
+        self.move_ms, self.overage_ms = limits.move_ms, limits.overage_ms
+        self._bank = float(self.overage_ms)
+        self._started = 0.0
+        self._cpu = 0.0
+
+    def reset(self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]) -> None:
+        """Start an episode."""
+        self.lifecycle.move(LifecycleState.BUSY, f"episode {episode} of {scenario} as {role}")
+        self._logs.clear()
+        self._bank = float(self.overage_ms)
+        self._started = time.monotonic()
+        self._cpu = time.process_time()
+        context = self.context
+        context.episode, context.role, context.scenario, context.step = episode, role, scenario, -1
+        context.rng.seed(seed)
+        hook = getattr(self.agent, "reset", None)
+        if callable(hook):
+            hook(config, context)
+
+    def act(self, step: int, observation: Any, legal_actions: list[Any] | None) -> Decision:
+        """Call the agent's ``act`` directly."""
+        context = self.context
+        context.step, context.legal_actions = step, legal_actions
+        started = time.monotonic()
+        context._deadline = started + (self.move_ms + self._bank) / 1000
+        try:
+            action = self.agent.act(observation, context)
+        except MemoryError:
+            return Decision(None, AgentStatus.LIMIT_EXCEEDED, "MemoryError")
+        except Exception as exc:  # the agent's own fault
+            return Decision(None, AgentStatus.ERROR, f"{type(exc).__name__}: {exc}")
+        elapsed = (time.monotonic() - started) * 1000
+        if elapsed > self.move_ms:
+            self._bank -= elapsed - self.move_ms
+            if self._bank < 0:
+                return Decision(None, AgentStatus.TIMEOUT, f"move took {elapsed:.0f} ms", elapsed)
+        return Decision(action, AgentStatus.OK, "", elapsed)
+
+    def finish(self, *, reward: float, status: AgentStatus) -> tuple[Usage, EpisodeLog]:
+        """End the episode."""
+        if self.lifecycle.state is LifecycleState.BUSY:
+            self.lifecycle.move(LifecycleState.IDLE, f"episode over: {status.value}")
+        wall = (time.monotonic() - self._started) * 1000
+        return Usage(wall_ms=wall, cpu_s=time.process_time() - self._cpu), EpisodeLog(list(self._logs))
+
+    def close(self) -> None:
+        """Nothing to stop; record the transition."""
+        self.lifecycle.move(LifecycleState.OFFLINE, "closed")

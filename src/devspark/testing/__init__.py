@@ -1,0 +1,1 @@
+"""Conformance kits (agents, scenarios) and the hostile-agent corpus."""

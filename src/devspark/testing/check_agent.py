@@ -1,0 +1,124 @@
+"""Conformance kit for agents: ``check_agent(folder)`` (also ``devspark agent check``).
+
+Checks, in order: the manifest is valid; the agent starts and says ``ready`` within its
+start limit; it plays every declared built-in scenario from every seat against
+``builtin:random`` without a fault; it is deterministic given a seed; and nothing of
+it survives when it is stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devspark.arena.agents import resolve_agent
+from devspark.arena.match import agent_seed, play_episode
+from devspark.core.errors import DevSparkError
+from devspark.core.lifecycle import LifecycleState
+from devspark.core.ports import AgentPackage, Decision
+from devspark.sandbox import IsolationLevel, open_worker
+from devspark.scenarios import list_scenarios, make
+
+OPPONENT = "builtin:random"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One named check and its outcome."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(slots=True)
+class CheckReport:
+    """Every check run on one agent."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return all(item.ok for item in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        """Record a check."""
+        self.checks.append(Check(name, ok, detail))
+
+
+def _scenarios(package: AgentPackage) -> list[str]:
+    known = [info.id for info in list_scenarios()]
+    if "*" in package.manifest.scenarios:
+        return ["tictactoe"] if "tictactoe" in known else known[:1]
+    return [s for s in package.manifest.scenarios if s.split("-v")[0] in known]
+
+
+def _play(package: AgentPackage, scenario: str, level: IsolationLevel, seed: int, seat: int) -> tuple[str, list[str]]:
+    """Play one episode with the agent in ``seat``; return its status/detail and its actions."""
+    env = make(scenario)
+    opponent = resolve_agent(OPPONENT)
+    seats = len(env.possible_agents)
+    packages = [opponent] * seats
+    packages[seat] = package
+    workers = [open_worker(p, level, seed=agent_seed(seed, i)) for i, p in enumerate(packages)]
+    actions: list[str] = []
+    role = env.possible_agents[seat]
+
+    def record(step: int, name: str, decision: Decision) -> None:
+        if name == role:
+            actions.append(repr(decision.action))
+
+    try:
+        result = play_episode(env, workers, seed=seed, observer=record)
+    finally:
+        for worker in workers:
+            worker.close()
+    mine = result.agents[seat]
+    verdict = "ok" if mine.status == "ok" else f"{mine.status}: {mine.detail[:300]}"
+    return verdict, actions
+
+
+def check_agent(folder: Path, *, isolation: IsolationLevel = IsolationLevel.SANDBOX, episodes: int = 4) -> CheckReport:
+    """Run the conformance kit on the agent in ``folder``."""
+    report = CheckReport()
+    try:
+        package = resolve_agent(str(folder))
+    except DevSparkError as exc:
+        report.add("manifest", False, str(exc))
+        return report
+    report.add("manifest", True, f"{package.label} ({package.manifest.language}), sha256 {package.sha256[:12]}")
+    try:
+        worker = open_worker(package, isolation)
+    except DevSparkError as exc:
+        report.add("start", False, str(exc))
+        return report
+    worker.reset(episode=0, scenario="check", role="player_0", seed=0, config={})
+    started = worker.lifecycle.state is LifecycleState.BUSY
+    history = " -> ".join(t.target.value for t in worker.lifecycle.history)
+    worker.close()
+    report.add("start", started, f"lifecycle {history}")
+    if not started:
+        return report
+    scenarios = _scenarios(package)
+    if not scenarios:
+        report.add("scenarios", False, f"none of {package.manifest.scenarios} is a known scenario")
+        return report
+    for scenario in scenarios:
+        seats = len(make(scenario).possible_agents)
+        faults = []
+        for seed in range(episodes):
+            for seat in range(seats):
+                verdict, _ = _play(package, scenario, isolation, seed, seat)
+                if verdict != "ok":
+                    faults.append(f"seed {seed} seat {seat}: {verdict}")
+        played = episodes * seats
+        report.add(f"plays {scenario}", not faults, f"{played} episodes, no faults" if not faults else faults[0])
+        first = _play(package, scenario, isolation, 7, 0)[1]
+        again = _play(package, scenario, isolation, 7, 0)[1]
+        report.add(
+            f"deterministic on {scenario}",
+            first == again,
+            "same seed, same moves" if first == again else f"moves differ: {first} vs {again}",
+        )
+    return report
