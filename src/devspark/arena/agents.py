@@ -19,14 +19,13 @@ def builtin_names() -> list[str]:
     return sorted(p.parent.name for p in BUILTIN_DIR.glob(f"*/{MANIFEST_NAME}"))
 
 
-
-
 def resolve_agent(ref: str) -> AgentPackage:
     """Load and validate the agent named by ``ref``.
 
     Raises:
         NotFoundError: unknown built-in (with suggestions) or a folder without agent.toml.
         InvalidArgumentError: the manifest is invalid (names the field and value).
+
     """
     if ref.startswith(BUILTIN_PREFIX):
         name = ref.removeprefix(BUILTIN_PREFIX)
@@ -35,10 +34,14 @@ def resolve_agent(ref: str) -> AgentPackage:
             names = builtin_names()
             near = difflib.get_close_matches(name, names, n=3)
             hint = f" Did you mean {', '.join(BUILTIN_PREFIX + n for n in near)}?" if near else ""
-            raise NotFoundError(f"Unknown built-in agent {ref!r}.{hint} Built-ins: {', '.join(names)}")
+            raise NotFoundError(
+                f"Unknown built-in agent {ref!r}.{hint} Built-ins: {', '.join(names)}"
+            )
     else:
         folder = Path(ref).expanduser().resolve()
         if not folder.is_dir():
-            raise NotFoundError(f"agent {ref!r}: no such folder (use a folder with agent.toml or builtin:NAME)")
+            raise NotFoundError(
+                f"agent {ref!r}: no such folder (use a folder with agent.toml or builtin:NAME)"
+            )
     manifest = load_manifest(folder)
     return AgentPackage(ref=ref, folder=folder, manifest=manifest, sha256=content_hash(folder))

@@ -52,6 +52,7 @@ def play_episode(
 
     Raises:
         InvalidArgumentError: when the number of workers does not fit the scenario.
+
     """
     options = dict(options or {})
     env.reset(seed=seed, options=options)
@@ -65,7 +66,11 @@ def play_episode(
     }
     for seat, (name, worker) in enumerate(by_name.items()):
         worker.reset(
-            episode=episode, scenario=env.full_id, role=name, seed=agent_seed(seed, seat), config=options
+            episode=episode,
+            scenario=env.full_id,
+            role=name,
+            seed=agent_seed(seed, seat),
+            config=options,
         )
     step = 0
     while env.agents and step < MAX_STEPS:

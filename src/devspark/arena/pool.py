@@ -52,10 +52,14 @@ class WorkerCache:
             env = self._envs[spec.scenario] = make(spec.scenario)
         for ref in spec.agents:
             if not self.package(ref).manifest.plays(env.full_id):
-                raise InvalidArgumentError(f"agent {ref!r} does not declare scenario {env.scenario_id!r}")
+                raise InvalidArgumentError(
+                    f"agent {ref!r} does not declare scenario {env.scenario_id!r}"
+                )
         workers = [self.worker(ref, seat, spec.isolation) for seat, ref in enumerate(spec.agents)]
         self._episodes += 1
-        return play_episode(env, workers, seed=spec.seed, episode=self._episodes, options=spec.options)
+        return play_episode(
+            env, workers, seed=spec.seed, episode=self._episodes, options=spec.options
+        )
 
     def close(self) -> None:
         """Stop every worker."""
@@ -71,7 +75,7 @@ _cache: WorkerCache | None = None
 
 
 def _init_process() -> None:
-    global _cache  # noqa: PLW0603 - one cache per executor process
+    global _cache
     become_subreaper.cache_clear()
     become_subreaper()
     _cache = WorkerCache()
@@ -95,7 +99,9 @@ def _batches(specs: Iterable[MatchSpec], size: int) -> Iterator[list[MatchSpec]]
         yield batch
 
 
-def run_matches(specs: Iterable[MatchSpec], *, workers: int | None = None, batch: int = 16) -> Iterator[MatchResult]:
+def run_matches(
+    specs: Iterable[MatchSpec], *, workers: int | None = None, batch: int = 16
+) -> Iterator[MatchResult]:
     """Play ``specs`` on ``workers`` processes with warm agents; results in input order.
 
     ``workers=1`` plays in this process (no pool), which is also what tests use.

@@ -22,7 +22,9 @@ _LANGUAGES = {"python": "python", "javascript": "javascript", "js": "javascript"
 def new(
     name: Annotated[str, typer.Argument(help="Agent name: lowercase letters, digits and '-'.")],
     language: Annotated[str, typer.Option(help="python or javascript.")] = "python",
-    directory: Annotated[Path | None, typer.Option("--dir", help="Where to create it (default ./NAME).")] = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Where to create it (default ./NAME).")
+    ] = None,
 ) -> None:
     """Write a working agent template."""
     if language not in _LANGUAGES:
@@ -36,13 +38,17 @@ def new(
     for source in sorted((SDK_DIR / "templates" / _LANGUAGES[language]).iterdir()):
         text = source.read_text(encoding="utf-8")
         (target / source.name).write_text(text.replace("{name}", name), encoding="utf-8")
-    Console().print(f"Created {language} agent [bold]{name}[/] in {target}/ — try: devspark agent check {target}")
+    Console().print(
+        f"Created {language} agent [bold]{name}[/] in {target}/ — try: devspark agent check {target}"
+    )
 
 
 @app.command("check")
 def check(
     folder: Annotated[Path, typer.Argument(help="Agent folder with agent.toml.")],
-    isolation: Annotated[str, typer.Option(help="trusted, process, sandbox or gvisor.")] = "sandbox",
+    isolation: Annotated[
+        str, typer.Option(help="trusted, process, sandbox or gvisor.")
+    ] = "sandbox",
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per scenario and seat.")] = 4,
 ) -> None:
     """Validate the manifest and run the conformance kit; exit 1 when a check fails."""

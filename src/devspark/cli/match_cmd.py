@@ -19,13 +19,22 @@ app = typer.Typer(help="Play matches between agents.", no_args_is_help=True)
 @app.command("run")
 def run(
     scenario: Annotated[str, typer.Argument(help="Scenario id, e.g. tictactoe or tictactoe-v1.")],
-    agents: Annotated[list[str], typer.Argument(help="Agents in seat order: folders or builtin:NAME.")],
+    agents: Annotated[
+        list[str], typer.Argument(help="Agents in seat order: folders or builtin:NAME.")
+    ],
     seed: Annotated[int, typer.Option(help="Seed of the scenario and the agents' RNGs.")] = 0,
-    isolation: Annotated[str, typer.Option(help="trusted, process, sandbox or gvisor.")] = "sandbox",
+    isolation: Annotated[
+        str, typer.Option(help="trusted, process, sandbox or gvisor.")
+    ] = "sandbox",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Play one match; exits 0 whenever the match completed (agent faults are results)."""
-    spec = MatchSpec(scenario=scenario, agents=tuple(agents), seed=seed, isolation=IsolationLevel.parse(isolation))
+    spec = MatchSpec(
+        scenario=scenario,
+        agents=tuple(agents),
+        seed=seed,
+        isolation=IsolationLevel.parse(isolation),
+    )
     result = run_match(spec)
     if as_json:
         typer.echo(json.dumps(result.public()))

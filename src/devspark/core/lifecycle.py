@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -47,16 +48,24 @@ class Transition:
 
 @dataclass(slots=True)
 class Lifecycle:
-    """A state machine that records every transition with its reason."""
+    """A state machine that records every transition with its reason.
 
+    A warm worker plays thousands of episodes, so the in-memory history keeps the most
+    recent ``HISTORY`` transitions; ``transitions`` counts all of them. Durable records
+    belong to the store.
+    """
+
+    HISTORY = 1000
     state: LifecycleState = LifecycleState.REGISTERED
-    history: list[Transition] = field(default_factory=list)
+    history: deque[Transition] = field(default_factory=lambda: deque(maxlen=Lifecycle.HISTORY))
+    transitions: int = 0
 
     def move(self, target: LifecycleState, reason: str) -> None:
         """Move to ``target``; staying put is a no-op.
 
         Raises:
             FailedPreconditionError: when the transition is not allowed.
+
         """
         if target == self.state:
             return
@@ -65,4 +74,5 @@ class Lifecycle:
                 f"lifecycle: cannot go from {self.state.value!r} to {target.value!r} ({reason})"
             )
         self.history.append(Transition(self.state, target, reason, time.time()))
+        self.transitions += 1
         self.state = target

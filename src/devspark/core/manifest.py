@@ -22,7 +22,9 @@ _SEMVER_RE = re.compile(
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
-_CAPABILITY_RE = re.compile(r"^(bus:(publish|subscribe|request):[A-Za-z0-9_*./-]+|net:(loopback|host))$")
+_CAPABILITY_RE = re.compile(
+    r"^(bus:(publish|subscribe|request):[A-Za-z0-9_*./-]+|net:(loopback|host))$"
+)
 _SPDX_RE = re.compile(r"^[A-Za-z0-9.+-]+(?:\s+(?:AND|OR|WITH)\s+[A-Za-z0-9.+-]+)*$")
 ENTRY_SUFFIXES = {"python": (".py",), "javascript": (".mjs", ".js")}
 
@@ -121,7 +123,9 @@ class AgentManifest(_Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME_RE.match(value):
-            raise ValueError(f"{value!r} must match [a-z0-9-] (1-64 chars, no leading/trailing '-')")
+            raise ValueError(
+                f"{value!r} must match [a-z0-9-] (1-64 chars, no leading/trailing '-')"
+            )
         return value
 
     @field_validator("version")
@@ -154,14 +158,18 @@ class AgentManifest(_Strict):
     def _requirements(cls, value: list[str]) -> list[str]:
         for item in value:
             if not item.strip() or item.lstrip().startswith("-"):
-                raise ValueError(f"{item!r} is not a requirement specifier (options are not allowed)")
+                raise ValueError(
+                    f"{item!r} is not a requirement specifier (options are not allowed)"
+                )
         return value
 
     @model_validator(mode="after")
     def _entrypoint(self) -> AgentManifest:
         entry = Path(self.entrypoint)
         if entry.is_absolute() or ".." in entry.parts:
-            raise ValueError(f"entrypoint {self.entrypoint!r} must be a relative path inside the agent")
+            raise ValueError(
+                f"entrypoint {self.entrypoint!r} must be a relative path inside the agent"
+            )
         if not self.entrypoint.endswith(ENTRY_SUFFIXES[self.language]):
             raise ValueError(
                 f"entrypoint {self.entrypoint!r} does not suit language {self.language!r} "
@@ -198,6 +206,7 @@ def parse_manifest(data: dict[str, Any], *, source: str = MANIFEST_NAME) -> Agen
 
     Raises:
         InvalidArgumentError: when a field is missing, unknown or has a bad value.
+
     """
     try:
         return AgentManifest.model_validate(data)
@@ -211,6 +220,7 @@ def load_manifest(folder: Path) -> AgentManifest:
     Raises:
         NotFoundError: when the folder has no ``agent.toml`` or the entrypoint is missing.
         InvalidArgumentError: when the TOML or a field is invalid.
+
     """
     path = folder / MANIFEST_NAME
     if not path.is_file():

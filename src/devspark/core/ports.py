@@ -50,7 +50,9 @@ class AgentWorker(Protocol):
     package: AgentPackage
     lifecycle: Lifecycle
 
-    def reset(self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]) -> None:
+    def reset(
+        self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]
+    ) -> None:
         """Start an episode (starting or restarting the agent process when needed)."""
         ...
 

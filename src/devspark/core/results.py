@@ -72,7 +72,11 @@ class MatchResult:
 
     def public(self) -> dict[str, Any]:
         """The stable JSON shape of ``devspark match run --json``."""
-        return {"scenario": self.scenario, "seed": self.seed, "agents": [a.public() for a in self.agents]}
+        return {
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "agents": [a.public() for a in self.agents],
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Everything recorded, including statuses' details, logs and stderr."""

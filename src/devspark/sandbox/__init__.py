@@ -25,6 +25,7 @@ def open_worker(
 
     Raises:
         FailedPreconditionError: when ``level`` is unavailable here (never a silent downgrade).
+
     """
     require(level, package.manifest.language)
     if level is IsolationLevel.TRUSTED:
@@ -32,4 +33,11 @@ def open_worker(
     return ProcessWorker(package, level=level, seed=seed, params=params, caps=caps)
 
 
-__all__ = ["IsolationLevel", "PlatformCaps", "ProcessWorker", "TrustedWorker", "open_worker", "unavailable_reason"]
+__all__ = [
+    "IsolationLevel",
+    "PlatformCaps",
+    "ProcessWorker",
+    "TrustedWorker",
+    "open_worker",
+    "unavailable_reason",
+]

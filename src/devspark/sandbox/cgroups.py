@@ -111,6 +111,27 @@ class Cgroup:
             path.mkdir(parents=True, exist_ok=True)
         self._apply(limits)
         self.procs_files = [str(path / "cgroup.procs") for path in self.dirs.values()]
+        if layout.v2_only:
+            cpu_file, peak_file = self.dirs[""] / "cpu.stat", self.dirs[""] / "memory.peak"
+            if not peak_file.exists():
+                peak_file = self.dirs[""] / "memory.current"
+        else:
+            cpu_file = self.dirs.get("cpuacct", self.dirs["cpu"]) / "cpuacct.usage"
+            peak_file = self.dirs["memory"] / "memory.max_usage_in_bytes"
+        # Kept open: pread on an open cgroup file costs ~1 us, open/read/close ~11 us.
+        self._cpu_fd = os.open(cpu_file, os.O_RDONLY)
+        self._peak_fd = os.open(peak_file, os.O_RDONLY)
+
+    def cpu_s(self) -> float:
+        """CPU seconds used by the group so far (the hot-path reading)."""
+        text = os.pread(self._cpu_fd, 4096, 0)
+        if self.layout.v2_only:
+            return int(text.split(b"\n", 1)[0].split()[1]) / 1e6  # first line: usage_usec
+        return int(text) / 1e9
+
+    def peak_bytes(self) -> int:
+        """Peak memory since creation or the last :meth:`reset_peak`."""
+        return int(os.pread(self._peak_fd, 64, 0))
 
     def _apply(self, limits: CgroupLimits) -> None:
         period = 100_000
@@ -145,7 +166,9 @@ class Cgroup:
             stat = dict(line.split() for line in _read(base / "cpu.stat").splitlines())
             events = dict(line.split() for line in _read(base / "memory.events").splitlines())
             peak_path = base / "memory.peak"
-            peak = int(_read(peak_path)) if peak_path.exists() else int(_read(base / "memory.current"))
+            peak = (
+                int(_read(peak_path)) if peak_path.exists() else int(_read(base / "memory.current"))
+            )
             pids_events = dict(line.split() for line in _read(base / "pids.events").splitlines())
             return CgroupUsage(
                 cpu_s=int(stat["usage_usec"]) / 1e6,
@@ -159,7 +182,9 @@ class Cgroup:
         pids_events_path = self.dirs["pids"] / "pids.events"
         pids_hits = 0
         if pids_events_path.exists():
-            pids_hits = int(dict(ln.split() for ln in _read(pids_events_path).splitlines()).get("max", 0))
+            pids_hits = int(
+                dict(ln.split() for ln in _read(pids_events_path).splitlines()).get("max", 0)
+            )
         cpuacct = self.dirs.get("cpuacct", self.dirs["cpu"])
         return CgroupUsage(
             cpu_s=int(_read(cpuacct / "cpuacct.usage")) / 1e9,
@@ -198,11 +223,16 @@ class Cgroup:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             if time.monotonic() > deadline:
-                raise FailedPreconditionError(f"cgroup still holds processes {remaining} after kill")
+                raise FailedPreconditionError(
+                    f"cgroup still holds processes {remaining} after kill"
+                )
             time.sleep(0.001)
 
     def remove(self) -> None:
         """Remove the (empty) group from every hierarchy."""
+        for fd in (self._cpu_fd, self._peak_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
         for path in self.dirs.values():
             for _ in range(50):
                 try:

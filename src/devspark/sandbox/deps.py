@@ -43,6 +43,7 @@ def build_deps(requirements: list[str], *, timeout: float = 600.0) -> Path:
 
     Raises:
         FailedPreconditionError: when the installation fails (the message has uv's output).
+
     """
     key = deps_key(requirements)
     target = runtime_dir() / "venvs" / key
@@ -55,10 +56,20 @@ def build_deps(requirements: list[str], *, timeout: float = 600.0) -> Path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIRTUAL_ENV")}
     commands = [
         [*_uv(), "venv", "--quiet", "--python", str(PYTHON), str(venv)],
-        [*_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
+        [
+            *_uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            *requirements,
+        ],
     ]
     for command in commands:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=timeout, check=False
+        )
         if done.returncode != 0:
             shutil.rmtree(scratch, ignore_errors=True)
             raise FailedPreconditionError(

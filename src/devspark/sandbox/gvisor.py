@@ -54,7 +54,12 @@ class Bundle:
         user = sandbox_user()
         mounts = [
             {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": [f"size={spec.tmp_mb}m"]},
+            {
+                "destination": "/tmp",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": [f"size={spec.tmp_mb}m"],
+            },
             _bind("/usr", "/usr"),
             _bind(spec.agent_dir, "/agent"),
             _bind(spec.sdk_dir, "/sdk"),

@@ -61,6 +61,7 @@ def sandbox_user() -> SandboxUser | None:
 
     Raises:
         FailedPreconditionError: when running as root and the account does not exist.
+
     """
     if os.geteuid() != 0:
         return None
@@ -108,6 +109,7 @@ def require(level: IsolationLevel, language: str = "python") -> None:
 
     Raises:
         FailedPreconditionError: naming the level and the reason.
+
     """
     reason = unavailable_reason(level, language)
     if reason is not None:

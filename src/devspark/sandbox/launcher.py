@@ -20,10 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devspark.core.results import Usage
 from devspark.sandbox import gvisor, reaper, seccomp
 from devspark.sandbox.cgroups import Cgroup, CgroupLimits, CgroupUsage
-from devspark.sandbox.isolation import NODE, PYTHON, IsolationLevel, cgroup_layout, require, sandbox_user
+from devspark.sandbox.isolation import (
+    NODE,
+    PYTHON,
+    IsolationLevel,
+    cgroup_layout,
+    require,
+    sandbox_user,
+)
 
 _counter = itertools.count()
 _CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -53,12 +59,26 @@ class ProcessSpec:
     def interpreter(self, root_agent: str, root_sdk: str, root_deps: str | None) -> list[str]:
         """The command run inside the isolation, given where the folders are mounted."""
         if self.language == "python":
-            argv = [str(PYTHON), "-I", "-S", "-B", f"{root_sdk}/runner.py", root_agent, self.entrypoint]
+            argv = [
+                str(PYTHON),
+                "-I",
+                "-S",
+                "-B",
+                f"{root_sdk}/runner.py",
+                root_agent,
+                self.entrypoint,
+            ]
             if root_deps is not None:
                 argv.append(f"{root_deps}/site-packages")
             return argv
         heap = max(16, self.memory_mb * 3 // 4)
-        return [str(NODE), f"--max-old-space-size={heap}", f"{root_sdk}/js/runner.mjs", root_agent, self.entrypoint]
+        return [
+            str(NODE),
+            f"--max-old-space-size={heap}",
+            f"{root_sdk}/js/runner.mjs",
+            root_agent,
+            self.entrypoint,
+        ]
 
 
 def _rlimits(spec: ProcessSpec) -> list[tuple[int, int]]:
@@ -151,7 +171,7 @@ class AgentProcess:
                 pass_fds=pass_fds,
                 env=env,
                 cwd=cwd,
-                preexec_fn=_preexec(spec, self.cgroup),  # noqa: PLW1509 - single-threaded launcher
+                preexec_fn=_preexec(spec, self.cgroup),
                 start_new_session=True,
                 bufsize=0,
             )
@@ -179,10 +199,17 @@ class AgentProcess:
         return self.popen.poll() is None
 
     def raw_usage(self) -> CgroupUsage:
-        """Cumulative CPU and peak memory of everything the agent started."""
+        """Cumulative CPU, peak memory and limit hits of everything the agent started."""
         if self.cgroup is not None:
             return self.cgroup.usage()
         return _proc_usage(self.popen.pid)
+
+    def cpu_and_peak(self) -> tuple[float, int]:
+        """Cheap reading for episode accounting: CPU seconds and peak bytes."""
+        if self.cgroup is not None:
+            return self.cgroup.cpu_s(), self.cgroup.peak_bytes()
+        usage = _proc_usage(self.popen.pid)
+        return usage.cpu_s, usage.peak_bytes
 
     def reset_peak(self) -> None:
         """Start a new peak-memory window."""
@@ -250,8 +277,3 @@ def _proc_usage(pid: int) -> CgroupUsage:
         if line.startswith(b"VmHWM:"):
             peak = int(line.split()[1]) * 1024
     return CgroupUsage(cpu, peak, 0, 0, 0)
-
-
-def usage_between(before: CgroupUsage, after: CgroupUsage, wall_ms: float) -> Usage:
-    """Usage of one episode from two cumulative readings."""
-    return Usage(wall_ms=wall_ms, cpu_s=max(0.0, after.cpu_s - before.cpu_s), peak_mb=after.peak_bytes / 2**20)

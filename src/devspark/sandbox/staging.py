@@ -52,7 +52,9 @@ def content_hash(folder: Path) -> str:
         data = path.read_bytes()
         total += len(data)
         if total > MAX_AGENT_BYTES:
-            raise InvalidArgumentError(f"{folder}: agent is larger than {MAX_AGENT_BYTES >> 20} MiB")
+            raise InvalidArgumentError(
+                f"{folder}: agent is larger than {MAX_AGENT_BYTES >> 20} MiB"
+            )
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()

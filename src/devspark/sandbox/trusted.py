@@ -69,14 +69,20 @@ def _load(package: AgentPackage) -> Any:
 class TrustedWorker:
     """An in-process agent (implements ``AgentWorker``)."""
 
-    def __init__(self, package: AgentPackage, *, seed: int = 0, params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, package: AgentPackage, *, seed: int = 0, params: dict[str, Any] | None = None
+    ) -> None:
         if package.manifest.language != "python":
-            raise FailedPreconditionError("isolation level 'trusted' is unavailable: it runs Python agents only")
+            raise FailedPreconditionError(
+                "isolation level 'trusted' is unavailable: it runs Python agents only"
+            )
         self.package = package
         self.lifecycle = Lifecycle()
         self.lifecycle.move(LifecycleState.DEPLOYING, "importing in-process")
         self._logs: list[str] = []
-        self.context = TrustedContext(package.manifest.default_params() | (params or {}), seed, self._logs)
+        self.context = TrustedContext(
+            package.manifest.default_params() | (params or {}), seed, self._logs
+        )
         self.agent = _load(package)
         self.lifecycle.move(LifecycleState.ONLINE, "imported")
         limits = package.manifest.limits
@@ -85,7 +91,9 @@ class TrustedWorker:
         self._started = 0.0
         self._cpu = 0.0
 
-    def reset(self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]) -> None:
+    def reset(
+        self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]
+    ) -> None:
         """Start an episode."""
         self.lifecycle.move(LifecycleState.BUSY, f"episode {episode} of {scenario} as {role}")
         self._logs.clear()
@@ -123,7 +131,9 @@ class TrustedWorker:
         if self.lifecycle.state is LifecycleState.BUSY:
             self.lifecycle.move(LifecycleState.IDLE, f"episode over: {status.value}")
         wall = (time.monotonic() - self._started) * 1000
-        return Usage(wall_ms=wall, cpu_s=time.process_time() - self._cpu), EpisodeLog(list(self._logs))
+        return Usage(wall_ms=wall, cpu_s=time.process_time() - self._cpu), EpisodeLog(
+            list(self._logs)
+        )
 
     def close(self) -> None:
         """Nothing to stop; record the transition."""

@@ -24,7 +24,7 @@ from devspark.sandbox import staging
 from devspark.sandbox.cgroups import CgroupUsage
 from devspark.sandbox.deps import build_deps
 from devspark.sandbox.isolation import IsolationLevel, sandbox_user
-from devspark.sandbox.launcher import AgentProcess, ProcessSpec, usage_between
+from devspark.sandbox.launcher import AgentProcess, ProcessSpec
 from devspark.sdk import SDK_DIR
 
 PROTOCOL_VERSION = 1
@@ -35,6 +35,7 @@ MAX_LOG_CHARS = 4096
 MAX_STDERR_BYTES = 64 << 10
 _S = AgentStatus
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_NO_HITS = CgroupUsage(0.0, 0, 0, 0, 0)
 _LIMIT_MARKERS = (b"heap out of memory", b"Allocation failed", b"MemoryError")
 
 
@@ -93,7 +94,8 @@ class ProcessWorker:
         self._start_fault: _Fault | None = None
         self._bank_ms = float(self.overage_ms)
         self._episode_start = 0.0
-        self._usage_start = CgroupUsage(0.0, 0, 0, 0, 0)
+        self._cpu_start = 0.0
+        self._hits_seen = _NO_HITS  # limit counters when last checked (a new cgroup starts at 0)
 
     # -- process management -------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +104,7 @@ class ProcessWorker:
         self._start_fault = None
         try:
             self.proc = self._spawn()
+            self._hits_seen = _NO_HITS
             self._poller = select.poll()
             self._poller.register(self.proc.stdout_fd, select.POLLIN)
             self._poller.register(self.proc.stderr_fd, select.POLLIN)
@@ -109,20 +112,31 @@ class ProcessWorker:
             hello = {
                 "type": "hello",
                 "protocol": PROTOCOL_VERSION,
-                "agent": {"name": self.package.manifest.name, "version": self.package.manifest.version},
+                "agent": {
+                    "name": self.package.manifest.name,
+                    "version": self.package.manifest.version,
+                },
                 "params": self.params,
-                "limits": {"move_ms": self.move_ms, "overage_ms": self.overage_ms, "memory_mb": self.memory_mb},
+                "limits": {
+                    "move_ms": self.move_ms,
+                    "overage_ms": self.overage_ms,
+                    "memory_mb": self.memory_mb,
+                },
                 "seed": self.seed,
             }
             deadline = time.monotonic() + self.start_ms / 1000
             self._send(hello, deadline)
             message = self._receive(deadline, expect_step=None)
             if message.get("type") != "ready" or message.get("protocol") != PROTOCOL_VERSION:
-                raise _Fault(_S.PROTOCOL_ERROR, f"expected ready for protocol 1, got {str(message)[:200]}")
+                raise _Fault(
+                    _S.PROTOCOL_ERROR, f"expected ready for protocol 1, got {str(message)[:200]}"
+                )
         except _Fault as fault:
             self._start_fault = fault
             self._broken = True
-            self.lifecycle.move(LifecycleState.ERROR, f"start failed: {fault.status.value}: {fault.detail}")
+            self.lifecycle.move(
+                LifecycleState.ERROR, f"start failed: {fault.status.value}: {fault.detail}"
+            )
             return
         self._broken = False
         self.lifecycle.move(LifecycleState.ONLINE, "ready")
@@ -132,7 +146,9 @@ class ProcessWorker:
         user = sandbox_user() if self.level is IsolationLevel.SANDBOX else None
         agent = staging.stage(self.package.folder)
         sdk = staging.stage(SDK_DIR, kind="sdk")
-        state = staging.state_dir(self.state_key, user.uid if user else None, user.gid if user else None)
+        state = staging.state_dir(
+            self.state_key, user.uid if user else None, user.gid if user else None
+        )
         deps = build_deps(manifest.requirements) if manifest.requirements else None
         network = None
         for capability in manifest.capabilities:
@@ -166,7 +182,9 @@ class ProcessWorker:
                 self.lifecycle.move(LifecycleState.OFFLINE, "closed")
 
     # -- episodes ---------------------------------------------------------------------
-    def reset(self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]) -> None:
+    def reset(
+        self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]
+    ) -> None:
         """Start an episode, restarting the process first if it faulted before."""
         if self.proc is None or self._broken:
             if self.proc is not None:
@@ -179,11 +197,18 @@ class ProcessWorker:
         self._episode_start = time.monotonic()
         if self.proc is not None:
             self.proc.reset_peak()
-            self._usage_start = self.proc.raw_usage()
+            self._cpu_start = self.proc.cpu_and_peak()[0]
         if self._start_fault is not None:
             return
         self.lifecycle.move(LifecycleState.BUSY, f"episode {episode} of {scenario} as {role}")
-        message = {"type": "reset", "episode": episode, "scenario": scenario, "role": role, "seed": seed, "config": config}
+        message = {
+            "type": "reset",
+            "episode": episode,
+            "scenario": scenario,
+            "role": role,
+            "seed": seed,
+            "config": config,
+        }
         try:
             self._send(message, time.monotonic() + self.move_ms / 1000)
         except _Fault as fault:
@@ -226,11 +251,17 @@ class ProcessWorker:
         wall_ms = (time.monotonic() - self._episode_start) * 1000
         if self.proc is not None and not self._broken:
             with contextlib.suppress(_Fault):
-                self._send({"type": "result", "reward": reward, "status": status.value}, time.monotonic() + 0.05)
+                self._send(
+                    {"type": "result", "reward": reward, "status": status.value},
+                    time.monotonic() + 0.05,
+                )
         usage = Usage(wall_ms=wall_ms)
         if self.proc is not None:
             self._drain_stderr()
-            usage = usage_between(self._usage_start, self.proc.raw_usage(), wall_ms)
+            cpu_s, peak = self.proc.cpu_and_peak()
+            usage = Usage(
+                wall_ms=wall_ms, cpu_s=max(0.0, cpu_s - self._cpu_start), peak_mb=peak / 2**20
+            )
         if self.lifecycle.state is LifecycleState.BUSY:
             self.lifecycle.move(LifecycleState.IDLE, f"episode over: {status.value}")
         log = EpisodeLog(self._logs, self._stderr.decode(errors="replace"))
@@ -251,13 +282,15 @@ class ProcessWorker:
             return status
         if any(marker in self._stderr for marker in _LIMIT_MARKERS):
             return _S.LIMIT_EXCEEDED
-        after = self.proc.raw_usage() if self.proc.cgroup is not None else None
-        if after is not None and (
-            after.oom_kills > self._usage_start.oom_kills
-            or after.pids_hits > self._usage_start.pids_hits
-            or after.memory_hits > self._usage_start.memory_hits
-        ):
-            return _S.LIMIT_EXCEEDED
+        if self.proc.cgroup is not None:
+            after, before = self.proc.raw_usage(), self._hits_seen
+            self._hits_seen = after
+            if (
+                after.oom_kills > before.oom_kills
+                or after.pids_hits > before.pids_hits
+                or after.memory_hits > before.memory_hits
+            ):
+                return _S.LIMIT_EXCEEDED
         if self.proc.exit_signal() in (signal.SIGXCPU, signal.SIGXFSZ):
             return _S.LIMIT_EXCEEDED
         return status
@@ -265,18 +298,19 @@ class ProcessWorker:
     def _send(self, message: dict[str, Any], deadline: float) -> None:
         assert self.proc is not None
         try:
-            data = memoryview((_encode(message) + "\n").encode())
+            data = memoryview(_encode(message).encode() + b"\n")
         except (TypeError, ValueError) as exc:
             raise _Fault(_S.ERROR, f"observation is not JSON-serialisable: {exc}") from None
         fd = self.proc.stdin_fd
         while data:
             try:
-                written = os.write(fd, data)
-                data = data[written:]
+                data = data[os.write(fd, data) :]
             except BlockingIOError:
                 self._wait_writable(fd, deadline)
-            except (BrokenPipeError, OSError) as exc:
-                raise _Fault(_S.CRASHED, f"agent stopped reading its input ({exc.strerror})") from None
+            except OSError as exc:  # EPIPE: the agent is gone or closed its input
+                raise _Fault(
+                    _S.CRASHED, f"agent stopped reading its input ({exc.strerror})"
+                ) from None
 
     def _wait_writable(self, fd: int, deadline: float) -> None:
         poller = select.poll()
@@ -319,7 +353,10 @@ class ProcessWorker:
                         raise _Fault(_S.CRASHED, self._exit_detail())
                     received += len(chunk)
                     if received > MAX_MOVE_OUTPUT:
-                        raise _Fault(_S.PROTOCOL_ERROR, f"more than {MAX_MOVE_OUTPUT} bytes of output in one move")
+                        raise _Fault(
+                            _S.PROTOCOL_ERROR,
+                            f"more than {MAX_MOVE_OUTPUT} bytes of output in one move",
+                        )
                     self._buffer += chunk
                 else:
                     self._drain_stderr()
@@ -334,6 +371,13 @@ class ProcessWorker:
         if not isinstance(message, dict):
             raise _Fault(_S.PROTOCOL_ERROR, f"a line must be a JSON object, got {line[:120]!r}")
         kind = message.get("type")
+        if kind == "action" and expect_step is not None:
+            if message.get("step") != expect_step or "action" not in message:
+                raise _Fault(
+                    _S.PROTOCOL_ERROR,
+                    f"action for step {message.get('step')!r}, expected step {expect_step}",
+                )
+            return message
         if kind == "log":
             if len(self._logs) < MAX_LOG_LINES:
                 self._logs.append(str(message.get("message", ""))[:MAX_LOG_CHARS])
@@ -344,14 +388,13 @@ class ProcessWorker:
             return message
         if kind == "error":
             if expect_step is None:
-                raise _Fault(_S.CRASHED, f"agent failed to start: {str(message.get('message'))[-800:]}")
-            if message.get("step") not in (expect_step, -1):
-                raise _Fault(_S.PROTOCOL_ERROR, f"error for step {message.get('step')!r}, expected {expect_step}")
-            return message
-        if kind == "action" and expect_step is not None:
-            if message.get("step") != expect_step or "action" not in message:
                 raise _Fault(
-                    _S.PROTOCOL_ERROR, f"action for step {message.get('step')!r}, expected step {expect_step}"
+                    _S.CRASHED, f"agent failed to start: {str(message.get('message'))[-800:]}"
+                )
+            if message.get("step") not in (expect_step, -1):
+                raise _Fault(
+                    _S.PROTOCOL_ERROR,
+                    f"error for step {message.get('step')!r}, expected {expect_step}",
                 )
             return message
         raise _Fault(_S.PROTOCOL_ERROR, f"unexpected message type {kind!r}")

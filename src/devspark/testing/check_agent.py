@@ -54,7 +54,9 @@ def _scenarios(package: AgentPackage) -> list[str]:
     return [s for s in package.manifest.scenarios if s.split("-v")[0] in known]
 
 
-def _play(package: AgentPackage, scenario: str, level: IsolationLevel, seed: int, seat: int) -> tuple[str, list[str]]:
+def _play(
+    package: AgentPackage, scenario: str, level: IsolationLevel, seed: int, seat: int
+) -> tuple[str, list[str]]:
     """Play one episode with the agent in ``seat``; return its status/detail and its actions."""
     env = make(scenario)
     opponent = resolve_agent(OPPONENT)
@@ -79,7 +81,9 @@ def _play(package: AgentPackage, scenario: str, level: IsolationLevel, seed: int
     return verdict, actions
 
 
-def check_agent(folder: Path, *, isolation: IsolationLevel = IsolationLevel.SANDBOX, episodes: int = 4) -> CheckReport:
+def check_agent(
+    folder: Path, *, isolation: IsolationLevel = IsolationLevel.SANDBOX, episodes: int = 4
+) -> CheckReport:
     """Run the conformance kit on the agent in ``folder``."""
     report = CheckReport()
     try:
@@ -87,7 +91,11 @@ def check_agent(folder: Path, *, isolation: IsolationLevel = IsolationLevel.SAND
     except DevSparkError as exc:
         report.add("manifest", False, str(exc))
         return report
-    report.add("manifest", True, f"{package.label} ({package.manifest.language}), sha256 {package.sha256[:12]}")
+    report.add(
+        "manifest",
+        True,
+        f"{package.label} ({package.manifest.language}), sha256 {package.sha256[:12]}",
+    )
     try:
         worker = open_worker(package, isolation)
     except DevSparkError as exc:
@@ -113,7 +121,11 @@ def check_agent(folder: Path, *, isolation: IsolationLevel = IsolationLevel.SAND
                 if verdict != "ok":
                     faults.append(f"seed {seed} seat {seat}: {verdict}")
         played = episodes * seats
-        report.add(f"plays {scenario}", not faults, f"{played} episodes, no faults" if not faults else faults[0])
+        report.add(
+            f"plays {scenario}",
+            not faults,
+            f"{played} episodes, no faults" if not faults else faults[0],
+        )
         first = _play(package, scenario, isolation, 7, 0)[1]
         again = _play(package, scenario, isolation, 7, 0)[1]
         report.add(

@@ -1,0 +1,58 @@
+# DevSpark Playground. `make run` and `make test` work on a fresh Debian machine.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := bubblewrap libseccomp2 util-linux nodejs runsc
+SANDBOX_USER := devspark-sandbox
+
+.PHONY: install system-deps python-deps run demo test pytest lint typecheck format bench clean
+
+install: system-deps python-deps
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing apt packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	fi
+	@if [ "$$(id -u)" = 0 ] && ! id $(SANDBOX_USER) >/dev/null 2>&1; then \
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SANDBOX_USER); \
+		echo "created sandbox user $(SANDBOX_USER)"; \
+	fi
+
+python-deps:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: install
+	$(BIN)/devspark demo
+
+demo: run
+
+lint: python-deps
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+typecheck: python-deps
+	$(BIN)/mypy
+
+format: python-deps
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+# Security tests count the sandbox user's processes, so they run alone, after the rest.
+pytest: install
+	$(BIN)/pytest -n 2 -m "not security"
+	$(BIN)/pytest -m security -p no:xdist
+
+test: install lint pytest
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
