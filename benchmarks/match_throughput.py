@@ -44,7 +44,7 @@ def pettingzoo_matches_per_s() -> float:
     start = time.perf_counter()
     for episode in range(PETTINGZOO_EPISODES):
         env.reset(seed=episode)
-        for agent in env.agent_iter():
+        for _agent in env.agent_iter():
             observation, _, terminated, truncated, _ = env.last()
             if terminated or truncated:
                 action = None

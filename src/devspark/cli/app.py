@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from devspark.cli import agent_cmd, demo_cmd, match_cmd
+from devspark.cli import agent_cmd, match_cmd
+from devspark.cli.demo_cmd import demo
 from devspark.core.errors import DevSparkError
 
 app = typer.Typer(
@@ -16,7 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(match_cmd.app, name="match")
 app.add_typer(agent_cmd.app, name="agent")
-app.command("demo")(demo_cmd.demo)
+app.command("demo")(demo)
 
 EXIT_CODES = {
     "invalid_argument": 2,

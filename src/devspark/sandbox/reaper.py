@@ -33,7 +33,7 @@ def _children() -> list[int]:
     pids: list[int] = []
     pid = os.getpid()
     with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
+        for tid in os.listdir(f"/proc/{pid}/task"):  # noqa: PTH208 - hot path, plain strings
             with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:  # noqa: PTH123
                 pids.extend(int(p) for p in handle.read().split())
     return pids

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from devspark.core.errors import InvalidArgumentError
 
-DEFAULT_RUNTIME_DIR = Path("/var/tmp/devspark-runtime")
+DEFAULT_RUNTIME_DIR = Path("/var/tmp/devspark-runtime")  # noqa: S108 - root-owned, mode 0711, fixed name
 MAX_AGENT_BYTES = 64 << 20
 _SKIP_DIRS = {"__pycache__", ".git", "node_modules", ".venv", ".mypy_cache", ".pytest_cache"}
 

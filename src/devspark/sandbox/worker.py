@@ -53,7 +53,7 @@ class PlatformCaps:
     file_mb: int = 64
 
 
-class _Fault(Exception):
+class _FaultError(Exception):
     def __init__(self, status: AgentStatus, detail: str) -> None:
         super().__init__(detail)
         self.status = status
@@ -91,7 +91,7 @@ class ProcessWorker:
         self._stderr = bytearray()
         self._logs: list[str] = []
         self._broken = False
-        self._start_fault: _Fault | None = None
+        self._start_fault: _FaultError | None = None
         self._bank_ms = float(self.overage_ms)
         self._episode_start = 0.0
         self._cpu_start = 0.0
@@ -128,10 +128,10 @@ class ProcessWorker:
             self._send(hello, deadline)
             message = self._receive(deadline, expect_step=None)
             if message.get("type") != "ready" or message.get("protocol") != PROTOCOL_VERSION:
-                raise _Fault(
+                raise _FaultError(
                     _S.PROTOCOL_ERROR, f"expected ready for protocol 1, got {str(message)[:200]}"
                 )
-        except _Fault as fault:
+        except _FaultError as fault:
             self._start_fault = fault
             self._broken = True
             self.lifecycle.move(
@@ -173,7 +173,7 @@ class ProcessWorker:
     def close(self) -> None:
         """Say ``bye``, then make sure nothing of the agent survives."""
         if self.proc is not None:
-            with contextlib.suppress(_Fault):
+            with contextlib.suppress(_FaultError):
                 self._send({"type": "bye"}, time.monotonic() + 0.05)
             self.proc.close()
             self.proc = None
@@ -211,7 +211,7 @@ class ProcessWorker:
         }
         try:
             self._send(message, time.monotonic() + self.move_ms / 1000)
-        except _Fault as fault:
+        except _FaultError as fault:
             self._fail(fault)
 
     def act(self, step: int, observation: Any, legal_actions: list[Any] | None) -> Decision:
@@ -234,7 +234,7 @@ class ProcessWorker:
         try:
             self._send(message, deadline)
             reply = self._receive(deadline, expect_step=step)
-        except _Fault as fault:
+        except _FaultError as fault:
             elapsed = (time.monotonic() - started) * 1000
             self._fail(fault)
             return Decision(None, self._classify(fault.status), fault.detail, elapsed)
@@ -250,7 +250,7 @@ class ProcessWorker:
         """Send ``result``; return the episode's usage and captured output."""
         wall_ms = (time.monotonic() - self._episode_start) * 1000
         if self.proc is not None and not self._broken:
-            with contextlib.suppress(_Fault):
+            with contextlib.suppress(_FaultError):
                 self._send(
                     {"type": "result", "reward": reward, "status": status.value},
                     time.monotonic() + 0.05,
@@ -268,7 +268,7 @@ class ProcessWorker:
         return usage, log
 
     # -- wire ---------------------------------------------------------------------------
-    def _fail(self, fault: _Fault) -> None:
+    def _fail(self, fault: _FaultError) -> None:
         self._broken = True
         if self.proc is not None:
             self._drain_stderr()
@@ -300,7 +300,7 @@ class ProcessWorker:
         try:
             data = memoryview(_encode(message).encode() + b"\n")
         except (TypeError, ValueError) as exc:
-            raise _Fault(_S.ERROR, f"observation is not JSON-serialisable: {exc}") from None
+            raise _FaultError(_S.ERROR, f"observation is not JSON-serialisable: {exc}") from None
         fd = self.proc.stdin_fd
         while data:
             try:
@@ -308,7 +308,7 @@ class ProcessWorker:
             except BlockingIOError:
                 self._wait_writable(fd, deadline)
             except OSError as exc:  # EPIPE: the agent is gone or closed its input
-                raise _Fault(
+                raise _FaultError(
                     _S.CRASHED, f"agent stopped reading its input ({exc.strerror})"
                 ) from None
 
@@ -318,7 +318,7 @@ class ProcessWorker:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Fault(_S.TIMEOUT, "agent did not read its input before the deadline")
+                raise _FaultError(_S.TIMEOUT, "agent did not read its input before the deadline")
             if poller.poll(max(1, int(remaining * 1000))):
                 return
             self._drain_stderr()
@@ -338,10 +338,10 @@ class ProcessWorker:
                     return reply
                 continue
             if len(self._buffer) > MAX_LINE_BYTES:
-                raise _Fault(_S.PROTOCOL_ERROR, f"line longer than {MAX_LINE_BYTES} bytes")
+                raise _FaultError(_S.PROTOCOL_ERROR, f"line longer than {MAX_LINE_BYTES} bytes")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Fault(_S.TIMEOUT, "no reply before the deadline")
+                raise _FaultError(_S.TIMEOUT, "no reply before the deadline")
             for fd, _ in self._poller.poll(remaining * 1000 + 0.5):
                 if fd == stdout_fd:
                     try:
@@ -350,10 +350,10 @@ class ProcessWorker:
                         continue
                     if not chunk:
                         self._wait_exit()
-                        raise _Fault(_S.CRASHED, self._exit_detail())
+                        raise _FaultError(_S.CRASHED, self._exit_detail())
                     received += len(chunk)
                     if received > MAX_MOVE_OUTPUT:
-                        raise _Fault(
+                        raise _FaultError(
                             _S.PROTOCOL_ERROR,
                             f"more than {MAX_MOVE_OUTPUT} bytes of output in one move",
                         )
@@ -363,17 +363,19 @@ class ProcessWorker:
 
     def _handle(self, line: bytes, expect_step: int | None) -> dict[str, Any] | None:
         if len(line) > MAX_LINE_BYTES:
-            raise _Fault(_S.PROTOCOL_ERROR, f"line longer than {MAX_LINE_BYTES} bytes")
+            raise _FaultError(_S.PROTOCOL_ERROR, f"line longer than {MAX_LINE_BYTES} bytes")
         try:
             message = json.loads(line)
         except ValueError:
-            raise _Fault(_S.PROTOCOL_ERROR, f"malformed JSON line: {line[:120]!r}") from None
+            raise _FaultError(_S.PROTOCOL_ERROR, f"malformed JSON line: {line[:120]!r}") from None
         if not isinstance(message, dict):
-            raise _Fault(_S.PROTOCOL_ERROR, f"a line must be a JSON object, got {line[:120]!r}")
+            raise _FaultError(
+                _S.PROTOCOL_ERROR, f"a line must be a JSON object, got {line[:120]!r}"
+            )
         kind = message.get("type")
         if kind == "action" and expect_step is not None:
             if message.get("step") != expect_step or "action" not in message:
-                raise _Fault(
+                raise _FaultError(
                     _S.PROTOCOL_ERROR,
                     f"action for step {message.get('step')!r}, expected step {expect_step}",
                 )
@@ -388,16 +390,16 @@ class ProcessWorker:
             return message
         if kind == "error":
             if expect_step is None:
-                raise _Fault(
+                raise _FaultError(
                     _S.CRASHED, f"agent failed to start: {str(message.get('message'))[-800:]}"
                 )
             if message.get("step") not in (expect_step, -1):
-                raise _Fault(
+                raise _FaultError(
                     _S.PROTOCOL_ERROR,
                     f"error for step {message.get('step')!r}, expected {expect_step}",
                 )
             return message
-        raise _Fault(_S.PROTOCOL_ERROR, f"unexpected message type {kind!r}")
+        raise _FaultError(_S.PROTOCOL_ERROR, f"unexpected message type {kind!r}")
 
     def _drain_stderr(self) -> None:
         if self.proc is None:

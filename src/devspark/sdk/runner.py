@@ -33,7 +33,7 @@ try:  # json's C accelerator directly: importing json pulls in re and enum (~6 m
         def parse_constant(name: str) -> float:
             raise ValueError(f"{name} is not valid JSON")
 
-    _scan = _json.make_scanner(_JSONConfig())
+    _scan = _json.make_scanner(_JSONConfig())  # type: ignore[arg-type]  # duck-typed context
 
     def _loads(data: bytes) -> Any:
         text = data.decode()
@@ -42,16 +42,21 @@ try:  # json's C accelerator directly: importing json pulls in re and enum (~6 m
             raise ValueError("extra data after JSON value")
         return value
 
+    def _not_serialisable(value: Any) -> Any:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
     _dumps = _json.make_encoder(
-        None, None, _json.encode_basestring_ascii, None, ":", ",", False, False, False
+        None, _not_serialisable, _json.encode_basestring_ascii, None, ":", ",", False, False, False
     )
-    _dumps_str = lambda value: "".join(_dumps(value, 0))  # noqa: E731
+
+    def _dumps_str(value: Any) -> str:
+        return "".join(_dumps(value, 0))
 
 except ImportError:  # pragma: no cover - an interpreter without _json
     import json
 
-    _loads = json.loads
-    _dumps_str = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+    _loads = json.loads  # type: ignore[assignment]
+    _dumps_str = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # type: ignore[assignment]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
