@@ -78,6 +78,15 @@ class Bundle:
                 "env": ["PATH=/usr/bin:/bin", "HOME=/state", "LANG=C.UTF-8"],
                 "cwd": "/agent",
                 "noNewPrivileges": True,
+                "rlimits": [
+                    {
+                        "type": "RLIMIT_FSIZE",
+                        "hard": spec.file_mb << 20,
+                        "soft": spec.file_mb << 20,
+                    },
+                    {"type": "RLIMIT_NOFILE", "hard": spec.max_files, "soft": spec.max_files},
+                    {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+                ],
                 "capabilities": {"bounding": [], "effective": [], "permitted": []},
             },
             "root": {"path": "rootfs", "readonly": True},

@@ -81,7 +81,12 @@ class ProcessSpec:
         ]
 
 
-def _rlimits(spec: ProcessSpec) -> list[tuple[int, int]]:
+def _rlimits(spec: ProcessSpec, level: IsolationLevel) -> list[tuple[int, int]]:
+    if level is IsolationLevel.GVISOR:  # runsc's Go runtime needs address space and fds;
+        return [
+            (resource.RLIMIT_CPU, spec.cpu_seconds),
+            (resource.RLIMIT_CORE, 0),
+        ]  # the agent's are in the OCI spec
     limits = [
         (resource.RLIMIT_CPU, spec.cpu_seconds),
         (resource.RLIMIT_FSIZE, spec.file_mb << 20),
@@ -93,8 +98,8 @@ def _rlimits(spec: ProcessSpec) -> list[tuple[int, int]]:
     return limits
 
 
-def _preexec(spec: ProcessSpec, cgroup: Cgroup | None) -> Callable[[], None]:
-    limits = _rlimits(spec)
+def _preexec(spec: ProcessSpec, level: IsolationLevel, cgroup: Cgroup | None) -> Callable[[], None]:
+    limits = _rlimits(spec, level)
 
     def run_in_child() -> None:
         if cgroup is not None:
@@ -171,7 +176,7 @@ class AgentProcess:
                 pass_fds=pass_fds,
                 env=env,
                 cwd=cwd,
-                preexec_fn=_preexec(spec, self.cgroup),
+                preexec_fn=_preexec(spec, level, self.cgroup),
                 start_new_session=True,
                 bufsize=0,
             )

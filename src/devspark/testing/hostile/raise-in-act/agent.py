@@ -1,0 +1,5 @@
+"""Raises inside act."""
+
+
+def act(observation, context):
+    raise RuntimeError("hostile agent raising on purpose")
