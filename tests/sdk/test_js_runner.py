@@ -346,9 +346,25 @@ def test_hooks_see_config_messages_and_results(spawn) -> None:
     runner.send({"type": "message", "body": "hi"})
     assert runner.recv() == {"type": "log", "step": -1, "message": "message hi"}
     runner.send({"type": "result", "scores": [1, 0]})
-    error = runner.recv()
-    assert (error["type"], error["step"], error["kind"]) == ("error", -1, "exception")
-    assert "bad result hook" in error["message"]
+    log = runner.recv()  # a hook outside a move is logged, not charged as a move error
+    assert (log["type"], log["step"]) == ("log", -1)
+    assert log["message"].startswith("on_result raised: Error: bad result hook")
+    assert runner.finish() == (0, b"")
+
+
+def test_reset_hook_error_is_charged_to_the_first_move(spawn) -> None:
+    runner = spawn(
+        """
+        export function reset() { throw new Error("bad reset"); }
+        export function act() { return 5; }
+        """
+    )
+    hello(runner)
+    reset(runner, episode=1)
+    error = runner.ask(observe(0))
+    assert (error["type"], error["step"], error["kind"]) == ("error", 0, "exception")
+    assert "bad reset" in error["message"]
+    assert runner.ask(observe(1)) == {"type": "action", "step": 1, "action": 5}
     assert runner.finish() == (0, b"")
 
 

@@ -30,7 +30,7 @@ def resolve_agent(ref: str) -> AgentPackage:
     if ref.startswith(BUILTIN_PREFIX):
         name = ref.removeprefix(BUILTIN_PREFIX)
         folder = BUILTIN_DIR / name
-        if not (folder / MANIFEST_NAME).is_file():
+        if name not in builtin_names():  # also rejects builtin:../elsewhere
             names = builtin_names()
             near = difflib.get_close_matches(name, names, n=3)
             hint = f" Did you mean {', '.join(BUILTIN_PREFIX + n for n in near)}?" if near else ""

@@ -11,7 +11,9 @@ from devspark.core.errors import DevSparkError
 def main() -> None:
     """Entry point of the ``devspark`` script."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of exiting
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except DevSparkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exit_code_for(exc))

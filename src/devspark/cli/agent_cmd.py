@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from devspark.core.errors import ConflictError, InvalidArgumentError
 from devspark.sandbox import IsolationLevel
@@ -55,7 +56,7 @@ def check(
     console = Console()
     report = check_agent(folder, isolation=IsolationLevel.parse(isolation), episodes=episodes)
     for item in report.checks:
-        mark = "[green]PASS[/]" if item.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {item.name}: {item.detail}", highlight=False)
+        mark = Text("PASS", style="green") if item.ok else Text("FAIL", style="red")
+        console.print(Text.assemble(mark, f" {item.name}: {item.detail}"), highlight=False)
     if not report.ok:
         raise typer.Exit(1)

@@ -29,7 +29,7 @@ def open_worker(
     """
     require(level, package.manifest.language)
     if level is IsolationLevel.TRUSTED:
-        return TrustedWorker(package, seed=seed, params=params)
+        return TrustedWorker(package, seed=seed, params=params, caps=caps)
     return ProcessWorker(package, level=level, seed=seed, params=params, caps=caps)
 
 

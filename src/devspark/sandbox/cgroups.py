@@ -84,14 +84,35 @@ class CgroupLayout:
             if (unified / "cgroup.procs").is_file():
                 self.bases[""] = unified / own.get("", "/").lstrip("/")
 
+    def sweep_stale(self, prefix: str = "devspark-") -> int:
+        """Remove empty groups left by dead DevSpark processes (named ``devspark-PID-N``).
+
+        Returns how many were removed. Groups of live processes are never touched.
+        """
+        removed = 0
+        for base in self.bases.values():
+            if not base.is_dir():
+                continue
+            for path in base.glob(f"{prefix}*-*"):
+                owner = path.name.removeprefix(prefix).split("-", 1)[0]
+                if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+                    continue
+                with contextlib.suppress(OSError):  # not empty: leave it for an operator
+                    path.rmdir()
+                    removed += 1
+        return removed
+
     def available(self) -> str | None:
         """``None`` when usable, else the reason cgroups cannot be used."""
         if self.v2_only:
             base = self.bases[""]
             enabled = _read(base / "cgroup.subtree_control").split() if base.exists() else []
             missing = {"memory", "cpu", "pids"} - set(enabled)
-            if missing and not os.access(base / "cgroup.subtree_control", os.W_OK):
-                return f"cgroup v2 controllers {sorted(missing)} not delegated to {base}"
+            if missing:  # enabling them is the supervisor's job (systemd Delegate=yes)
+                return (
+                    f"cgroup v2 controllers {sorted(missing)} are not enabled for children of "
+                    f"{base}; delegate them (e.g. systemd Delegate=yes) to run sandboxes"
+                )
             return None
         missing = {"memory", "cpu", "pids"} - set(self.bases)
         if missing:

@@ -51,8 +51,11 @@ class SandboxUser:
 
 @functools.cache
 def cgroup_layout() -> CgroupLayout:
-    """The host's cgroup layout, detected once."""
-    return CgroupLayout()
+    """The host's cgroup layout, detected once (sweeping groups of dead processes)."""
+    layout = CgroupLayout()
+    if layout.available() is None:
+        layout.sweep_stale()
+    return layout
 
 
 @functools.cache

@@ -36,6 +36,11 @@ def _files(folder: Path) -> list[Path]:
     found: list[Path] = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        for name in dirs:
+            if (Path(root) / name).is_symlink():
+                raise InvalidArgumentError(
+                    f"{Path(root) / name}: symbolic links are not allowed in an agent"
+                )
         for name in sorted(names):
             path = Path(root) / name
             if path.is_symlink():
@@ -100,7 +105,7 @@ def state_dir(key: str, uid: int | None, gid: int | None) -> Path:
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.parent.chmod(0o711)
-        path.mkdir(mode=0o700)
+        path.mkdir(mode=0o700, exist_ok=True)  # two workers may create it at once
     if uid is not None and gid is not None:
         info = path.stat()
         if info.st_uid != uid or stat.S_IMODE(info.st_mode) != 0o700:

@@ -19,6 +19,7 @@ from devspark.core.errors import FailedPreconditionError
 from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.ports import AgentPackage, Decision, EpisodeLog
 from devspark.core.results import AgentStatus, Usage
+from devspark.sandbox.worker import PlatformCaps
 
 _ids = itertools.count()
 
@@ -61,6 +62,15 @@ def _load(package: AgentPackage) -> Any:
     if callable(getattr(module, "act", None)):
         return module
     cls = getattr(module, "Agent", None)
+    if cls is None:  # as the runner does: the first class defined here with an act method
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and value.__module__ == name
+                and callable(getattr(value, "act", None))
+            ):
+                cls = value
+                break
     if cls is None:
         raise FailedPreconditionError(f"{path} defines neither act() nor an Agent class")
     return cls()
@@ -70,7 +80,12 @@ class TrustedWorker:
     """An in-process agent (implements ``AgentWorker``)."""
 
     def __init__(
-        self, package: AgentPackage, *, seed: int = 0, params: dict[str, Any] | None = None
+        self,
+        package: AgentPackage,
+        *,
+        seed: int = 0,
+        params: dict[str, Any] | None = None,
+        caps: PlatformCaps | None = None,
     ) -> None:
         if package.manifest.language != "python":
             raise FailedPreconditionError(
@@ -85,10 +100,12 @@ class TrustedWorker:
         )
         self.agent = _load(package)
         self.lifecycle.move(LifecycleState.ONLINE, "imported")
-        limits = package.manifest.limits
-        self.move_ms, self.overage_ms = limits.move_ms, limits.overage_ms
+        limits, caps = package.manifest.limits, caps or PlatformCaps()
+        self.move_ms = min(limits.move_ms, caps.move_ms)
+        self.overage_ms = min(limits.overage_ms, caps.overage_ms)
+        self._reset_error: Exception | None = None
         self._bank = float(self.overage_ms)
-        self._started = 0.0
+        self._think_ms = 0.0
         self._cpu = 0.0
 
     def reset(
@@ -98,14 +115,18 @@ class TrustedWorker:
         self.lifecycle.move(LifecycleState.BUSY, f"episode {episode} of {scenario} as {role}")
         self._logs.clear()
         self._bank = float(self.overage_ms)
-        self._started = time.monotonic()
+        self._think_ms = 0.0
         self._cpu = time.process_time()
         context = self.context
         context.episode, context.role, context.scenario, context.step = episode, role, scenario, -1
         context.rng.seed(seed)
+        self._reset_error = None
         hook = getattr(self.agent, "reset", None)
         if callable(hook):
-            hook(config, context)
+            try:
+                hook(config, context)
+            except Exception as exc:  # charged to the first move, as in the runner
+                self._reset_error = exc
 
     def act(self, step: int, observation: Any, legal_actions: list[Any] | None) -> Decision:
         """Call the agent's ``act`` directly."""
@@ -114,12 +135,16 @@ class TrustedWorker:
         started = time.monotonic()
         context._deadline = started + (self.move_ms + self._bank) / 1000
         try:
+            if self._reset_error is not None:
+                pending, self._reset_error = self._reset_error, None
+                raise pending
             action = self.agent.act(observation, context)
         except MemoryError:
             return Decision(None, AgentStatus.LIMIT_EXCEEDED, "MemoryError")
         except Exception as exc:  # the agent's own fault
             return Decision(None, AgentStatus.ERROR, f"{type(exc).__name__}: {exc}")
         elapsed = (time.monotonic() - started) * 1000
+        self._think_ms += elapsed
         if elapsed > self.move_ms:
             self._bank -= elapsed - self.move_ms
             if self._bank < 0:
@@ -128,10 +153,15 @@ class TrustedWorker:
 
     def finish(self, *, reward: float, status: AgentStatus) -> tuple[Usage, EpisodeLog]:
         """End the episode."""
+        hook = getattr(self.agent, "on_result", None)
+        if callable(hook):
+            try:
+                hook({"type": "result", "reward": reward, "status": status.value}, self.context)
+            except Exception as exc:  # outside a move: logged, as in the runner
+                self.context.log(f"on_result raised: {exc!r}")
         if self.lifecycle.state is LifecycleState.BUSY:
             self.lifecycle.move(LifecycleState.IDLE, f"episode over: {status.value}")
-        wall = (time.monotonic() - self._started) * 1000
-        return Usage(wall_ms=wall, cpu_s=time.process_time() - self._cpu), EpisodeLog(
+        return Usage(wall_ms=self._think_ms, cpu_s=time.process_time() - self._cpu), EpisodeLog(
             list(self._logs)
         )
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from devspark.core.errors import InvalidArgumentError
 from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.ports import AgentPackage, Decision, EpisodeLog
 from devspark.core.results import AgentStatus, Usage
@@ -93,7 +94,8 @@ class ProcessWorker:
         self._broken = False
         self._start_fault: _FaultError | None = None
         self._bank_ms = float(self.overage_ms)
-        self._episode_start = 0.0
+        self._think_ms = 0.0  # host-measured time of this episode's moves
+        self._final_usage: tuple[float, int] | None = None  # read before a faulted process closed
         self._cpu_start = 0.0
         self._hits_seen = _NO_HITS  # limit counters when last checked (a new cgroup starts at 0)
 
@@ -194,7 +196,8 @@ class ProcessWorker:
         self._bank_ms = float(self.overage_ms)
         self._logs = []
         self._stderr.clear()
-        self._episode_start = time.monotonic()
+        self._think_ms = 0.0
+        self._final_usage = None
         if self.proc is not None:
             self.proc.reset_peak()
             self._cpu_start = self.proc.cpu_and_peak()[0]
@@ -236,9 +239,12 @@ class ProcessWorker:
             reply = self._receive(deadline, expect_step=step)
         except _FaultError as fault:
             elapsed = (time.monotonic() - started) * 1000
+            self._think_ms += elapsed
+            status = self._classify(fault.status)  # before _fail: it removes the cgroup
             self._fail(fault)
-            return Decision(None, self._classify(fault.status), fault.detail, elapsed)
+            return Decision(None, status, fault.detail, elapsed)
         elapsed = (time.monotonic() - started) * 1000
+        self._think_ms += elapsed
         if elapsed > self.move_ms:
             self._bank_ms = max(0.0, self._bank_ms - (elapsed - self.move_ms))
         if reply["type"] == "error":
@@ -248,20 +254,20 @@ class ProcessWorker:
 
     def finish(self, *, reward: float, status: AgentStatus) -> tuple[Usage, EpisodeLog]:
         """Send ``result``; return the episode's usage and captured output."""
-        wall_ms = (time.monotonic() - self._episode_start) * 1000
         if self.proc is not None and not self._broken:
             with contextlib.suppress(_FaultError):
                 self._send(
                     {"type": "result", "reward": reward, "status": status.value},
                     time.monotonic() + 0.05,
                 )
-        usage = Usage(wall_ms=wall_ms)
+        usage = Usage(wall_ms=self._think_ms)
+        reading = self._final_usage
         if self.proc is not None:
             self._drain_stderr()
-            cpu_s, peak = self.proc.cpu_and_peak()
-            usage = Usage(
-                wall_ms=wall_ms, cpu_s=max(0.0, cpu_s - self._cpu_start), peak_mb=peak / 2**20
-            )
+            reading = self.proc.cpu_and_peak()
+        if reading is not None:
+            cpu_s, peak = reading
+            usage = Usage(self._think_ms, max(0.0, cpu_s - self._cpu_start), peak / 2**20)
         if self.lifecycle.state is LifecycleState.BUSY:
             self.lifecycle.move(LifecycleState.IDLE, f"episode over: {status.value}")
         log = EpisodeLog(self._logs, self._stderr.decode(errors="replace"))
@@ -272,7 +278,9 @@ class ProcessWorker:
         self._broken = True
         if self.proc is not None:
             self._drain_stderr()
+            self._final_usage = self.proc.cpu_and_peak()
             self.proc.close(grace=0.0)
+            self.proc = None
         with contextlib.suppress(Exception):
             self.lifecycle.move(LifecycleState.ERROR, f"{fault.status.value}: {fault.detail[:200]}")
 
@@ -300,7 +308,8 @@ class ProcessWorker:
         try:
             data = memoryview(_encode(message).encode() + b"\n")
         except (TypeError, ValueError) as exc:
-            raise _FaultError(_S.ERROR, f"observation is not JSON-serialisable: {exc}") from None
+            # A scenario bug, not the agent's fault.
+            raise InvalidArgumentError(f"message for the agent is not JSON: {exc}") from None
         fd = self.proc.stdin_fd
         while data:
             try:
@@ -393,7 +402,7 @@ class ProcessWorker:
                 raise _FaultError(
                     _S.CRASHED, f"agent failed to start: {str(message.get('message'))[-800:]}"
                 )
-            if message.get("step") not in (expect_step, -1):
+            if message.get("step") != expect_step:
                 raise _FaultError(
                     _S.PROTOCOL_ERROR,
                     f"error for step {message.get('step')!r}, expected {expect_step}",

@@ -188,6 +188,7 @@ def main(argv: list[str]) -> int:
         sys.path.insert(0, argv[3])
     agent: Any = None
     context: Context | None = None
+    reset_error: BaseException | None = None  # charged to the episode's first move
     for line in _lines():
         message = _loads(line)
         kind = message["type"]
@@ -200,6 +201,9 @@ def main(argv: list[str]) -> int:
                 + (message["deadline_ms"] + message.get("time_bank_ms", 0)) / 1000.0
             )
             try:
+                if reset_error is not None:
+                    pending, reset_error = reset_error, None
+                    raise pending
                 action = agent.act(message["observation"], context)
                 send({"type": "action", "step": step, "action": action})
             except (Exception, MemoryError) as exc:  # the agent's own fault, reported
@@ -216,7 +220,7 @@ def main(argv: list[str]) -> int:
                 try:
                     hook(message.get("config", {}), context)
                 except Exception as exc:
-                    _report(-1, exc)
+                    reset_error = exc
         elif kind == "hello":
             context = Context(message.get("params", {}), message.get("seed", 0))
             try:
@@ -225,20 +229,20 @@ def main(argv: list[str]) -> int:
                 _report(-1, exc)
                 return 1
             send({"type": "ready", "protocol": PROTOCOL_VERSION})
-        elif kind == "message":
-            hook = getattr(agent, "on_message", None)
+        elif kind in ("message", "result"):
+            name = "on_message" if kind == "message" else "on_result"
+            hook = getattr(agent, name, None)
             if callable(hook):
                 try:
                     hook(message, context)
-                except Exception as exc:
-                    _report(-1, exc)
-        elif kind == "result":
-            hook = getattr(agent, "on_result", None)
-            if callable(hook):
-                try:
-                    hook(message, context)
-                except Exception as exc:
-                    _report(-1, exc)
+                except Exception as exc:  # outside a move: logged, no move is charged
+                    send(
+                        {
+                            "type": "log",
+                            "step": -1,
+                            "message": f"{name} raised: {exc!r}"[:MAX_LOG_CHARS],
+                        }
+                    )
         elif kind == "bye":
             return 0
     return 0

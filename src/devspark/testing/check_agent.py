@@ -15,8 +15,8 @@ from devspark.arena.agents import resolve_agent
 from devspark.arena.match import agent_seed, play_episode
 from devspark.core.errors import DevSparkError
 from devspark.core.lifecycle import LifecycleState
-from devspark.core.ports import AgentPackage, Decision
-from devspark.sandbox import IsolationLevel, open_worker
+from devspark.core.ports import AgentPackage, AgentWorker, Decision
+from devspark.sandbox import IsolationLevel, ProcessWorker, open_worker
 from devspark.scenarios import list_scenarios, make
 
 OPPONENT = "builtin:random"
@@ -81,6 +81,19 @@ def _play(
     return verdict, actions
 
 
+def _close_and_find_survivors(worker: AgentWorker) -> list[str]:
+    """Stop ``worker``; list any of its processes or cgroup folders still present."""
+    proc = worker.proc if isinstance(worker, ProcessWorker) else None
+    pids: list[int] = []
+    folders = []
+    if proc is not None and proc.cgroup is not None:
+        pids = proc.cgroup.pids()
+        folders = list(proc.cgroup.dirs.values())
+    worker.close()
+    left = [f"pid {pid}" for pid in pids if Path(f"/proc/{pid}").exists()]
+    return left + [str(folder) for folder in folders if folder.exists()]
+
+
 def check_agent(
     folder: Path, *, isolation: IsolationLevel = IsolationLevel.SANDBOX, episodes: int = 4
 ) -> CheckReport:
@@ -104,10 +117,16 @@ def check_agent(
     worker.reset(episode=0, scenario="check", role="player_0", seed=0, config={})
     started = worker.lifecycle.state is LifecycleState.BUSY
     history = " -> ".join(t.target.value for t in worker.lifecycle.history)
-    worker.close()
-    report.add("start", started, f"lifecycle {history}")
+    reason = worker.lifecycle.history[-1].reason if worker.lifecycle.history else ""
+    survivors = _close_and_find_survivors(worker)
+    report.add("start", started, f"lifecycle {history}" + ("" if started else f": {reason}"))
     if not started:
         return report
+    report.add(
+        "clean stop",
+        not survivors,
+        "no process or cgroup left after stop" if not survivors else f"left behind: {survivors}",
+    )
     scenarios = _scenarios(package)
     if not scenarios:
         report.add("scenarios", False, f"none of {package.manifest.scenarios} is a known scenario")

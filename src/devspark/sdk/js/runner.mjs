@@ -336,15 +336,23 @@ function isThenable(value) {
     && typeof value.then === "function";
 }
 
+/** Call an optional hook; returns what it threw (null when it did not throw). */
 async function callHook(agent, name, argument, context) {
   const hook = agent?.[name];
-  if (typeof hook !== "function") return;
+  if (typeof hook !== "function") return null;
   try {
     const result = hook.call(agent, argument, context);
     if (isThenable(result)) await result;
+    return null;
   } catch (error) {
-    report(-1, error);
+    return error ?? new Error(String(error));
   }
+}
+
+/** A hook outside a move failed: tell the match log, charge no move. */
+function logHookError(name, error) {
+  const text = String(error?.stack ?? error);
+  send({ type: "log", step: -1, message: `${name} raised: ${text}`.slice(-4096) });
 }
 
 // --- input ------------------------------------------------------------------------------
@@ -415,6 +423,7 @@ export async function main(argv) {
   const entrypoint = argv[1];
   let agent = null;
   let context = null;
+  let resetError = null; // a reset hook failure is charged to the episode's first move
   for (let line = nextLine(); line !== null; line = nextLine()) {
     const message = JSON.parse(line);
     const kind = message.type;
@@ -426,6 +435,11 @@ export async function main(argv) {
       const budget = field(message, "deadline_ms") + (message.time_bank_ms ?? 0);
       setDeadline(context, performance.now() + budget);
       try {
+        if (resetError !== null) {
+          const error = resetError;
+          resetError = null;
+          throw error;
+        }
         if (!("observation" in message)) throw new Error("KeyError: 'observation'");
         let action = agent.act(message.observation, context);
         if (isThenable(action)) action = await action;
@@ -441,7 +455,7 @@ export async function main(argv) {
       context.scenario = field(message, "scenario");
       context.step = -1;
       reseed("seed" in message ? message.seed : context.seed);
-      await callHook(agent, "reset", "config" in message ? message.config : {}, context);
+      resetError = await callHook(agent, "reset", "config" in message ? message.config : {}, context);
     } else if (kind === "hello") {
       context = new Context(
         "params" in message ? message.params : {},
@@ -454,10 +468,10 @@ export async function main(argv) {
         return 1;
       }
       send({ type: "ready", protocol: PROTOCOL_VERSION });
-    } else if (kind === "message") {
-      await callHook(agent, "on_message", message, context);
-    } else if (kind === "result") {
-      await callHook(agent, "on_result", message, context);
+    } else if (kind === "message" || kind === "result") {
+      const name = kind === "message" ? "on_message" : "on_result";
+      const error = await callHook(agent, name, message, context);
+      if (error !== null) logHookError(name, error);
     } else if (kind === "bye") {
       return 0;
     }

@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny agent folders written into ``tmp_path``."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MakeAgent = Callable[..., Path]
+
+
+@pytest.fixture
+def make_agent(tmp_path: Path) -> MakeAgent:
+    """Write an agent folder (``agent.toml`` plus its entrypoint) and return its path."""
+
+    def make(
+        code: str,
+        *,
+        name: str = "test-agent",
+        language: str = "python",
+        scenarios: tuple[str, ...] = ("tictactoe",),
+        limits: dict[str, int] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
+        entrypoint = "agent.py" if language == "python" else "agent.mjs"
+        folder = tmp_path / name
+        folder.mkdir()
+        fields = {
+            "name": name,
+            "version": "0.1.0",
+            "language": language,
+            "entrypoint": entrypoint,
+            "license": "MIT",
+            "scenarios": list(scenarios),
+            **(extra or {}),
+        }
+        lines = [f"{key} = {json.dumps(value)}" for key, value in fields.items()]
+        if limits:
+            lines.append("[limits]")
+            lines += [f"{key} = {value}" for key, value in limits.items()]
+        (folder / "agent.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (folder / entrypoint).write_text(textwrap.dedent(code), encoding="utf-8")
+        return folder
+
+    return make
