@@ -50,7 +50,6 @@ def make_agent(tmp_path: Path) -> MakeAgent:
     return make
 
 
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """In CI (DEVSPARK_REQUIRE_SERVICES=1) a skipped integration or security test fails.

@@ -143,6 +143,7 @@ class AgentProcess:
     def __init__(self, spec: ProcessSpec, level: IsolationLevel) -> None:
         require(level, spec.language)
         reaper.become_subreaper()
+        reaper.reap_orphans()  # an orphan that finished dying after the last close
         self.spec = spec
         self.level = level
         self.cgroup: Cgroup | None = None

@@ -17,6 +17,7 @@ import pyseccomp as sc
 
 ALWAYS_DENIED = (
     "ptrace",
+    "pidfd_getfd",
     "process_vm_readv",
     "process_vm_writev",
     "mount",

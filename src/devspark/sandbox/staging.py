@@ -8,15 +8,17 @@ doubles as the immutable, hashed package of the version.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from devspark.core.errors import InvalidArgumentError
+from devspark.core.errors import FailedPreconditionError, InvalidArgumentError
 
 DEFAULT_RUNTIME_DIR = Path("/var/tmp/devspark-runtime")  # noqa: S108 - root-owned, mode 0711, fixed name
 MAX_AGENT_BYTES = 64 << 20
@@ -99,13 +101,38 @@ def stage(folder: Path, kind: str = "agents") -> StagedFolder:
     return StagedFolder(folder, target, sha)
 
 
-def state_dir(key: str, uid: int | None, gid: int | None) -> Path:
-    """The writable state folder for ``key``, owned by the sandbox user, mode 0700."""
+def _mount_quota(path: Path, quota_mb: int, uid: int, gid: int) -> None:
+    with (path.parent / ".mount.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one mount even when two workers start at once
+        if path.is_mount():
+            return
+        options = f"size={quota_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={gid},nosuid,nodev"
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "devspark-state", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise FailedPreconditionError(
+                f"cannot mount the state quota on {path}: {done.stderr.strip()}"
+            )
+
+
+def state_dir(key: str, uid: int | None, gid: int | None, *, quota_mb: int = 64) -> Path:
+    """The writable state folder for ``key``, owned by the sandbox user, mode 0700.
+
+    As root the folder is a size-capped tmpfs (``quota_mb``) mounted once and kept for
+    the host's uptime, so an agent cannot fill the host's disk (RLIMIT_FSIZE alone caps
+    single files, not their total). Unprivileged, it is a plain folder.
+    """
     path = runtime_dir() / "state" / key
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.parent.chmod(0o711)
         path.mkdir(mode=0o700, exist_ok=True)  # two workers may create it at once
+    if os.geteuid() == 0 and not path.is_mount():
+        _mount_quota(path, quota_mb, uid if uid is not None else 0, gid if gid is not None else 0)
     if uid is not None and gid is not None:
         info = path.stat()
         if info.st_uid != uid or stat.S_IMODE(info.st_mode) != 0o700:

@@ -52,6 +52,7 @@ class PlatformCaps:
     max_pids: int = 64
     tmp_mb: int = 64
     file_mb: int = 64
+    state_mb: int = 64
 
 
 class _FaultError(Exception):
@@ -149,7 +150,10 @@ class ProcessWorker:
         agent = staging.stage(self.package.folder)
         sdk = staging.stage(SDK_DIR, kind="sdk")
         state = staging.state_dir(
-            self.state_key, user.uid if user else None, user.gid if user else None
+            self.state_key,
+            user.uid if user else None,
+            user.gid if user else None,
+            quota_mb=self.caps.state_mb,
         )
         deps = build_deps(manifest.requirements) if manifest.requirements else None
         network = None
@@ -249,7 +253,11 @@ class ProcessWorker:
             self._bank_ms = max(0.0, self._bank_ms - (elapsed - self.move_ms))
         if reply["type"] == "error":
             kind = _S.LIMIT_EXCEEDED if reply.get("kind") == "limit_exceeded" else _S.ERROR
-            return Decision(None, kind, str(reply.get("message", ""))[-MAX_LOG_CHARS:], elapsed)
+            if kind is _S.ERROR:  # e.g. a thread bomb that hit pids.max reports a RuntimeError
+                kind = self._classify(kind)
+            detail = reply.get("message", "")
+            text = detail[-MAX_LOG_CHARS:] if isinstance(detail, str) else "<non-text error>"
+            return Decision(None, kind, text, elapsed)
         return Decision(reply.get("action"), _S.OK, "", elapsed)
 
     def finish(self, *, reward: float, status: AgentStatus) -> tuple[Usage, EpisodeLog]:
@@ -375,7 +383,7 @@ class ProcessWorker:
             raise _FaultError(_S.PROTOCOL_ERROR, f"line longer than {MAX_LINE_BYTES} bytes")
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting depth
             raise _FaultError(_S.PROTOCOL_ERROR, f"malformed JSON line: {line[:120]!r}") from None
         if not isinstance(message, dict):
             raise _FaultError(
@@ -390,8 +398,11 @@ class ProcessWorker:
                 )
             return message
         if kind == "log":
+            text = message.get("message", "")
             if len(self._logs) < MAX_LOG_LINES:
-                self._logs.append(str(message.get("message", ""))[:MAX_LOG_CHARS])
+                self._logs.append(
+                    text[:MAX_LOG_CHARS] if isinstance(text, str) else "<non-text log>"
+                )
             return None
         if kind in ("publish", "request", "reply"):
             return None  # bus traffic: delivered by the bus layer when one is attached

@@ -150,15 +150,20 @@ def _load_agent(agent_dir: str, entrypoint: str) -> Any:
 def _fault_kind(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "limit_exceeded"
+    if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        return "limit_exceeded"  # pthread_create hit the pids limit
     if isinstance(exc, OSError) and exc.errno in LIMIT_ERRNOS:
         return "limit_exceeded"
     return "exception"
 
 
 def _report(step: int, exc: BaseException) -> None:
-    import traceback  # only on the error path: it costs ~8 ms to import
+    try:
+        import traceback  # only on the error path: it costs ~8 ms to import
 
-    text = "".join(traceback.format_exception(exc))[-MAX_LOG_CHARS:]
+        text = "".join(traceback.format_exception(exc))[-MAX_LOG_CHARS:]
+    except Exception:  # no fds or memory left to import with: report what we have
+        text = repr(exc)[-MAX_LOG_CHARS:]
     try:
         send({"type": "error", "step": step, "kind": _fault_kind(exc), "message": text})
     except MemoryError:

@@ -139,6 +139,7 @@ CORPUS: list[HostileCase] = [
     _case("garbage-json", _PROTOCOL, "protocol: malformed JSON line"),
     _case("garbage-json-js", _PROTOCOL, "protocol: malformed JSON line on fd 1", js=True),
     _case("huge-line", _PROTOCOL, "protocol: one 10 MiB line"),
+    _case("deep-json", _PROTOCOL, "protocol: JSON nested 400,000 deep (RecursionError)"),
     _case("wrong-step", _PROTOCOL, "protocol: action for another step"),
     _case("close-protocol-fd", frozenset({"crashed", "timeout"}), "protocol: closes its output"),
     _case("exit-second-move", _CRASHED, "lifecycle: os._exit(3) at its second move"),
