@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,3 +65,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if required and marked and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where it must run: {report.longrepr}"
+
+
+@pytest.fixture(autouse=True)
+def _unmount_state_quotas(tmp_path: Path) -> Iterator[None]:
+    """Unmount state-folder tmpfs quotas that a test created under its own ``tmp_path``."""
+    yield
+    root = str(tmp_path)
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1] for line in mounts if line.startswith("devspark-state ")]
+    for point in sorted(points, reverse=True):
+        if point.startswith(root):
+            subprocess.run(["umount", point], check=False, capture_output=True)
