@@ -1,8 +1,10 @@
 """The match runner: drives a scenario with agent workers and records what happened.
 
-Agent faults are results: a late, crashing, flooding or cheating agent forfeits (the
-scenario's rules say how the episode ends) and the runner carries on. Only a bug in
-the scenario itself raises.
+Turn-based scenarios (PettingZoo AEC) ask the agent whose turn it is; simultaneous
+scenarios (PettingZoo Parallel) ask every live agent each round, then step the round
+with all actions. Agent faults are results: a late, crashing, flooding or cheating
+agent forfeits (the scenario's rules say how the episode ends) and the runner carries
+on. Only a bug in the scenario itself raises.
 """
 
 from __future__ import annotations
@@ -17,10 +19,20 @@ from devspark.core.errors import InvalidArgumentError
 from devspark.core.ports import AgentWorker, Decision
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
 from devspark.sandbox import IsolationLevel, open_worker
-from devspark.scenarios import Scenario, make
+from devspark.scenarios import AnyScenario, ParallelScenario, Scenario, make, resolve
 
 MAX_STEPS = 1_000_000
 StepObserver = Callable[[int, str, Decision], None]
+"""Called with (step, agent, decision) for every decision, before the scenario applies it."""
+
+Move = tuple[str, Decision]
+StepRecorder = Callable[[int, list[Move], AnyScenario], None]
+"""Called with (step, moves, scenario) after the scenario applied a step (or a forfeit).
+
+``moves`` holds one (agent, decision) for a turn-based step and one per live agent for
+a simultaneous round; ``scenario.rewards`` and ``scenario.render_state()`` are those
+after the step. Replays are recorded this way.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +52,28 @@ def agent_seed(match_seed: int, seat: int) -> int:
 
 
 def play_episode(
-    env: Scenario,
+    env: AnyScenario,
     workers: Sequence[AgentWorker],
     *,
     seed: int,
     episode: int = 0,
     options: dict[str, Any] | None = None,
     observer: StepObserver | None = None,
+    recorder: StepRecorder | None = None,
 ) -> MatchResult:
     """Play one episode of ``env`` with ``workers`` in seat order.
+
+    Args:
+        env: The scenario (reset here with ``seed`` and ``options``).
+        workers: One started worker per seat.
+        seed: Seed of the scenario; each agent gets :func:`agent_seed` of it.
+        episode: Episode number told to the agents.
+        options: Reset options, e.g. ``{"difficulty": 3}``.
+        observer: Sees every decision before the scenario applies it.
+        recorder: Sees every step after the scenario applied it (replays).
+
+    Returns:
+        The result; faults are recorded in it, never raised.
 
     Raises:
         InvalidArgumentError: when the number of workers does not fit the scenario.
@@ -72,41 +97,126 @@ def play_episode(
             seed=agent_seed(seed, seat),
             config=options,
         )
-    step = 0
-    while env.agents and step < MAX_STEPS:
-        name = env.agent_selection
-        if env.terminations[name] or env.truncations[name]:
-            env.step(None)
-            continue
-        record = results[name]
-        decision = by_name[name].act(step, env.observe_json(name), env.legal_actions(name))
-        if decision.status is AgentStatus.OK and not env.is_legal(name, decision.action):
-            decision.status = AgentStatus.INVALID_ACTION
-            decision.detail = f"illegal action {str(decision.action)[:100]} at step {step}"
-        if observer is not None:
-            observer(step, name, decision)
-        step += 1
-        if decision.status is AgentStatus.OK:
-            record.moves += 1
-            env.step(decision.action)
-        else:
-            record.status, record.detail = decision.status, decision.detail
-            env.forfeit(name, decision.status.value)
-        for agent, reward in env.rewards.items():
-            if reward:
-                results[agent].reward += reward
+    episode_run = _Episode(env, by_name, results, observer, recorder)
+    if isinstance(env, ParallelScenario):
+        steps = episode_run.play_rounds(env)
+    else:
+        steps = episode_run.play_turns(env)
     for name, worker in by_name.items():
         record = results[name]
         usage, log = worker.finish(reward=record.reward, status=record.status)
         record.wall_ms, record.cpu_s, record.peak_mb = usage.wall_ms, usage.cpu_s, usage.peak_mb
         record.logs, record.stderr = log.logs, log.stderr
     wall_ms = (time.monotonic() - started) * 1000
-    return MatchResult(env.full_id, seed, [results[n] for n in names], steps=step, wall_ms=wall_ms)
+    return MatchResult(env.full_id, seed, [results[n] for n in names], steps=steps, wall_ms=wall_ms)
 
 
-def run_match(spec: MatchSpec, *, observer: StepObserver | None = None) -> MatchResult:
-    """Resolve the agents, start them at ``spec.isolation``, play one episode, stop them."""
-    env = make(spec.scenario)
+class _Episode:
+    """The loop of one episode: asks agents, applies moves, adds up rewards."""
+
+    def __init__(
+        self,
+        env: AnyScenario,
+        workers: dict[str, AgentWorker],
+        results: dict[str, AgentResult],
+        observer: StepObserver | None,
+        recorder: StepRecorder | None,
+    ) -> None:
+        self.env = env
+        self.workers = workers
+        self.results = results
+        self.observer = observer
+        self.recorder = recorder
+
+    def decide(self, step: int, name: str) -> Decision:
+        """Ask ``name`` for its move and check it is legal."""
+        env = self.env
+        decision = self.workers[name].act(step, env.observe_json(name), env.legal_actions(name))
+        if decision.status is AgentStatus.OK and not env.is_legal(name, decision.action):
+            decision.status = AgentStatus.INVALID_ACTION
+            decision.detail = f"illegal action {str(decision.action)[:100]} at step {step}"
+        if self.observer is not None:
+            self.observer(step, name, decision)
+        record = self.results[name]
+        if decision.status is AgentStatus.OK:
+            record.moves += 1
+        else:
+            record.status, record.detail = decision.status, decision.detail
+        return decision
+
+    def applied(self, step: int, moves: list[Move]) -> None:
+        """Add up the rewards of the step just applied and tell the recorder."""
+        results = self.results
+        for agent, reward in self.env.rewards.items():
+            if reward:
+                results[agent].reward += reward
+        if self.recorder is not None:
+            self.recorder(step, moves, self.env)
+
+    def play_turns(self, env: Scenario) -> int:
+        """Turn-based loop; returns the number of decisions asked for."""
+        step = 0
+        while env.agents and step < MAX_STEPS:
+            name = env.agent_selection
+            if env.terminations[name] or env.truncations[name]:
+                env.step(None)
+                continue
+            decision = self.decide(step, name)
+            if decision.status is AgentStatus.OK:
+                env.step(decision.action)
+            else:
+                env.forfeit(name, decision.status.value)
+            self.applied(step, [(name, decision)])
+            step += 1
+        return step
+
+    def play_rounds(self, env: ParallelScenario) -> int:
+        """Simultaneous loop; returns the number of rounds played."""
+        step = 0
+        while env.agents and step < MAX_STEPS:
+            moves = [(name, self.decide(step, name)) for name in env.agents]
+            faults = {n: d.status.value for n, d in moves if d.status is not AgentStatus.OK}
+            if faults:
+                env.forfeit_all(faults)
+            else:
+                env.step({name: decision.action for name, decision in moves})
+            self.applied(step, moves)
+            step += 1
+        return step
+
+
+def make_for(spec: MatchSpec) -> AnyScenario:
+    """Build the scenario of ``spec`` seating ``len(spec.agents)`` agents.
+
+    Raises:
+        NotFoundError: Unknown scenario.
+        InvalidArgumentError: The scenario cannot seat that many agents.
+
+    """
+    cls = resolve(spec.scenario)
+    low, high = cls.players
+    count = len(spec.agents)
+    if not low <= count <= high:
+        seats = f"{low} to {high}" if low != high else str(low)
+        raise InvalidArgumentError(f"{cls.full_id} seats {seats} agents, got {count}")
+    return make(spec.scenario, num_players=count) if low != high else make(spec.scenario)
+
+
+def run_match(
+    spec: MatchSpec,
+    *,
+    observer: StepObserver | None = None,
+    recorder: StepRecorder | None = None,
+) -> MatchResult:
+    """Resolve the agents, start them at ``spec.isolation``, play one episode, stop them.
+
+    Raises:
+        NotFoundError: Unknown scenario or agent.
+        InvalidArgumentError: An agent does not play the scenario, or the seat count
+            does not fit.
+
+    """
+    env = make_for(spec)
     packages = [resolve_agent(ref) for ref in spec.agents]
     for package in packages:
         if not package.manifest.plays(env.full_id):
@@ -118,7 +228,14 @@ def run_match(spec: MatchSpec, *, observer: StepObserver | None = None) -> Match
     try:
         for seat, package in enumerate(packages):
             workers.append(open_worker(package, spec.isolation, seed=agent_seed(spec.seed, seat)))
-        return play_episode(env, workers, seed=spec.seed, options=spec.options, observer=observer)
+        return play_episode(
+            env,
+            workers,
+            seed=spec.seed,
+            options=spec.options,
+            observer=observer,
+            recorder=recorder,
+        )
     finally:
         for worker in workers:
             worker.close()

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from devspark.arena.agents import resolve_agent
-from devspark.arena.match import MatchSpec, agent_seed, play_episode
+from devspark.arena.match import MatchSpec, agent_seed, make_for, play_episode
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.ports import AgentPackage, AgentWorker
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel, open_worker
 from devspark.sandbox.reaper import become_subreaper
-from devspark.scenarios import Scenario, make
+from devspark.scenarios import AnyScenario
 
 
 class WorkerCache:
@@ -29,7 +29,7 @@ class WorkerCache:
     def __init__(self) -> None:
         self._workers: dict[tuple[str, int, IsolationLevel], AgentWorker] = {}
         self._packages: dict[str, AgentPackage] = {}
-        self._envs: dict[str, Scenario] = {}
+        self._envs: dict[tuple[str, int], AnyScenario] = {}
         self._episodes = 0
 
     def package(self, ref: str) -> AgentPackage:
@@ -47,9 +47,10 @@ class WorkerCache:
 
     def play(self, spec: MatchSpec) -> MatchResult:
         """Play one match with warm workers."""
-        env = self._envs.get(spec.scenario)
+        key = (spec.scenario, len(spec.agents))
+        env = self._envs.get(key)
         if env is None:
-            env = self._envs[spec.scenario] = make(spec.scenario)
+            env = self._envs[key] = make_for(spec)
         for ref in spec.agents:
             if not self.package(ref).manifest.plays(env.full_id):
                 raise InvalidArgumentError(

@@ -1,11 +1,14 @@
 """Scenarios: the base class, the registry and the built-in scenarios.
 
-Importing this package registers the built-ins (``tictactoe``).
+Importing this package registers the built-ins.
 """
 
 from devspark.scenarios import tictactoe as _tictactoe  # noqa: F401  # registers the built-in
-from devspark.scenarios.base import Scenario
+from devspark.scenarios.base import Scenario, ScenarioCore
+from devspark.scenarios.gym_env import ScenarioGymEnv, to_gymnasium
+from devspark.scenarios.parallel import ParallelScenario, RoundOutcome
 from devspark.scenarios.registry import (
+    AnyScenario,
     ScenarioInfo,
     list_scenarios,
     make,
@@ -14,10 +17,16 @@ from devspark.scenarios.registry import (
 )
 
 __all__ = [
+    "AnyScenario",
+    "ParallelScenario",
+    "RoundOutcome",
     "Scenario",
+    "ScenarioCore",
+    "ScenarioGymEnv",
     "ScenarioInfo",
     "list_scenarios",
     "make",
     "register",
     "resolve",
+    "to_gymnasium",
 ]

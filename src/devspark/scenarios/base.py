@@ -44,23 +44,15 @@ DIFFICULTY_LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 _SCENARIO_ID = re.compile(r"[a-z][a-z0-9_]*")
 
 
-class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingzoo is untyped
-    """Base class of every scenario (a PettingZoo AEC environment).
+class ScenarioCore(metaclass=abc.ABCMeta):
+    """What every scenario shares, turn-based or simultaneous: identity, options, spaces.
 
-    Subclasses set the class attributes below, implement the abstract methods and
-    build their episode state in :meth:`_new_episode`. The base class keeps the
-    PettingZoo bookkeeping (``agents``, ``rewards``, ``terminations`` ...), the seeded
-    random generator, the difficulty and the cached observation and action spaces.
-
-    Args:
-        render_mode: ``"ansi"`` or ``None``; :meth:`render` returns text either way.
-        **options: Defaults for :meth:`reset` options (for example ``difficulty``),
-            kept in :attr:`default_options` so the exact object can be rebuilt.
-            ``num_players`` (construction only) picks the number of agents within
-            :attr:`players`; it defaults to the minimum.
-
-    Raises:
-        InvalidArgumentError: An option is out of range.
+    :class:`Scenario` (PettingZoo AEC, turn-based) and
+    :class:`~devspark.scenarios.parallel.ParallelScenario` (PettingZoo Parallel,
+    simultaneous moves) both derive from it. It holds the declared identity, the
+    validated construction options, the seeded random generator, the cached
+    observation and action spaces, text rendering and the abstract JSON wire face the
+    match runner uses.
 
     Attributes:
         scenario_id: Short name without version, e.g. ``"tictactoe"``.
@@ -81,6 +73,8 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
     players: ClassVar[tuple[int, int]] = (2, 2)
     difficulties: ClassVar[tuple[int, ...]] = (1,)
     full_id: ClassVar[str] = "scenario"
+    parallel: ClassVar[bool] = False
+    """True for simultaneous-move scenarios (PettingZoo Parallel API)."""
     metadata: ClassVar[dict[str, Any]] = {
         "name": "scenario",
         "render_modes": ["ansi"],
@@ -90,11 +84,7 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
     possible_agents: list[str]
     agents: list[str]
     rewards: dict[str, float]
-    _cumulative_rewards: dict[str, float]
-    terminations: dict[str, bool]
-    truncations: dict[str, bool]
-    infos: dict[str, dict[str, Any]]
-    agent_selection: str
+    render_mode: str | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -106,11 +96,16 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
             cls.metadata = {
                 "name": cls.full_id,
                 "render_modes": ["ansi"],
-                "is_parallelizable": False,
+                "is_parallelizable": cls.parallel,
             }
 
-    def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
-        super().__init__()
+    def _init_core(self, render_mode: str | None, options: dict[str, Any]) -> None:
+        """Validate the construction options and set the shared attributes.
+
+        Raises:
+            InvalidArgumentError: An option is out of range.
+
+        """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise InvalidArgumentError(
                 f"render_mode={render_mode!r} is not supported by {self.full_id}; "
@@ -131,27 +126,13 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
         self.possible_agents = [f"player_{i}" for i in range(num_players)]
         self.agents = []
         self.rewards = {}
-        self._cumulative_rewards = {}
-        self.terminations = {}
-        self.truncations = {}
-        self.infos = {}
-        self.agent_selection = self.possible_agents[0]
-        self._skip_agent_selection: str | None = None
         self._seed: int | None = None
         self._rng: random.Random | None = None
         self._observation_spaces: dict[str, gymnasium.spaces.Space[Any]] = {}
         self._action_spaces: dict[str, gymnasium.spaces.Space[Any]] = {}
 
-    # ----------------------------------------------------------------- episode
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
-        """Start a new episode, generating its instance procedurally.
-
-        Args:
-            seed: Seeds :attr:`rng`; ``None`` keeps drawing from the current generator
-                (a fresh, OS-seeded one on the first reset).
-            options: Override :attr:`default_options` for this episode, e.g.
-                ``{"difficulty": 3}``. Unknown keys are ignored.
+    def _begin_reset(self, seed: int | None, options: dict[str, Any] | None) -> dict[str, Any]:
+        """Merge the reset options, set the difficulty and reseed; return the options.
 
         Raises:
             InvalidArgumentError: ``difficulty`` is not one of :attr:`difficulties`.
@@ -165,30 +146,20 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
         if seed is not None:
             self._seed = seed
             self._rng = None
-        agents = self.possible_agents[:]
-        self.agents = agents
-        self.rewards = dict.fromkeys(agents, 0.0)
-        self._cumulative_rewards = dict.fromkeys(agents, 0.0)
-        self.terminations = dict.fromkeys(agents, False)
-        self.truncations = dict.fromkeys(agents, False)
-        self.infos = {agent: {} for agent in agents}
-        self.agent_selection = agents[0]
-        self._skip_agent_selection = None
-        self._new_episode(merged)
+        return merged
 
     @property
     def rng(self) -> random.Random:
-        """The episode's random generator, seeded by :meth:`reset` (created lazily)."""
+        """The episode's random generator, seeded by ``reset`` (created lazily)."""
         rng = self._rng
         if rng is None:
             rng = self._rng = random.Random(self._seed)
         return rng
 
     @property
+    @abc.abstractmethod
     def episode_over(self) -> bool:
-        """Whether every agent is terminated or truncated (or already removed)."""
-        terminations, truncations = self.terminations, self.truncations
-        return all(terminations[a] or truncations[a] for a in self.agents)
+        """Whether the current episode has ended for every agent."""
 
     def _check_difficulty(self, difficulty: Any) -> int:
         if type(difficulty) is not int or difficulty not in self.difficulties:
@@ -212,43 +183,12 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
             InvalidArgumentError: Unknown agent or status.
 
         """
-        if agent not in self.possible_agents:
-            raise InvalidArgumentError(
-                f"agent={agent!r} is not an agent of {self.full_id}; "
-                f"expected one of {self.possible_agents}"
-            )
+        self._check_agent(agent)
         if status not in FAULT_STATUSES:
             raise InvalidArgumentError(
                 f"status={status!r} is not a fault status; expected one of {sorted(FAULT_STATUSES)}"
             )
         return bool(self.agents) and not self.episode_over
-
-    def _end_episode(self, rewards: dict[str, float]) -> None:
-        """End the episode for every live agent, giving it ``rewards[agent]`` (0 if absent).
-
-        Args:
-            rewards: Final-step reward per agent.
-
-        """
-        for agent in self.agents:
-            reward = rewards.get(agent, 0.0)
-            self.rewards[agent] = reward
-            self._cumulative_rewards[agent] += reward
-            self.terminations[agent] = True
-
-    def _dead_step(self, action: Any) -> None:
-        """Handle :meth:`step` for a terminated or truncated agent (PettingZoo rules).
-
-        Raises:
-            FailedPreconditionError: Every agent has already been removed.
-
-        """
-        if self.agent_selection not in self.terminations:
-            raise FailedPreconditionError(
-                f"{self.full_id}: the episode is over and every agent has been removed; "
-                "call reset()"
-            )
-        self._was_dead_step(action)
 
     # ------------------------------------------------------------ spaces
 
@@ -307,10 +247,26 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
         """Text rendering of the current state (``ansi``).
 
         Returns:
-            By default the JSON of :meth:`render_state`; scenarios override it.
+            :meth:`render_text` of :meth:`render_state`.
 
         """
-        return json.dumps(self.render_state(), sort_keys=True)
+        return self.render_text(self.render_state())
+
+    @classmethod
+    def render_text(cls, state: Any) -> str:
+        """Draw a :meth:`render_state` value as text (boards, grids) for terminals.
+
+        Used by ``devspark replay show`` on states read back from a replay, so it
+        must work from the JSON value alone. Scenarios override it.
+
+        Args:
+            state: A value returned by :meth:`render_state` (after a JSON round trip).
+
+        Returns:
+            By default the indented JSON of ``state``.
+
+        """
+        return json.dumps(state, indent=1, sort_keys=True)
 
     def close(self) -> None:
         """Release resources (none by default)."""
@@ -319,10 +275,9 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
 
     @abc.abstractmethod
     def _new_episode(self, options: dict[str, Any]) -> None:
-        """Build the state of a new episode (called at the end of :meth:`reset`).
+        """Build the state of a new episode (called at the end of ``reset``).
 
-        The PettingZoo bookkeeping is already reset (``agent_selection`` is the first
-        agent); :attr:`rng` and :attr:`difficulty` are set.
+        The bookkeeping is already reset; :attr:`rng` and :attr:`difficulty` are set.
 
         Args:
             options: The merged reset options.
@@ -336,25 +291,6 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
     @abc.abstractmethod
     def _build_action_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
         """Build the action space of ``agent`` (called once per agent)."""
-
-    @abc.abstractmethod
-    def observe(self, agent: str) -> Any:
-        """PettingZoo observation of ``agent``, inside its observation space.
-
-        Args:
-            agent: One of :attr:`possible_agents`.
-
-        """
-
-    @abc.abstractmethod
-    def step(self, action: Any) -> None:
-        """Apply the action of :attr:`agent_selection` (PettingZoo AEC semantics).
-
-        Args:
-            action: An action from the agent's action space, or ``None`` for an agent
-                that is already terminated or truncated.
-
-        """
 
     @abc.abstractmethod
     def observe_json(self, agent: str) -> Any:
@@ -376,7 +312,7 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
             agent: One of :attr:`possible_agents`.
 
         Returns:
-            The legal actions (empty when it is not the agent's turn or the episode is
+            The legal actions (empty when the agent cannot act now or the episode is
             over), or ``None`` when the action set is not discrete.
 
         """
@@ -392,7 +328,142 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
             action: The decoded JSON value.
 
         Returns:
-            True when :meth:`step` would accept ``action`` from ``agent`` now.
+            True when the scenario would accept ``action`` from ``agent`` now.
+
+        """
+
+    @abc.abstractmethod
+    def forfeit(self, agent: str, status: str) -> None:
+        """Apply the scenario's rule for a fault of ``agent``, at any point.
+
+        Args:
+            agent: The faulting agent.
+            status: One of :data:`FAULT_STATUSES`.
+
+        """
+
+    @abc.abstractmethod
+    def render_state(self) -> Any:
+        """JSON-serialisable full state, as stored in replays."""
+
+
+class Scenario(ScenarioCore, AECEnv):  # type: ignore[misc]  # pettingzoo is untyped
+    """Base class of every scenario (a PettingZoo AEC environment).
+
+    Subclasses set the class attributes below, implement the abstract methods and
+    build their episode state in :meth:`_new_episode`. The base class keeps the
+    PettingZoo bookkeeping (``agents``, ``rewards``, ``terminations`` ...), the seeded
+    random generator, the difficulty and the cached observation and action spaces.
+
+    Args:
+        render_mode: ``"ansi"`` or ``None``; :meth:`render` returns text either way.
+        **options: Defaults for :meth:`reset` options (for example ``difficulty``),
+            kept in :attr:`default_options` so the exact object can be rebuilt.
+            ``num_players`` (construction only) picks the number of agents within
+            :attr:`players`; it defaults to the minimum.
+
+    Raises:
+        InvalidArgumentError: An option is out of range.
+
+    The identity attributes (``scenario_id``, ``version``, ``domains`` ...) are those
+    of :class:`ScenarioCore`.
+
+    """
+
+    _cumulative_rewards: dict[str, float]
+    terminations: dict[str, bool]
+    truncations: dict[str, bool]
+    infos: dict[str, dict[str, Any]]
+    agent_selection: str
+
+    def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
+        super().__init__()
+        self._init_core(render_mode, options)
+        self._cumulative_rewards = {}
+        self.terminations = {}
+        self.truncations = {}
+        self.infos = {}
+        self.agent_selection = self.possible_agents[0]
+        self._skip_agent_selection: str | None = None
+
+    # ----------------------------------------------------------------- episode
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
+        """Start a new episode, generating its instance procedurally.
+
+        Args:
+            seed: Seeds :attr:`rng`; ``None`` keeps drawing from the current generator
+                (a fresh, OS-seeded one on the first reset).
+            options: Override :attr:`default_options` for this episode, e.g.
+                ``{"difficulty": 3}``. Unknown keys are ignored.
+
+        Raises:
+            InvalidArgumentError: ``difficulty`` is not one of :attr:`difficulties`.
+
+        """
+        merged = self._begin_reset(seed, options)
+        agents = self.possible_agents[:]
+        self.agents = agents
+        self.rewards = dict.fromkeys(agents, 0.0)
+        self._cumulative_rewards = dict.fromkeys(agents, 0.0)
+        self.terminations = dict.fromkeys(agents, False)
+        self.truncations = dict.fromkeys(agents, False)
+        self.infos = {agent: {} for agent in agents}
+        self.agent_selection = agents[0]
+        self._skip_agent_selection = None
+        self._new_episode(merged)
+
+    @property
+    def episode_over(self) -> bool:
+        """Whether every agent is terminated or truncated (or already removed)."""
+        terminations, truncations = self.terminations, self.truncations
+        return all(terminations[a] or truncations[a] for a in self.agents)
+
+    def _end_episode(self, rewards: dict[str, float]) -> None:
+        """End the episode for every live agent, giving it ``rewards[agent]`` (0 if absent).
+
+        Args:
+            rewards: Final-step reward per agent.
+
+        """
+        for agent in self.agents:
+            reward = rewards.get(agent, 0.0)
+            self.rewards[agent] = reward
+            self._cumulative_rewards[agent] += reward
+            self.terminations[agent] = True
+
+    def _dead_step(self, action: Any) -> None:
+        """Handle :meth:`step` for a terminated or truncated agent (PettingZoo rules).
+
+        Raises:
+            FailedPreconditionError: Every agent has already been removed.
+
+        """
+        if self.agent_selection not in self.terminations:
+            raise FailedPreconditionError(
+                f"{self.full_id}: the episode is over and every agent has been removed; "
+                "call reset()"
+            )
+        self._was_dead_step(action)
+
+    # ---------------------------------------------------- abstract: AEC
+
+    @abc.abstractmethod
+    def observe(self, agent: str) -> Any:
+        """PettingZoo observation of ``agent``, inside its observation space.
+
+        Args:
+            agent: One of :attr:`possible_agents`.
+
+        """
+
+    @abc.abstractmethod
+    def step(self, action: Any) -> None:
+        """Apply the action of :attr:`agent_selection` (PettingZoo AEC semantics).
+
+        Args:
+            action: An action from the agent's action space, or ``None`` for an agent
+                that is already terminated or truncated.
 
         """
 
@@ -409,12 +480,8 @@ class Scenario(AECEnv, metaclass=abc.ABCMeta):  # type: ignore[misc]  # pettingz
 
         """
 
-    @abc.abstractmethod
-    def render_state(self) -> Any:
-        """JSON-serialisable full state, as stored in replays."""
 
-
-def _check_class_attributes(cls: type[Scenario]) -> None:
+def _check_class_attributes(cls: type[ScenarioCore]) -> None:
     """Validate a scenario's declared identity at class creation.
 
     Raises:

@@ -4,8 +4,10 @@ Ids are ``name`` (the latest registered version) or ``name-vN`` (that version), 
 ``"tictactoe"`` or ``"tictactoe-v1"``. Built-in scenarios register themselves with the
 :func:`register` decorator when :mod:`devspark.scenarios` is imported; third-party
 packages declare entry points in the group ``devspark.plugins``, loaded lazily on the
-first lookup. An entry point loads either a :class:`~devspark.scenarios.base.Scenario`
-subclass (registered for you) or a callable that registers its scenarios itself::
+first lookup. An entry point loads either a scenario class (a subclass of
+:class:`~devspark.scenarios.base.Scenario` or
+:class:`~devspark.scenarios.parallel.ParallelScenario`, registered for you) or a
+callable that registers its scenarios itself::
 
     [project.entry-points."devspark.plugins"]
     connect_four = "acme_games.connect_four:ConnectFour"
@@ -24,14 +26,18 @@ from importlib import metadata
 from typing import Any, TypeVar
 
 from devspark.core.errors import ConflictError, InvalidArgumentError, NotFoundError
-from devspark.scenarios.base import Scenario
+from devspark.scenarios.base import Scenario, ScenarioCore
+from devspark.scenarios.parallel import ParallelScenario
 
 PLUGIN_GROUP = "devspark.plugins"
 """The entry-point group scanned for third-party scenarios."""
 
 _ID = re.compile(r"(?P<name>[a-z][a-z0-9_]*)(?:-v(?P<version>[0-9]+))?")
 
-ScenarioT = TypeVar("ScenarioT", bound=type[Scenario])
+AnyScenario = Scenario | ParallelScenario
+"""A turn-based or a simultaneous-move scenario."""
+
+ScenarioT = TypeVar("ScenarioT", bound=type[Scenario] | type[ParallelScenario])
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +76,7 @@ class ScenarioRegistry:
     """
 
     def __init__(self, plugin_group: str | None = PLUGIN_GROUP) -> None:
-        self._classes: dict[str, dict[int, type[Scenario]]] = {}
+        self._classes: dict[str, dict[int, type[AnyScenario]]] = {}
         self._plugin_group = plugin_group
         self._plugins_loaded = plugin_group is None
         self._lock = threading.RLock()
@@ -92,8 +98,10 @@ class ScenarioRegistry:
             ConflictError: Another class is registered under the same id and version.
 
         """
-        if not (isinstance(cls, type) and issubclass(cls, Scenario)):
-            raise InvalidArgumentError(f"cls={cls!r} is not a Scenario subclass")
+        if not (isinstance(cls, type) and issubclass(cls, (Scenario, ParallelScenario))):
+            raise InvalidArgumentError(
+                f"cls={cls!r} is not a Scenario or ParallelScenario subclass"
+            )
         if inspect.isabstract(cls) or "scenario_id" not in _declared(cls):
             raise InvalidArgumentError(
                 f"cls={cls.__qualname__} is abstract or declares no scenario_id"
@@ -109,7 +117,7 @@ class ScenarioRegistry:
             versions[cls.version] = cls
         return cls
 
-    def resolve(self, scenario_id: str) -> type[Scenario]:
+    def resolve(self, scenario_id: str) -> type[AnyScenario]:
         """Find the class of ``scenario_id``.
 
         Args:
@@ -141,7 +149,7 @@ class ScenarioRegistry:
             )
         return cls
 
-    def make(self, scenario_id: str, **options: Any) -> Scenario:
+    def make(self, scenario_id: str, **options: Any) -> AnyScenario:
         """Build a scenario by id.
 
         Args:
@@ -207,7 +215,7 @@ class ScenarioRegistry:
         """Load one plugin; a broken plugin warns instead of breaking the registry."""
         try:
             loaded = entry_point.load()
-            if isinstance(loaded, type) and issubclass(loaded, Scenario):
+            if isinstance(loaded, type) and issubclass(loaded, (Scenario, ParallelScenario)):
                 self.register(loaded)
             elif callable(loaded):
                 loaded()
@@ -232,7 +240,7 @@ def _declared(cls: type) -> set[str]:
     """Names declared in the class bodies of ``cls`` and its bases below Scenario."""
     names: set[str] = set()
     for klass in cls.__mro__:
-        if klass is Scenario:
+        if klass in (Scenario, ParallelScenario, ScenarioCore):
             break
         names.update(vars(klass))
     return names
@@ -262,7 +270,7 @@ def register(cls: ScenarioT) -> ScenarioT:
     return _default.register(cls)
 
 
-def resolve(scenario_id: str) -> type[Scenario]:
+def resolve(scenario_id: str) -> type[AnyScenario]:
     """Find a scenario class by id in the default registry.
 
     Args:
@@ -279,7 +287,7 @@ def resolve(scenario_id: str) -> type[Scenario]:
     return _default.resolve(scenario_id)
 
 
-def make(scenario_id: str, **options: Any) -> Scenario:
+def make(scenario_id: str, **options: Any) -> AnyScenario:
     """Build a scenario by id from the default registry.
 
     Args:

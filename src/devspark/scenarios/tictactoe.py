@@ -275,16 +275,21 @@ class TicTacToe(Scenario):
                 self._end_episode({})
         self.agent_selection = opponent
 
-    def render(self) -> str:
-        """Draw the board as text, X for ``player_0`` and O for ``player_1``.
+    @classmethod
+    def render_text(cls, state: Any) -> str:
+        """Draw a :meth:`render_state` board as text, X for ``player_0``, O for ``player_1``.
+
+        Args:
+            state: A :meth:`render_state` value.
 
         Returns:
             Three rows separated by ``---+---+---`` lines.
 
         """
+        board = state["board"]
         rows = []
         for row in range(3):
-            cells = self._board[3 * row : 3 * row + 3]
+            cells = board[3 * row : 3 * row + 3]
             rows.append(" " + " | ".join(_SYMBOLS[value] for value in cells))
         return "\n---+---+---\n".join(rows)
 
