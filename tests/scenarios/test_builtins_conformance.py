@@ -76,7 +76,7 @@ class Nondeterministic(TicTacToe):
         (RewardsTheFaultingAgent, "the faulting agent's return is not the lowest"),
         (NotJson, r"observe_json\('player_0'\) is not JSON-serialisable"),
         (AcceptsAnyTurn, r"is_legal\('player_1', 0\) is True while it is player_0's turn"),
-        (Nondeterministic, "replay diverged after 1 actions"),
+        (Nondeterministic, "replay diverged after 1 steps"),
     ],
 )
 def test_check_scenario_catches_broken_scenarios(cls: type[TicTacToe], message: str) -> None:

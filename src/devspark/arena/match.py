@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from devspark.arena.agents import resolve_agent
 from devspark.core.errors import InvalidArgumentError
@@ -26,13 +26,24 @@ StepObserver = Callable[[int, str, Decision], None]
 """Called with (step, agent, decision) for every decision, before the scenario applies it."""
 
 Move = tuple[str, Decision]
-StepRecorder = Callable[[int, list[Move], AnyScenario], None]
-"""Called with (step, moves, scenario) after the scenario applied a step (or a forfeit).
+"""One agent's decision in a step: (agent, decision)."""
 
-``moves`` holds one (agent, decision) for a turn-based step and one per live agent for
-a simultaneous round; ``scenario.rewards`` and ``scenario.render_state()`` are those
-after the step. Replays are recorded this way.
-"""
+
+class StepRecorder(Protocol):
+    """Sees every step after the scenario applied it; replays are recorded this way."""
+
+    def start(self, env: AnyScenario) -> None:
+        """Called once after reset, before the first step."""
+        ...
+
+    def __call__(self, step: int, moves: list[Move], env: AnyScenario) -> None:
+        """Called after each step (or forfeit) with the moves that made it.
+
+        ``moves`` holds one (agent, decision) for a turn-based step and one per live
+        agent for a simultaneous round; ``env.rewards`` and ``env.render_state()`` are
+        those after the step.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,8 @@ def play_episode(
             seed=agent_seed(seed, seat),
             config=options,
         )
+    if recorder is not None:
+        recorder.start(env)
     episode_run = _Episode(env, by_name, results, observer, recorder)
     if isinstance(env, ParallelScenario):
         steps = episode_run.play_rounds(env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from devspark.cli import agent_cmd, match_cmd
+from devspark.cli import agent_cmd, match_cmd, replay_cmd, scenarios_cmd
 from devspark.cli.demo_cmd import demo
 from devspark.core.errors import DevSparkError
 
@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 app.add_typer(match_cmd.app, name="match")
 app.add_typer(agent_cmd.app, name="agent")
+app.add_typer(replay_cmd.app, name="replay")
+app.add_typer(scenarios_cmd.app, name="scenarios")
 app.command("demo")(demo)
 
 EXIT_CODES = {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from devspark.arena.match import MatchSpec, run_match
+from devspark.arena.replay import record_match, write_replay
+from devspark.core.errors import InvalidArgumentError
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
 
@@ -26,20 +29,62 @@ def run(
     isolation: Annotated[
         str, typer.Option(help="trusted, process, sandbox or gvisor.")
     ] = "sandbox",
+    difficulty: Annotated[
+        int | None, typer.Option(help="Difficulty level 1-5 of the generated instance.")
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", "-o", help="Scenario option KEY=VALUE (VALUE parsed as JSON if it can be)."
+        ),
+    ] = None,
+    replay: Annotated[
+        Path | None,
+        typer.Option(help="Write the replay to this file (gzip-compressed if it ends in .gz)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Play one match; exits 0 whenever the match completed (agent faults are results)."""
+    options = parse_options(option or [])
+    if difficulty is not None:
+        options["difficulty"] = difficulty
     spec = MatchSpec(
         scenario=scenario,
         agents=tuple(agents),
         seed=seed,
+        options=options,
         isolation=IsolationLevel.parse(isolation),
     )
-    result = run_match(spec)
+    if replay is None:
+        result = run_match(spec)
+    else:
+        result, recorded = record_match(spec)
+        size = write_replay(recorded, replay)
+        if not as_json:
+            Console(stderr=True).print(f"replay: {replay} ({size:,} bytes)", highlight=False)
     if as_json:
         typer.echo(json.dumps(result.public()))
     else:
         render(result, Console())
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` pairs; values are JSON when they parse, else strings.
+
+    Raises:
+        InvalidArgumentError: A pair has no ``=`` or an empty key.
+
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"--option {pair!r} is not KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
 
 
 def render(result: MatchResult, console: Console) -> None:

@@ -268,7 +268,7 @@ class ScenarioCore(metaclass=abc.ABCMeta):
         """
         return json.dumps(state, indent=1, sort_keys=True)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  # optional hook, a no-op by default
         """Release resources (none by default)."""
 
     # ---------------------------------------------------- abstract: scenarios

@@ -50,6 +50,7 @@ class ScenarioInfo:
         domains: Declared domains.
         players: ``(min, max)`` number of agents.
         difficulties: Accepted difficulty levels.
+        parallel: Simultaneous moves (PettingZoo Parallel API) rather than turns.
 
     """
 
@@ -58,6 +59,7 @@ class ScenarioInfo:
     domains: tuple[str, ...]
     players: tuple[int, int]
     difficulties: tuple[int, ...]
+    parallel: bool = False
 
     @property
     def full_id(self) -> str:
@@ -184,6 +186,7 @@ class ScenarioRegistry:
                 domains=tuple(c.domains),
                 players=(c.players[0], c.players[1]),
                 difficulties=tuple(c.difficulties),
+                parallel=c.parallel,
             )
             for c in classes
         ]

@@ -1,6 +1,8 @@
 """Conformance kit for scenarios: ``check_scenario("tictactoe")``.
 
-Runs PettingZoo's ``api_test`` and ``seed_test``, then checks the wire API the match
+Runs PettingZoo's ``api_test`` and ``seed_test`` (``parallel_api_test`` and
+``parallel_seed_test`` for simultaneous-move scenarios), Gymnasium's ``check_env`` on
+the Gymnasium face of single-player scenarios, then checks the wire API the match
 runner relies on, over seeded random episodes at every difficulty:
 
 * ``observe_json``, ``legal_actions`` and ``render_state`` survive ``json.dumps``
@@ -11,7 +13,8 @@ runner relies on, over seeded random episodes at every difficulty:
   ``is_legal`` without raising, unless the scenario lists it as legal;
 * a replay (same seed, same actions) reaches the same states;
 * ``forfeit`` at the start, early and mid-episode, for every agent and fault status,
-  ends the episode and leaves the faulting agent with the lowest return.
+  ends the episode and leaves the faulting agent with the lowest return (for
+  simultaneous scenarios also ``forfeit_all`` with two faulting agents).
 
 Failures raise :class:`AssertionError` naming the scenario and the check.
 """
@@ -27,7 +30,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from devspark.scenarios import Scenario, make
+from devspark.scenarios import AnyScenario, ParallelScenario, Scenario, make, to_gymnasium
 from devspark.scenarios.base import FAULT_STATUSES
 
 GARBAGE_ACTIONS: tuple[Any, ...] = (
@@ -59,7 +62,7 @@ _ADVISORY_WARNINGS = (
 _EPISODES_PER_DIFFICULTY = 8
 _FORFEIT_POINTS = (0, 1, 2)
 
-ScenarioFactory = Callable[[], Scenario]
+ScenarioFactory = Callable[[], AnyScenario]
 
 
 def check_scenario(
@@ -67,7 +70,7 @@ def check_scenario(
     *,
     num_cycles: int = 200,
 ) -> None:
-    """Check that a scenario follows the PettingZoo AEC API and the DevSpark wire API.
+    """Check that a scenario follows the PettingZoo API and the DevSpark wire API.
 
     Args:
         factory_or_id: A registered scenario id (``"tictactoe"``, ``"tictactoe-v1"``)
@@ -81,10 +84,13 @@ def check_scenario(
     """
     factory = _as_factory(factory_or_id)
     probe = factory()
-    if not isinstance(probe, Scenario):
+    if not isinstance(probe, (Scenario, ParallelScenario)):
         raise AssertionError(f"{factory_or_id!r} built {probe!r}, which is not a Scenario")
     name = probe.full_id
     _check_identity(probe)
+    if isinstance(probe, ParallelScenario):
+        _check_parallel(factory, name, num_cycles)
+        return
     with _quiet():
         # PettingZoo's test module imports its deprecated example environments.
         from pettingzoo.test import api_test, seed_test
@@ -92,15 +98,144 @@ def check_scenario(
         api_test(factory(), num_cycles=num_cycles)
     with _failures_named(f"{name}: PettingZoo seed_test"), _quiet():
         seed_test(factory, num_cycles=num_cycles)
+    if len(probe.possible_agents) == 1:
+        _check_gymnasium(probe, name)
     max_steps = num_cycles * len(probe.possible_agents)
     for difficulty in probe.difficulties:
         for seed in range(_EPISODES_PER_DIFFICULTY):
             where = f"{name} (difficulty={difficulty}, seed={seed})"
             options = {"difficulty": difficulty}
             with _failures_named(where):
-                actions, states = _play_checked(factory(), seed, options, max_steps)
-                _check_replay(factory(), seed, options, actions, states)
+                env = _aec(factory())
+                actions, states = _play_checked(env, seed, options, max_steps)
+                _check_replay(_aec(factory()), seed, options, actions, states)
     _check_forfeits(factory, name)
+
+
+def _aec(env: AnyScenario) -> Scenario:
+    if not isinstance(env, Scenario):
+        raise AssertionError(f"{env.full_id}: the factory built scenarios of different kinds")
+    return env
+
+
+def _par(env: AnyScenario) -> ParallelScenario:
+    if not isinstance(env, ParallelScenario):
+        raise AssertionError(f"{env.full_id}: the factory built scenarios of different kinds")
+    return env
+
+
+def _check_gymnasium(probe: Scenario, name: str) -> None:
+    """Gymnasium's own checker on the Gymnasium face, at every difficulty."""
+    from gymnasium.utils.env_checker import check_env
+
+    for difficulty in probe.difficulties:
+        with _failures_named(f"{name}: Gymnasium check_env (difficulty={difficulty})"), _quiet():
+            env = to_gymnasium(type(probe)(**{**probe.default_options, "difficulty": difficulty}))
+            check_env(env, skip_render_check=True)
+
+
+def _check_parallel(factory: ScenarioFactory, name: str, num_cycles: int) -> None:
+    """The checks of :func:`check_scenario` for simultaneous-move scenarios."""
+    with _quiet():
+        from pettingzoo.test import parallel_api_test, parallel_seed_test
+    with _failures_named(f"{name}: PettingZoo parallel_api_test"), _quiet():
+        parallel_api_test(factory(), num_cycles=num_cycles)
+    with _failures_named(f"{name}: PettingZoo parallel_seed_test"), _quiet():
+        parallel_seed_test(factory, num_cycles=num_cycles)
+    probe = _par(factory())
+    for difficulty in probe.difficulties:
+        for seed in range(_EPISODES_PER_DIFFICULTY):
+            where = f"{name} (difficulty={difficulty}, seed={seed})"
+            options = {"difficulty": difficulty}
+            with _failures_named(where):
+                rounds, states = _play_rounds_checked(_par(factory()), seed, options, num_cycles)
+                _check_round_replay(_par(factory()), seed, options, rounds, states)
+    for agent in probe.possible_agents:
+        for status in sorted(FAULT_STATUSES):
+            for rounds_before in _FORFEIT_POINTS:
+                where = f"{name}: forfeit({agent!r}, {status!r}) after {rounds_before} rounds"
+                with _failures_named(where):
+                    _check_parallel_forfeit(_par(factory()), {agent: status}, rounds_before)
+    if len(probe.possible_agents) >= 2:
+        pair = dict.fromkeys(probe.possible_agents[:2], "crashed")
+        with _failures_named(f"{name}: forfeit_all({pair})"):
+            _check_parallel_forfeit(_par(factory()), pair, 1)
+
+
+def _play_rounds_checked(
+    env: ParallelScenario, seed: int, options: dict[str, Any], max_rounds: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Play one random episode of rounds checking the wire API for every agent."""
+    env.reset(seed=seed, options=options)
+    rng = random.Random(seed)
+    rounds: list[dict[str, Any]] = []
+    states = [_json(env.render_state(), "render_state()")]
+    for _ in range(max_rounds):
+        if not env.agents:
+            break
+        actions = {}
+        for agent in env.agents:
+            _json(env.observe_json(agent), f"observe_json({agent!r})")
+            actions[agent] = _checked_action(env, agent, rng, simultaneous=True)
+        env.step(actions)
+        rounds.append(actions)
+        states.append(_json(env.render_state(), "render_state()"))
+    render = env.render()
+    if render is not None and not isinstance(render, str):
+        raise AssertionError(f"render() returned {type(render).__name__}, expected str or None")
+    return rounds, states
+
+
+def _check_round_replay(
+    env: ParallelScenario,
+    seed: int,
+    options: dict[str, Any],
+    rounds: list[dict[str, Any]],
+    states: list[str],
+) -> None:
+    env.reset(seed=seed, options=options)
+    replayed = [_json(env.render_state(), "render_state()")]
+    for actions in rounds:
+        env.step(actions)
+        replayed.append(_json(env.render_state(), "render_state()"))
+    _compare_states(states, replayed)
+
+
+def _check_parallel_forfeit(env: ParallelScenario, faults: dict[str, str], rounds: int) -> None:
+    env.reset(seed=rounds)
+    rng = random.Random(rounds)
+    returns = dict.fromkeys(env.possible_agents, 0.0)
+    for _ in range(rounds):
+        if not env.agents:
+            return
+        actions = {}
+        for agent in env.agents:
+            legal = env.legal_actions(agent)
+            actions[agent] = rng.choice(legal) if legal else _wire(env.action_space(agent).sample())
+        env.step(actions)
+        for other, reward in env.rewards.items():
+            returns[other] += reward
+    if not set(faults) <= set(env.agents):
+        return
+    env.forfeit_all(faults)
+    for other, reward in env.rewards.items():
+        returns[other] += reward
+    if env.agents:
+        raise AssertionError(f"agents {env.agents} are still live after the forfeit")
+    if not all(math.isfinite(value) for value in returns.values()):
+        raise AssertionError(f"returns are not finite: {returns}")
+    honest = [value for agent, value in returns.items() if agent not in faults]
+    if honest and max(returns[agent] for agent in faults) >= min(honest):
+        raise AssertionError(f"a faulting agent's return is not below the others': {returns}")
+    for other in env.possible_agents:
+        legal = env.legal_actions(other)
+        if legal:
+            raise AssertionError(f"legal_actions({other!r}) is {legal!r} after the episode ended")
+        _json(env.observe_json(other), f"observe_json({other!r})")
+    _json(env.render_state(), "render_state()")
+    env.forfeit_all(faults)
+    if env.agents:
+        raise AssertionError("a second forfeit revived the episode")
 
 
 def _as_factory(factory_or_id: str | ScenarioFactory) -> ScenarioFactory:
@@ -137,14 +272,17 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _check_identity(env: Scenario) -> None:
+def _check_identity(env: AnyScenario) -> None:
     name = env.full_id
     if name != f"{env.scenario_id}-v{env.version}":
         raise AssertionError(f"{name}: full_id does not match scenario_id and version")
     if env.metadata.get("name") != name:
         raise AssertionError(f"{name}: metadata['name'] is {env.metadata.get('name')!r}")
-    if env.metadata.get("is_parallelizable") is not False:
-        raise AssertionError(f"{name}: metadata['is_parallelizable'] must be False (AEC)")
+    if env.metadata.get("is_parallelizable") is not env.parallel:
+        raise AssertionError(
+            f"{name}: metadata['is_parallelizable'] must be {env.parallel} "
+            f"({'parallel' if env.parallel else 'AEC'})"
+        )
 
 
 def _json(value: Any, what: str) -> str:
@@ -198,8 +336,14 @@ def _play_checked(
     return actions, states
 
 
-def _checked_action(env: Scenario, agent: str, rng: random.Random) -> Any:
-    """Check legal_actions/is_legal for ``agent`` and pick a random legal action."""
+def _checked_action(
+    env: AnyScenario, agent: str, rng: random.Random, *, simultaneous: bool = False
+) -> Any:
+    """Check legal_actions/is_legal for ``agent`` and pick a random legal action.
+
+    Turn-based scenarios must refuse the acting agent's actions from everyone else;
+    in a simultaneous round every live agent acts, so that check is skipped.
+    """
     legal = env.legal_actions(agent)
     if legal is None:
         action = _wire(env.action_space(agent).sample())
@@ -214,7 +358,7 @@ def _checked_action(env: Scenario, agent: str, rng: random.Random) -> Any:
         )
     for action in legal:
         _expect_legal(env, agent, _wire(action))
-    others = [other for other in env.agents if other != agent]
+    others = [] if simultaneous else [other for other in env.agents if other != agent]
     for other in others:
         if _legal(env, other, _wire(legal[0])):
             raise AssertionError(
@@ -224,7 +368,7 @@ def _checked_action(env: Scenario, agent: str, rng: random.Random) -> Any:
     return _wire(rng.choice(legal))
 
 
-def _legal(env: Scenario, agent: str, action: Any) -> bool:
+def _legal(env: AnyScenario, agent: str, action: Any) -> bool:
     try:
         result = env.is_legal(agent, action)
     except Exception as exc:
@@ -238,14 +382,14 @@ def _legal(env: Scenario, agent: str, action: Any) -> bool:
     return result
 
 
-def _expect_legal(env: Scenario, agent: str, action: Any) -> None:
+def _expect_legal(env: AnyScenario, agent: str, action: Any) -> None:
     if not _legal(env, agent, action):
         raise AssertionError(
             f"is_legal({agent!r}, {action!r}) is False for a legal action (after a JSON round trip)"
         )
 
 
-def _check_garbage(env: Scenario, agent: str, legal: list[Any] | None) -> None:
+def _check_garbage(env: AnyScenario, agent: str, legal: list[Any] | None) -> None:
     for garbage in GARBAGE_ACTIONS:
         listed = legal is not None and any(_same(garbage, action) for action in legal)
         if _legal(env, agent, garbage) and legal is not None and not listed:
@@ -270,19 +414,23 @@ def _check_replay(
             env.step(None)
         env.step(action)
         replayed.append(_json(env.render_state(), "render_state()"))
+    _compare_states(states, replayed)
+
+
+def _compare_states(states: list[str], replayed: list[str]) -> None:
     for index, (first, second) in enumerate(zip(states, replayed, strict=True)):
         if first != second:
-            raise AssertionError(f"replay diverged after {index} actions: {first} != {second}")
+            raise AssertionError(f"replay diverged after {index} steps: {first} != {second}")
 
 
 def _check_forfeits(factory: ScenarioFactory, name: str) -> None:
-    probe = factory()
+    probe = _aec(factory())
     for agent in probe.possible_agents:
         for status in sorted(FAULT_STATUSES):
             for moves in _FORFEIT_POINTS:
                 where = f"{name}: forfeit({agent!r}, {status!r}) after {moves} moves"
                 with _failures_named(where):
-                    _check_forfeit(factory(), agent, status, moves)
+                    _check_forfeit(_aec(factory()), agent, status, moves)
 
 
 def _check_forfeit(env: Scenario, agent: str, status: str, moves: int) -> None:

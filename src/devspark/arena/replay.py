@@ -1,0 +1,359 @@
+"""Replays: record a match step by step, write it as JSON (optionally gzip), verify it.
+
+A replay holds everything needed to re-run and to watch a match: the scenario id and
+version, seed, options, isolation, every agent's version and content hash, per step
+the moves (actor, action, status, time), the rewards and the scenario's
+``render_state()``, the agents' captured logs (capped by the runtime) and the outcome.
+
+Format ``devspark-replay`` version 1 (documented in ``docs/replays.md``). States are
+stored compactly: a full ``state`` at step 0 and every :data:`KEYFRAME_EVERY` steps,
+and in between a ``delta`` holding only the top-level keys of the state that changed
+(``removed`` lists keys that disappeared). A scenario whose state is a dict with its
+static parts (a maze's walls) under their own keys thus stores them once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from devspark.arena.agents import resolve_agent
+from devspark.arena.match import MatchSpec, Move, run_match
+from devspark.core.errors import InvalidArgumentError, NotFoundError
+from devspark.core.results import MatchResult
+from devspark.sandbox import IsolationLevel
+from devspark.scenarios import AnyScenario, ScenarioCore, resolve
+
+FORMAT = "devspark-replay"
+VERSION = 1
+KEYFRAME_EVERY = 1000
+"""Steps between two full states; the others store deltas."""
+
+_MISSING = object()
+
+
+class ReplayRecorder:
+    """A :data:`~devspark.arena.match.StepRecorder` that builds a replay's steps.
+
+    Attributes:
+        initial: ``render_state()`` after reset (set by the first step).
+        steps: One record per applied step.
+
+    """
+
+    def __init__(self) -> None:
+        self.initial: Any = None
+        self.steps: list[dict[str, Any]] = []
+        self._last: Any = _MISSING
+
+    def start(self, env: AnyScenario) -> None:
+        """Record the state after reset (called before the first step)."""
+        self.initial = _plain(env.render_state())
+        self._last = self.initial
+
+    def __call__(self, step: int, moves: list[Move], env: AnyScenario) -> None:
+        """Record one applied step."""
+        if self._last is _MISSING:  # pragma: no cover - play_episode always starts first
+            raise InvalidArgumentError("ReplayRecorder.start() was not called")
+        record: dict[str, Any] = {
+            "moves": [
+                {
+                    "agent": agent,
+                    "action": _plain(decision.action),
+                    "status": str(decision.status),
+                    "ms": round(decision.elapsed_ms, 3),
+                    **({"detail": decision.detail} if decision.detail else {}),
+                }
+                for agent, decision in moves
+            ]
+        }
+        rewards = {agent: reward for agent, reward in env.rewards.items() if reward}
+        if rewards:
+            record["rewards"] = rewards
+        state = _plain(env.render_state())
+        if (len(self.steps) + 1) % KEYFRAME_EVERY == 0 or not (
+            isinstance(state, dict) and isinstance(self._last, dict)
+        ):
+            record["state"] = state
+        else:
+            changed = {k: v for k, v in state.items() if self._last.get(k, _MISSING) != v}
+            removed = [k for k in self._last if k not in state]
+            record["delta"] = changed
+            if removed:
+                record["removed"] = removed
+        self._last = state
+        self.steps.append(record)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A replay read back from a file (or just recorded).
+
+    Attributes:
+        data: The JSON document.
+
+    """
+
+    data: dict[str, Any]
+
+    @property
+    def scenario_id(self) -> str:
+        """Versioned scenario id, e.g. ``"connect_four-v1"``."""
+        scenario = self.data["scenario"]
+        return f"{scenario['id']}-v{scenario['version']}"
+
+    @property
+    def spec(self) -> MatchSpec:
+        """The match this replay recorded, ready to re-run."""
+        return MatchSpec(
+            scenario=self.scenario_id,
+            agents=tuple(agent["ref"] for agent in self.data["agents"]),
+            seed=self.data["seed"],
+            options=dict(self.data["options"]),
+            isolation=IsolationLevel.parse(self.data["isolation"]),
+        )
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """The step records (moves, rewards, state or delta)."""
+        steps: list[dict[str, Any]] = self.data["steps"]
+        return steps
+
+    def scenario_class(self) -> type[ScenarioCore]:
+        """The registered class of the replay's scenario version (for ``render_text``)."""
+        return resolve(self.scenario_id)
+
+    def states(self) -> Iterator[Any]:
+        """Full ``render_state()`` values: after reset, then after every step."""
+        state = self.data["initial"]
+        yield state
+        for record in self.steps:
+            if "state" in record:
+                state = record["state"]
+            else:
+                state = {**state, **record["delta"]}
+                for key in record.get("removed", ()):
+                    state.pop(key, None)
+            yield state
+
+
+def record_match(spec: MatchSpec) -> tuple[MatchResult, Replay]:
+    """Play ``spec`` like :func:`~devspark.arena.match.run_match`, recording a replay.
+
+    Returns:
+        The result and its replay.
+
+    Raises:
+        NotFoundError: Unknown scenario or agent.
+        InvalidArgumentError: An agent does not play the scenario.
+
+    """
+    packages = [resolve_agent(ref) for ref in spec.agents]
+    recorder = ReplayRecorder()
+    result = run_match(spec, recorder=recorder)
+    cls = resolve(result.scenario)
+    agents = [
+        {
+            "seat": seat,
+            "role": record.role,
+            "ref": package.ref,
+            "name": package.manifest.name,
+            "version": package.manifest.version,
+            "language": package.manifest.language,
+            "sha256": package.sha256,
+            "logs": record.logs,
+            "stderr": record.stderr,
+        }
+        for seat, (package, record) in enumerate(zip(packages, result.agents, strict=True))
+    ]
+    data = {
+        "format": FORMAT,
+        "version": VERSION,
+        "devspark": _devspark_version(),
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scenario": {"id": cls.scenario_id, "version": cls.version},
+        "seed": spec.seed,
+        "options": _plain(spec.options),
+        "isolation": str(spec.isolation),
+        "agents": agents,
+        "initial": recorder.initial,
+        "steps": recorder.steps,
+        "outcome": _outcome(result),
+    }
+    return result, Replay(data)
+
+
+def write_replay(replay: Replay, path: Path) -> int:
+    """Write ``replay`` as JSON, gzip-compressed when ``path`` ends in ``.gz``.
+
+    Returns:
+        The number of bytes written.
+
+    """
+    text = json.dumps(replay.data, separators=(",", ":"), allow_nan=False).encode()
+    if path.suffix == ".gz":
+        text = gzip.compress(text, compresslevel=6, mtime=0)
+    path.write_bytes(text)
+    return len(text)
+
+
+def load_replay(path: Path) -> Replay:
+    """Read a replay file (JSON, or gzip-compressed JSON; detected by content).
+
+    Raises:
+        NotFoundError: No such file.
+        InvalidArgumentError: Not a replay, or a format version this DevSpark cannot read;
+            the message names what is wrong.
+
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"replay {str(path)!r}: no such file") from None
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        data = json.loads(raw)
+    except (OSError, EOFError, ValueError) as exc:
+        raise InvalidArgumentError(f"replay {str(path)!r} is not JSON or gzip JSON: {exc}") from exc
+    _check_document(data, path)
+    return Replay(data)
+
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "scenario": dict,
+    "seed": int,
+    "options": dict,
+    "isolation": str,
+    "agents": list,
+    "steps": list,
+    "outcome": dict,
+}
+
+
+def _check_document(data: Any, path: Path) -> None:
+    where = f"replay {str(path)!r}"
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidArgumentError(f"{where}: not a DevSpark replay (format is not {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise InvalidArgumentError(
+            f"{where}: format version {data.get('version')!r} is not supported "
+            f"(this DevSpark reads version {VERSION})"
+        )
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            raise InvalidArgumentError(f"{where}: field {key!r} is missing or malformed")
+    scenario = data["scenario"]
+    if not isinstance(scenario.get("id"), str) or not isinstance(scenario.get("version"), int):
+        raise InvalidArgumentError(f"{where}: field 'scenario' needs a string id and int version")
+    for index, agent in enumerate(data["agents"]):
+        if not isinstance(agent, dict) or not isinstance(agent.get("ref"), str):
+            raise InvalidArgumentError(f"{where}: agents[{index}] has no 'ref'")
+
+
+def verify_replay(replay: Replay) -> list[str]:
+    """Re-run the match of ``replay`` and compare it step by step.
+
+    Deterministic agents with seeded generators reproduce their match exactly;
+    timings and logs are not compared.
+
+    Returns:
+        Human-readable differences, empty when the re-run matches.
+
+    Raises:
+        NotFoundError: The scenario or an agent no longer exists.
+
+    """
+    differences: list[str] = []
+    for agent in replay.data["agents"]:
+        current = resolve_agent(agent["ref"]).sha256
+        if agent.get("sha256") and current != agent["sha256"]:
+            differences.append(
+                f"agent {agent['ref']!r} changed since recording "
+                f"(sha256 {agent['sha256'][:12]} -> {current[:12]})"
+            )
+    _, again = record_match(replay.spec)
+    if replay.scenario_id != again.scenario_id:
+        differences.append(f"scenario {replay.scenario_id} re-ran as {again.scenario_id}")
+    first, second = replay.steps, again.steps
+    if len(first) != len(second):
+        differences.append(f"{len(first)} steps recorded, {len(second)} on re-run")
+    states = zip(replay.states(), again.states(), strict=False)
+    initial_a, initial_b = next(states)
+    if initial_a != initial_b:
+        differences.append("the initial state differs")
+    for index, (a, b, (state_a, state_b)) in enumerate(zip(first, second, states, strict=False)):
+        found = _step_differences(index, a, b, state_a, state_b)
+        differences.extend(found)
+        if found:
+            break
+    outcome_a = _comparable_outcome(replay.data["outcome"])
+    outcome_b = _comparable_outcome(again.data["outcome"])
+    if outcome_a != outcome_b:
+        differences.append(f"outcome differs: recorded {outcome_a}, re-run {outcome_b}")
+    return differences
+
+
+def _step_differences(
+    index: int, a: dict[str, Any], b: dict[str, Any], state_a: Any, state_b: Any
+) -> list[str]:
+    found = []
+    moves_a = [(m["agent"], m["action"], m["status"]) for m in a["moves"]]
+    moves_b = [(m["agent"], m["action"], m["status"]) for m in b["moves"]]
+    if moves_a != moves_b:
+        found.append(f"step {index}: moves recorded {moves_a}, re-run {moves_b}")
+    if a.get("rewards", {}) != b.get("rewards", {}):
+        found.append(
+            f"step {index}: rewards recorded {a.get('rewards')}, re-run {b.get('rewards')}"
+        )
+    if state_a != state_b:
+        found.append(f"step {index}: the state after the step differs")
+    return found
+
+
+def _outcome(result: MatchResult) -> dict[str, Any]:
+    return {
+        "steps": result.steps,
+        "wall_ms": round(result.wall_ms, 3),
+        "agents": [
+            {**record.public(), "role": record.role, "detail": record.detail}
+            for record in result.agents
+        ],
+    }
+
+
+def _comparable_outcome(outcome: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (a["role"], a["agent"], a["status"], a["reward"], a["moves"]) for a in outcome["agents"]
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON (numpy values become lists and numbers; NaN is refused)."""
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgumentError(f"cannot store non-finite number {value!r} in a replay")
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    raise InvalidArgumentError(f"cannot store {type(value).__name__} in a replay")
+
+
+def _devspark_version() -> str:
+    try:
+        return metadata.version("devspark")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
