@@ -7,9 +7,10 @@ the moves (actor, action, status, time), the rewards and the scenario's
 
 Format ``devspark-replay`` version 1 (documented in ``docs/replays.md``). States are
 stored compactly: a full ``state`` at step 0 and every :data:`KEYFRAME_EVERY` steps,
-and in between a ``delta`` holding only the top-level keys of the state that changed
-(``removed`` lists keys that disappeared). A scenario whose state is a dict with its
-static parts (a maze's walls) under their own keys thus stores them once.
+and in between a ``delta`` holding only the top-level keys of the state that changed,
+a ``patch`` with just the changed items of lists that kept their length (a maze row,
+a board cell) and ``removed`` keys. A scenario whose state is a dict with its static
+parts under their own keys thus stores them once.
 """
 
 from __future__ import annotations
@@ -83,11 +84,7 @@ class ReplayRecorder:
         ):
             record["state"] = state
         else:
-            changed = {k: v for k, v in state.items() if self._last.get(k, _MISSING) != v}
-            removed = [k for k in self._last if k not in state]
-            record["delta"] = changed
-            if removed:
-                record["removed"] = removed
+            record.update(_diff(self._last, state))
         self._last = state
         self.steps.append(record)
 
@@ -107,6 +104,8 @@ class Replay:
     def scenario_id(self) -> str:
         """Versioned scenario id, e.g. ``"connect_four-v1"``."""
         scenario = self.data["scenario"]
+        if scenario["id"].startswith("pettingzoo:"):  # PettingZoo's own versioned name
+            return str(scenario["id"])
         return f"{scenario['id']}-v{scenario['version']}"
 
     @property
@@ -138,9 +137,7 @@ class Replay:
             if "state" in record:
                 state = record["state"]
             else:
-                state = {**state, **record["delta"]}
-                for key in record.get("removed", ()):
-                    state.pop(key, None)
+                state = _patch(state, record)
             yield state
 
 
@@ -316,6 +313,49 @@ def _step_differences(
     if state_a != state_b:
         found.append(f"step {index}: the state after the step differs")
     return found
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The delta from ``old`` to ``new``: changed keys, and changed items of long lists.
+
+    A list that kept its length and changed in under half its items (a grid row, a
+    board cell) is stored as ``patch[key] = {index: item}``; other changed values go to
+    ``delta`` whole; keys that disappeared go to ``removed``.
+    """
+    delta: dict[str, Any] = {}
+    patch: dict[str, dict[str, Any]] = {}
+    for key, value in new.items():
+        before = old.get(key, _MISSING)
+        if before == value:
+            continue
+        if isinstance(value, list) and isinstance(before, list) and len(value) == len(before) > 4:
+            items = {
+                str(i): v for i, (a, v) in enumerate(zip(before, value, strict=True)) if a != v
+            }
+            if len(items) * 2 < len(value):
+                patch[key] = items
+                continue
+        delta[key] = value
+    record: dict[str, Any] = {"delta": delta}
+    if patch:
+        record["patch"] = patch
+    removed = [key for key in old if key not in new]
+    if removed:
+        record["removed"] = removed
+    return record
+
+
+def _patch(state: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """Apply a :func:`_diff` record to ``state`` (a new dict; ``state`` is unchanged)."""
+    state = {**state, **record["delta"]}
+    for key, items in record.get("patch", {}).items():
+        value = list(state[key])
+        for index, item in items.items():
+            value[int(index)] = item
+        state[key] = value
+    for key in record.get("removed", ()):
+        state.pop(key, None)
+    return state
 
 
 def _outcome(result: MatchResult) -> dict[str, Any]:

@@ -263,10 +263,16 @@ class ScenarioCore(metaclass=abc.ABCMeta):
             state: A value returned by :meth:`render_state` (after a JSON round trip).
 
         Returns:
-            By default the indented JSON of ``state``.
+            By default one ``key: compact JSON`` line per key of a dict state, or the
+            compact JSON of any other state.
 
         """
-        return json.dumps(state, indent=1, sort_keys=True)
+        if isinstance(state, dict):
+            return "\n".join(
+                f"{key}: {json.dumps(value, separators=(',', ':'))}"
+                for key, value in sorted(state.items())
+            )
+        return json.dumps(state, separators=(",", ":"))
 
     def close(self) -> None:  # noqa: B027  # optional hook, a no-op by default
         """Release resources (none by default)."""

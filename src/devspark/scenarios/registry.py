@@ -123,7 +123,8 @@ class ScenarioRegistry:
         """Find the class of ``scenario_id``.
 
         Args:
-            scenario_id: ``"name"`` (latest version) or ``"name-vN"``.
+            scenario_id: ``"name"`` (latest version), ``"name-vN"``, or a PettingZoo
+                environment ``"pettingzoo:FAMILY/MODULE"`` (wrapped on first use).
 
         Returns:
             The registered class.
@@ -135,6 +136,10 @@ class ScenarioRegistry:
         """
         if not isinstance(scenario_id, str):
             raise InvalidArgumentError(f"scenario_id={scenario_id!r} must be a str")
+        if scenario_id.startswith("pettingzoo:"):
+            from devspark.scenarios.pettingzoo_env import scenario_class
+
+            return scenario_class(scenario_id)
         self._load_plugins()
         match = _ID.fullmatch(scenario_id)
         versions = self._classes.get(match["name"]) if match else None

@@ -274,7 +274,11 @@ def _quiet() -> Iterator[None]:
 
 def _check_identity(env: AnyScenario) -> None:
     name = env.full_id
-    if name != f"{env.scenario_id}-v{env.version}":
+    # A wrapped PettingZoo environment keeps PettingZoo's own name as its id.
+    expected = (
+        env.scenario_id if name.startswith("pettingzoo:") else f"{env.scenario_id}-v{env.version}"
+    )
+    if name != expected:
         raise AssertionError(f"{name}: full_id does not match scenario_id and version")
     if env.metadata.get("name") != name:
         raise AssertionError(f"{name}: metadata['name'] is {env.metadata.get('name')!r}")
