@@ -9,7 +9,15 @@ from devspark.core.errors import DevSparkError
 from devspark.core.manifest import AgentManifest, load_manifest
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
 from devspark.sandbox import IsolationLevel
-from devspark.scenarios import Scenario, list_scenarios, make, register
+from devspark.scenarios import (
+    ParallelScenario,
+    RoundOutcome,
+    Scenario,
+    list_scenarios,
+    make,
+    register,
+    to_gymnasium,
+)
 from devspark.testing.check_agent import check_agent
 from devspark.testing.check_scenario import check_scenario
 
@@ -21,6 +29,8 @@ __all__ = [
     "IsolationLevel",
     "MatchResult",
     "MatchSpec",
+    "ParallelScenario",
+    "RoundOutcome",
     "Scenario",
     "check_agent",
     "check_scenario",
@@ -31,4 +41,5 @@ __all__ = [
     "resolve_agent",
     "run_match",
     "run_matches",
+    "to_gymnasium",
 ]

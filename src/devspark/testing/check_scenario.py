@@ -58,6 +58,7 @@ _ADVISORY_WARNINGS = (
     "Observation is not a NumPy array",
     "Observation space for each agent probably should be",
     "Observation numpy array is all zeros",
+    "Action space for each agent probably should be",
 )
 _EPISODES_PER_DIFFICULTY = 8
 _FORFEIT_POINTS = (0, 1, 2)
