@@ -192,7 +192,7 @@ class _Episode:
             if faults:
                 env.forfeit_all(faults)
             else:
-                env.step({name: decision.action for name, decision in moves})
+                env.play_round({name: decision.action for name, decision in moves})
             self.applied(step, moves)
             step += 1
         return step

@@ -134,10 +134,7 @@ class Replay:
         state = self.data["initial"]
         yield state
         for record in self.steps:
-            if "state" in record:
-                state = record["state"]
-            else:
-                state = _patch(state, record)
+            state = record["state"] if "state" in record else _patch(state, record)
             yield state
 
 

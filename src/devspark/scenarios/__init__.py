@@ -4,6 +4,7 @@ Importing this package registers the built-ins.
 """
 
 from devspark.scenarios import maze as _maze  # noqa: F401  # registers the built-in
+from devspark.scenarios import prisoners_dilemma as _prisoners_dilemma  # noqa: F401  # registers the built-in
 from devspark.scenarios import puzzles as _puzzles  # noqa: F401  # registers the built-in
 from devspark.scenarios import tictactoe as _tictactoe  # noqa: F401  # registers the built-in
 from devspark.scenarios.base import Scenario, ScenarioCore

@@ -50,8 +50,8 @@ class ParallelScenario(ScenarioCore, ParallelEnv):  # type: ignore[misc]  # pett
 
     The base class keeps the PettingZoo bookkeeping: ``agents`` holds the live agents
     and an agent leaves it in the round its episode ends, as ``parallel_api_test``
-    expects. :attr:`rewards` holds the rewards of the last round (or of the forfeit),
-    which is what the match runner adds up.
+    expects. :attr:`rewards`, :attr:`terminations` and :attr:`truncations` describe the
+    last round (or the forfeit); the match runner adds up the rewards.
 
     Args:
         render_mode: ``"ansi"`` or ``None``; :meth:`render` returns text either way.
@@ -71,11 +71,13 @@ class ParallelScenario(ScenarioCore, ParallelEnv):  # type: ignore[misc]  # pett
         self._init_core(render_mode, options)
         self.round = 0
         self.faults: dict[str, str] = {}
+        self.terminations: dict[str, bool] = {}
+        self.truncations: dict[str, bool] = {}
 
     # ----------------------------------------------------------------- episode
 
     def reset(
-        self, seed: int | None = None, options: dict[str, Any] | None = None
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Start a new episode, generating its instance procedurally.
 
@@ -96,6 +98,8 @@ class ParallelScenario(ScenarioCore, ParallelEnv):  # type: ignore[misc]  # pett
         self.rewards = dict.fromkeys(self.agents, 0.0)
         self.round = 0
         self.faults = {}
+        self.terminations = dict.fromkeys(self.agents, False)
+        self.truncations = dict.fromkeys(self.agents, False)
         self._new_episode(merged)
         return {a: self.observe(a) for a in self.agents}, {a: {} for a in self.agents}
 
@@ -116,11 +120,29 @@ class ParallelScenario(ScenarioCore, ParallelEnv):  # type: ignore[misc]  # pett
         """Play one round with an action for every live agent (PettingZoo semantics).
 
         Args:
-            actions: One action from its action space per live agent.
+            actions: One action per live agent, from its action space or as sent over
+                the wire (scenarios accept both).
 
         Returns:
             Observations, rewards, terminations, truncations and infos of the agents
             that were live at the start of the round.
+
+        Raises:
+            FailedPreconditionError: The episode is over.
+            InvalidArgumentError: An action is missing or given for a dead agent.
+
+        """
+        live = self.agents
+        self.play_round(actions)
+        observations = {a: self.observe(a) for a in live}
+        infos: dict[str, dict[str, Any]] = {a: {} for a in live}
+        return observations, dict(self.rewards), self.terminations, self.truncations, infos
+
+    def play_round(self, actions: dict[str, Any]) -> None:
+        """Play one round like :meth:`step` without building PettingZoo observations.
+
+        The match runner's hot path: afterwards :attr:`rewards`, :attr:`terminations`,
+        :attr:`truncations` and :attr:`agents` describe the round.
 
         Raises:
             FailedPreconditionError: The episode is over.
@@ -137,25 +159,13 @@ class ParallelScenario(ScenarioCore, ParallelEnv):  # type: ignore[misc]  # pett
             )
         outcome = self._play_round(actions)
         self.round += 1
-        return self._finish_round(live, outcome)
+        self._finish_round(live, outcome)
 
-    def _finish_round(
-        self, live: list[str], outcome: RoundOutcome
-    ) -> tuple[
-        dict[str, Any],
-        dict[str, float],
-        dict[str, bool],
-        dict[str, bool],
-        dict[str, dict[str, Any]],
-    ]:
-        rewards = {a: float(outcome.rewards.get(a, 0.0)) for a in live}
-        terminations = {a: outcome.all_terminated or a in outcome.terminated for a in live}
-        truncations = {a: outcome.all_truncated or a in outcome.truncated for a in live}
-        self.rewards = rewards
-        observations = {a: self.observe(a) for a in live}
-        infos: dict[str, dict[str, Any]] = {a: {} for a in live}
-        self.agents = [a for a in live if not (terminations[a] or truncations[a])]
-        return observations, rewards, terminations, truncations, infos
+    def _finish_round(self, live: list[str], outcome: RoundOutcome) -> None:
+        self.rewards = {a: float(outcome.rewards.get(a, 0.0)) for a in live}
+        self.terminations = {a: outcome.all_terminated or a in outcome.terminated for a in live}
+        self.truncations = {a: outcome.all_truncated or a in outcome.truncated for a in live}
+        self.agents = [a for a in live if not (self.terminations[a] or self.truncations[a])]
 
     def forfeit(self, agent: str, status: str) -> None:
         """Apply the rule for one agent's fault: :meth:`forfeit_all` with that fault.
