@@ -42,7 +42,9 @@ def main() -> None:
         loaded = load_replay(packed)
         states = list(loaded.states())
         load_ms = (time.perf_counter() - started) * 1000
-    naive = json.dumps({"steps": [{**s, "state": st} for s, st in zip(replay.steps, states[1:])]})
+    naive = json.dumps(
+        {"steps": [{**s, "state": st} for s, st in zip(replay.steps, states[1:], strict=True)]}
+    )
     print(f"{ROUNDS} steps recorded in {record_s:.1f} s (sandboxed)")
     print(
         f"json {json_bytes:,} bytes, gzip {gzip_bytes:,} bytes "

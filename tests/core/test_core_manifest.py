@@ -117,6 +117,11 @@ def test_plays(scenarios: list[str], scenario: str, plays: bool) -> None:
             {"requirements": ["--index-url=http://evil"]},
             "'--index-url=http://evil' is not a requirement specifier",
         ),
+        ({"adapter": "gym"}, "field 'adapter' = 'gym'"),
+        (
+            {"adapter": "kaggle", "language": "javascript", "entrypoint": "main.mjs"},
+            "adapter 'kaggle' needs language 'python'",
+        ),
     ],
 )
 def test_field_errors_name_field_and_value(changes: dict[str, Any], expected: str) -> None:

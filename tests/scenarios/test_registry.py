@@ -98,7 +98,9 @@ def test_register_is_idempotent_but_refuses_conflicts() -> None:
 
 def test_register_rejects_non_scenarios() -> None:
     registry = fresh()
-    with pytest.raises(InvalidArgumentError, match="is not a Scenario or ParallelScenario subclass"):
+    with pytest.raises(
+        InvalidArgumentError, match="is not a Scenario or ParallelScenario subclass"
+    ):
         registry.register(dict)  # type: ignore[type-var]
     with pytest.raises(InvalidArgumentError, match="abstract or declares no scenario_id"):
         registry.register(Scenario)

@@ -9,8 +9,11 @@ on. Only a bug in the scenario itself raises.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +25,8 @@ from devspark.sandbox import IsolationLevel, open_worker
 from devspark.scenarios import AnyScenario, ParallelScenario, Scenario, make, resolve
 
 MAX_STEPS = 1_000_000
+CONCURRENT_AFTER_MS = 2.0
+"""A simultaneous round whose slowest move took longer asks the next one concurrently."""
 StepObserver = Callable[[int, str, Decision], None]
 """Called with (step, agent, decision) for every decision, before the scenario applies it."""
 
@@ -124,6 +129,19 @@ def play_episode(
     return MatchResult(env.full_id, seed, [results[n] for n in names], steps=steps, wall_ms=wall_ms)
 
 
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The process's thread pool for concurrent moves (recreated after a fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="moves"))
+        return _pool[1]
+
+
 class _Episode:
     """The loop of one episode: asks agents, applies moves, adds up rewards."""
 
@@ -142,10 +160,14 @@ class _Episode:
         self.recorder = recorder
 
     def decide(self, step: int, name: str) -> Decision:
-        """Ask ``name`` for its move and check it is legal."""
+        """Ask ``name`` for its move and check it."""
         env = self.env
         decision = self.workers[name].act(step, env.observe_json(name), env.legal_actions(name))
-        if decision.status is AgentStatus.OK and not env.is_legal(name, decision.action):
+        return self.check(step, name, decision)
+
+    def check(self, step: int, name: str, decision: Decision) -> Decision:
+        """Check that ``decision`` is legal, tell the observer and record it."""
+        if decision.status is AgentStatus.OK and not self.env.is_legal(name, decision.action):
             decision.status = AgentStatus.INVALID_ACTION
             decision.detail = f"illegal action {str(decision.action)[:100]} at step {step}"
         if self.observer is not None:
@@ -184,10 +206,24 @@ class _Episode:
         return step
 
     def play_rounds(self, env: ParallelScenario) -> int:
-        """Simultaneous loop; returns the number of rounds played."""
+        """Simultaneous loop; returns the number of rounds played.
+
+        Every live agent gets its observation before any answer is read. Agents are
+        asked one after another while they answer fast; once a round's slowest move
+        took over :data:`CONCURRENT_AFTER_MS`, they are asked concurrently, so a round
+        lasts as long as its slowest agent rather than the sum of all of them.
+        """
         step = 0
+        concurrent = False
         while env.agents and step < MAX_STEPS:
-            moves = [(name, self.decide(step, name)) for name in env.agents]
+            names = list(env.agents)
+            asks = [(self.workers[n], env.observe_json(n), env.legal_actions(n)) for n in names]
+            if concurrent and len(asks) > 1:
+                decisions = list(_threads().map(lambda a, s=step: a[0].act(s, a[1], a[2]), asks))
+            else:
+                decisions = [worker.act(step, obs, legal) for worker, obs, legal in asks]
+            concurrent = max(d.elapsed_ms for d in decisions) > CONCURRENT_AFTER_MS
+            moves = [(n, self.check(step, n, d)) for n, d in zip(names, decisions, strict=True)]
             faults = {n: d.status.value for n, d in moves if d.status is not AgentStatus.OK}
             if faults:
                 env.forfeit_all(faults)

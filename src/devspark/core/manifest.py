@@ -183,6 +183,15 @@ class AgentManifest(_Strict):
         """The parameter values an agent plays with unless evolution or tuning changes them."""
         return {name: spec.default for name, spec in self.parameters.items()}
 
+    @model_validator(mode="after")
+    def _adapter_language(self) -> AgentManifest:
+        if self.adapter == "kaggle" and self.language != "python":
+            raise ValueError(
+                f"adapter 'kaggle' needs language 'python' (Kaggle submissions are "
+                f"Python), got language {self.language!r}"
+            )
+        return self
+
     def plays(self, scenario_id: str) -> bool:
         """Whether this agent declares support for ``scenario_id`` (``*`` means any)."""
         base = scenario_id.split("-v")[0]

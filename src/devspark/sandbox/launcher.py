@@ -55,6 +55,7 @@ class ProcessSpec:
     file_mb: int = 64
     max_files: int = 256
     network: str | None = None  # None, "loopback" or "host"
+    adapter: str = "native"  # "kaggle": the Python runner plays a Kaggle submission
 
     def interpreter(self, root_agent: str, root_sdk: str, root_deps: str | None) -> list[str]:
         """The command run inside the isolation, given where the folders are mounted."""
@@ -70,6 +71,8 @@ class ProcessSpec:
             ]
             if root_deps is not None:
                 argv.append(f"{root_deps}/site-packages")
+            if self.adapter != "native":
+                argv.append(f"--adapter={self.adapter}")
             return argv
         heap = max(16, self.memory_mb * 3 // 4)
         return [

@@ -2,7 +2,8 @@
 
 For baselines and tests only: there is no isolation and no preemption (a move that runs
 past its deadline is recorded as a timeout once it returns). Same context fields as the
-sandboxed runner.
+sandboxed runner, and the same Kaggle adapter (``adapter = "kaggle"``): the runner's
+own :class:`~devspark.sdk.runner.KaggleAgent`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.ports import AgentPackage, Decision, EpisodeLog
 from devspark.core.results import AgentStatus, Usage
 from devspark.sandbox.worker import PlatformCaps
+from devspark.sdk.runner import KaggleAgent
 
 _ids = itertools.count()
 
@@ -37,6 +39,7 @@ class TrustedContext:
         self.scenario = ""
         self.episode = -1
         self._deadline = 0.0
+        self._bank_ms = 0.0
         self._logs = logs
 
     @property
@@ -50,9 +53,11 @@ class TrustedContext:
             self._logs.append(str(message)[:4096])
 
 
-def _load(package: AgentPackage) -> Any:
+def _load(package: AgentPackage, limits: dict[str, Any]) -> Any:
     path = package.folder / package.manifest.entrypoint
     name = f"_devspark_trusted_{next(_ids)}"
+    if package.manifest.adapter == "kaggle":
+        return KaggleAgent(str(path), limits, module_name=name)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise FailedPreconditionError(f"cannot import {path}")
@@ -98,11 +103,11 @@ class TrustedWorker:
         self.context = TrustedContext(
             package.manifest.default_params() | (params or {}), seed, self._logs
         )
-        self.agent = _load(package)
-        self.lifecycle.move(LifecycleState.ONLINE, "imported")
         limits, caps = package.manifest.limits, caps or PlatformCaps()
         self.move_ms = min(limits.move_ms, caps.move_ms)
         self.overage_ms = min(limits.overage_ms, caps.overage_ms)
+        self.agent = _load(package, {"move_ms": self.move_ms, "overage_ms": self.overage_ms})
+        self.lifecycle.move(LifecycleState.ONLINE, "imported")
         self._reset_error: Exception | None = None
         self._bank = float(self.overage_ms)
         self._think_ms = 0.0
@@ -132,6 +137,7 @@ class TrustedWorker:
         """Call the agent's ``act`` directly."""
         context = self.context
         context.step, context.legal_actions = step, legal_actions
+        context._bank_ms = self._bank
         started = time.monotonic()
         context._deadline = started + (self.move_ms + self._bank) / 1000
         try:

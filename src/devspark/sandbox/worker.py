@@ -75,6 +75,10 @@ class ProcessWorker:
         caps: PlatformCaps | None = None,
         state_key: str | None = None,
     ) -> None:
+        if package.manifest.adapter != "native" and package.manifest.language != "python":
+            raise InvalidArgumentError(
+                f"adapter {package.manifest.adapter!r} is only supported for language 'python'"
+            )
         self.package = package
         self.level = level
         self.seed = seed
@@ -173,6 +177,7 @@ class ProcessWorker:
             tmp_mb=self.caps.tmp_mb,
             file_mb=self.caps.file_mb,
             network=network,
+            adapter=manifest.adapter,
         )
         return AgentProcess(spec, self.level)
 

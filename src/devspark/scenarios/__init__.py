@@ -3,6 +3,7 @@
 Importing this package registers the built-ins.
 """
 
+from devspark.scenarios import connect_four as _connect_four  # noqa: F401  # registers the built-in
 from devspark.scenarios import foraging as _foraging  # noqa: F401  # registers the built-in
 from devspark.scenarios import maze as _maze  # noqa: F401  # registers the built-in
 from devspark.scenarios import prisoners_dilemma as _prisoners_dilemma  # noqa: F401  # registers the built-in
