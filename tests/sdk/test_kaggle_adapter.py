@@ -23,7 +23,7 @@ from devspark.core.results import AgentStatus
 from devspark.sandbox import IsolationLevel, open_worker, unavailable_reason
 from devspark.sandbox.launcher import ProcessSpec
 from devspark.scenarios.connect_four import ConnectFour
-from devspark.sdk.runner import KaggleStruct, kaggle_action, kaggle_inputs
+from devspark.sdk.kaggle import KaggleStruct, kaggle_action, kaggle_inputs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kaggle-connectx"
 LEVELS = [

@@ -3,7 +3,7 @@
 For baselines and tests only: there is no isolation and no preemption (a move that runs
 past its deadline is recorded as a timeout once it returns). Same context fields as the
 sandboxed runner, and the same Kaggle adapter (``adapter = "kaggle"``): the runner's
-own :class:`~devspark.sdk.runner.KaggleAgent`.
+own :class:`~devspark.sdk.kaggle.KaggleAgent`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.ports import AgentPackage, Decision, EpisodeLog
 from devspark.core.results import AgentStatus, Usage
 from devspark.sandbox.worker import PlatformCaps
-from devspark.sdk.runner import KaggleAgent
+from devspark.sdk.kaggle import KaggleAgent
 
 _ids = itertools.count()
 
