@@ -1,0 +1,1 @@
+"""Ratings, statistics and leaderboards: what the playground's verdicts are made of."""
