@@ -75,13 +75,20 @@ class WorkerCache:
 _cache: WorkerCache | None = None
 
 
-def _init_process() -> None:
+def init_worker_process() -> None:
+    """Set up a pool process: child subreaper and a process-wide :class:`WorkerCache`."""
     global _cache
     become_subreaper.cache_clear()
     become_subreaper()
     _cache = WorkerCache()
     # Pool processes leave through os._exit: a Finalize runs before that, atexit would not.
     multiprocessing.util.Finalize(_cache, _cache.close, exitpriority=10)
+
+
+def play_one(spec: MatchSpec) -> MatchResult:
+    """Play ``spec`` in a pool process set up by :func:`init_worker_process`."""
+    assert _cache is not None
+    return _cache.play(spec)
 
 
 def _play_batch(specs: list[MatchSpec]) -> list[MatchResult]:
@@ -117,6 +124,6 @@ def run_matches(
             cache.close()
         return
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(count, mp_context=context, initializer=_init_process) as pool:
+    with ProcessPoolExecutor(count, mp_context=context, initializer=init_worker_process) as pool:
         for results in pool.map(_play_batch, _batches(specs, batch)):
             yield from results
