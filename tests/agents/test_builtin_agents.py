@@ -1,60 +1,17 @@
 """The built-in agents: manifests, stdlib-only code and game logic (played in-process)."""
 
-import importlib.util
 import json
 import random
-import shutil
-import subprocess
-import tomllib
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import builtin_agent_helpers as helpers
 import pytest
 
-import devspark
 from devspark.scenarios.tictactoe import TicTacToe
 
-AGENTS = Path(devspark.__file__).parent / "agents"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
-MANIFEST_KEYS = {
-    "name",
-    "version",
-    "language",
-    "entrypoint",
-    "description",
-    "license",
-    "scenarios",
-    "capabilities",
-    "limits",
-    "parameters",
-}
-
-
-def load_agent(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"builtin_agent_{name}", AGENTS / name / "agent.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-random_agent = load_agent("random")
-minimax = load_agent("minimax")
-
-
-def context(env: TicTacToe, agent: str, rng: random.Random) -> SimpleNamespace:
-    return SimpleNamespace(
-        legal_actions=env.legal_actions(agent),
-        step=len(env.render_state()["moves"]),
-        role=agent,
-        time_left_ms=200.0,
-        params={},
-        rng=rng,
-        log=lambda message: None,
-    )
+random_agent = helpers.load_agent("random")
+minimax = helpers.load_agent("minimax")
 
 
 def play_game(players: dict[str, ModuleType], seed: int) -> dict[str, float]:
@@ -64,40 +21,23 @@ def play_game(players: dict[str, ModuleType], seed: int) -> dict[str, float]:
     rngs = {agent: random.Random(f"{seed}-{agent}") for agent in env.agents}
     while not env.terminations[env.agent_selection]:
         agent = env.agent_selection
-        observation = json.loads(json.dumps(env.observe_json(agent)))
-        action = players[agent].act(observation, context(env, agent, rngs[agent]))
-        assert env.is_legal(agent, action), (agent, action)
-        env.step(action)
+        step = len(env.render_state()["moves"])
+        context = helpers.agent_context(
+            env.legal_actions(agent), rngs[agent], role=agent, step=step
+        )
+        env.step(helpers.runner_move(env, agent, players[agent], context))
     return dict(env._cumulative_rewards)
 
 
 @pytest.mark.parametrize("name", ["random", "minimax", "random-js"])
 def test_manifest(name: str) -> None:
-    manifest = tomllib.loads((AGENTS / name / "agent.toml").read_text())
-    assert set(manifest) == MANIFEST_KEYS
-    assert manifest["name"] == name
-    assert manifest["version"] == "1.0.0"
-    assert manifest["limits"] == {"move_ms": 200, "overage_ms": 2000, "memory_mb": 256}
-    assert manifest["parameters"] == {}
-    assert manifest["capabilities"] == []
-    assert (AGENTS / name / manifest["entrypoint"]).is_file()
-    javascript = name.endswith("-js")
-    assert manifest["language"] == ("javascript" if javascript else "python")
-    assert manifest["scenarios"] == (["tictactoe"] if name == "minimax" else ["*"])
+    helpers.assert_standard_manifest(name, scenarios=["tictactoe"] if name == "minimax" else ["*"])
 
 
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no /usr/bin/python3")
+@helpers.needs_system_python
 @pytest.mark.parametrize("name", ["random", "minimax"])
 def test_python_agents_import_on_the_sandbox_interpreter(name: str) -> None:
-    path = str(AGENTS / name / "agent.py")
-    code = (
-        "import importlib.util, sys;"
-        f"spec = importlib.util.spec_from_file_location('agent', {path!r});"
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module);"
-        "assert callable(module.act);"
-        "assert not [m for m in sys.modules if m.startswith(('devspark', 'numpy'))]"
-    )
-    subprocess.run([str(SYSTEM_PYTHON), "-I", "-S", "-c", code], check=True, timeout=30)
+    helpers.assert_imports_on_the_sandbox_interpreter([name])
 
 
 def test_random_agent_picks_legal_actions() -> None:
@@ -180,21 +120,14 @@ def test_minimax_respects_legal_actions_and_uses_rng() -> None:
     assert minimax.act(observation, restricted) == 4
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@helpers.needs_node
 def test_random_js_agent_picks_legal_actions() -> None:
     script = (
-        f"import {{ act }} from {json.dumps((AGENTS / 'random-js' / 'agent.mjs').as_uri())};\n"
+        f"import {{ act }} from {json.dumps((helpers.AGENTS / 'random-js' / 'agent.mjs').as_uri())};\n"
         "let seed = 1;\n"
         "const rng = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;\n"
         "const picks = new Set();\n"
         "for (let i = 0; i < 200; i++) picks.add(act({}, { legal_actions: [3, 5, 7], rng }));\n"
         "console.log(JSON.stringify([...picks].sort()));\n"
     )
-    result = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    assert json.loads(result.stdout) == [3, 5, 7]
+    assert helpers.run_node_module(script) == [3, 5, 7]

@@ -5,54 +5,24 @@ seats swapped every other seed. The binomial tests count decisive games only (dr
 are left out), under the null hypothesis that each side wins half of them.
 """
 
-import importlib.util
 import json
 import random
-import shutil
-import subprocess
-import tomllib
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import builtin_agent_helpers as helpers
 import pytest
 from scipy.stats import binomtest
 
-import devspark
-from devspark.arena import MatchSpec, run_matches
-from devspark.core.results import AgentStatus, MatchResult
+from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios.connect_four import GEOMETRY, ConnectFour
 
-AGENTS = Path(devspark.__file__).parent / "agents"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 NAMES = ["connect-four-heuristic", "connect-four-alphabeta", "connect-four-heuristic-js"]
-MANIFEST_KEYS = {
-    "name",
-    "version",
-    "language",
-    "entrypoint",
-    "description",
-    "license",
-    "scenarios",
-    "capabilities",
-    "limits",
-    "parameters",
-}
 
 
-def load_agent(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"builtin_agent_{name.replace('-', '_')}", AGENTS / name / "agent.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-heuristic = load_agent("connect-four-heuristic")
-alphabeta = load_agent("connect-four-alphabeta")
+heuristic = helpers.load_agent("connect-four-heuristic")
+alphabeta = helpers.load_agent("connect-four-alphabeta")
 
 
 def observation(rows: list[str], mark: int = 1, inarow: int = 4) -> dict[str, Any]:
@@ -69,16 +39,9 @@ def observation(rows: list[str], mark: int = 1, inarow: int = 4) -> dict[str, An
 
 
 def context(obs: dict[str, Any], seed: int = 0) -> SimpleNamespace:
+    """The agent's context for ``obs``: the open columns, a seeded rng, the time bank."""
     legal = [col for col in range(obs["columns"]) if not obs["board"][col]]
-    return SimpleNamespace(
-        legal_actions=legal,
-        rng=random.Random(seed),
-        params={},
-        time_left_ms=2200.0,
-        step=0,
-        role="player_0",
-        log=lambda message: None,
-    )
+    return helpers.agent_context(legal, random.Random(seed), time_left_ms=2200.0)
 
 
 def moves_of(module: ModuleType, obs: dict[str, Any], seeds: int = 30) -> set[int]:
@@ -90,32 +53,14 @@ def moves_of(module: ModuleType, obs: dict[str, Any], seeds: int = 30) -> set[in
 
 @pytest.mark.parametrize("name", NAMES)
 def test_manifest(name: str) -> None:
-    manifest = tomllib.loads((AGENTS / name / "agent.toml").read_text())
-    assert set(manifest) == MANIFEST_KEYS
-    assert manifest["name"] == name
-    assert manifest["version"] == "1.0.0"
-    assert manifest["scenarios"] == ["connect_four"]
-    assert manifest["limits"] == {"move_ms": 200, "overage_ms": 2000, "memory_mb": 256}
-    assert manifest["capabilities"] == []
-    javascript = name.endswith("-js")
-    assert manifest["language"] == ("javascript" if javascript else "python")
-    assert (AGENTS / name / manifest["entrypoint"]).is_file()
-    expected = {"max_nodes", "max_ms"} if name == "connect-four-alphabeta" else set()
-    assert set(manifest["parameters"]) == expected
+    tunable = ["max_nodes", "max_ms"] if name == "connect-four-alphabeta" else []
+    helpers.assert_standard_manifest(name, scenarios=["connect_four"], parameters=tunable)
 
 
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no /usr/bin/python3")
+@helpers.needs_system_python
 @pytest.mark.parametrize("name", ["connect-four-heuristic", "connect-four-alphabeta"])
 def test_python_agents_import_on_the_sandbox_interpreter(name: str) -> None:
-    path = str(AGENTS / name / "agent.py")
-    code = (
-        "import importlib.util, sys;"
-        f"spec = importlib.util.spec_from_file_location('agent', {path!r});"
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module);"
-        "assert callable(module.act);"
-        "assert not [m for m in sys.modules if m.startswith(('devspark', 'numpy'))]"
-    )
-    subprocess.run([str(SYSTEM_PYTHON), "-I", "-S", "-c", code], check=True, timeout=30)
+    helpers.assert_imports_on_the_sandbox_interpreter([name])
 
 
 # ----------------------------------------------------------------- tactics
@@ -193,14 +138,13 @@ def test_agents_read_the_board_shape(module: ModuleType, difficulty: int) -> Non
         rng = random.Random(seed)
         while not env.terminations[env.agent_selection]:
             agent = env.agent_selection
-            obs = json.loads(json.dumps(env.observe_json(agent)))
+            legal = env.legal_actions(agent)
             if agent == seat:
-                ctx = context(obs, seed)
-                ctx.legal_actions = env.legal_actions(agent)
-                action = module.act(obs, ctx)
+                ctx = helpers.agent_context(legal, random.Random(seed), time_left_ms=2200.0)
+                action = helpers.runner_move(env, agent, module, ctx)
             else:
-                action = rng.choice(env.legal_actions(agent))
-            assert env.is_legal(agent, action)
+                action = rng.choice(legal)
+                assert env.is_legal(agent, action)
             env.step(action)
         assert env.render_state()["winner"] == seat
 
@@ -240,10 +184,10 @@ def positions(count: int) -> list[dict[str, Any]]:
     return found
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@helpers.needs_node
 def test_js_heuristic_makes_the_python_heuristics_moves() -> None:
     cases = positions(300)
-    module = (AGENTS / "connect-four-heuristic-js" / "agent.mjs").as_uri()
+    module = (helpers.AGENTS / "connect-four-heuristic-js" / "agent.mjs").as_uri()
     script = (
         f"import {{ act }} from {json.dumps(module)};\n"
         "import { readFileSync } from 'node:fs';\n"
@@ -254,14 +198,7 @@ def test_js_heuristic_makes_the_python_heuristics_moves() -> None:
         "});\n"
         "console.log(JSON.stringify(moves));\n"
     )
-    result = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        input=json.dumps(cases),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
+    moves = helpers.run_node_module(script, stdin=json.dumps(cases))
     expected = [
         heuristic.act(
             case["observation"],
@@ -269,7 +206,7 @@ def test_js_heuristic_makes_the_python_heuristics_moves() -> None:
         )
         for case in cases
     ]
-    assert json.loads(result.stdout) == expected
+    assert moves == expected
     assert len(set(expected)) > 5
 
 
@@ -280,20 +217,17 @@ def tally(
     strong: str, weak: str, episodes: int, isolation: IsolationLevel, difficulty: int = 1
 ) -> tuple[int, int, int, list[MatchResult]]:
     """Play ``episodes`` seeded games, seats swapped every other seed: (won, lost, drawn)."""
-    specs = [
-        MatchSpec(
-            scenario="connect_four",
-            agents=(strong, weak) if seed % 2 == 0 else (weak, strong),
-            seed=seed,
-            options={"difficulty": difficulty},
-            isolation=isolation,
-        )
-        for seed in range(episodes)
-    ]
-    results = list(run_matches(specs, workers=1))
+    specs = helpers.seeded_specs(
+        "connect_four",
+        (strong, weak),
+        range(episodes),
+        difficulty=difficulty,
+        isolation=isolation,
+        swap_seats=True,
+    )
+    results = helpers.play_matches(specs)
     won = lost = drawn = 0
     for spec, result in zip(specs, results, strict=True):
-        assert all(agent.status is AgentStatus.OK for agent in result.agents), result
         reward = result.agents[spec.agents.index(strong)].reward
         won, lost, drawn = won + (reward > 0), lost + (reward < 0), drawn + (reward == 0)
     return won, lost, drawn, results

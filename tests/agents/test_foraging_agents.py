@@ -1,47 +1,27 @@
 """The foraging baselines: random < foraging-greedy < foraging-coordinated, on team return."""
 
-import importlib.util
-import json
 import random
 import statistics
-import subprocess
-import tomllib
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
+import builtin_agent_helpers as helpers
 import pytest
 from scipy import stats
 
-import devspark
-from devspark.arena import MatchSpec, run_matches
-from devspark.core.results import AgentStatus
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios.foraging import Foraging
 
-AGENTS = Path(devspark.__file__).parent / "agents"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 NAMES = ["foraging-greedy", "foraging-coordinated"]
 
 
-def load_agent(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"builtin_agent_{name.replace('-', '_')}", AGENTS / name / "agent.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-greedy = load_agent("foraging-greedy")
-coordinated = load_agent("foraging-coordinated")
+greedy = helpers.load_agent("foraging-greedy")
+coordinated = helpers.load_agent("foraging-coordinated")
 
 
 def context(env: Foraging, agent: str, rng: random.Random) -> SimpleNamespace:
-    return SimpleNamespace(
-        legal_actions=env.legal_actions(agent), rng=rng, params={}, log=lambda message: None
-    )
+    """``agent``'s context now: its legal actions, its seat and ``rng``."""
+    return helpers.agent_context(env.legal_actions(agent), rng, role=agent)
 
 
 def arrange(
@@ -59,54 +39,34 @@ def play_round(env: Foraging, players: dict[str, Any], rngs: dict[str, random.Ra
     """One round as the match runner plays it (JSON observations, legality checked)."""
     actions = {}
     for agent in env.agents:
-        observation = json.loads(json.dumps(env.observe_json(agent)))
-        action = players[agent].act(observation, context(env, agent, rngs[agent]))
-        assert env.is_legal(agent, action), (agent, action)
-        actions[agent] = action
+        actions[agent] = helpers.runner_move(
+            env, agent, players[agent], context(env, agent, rngs[agent])
+        )
     env.step(actions)
 
 
 def team_returns(
     name: str, copies: int, difficulty: int, seeds: range, level: IsolationLevel
 ) -> list[float]:
-    specs = [
-        MatchSpec(
-            "foraging",
-            (f"builtin:{name}",) * copies,
-            seed=seed,
-            options={"difficulty": difficulty},
-            isolation=level,
-        )
-        for seed in seeds
-    ]
-    results = list(run_matches(specs, workers=1))
-    assert all(a.status is AgentStatus.OK for r in results for a in r.agents)
+    """The team's summed return per seed, ``copies`` of ``name`` playing together."""
+    lineup = (f"builtin:{name}",) * copies
+    specs = helpers.seeded_specs("foraging", lineup, seeds, difficulty=difficulty, isolation=level)
+    results = helpers.play_matches(specs)
     return [sum(a.reward for a in r.agents) for r in results]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_manifest(name: str) -> None:
-    manifest = tomllib.loads((AGENTS / name / "agent.toml").read_text())
-    assert manifest["name"] == name
-    assert manifest["language"] == "python"
-    assert manifest["scenarios"] == ["foraging"]
-    assert manifest["limits"] == {"move_ms": 200, "overage_ms": 2000, "memory_mb": 256}
-    assert manifest["capabilities"] == [] and manifest["parameters"] == {}
-    assert (AGENTS / name / manifest["entrypoint"]).is_file()
+    helpers.assert_standard_manifest(name, scenarios=["foraging"])
 
 
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no /usr/bin/python3")
+@helpers.needs_system_python
 @pytest.mark.parametrize("name", NAMES)
 def test_agents_import_on_the_sandbox_interpreter(name: str) -> None:
-    path = str(AGENTS / name / "agent.py")
-    code = (
-        "import importlib.util, sys;"
-        f"spec = importlib.util.spec_from_file_location('agent', {path!r});"
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module);"
-        "assert callable(getattr(module, 'act', None)) or callable(module.Agent().act);"
-        "assert not [m for m in sys.modules if m.startswith(('devspark', 'numpy'))]"
+    helpers.assert_imports_on_the_sandbox_interpreter(
+        [name],
+        check="assert callable(getattr(module, 'act', None)) or callable(module.Agent().act)",
     )
-    subprocess.run([str(SYSTEM_PYTHON), "-I", "-S", "-c", code], check=True, timeout=30)
 
 
 def test_greedy_loads_food_it_lifts_and_walks_to_the_nearest() -> None:
@@ -216,7 +176,7 @@ def test_agents_are_deterministic_given_the_rng(name: str) -> None:
     def moves(seed: int) -> list[Any]:
         env = Foraging(num_players=3)
         env.reset(seed=5, options={"difficulty": 4})
-        module = load_agent(name)
+        module = helpers.load_agent(name)
         players = {a: module if hasattr(module, "act") else module.Agent() for a in env.agents}
         rngs = {agent: random.Random(f"{seed}-{agent}") for agent in env.agents}
         history = []
@@ -244,8 +204,8 @@ def test_strength_order_random_greedy_coordinated() -> None:
     assert statistics.mean(rand) < statistics.mean(heuristic) < statistics.mean(team)
     assert statistics.mean(team) > 0.95
     # Paired by seed (the same instance): one-sided Wilcoxon signed-rank tests.
-    assert stats.wilcoxon(heuristic, rand, alternative="greater").pvalue < 0.01
-    assert stats.wilcoxon(team, heuristic, alternative="greater").pvalue < 0.01
+    assert helpers.paired_p_value(heuristic, rand) < 0.01
+    assert helpers.paired_p_value(team, heuristic) < 0.01
     assert stats.mannwhitneyu(team, heuristic, alternative="greater").pvalue < 0.01
 
 
@@ -253,7 +213,7 @@ def test_coordination_also_wins_in_teams_of_four() -> None:
     seeds = range(40)
     heuristic = team_returns("foraging-greedy", 4, 5, seeds, IsolationLevel.TRUSTED)
     team = team_returns("foraging-coordinated", 4, 5, seeds, IsolationLevel.TRUSTED)
-    assert stats.wilcoxon(team, heuristic, alternative="greater").pvalue < 0.01
+    assert helpers.paired_p_value(team, heuristic) < 0.01
 
 
 @pytest.mark.integration

@@ -1,93 +1,57 @@
 """The maze baselines: random < maze-greedy < maze-astar, in-process and in the sandbox."""
 
-import importlib.util
-import json
 import random
 import statistics
-import subprocess
-import tomllib
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import builtin_agent_helpers as helpers
 import pytest
-from scipy import stats
 
-import devspark
-from devspark.arena import MatchSpec, run_matches
-from devspark.core.results import AgentStatus
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios.maze import Maze
 
-AGENTS = Path(devspark.__file__).parent / "agents"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 AGENT = "player_0"
+NAMES = ["maze-greedy", "maze-astar"]
 
 
-def load_agent(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"builtin_agent_{name.replace('-', '_')}", AGENTS / name / "agent.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-greedy = load_agent("maze-greedy")
-astar = load_agent("maze-astar")
+greedy = helpers.load_agent("maze-greedy")
+astar = helpers.load_agent("maze-astar")
 
 
 def play(agent: Any, difficulty: int, seed: int, rng_seed: int = 0) -> tuple[float, list[str]]:
     """Play one in-process episode like the match runner; return the return and the moves."""
     env = Maze()
     env.reset(seed=seed, options={"difficulty": difficulty})
-    context = SimpleNamespace(rng=random.Random(rng_seed), legal_actions=None, params={})
+    context = helpers.agent_context(None, random.Random(rng_seed))
     agent.reset({"difficulty": difficulty}, context)
     moves = []
     while not env.episode_over:
         context.legal_actions = env.legal_actions(AGENT)
-        observation = json.loads(json.dumps(env.observe_json(AGENT)))
-        action = agent.act(observation, context)
-        assert env.is_legal(AGENT, action), (seed, action)
+        action = helpers.runner_move(env, AGENT, agent, context, label=seed)
         env.step(action)
         moves.append(action)
     return env._cumulative_rewards[AGENT], moves
 
 
 def returns(agent: str, difficulty: int, seeds: range, level: IsolationLevel) -> list[float]:
-    specs = [
-        MatchSpec("maze", (agent,), seed=seed, options={"difficulty": difficulty}, isolation=level)
-        for seed in seeds
-    ]
-    results = list(run_matches(specs, workers=1))
-    assert all(r.agents[0].status is AgentStatus.OK for r in results)
+    """``agent``'s return in one maze per seed."""
+    specs = helpers.seeded_specs("maze", (agent,), seeds, difficulty=difficulty, isolation=level)
+    results = helpers.play_matches(specs)
     return [r.agents[0].reward for r in results]
 
 
-@pytest.mark.parametrize("name", ["maze-greedy", "maze-astar"])
+@pytest.mark.parametrize("name", NAMES)
 def test_manifest(name: str) -> None:
-    manifest = tomllib.loads((AGENTS / name / "agent.toml").read_text())
-    assert manifest["name"] == name
-    assert manifest["language"] == "python"
-    assert manifest["scenarios"] == ["maze"]
-    assert manifest["limits"] == {"move_ms": 200, "overage_ms": 2000, "memory_mb": 256}
-    assert manifest["capabilities"] == [] and manifest["parameters"] == {}
-    assert (AGENTS / name / manifest["entrypoint"]).is_file()
+    helpers.assert_standard_manifest(name, scenarios=["maze"])
 
 
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no /usr/bin/python3")
-@pytest.mark.parametrize("name", ["maze-greedy", "maze-astar"])
+@helpers.needs_system_python
+@pytest.mark.parametrize("name", NAMES)
 def test_agents_import_on_the_sandbox_interpreter(name: str) -> None:
-    path = str(AGENTS / name / "agent.py")
-    code = (
-        "import importlib.util, sys;"
-        f"spec = importlib.util.spec_from_file_location('agent', {path!r});"
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module);"
-        "agent = module.Agent(); assert callable(agent.act) and callable(agent.reset);"
-        "assert not [m for m in sys.modules if m.startswith(('devspark', 'numpy'))]"
+    helpers.assert_imports_on_the_sandbox_interpreter(
+        [name], check="agent = module.Agent(); assert callable(agent.act) and callable(agent.reset)"
     )
-    subprocess.run([str(SYSTEM_PYTHON), "-I", "-S", "-c", code], check=True, timeout=30)
 
 
 @pytest.mark.parametrize("difficulty", [1, 2])
@@ -158,8 +122,8 @@ def test_strength_order_random_greedy_astar() -> None:
     # Measured at difficulty 4 (23x23, view radius 3): means 0.00, 0.30, 0.78.
     assert statistics.mean(rand) < statistics.mean(heuristic) < statistics.mean(planner)
     # Paired by seed (the same maze): one-sided Wilcoxon signed-rank tests.
-    assert stats.wilcoxon(heuristic, rand, alternative="greater").pvalue < 0.01
-    assert stats.wilcoxon(planner, heuristic, alternative="greater").pvalue < 0.01
+    assert helpers.paired_p_value(heuristic, rand) < 0.01
+    assert helpers.paired_p_value(planner, heuristic) < 0.01
     assert sum(p > h for p, h in zip(planner, heuristic, strict=True)) > 150
 
 

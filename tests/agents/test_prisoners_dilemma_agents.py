@@ -1,27 +1,20 @@
 """The prisoner's dilemma baselines: rules, head-to-head facts and an Axelrod tournament."""
 
-import importlib.util
 import itertools
 import random
 import statistics
-import subprocess
 import time
-import tomllib
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
+import builtin_agent_helpers as helpers
 import pytest
 from scipy import stats
 
-import devspark
-from devspark.arena import MatchSpec, run_matches
-from devspark.core.results import AgentStatus, MatchResult
+from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
 
-AGENTS = Path(devspark.__file__).parent / "agents"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 NAMES = [
     "always-defect",
     "always-cooperate",
@@ -36,17 +29,7 @@ TOURNAMENT_SEEDS = 200
 TOURNAMENT_DIFFICULTY = 3
 
 
-def load_agent(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"builtin_agent_{name.replace('-', '_')}", AGENTS / name / "agent.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-agents = {name: load_agent(name) for name in NAMES}
+agents = {name: helpers.load_agent(name) for name in NAMES}
 
 
 def observation(history: Sequence[str], me: int = 0, **extra: Any) -> dict[str, Any]:
@@ -71,15 +54,8 @@ def observation(history: Sequence[str], me: int = 0, **extra: Any) -> dict[str, 
 
 
 def context(seed: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(
-        rng=random.Random(seed),
-        legal_actions=["C", "D"],
-        params={},
-        role="player_0",
-        step=0,
-        time_left_ms=200.0,
-        log=lambda message: None,
-    )
+    """The agent's context: both actions legal, a seeded rng."""
+    return helpers.agent_context(["C", "D"], random.Random(seed))
 
 
 def act(name: str, history: Sequence[str], me: int = 0, seed: int = 0, **extra: Any) -> str:
@@ -93,21 +69,25 @@ def play(
     seeds: Sequence[int],
     difficulty: int,
     level: IsolationLevel = IsolationLevel.TRUSTED,
+    *,
+    swap_seats: bool = False,
 ) -> list[MatchResult]:
-    specs = [
-        MatchSpec(
-            "prisoners_dilemma",
-            tuple(f"builtin:{name}" for name in names),
-            seed=seed,
-            options={"difficulty": difficulty},
-            isolation=level,
-        )
-        for seed in seeds
+    """Play each lineup of built-in ``names`` once per seed, lineup by lineup.
+
+    With ``swap_seats`` a lineup sits in reverse order on odd seeds.
+    """
+    return helpers.play_matches(
+        spec
         for names in pairs
-    ]
-    results = list(run_matches(specs, workers=1))
-    assert all(a.status is AgentStatus.OK for r in results for a in r.agents)
-    return results
+        for spec in helpers.seeded_specs(
+            "prisoners_dilemma",
+            [f"builtin:{name}" for name in names],
+            seeds,
+            difficulty=difficulty,
+            isolation=level,
+            swap_seats=swap_seats,
+        )
+    )
 
 
 def returns(result: MatchResult) -> list[float]:
@@ -119,28 +99,12 @@ def returns(result: MatchResult) -> list[float]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_manifest(name: str) -> None:
-    manifest = tomllib.loads((AGENTS / name / "agent.toml").read_text())
-    assert manifest["name"] == name
-    assert manifest["version"] == "1.0.0"
-    assert manifest["language"] == "python"
-    assert manifest["scenarios"] == ["prisoners_dilemma"]
-    assert manifest["limits"] == {"move_ms": 200, "overage_ms": 2000, "memory_mb": 256}
-    assert manifest["capabilities"] == [] and manifest["parameters"] == {}
-    assert (AGENTS / name / manifest["entrypoint"]).is_file()
+    helpers.assert_standard_manifest(name, scenarios=["prisoners_dilemma"])
 
 
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no /usr/bin/python3")
+@helpers.needs_system_python
 def test_agents_import_on_the_sandbox_interpreter() -> None:
-    paths = [str(AGENTS / name / "agent.py") for name in NAMES]
-    code = (
-        "import importlib.util, sys\n"
-        f"for path in {paths!r}:\n"
-        "    spec = importlib.util.spec_from_file_location('agent', path)\n"
-        "    module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-        "    assert callable(module.act)\n"
-        "assert not [m for m in sys.modules if m.startswith(('devspark', 'numpy'))]\n"
-    )
-    subprocess.run([str(SYSTEM_PYTHON), "-I", "-S", "-c", code], check=True, timeout=30)
+    helpers.assert_imports_on_the_sandbox_interpreter(NAMES)
 
 
 # ---------------------------------------------------------------- the rules
@@ -283,23 +247,11 @@ def tournament() -> dict[str, list[float]]:
     """
     pairs = list(itertools.combinations(FIELD, 2))
     seeds = range(TOURNAMENT_SEEDS)
-    specs = [
-        MatchSpec(
-            "prisoners_dilemma",
-            tuple(f"builtin:{name}" for name in (pair if seed % 2 == 0 else pair[::-1])),
-            seed=seed,
-            options={"difficulty": TOURNAMENT_DIFFICULTY},
-            isolation=IsolationLevel.TRUSTED,
-        )
-        for seed in seeds
-        for pair in pairs
-    ]
     scores = {name: [0.0] * len(seeds) for name in FIELD}
-    for spec, result in zip(specs, run_matches(specs, workers=1), strict=True):
+    for result in play(pairs, seeds, TOURNAMENT_DIFFICULTY, swap_seats=True):
         for agent in result.agents:
-            assert agent.status is AgentStatus.OK
             name = agent.agent.removeprefix("builtin:")
-            scores[name][spec.seed] += agent.reward / result.steps / (len(FIELD) - 1)
+            scores[name][result.seed] += agent.reward / result.steps / (len(FIELD) - 1)
     return scores
 
 
@@ -309,8 +261,7 @@ def test_axelrod_tournament_strength_order() -> None:
     means = {name: statistics.mean(values) for name, values in scores.items()}
 
     def p_better(strong: str, weak: str) -> float:
-        """One-sided Wilcoxon signed-rank p-value, paired by seed."""
-        return float(stats.wilcoxon(scores[strong], scores[weak], alternative="greater").pvalue)
+        return helpers.paired_p_value(scores[strong], scores[weak])
 
     # Measured at difficulty 3 (noise 0.02, hidden horizon 20..100), mean payoff per
     # round against the field: grim 2.53, adaptive 2.42, always-defect 2.39,

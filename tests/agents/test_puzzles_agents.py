@@ -1,41 +1,22 @@
 """The puzzles baselines: random < heuristic < solver, in-process and in the sandbox."""
 
-import importlib.util
-import json
 import random
 import statistics
-import subprocess
 import time
-import tomllib
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
+import builtin_agent_helpers as helpers
 import pytest
-from scipy import stats
 
-import devspark
-from devspark.arena import MatchSpec, run_matches
-from devspark.core.results import AgentStatus
+from devspark.arena import MatchSpec
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios.puzzles import KINDS, Puzzles, check_expression
 
-AGENTS = Path(devspark.__file__).parent / "agents"
-SYSTEM_PYTHON = Path("/usr/bin/python3")
 AGENT = "player_0"
 NAMES = ["puzzles-random", "puzzles-heuristic", "puzzles-solver"]
 
 
-def load_agent(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"builtin_agent_{name.replace('-', '_')}", AGENTS / name / "agent.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rand, heuristic, solver = (load_agent(name) for name in NAMES)
+rand, heuristic, solver = (helpers.load_agent(name) for name in NAMES)
 
 
 def play(agent: ModuleType, kind: str, difficulty: int, seed: int) -> tuple[float, float]:
@@ -43,53 +24,36 @@ def play(agent: ModuleType, kind: str, difficulty: int, seed: int) -> tuple[floa
     slowest move in seconds."""
     env = Puzzles()
     env.reset(seed=seed, options={"difficulty": difficulty, "kind": kind})
-    context = SimpleNamespace(rng=random.Random(seed), legal_actions=None, params={})
+    context = helpers.agent_context(None, random.Random(seed))
     slowest = 0.0
     while not env.episode_over:
-        observation = json.loads(json.dumps(env.observe_json(AGENT)))
         start = time.perf_counter()
-        action = agent.act(observation, context)
+        # Timed with its JSON round trip and legality check, which take microseconds.
+        action = helpers.runner_move(env, AGENT, agent, context, (kind, difficulty, seed))
         slowest = max(slowest, time.perf_counter() - start)
-        action = json.loads(json.dumps(action))
-        assert env.is_legal(AGENT, action), (kind, difficulty, seed, action)
         env.step(action)
     return env._cumulative_rewards[AGENT], slowest
 
 
 def returns(agent: str, seeds: range, level: IsolationLevel) -> list[float]:
+    """``agent``'s return on one puzzle per seed, the difficulty cycling through 1-5."""
     specs = [
         MatchSpec("puzzles", (agent,), seed=s, options={"difficulty": 1 + s % 5}, isolation=level)
         for s in seeds
     ]
-    results = list(run_matches(specs, workers=1))
-    assert all(r.agents[0].status is AgentStatus.OK for r in results)
+    results = helpers.play_matches(specs)
     return [r.agents[0].reward for r in results]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_manifest(name: str) -> None:
-    manifest = tomllib.loads((AGENTS / name / "agent.toml").read_text())
-    assert manifest["name"] == name
-    assert manifest["version"] == "1.0.0"
-    assert manifest["language"] == "python"
-    assert manifest["scenarios"] == ["puzzles"]
-    assert manifest["limits"] == {"move_ms": 200, "overage_ms": 2000, "memory_mb": 256}
-    assert manifest["capabilities"] == [] and manifest["parameters"] == {}
-    assert (AGENTS / name / manifest["entrypoint"]).is_file()
+    helpers.assert_standard_manifest(name, scenarios=["puzzles"])
 
 
-@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no /usr/bin/python3")
+@helpers.needs_system_python
 @pytest.mark.parametrize("name", NAMES)
 def test_agents_import_on_the_sandbox_interpreter(name: str) -> None:
-    path = str(AGENTS / name / "agent.py")
-    code = (
-        "import importlib.util, sys;"
-        f"spec = importlib.util.spec_from_file_location('agent', {path!r});"
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module);"
-        "assert callable(module.act);"
-        "assert not [m for m in sys.modules if m.startswith(('devspark', 'numpy'))]"
-    )
-    subprocess.run([str(SYSTEM_PYTHON), "-I", "-S", "-c", code], check=True, timeout=30)
+    helpers.assert_imports_on_the_sandbox_interpreter([name])
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -128,7 +92,7 @@ def test_heuristic_guesses() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_agents_are_deterministic_given_the_rng(name: str) -> None:
-    agent = load_agent(name)
+    agent = helpers.load_agent(name)
     for seed in range(15):
         args = (agent, KINDS[seed % 3], 1 + seed % 5, seed)
         assert play(*args)[0] == play(*args)[0]
@@ -143,8 +107,8 @@ def test_strength_order_random_heuristic_solver() -> None:
     assert top == [1.0] * 200
     assert statistics.mean(low) < 0.2 < statistics.mean(middle) < 0.85
     # Paired by seed (the same puzzle): one-sided Wilcoxon signed-rank tests.
-    assert stats.wilcoxon(middle, low, alternative="greater").pvalue < 0.01
-    assert stats.wilcoxon(top, middle, alternative="greater").pvalue < 0.01
+    assert helpers.paired_p_value(middle, low) < 0.01
+    assert helpers.paired_p_value(top, middle) < 0.01
 
 
 @pytest.mark.integration

@@ -2,11 +2,11 @@
 
 import json
 import random
-import time
 import warnings
 
 import numpy as np
 import pytest
+import scenario_helpers as helpers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -54,16 +54,8 @@ def kaggle_drop(board: list[int], columns: int, col: int, mark: int) -> None:
 
 
 def test_identity() -> None:
-    assert ConnectFour.full_id == "connect_four-v1"
-    assert ConnectFour.metadata == {
-        "name": "connect_four-v1",
-        "render_modes": ["ansi"],
-        "is_parallelizable": False,
-    }
-    assert (ConnectFour.domains, ConnectFour.players, ConnectFour.difficulties) == (
-        ("game",),
-        (2, 2),
-        (1, 2, 3, 4, 5),
+    helpers.assert_identity(
+        ConnectFour, "connect_four-v1", ("game",), (2, 2), (1, 2, 3, 4, 5), parallel=False
     )
     assert isinstance(make("connect_four"), ConnectFour)
 
@@ -154,13 +146,9 @@ def test_horizontal_and_vertical_wins(difficulty: int, winner: str) -> None:
     for axis, moves in [("horizontal", horizontal), ("vertical", vertical)]:
         env = new_game(difficulty)
         play(env, opening + moves)
-        state = env.render_state()
-        assert (state["result"], state["winner"]) == ("win", winner), axis
-        assert lines_of(state["board"], difficulty, 1 if winner == "player_0" else 2) == {axis}
-        loser = "player_1" if winner == "player_0" else "player_0"
-        assert env._cumulative_rewards == {winner: 1.0, loser: -1.0}
-        assert all(env.terminations.values())
-        assert env.legal_actions(env.agent_selection) == []
+        helpers.assert_won(env, winner, label=axis)
+        board = env.render_state()["board"]
+        assert lines_of(board, difficulty, 1 if winner == "player_0" else 2) == {axis}
 
 
 @pytest.mark.parametrize(
@@ -251,12 +239,9 @@ def test_draw_on_a_full_board(difficulty: int) -> None:
     play(env, moves[:-1])
     assert env.render_state()["result"] == "ongoing"
     env.step(moves[-1])
+    helpers.assert_drawn(env)
     state = env.render_state()
-    assert (state["result"], state["winner"], state["to_move"]) == ("draw", None, None)
     assert len(state["moves"]) == rows * columns and all(state["board"])
-    assert env._cumulative_rewards == {"player_0": 0.0, "player_1": 0.0}
-    assert all(env.terminations.values())
-    assert env.legal_actions("player_0") == env.legal_actions("player_1") == []
 
 
 def test_a_full_column_is_illegal() -> None:
@@ -307,13 +292,7 @@ def test_forfeit_ends_the_game_at_any_point(moves: list[int], faulting: str) -> 
     env = new_game()
     play(env, moves)
     env.forfeit(faulting, "invalid_action")
-    other = "player_1" if faulting == "player_0" else "player_0"
-    assert env._cumulative_rewards == {faulting: -1.0, other: 1.0}
-    assert all(env.terminations.values())
-    assert env.legal_actions("player_0") == env.legal_actions("player_1") == []
-    state = env.render_state()
-    assert (state["result"], state["winner"]) == ("forfeit", other)
-    assert state["forfeit"] == {"agent": faulting, "status": "invalid_action"}
+    helpers.assert_forfeited(env, faulting, "invalid_action")
 
 
 def test_forfeit_after_the_end_keeps_the_result() -> None:
@@ -330,10 +309,7 @@ def test_forfeit_after_the_end_keeps_the_result() -> None:
 
 def test_forfeit_validates_arguments() -> None:
     env = new_game()
-    with pytest.raises(InvalidArgumentError, match="status='bored'"):
-        env.forfeit("player_0", "bored")
-    with pytest.raises(InvalidArgumentError, match="agent='player_7'"):
-        env.forfeit("player_7", "timeout")
+    helpers.assert_forfeit_rejects_bad_arguments(env)
     with pytest.raises(InvalidArgumentError, match="agent='ghost'"):
         env.observe_json("ghost")
 
@@ -408,39 +384,14 @@ def test_matches_pettingzoo_connect_four_v3() -> None:
 @given(st.sampled_from(DIFFICULTIES), st.lists(st.integers(0, 10), max_size=60))
 def test_random_play_invariants(difficulty: int, choices: list[int]) -> None:
     rows, columns, _ = GEOMETRY[difficulty]
-    env = new_game(difficulty)
-    for choice in choices:
-        agent = env.agent_selection
-        legal = env.legal_actions(agent)
-        if not legal:
-            break
-        board = env.observe_json(agent)["board"]
+    for legal, board in helpers.play_board_choices(new_game(difficulty), choices):
         assert legal == [c for c in range(columns) if board[c] == 0]
-        assert board.count(1) - board.count(2) == (0 if agent == "player_0" else 1)
         for col in range(columns):  # no floating discs
             stack = [board[r * columns + col] for r in range(rows)]
             assert stack == sorted(stack, key=bool)
-        env.step(legal[choice % len(legal)])
-    over = env.render_state()["result"] != "ongoing"
-    assert over == all(env.terminations.values())
-    assert sum(env._cumulative_rewards.values()) == 0
 
 
 def test_random_play_throughput() -> None:
-    env = ConnectFour()
-    rng = random.Random(0)
-    episodes = 2000
-    start = time.perf_counter()
-    for seed in range(episodes):
-        env.reset(seed=seed)
-        while True:
-            agent = env.agent_selection
-            if env.terminations[agent]:
-                break
-            env.observe_json(agent)
-            action = rng.choice(env.legal_actions(agent))
-            assert env.is_legal(agent, action)
-            env.step(action)
-    rate = episodes / (time.perf_counter() - start)
+    rate = helpers.random_play(ConnectFour(), range(2000)).episodes_per_s
     # Measured ~30,000 episodes/s (~700,000 steps/s) on the 2-core dev machine.
     assert rate > 3_000, f"{rate:.0f} episodes/s"

@@ -5,6 +5,7 @@ import warnings
 from typing import Any
 
 import pytest
+import scenario_helpers as helpers
 
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError
 from devspark.scenarios import make
@@ -48,16 +49,8 @@ def act(move: str, signal: int = 0) -> dict[str, Any]:
 
 
 def test_identity() -> None:
-    assert Foraging.full_id == "foraging-v1"
-    assert Foraging.metadata == {
-        "name": "foraging-v1",
-        "render_modes": ["ansi"],
-        "is_parallelizable": True,
-    }
-    assert (Foraging.domains, Foraging.players, Foraging.difficulties) == (
-        ("collaboration",),
-        (2, 4),
-        (1, 2, 3, 4, 5),
+    helpers.assert_identity(
+        Foraging, "foraging-v1", ("collaboration",), (2, 4), (1, 2, 3, 4, 5), parallel=True
     )
     assert isinstance(make("foraging"), Foraging)
 

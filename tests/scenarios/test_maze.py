@@ -1,11 +1,11 @@
 import json
 import random
 import statistics
-import time
 from collections import deque
 
 import numpy as np
 import pytest
+import scenario_helpers as helpers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,12 +75,7 @@ def passages(rows: tuple[str, ...]) -> int:
 
 
 def test_identity() -> None:
-    assert Maze.full_id == "maze-v1"
-    assert (Maze.domains, Maze.players, Maze.difficulties) == (
-        ("planning",),
-        (1, 1),
-        (1, 2, 3, 4, 5),
-    )
+    helpers.assert_identity(Maze, "maze-v1", ("planning",), (1, 1), (1, 2, 3, 4, 5), parallel=False)
     env = make("maze")
     assert isinstance(env, Maze)
     assert env.possible_agents == [AGENT]
@@ -334,10 +329,7 @@ def test_forfeit_after_the_goal_keeps_the_result() -> None:
 
 def test_forfeit_validates_arguments() -> None:
     env = new_maze()
-    with pytest.raises(InvalidArgumentError, match="status='bored'"):
-        env.forfeit(AGENT, "bored")
-    with pytest.raises(InvalidArgumentError, match="agent='player_1'"):
-        env.forfeit("player_1", "timeout")
+    helpers.assert_forfeit_rejects_bad_arguments(env, agent=AGENT, stranger="player_1")
     with pytest.raises(InvalidArgumentError, match="agent='ghost'"):
         env.observe_json("ghost")
 
@@ -456,19 +448,8 @@ def test_random_play_invariants(difficulty: int, seed: int, choices: list[int]) 
 
 
 def test_random_play_throughput() -> None:
-    env = Maze()
-    rng = random.Random(0)
-    steps = 0
-    start = time.perf_counter()
-    for seed in range(40):
-        env.reset(seed=seed, options={"difficulty": 5})
-        while not env.episode_over:
-            env.observe_json(AGENT)
-            action = rng.choice(env.legal_actions(AGENT))
-            assert env.is_legal(AGENT, action)
-            env.step(action)
-            steps += 1
-    rate = steps / (time.perf_counter() - start)
+    run = helpers.random_play(Maze(), range(40), options=lambda seed: {"difficulty": 5})
+    rate = run.steps_per_s
     # Measured ~150,000 steps/s at difficulty 5 on the 2-core dev machine (fog window,
     # reset included); the bar leaves room for CI.
     assert rate > 15_000, f"{rate:.0f} steps/s"

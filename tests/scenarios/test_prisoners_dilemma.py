@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scenario_helpers as helpers
 from scipy import stats
 
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError
@@ -39,15 +40,14 @@ def play_round(env: PrisonersDilemma, actions: str) -> dict[str, float]:
 
 
 def test_identity() -> None:
-    assert PrisonersDilemma.full_id == "prisoners_dilemma-v1"
-    assert PrisonersDilemma.metadata == {
-        "name": "prisoners_dilemma-v1",
-        "render_modes": ["ansi"],
-        "is_parallelizable": True,
-    }
-    assert PrisonersDilemma.domains == ("adversarial", "collaboration")
-    assert PrisonersDilemma.players == (2, 8)
-    assert PrisonersDilemma.difficulties == (1, 2, 3, 4, 5)
+    helpers.assert_identity(
+        PrisonersDilemma,
+        "prisoners_dilemma-v1",
+        ("adversarial", "collaboration"),
+        (2, 8),
+        (1, 2, 3, 4, 5),
+        parallel=True,
+    )
     assert make("prisoners_dilemma").possible_agents == ["player_0", "player_1"]
     assert make("prisoners_dilemma", num_players=8).possible_agents == [
         f"player_{i}" for i in range(8)
