@@ -1,1 +1,56 @@
-"""Ratings, statistics and leaderboards: what the playground's verdicts are made of."""
+"""Ratings, statistics and leaderboards: what the playground's verdicts are made of.
+
+- :class:`OpenSkillRatings` (online, Bayesian, with uncertainty) and :class:`EloRatings`.
+- :func:`fit_bradley_terry`: maximum-likelihood strengths with bootstrap intervals.
+- :func:`compare`, :func:`pairwise_matrix`, :func:`wilson_interval`: head-to-head verdicts.
+- :func:`build_leaderboards`: global, per-scenario, per-domain, efficiency and history.
+
+Ranks everywhere follow one rule (:func:`interval_ranks`): ``1 +`` the number of agents
+whose interval lies entirely above this one's. See docs/ratings.md.
+"""
+
+from devspark.rating.bradley_terry import fit_bradley_terry
+from devspark.rating.leaderboard import (
+    EfficiencyRow,
+    Leaderboards,
+    LeaderRow,
+    build_leaderboards,
+)
+from devspark.rating.models import (
+    OPENSKILL_MODELS,
+    EloRatings,
+    OpenSkillRatings,
+    RatingRow,
+    interval_ranks,
+)
+from devspark.rating.outcomes import Outcome
+from devspark.rating.stats import (
+    Comparison,
+    PairRecord,
+    compare,
+    decisive_games_needed,
+    pairwise_matrix,
+    pairwise_results,
+    wilson_interval,
+)
+
+__all__ = [
+    "OPENSKILL_MODELS",
+    "Comparison",
+    "EfficiencyRow",
+    "EloRatings",
+    "LeaderRow",
+    "Leaderboards",
+    "OpenSkillRatings",
+    "Outcome",
+    "PairRecord",
+    "RatingRow",
+    "build_leaderboards",
+    "compare",
+    "decisive_games_needed",
+    "fit_bradley_terry",
+    "interval_ranks",
+    "pairwise_matrix",
+    "pairwise_results",
+    "wilson_interval",
+]

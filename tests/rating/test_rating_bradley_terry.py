@@ -1,0 +1,201 @@
+"""Bradley-Terry maximum likelihood with bootstrap intervals."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+from scipy.stats import kendalltau
+
+from devspark.core.errors import InvalidArgumentError
+from devspark.rating import Outcome, RatingRow, fit_bradley_terry, interval_ranks
+from devspark.rating.bradley_terry import ELO_BASE, ELO_SCALE, L2_PRIOR, _scipy_openblas
+
+W = (1.0, 0.0)
+L = (0.0, 1.0)
+D = (0.5, 0.5)
+
+
+def games(a: str, b: str, wins: int, draws: int, losses: int) -> list[Outcome]:
+    return (
+        [Outcome(agents=(a, b), scores=W)] * wins
+        + [Outcome(agents=(a, b), scores=D)] * draws
+        + [Outcome(agents=(a, b), scores=L)] * losses
+    )
+
+
+def simulate(
+    strengths: np.ndarray, matches: int, seed: int, draw_rate: float = 0.0
+) -> list[Outcome]:
+    """Random pairs; P(i beats j) = sigmoid(s_i - s_j); a share of games drawn."""
+    rng = np.random.default_rng(seed)
+    pairs = np.array([rng.choice(len(strengths), 2, replace=False) for _ in range(matches)])
+    p = 1.0 / (1.0 + np.exp(strengths[pairs[:, 1]] - strengths[pairs[:, 0]]))
+    u = rng.random(matches)
+    drawn = rng.random(matches) < draw_rate
+    return [
+        Outcome(agents=(f"a{i:02d}", f"a{j:02d}"), scores=D if d else W if x < q else L)
+        for (i, j), q, x, d in zip(pairs, p, u, drawn, strict=True)
+    ]
+
+
+def by_agent(rows: list[RatingRow]) -> dict[str, RatingRow]:
+    return {row.agent: row for row in rows}
+
+
+def test_two_agents_match_the_closed_form() -> None:
+    # MLE difference is ln(wins / losses); the L2 prior shrinks it only a little.
+    rows = by_agent(fit_bradley_terry(games("a", "b", 30, 0, 10), bootstrap=0))
+    gap = rows["a"].rating - rows["b"].rating
+    assert gap == pytest.approx(ELO_SCALE * math.log(3.0), rel=1e-3)
+    assert gap == pytest.approx(400 * math.log10(3.0), rel=1e-3)  # the Elo-like scale
+    assert rows["a"].rating + rows["b"].rating == pytest.approx(2 * ELO_BASE)  # centred
+
+
+def test_draws_count_as_half_a_win_each() -> None:
+    with_draws = by_agent(fit_bradley_terry(games("a", "b", 10, 20, 0), bootstrap=0))
+    halves = by_agent(fit_bradley_terry(games("a", "b", 20, 0, 10), bootstrap=0))
+    assert with_draws["a"].rating == pytest.approx(halves["a"].rating, abs=1e-6)
+
+
+def test_matches_a_direct_maximum_likelihood_fit() -> None:
+    outcomes = simulate(np.array([1.0, 0.3, 0.0, -0.4, -1.2]), 300, seed=3, draw_rate=0.1)
+    agents = sorted({a for o in outcomes for a in o.agents})
+    index = {a: i for i, a in enumerate(agents)}
+
+    def nll(theta: np.ndarray) -> float:
+        total = 0.5 * L2_PRIOR * float(theta @ theta)
+        for o in outcomes:
+            i, j = index[o.agents[0]], index[o.agents[1]]
+            share = o.points(o.agents[0])
+            d = theta[i] - theta[j]
+            total -= share * -np.logaddexp(0, -d) + (1 - share) * -np.logaddexp(0, d)
+        return total
+
+    theta = minimize(nll, np.zeros(len(agents)), method="BFGS").x
+    expected = ELO_BASE + ELO_SCALE * (theta - theta.mean())
+    rows = by_agent(fit_bradley_terry(outcomes, bootstrap=0))
+    assert [rows[a].rating for a in agents] == pytest.approx(expected.tolist(), abs=1e-2)
+
+
+def test_multiplayer_outcomes_decompose_into_pairs() -> None:
+    multi = [Outcome(agents=("a", "b", "c"), scores=(3.0, 2.0, 2.0))] * 4 + [
+        Outcome(agents=("c", "a", "b"), scores=(9.0, 1.0, 0.0))
+    ]
+    pairs = games("a", "b", 4, 0, 0) + games("a", "c", 4, 0, 0) + games("b", "c", 0, 4, 0)
+    pairs += games("c", "a", 1, 0, 0) + games("c", "b", 1, 0, 0) + games("a", "b", 1, 0, 0)
+    one = fit_bradley_terry(multi, bootstrap=0)
+    two = fit_bradley_terry(pairs, bootstrap=0)
+    assert [r.agent for r in one] == [r.agent for r in two]
+    assert [r.rating for r in one] == pytest.approx([r.rating for r in two])
+    assert by_agent(one)["a"].matches == 5
+
+
+def test_an_agent_that_won_everything_stays_finite_and_on_top() -> None:
+    outcomes = games("ace", "b", 12, 0, 0) + games("ace", "c", 12, 0, 0) + games("b", "c", 6, 0, 6)
+    rows = fit_bradley_terry(outcomes, bootstrap=50)
+    assert rows[0].agent == "ace" and rows[0].rank == 1
+    assert all(math.isfinite(v) for r in rows for v in (r.rating, r.lower, r.upper))
+    assert rows[0].lower > max(r.upper for r in rows[1:])
+    assert [r.rank for r in rows] == [1, 2, 2]
+
+
+def test_rows_are_ranked_by_the_interval_rule_best_first() -> None:
+    rows = fit_bradley_terry(simulate(np.linspace(-2, 2, 12), 1500, seed=5), bootstrap=100)
+    assert [r.rank for r in rows] == interval_ranks(
+        [r.lower for r in rows], [r.upper for r in rows]
+    )
+    assert [r.rank for r in rows] == sorted(r.rank for r in rows)
+    assert all(r.lower <= r.rating <= r.upper for r in rows)
+    assert sum(r.matches for r in rows) == 3000
+    assert rows[0].rank == 1 and rows[-1].rank > 1  # the extremes are told apart
+
+
+def test_recovers_the_hidden_order_of_32_agents() -> None:
+    strengths = np.linspace(-2.0, 2.0, 32)
+    rows = by_agent(fit_bradley_terry(simulate(strengths, 2000, seed=11), bootstrap=0))
+    estimated = [rows[f"a{i:02d}"].rating for i in range(32)]
+    assert kendalltau(strengths, estimated).statistic >= 0.8
+
+
+@settings(max_examples=12, deadline=None)
+@given(gap=st.floats(1.0, 3.0), seed=st.integers(0, 2**32 - 1))
+def test_a_clearly_stronger_agent_ends_higher(gap: float, seed: int) -> None:
+    rows = by_agent(fit_bradley_terry(simulate(np.array([gap, 0.0, -gap]), 150, seed), bootstrap=0))
+    assert rows["a00"].rating > rows["a02"].rating
+
+
+def test_intervals_shrink_with_more_matches() -> None:
+    strengths = np.array([1.0, 0.5, 0.0, -0.5, -1.0])
+    widths = []
+    for matches in (100, 400, 1600):
+        rows = fit_bradley_terry(simulate(strengths, matches, seed=matches), bootstrap=100)
+        widths.append(np.mean([r.upper - r.lower for r in rows]))
+    assert widths[0] > widths[1] > widths[2]
+    assert widths[0] / widths[2] == pytest.approx(4.0, rel=0.35)  # ~ 1 / sqrt(n)
+
+
+def test_wider_confidence_gives_wider_intervals() -> None:
+    outcomes = simulate(np.array([0.5, 0.0, -0.5]), 300, seed=2)
+    narrow = by_agent(fit_bradley_terry(outcomes, bootstrap=100, confidence=0.5))
+    wide = by_agent(fit_bradley_terry(outcomes, bootstrap=100, confidence=0.99))
+    for agent, row in narrow.items():
+        assert wide[agent].lower <= row.lower and wide[agent].upper >= row.upper
+
+
+def test_deterministic_given_the_seed() -> None:
+    outcomes = simulate(np.array([0.4, 0.0, -0.4, 0.1]), 200, seed=9, draw_rate=0.2)
+    first = fit_bradley_terry(outcomes, bootstrap=60, seed=4)
+    assert fit_bradley_terry(outcomes, bootstrap=60, seed=4) == first
+    other = fit_bradley_terry(outcomes, bootstrap=60, seed=5)
+    assert [r.rating for r in other] == [r.rating for r in first]  # the fit itself has no seed
+    assert [r.lower for r in other] != [r.lower for r in first]
+
+
+def test_no_bootstrap_gives_point_estimates_only() -> None:
+    rows = fit_bradley_terry(games("a", "b", 3, 0, 1) + games("b", "c", 1, 0, 1), bootstrap=0)
+    assert all(r.lower == r.rating == r.upper for r in rows)
+    assert [r.rank for r in rows] == [1, 2, 3]
+
+
+def test_200_bootstraps_of_2000_matches_among_32_agents_are_fast() -> None:
+    outcomes = simulate(np.linspace(-2.0, 2.0, 32), 2000, seed=1, draw_rate=0.1)
+    fit_bradley_terry(outcomes[:100], bootstrap=2)  # warm imports
+    start = time.perf_counter()
+    rows = fit_bradley_terry(outcomes, bootstrap=200)
+    assert time.perf_counter() - start < 5.0
+    assert len(rows) == 32
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"bootstrap": -1}, "bootstrap must be 0 or more, got -1"),
+        ({"confidence": 1.0}, r"confidence must lie in \(0, 1\), got 1.0"),
+        ({"confidence": 0.0}, r"confidence must lie in \(0, 1\), got 0.0"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        fit_bradley_terry(games("a", "b", 1, 0, 1), **kwargs)
+
+
+def test_no_outcomes_is_a_clear_error() -> None:
+    with pytest.raises(InvalidArgumentError, match="needs at least one outcome, got none"):
+        fit_bradley_terry([])
+
+
+def test_blas_threads_are_restored_after_a_fit() -> None:
+    # The fit runs scipy's OpenBLAS on one thread (many tiny calls); it must put it back.
+    library = _scipy_openblas()
+    if library is None:
+        pytest.skip("this scipy build does not bundle OpenBLAS")
+    before = library.scipy_openblas_get_num_threads()
+    fit_bradley_terry(games("a", "b", 3, 1, 2), bootstrap=5)
+    assert library.scipy_openblas_get_num_threads() == before
