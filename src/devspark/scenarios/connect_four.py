@@ -67,15 +67,11 @@ Version history
 from __future__ import annotations
 
 import functools
-import operator
 from dataclasses import dataclass
 from typing import Any, Final
 
-import gymnasium
-import numpy as np
-
 from devspark.core.errors import InvalidArgumentError
-from devspark.scenarios.base import Scenario
+from devspark.scenarios._shared import TwoPlayerBoardGame, as_integer
 from devspark.scenarios.registry import register
 
 GEOMETRY: Final[dict[int, tuple[int, int, int]]] = {
@@ -127,7 +123,7 @@ def _geometry(rows: int, columns: int, inarow: int) -> _Geometry:
 
 
 @register
-class ConnectFour(Scenario):
+class ConnectFour(TwoPlayerBoardGame):
     """Connect Four on a board sized by difficulty; see the module documentation.
 
     Args:
@@ -144,19 +140,14 @@ class ConnectFour(Scenario):
 
     def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
         super().__init__(render_mode=render_mode, **options)
-        self._marks: dict[str, int] = {"player_0": 1, "player_1": 2}
         self._geo = _geometry(*GEOMETRY[self.default_options.get("difficulty", 1)])
         self._start_board()
 
     def _start_board(self) -> None:
         geo = self._geo
-        self._board: list[int] = [0] * (geo.rows * geo.columns)
+        self._start_game(geo.rows * geo.columns)
         self._next_row: list[int] = [geo.rows - 1] * geo.columns  # -1 once a column is full
         self._open: list[int] = list(range(geo.columns))
-        self._moves: list[int] = []
-        self._winner: str | None = None
-        self._forfeit: dict[str, str] | None = None
-        self._done = False
 
     def _new_episode(self, options: dict[str, Any]) -> None:
         geo = _geometry(*GEOMETRY[self.difficulty])
@@ -166,45 +157,23 @@ class ConnectFour(Scenario):
             self._action_spaces.clear()
         self._start_board()
 
-    def _build_observation_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
-        rows, columns = self._geo.rows, self._geo.columns
-        return gymnasium.spaces.Dict(
-            {
-                "observation": gymnasium.spaces.Box(0, 1, shape=(rows, columns, 2), dtype=np.int8),
-                "action_mask": gymnasium.spaces.Box(0, 1, shape=(columns,), dtype=np.int8),
-            }
-        )
+    def _board_shape(self) -> tuple[int, int]:
+        return self._geo.rows, self._geo.columns
 
-    def _build_action_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
-        return gymnasium.spaces.Discrete(self._geo.columns)
+    def _action_count(self) -> int:
+        return self._geo.columns
 
-    # ------------------------------------------------------------ wire API
-
-    def observe_json(self, agent: str) -> dict[str, Any]:
-        """Wire observation: the board (Kaggle layout), its shape and the agent's mark.
-
-        Args:
-            agent: ``"player_0"`` or ``"player_1"``.
-
-        Returns:
-            A fresh dict ``{"board", "rows", "columns", "inarow", "mark"}`` (the caller
-            may keep or mutate it).
-
-        Raises:
-            InvalidArgumentError: Unknown agent.
-
-        """
-        mark = self._marks.get(agent)
-        if mark is None:
-            self._check_agent(agent)
+    def _board_json(self) -> dict[str, Any]:
+        """``board`` (Kaggle layout), ``rows``, ``columns`` and ``inarow``."""
         geo = self._geo
         return {
             "board": self._board[:],
             "rows": geo.rows,
             "columns": geo.columns,
             "inarow": geo.inarow,
-            "mark": mark,
         }
+
+    # ------------------------------------------------------------ wire API
 
     def legal_actions(self, agent: str) -> list[int]:
         """List the columns that are not full, in increasing order, on ``agent``'s turn.
@@ -239,80 +208,7 @@ class ConnectFour(Scenario):
             and self._next_row[action] >= 0
         )
 
-    def forfeit(self, agent: str, status: str) -> None:
-        """End the game: ``agent`` loses (-1) and its opponent wins (+1).
-
-        A no-op when the game is already over.
-
-        Args:
-            agent: The faulting agent.
-            status: One of :data:`~devspark.scenarios.base.FAULT_STATUSES`.
-
-        Raises:
-            InvalidArgumentError: Unknown agent or status.
-
-        """
-        if not self._check_fault(agent, status):
-            return
-        opponent = "player_1" if agent == "player_0" else "player_0"
-        self._done = True
-        self._winner = opponent
-        self._forfeit = {"agent": agent, "status": status}
-        self._end_episode({agent: -1.0, opponent: 1.0})
-
-    def render_state(self) -> dict[str, Any]:
-        """Full state for replays.
-
-        Returns:
-            ``board`` (Kaggle layout), ``rows``, ``columns``, ``inarow``, ``moves``
-            (columns in play order), ``to_move`` (None when over), ``result``
-            (``"ongoing"``, ``"win"``, ``"draw"`` or ``"forfeit"``), ``winner`` (agent
-            or None) and ``forfeit`` (``{"agent", "status"}`` or None).
-
-        """
-        if not self._done:
-            result = "ongoing"
-        elif self._forfeit is not None:
-            result = "forfeit"
-        else:
-            result = "draw" if self._winner is None else "win"
-        geo = self._geo
-        return {
-            "board": self._board[:],
-            "rows": geo.rows,
-            "columns": geo.columns,
-            "inarow": geo.inarow,
-            "moves": self._moves[:],
-            "to_move": None if self._done else self.agent_selection,
-            "result": result,
-            "winner": self._winner,
-            "forfeit": None if self._forfeit is None else dict(self._forfeit),
-        }
-
     # ------------------------------------------------------- PettingZoo API
-
-    def observe(self, agent: str) -> dict[str, np.ndarray[Any, np.dtype[np.int8]]]:
-        """PettingZoo observation: own/opponent planes and the action mask.
-
-        Args:
-            agent: ``"player_0"`` or ``"player_1"``.
-
-        Returns:
-            ``{"observation": int8 (rows, columns, 2), "action_mask": int8 (columns,)}``.
-
-        """
-        mark = self._marks.get(agent)
-        if mark is None:
-            self._check_agent(agent)
-            mark = 1
-        rows, columns = self._geo.rows, self._geo.columns
-        board = np.array(self._board, dtype=np.int8).reshape(rows, columns)
-        observation = np.empty((rows, columns, 2), dtype=np.int8)
-        observation[:, :, 0] = board == mark
-        observation[:, :, 1] = board == 3 - mark
-        action_mask = np.zeros(columns, dtype=np.int8)
-        action_mask[self.legal_actions(agent)] = 1
-        return {"observation": observation, "action_mask": action_mask}
 
     def step(self, action: Any) -> None:
         """Drop a disc in column ``action`` for :attr:`agent_selection` (AEC semantics).
@@ -331,8 +227,8 @@ class ConnectFour(Scenario):
             self._dead_step(action)
             return
         geo = self._geo
-        col = action if type(action) is int else _as_column(action)
-        if not 0 <= col < geo.columns or self._next_row[col] < 0:
+        col = action if type(action) is int else as_integer(action)
+        if col is None or not 0 <= col < geo.columns or self._next_row[col] < 0:
             raise InvalidArgumentError(
                 f"action={action!r} is illegal for {agent} in {self.full_id}: "
                 f"expected an open column in {self._open}"
@@ -347,15 +243,11 @@ class ConnectFour(Scenario):
         board[cell] = mark
         self._moves.append(col)
         self._cumulative_rewards[agent] = 0.0
-        opponent = "player_1" if mark == 1 else "player_0"
         if _completes_line(board, geo.rays[cell], mark, geo.inarow):
-            self._done = True
-            self._winner = agent
-            self._end_episode({agent: 1.0, opponent: -1.0})
+            self._end_game(agent, won=True)
         elif not self._open:
-            self._done = True
-            self._end_episode({})
-        self.agent_selection = opponent
+            self._end_game(agent, won=False)
+        self.agent_selection = "player_1" if mark == 1 else "player_0"
 
     @classmethod
     def render_text(cls, state: Any) -> str:
@@ -401,13 +293,3 @@ def _completes_line(
         if count >= inarow:
             return True
     return False
-
-
-def _as_column(action: Any) -> int:
-    """Convert a non-``int`` integer (e.g. a NumPy integer) to a column; -1 if impossible."""
-    if isinstance(action, bool):
-        return -1
-    try:
-        return operator.index(action)
-    except TypeError:
-        return -1

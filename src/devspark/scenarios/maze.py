@@ -86,7 +86,6 @@ Version history
 
 from __future__ import annotations
 
-import operator
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
@@ -95,7 +94,7 @@ import gymnasium
 import numpy as np
 
 from devspark.core.errors import InvalidArgumentError
-from devspark.scenarios.base import Scenario
+from devspark.scenarios._shared import SOLE_AGENT, SinglePlayerScenario, as_integer
 from devspark.scenarios.registry import register
 
 ACTIONS: Final = ("N", "E", "S", "W")
@@ -103,7 +102,7 @@ ACTIONS: Final = ("N", "E", "S", "W")
 
 _DELTAS: Final = ((-1, 0), (0, 1), (1, 0), (0, -1))
 _INDEX: Final = {name: index for index, name in enumerate(ACTIONS)}
-_AGENT: Final = "player_0"
+_AGENT: Final = SOLE_AGENT
 WALL: Final = "#"
 OPEN: Final = "."
 UNKNOWN: Final = "?"
@@ -278,7 +277,7 @@ def _farthest(rows: tuple[str, ...], source: tuple[int, int]) -> tuple[tuple[int
 
 
 @register
-class Maze(Scenario):
+class Maze(SinglePlayerScenario):
     """A procedurally generated grid maze; see the module documentation for the rules.
 
     Args:
@@ -301,9 +300,6 @@ class Maze(Scenario):
         self._steps = 0
         self._step_limit = 0
         self._trail: list[str] = []
-        self._result = "ongoing"
-        self._forfeit: dict[str, str] | None = None
-        self._done = False
         self._padded: np.ndarray[Any, np.dtype[np.int8]] | None = None
 
     def _new_episode(self, options: dict[str, Any]) -> None:
@@ -314,9 +310,7 @@ class Maze(Scenario):
         self._step_limit = step_limit(maze.shortest, level.side)
         self._trail = [row.replace(OPEN, _UNVISITED) for row in maze.rows]
         self._mark_trail(maze.start)
-        self._result = "ongoing"
-        self._forfeit = None
-        self._done = False
+        self._start_episode()
         self._padded = None
 
     def _build_observation_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
@@ -412,24 +406,6 @@ class Maze(Scenario):
         dr, dc = _DELTAS[index]
         row, col = self._position
         return self._maze.rows[row + dr][col + dc] != WALL
-
-    def forfeit(self, agent: str, status: str) -> None:
-        """End the episode with -1 for ``agent``; a no-op when it is already over.
-
-        Args:
-            agent: The faulting agent.
-            status: One of :data:`~devspark.scenarios.base.FAULT_STATUSES`.
-
-        Raises:
-            InvalidArgumentError: Unknown agent or status.
-
-        """
-        if not self._check_fault(agent, status):
-            return
-        self._done = True
-        self._result = "forfeit"
-        self._forfeit = {"agent": agent, "status": status}
-        self._end_episode({agent: -1.0})
 
     def render_state(self) -> dict[str, Any]:
         """Full state for replays, compact enough to store at every step.
@@ -535,9 +511,7 @@ class Maze(Scenario):
         self._steps += 1
         self._cumulative_rewards[_AGENT] = 0.0
         if (row, col) == self._maze.goal:
-            self._done = True
-            self._result = "goal"
-            self._end_episode({_AGENT: self._reward()})
+            self._finish("goal", self._maze.shortest / self._steps)
         elif self._steps >= self._step_limit:
             self._done = True
             self._result = "truncated"
@@ -576,10 +550,5 @@ def _as_index(action: Any) -> int:
     """Map an action (wire name or integer of any type) to ``0..3``; -1 if it is neither."""
     if type(action) is str:
         return _INDEX.get(action, -1)
-    if isinstance(action, bool):
-        return -1
-    try:
-        index = operator.index(action)
-    except TypeError:
-        return -1
-    return index if 0 <= index <= 3 else -1
+    index = as_integer(action)
+    return index if index is not None and 0 <= index <= 3 else -1

@@ -73,7 +73,6 @@ Version history
 from __future__ import annotations
 
 import json
-import operator
 import random
 import re
 import string
@@ -87,7 +86,7 @@ import gymnasium
 import numpy as np
 
 from devspark.core.errors import InvalidArgumentError
-from devspark.scenarios.base import Scenario
+from devspark.scenarios._shared import SinglePlayerScenario, as_integer
 from devspark.scenarios.registry import register
 
 KINDS: Final = ("make24", "sequence", "latin")
@@ -551,24 +550,16 @@ def _read_grid(answer: Any, n: int) -> list[list[int]] | None:
             return None
         cells: list[int] = [int(ch) for ch in answer if ch.isdigit()]
     elif isinstance(answer, list) and len(answer) == n and all(isinstance(r, list) for r in answer):
-        cells = [x for row in answer if len(row) == n for x in map(_as_int, row) if x is not None]
+        cells = [
+            x for row in answer if len(row) == n for x in map(as_integer, row) if x is not None
+        ]
     elif isinstance(answer, list) and len(answer) == n * n:
-        cells = [x for x in map(_as_int, answer) if x is not None]
+        cells = [x for x in map(as_integer, answer) if x is not None]
     else:
         return None
     if len(cells) != n * n:
         return None
     return [cells[r * n : r * n + n] for r in range(n)]
-
-
-def _as_int(value: Any) -> int | None:
-    """``value`` as an int (NumPy integers included, bools excluded), else None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
 
 
 GENERATORS: Final[dict[str, Callable[[random.Random, int], Puzzle]]] = {
@@ -593,7 +584,7 @@ def judge(puzzle: Puzzle, answer: Any) -> str:
         data = puzzle.data
         return check_expression(answer, data["numbers"], data["target"])
     if puzzle.kind == "sequence":
-        value = _as_int(answer)
+        value = as_integer(answer)
         if value is None:
             if not isinstance(answer, str) or not _INT_TEXT.fullmatch(answer.strip()):
                 return "invalid"
@@ -609,7 +600,7 @@ def judge(puzzle: Puzzle, answer: Any) -> str:
 
 
 @register
-class Puzzles(Scenario):
+class Puzzles(SinglePlayerScenario):
     """One arithmetic or logic puzzle, three attempts; see the module documentation.
 
     Args:
@@ -630,9 +621,7 @@ class Puzzles(Scenario):
         self._check_kind(options.get("kind"))
         self._puzzle = Puzzle("make24", "", {"numbers": [], "target": 0}, "", ())
         self._attempts: list[dict[str, Any]] = []
-        self._result = "ongoing"
-        self._forfeit: dict[str, str] | None = None
-        self._done = True
+        self._done = True  # no puzzle before the first reset
 
     @staticmethod
     def _check_kind(kind: Any) -> str | None:
@@ -646,9 +635,7 @@ class Puzzles(Scenario):
         kind = self._check_kind(options.get("kind")) or self.rng.choice(KINDS)
         self._puzzle = GENERATORS[kind](self.rng, self.difficulty)
         self._attempts = []
-        self._result = "ongoing"
-        self._forfeit = None
-        self._done = False
+        self._start_episode()
 
     def _build_observation_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
         return gymnasium.spaces.Dict(
@@ -737,30 +724,12 @@ class Puzzles(Scenario):
             return len(action) <= MAX_ANSWER_CHARS
         kind = self._puzzle.kind
         if kind == "sequence":
-            return _as_int(action) is not None
+            return as_integer(action) is not None
         return (
             kind == "latin"
             and isinstance(action, list)
             and (_read_grid(action, self._puzzle.data["size"]) is not None)
         )
-
-    def forfeit(self, agent: str, status: str) -> None:
-        """End the episode with -1 for the agent; a no-op when it is already over.
-
-        Args:
-            agent: The faulting agent.
-            status: One of :data:`~devspark.scenarios.base.FAULT_STATUSES`.
-
-        Raises:
-            InvalidArgumentError: Unknown agent or status.
-
-        """
-        if not self._check_fault(agent, status):
-            return
-        self._done = True
-        self._result = "forfeit"
-        self._forfeit = {"agent": agent, "status": status}
-        self._end_episode({agent: -1.0})
 
     def render_state(self) -> dict[str, Any]:
         """Full state for replays.
@@ -837,13 +806,9 @@ class Puzzles(Scenario):
         self._attempts.append({"answer": _json_answer(action), "verdict": verdict})
         self._cumulative_rewards[agent] = 0.0
         if verdict == "correct":
-            self._done = True
-            self._result = "solved"
-            self._end_episode({agent: ATTEMPT_REWARDS[len(self._attempts) - 1]})
+            self._finish("solved", ATTEMPT_REWARDS[len(self._attempts) - 1])
         elif len(self._attempts) == MAX_ATTEMPTS:
-            self._done = True
-            self._result = "failed"
-            self._end_episode({agent: 0.0})
+            self._finish("failed", 0.0)
 
     @classmethod
     def render_text(cls, state: Any) -> str:
@@ -885,7 +850,9 @@ def _json_answer(action: Any) -> Any:
     """An accepted action as plain JSON (NumPy integers become ints)."""
     if isinstance(action, str):
         return action
-    value = _as_int(action)
+    value = as_integer(action)
     if value is not None:
         return value
-    return [[_as_int(x) for x in row] if isinstance(row, list) else _as_int(row) for row in action]
+    return [
+        [as_integer(x) for x in row] if isinstance(row, list) else as_integer(row) for row in action
+    ]

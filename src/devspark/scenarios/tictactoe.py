@@ -42,14 +42,10 @@ Version history
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Final
 
-import gymnasium
-import numpy as np
-
 from devspark.core.errors import InvalidArgumentError
-from devspark.scenarios.base import Scenario
+from devspark.scenarios._shared import TwoPlayerBoardGame, as_integer
 from devspark.scenarios.registry import register
 
 _LINES: Final = (
@@ -71,7 +67,7 @@ _SYMBOLS: Final = (".", "X", "O")
 
 
 @register
-class TicTacToe(Scenario):
+class TicTacToe(TwoPlayerBoardGame):
     """Tic-tac-toe on a 3x3 grid; see the module documentation for the rules.
 
     Args:
@@ -88,50 +84,22 @@ class TicTacToe(Scenario):
 
     def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
         super().__init__(render_mode=render_mode, **options)
-        self._marks: dict[str, int] = {"player_0": 1, "player_1": 2}
-        self._board: list[int] = [0] * 9
-        self._moves: list[int] = []
-        self._winner: str | None = None
-        self._forfeit: dict[str, str] | None = None
-        self._done = False
+        self._start_game(9)
 
     def _new_episode(self, options: dict[str, Any]) -> None:
-        self._board = [0] * 9
-        self._moves = []
-        self._winner = None
-        self._forfeit = None
-        self._done = False
+        self._start_game(9)
 
-    def _build_observation_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
-        return gymnasium.spaces.Dict(
-            {
-                "observation": gymnasium.spaces.Box(0, 1, shape=(3, 3, 2), dtype=np.int8),
-                "action_mask": gymnasium.spaces.Box(0, 1, shape=(9,), dtype=np.int8),
-            }
-        )
+    def _board_shape(self) -> tuple[int, int]:
+        return 3, 3
 
-    def _build_action_space(self, agent: str) -> gymnasium.spaces.Space[Any]:
-        return gymnasium.spaces.Discrete(9)
+    def _action_count(self) -> int:
+        return 9
+
+    def _board_json(self) -> dict[str, Any]:
+        """``{"board": [9 ints]}``, cells row-major."""
+        return {"board": self._board[:]}
 
     # ------------------------------------------------------------ wire API
-
-    def observe_json(self, agent: str) -> dict[str, Any]:
-        """Wire observation: ``{"board": [9 ints], "mark": 1 or 2}``.
-
-        Args:
-            agent: ``"player_0"`` or ``"player_1"``.
-
-        Returns:
-            A fresh dict (the caller may keep or mutate it).
-
-        Raises:
-            InvalidArgumentError: Unknown agent.
-
-        """
-        mark = self._marks.get(agent)
-        if mark is None:
-            self._check_agent(agent)
-        return {"board": self._board[:], "mark": mark}
 
     def legal_actions(self, agent: str) -> list[int]:
         """List the empty cells, in increasing order, when it is ``agent``'s turn.
@@ -166,74 +134,7 @@ class TicTacToe(Scenario):
             and not self._board[action]
         )
 
-    def forfeit(self, agent: str, status: str) -> None:
-        """End the game: ``agent`` loses (-1) and its opponent wins (+1).
-
-        A no-op when the game is already over.
-
-        Args:
-            agent: The faulting agent.
-            status: One of :data:`~devspark.scenarios.base.FAULT_STATUSES`.
-
-        Raises:
-            InvalidArgumentError: Unknown agent or status.
-
-        """
-        if not self._check_fault(agent, status):
-            return
-        opponent = "player_1" if agent == "player_0" else "player_0"
-        self._done = True
-        self._winner = opponent
-        self._forfeit = {"agent": agent, "status": status}
-        self._end_episode({agent: -1.0, opponent: 1.0})
-
-    def render_state(self) -> dict[str, Any]:
-        """Full state for replays.
-
-        Returns:
-            ``board``, ``moves`` (cells in play order), ``to_move`` (None when over),
-            ``result`` (``"ongoing"``, ``"win"``, ``"draw"`` or ``"forfeit"``),
-            ``winner`` (agent or None) and ``forfeit`` (``{"agent", "status"}`` or None).
-
-        """
-        if not self._done:
-            result = "ongoing"
-        elif self._forfeit is not None:
-            result = "forfeit"
-        else:
-            result = "draw" if self._winner is None else "win"
-        return {
-            "board": self._board[:],
-            "moves": self._moves[:],
-            "to_move": None if self._done else self.agent_selection,
-            "result": result,
-            "winner": self._winner,
-            "forfeit": None if self._forfeit is None else dict(self._forfeit),
-        }
-
     # ------------------------------------------------------- PettingZoo API
-
-    def observe(self, agent: str) -> dict[str, np.ndarray[Any, np.dtype[np.int8]]]:
-        """PettingZoo observation: own/opponent planes and the action mask.
-
-        Args:
-            agent: ``"player_0"`` or ``"player_1"``.
-
-        Returns:
-            ``{"observation": int8 (3, 3, 2), "action_mask": int8 (9,)}``.
-
-        """
-        mark = self._marks.get(agent)
-        if mark is None:
-            self._check_agent(agent)
-            mark = 1
-        board = np.array(self._board, dtype=np.int8).reshape(3, 3)
-        observation = np.empty((3, 3, 2), dtype=np.int8)
-        observation[:, :, 0] = board == mark
-        observation[:, :, 1] = board == 3 - mark
-        action_mask = np.zeros(9, dtype=np.int8)
-        action_mask[self.legal_actions(agent)] = 1
-        return {"observation": observation, "action_mask": action_mask}
 
     def step(self, action: Any) -> None:
         """Mark cell ``action`` for :attr:`agent_selection` (AEC semantics).
@@ -251,9 +152,9 @@ class TicTacToe(Scenario):
         if self._done:
             self._dead_step(action)
             return
-        cell = action if type(action) is int else _as_cell(action)
+        cell = action if type(action) is int else as_integer(action)
         board = self._board
-        if not 0 <= cell <= 8 or board[cell]:
+        if cell is None or not 0 <= cell <= 8 or board[cell]:
             raise InvalidArgumentError(
                 f"action={action!r} is illegal for {agent} in tictactoe-v1: "
                 "expected an empty cell 0..8"
@@ -262,18 +163,14 @@ class TicTacToe(Scenario):
         board[cell] = mark
         self._moves.append(cell)
         self._cumulative_rewards[agent] = 0.0
-        opponent = "player_1" if mark == 1 else "player_0"
         for a, b in _LINES_THROUGH[cell]:
             if board[a] == mark and board[b] == mark:
-                self._done = True
-                self._winner = agent
-                self._end_episode({agent: 1.0, opponent: -1.0})
+                self._end_game(agent, won=True)
                 break
         else:
             if len(self._moves) == 9:
-                self._done = True
-                self._end_episode({})
-        self.agent_selection = opponent
+                self._end_game(agent, won=False)
+        self.agent_selection = "player_1" if mark == 1 else "player_0"
 
     @classmethod
     def render_text(cls, state: Any) -> str:
@@ -292,13 +189,3 @@ class TicTacToe(Scenario):
             cells = board[3 * row : 3 * row + 3]
             rows.append(" " + " | ".join(_SYMBOLS[value] for value in cells))
         return "\n---+---+---\n".join(rows)
-
-
-def _as_cell(action: Any) -> int:
-    """Convert a non-``int`` integer (e.g. a NumPy integer) to a cell; -1 if impossible."""
-    if isinstance(action, bool):
-        return -1
-    try:
-        return operator.index(action)
-    except TypeError:
-        return -1
