@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from devspark.cli import agent_cmd, match_cmd, replay_cmd, scenarios_cmd
+from devspark.cli import agent_cmd, match_cmd, replay_cmd, scenarios_cmd, tournament_cmd
 from devspark.cli.demo_cmd import demo
 from devspark.core.errors import DevSparkError
 
@@ -19,6 +19,8 @@ app.add_typer(match_cmd.app, name="match")
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(replay_cmd.app, name="replay")
 app.add_typer(scenarios_cmd.app, name="scenarios")
+app.add_typer(tournament_cmd.app, name="tournament")
+app.command("leaderboard")(tournament_cmd.leaderboard)
 app.command("demo")(demo)
 
 EXIT_CODES = {

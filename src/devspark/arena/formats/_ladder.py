@@ -1,0 +1,221 @@
+"""Continuous ladder: rating-aware matchmaking by expected information gain."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from devspark.arena.formats._base import (
+    FormatBase,
+    Pairing,
+    RatingView,
+    check_agents,
+    check_count,
+)
+from devspark.core.errors import InvalidArgumentError
+from devspark.rating.outcomes import Outcome
+
+MATCHMAKING: Final = ("info_gain", "uniform")
+"""The ladder's matchmaking rules."""
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def information_gain(p: FloatArray, variance: FloatArray, played: FloatArray) -> FloatArray:
+    """Expected information a game gives about two agents' strength difference.
+
+    With a Gaussian belief on the difference ``d = s_i - s_j`` (variance
+    ``v = sigma_i^2 + sigma_j^2``) and a win probability that is a logistic or probit
+    function of ``d / scale``, one game carries Fisher information
+    ``p (1 - p) / scale^2`` about ``d``, so the expected entropy reduction of the
+    belief is ``0.5 * log(1 + v p (1 - p) / scale^2)``, which to first order is
+    ``v p (1 - p) / (2 scale^2)``. This returns ``v p (1 - p)``: proportional to that
+    gain, so sampling by it needs no knowledge of the model's ``scale``. It is large
+    for close pairs (``p`` near 1/2) and for uncertain agents (new entrants), small
+    for foregone conclusions between agents that are well known.
+
+    The rating model keeps one ``sigma`` per agent and forgets whom the information
+    came from, but ``n`` games between the same two agents measure the same
+    difference over and over: its information grows like ``log n``, so the next game
+    is worth about ``1 / (1 + n)`` of the first. The score is divided by
+    ``1 + played`` (the games the pair already has); Chatbot Arena's sampling rule,
+    ``sqrt(var / n) - sqrt(var / (n + 1))``, encodes the same diminishing return.
+
+    Args:
+        p: Predicted win probabilities.
+        variance: ``sigma_i^2 + sigma_j^2`` for the same pairs.
+        played: Games each pair has already been scheduled.
+
+    Returns:
+        The scores, elementwise.
+
+    Examples:
+        >>> gain = information_gain(np.array([0.5, 0.9, 0.5]), np.full(3, 2.0), np.array([0, 0, 1]))
+        >>> gain.round(2).tolist()
+        [0.5, 0.18, 0.25]
+
+    """
+    return variance * p * (1.0 - p) / (1.0 + played)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Ladder(FormatBase):
+    """A continuous ladder that keeps scheduling ``matches`` matches in batches.
+
+    Each :meth:`next_round` returns ``batch`` pairs (fewer at the very end), sampled
+    without replacement and with disjoint agents while the batch allows it, so a
+    batch can run in parallel. ``"uniform"`` gives every pair the same weight.
+    ``"info_gain"`` scores pair ``(i, j)`` by :func:`information_gain` of its
+    predicted win probability and the agents' uncertainty, read from ``ratings`` at
+    scheduling time and discounted by the games the pair already has. Pairs are
+    *sampled* with weight ``score ** concentration`` plus ``exploration`` times the
+    mean weight, rather than taken by argmax: sampling keeps the schedule robust to a
+    miscalibrated model and keeps some long-range games, which the ratings need to
+    place distant agents (pairing only neighbours converges far slower than uniform
+    pairing), while the floor means no pair, and so no agent, ever starves.
+    ``concentration`` 2 was tuned on held-out populations of the ranking fidelity
+    benchmark (1 is proportional sampling, larger values approach argmax). New entrants have a large ``sigma`` and get played first; between
+    known agents close ratings get played most, as on Kaggle's ladders.
+
+    The ladder never updates ratings itself: the runner applies every outcome to the
+    rating model behind ``ratings`` (e.g. ``OpenSkillRatings.update``) as well as to
+    :meth:`record`, and the next batch reads the new estimates. Seats: the agent with
+    the lower seat balance (first seats minus second seats so far) sits first, a
+    seeded coin deciding between equals.
+
+    Args:
+        agents: Distinct agent ids (at least two).
+        ratings: Read-only view of the ratings (``estimate``, ``predict_win``).
+        matches: Total matches to schedule.
+        seed: Seeds the sampling and the match seeds.
+        batch: Pairs per batch; default ``max(1, n // 2)``.
+        matchmaking: ``"info_gain"`` or ``"uniform"``.
+        exploration: Floor added to every pair's weight, as a fraction of the mean
+            weight (``info_gain`` only).
+        concentration: Exponent applied to the scores before sampling
+            (``info_gain`` only).
+
+    Raises:
+        InvalidArgumentError: Bad agents, ``matches`` or ``batch`` below 1, an
+            unknown ``matchmaking``, a negative ``exploration`` or a ``concentration``
+            that is not positive.
+
+    """
+
+    name = "ladder"
+
+    def __init__(
+        self,
+        agents: Sequence[str],
+        ratings: RatingView,
+        matches: int,
+        seed: int = 0,
+        batch: int | None = None,
+        matchmaking: str = "info_gain",
+        *,
+        exploration: float = 0.05,
+        concentration: float = 2.0,
+    ) -> None:
+        found = check_agents(agents)
+        super().__init__(found, seed)
+        self.matches = check_count(matches, "matches")
+        self.batch = max(1, len(found) // 2) if batch is None else check_count(batch, "batch")
+        if matchmaking not in MATCHMAKING:
+            near = difflib.get_close_matches(str(matchmaking), MATCHMAKING, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise InvalidArgumentError(
+                f"unknown matchmaking {matchmaking!r}{hint}; choose one of {', '.join(MATCHMAKING)}"
+            )
+        if not _finite(exploration) or exploration < 0:
+            raise InvalidArgumentError(f"exploration must be a number >= 0, got {exploration!r}")
+        if not _finite(concentration) or concentration <= 0:
+            raise InvalidArgumentError(f"concentration must be a number > 0, got {concentration!r}")
+        self.matchmaking = matchmaking
+        self.exploration = float(exploration)
+        self.concentration = float(concentration)
+        self._ratings = ratings
+        self._rng = np.random.default_rng(seed % 2**63)
+        self._first, self._second = np.triu_indices(len(found), 1)
+        self._seat_balance = np.zeros(len(found), dtype=np.int64)
+        self._estimates = np.full((len(found), 2), np.nan)
+        self._p = np.full(len(self._first), 0.5)
+        self._pair_games = np.zeros(len(self._first))
+
+    def pair_weights(self) -> dict[tuple[str, str], float]:
+        """The weight each unordered pair would get in the next batch (for inspection)."""
+        weights = self._weights()
+        return {
+            (self._agents[i], self._agents[j]): float(w)
+            for i, j, w in zip(self._first, self._second, weights, strict=True)
+        }
+
+    def _finished(self) -> bool:
+        return self._issued >= self.matches
+
+    def _weights(self) -> FloatArray:
+        if self.matchmaking == "uniform":
+            return np.ones(len(self._first))
+        estimates = np.array([self._ratings.estimate(agent) for agent in self._agents], dtype=float)
+        changed = np.any(estimates != self._estimates, axis=1)
+        stale = np.flatnonzero(changed[self._first] | changed[self._second])
+        for k in stale:  # predict_win only where an estimate moved since the last batch
+            a, b = self._agents[self._first[k]], self._agents[self._second[k]]
+            self._p[k] = self._ratings.predict_win(a, b)
+        self._estimates = estimates
+        p = np.clip(self._p, 0.0, 1.0)
+        variance = estimates[:, 1] ** 2
+        pair_variance = variance[self._first] + variance[self._second]
+        scores = information_gain(p, pair_variance, self._pair_games)
+        scores = np.nan_to_num(np.maximum(scores, 0.0)) ** self.concentration
+        mean = float(scores.mean())
+        return scores + self.exploration * mean if mean > 0 else np.ones(len(scores))
+
+    def _schedule(self) -> list[tuple[tuple[str, ...], str]]:
+        count = min(self.batch, self.matches - self._issued)
+        weights = self._weights()
+        label = f"B{self._round + 1}"
+        return [(self._seat(i, j), label) for i, j in self._sample(weights, count)]
+
+    def _sample(self, weights: FloatArray, count: int) -> list[tuple[int, int]]:
+        """``count`` pairs by weight, without replacement, disjoint while possible."""
+        unused = np.ones(len(weights), dtype=bool)
+        busy = np.zeros(len(self._agents), dtype=bool)
+        chosen = []
+        for _ in range(count):
+            if not unused.any():
+                unused[:] = True
+            allowed = unused & ~busy[self._first] & ~busy[self._second]
+            if not allowed.any():
+                busy[:] = False
+                allowed = unused
+            masked = np.where(allowed, weights, 0.0)
+            total = masked.sum()
+            probabilities = masked / total if total > 0 else allowed / allowed.sum()
+            k = int(self._rng.choice(len(weights), p=probabilities))
+            i, j = int(self._first[k]), int(self._second[k])
+            unused[k] = False
+            busy[i] = busy[j] = True
+            self._pair_games[k] += 1
+            chosen.append((i, j))
+        return chosen
+
+    def _seat(self, i: int, j: int) -> tuple[str, str]:
+        if self._seat_balance[i] == self._seat_balance[j]:
+            swap = bool(self._rng.integers(2))
+        else:
+            swap = bool(self._seat_balance[j] < self._seat_balance[i])
+        first, second = (j, i) if swap else (i, j)
+        self._seat_balance[first] += 1
+        self._seat_balance[second] -= 1
+        return (self._agents[first], self._agents[second])
+
+    def _apply(self, pairing: Pairing, outcome: Outcome) -> None:
+        """Nothing to learn here: the runner updates the ratings the ladder reads."""

@@ -1,0 +1,206 @@
+"""``devspark tournament`` and ``devspark leaderboard``: run tournaments, rank agents."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from devspark.arena.executors import make_executor
+from devspark.arena.formats import Pairing
+from devspark.arena.tournament import (
+    FORMATS,
+    Tournament,
+    build_format,
+    read_outcomes,
+    run_tournament,
+    scenario_domains,
+)
+from devspark.cli.match_cmd import parse_options
+from devspark.core.errors import InvalidArgumentError
+from devspark.core.results import MatchResult
+from devspark.rating.leaderboard import LeaderRow, build_leaderboards
+from devspark.rating.models import OpenSkillRatings
+from devspark.sandbox import IsolationLevel
+
+app = typer.Typer(help="Run tournaments between agents.", no_args_is_help=True)
+
+
+@app.command("run")
+def run(
+    scenario: Annotated[str, typer.Option(help="Scenario id, e.g. connect_four.")],
+    agents: Annotated[
+        list[str], typer.Option("--agents", help="Entrants: folders or builtin:NAME (repeat).")
+    ],
+    tournament_format: Annotated[
+        str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")
+    ] = "round_robin",
+    rounds: Annotated[
+        int | None,
+        typer.Option(
+            help="Legs (round robin), rounds (Swiss), games per tie (elimination), "
+            "games per baseline (gauntlet) or matches (ladder)."
+        ),
+    ] = None,
+    baseline: Annotated[list[str] | None, typer.Option(help="Gauntlet opponents (repeat).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the schedule and the matches.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Executor processes (or Ray actors).")] = None,
+    difficulty: Annotated[int | None, typer.Option(help="Scenario difficulty 1-5.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Scenario option KEY=VALUE.")
+    ] = None,
+    isolation: Annotated[
+        str, typer.Option(help="trusted, process, sandbox or gvisor.")
+    ] = "sandbox",
+    results: Annotated[
+        Path | None, typer.Option(help="Write a results file for `devspark leaderboard`.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Play a tournament; print standings with intervals (or one JSON object)."""
+    entrants = _expand(agents)
+    options = parse_options(option or [])
+    if difficulty is not None:
+        options["difficulty"] = difficulty
+    ratings = OpenSkillRatings()
+    schedule = build_format(
+        tournament_format,
+        entrants,
+        seed=seed,
+        rounds=rounds,
+        baselines=_expand(baseline or []),
+        ratings=ratings,
+    )
+    executor = make_executor(workers=workers)
+    console = Console(stderr=as_json)
+    total = getattr(schedule, "total_matches", None)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=as_json) as progress:
+            task = progress.add_task(f"{tournament_format} {scenario}", total=total)
+
+            def advance(pairing: Pairing, result: MatchResult) -> None:
+                progress.advance(task)
+
+            tournament = run_tournament(
+                schedule,
+                scenario,
+                executor=executor,
+                ratings=ratings,
+                options=options,
+                isolation=IsolationLevel.parse(isolation),
+                seed=seed,
+                on_result=advance,
+            )
+    finally:
+        executor.close()
+    if results is not None:
+        tournament.write(results)
+    if as_json:
+        typer.echo(json.dumps(tournament.public()))
+        return
+    _wide_console().print(standings_table(tournament))
+
+
+def _expand(refs: list[str]) -> list[str]:
+    """Accept repeated options and comma-separated lists alike."""
+    expanded = [part.strip() for ref in refs for part in ref.split(",") if part.strip()]
+    if len(set(expanded)) != len(expanded):
+        raise InvalidArgumentError(f"agents are listed more than once: {expanded}")
+    return expanded
+
+
+def standings_table(tournament: Tournament) -> Table:
+    """Rank, agent, rating with interval, W/D/L, CPU per move and statuses."""
+    table = Table(
+        title=f"{tournament.format} · {tournament.scenario} · {len(tournament.outcomes)} matches"
+    )
+    return _rows_table(table, tournament.standings)
+
+
+def _rows_table(table: Table, rows: list[LeaderRow]) -> Table:
+    table.add_column("rank", justify="right")
+    table.add_column("agent", no_wrap=True)
+    table.add_column("rating [95%]", justify="right", no_wrap=True)
+    for column in ("W", "D", "L", "CPU ms/move"):
+        table.add_column(column, justify="right")
+    table.add_column("statuses")
+    for row in rows:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(row.statuses.items()))
+        table.add_row(
+            str(row.rank),
+            row.agent.removeprefix("builtin:"),
+            f"{row.rating:.0f} [{row.lower:.0f}, {row.upper:.0f}]",
+            str(row.wins),
+            str(row.draws),
+            str(row.losses),
+            _per_move_ms(row.cpu_s_per_move),
+            statuses,
+        )
+    return table
+
+
+def _wide_console() -> Console:
+    """A console at least 110 columns wide: standings tables do not fit in 80."""
+    return Console(width=max(Console().width, 110))
+
+
+def _per_move_ms(cpu_s_per_move: float | None) -> str:
+    return "-" if cpu_s_per_move is None else f"{1000 * cpu_s_per_move:.3f}"
+
+
+def leaderboard(
+    files: Annotated[
+        list[Path], typer.Argument(help="Tournament results files (--results of tournament run).")
+    ],
+    scenario: Annotated[str | None, typer.Option(help="Only this scenario's board.")] = None,
+    domain: Annotated[str | None, typer.Option(help="Only this domain's board.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Leaderboards (global, per scenario, per domain, efficiency) from results files."""
+    outcomes = [outcome for path in files for outcome in read_outcomes(path)]
+    boards = build_leaderboards(outcomes, scenario_domains())
+    if as_json:
+        typer.echo(json.dumps(boards.to_json()))
+        return
+    console = _wide_console()
+    show_all = scenario is None and domain is None
+    wanted = scenario.split("-v")[0] if scenario else None
+    sections: list[tuple[str, list[LeaderRow]]] = []
+    if show_all:
+        sections.append(("global", boards.global_))
+    for name, rows in sorted(boards.by_scenario.items()):
+        if show_all or name.split("-v")[0] == wanted:
+            sections.append((f"scenario {name}", rows))
+    for name, rows in sorted(boards.by_domain.items()):
+        if show_all or name == domain:
+            sections.append((f"domain {name}", rows))
+    if not sections:
+        raise InvalidArgumentError(f"no results for scenario={scenario!r} domain={domain!r}")
+    for title, rows in sections:
+        console.print(_rows_table(Table(title=title), rows))
+    if show_all:
+        efficiency = Table(title="efficiency (rating vs CPU per move; * on the Pareto front)")
+        for column in ("agent", "rating", "CPU ms/move", "front"):
+            efficiency.add_column(column)
+        for row in boards.efficiency:
+            efficiency.add_row(
+                row.agent,
+                f"{row.rating:.0f}",
+                _per_move_ms(row.cpu_s_per_move),
+                "*" if row.pareto else "",
+            )
+        console.print(efficiency)
+    counts = Counter(len(o.agents) for o in outcomes)
+    console.print(f"{len(outcomes)} matches ({dict(counts)} by seats) from {len(files)} file(s)")

@@ -1,0 +1,209 @@
+"""The continuous ladder: batches, matchmaking by information gain, and its contract."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import kendalltau
+from test_arena_formats import FakeRatings, names, play
+
+from devspark.arena.formats import Ladder, Pairing, information_gain
+from devspark.core.errors import InvalidArgumentError
+from devspark.rating.models import OpenSkillRatings
+
+
+def run_ladder(
+    ladder: Ladder, ratings: OpenSkillRatings, strength: dict[str, float], seed: int
+) -> list[list[Pairing]]:
+    """The runner's loop: play, update the ratings, record."""
+    rng = random.Random(seed)
+    batches = []
+    while not ladder.done:
+        batch = ladder.next_round()
+        batches.append(batch)
+        for pairing in batch:
+            outcome = play(pairing.agents, strength, rng, draws=0.1)
+            ratings.update(outcome)
+            ladder.record(pairing, outcome)
+    return batches
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    count=st.integers(2, 12),
+    matches=st.integers(1, 60),
+    batch=st.one_of(st.none(), st.integers(1, 8)),
+    matchmaking=st.sampled_from(["info_gain", "uniform"]),
+    seed=st.integers(0, 2**32),
+)
+def test_ladder_batches_are_well_formed(
+    count: int, matches: int, batch: int | None, matchmaking: str, seed: int
+) -> None:
+    agents = names(count)
+    ratings = OpenSkillRatings(keep_history=False)
+    ladder = Ladder(agents, ratings, matches, seed=seed, batch=batch, matchmaking=matchmaking)
+    strength = {a: random.Random(seed + i).gauss(0, 2) for i, a in enumerate(agents)}
+    batches = run_ladder(ladder, ratings, strength, seed)
+    size = max(1, count // 2) if batch is None else batch
+    assert sum(len(b) for b in batches) == matches == ratings.updates
+    assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
+    for number, pairs in enumerate(batches):
+        assert {p.label for p in pairs} == {f"B{number + 1}"}
+        for pairing in pairs:
+            assert len(pairing.agents) == 2 and pairing.agents[0] != pairing.agents[1]
+        seated = [a for p in pairs for a in p.agents]
+        if len(pairs) <= count // 2:  # disjoint whenever the batch allows it
+            assert len(seated) == len(set(seated))
+        if len(pairs) <= count * (count - 1) // 2:  # no pair twice in a batch
+            assert len({frozenset(p.agents) for p in pairs}) == len(pairs)
+
+
+def close_pair_world() -> tuple[list[str], FakeRatings]:
+    """Eight agents far apart and well known, plus two close ones."""
+    beliefs = {f"far-{i}": (10.0 * i, 1.0) for i in range(8)}
+    beliefs |= {"close-a": (100.0, 1.0), "close-b": (100.3, 1.0)}
+    return list(beliefs), FakeRatings(beliefs)
+
+
+def test_info_gain_concentrates_on_close_pairs() -> None:
+    agents, ratings = close_pair_world()
+    counts = {}
+    for matchmaking in ("info_gain", "uniform"):
+        ladder = Ladder(agents, ratings, 400, seed=1, batch=1, matchmaking=matchmaking)
+        games = Counter[frozenset[str]]()
+        while not ladder.done:
+            (pairing,) = ladder.next_round()
+            games[frozenset(pairing.agents)] += 1
+            ladder.record(
+                pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(0))
+            )
+        counts[matchmaking] = games[frozenset(("close-a", "close-b"))]
+    assert counts["uniform"] < 20  # about 400 / 45
+    assert counts["info_gain"] > 5 * counts["uniform"]
+
+
+def test_info_gain_favours_new_entrants() -> None:
+    beliefs = {f"known-{i}": (25.0 + 2.0 * i, 1.0) for i in range(9)}
+    beliefs["newcomer"] = (33.0, 8.0)
+    agents = list(beliefs)
+    played = {}
+    for matchmaking in ("info_gain", "uniform"):
+        ratings = FakeRatings(beliefs, beta=4.0)
+        ladder = Ladder(agents, ratings, 300, seed=2, batch=2, matchmaking=matchmaking)
+        games = Counter[str]()
+        while not ladder.done:
+            for pairing in ladder.next_round():
+                games.update(pairing.agents)
+                ladder.record(
+                    pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(1))
+                )
+        played[matchmaking] = games["newcomer"]
+    assert played["info_gain"] > 1.3 * played["uniform"]
+
+
+def test_nobody_starves_under_info_gain() -> None:
+    beliefs = {f"a{i}": (10.0 * i, 0.5) for i in range(10)}  # only neighbours are close
+    beliefs["outcast"] = (1000.0, 0.5)  # a foregone conclusion against everyone
+    ladder = Ladder(list(beliefs), FakeRatings(beliefs), 2000, seed=3)
+    games = Counter[str]()
+    while not ladder.done:
+        for pairing in ladder.next_round():
+            games.update(pairing.agents)
+            ladder.record(
+                pairing, play(pairing.agents, dict.fromkeys(beliefs, 0.0), random.Random(2))
+            )
+    assert set(games) == set(beliefs)
+    assert games["outcast"] >= 20
+
+
+def test_ladder_reads_estimates_when_scheduling() -> None:
+    agents, ratings = close_pair_world()
+    ladder = Ladder(agents, ratings, 10, seed=0)
+    before = ladder.pair_weights()
+    best = max(before, key=before.__getitem__)
+    assert set(best) == {"close-a", "close-b"}
+    ratings.beliefs["close-b"] = (300.0, 1.0)  # the runner updated the ratings
+    after = ladder.pair_weights()
+    assert after[best] < before[best] / 100
+    uniform = Ladder(agents, ratings, 10, matchmaking="uniform").pair_weights()
+    assert set(uniform.values()) == {1.0}
+    assert len(uniform) == 45
+
+
+def test_information_gain_prefers_close_uncertain_fresh_pairs() -> None:
+    p = np.array([0.5, 0.7, 0.9, 0.5, 0.5])
+    variance = np.array([2.0, 2.0, 2.0, 8.0, 2.0])
+    played = np.array([0.0, 0.0, 0.0, 0.0, 3.0])
+    gain = information_gain(p, variance, played)
+    assert gain[0] > gain[1] > gain[2] > 0  # closer is better
+    assert gain[3] == 4 * gain[0]  # more uncertainty, more to learn
+    assert gain[4] == gain[0] / 4  # a pair that has met three times is worth less
+    assert information_gain(np.array([0.3]), np.ones(1), np.zeros(1)) == pytest.approx(
+        information_gain(np.array([0.7]), np.ones(1), np.zeros(1))
+    )
+
+
+def test_ladder_seats_stay_balanced() -> None:
+    agents = names(9)
+    ratings = OpenSkillRatings(keep_history=False)
+    ladder = Ladder(agents, ratings, 600, seed=4)
+    batches = run_ladder(ladder, ratings, {a: float(i) for i, a in enumerate(agents)}, 4)
+    for agent in agents:  # about 133 games each; coin-flip seats would drift by ~11
+        firsts = sum(p.agents[0] == agent for b in batches for p in b)
+        seconds = sum(p.agents[1] == agent for b in batches for p in b)
+        assert abs(firsts - seconds) <= 3
+
+
+def test_info_gain_ladder_recovers_the_order() -> None:
+    agents = names(10)
+    strength = {a: 0.8 * i for i, a in enumerate(agents)}
+    taus = []
+    for seed in range(3):
+        ratings = OpenSkillRatings(keep_history=False)
+        run_ladder(Ladder(agents, ratings, 400, seed=seed), ratings, strength, seed)
+        mus = [ratings.estimate(a)[0] for a in agents]
+        taus.append(kendalltau(mus, [strength[a] for a in agents]).statistic)
+    assert np.mean(taus) > 0.7
+    ordered = sorted(agents, key=lambda a: ratings.estimate(a)[0])
+    assert ordered.index(agents[-1]) > ordered.index(agents[0])
+
+
+def test_other_seed_other_schedule() -> None:
+    agents, ratings = close_pair_world()
+
+    def schedule(seed: int) -> list[tuple[str, ...]]:
+        ladder = Ladder(agents, ratings, 40, seed=seed, matchmaking="uniform")
+        out = []
+        while not ladder.done:
+            for pairing in ladder.next_round():
+                out.append(pairing.agents)
+                ladder.record(
+                    pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(0))
+                )
+        return out
+
+    assert schedule(1) == schedule(1) != schedule(2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"matches": 0}, "matches must be an integer >= 1"),
+        ({"batch": 0}, "batch must be an integer >= 1"),
+        ({"matchmaking": "info-gain"}, "did you mean 'info_gain'"),
+        ({"matchmaking": "elo"}, "choose one of info_gain, uniform"),
+        ({"exploration": -0.1}, "exploration must be a number >= 0"),
+        ({"exploration": float("nan")}, "exploration must be a number >= 0"),
+        ({"concentration": 0}, "concentration must be a number > 0"),
+    ],
+)
+def test_ladder_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
+    agents, ratings = close_pair_world()
+    arguments: dict[str, object] = {"matches": 10} | kwargs
+    with pytest.raises(InvalidArgumentError, match=message):
+        Ladder(agents, ratings, **arguments)  # type: ignore[arg-type]

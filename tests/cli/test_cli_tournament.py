@@ -1,0 +1,72 @@
+"""``devspark tournament run`` (JSON contract, table) and ``devspark leaderboard``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from devspark.cli.app import app
+
+runner = CliRunner(env={"COLUMNS": "200"})
+AGENTS = ["builtin:connect-four-alphabeta", "builtin:connect-four-heuristic", "builtin:random"]
+
+
+def tournament(*extra: str) -> list[str]:
+    args = ["tournament", "run", "--scenario", "connect_four", "--format", "round_robin"]
+    for agent in AGENTS:
+        args += ["--agents", agent]
+    return [*args, "--workers", "2", *extra]
+
+
+@pytest.mark.integration
+def test_json_output_is_the_documented_contract(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, tournament("--json", "--seed", "4", "--results", str(tmp_path / "r.json"))
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["matches"] == 6
+    standings = data["standings"]
+    assert standings[0]["agent"] == AGENTS[0]
+    for row in standings:
+        assert {"agent", "rank", "rating", "lower", "upper", "wins", "draws", "losses"} <= set(row)
+        assert row["lower"] <= row["rating"] <= row["upper"]
+    assert [row["rank"] for row in standings] == sorted(row["rank"] for row in standings)
+
+    board = runner.invoke(app, ["leaderboard", str(tmp_path / "r.json")])
+    assert board.exit_code == 0, board.output
+    for title in ("global", "scenario connect_four-v1", "domain game", "efficiency"):
+        assert title in board.output
+    only = runner.invoke(app, ["leaderboard", str(tmp_path / "r.json"), "--json"])
+    assert set(json.loads(only.output)) >= {"global", "by_scenario", "by_domain", "efficiency"}
+
+
+@pytest.mark.integration
+def test_the_table_shows_ratings_with_intervals_and_statuses() -> None:
+    result = runner.invoke(app, tournament("--isolation", "trusted"))
+    assert result.exit_code == 0, result.output
+    assert "rating [95%]" in result.output and "statuses" in result.output
+    assert "connect-four-alphabeta" in result.output and "ok 4" in result.output
+
+
+def test_an_agent_listed_twice_is_refused() -> None:
+    args = [
+        "tournament",
+        "run",
+        "--scenario",
+        "tictactoe",
+        "--agents",
+        "builtin:random",
+        "--agents",
+        "builtin:random",
+    ]
+    result = runner.invoke(app, args, standalone_mode=False)
+    assert "more than once" in str(result.exception)
+
+
+def test_leaderboard_of_a_missing_file_says_so(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["leaderboard", str(tmp_path / "none.json")], standalone_mode=False)
+    assert "results file" in str(result.exception)
