@@ -1,7 +1,8 @@
 """``devspark demo``: a sandboxed tour of the scenario library with its baselines.
 
-Every agent runs in its own sandbox. Two-player games are round robins (both seat
-orders) with a standings table; the iterated prisoner's dilemma is an Axelrod-style
+Every agent runs in its own sandbox. Two-player games are small round robin
+tournaments (both seat orders) with published standings (Bradley-Terry ratings with
+95% intervals, ranks that tie when intervals overlap); the iterated prisoner's dilemma is an Axelrod-style
 round robin scored by mean payoff per round; single-player and team scenarios are
 played by each baseline (teams of copies) over the same seeds and scored by mean
 return. All matches go through one warm multi-process executor with a progress bar.
@@ -19,8 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from devspark.arena.executors import LocalExecutor
+from devspark.arena.formats import RoundRobin
 from devspark.arena.match import MatchSpec
-from devspark.arena.pool import run_matches
+from devspark.arena.tournament import run_tournament
+from devspark.cli.tournament_cmd import standings_table
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
 
@@ -200,25 +204,41 @@ def demo(
         names = ", ".join(e.scenario for e in EVENTS)
         raise typer.BadParameter(f"no demo for {scenario}; choose from {names}")
     plan = [(event, schedule(event, games, level)) for event in events]
-    specs = [spec for _, event_specs in plan for spec in event_specs]
-    console = Console()
+    total = sum(len(event_specs) for _, event_specs in plan)
+    console = Console(width=max(Console().width, 100))
     console.print(
-        f"[bold]DevSpark demo[/]: {len(specs)} matches over {len(events)} scenarios, "
+        f"[bold]DevSpark demo[/]: {total} matches over {len(events)} scenarios, "
         f"every agent in its own {level.value}"
     )
-    results: list[MatchResult] = []
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("playing", total=len(specs))
-        for result in run_matches(specs, workers=workers, batch=8):
-            results.append(result)
-            progress.advance(task)
-    start = 0
-    for event, event_specs in plan:
-        console.print(_table(event, results[start : start + len(event_specs)]))
-        start += len(event_specs)
+    tables: list[Table] = []
+    with (
+        LocalExecutor(workers) as executor,
+        Progress(*columns, console=console) as progress,
+    ):
+        task = progress.add_task("playing", total=total)
+        for event, event_specs in plan:
+            progress.update(task, description=event.scenario)
+            if event.kind == "versus":  # a round robin tournament, rated with intervals
+                tournament = run_tournament(
+                    RoundRobin(event.agents, legs=games, seed=0),
+                    event.scenario,
+                    executor=executor,
+                    options={"difficulty": event.difficulty},
+                    isolation=level,
+                    on_result=lambda pairing, result: progress.advance(task),
+                )
+                tables.append(standings_table(tournament))
+                continue
+            results = []
+            for result in executor.map(event_specs):
+                results.append(result)
+                progress.advance(task)
+            tables.append(_table(event, results))
+    for table in tables:
+        console.print(table)
