@@ -70,3 +70,43 @@ def test_an_agent_listed_twice_is_refused() -> None:
 def test_leaderboard_of_a_missing_file_says_so(tmp_path: Path) -> None:
     result = runner.invoke(app, ["leaderboard", str(tmp_path / "none.json")], standalone_mode=False)
     assert "results file" in str(result.exception)
+
+
+def test_usage_errors_exit_2_without_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    devspark = Path(sys.executable).parent / "devspark"
+    result = subprocess.run(
+        [str(devspark), "tournament", "run", "--scenario", "tictactoe", "--agents", "a", "--bogus"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "No such option: --bogus" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+def test_agents_may_follow_one_agents_flag() -> None:
+    args = [
+        "tournament",
+        "run",
+        "--scenario",
+        "tictactoe",
+        "--agents",
+        "builtin:minimax",
+        "builtin:random",
+        "--rounds",
+        "1",
+        "--isolation",
+        "trusted",
+        "--json",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {row["agent"] for row in data["standings"]} == {"builtin:minimax", "builtin:random"}
+    assert data["matches"] == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from devspark.cli.app import app, exit_code_for
 from devspark.core.errors import DevSparkError
 
@@ -22,12 +24,12 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # Typer vendors its own click (typer._click): recognise its exceptions by shape.
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
+        if isinstance(exc, typer.Abort) or type(exc).__name__ == "Abort":
             sys.exit(1)
         raise
 

@@ -32,11 +32,16 @@ from devspark.sandbox import IsolationLevel
 app = typer.Typer(help="Run tournaments between agents.", no_args_is_help=True)
 
 
-@app.command("run")
+@app.command("run", context_settings={"allow_extra_args": True})
 def run(
+    ctx: typer.Context,
     scenario: Annotated[str, typer.Option(help="Scenario id, e.g. connect_four.")],
     agents: Annotated[
-        list[str], typer.Option("--agents", help="Entrants: folders or builtin:NAME (repeat).")
+        list[str],
+        typer.Option(
+            "--agents",
+            help="Entrants: folders or builtin:NAME (--agents A B C, repeated, or A,B,C).",
+        ),
     ],
     tournament_format: Annotated[
         str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")
@@ -64,7 +69,10 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Play a tournament; print standings with intervals (or one JSON object)."""
-    entrants = _expand(agents)
+    stray = [arg for arg in ctx.args if arg.startswith("-")]
+    if stray:
+        raise InvalidArgumentError(f"unknown option(s): {' '.join(stray)}")
+    entrants = _expand([*agents, *ctx.args])  # --agents A B C: click leaves B C in ctx.args
     options = parse_options(option or [])
     if difficulty is not None:
         options["difficulty"] = difficulty
