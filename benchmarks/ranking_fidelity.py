@@ -4,21 +4,26 @@ A synthetic population of 32 agents with hidden strengths ``s ~ Normal(0, SPREAD
 (logits) plays a stochastic two-player game: Davidson's model, a Bradley-Terry game
 with draws, where i beats j, loses or draws in proportion to ``e^s_i``, ``e^s_j`` and
 ``DRAW * sqrt(e^s_i e^s_j)`` (a win probability of ``logistic(s_i - s_j)`` once draws
-are set aside; 13% draws between equals). Ratings are ``OpenSkillRatings``
-(PlackettLuce, openskill's defaults) updated after every match. The same populations
-and seeds are scheduled by :class:`~devspark.arena.formats.Ladder` twice in this run:
-``matchmaking="uniform"`` (uniformly random pairs) and ``"info_gain"`` (the ladder's
-matchmaking), in batches of BATCH pairs (a continuous ladder with four matches in
-flight; the ladder reads the ratings before each batch). The ladder never sees the
-hidden strengths, only the ratings' estimates.
+are set aside; 13% draws between equals). Ratings are ``OpenSkillRatings()`` with
+DevSpark's defaults (PlackettLuce, ``beta = DEFAULT_BETA = 25/16``), updated after
+every match, the same for every arm and the same as a real tournament uses. With
+openskill's own ``beta`` (25/6) the prior (``sigma = 25/3``) spans only about 1.4
+logits of skill, far narrower than this population, and the online ``mu`` spreads out
+slowly; 25/16 puts the prior's spread near the population's (uniform pairing is
+indifferent to it, within noise). The
+same populations and seeds are scheduled by :class:`~devspark.arena.formats.Ladder`
+in this run with ``matchmaking="uniform"`` (uniformly random pairs), ``"info_gain"``
+and ``"active"`` (the ladder's default), in the ladder's default batches of four pairs
+(four matches in flight; the ladder reads the ratings before each batch).
+The ladder never sees the hidden strengths, only the ratings' estimates.
 
 Every CHECK matches the Kendall tau between the ratings' order (``mu``) and the hidden
 strengths is taken and averaged over SEEDS populations (0 .. SEEDS-1). Reported: the
 first checkpoint where the mean tau reaches 0.9 for each matchmaking, their ratio
-(ladder over uniform) and ``OpenSkillRatings.update`` calls per second (wall time
+(``active`` over uniform) and ``OpenSkillRatings.update`` calls per second (wall time
 inside ``update`` over the whole run, so the figure is end to end through our
-wrapper). Set BATCH = None for the ladder's default batch (16 pairs: every agent
-plays every batch, so only who meets whom is chosen; the gain is smaller).
+wrapper). Set BATCH = 16 to see bigger batches (every agent plays every batch, so
+only who meets whom is chosen; the gain is smaller).
 Prints one JSON object: uniform_matches_to_tau_0_9, ladder_matches_to_tau_0_9, ratio,
 rating_updates_per_s.
 """
@@ -38,11 +43,11 @@ AGENTS = 32
 SPREAD = 3.0
 DRAW = 0.3
 SEEDS = 80
-BATCH: int | None = 4
+BATCH: int | None = None  # the ladder's default (4)
 CHECK = 50
 HORIZON = 1500
 TARGET = 0.9
-MODES = ("uniform", "info_gain")
+MODES = ("uniform", "info_gain", "active")
 
 
 def play(rng: random.Random, s_a: float, s_b: float) -> tuple[float, float]:
@@ -106,15 +111,20 @@ def mean_curves(batch: int | None, seeds: int) -> tuple[dict[str, np.ndarray], i
 
 
 def main() -> None:
+    from devspark.arena.formats._ladder import DEFAULT_BATCH
+
     mean, updates, seconds = mean_curves(BATCH, SEEDS)
     print(f"{AGENTS} agents, strengths ~ N(0, {SPREAD}) logits, draw weight {DRAW}, {SEEDS} seeds")
-    print(f"batches of {BATCH} pairs; mean Kendall tau of the ratings' order against the truth")
-    print("matches    uniform  info_gain")
+    print(
+        f"batches of {BATCH or DEFAULT_BATCH} pairs; "
+        "mean Kendall tau of the ratings' order against the truth"
+    )
+    print("matches    uniform  info_gain     active")
     for index in range(1, len(mean["uniform"]), 2):
         row = "  ".join(f"{mean[mode][index]:9.3f}" for mode in MODES)
         print(f"{(index + 1) * CHECK:7d}  {row}")
     uniform = matches_to(TARGET, mean["uniform"])
-    ladder = matches_to(TARGET, mean["info_gain"])
+    ladder = matches_to(TARGET, mean["active"])
     ratio = ladder / uniform if uniform and ladder else None
     print(f"matches to tau >= {TARGET}: uniform {uniform}, ladder {ladder}, ratio {ratio}")
     print(f"OpenSkillRatings.update: {updates / seconds:,.0f} updates/s over {updates} updates")

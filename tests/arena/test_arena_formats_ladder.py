@@ -13,6 +13,7 @@ from scipy.stats import kendalltau
 from test_arena_formats import FakeRatings, names, play
 
 from devspark.arena.formats import Ladder, Pairing, information_gain
+from devspark.arena.formats._ladder import DEFAULT_BATCH, misorder_probability
 from devspark.core.errors import InvalidArgumentError
 from devspark.rating.models import OpenSkillRatings
 
@@ -38,7 +39,7 @@ def run_ladder(
     count=st.integers(2, 12),
     matches=st.integers(1, 60),
     batch=st.one_of(st.none(), st.integers(1, 8)),
-    matchmaking=st.sampled_from(["info_gain", "uniform"]),
+    matchmaking=st.sampled_from(["active", "info_gain", "uniform"]),
     seed=st.integers(0, 2**32),
 )
 def test_ladder_batches_are_well_formed(
@@ -49,7 +50,7 @@ def test_ladder_batches_are_well_formed(
     ladder = Ladder(agents, ratings, matches, seed=seed, batch=batch, matchmaking=matchmaking)
     strength = {a: random.Random(seed + i).gauss(0, 2) for i, a in enumerate(agents)}
     batches = run_ladder(ladder, ratings, strength, seed)
-    size = max(1, count // 2) if batch is None else batch
+    size = max(1, min(DEFAULT_BATCH, count // 2)) if batch is None else batch
     assert sum(len(b) for b in batches) == matches == ratings.updates
     assert [len(b) for b in batches[:-1]] == [size] * (len(batches) - 1)
     for number, pairs in enumerate(batches):
@@ -109,7 +110,7 @@ def test_info_gain_favours_new_entrants() -> None:
 def test_nobody_starves_under_info_gain() -> None:
     beliefs = {f"a{i}": (10.0 * i, 0.5) for i in range(10)}  # only neighbours are close
     beliefs["outcast"] = (1000.0, 0.5)  # a foregone conclusion against everyone
-    ladder = Ladder(list(beliefs), FakeRatings(beliefs), 2000, seed=3)
+    ladder = Ladder(list(beliefs), FakeRatings(beliefs), 2000, seed=3, matchmaking="info_gain")
     games = Counter[str]()
     while not ladder.done:
         for pairing in ladder.next_round():
@@ -123,7 +124,7 @@ def test_nobody_starves_under_info_gain() -> None:
 
 def test_ladder_reads_estimates_when_scheduling() -> None:
     agents, ratings = close_pair_world()
-    ladder = Ladder(agents, ratings, 10, seed=0)
+    ladder = Ladder(agents, ratings, 10, seed=0, matchmaking="info_gain")
     before = ladder.pair_weights()
     best = max(before, key=before.__getitem__)
     assert set(best) == {"close-a", "close-b"}
@@ -190,6 +191,80 @@ def test_other_seed_other_schedule() -> None:
     assert schedule(1) == schedule(1) != schedule(2)
 
 
+def test_ladder_defaults_to_active_ranking() -> None:
+    agents, ratings = close_pair_world()
+    assert Ladder(agents, ratings, 10).matchmaking == "active"
+
+
+def test_misorder_probability() -> None:
+    p = misorder_probability(np.array([0.0, 0.0, 1.0, 50.0]), np.array([1.0, 1.0, 1.0, 1.0]))
+    assert np.allclose(p, p.T) and np.all(np.diag(p) == 0)
+    assert p[0, 1] == pytest.approx(0.5)
+    assert 0.0 < p[1, 3] < p[1, 2] < 0.5
+    wide = misorder_probability(np.array([0.0, 1.0]), np.array([5.0, 5.0]))
+    assert wide[0, 1] > p[1, 2]  # the same gap is less settled when the ratings are unsure
+
+
+def run_active(
+    agents: list[str], ratings: FakeRatings, matches: int, **kwargs: int
+) -> Counter[str]:
+    """Games per agent under active matchmaking (the fake ratings never move)."""
+    ladder = Ladder(agents, ratings, matches, matchmaking="active", **kwargs)
+    games = Counter[str]()
+    while not ladder.done:
+        for pairing in ladder.next_round():
+            assert pairing.agents[0] != pairing.agents[1]
+            games.update(pairing.agents)
+            ladder.record(
+                pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(0))
+            )
+    return games
+
+
+def test_active_focuses_on_uncertain_agents() -> None:
+    agents, ratings = close_pair_world()  # eight settled agents and one unsettled pair
+    games = run_active(agents, ratings, 400, seed=1, batch=1, warmup=0)
+    assert games["close-a"] > 0.4 * 400 and games["close-b"] > 0.4 * 400
+    assert sum(games[f"far-{i}"] for i in range(8)) < 0.2 * 2 * 400
+
+
+def test_active_warms_up_every_agent_first() -> None:
+    agents, ratings = close_pair_world()
+    ladder = Ladder(agents, ratings, 100, seed=5, batch=1, matchmaking="active", warmup=3)
+    games = Counter[str]()
+    for _ in range(15):  # 3 games for each of 10 agents take 15 matches
+        (pairing,) = ladder.next_round()
+        games.update(pairing.agents)
+        ladder.record(pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(0)))
+    assert min(games[a] for a in agents) >= 2  # random opponents can leave one short
+    assert sum(games.values()) == 30
+
+
+def test_nobody_starves_under_active() -> None:
+    beliefs = {f"a{i}": (10.0 * i, 0.5) for i in range(10)}
+    beliefs["outcast"] = (1000.0, 0.5)  # settled against everyone
+    games = run_active(list(beliefs), FakeRatings(beliefs), 2000, seed=3, warmup=0)
+    assert set(games) == set(beliefs)
+    assert games["outcast"] >= 10
+
+
+def test_active_is_deterministic() -> None:
+    agents, ratings = close_pair_world()
+
+    def schedule(seed: int) -> list[tuple[str, ...]]:
+        ladder = Ladder(agents, ratings, 60, seed=seed, batch=3)
+        out = []
+        while not ladder.done:
+            for pairing in ladder.next_round():
+                out.append(pairing.agents)
+                ladder.record(
+                    pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(0))
+                )
+        return out
+
+    assert schedule(7) == schedule(7) != schedule(8)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -200,6 +275,8 @@ def test_other_seed_other_schedule() -> None:
         ({"exploration": -0.1}, "exploration must be a number >= 0"),
         ({"exploration": float("nan")}, "exploration must be a number >= 0"),
         ({"concentration": 0}, "concentration must be a number > 0"),
+        ({"warmup": -1}, "warmup must be an integer >= 0"),
+        ({"matchmaking": "activ"}, "did you mean 'active'"),
     ],
 )
 def test_ladder_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:

@@ -15,6 +15,7 @@ from scipy.stats import kendalltau, rankdata
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.rating import (
+    DEFAULT_BETA,
     OPENSKILL_MODELS,
     EloRatings,
     OpenSkillRatings,
@@ -115,7 +116,7 @@ def test_unseen_agents_get_the_prior_and_ordinal_is_conservative() -> None:
 @pytest.mark.parametrize("first_wins", [True, False])
 def test_two_player_update_equals_openskill_rate_with_ranks(first_wins: bool) -> None:
     # Our fast path reorders teams instead of passing ranks; the numbers must not change.
-    model = PlackettLuce()
+    model = PlackettLuce(beta=DEFAULT_BETA)
     ours = OpenSkillRatings()
     ref = {"a": model.rating(), "b": model.rating()}
     history = [(True, "a", "b"), (first_wins, "a", "b"), (first_wins, "b", "a"), (True, "b", "a")]
@@ -127,7 +128,7 @@ def test_two_player_update_equals_openskill_rate_with_ranks(first_wins: bool) ->
 
 
 def test_multiplayer_update_with_ties_equals_openskill_rate() -> None:
-    model = ThurstoneMostellerFull()
+    model = ThurstoneMostellerFull(beta=DEFAULT_BETA)
     ours = OpenSkillRatings("ThurstoneMostellerFull")
     outcome = Outcome(agents=("a", "b", "c", "d"), scores=(2.0, 5.0, 2.0, -1.0))
     ours.update(outcome)

@@ -17,6 +17,7 @@ from devspark.rating.leaderboard import (
     build_leaderboards,
 )
 from devspark.rating.models import (
+    DEFAULT_BETA,
     OPENSKILL_MODELS,
     EloRatings,
     OpenSkillRatings,
@@ -35,6 +36,7 @@ from devspark.rating.stats import (
 )
 
 __all__ = [
+    "DEFAULT_BETA",
     "OPENSKILL_MODELS",
     "Comparison",
     "EfficiencyRow",

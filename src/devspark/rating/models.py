@@ -137,13 +137,21 @@ def ranked_rows(
     return rows
 
 
+DEFAULT_BETA = 25 / 16
+"""DevSpark's default openskill ``beta`` (performance noise per game); see OpenSkillRatings."""
+
+
 class OpenSkillRatings:
     """OpenSkill ratings updated online, one outcome at a time.
 
     Every agent is a one-player team and the outcome's scores give the finishing order
     (equal scores tie), so any number of agents from two up can meet. Unseen agents
     start at the model's prior (``mu = 25``, ``sigma = 25 / 3`` by default). Intervals
-    are ``mu -/+ 1.96 sigma``.
+    are ``mu -/+ 1.96 sigma``. The performance noise ``beta`` defaults to
+    :data:`DEFAULT_BETA` (25/16) rather than openskill's 25/6: agents' games are far
+    less noisy than human players', and with openskill's value the prior covers only
+    about 1.4 logits of skill, so ratings of a population spread over several logits
+    converge slowly (docs/ratings.md has the measurements). Pass ``beta=`` to change it.
 
     Args:
         model: Name of the openskill model, one of :data:`OPENSKILL_MODELS`.
@@ -175,6 +183,7 @@ class OpenSkillRatings:
                 f"unknown openskill model {model!r}{hint}; "
                 f"choose one of {', '.join(sorted(OPENSKILL_MODELS))}"
             )
+        model_kwargs.setdefault("beta", DEFAULT_BETA)
         try:
             self._model: Any = factory(**model_kwargs)
         except (TypeError, ValueError) as exc:

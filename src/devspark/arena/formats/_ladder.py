@@ -1,4 +1,4 @@
-"""Continuous ladder: rating-aware matchmaking by expected information gain."""
+"""Continuous ladder: rating-aware matchmaking (active ranking, information gain)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from devspark.arena.formats._base import (
 from devspark.core.errors import InvalidArgumentError
 from devspark.rating.outcomes import Outcome
 
-MATCHMAKING: Final = ("info_gain", "uniform")
+MATCHMAKING: Final = ("info_gain", "uniform", "active")
 """The ladder's matchmaking rules."""
 
 FloatArray = npt.NDArray[np.float64]
@@ -63,8 +63,43 @@ def information_gain(p: FloatArray, variance: FloatArray, played: FloatArray) ->
     return variance * p * (1.0 - p) / (1.0 + played)
 
 
+def misorder_probability(mu: FloatArray, sigma: FloatArray) -> FloatArray:
+    """Probability that each pair's estimated order is wrong, as an ``n x n`` matrix.
+
+    With Gaussian beliefs ``Normal(mu_i, sigma_i^2)`` on the strengths, the order of
+    ``i`` and ``j`` given by their ``mu`` is wrong with probability
+    ``Phi(-|mu_i - mu_j| / sqrt(sigma_i^2 + sigma_j^2))``: 1/2 for a pair the ratings
+    cannot tell apart, near 0 for a pair that is settled. The diagonal is 0.
+
+    Args:
+        mu: Estimated strengths.
+        sigma: Their standard deviations (all positive).
+
+    Returns:
+        The symmetric matrix of probabilities.
+
+    Examples:
+        >>> misorder_probability(np.array([0.0, 0.0, 10.0]), np.ones(3)).round(3).tolist()
+        [[0.0, 0.5, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]]
+
+    """
+    from scipy.special import ndtr  # type: ignore[import-untyped]  # scipy ships no stubs
+
+    spread = np.sqrt(sigma[:, None] ** 2 + sigma[None, :] ** 2)
+    gap = np.abs(mu[:, None] - mu[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(spread > 0, gap / spread, np.inf)
+    probability = np.asarray(ndtr(-z), dtype=np.float64)
+    np.fill_diagonal(probability, 0.0)
+    return np.nan_to_num(probability)
+
+
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+DEFAULT_BATCH = 4
+"""Pairs per ladder batch unless told otherwise (the ranking-fidelity benchmark's setting)."""
 
 
 class Ladder(FormatBase):
@@ -73,7 +108,14 @@ class Ladder(FormatBase):
     Each :meth:`next_round` returns ``batch`` pairs (fewer at the very end), sampled
     without replacement and with disjoint agents while the batch allows it, so a
     batch can run in parallel. ``"uniform"`` gives every pair the same weight.
-    ``"info_gain"`` scores pair ``(i, j)`` by :func:`information_gain` of its
+    ``"active"`` (the default) is active ranking: until every agent has ``warmup``
+    games, pairs are weighted by the agents' missing warm-up games (coverage, random
+    opponents); then pair ``(i, j)`` is weighted by :func:`misorder_probability`, the
+    chance that the ratings order the two wrongly, plus ``exploration`` times the mean
+    weight. That is the same as drawing a focal agent by the misordered pairs it is
+    expected to be part of and an opponent by its misorder probability with it:
+    agents whose rank is settled (their interval clear of their neighbours') stop
+    being sampled, except through the floor. ``"info_gain"`` scores pair ``(i, j)`` by :func:`information_gain` of its
     predicted win probability and the agents' uncertainty, read from ``ratings`` at
     scheduling time and discounted by the games the pair already has. Pairs are
     *sampled* with weight ``score ** concentration`` plus ``exploration`` times the
@@ -96,17 +138,21 @@ class Ladder(FormatBase):
         ratings: Read-only view of the ratings (``estimate``, ``predict_win``).
         matches: Total matches to schedule.
         seed: Seeds the sampling and the match seeds.
-        batch: Pairs per batch; default ``max(1, n // 2)``.
-        matchmaking: ``"info_gain"`` or ``"uniform"``.
+        batch: Pairs per batch; default :data:`DEFAULT_BATCH` (at most ``n // 2``):
+            small batches schedule on fresher ratings; raise it to keep a large
+            cluster busy.
+        matchmaking: ``"active"``, ``"info_gain"`` or ``"uniform"``.
         exploration: Floor added to every pair's weight, as a fraction of the mean
-            weight (``info_gain`` only).
+            weight (``active`` and ``info_gain``).
         concentration: Exponent applied to the scores before sampling
             (``info_gain`` only).
+        warmup: Games every agent plays against random opponents before ``active``
+            matchmaking focuses (``active`` only).
 
     Raises:
         InvalidArgumentError: Bad agents, ``matches`` or ``batch`` below 1, an
-            unknown ``matchmaking``, a negative ``exploration`` or a ``concentration``
-            that is not positive.
+            unknown ``matchmaking``, a negative ``exploration`` or ``warmup``, or a
+            ``concentration`` that is not positive.
 
     """
 
@@ -119,15 +165,20 @@ class Ladder(FormatBase):
         matches: int,
         seed: int = 0,
         batch: int | None = None,
-        matchmaking: str = "info_gain",
+        matchmaking: str = "active",
         *,
         exploration: float = 0.05,
         concentration: float = 2.0,
+        warmup: int = 4,
     ) -> None:
         found = check_agents(agents)
         super().__init__(found, seed)
         self.matches = check_count(matches, "matches")
-        self.batch = max(1, len(found) // 2) if batch is None else check_count(batch, "batch")
+        self.batch = (
+            max(1, min(DEFAULT_BATCH, len(found) // 2))
+            if batch is None
+            else check_count(batch, "batch")
+        )
         if matchmaking not in MATCHMAKING:
             near = difflib.get_close_matches(str(matchmaking), MATCHMAKING, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
@@ -138,7 +189,10 @@ class Ladder(FormatBase):
             raise InvalidArgumentError(f"exploration must be a number >= 0, got {exploration!r}")
         if not _finite(concentration) or concentration <= 0:
             raise InvalidArgumentError(f"concentration must be a number > 0, got {concentration!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise InvalidArgumentError(f"warmup must be an integer >= 0, got {warmup!r}")
         self.matchmaking = matchmaking
+        self.warmup = warmup
         self.exploration = float(exploration)
         self.concentration = float(concentration)
         self._ratings = ratings
@@ -148,6 +202,7 @@ class Ladder(FormatBase):
         self._estimates = np.full((len(found), 2), np.nan)
         self._p = np.full(len(self._first), 0.5)
         self._pair_games = np.zeros(len(self._first))
+        self._games = np.zeros(len(found))
 
     def pair_weights(self) -> dict[tuple[str, str], float]:
         """The weight each unordered pair would get in the next batch (for inspection)."""
@@ -163,6 +218,8 @@ class Ladder(FormatBase):
     def _weights(self) -> FloatArray:
         if self.matchmaking == "uniform":
             return np.ones(len(self._first))
+        if self.matchmaking == "active":
+            return self._active_weights()
         estimates = np.array([self._ratings.estimate(agent) for agent in self._agents], dtype=float)
         changed = np.any(estimates != self._estimates, axis=1)
         stale = np.flatnonzero(changed[self._first] | changed[self._second])
@@ -175,6 +232,19 @@ class Ladder(FormatBase):
         pair_variance = variance[self._first] + variance[self._second]
         scores = information_gain(p, pair_variance, self._pair_games)
         scores = np.nan_to_num(np.maximum(scores, 0.0)) ** self.concentration
+        mean = float(scores.mean())
+        return scores + self.exploration * mean if mean > 0 else np.ones(len(scores))
+
+    def _active_weights(self) -> FloatArray:
+        """Pair weights of active ranking: warm-up first, then the unsettled pairs."""
+        deficit = np.maximum(self.warmup - self._games, 0.0)
+        if deficit.any():  # coverage: agents short of their warm-up games, random opponents
+            return deficit[self._first] + deficit[self._second]
+        estimates = np.array([self._ratings.estimate(agent) for agent in self._agents], dtype=float)
+        # A focal agent drawn by its expected misordered pairs (sum_j P_ij), then an
+        # opponent by P_ij, picks pair (i, j) with probability proportional to P_ij.
+        misorder = misorder_probability(estimates[:, 0], estimates[:, 1])
+        scores = misorder[self._first, self._second]
         mean = float(scores.mean())
         return scores + self.exploration * mean if mean > 0 else np.ones(len(scores))
 
@@ -204,6 +274,8 @@ class Ladder(FormatBase):
             unused[k] = False
             busy[i] = busy[j] = True
             self._pair_games[k] += 1
+            self._games[i] += 1
+            self._games[j] += 1
             chosen.append((i, j))
         return chosen
 
