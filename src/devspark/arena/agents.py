@@ -7,8 +7,8 @@ from pathlib import Path
 
 from devspark.core.errors import NotFoundError
 from devspark.core.manifest import MANIFEST_NAME, load_manifest
+from devspark.core.packaging import content_hash
 from devspark.core.ports import AgentPackage
-from devspark.sandbox.staging import content_hash
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "agents"
 BUILTIN_PREFIX = "builtin:"

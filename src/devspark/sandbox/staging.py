@@ -9,7 +9,6 @@ doubles as the immutable, hashed package of the version.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import stat
@@ -18,11 +17,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from devspark.core.errors import FailedPreconditionError, InvalidArgumentError
+from devspark.core.errors import FailedPreconditionError
+from devspark.core.packaging import content_hash, package_files
 
 DEFAULT_RUNTIME_DIR = Path("/var/tmp/devspark-runtime")  # noqa: S108 - root-owned, mode 0711, fixed name
-MAX_AGENT_BYTES = 64 << 20
-_SKIP_DIRS = {"__pycache__", ".git", "node_modules", ".venv", ".mypy_cache", ".pytest_cache"}
 
 
 def runtime_dir() -> Path:
@@ -32,39 +30,6 @@ def runtime_dir() -> Path:
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o711)
     return path
-
-
-def _files(folder: Path) -> list[Path]:
-    found: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
-        for name in dirs:
-            if (Path(root) / name).is_symlink():
-                raise InvalidArgumentError(
-                    f"{Path(root) / name}: symbolic links are not allowed in an agent"
-                )
-        for name in sorted(names):
-            path = Path(root) / name
-            if path.is_symlink():
-                raise InvalidArgumentError(f"{path}: symbolic links are not allowed in an agent")
-            found.append(path)
-    return found
-
-
-def content_hash(folder: Path) -> str:
-    """sha256 over relative paths and contents, stable across machines."""
-    digest = hashlib.sha256()
-    total = 0
-    for path in _files(folder):
-        data = path.read_bytes()
-        total += len(data)
-        if total > MAX_AGENT_BYTES:
-            raise InvalidArgumentError(
-                f"{folder}: agent is larger than {MAX_AGENT_BYTES >> 20} MiB"
-            )
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(data).digest())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +50,7 @@ def stage(folder: Path, kind: str = "agents") -> StagedFolder:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.parent.chmod(0o755)
         scratch = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=target.parent))
-        for path in _files(folder):
+        for path in package_files(folder):
             dest = scratch / path.relative_to(folder)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models and migrations (SQLite or PostgreSQL) and the artifact store."""
