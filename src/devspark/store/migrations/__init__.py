@@ -1,0 +1,1 @@
+"""Alembic migrations for the DevSpark database (applied by ``devspark.store.db.upgrade``)."""

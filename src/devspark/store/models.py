@@ -1,0 +1,354 @@
+"""SQLAlchemy ORM rows: the durable form of users, agents, matches, tournaments, ratings.
+
+One model per layer (see STYLE.md): these ``*Row`` classes are the storage layer only;
+the domain keeps its own dataclasses in :mod:`devspark.core`.
+
+Conventions:
+    * Ids are :class:`uuid.UUID` stored with SQLAlchemy's portable ``Uuid`` type (native
+      ``uuid`` on PostgreSQL, ``CHAR(32)`` on SQLite), generated in Python with
+      :func:`uuid.uuid4`. Scenarios are the exception: their id is the registry name
+      with its version, such as ``"connect_four-v1"``.
+    * Every timestamp is a timezone-aware UTC :class:`~datetime.datetime`
+      (:class:`UtcDateTime`); a naive datetime is refused on write.
+    * Free-form structures (manifests, options, scopes) use the portable ``JSON`` type.
+    * Closed sets of values (roles, statuses) are strings guarded by a CHECK constraint.
+    * Constraint names follow :data:`NAMING_CONVENTION`, so migrations name them the same
+      way on every database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from devspark.core.lifecycle import LifecycleState
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("viewer", "user", "agent", "admin")
+MATCH_STATUSES = ("queued", "running", "finished", "failed")
+TOURNAMENT_STATUSES = ("created", "running", "finished", "cancelled")
+LIFECYCLE_STATES = tuple(state.value for state in LifecycleState)
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A ``DateTime(timezone=True)`` that always returns aware UTC datetimes.
+
+    SQLite keeps no offset, so values are normalised to UTC on write and tagged UTC on
+    read; PostgreSQL stores ``timestamptz``. Naive datetimes are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes and convert aware ones to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"datetime must be timezone-aware, got naive {value.isoformat()}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the stored value as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every DevSpark table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        uuid.UUID: Uuid(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+def _id() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(default=utcnow)
+
+
+class UserRow(Base):
+    """An account: a person, a CI robot or an agent identity."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    created_at: Mapped[datetime] = _created_at()
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiKeyRow(Base):
+    """An API key: shown once, stored as a hash, scoped and revocable."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(255), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _created_at()
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class RefreshTokenRow(Base):
+    """A rotating refresh token; a reused token revokes its whole ``family_id``."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    token_hash: Mapped[str] = mapped_column(String(255), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AgentRow(Base):
+    """An agent (owner/name); its code lives in :class:`AgentVersionRow`."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _created_at()
+    deleted_at: Mapped[datetime | None]
+
+
+class AgentVersionRow(Base):
+    """One published, immutable version (agent, semver, sha256) of an agent."""
+
+    __tablename__ = "agent_versions"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "version"),
+        CheckConstraint(_one_of("lifecycle_state", LIFECYCLE_STATES), name="lifecycle_state"),
+        CheckConstraint("matches_played >= 0", name="matches_played"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    manifest: Mapped[dict[str, Any]]
+    license: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    artifact_ref: Mapped[str] = mapped_column(String(255))
+    lifecycle_state: Mapped[str] = mapped_column(
+        String(16), default=LifecycleState.REGISTERED.value
+    )
+    deprecated: Mapped[bool] = mapped_column(Boolean, default=False)
+    matches_played: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created_at()
+
+    @property
+    def played(self) -> bool:
+        """Whether this version has played a match (it may then never be deleted)."""
+        return self.matches_played > 0
+
+
+class AgentLifecycleEventRow(Base):
+    """One recorded lifecycle transition of an agent version, with its reason."""
+
+    __tablename__ = "agent_lifecycle_events"
+    __table_args__ = (Index(None, "version_id", "at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agent_versions.id", ondelete="CASCADE")
+    )
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ScenarioRow(Base):
+    """A scenario known to the server, keyed by its versioned registry id."""
+
+    __tablename__ = "scenarios"
+    __table_args__ = (
+        CheckConstraint("players_min >= 1 AND players_max >= players_min", name="players"),
+    )
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    domains: Mapped[list[str]] = mapped_column(default=list)
+    players_min: Mapped[int] = mapped_column(Integer, default=2)
+    players_max: Mapped[int] = mapped_column(Integer, default=2)
+    difficulties: Mapped[list[str]] = mapped_column(default=list)
+
+
+class TournamentRow(Base):
+    """A tournament: format, parameters, seed and progress."""
+
+    __tablename__ = "tournaments"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", TOURNAMENT_STATUSES), name="status"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id", ondelete="RESTRICT"))
+    format: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class MatchRow(Base):
+    """A match: its spec (scenario, seed, options), progress and replay reference."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", MATCH_STATUSES), name="status"),
+        Index(None, "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id", ondelete="RESTRICT"))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    isolation: Mapped[str] = mapped_column(String(32), default="process")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    tournament_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tournaments.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    replay_ref: Mapped[str | None] = mapped_column(String(255))
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    wall_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class MatchResultRow(Base):
+    """One seat's result in a match: who played, how it ended, what it used."""
+
+    __tablename__ = "match_results"
+
+    match_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True
+    )
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agent_versions.id", ondelete="RESTRICT"), index=True
+    )
+    agent_ref: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(32))
+    reward: Mapped[float] = mapped_column(Float, default=0.0)
+    moves: Mapped[int] = mapped_column(Integer, default=0)
+    wall_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_s: Mapped[float] = mapped_column(Float, default=0.0)
+    peak_mb: Mapped[float] = mapped_column(Float, default=0.0)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class RatingSnapshotRow(Base):
+    """One agent's rating at a point in time, with its interval and rank."""
+
+    __tablename__ = "rating_snapshots"
+    __table_args__ = (Index(None, "scenario_id", "agent_ref", "taken_at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    tournament_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tournaments.id", ondelete="CASCADE"), index=True
+    )
+    scenario_id: Mapped[str | None] = mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"))
+    agent_ref: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(32))
+    rating: Mapped[float] = mapped_column(Float)
+    lower: Mapped[float | None] = mapped_column(Float)
+    upper: Mapped[float | None] = mapped_column(Float)
+    rank: Mapped[int | None] = mapped_column(Integer)
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditLogRow(Base):
+    """One state-changing call: actor, action, target and correlation id."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "target_type", "target_id"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(128))
+    correlation_id: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,148 @@
+"""Database configuration, engines and migrations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from devspark.core.errors import InvalidArgumentError
+from devspark.store.db import (
+    alembic_config,
+    database_url,
+    default_data_dir,
+    make_engine,
+    normalize_url,
+    session_factory,
+    upgrade,
+)
+from devspark.store.models import Base, UserRow
+
+TABLES = {
+    "users",
+    "api_keys",
+    "refresh_tokens",
+    "agents",
+    "agent_versions",
+    "agent_lifecycle_events",
+    "scenarios",
+    "matches",
+    "match_results",
+    "tournaments",
+    "rating_snapshots",
+    "audit_log",
+}
+
+
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def test_database_url_prefers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEVSPARK_DATABASE_URL", "postgresql+psycopg://u@db/devspark")
+    assert database_url(Path("/ignored")) == "postgresql+psycopg://u@db/devspark"
+
+
+def test_database_url_defaults_to_sqlite_in_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DEVSPARK_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DEVSPARK_DATA_DIR", str(tmp_path / "env"))
+    assert database_url() == f"sqlite:///{tmp_path / 'env' / 'devspark.db'}"
+    assert database_url(tmp_path / "arg") == f"sqlite:///{tmp_path / 'arg' / 'devspark.db'}"
+
+
+def test_default_data_dir_is_under_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEVSPARK_DATA_DIR", raising=False)
+    assert default_data_dir() == Path.home() / ".local" / "share" / "devspark"
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "oracle://h/db", "mongodb://h/db"])
+def test_unsupported_scheme_is_refused(url: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="unsupported scheme"):
+        make_engine(url)
+
+
+def test_malformed_url_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="cannot parse 'not a url'"):
+        normalize_url("not a url")
+
+
+def test_unsupported_scheme_message_hides_password() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"\*\*\*") as info:
+        normalize_url("mysql://user:hunter2@host/db")
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg"])
+def test_postgres_urls_use_psycopg3(scheme: str) -> None:
+    assert normalize_url(f"{scheme}://u@h/db").drivername == "postgresql+psycopg"
+
+
+def test_sqlite_engine_creates_the_data_folder(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'a' / 'b' / 'devspark.db'}")
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    engine.dispose()
+    assert (tmp_path / "a" / "b" / "devspark.db").is_file()
+
+
+def test_sqlite_connection_pragmas(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'devspark.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+    engine.dispose()
+
+
+def test_upgrade_from_empty(engine: Engine) -> None:
+    assert _revision(engine) is None
+    upgrade(engine)
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    assert _revision(engine) == "0001"
+
+
+def test_upgrade_is_idempotent(migrated: Engine) -> None:
+    with session_factory(migrated)() as session:
+        session.add(UserRow(username="ada"))
+        session.commit()
+    upgrade(migrated)
+    upgrade(migrated)
+    assert _revision(migrated) == "0001"
+    with migrated.connect() as conn:
+        assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["ada"]
+
+
+def test_upgrade_accepts_a_url(db_url: str, engine: Engine) -> None:
+    upgrade(db_url)
+    assert _revision(engine) == "0001"
+
+
+def test_migrated_schema_matches_the_models(migrated: Engine) -> None:
+    with migrated.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_downgrade_to_base_then_upgrade_again(migrated: Engine) -> None:
+    config = alembic_config()
+    with migrated.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert not TABLES & set(inspect(migrated).get_table_names())
+    upgrade(migrated)
+    assert set(inspect(migrated).get_table_names()) >= TABLES
+
+
+def test_sqlite_database_is_in_wal_mode_after_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "devspark.db"
+    upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
