@@ -1,0 +1,1 @@
+"""The FastAPI server: REST + WebSocket API, auth, roles, rate limits, metrics."""
