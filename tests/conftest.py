@@ -1,16 +1,32 @@
-"""Shared fixtures: tiny agent folders written into ``tmp_path``."""
+"""Shared fixtures: tiny agent folders written into ``tmp_path``, and databases.
+
+Database fixtures (``db_url``, ``engine``, ``migrated``, ``session``) run every test that
+uses them on SQLite and on a real PostgreSQL. PostgreSQL is the server at
+127.0.0.1:5432 (trust auth, user ``postgres``), or the one ``DEVSPARK_TEST_POSTGRES_URL``
+names (an admin URL to its maintenance database). Each test session (each xdist worker)
+creates its own ``devspark_test_<random>`` database and drops it at the end; each test
+starts from an empty ``public`` schema. The PostgreSQL cases are marked ``integration``
+and skip with the reason when the server is down, which CI
+(``DEVSPARK_REQUIRE_SERVICES=1``) turns into a failure.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.orm import Session
+
+from devspark.store.db import make_engine, session_factory, upgrade
 
 MakeAgent = Callable[..., Path]
 
@@ -77,3 +93,73 @@ def _unmount_state_quotas(tmp_path: Path) -> Iterator[None]:
     for point in sorted(points, reverse=True):
         if point.startswith(root):
             subprocess.run(["umount", point], check=False, capture_output=True)
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "DEVSPARK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.integration),
+]
+
+
+def _libpq(url: str) -> str:
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a fresh PostgreSQL database for this session; yield its URL, then drop it."""
+    admin = _libpq(POSTGRES_ADMIN_URL)
+    name = f"devspark_test_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {exc}".strip())
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty database on the backend under test."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'data' / 'devspark.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the empty database under test."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def migrated(engine: Engine) -> Engine:
+    """The engine, after ``upgrade`` to head."""
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def session(migrated: Engine) -> Iterator[Session]:
+    """A session on the migrated database."""
+    with session_factory(migrated)() as session:
+        yield session
