@@ -1,0 +1,636 @@
+"""The agent registry: publish, list, download, deprecate, delete, start and stop agents.
+
+An upload (.tar.gz or .zip) is unpacked and validated by
+:func:`devspark.store.archives.extract_agent_archive` (size limits, path traversal, links,
+manifest, licence, entrypoint). The manifest ``name`` is the agent name under its owner;
+each new version must be strictly greater, in semantic-version precedence
+(https://semver.org section 11), than every version already published for that agent,
+and a published version is immutable. The uploaded bytes go to the
+:class:`~devspark.store.artifacts.ArtifactStore` (kind ``"package"``).
+
+Only the owner of an agent (with the ``user`` role) or an admin may change it. Every
+lifecycle transition is checked against :data:`devspark.core.lifecycle.TRANSITIONS` and
+recorded as an :class:`~devspark.store.models.AgentLifecycleEventRow`.
+
+Every mutating method commits the session before it returns.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import total_ordering
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from devspark.core.errors import (
+    ConflictError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from devspark.core.lifecycle import TRANSITIONS, LifecycleState
+from devspark.store.archives import ExtractedAgent, extract_agent_archive
+from devspark.store.artifacts import ArtifactStore
+from devspark.store.models import (
+    AgentLifecycleEventRow,
+    AgentRow,
+    AgentVersionRow,
+    MatchResultRow,
+    UserRow,
+    utcnow,
+)
+
+T = TypeVar("T")
+
+MAX_PAGE_LIMIT = 100
+"""The most rows one page of a listing may hold."""
+
+_SEMVER_RE = re.compile(
+    r"^(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_RUNNING = frozenset(
+    {LifecycleState.DEPLOYING, LifecycleState.ONLINE, LifecycleState.BUSY, LifecycleState.IDLE}
+)
+_MANAGER_ROLES = frozenset({"user", "admin"})
+
+
+# --------------------------------------------------------------------------- semver
+
+
+@total_ordering
+@dataclass(frozen=True, slots=True)
+class SemVer:
+    """A parsed semantic version, ordered by semver.org precedence.
+
+    Build metadata is kept but ignored by comparisons, so ``1.0.0+a == 1.0.0+b``.
+
+    Attributes:
+        major: Major version.
+        minor: Minor version.
+        patch: Patch version.
+        prerelease: Dot-separated pre-release identifiers (empty for a release).
+        build: Dot-separated build metadata identifiers.
+
+    """
+
+    major: int
+    minor: int
+    patch: int
+    prerelease: tuple[str, ...] = ()
+    build: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> SemVer:
+        """Parse ``MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]``.
+
+        Raises:
+            InvalidArgumentError: ``text`` is not a semantic version.
+
+        """
+        match = _SEMVER_RE.fullmatch(text) if isinstance(text, str) else None
+        if match is None:
+            raise InvalidArgumentError(
+                f"version {text!r} is not a semantic version such as 1.2.0 or 2.0.0-rc.1"
+            )
+        pre, build = match["pre"], match["build"]
+        return cls(
+            int(match["major"]),
+            int(match["minor"]),
+            int(match["patch"]),
+            tuple(pre.split(".")) if pre else (),
+            tuple(build.split(".")) if build else (),
+        )
+
+    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+        # A release ranks above any of its pre-releases; numeric identifiers rank below
+        # alphanumeric ones and compare as numbers; a longer list of equal leading
+        # identifiers ranks higher (tuple comparison does exactly that).
+        pre = tuple(
+            (0, int(ident), "") if ident.isdigit() else (1, 0, ident) for ident in self.prerelease
+        )
+        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SemVer):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __lt__(self, other: SemVer) -> bool:
+        return self._key() < other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        text = f"{self.major}.{self.minor}.{self.patch}"
+        if self.prerelease:
+            text += "-" + ".".join(self.prerelease)
+        if self.build:
+            text += "+" + ".".join(self.build)
+        return text
+
+
+def compare_semver(left: str, right: str) -> int:
+    """Compare two semantic versions by precedence: ``-1``, ``0`` or ``1``.
+
+    Raises:
+        InvalidArgumentError: Either string is not a semantic version.
+
+    """
+    a, b = SemVer.parse(left), SemVer.parse(right)
+    return (a > b) - (a < b)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing.
+
+    Attributes:
+        items: The rows on this page.
+        total: How many rows the whole listing holds.
+        offset: Index of the first row of this page in the listing.
+        limit: The most rows a page holds.
+
+    """
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+def _check_page(offset: int, limit: int) -> None:
+    if offset < 0:
+        raise InvalidArgumentError(f"offset {offset!r} must be >= 0")
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise InvalidArgumentError(f"limit {limit!r} must be between 1 and {MAX_PAGE_LIMIT}")
+
+
+# --------------------------------------------------------------------------- registry
+
+
+class AgentRegistry:
+    """Agents and their versions, stored in the database and the artifact store.
+
+    Args:
+        session: The database session; mutating methods commit it.
+        artifacts: Where package archives are stored.
+        workdir: A scratch folder for unpacking uploads (emptied after each upload).
+
+    """
+
+    def __init__(self, session: Session, artifacts: ArtifactStore, workdir: Path) -> None:
+        self.session = session
+        self.artifacts = artifacts
+        self.workdir = Path(workdir)
+
+    # ----------------------------------------------------------------- publishing
+
+    def publish(
+        self,
+        actor: UserRow,
+        data: bytes,
+        filename: str,
+        *,
+        agent_id: uuid.UUID | None = None,
+    ) -> AgentVersionRow:
+        """Publish an uploaded agent archive as a new immutable version.
+
+        Args:
+            actor: Who uploads. Without ``agent_id`` the agent is ``actor``'s own agent
+                named by the manifest, created on its first publish.
+            data: The archive bytes (.tar.gz or .zip).
+            filename: The uploaded file name; it must agree with the bytes.
+            agent_id: Publish a new version of this existing agent (its owner or an
+                admin only); the manifest name must be the agent's name.
+
+        Returns:
+            The new version, in lifecycle state ``registered``.
+
+        Raises:
+            InvalidArgumentError: The archive, manifest or licence is invalid.
+            PermissionDeniedError: ``actor`` may not publish to this agent.
+            NotFoundError: ``agent_id`` names no agent.
+            ConflictError: The version is not greater than every published version, or
+                the same content is already published.
+
+        """
+        _check_manager(actor, "publish agents")
+        scratch = self._scratch()
+        try:
+            extracted = extract_agent_archive(data, filename, scratch)
+            agent = self._target_agent(actor, extracted, agent_id)
+            self._check_new_version(agent, extracted)
+            ref = self.artifacts.put_bytes(data, "package")
+            try:
+                version = self._insert_version(actor, agent, extracted, str(ref))
+            except IntegrityError as exc:  # a concurrent publish won the race
+                self.session.rollback()
+                raise ConflictError(
+                    f"agent {extracted.manifest.name!r} version "
+                    f"{extracted.manifest.version!r}: conflicts with existing data ({exc.orig})"
+                ) from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return version
+
+    def _scratch(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".publish-", dir=self.workdir))
+
+    def _target_agent(
+        self, actor: UserRow, extracted: ExtractedAgent, agent_id: uuid.UUID | None
+    ) -> AgentRow | None:
+        name = extracted.manifest.name
+        if agent_id is not None:
+            target = self.get_agent(agent_id)
+            _check_owner(actor, target, "publish versions of")
+            if target.name != name:
+                raise InvalidArgumentError(
+                    f"manifest field 'name' = {name!r} does not match agent {target.name!r}"
+                )
+            return target
+        agent = self.session.scalars(
+            select(AgentRow).where(AgentRow.owner_id == actor.id, AgentRow.name == name)
+        ).one_or_none()
+        if agent is not None and agent.deleted_at is not None:
+            raise ConflictError(f"agent {name!r} was deleted; its name cannot be reused")
+        return agent
+
+    def _check_new_version(self, agent: AgentRow | None, extracted: ExtractedAgent) -> None:
+        if agent is None:
+            return
+        new = SemVer.parse(extracted.manifest.version)
+        rows = self.session.execute(
+            select(AgentVersionRow.version, AgentVersionRow.sha256).where(
+                AgentVersionRow.agent_id == agent.id
+            )
+        ).all()
+        for version, sha256 in rows:
+            if sha256 == extracted.sha256:
+                raise ConflictError(
+                    f"agent {agent.name!r}: this content (sha256 {sha256}) is already "
+                    f"published as version {version!r}"
+                )
+        for version, _ in rows:
+            if version == str(new) or SemVer.parse(version) == new:
+                raise ConflictError(
+                    f"agent {agent.name!r}: version {str(new)!r} is already published "
+                    f"as {version!r} and is immutable; publish a greater version"
+                )
+        latest = max((SemVer.parse(version) for version, _ in rows), default=None)
+        if latest is not None and not new > latest:
+            raise ConflictError(
+                f"agent {agent.name!r}: version {str(new)!r} must be greater than the "
+                f"latest published version {str(latest)!r}"
+            )
+
+    def _insert_version(
+        self, actor: UserRow, agent: AgentRow | None, extracted: ExtractedAgent, ref: str
+    ) -> AgentVersionRow:
+        manifest = extracted.manifest
+        if agent is None:
+            agent = AgentRow(
+                owner_id=actor.id,
+                name=manifest.name,
+                description=manifest.description,
+            )
+            self.session.add(agent)
+            self.session.flush()
+        elif manifest.description:
+            agent.description = manifest.description
+        version = AgentVersionRow(
+            agent_id=agent.id,
+            version=manifest.version,
+            sha256=extracted.sha256,
+            manifest=manifest.model_dump(mode="json"),
+            license=manifest.license,
+            language=manifest.language,
+            artifact_ref=ref,
+            lifecycle_state=LifecycleState.REGISTERED.value,
+        )
+        self.session.add(version)
+        self.session.flush()
+        self._record(version, LifecycleState.REGISTERED, LifecycleState.REGISTERED, "published")
+        self.session.commit()
+        return version
+
+    # ----------------------------------------------------------------- reading
+
+    def get_agent(self, agent_id: uuid.UUID) -> AgentRow:
+        """The agent ``agent_id`` (not deleted).
+
+        Raises:
+            NotFoundError: No such agent, or it was deleted.
+
+        """
+        agent = self.session.get(AgentRow, agent_id)
+        if agent is None or agent.deleted_at is not None:
+            raise NotFoundError(f"agent_id {str(agent_id)!r}: no such agent")
+        return agent
+
+    def get_version(self, version_id: uuid.UUID) -> AgentVersionRow:
+        """The version ``version_id`` of an agent that is not deleted.
+
+        Raises:
+            NotFoundError: No such version, or its agent was deleted.
+
+        """
+        version = self.session.get(AgentVersionRow, version_id)
+        if version is None:
+            raise NotFoundError(f"version_id {str(version_id)!r}: no such agent version")
+        self.get_agent(version.agent_id)
+        return version
+
+    def list_agents(
+        self,
+        owner: UserRow | uuid.UUID | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page[AgentRow]:
+        """Agents that are not deleted, oldest first, optionally of one owner.
+
+        Raises:
+            InvalidArgumentError: ``offset`` or ``limit`` is out of range.
+
+        """
+        query = select(AgentRow).where(AgentRow.deleted_at.is_(None))
+        if owner is not None:
+            owner_id = owner.id if isinstance(owner, UserRow) else owner
+            query = query.where(AgentRow.owner_id == owner_id)
+        return self._page(query.order_by(AgentRow.created_at, AgentRow.name), offset, limit)
+
+    def list_versions(
+        self, agent_id: uuid.UUID, *, offset: int = 0, limit: int = 50
+    ) -> Page[AgentVersionRow]:
+        """The versions of ``agent_id``, deprecated ones included, oldest first.
+
+        Raises:
+            NotFoundError: No such agent.
+            InvalidArgumentError: ``offset`` or ``limit`` is out of range.
+
+        """
+        self.get_agent(agent_id)
+        query = (
+            select(AgentVersionRow)
+            .where(AgentVersionRow.agent_id == agent_id)
+            .order_by(AgentVersionRow.created_at, AgentVersionRow.version)
+        )
+        return self._page(query, offset, limit)
+
+    def list_events(self, version_id: uuid.UUID) -> list[AgentLifecycleEventRow]:
+        """The lifecycle history of ``version_id``, oldest first.
+
+        Raises:
+            NotFoundError: No such version.
+
+        """
+        self.get_version(version_id)
+        return list(
+            self.session.scalars(
+                select(AgentLifecycleEventRow)
+                .where(AgentLifecycleEventRow.version_id == version_id)
+                .order_by(AgentLifecycleEventRow.at)
+            )
+        )
+
+    def download(self, version_id: uuid.UUID) -> bytes:
+        """The archive bytes exactly as they were uploaded for ``version_id``.
+
+        Raises:
+            NotFoundError: No such version, or its archive is missing.
+
+        """
+        return self.artifacts.read_bytes(self.get_version(version_id).artifact_ref)
+
+    def _page(self, query: Select[T], offset: int, limit: int) -> Page[T]:
+        _check_page(offset, limit)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        items = list(self.session.scalars(query.offset(offset).limit(limit)))
+        return Page(items, total, offset, limit)
+
+    # ----------------------------------------------------------------- changing
+
+    def deprecate(self, actor: UserRow, version_id: uuid.UUID) -> AgentVersionRow:
+        """Flag ``version_id`` as deprecated; it stays listed and downloadable.
+
+        Raises:
+            NotFoundError: No such version.
+            PermissionDeniedError: ``actor`` is neither the owner nor an admin.
+
+        """
+        version = self.get_version(version_id)
+        _check_owner(actor, self.get_agent(version.agent_id), "deprecate versions of")
+        version.deprecated = True
+        self._commit(f"version_id {str(version_id)!r}")
+        return version
+
+    def delete_version(self, actor: UserRow, version_id: uuid.UUID) -> None:
+        """Delete a version that never played and is not running, with its archive.
+
+        Raises:
+            NotFoundError: No such version.
+            PermissionDeniedError: ``actor`` is neither the owner nor an admin.
+            ConflictError: The version has played (deprecate it instead).
+            FailedPreconditionError: The version is running (stop it first).
+
+        """
+        version = self.get_version(version_id)
+        _check_owner(actor, self.get_agent(version.agent_id), "delete versions of")
+        self._check_deletable(version)
+        ref = version.artifact_ref
+        self.session.delete(version)
+        self._commit(f"version_id {str(version_id)!r}")
+        still_used = self.session.scalar(
+            select(exists().where(AgentVersionRow.artifact_ref == ref))
+        )
+        if not still_used:
+            self.artifacts.delete(ref)
+
+    def delete_agent(self, actor: UserRow, agent_id: uuid.UUID) -> AgentRow:
+        """Soft-delete an agent (``deleted_at``) when none of its versions played or runs.
+
+        Raises:
+            NotFoundError: No such agent.
+            PermissionDeniedError: ``actor`` is neither the owner nor an admin.
+            ConflictError: A version has played (deprecate it instead).
+            FailedPreconditionError: A version is running (stop it first).
+
+        """
+        agent = self.get_agent(agent_id)
+        _check_owner(actor, agent, "delete")
+        for version in self.session.scalars(
+            select(AgentVersionRow).where(AgentVersionRow.agent_id == agent_id)
+        ):
+            self._check_deletable(version)
+        agent.deleted_at = utcnow()
+        self._commit(f"agent_id {str(agent_id)!r}")
+        return agent
+
+    def _check_deletable(self, version: AgentVersionRow) -> None:
+        referenced = self.session.scalar(
+            select(exists().where(MatchResultRow.agent_version_id == version.id))
+        )
+        if version.played or referenced:
+            raise ConflictError(
+                f"version {version.version!r} has played {version.matches_played} match(es) "
+                "and cannot be deleted; deprecate it instead"
+            )
+        if LifecycleState(version.lifecycle_state) in _RUNNING:
+            raise FailedPreconditionError(
+                f"version {version.version!r} is {version.lifecycle_state!r}; stop it "
+                "before deleting"
+            )
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self, actor: UserRow, version_id: uuid.UUID) -> AgentVersionRow:
+        """Bring a version online (through ``deploying``); a no-op when it already runs.
+
+        Raises:
+            NotFoundError: No such version.
+            PermissionDeniedError: ``actor`` is neither the owner nor an admin.
+            FailedPreconditionError: The version is deprecated, or a transition is not
+                allowed from its state.
+
+        """
+        version = self._owned_version(actor, version_id, "start")
+        if version.deprecated:
+            raise FailedPreconditionError(f"version {version.version!r} is deprecated")
+        state = LifecycleState(version.lifecycle_state)
+        if state in _RUNNING - {LifecycleState.DEPLOYING}:
+            return version
+        who = f"start requested by {actor.username!r}"
+        path = [(LifecycleState.DEPLOYING, who), (LifecycleState.ONLINE, "deployed")]
+        return self._walk(version, path)
+
+    def stop(self, actor: UserRow, version_id: uuid.UUID) -> AgentVersionRow:
+        """Take a version offline; a no-op when it already is.
+
+        Raises:
+            NotFoundError: No such version.
+            PermissionDeniedError: ``actor`` is neither the owner nor an admin.
+            FailedPreconditionError: The transition is not allowed from its state.
+
+        """
+        version = self._owned_version(actor, version_id, "stop")
+        if version.lifecycle_state == LifecycleState.OFFLINE.value:
+            return version
+        path = [(LifecycleState.OFFLINE, f"stop requested by {actor.username!r}")]
+        return self._walk(version, path)
+
+    def transition(
+        self,
+        actor: UserRow,
+        version_id: uuid.UUID,
+        target: LifecycleState | str,
+        *,
+        reason: str,
+    ) -> AgentVersionRow:
+        """Move a version to ``target`` in one allowed step (maintenance, error, busy...).
+
+        Raises:
+            InvalidArgumentError: ``target`` is not a lifecycle state.
+            NotFoundError: No such version.
+            PermissionDeniedError: ``actor`` is neither the owner nor an admin.
+            FailedPreconditionError: ``TRANSITIONS`` does not allow the move.
+
+        """
+        try:
+            goal = LifecycleState(target)
+        except ValueError:
+            known = [state.value for state in LifecycleState]
+            raise InvalidArgumentError(f"target {target!r} is not one of {known!r}") from None
+        version = self._owned_version(actor, version_id, "change the lifecycle of")
+        return self._walk(version, [(goal, reason)])
+
+    def _owned_version(self, actor: UserRow, version_id: uuid.UUID, what: str) -> AgentVersionRow:
+        version = self.get_version(version_id)
+        _check_owner(actor, self.get_agent(version.agent_id), what)
+        return version
+
+    def _walk(
+        self, version: AgentVersionRow, path: list[tuple[LifecycleState, str]]
+    ) -> AgentVersionRow:
+        state = LifecycleState(version.lifecycle_state)
+        for target, _ in path:  # validate the whole path before changing anything
+            if target != state and target not in TRANSITIONS[state]:
+                raise FailedPreconditionError(
+                    f"version {version.version!r}: lifecycle cannot go from "
+                    f"{state.value!r} to {target.value!r}"
+                )
+            state = target
+        for target, reason in path:
+            current = LifecycleState(version.lifecycle_state)
+            if target != current:
+                self._record(version, current, target, reason)
+                version.lifecycle_state = target.value
+        self._commit(f"version {version.version!r}")
+        return version
+
+    def _record(
+        self,
+        version: AgentVersionRow,
+        source: LifecycleState,
+        target: LifecycleState,
+        reason: str,
+    ) -> None:
+        # Events are ordered by time; keep them strictly increasing even when the clock
+        # does not move between two transitions.
+        last = self.session.scalar(
+            select(func.max(AgentLifecycleEventRow.at)).where(
+                AgentLifecycleEventRow.version_id == version.id
+            )
+        )
+        at = utcnow()
+        if last is not None and at <= last:
+            at = last + timedelta(microseconds=1)
+        self.session.add(
+            AgentLifecycleEventRow(
+                version_id=version.id,
+                from_state=source.value,
+                to_state=target.value,
+                reason=reason,
+                at=at,
+            )
+        )
+        self.session.flush()
+
+    def _commit(self, what: str) -> None:
+        try:
+            self.session.commit()
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise ConflictError(f"{what}: conflicts with existing data ({exc.orig})") from None
+
+
+def _check_manager(actor: UserRow, what: str) -> None:
+    if actor.disabled or actor.role not in _MANAGER_ROLES:
+        raise PermissionDeniedError(f"user {actor.username!r} (role {actor.role!r}) may not {what}")
+
+
+def _check_owner(actor: UserRow, agent: AgentRow, what: str) -> None:
+    _check_manager(actor, f"{what} agents")
+    if actor.role != "admin" and actor.id != agent.owner_id:
+        raise PermissionDeniedError(
+            f"user {actor.username!r} may not {what} agent {agent.name!r}: "
+            "only its owner or an admin may"
+        )
