@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from devspark.cli import agent_cmd, match_cmd, replay_cmd, scenarios_cmd, tournament_cmd
+from devspark.cli import agent_cmd, match_cmd, replay_cmd, scenarios_cmd, serve_cmd, tournament_cmd
 from devspark.cli.demo_cmd import demo
 from devspark.core.errors import DevSparkError
 
@@ -22,6 +22,7 @@ app.add_typer(scenarios_cmd.app, name="scenarios")
 app.add_typer(tournament_cmd.app, name="tournament")
 app.command("leaderboard")(tournament_cmd.leaderboard)
 app.command("demo")(demo)
+app.command("serve")(serve_cmd.serve)
 
 EXIT_CODES = {
     "invalid_argument": 2,

@@ -1,0 +1,216 @@
+"""Application factory: database on startup, correlation ids, metrics, error handlers.
+
+Run it with ``devspark serve``, or build it yourself::
+
+    from devspark.server.app import create_app
+    from devspark.server.settings import Settings
+
+    app = create_app(Settings.from_env())
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
+from devspark.server.routes import health, scenarios
+from devspark.server.settings import Settings
+from devspark.store.db import make_engine, session_factory, upgrade
+
+TITLE = "DevSpark Playground API"
+DESCRIPTION = (
+    "Run, evaluate and share AI agents in sandboxes. Errors always have the body "
+    '`{"error": {"code", "message", "correlation_id"}}`; lists are paginated with '
+    "`offset` and `limit`; every response carries an `X-Request-ID` header."
+)
+UNMATCHED_ROUTE = "<unmatched>"
+"""Route label in metrics for requests that matched no route (keeps label sets small)."""
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("devspark")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+class CorrelationIdMiddleware:
+    """Give each request a correlation id: the caller's ``X-Request-ID`` or a new one.
+
+    The id is stored as ``request.state.correlation_id`` and echoed in the response
+    header. An incoming id longer than 128 characters or with characters outside
+    ``[A-Za-z0-9._:-]`` is replaced, so it is safe to log.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode(), b"")
+        text = incoming.decode("latin-1")
+        cid = text if _REQUEST_ID.fullmatch(text) else uuid.uuid4().hex
+        scope.setdefault("state", {})["correlation_id"] = cid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != REQUEST_ID_HEADER.lower().encode()
+                ]
+                headers.append((REQUEST_ID_HEADER.lower().encode(), cid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class HttpMetrics:
+    """Prometheus request count and latency, labelled by method, route template, status."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "devspark_http_requests",
+            "HTTP requests handled.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "devspark_http_request_duration_seconds",
+            "HTTP request latency in seconds.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+
+
+class MetricsMiddleware:
+    """Record every HTTP request in :class:`HttpMetrics`.
+
+    The route label is the matched path template (``/api/v1/scenarios/{scenario_id}``),
+    never the raw path, so label sets stay bounded.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        start = time.perf_counter()
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+            labels = (scope["method"], route, str(status))
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(time.perf_counter() - start)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        app.state.engine = engine
+        app.state.session_factory = session_factory(engine)
+        yield
+    finally:
+        engine.dispose()
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """FastAPI dependency: a database session for one request, closed afterwards.
+
+    Args:
+        request: The current request (its app holds the session factory).
+
+    Yields:
+        A session; the route commits what it changes.
+
+    """
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        yield session
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the DevSpark API application.
+
+    On startup the database is migrated (``upgrade``) and ``app.state.engine`` and
+    ``app.state.session_factory`` are set; on shutdown the engine is disposed. Each app
+    has its own Prometheus registry (``app.state.metrics_registry``).
+
+    Args:
+        settings: Server settings (see :meth:`Settings.from_env`).
+
+    Returns:
+        The application, ready for uvicorn or a test client.
+
+    """
+    app = FastAPI(
+        title=TITLE,
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    registry = CollectorRegistry()
+    app.state.metrics_registry = registry
+    install_error_handlers(app)
+    # Added last = outermost: the correlation id exists before metrics and handlers run.
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_middleware(CorrelationIdMiddleware)
+    app.include_router(health.router)
+    app.include_router(scenarios.router)
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Metrics."}},
+    )
+    def metrics() -> Response:
+        """Request counts and latencies in the Prometheus text format."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+__all__ = ["create_app", "get_session"]

@@ -1,0 +1,82 @@
+"""Scenario catalogue: ``GET /api/v1/scenarios`` and ``GET /api/v1/scenarios/{id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from devspark.scenarios import ScenarioInfo, list_scenarios, resolve
+from devspark.server.errors import NOT_FOUND_RESPONSE
+from devspark.server.pagination import Page, PageParams, page_params, paginate
+
+router = APIRouter(prefix="/api/v1/scenarios", tags=["scenarios"])
+
+_EXAMPLE: dict[str, Any] = {
+    "id": "tictactoe",
+    "version": 1,
+    "full_id": "tictactoe-v1",
+    "domains": ["game"],
+    "players": [2, 2],
+    "difficulties": [1],
+    "parallel": False,
+}
+
+
+class ScenarioPublic(BaseModel):
+    """A scenario version as the API shows it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    id: str = Field(description="Scenario id without version.")
+    version: int = Field(ge=1, description="Version number.")
+    full_id: str = Field(description="Versioned id, `<id>-v<version>`.")
+    domains: list[str] = Field(description="Declared domains.")
+    players: tuple[int, int] = Field(description="Minimum and maximum number of agents.")
+    difficulties: list[int] = Field(description="Accepted difficulty levels.")
+    parallel: bool = Field(description="Simultaneous moves rather than turns.")
+
+    @classmethod
+    def from_info(cls, info: ScenarioInfo) -> ScenarioPublic:
+        """Build the public view of a registry entry."""
+        return cls(
+            id=info.id,
+            version=info.version,
+            full_id=info.full_id,
+            domains=list(info.domains),
+            players=info.players,
+            difficulties=list(info.difficulties),
+            parallel=info.parallel,
+        )
+
+
+@router.get("", summary="List scenarios")
+def list_all(params: Annotated[PageParams, Depends(page_params)]) -> Page[ScenarioPublic]:
+    """Every registered scenario version, sorted by id then version."""
+    items = [ScenarioPublic.from_info(info) for info in list_scenarios()]
+    return paginate(items, params)
+
+
+@router.get("/{scenario_id}", summary="Get a scenario", responses=NOT_FOUND_RESPONSE)
+def get_one(
+    scenario_id: Annotated[
+        str,
+        Path(
+            description="`name` (latest version) or `name-vN`.",
+            examples=["tictactoe", "tictactoe-v1"],
+        ),
+    ],
+) -> ScenarioPublic:
+    """One scenario version; 404 (with near names suggested) when it does not exist."""
+    cls = resolve(scenario_id)
+    return ScenarioPublic.from_info(
+        ScenarioInfo(
+            id=cls.scenario_id,
+            version=cls.version,
+            domains=tuple(cls.domains),
+            players=(cls.players[0], cls.players[1]),
+            difficulties=tuple(cls.difficulties),
+            parallel=cls.parallel,
+        )
+    )
