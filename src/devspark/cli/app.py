@@ -29,6 +29,7 @@ EXIT_CODES = {
     "not_found": 3,
     "failed_precondition": 4,
     "permission_denied": 5,
+    "unauthenticated": 8,
     "conflict": 6,
     "deadline_exceeded": 7,
 }

@@ -53,3 +53,14 @@ class PermissionDeniedError(DevSparkError, PermissionError):
     """The caller may not perform the operation."""
 
     code = "permission_denied"
+
+
+class UnauthenticatedError(PermissionDeniedError):
+    """The caller did not prove who it is: bad credentials, or an expired or unknown token.
+
+    A :class:`PermissionDeniedError` (so code that refuses either catches both) with its
+    own code, which the API answers with 401 instead of 403.
+    """
+
+    code = "unauthenticated"
+

@@ -7,8 +7,10 @@ detection in :meth:`TokenService.rotate_refresh`: it commits the revocation of t
 family before raising, because a caller that rolls back on the error would otherwise undo
 the security response.
 
-Authentication failures raise :class:`~devspark.core.errors.PermissionDeniedError`
-(``core.errors`` has no separate "unauthenticated" code yet).
+Authentication failures (bad credentials; an unknown, expired or reused token or key)
+raise :class:`~devspark.core.errors.UnauthenticatedError` (code ``unauthenticated``,
+HTTP 401); refusals of a known caller (a disabled account, a missing scope, someone
+else's key) raise :class:`~devspark.core.errors.PermissionDeniedError` (403).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from devspark.core.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    UnauthenticatedError,
 )
 from devspark.store.models import ApiKeyRow, RefreshTokenRow, UserRow, utcnow
 
@@ -247,7 +250,8 @@ def authenticate(
         hasher: Argon2 parameters; :data:`DEFAULT_HASHER` when omitted.
 
     Raises:
-        PermissionDeniedError: Bad credentials, or the account is disabled.
+        UnauthenticatedError: Bad credentials.
+        PermissionDeniedError: The account is disabled.
     """
     hasher = hasher or DEFAULT_HASHER
     user = session.scalar(select(UserRow).where(UserRow.username == username.strip().lower()))
@@ -255,9 +259,9 @@ def authenticate(
     try:
         hasher.verify(stored or _dummy_hash(hasher), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise PermissionDeniedError(_BAD_LOGIN) from None
+        raise UnauthenticatedError(_BAD_LOGIN) from None
     if user is None or stored is None:
-        raise PermissionDeniedError(_BAD_LOGIN)
+        raise UnauthenticatedError(_BAD_LOGIN)
     if user.disabled:
         raise PermissionDeniedError(f"account {user.username!r} is disabled")
     if hasher.check_needs_rehash(stored):
@@ -370,7 +374,7 @@ class TokenService:
         """Check an access token's signature, issuer and expiry; return its claims.
 
         Raises:
-            PermissionDeniedError: The token is expired, tampered with or malformed.
+            UnauthenticatedError: The token is expired, tampered with or malformed.
         """
         try:
             payload = jwt.decode(
@@ -381,16 +385,16 @@ class TokenService:
                 options={"require": ["iss", "sub", "role", "typ", "iat", "exp", "jti"]},
             )
         except jwt.ExpiredSignatureError:
-            raise PermissionDeniedError("access token has expired") from None
+            raise UnauthenticatedError("access token has expired") from None
         except jwt.InvalidTokenError as exc:
-            raise PermissionDeniedError(f"access token is invalid: {exc}") from None
+            raise UnauthenticatedError(f"access token is invalid: {exc}") from None
         if payload["typ"] != "access":
-            raise PermissionDeniedError(f"token type must be 'access', got {payload['typ']!r}")
+            raise UnauthenticatedError(f"token type must be 'access', got {payload['typ']!r}")
         try:
             user_id = uuid.UUID(str(payload["sub"]))
             role = Role(payload["role"])
         except ValueError:
-            raise PermissionDeniedError("access token has a malformed subject or role") from None
+            raise UnauthenticatedError("access token has a malformed subject or role") from None
         return Claims(
             user_id=user_id,
             role=role,
@@ -430,7 +434,7 @@ class TokenService:
         ``FOR UPDATE`` (on PostgreSQL) so two concurrent rotations cannot both succeed.
 
         Raises:
-            PermissionDeniedError: Unknown, revoked or expired token, disabled account, or
+            UnauthenticatedError: Unknown, revoked or expired token, disabled account, or
                 a reused token, in which case the whole family has been revoked and
                 **committed** before raising.
         """
@@ -440,21 +444,21 @@ class TokenService:
             .with_for_update()
         )
         if row is None:
-            raise PermissionDeniedError("refresh token is not recognised")
+            raise UnauthenticatedError("refresh token is not recognised")
         if row.revoked_at is not None:
-            raise PermissionDeniedError("refresh token has been revoked")
+            raise UnauthenticatedError("refresh token has been revoked")
         if row.used_at is not None:
             self.revoke_family(session, row.family_id)
             session.commit()
-            raise PermissionDeniedError(
+            raise UnauthenticatedError(
                 "refresh token was already used; every token of its family is now revoked"
             )
         now = self._clock()
         if row.expires_at <= now:
-            raise PermissionDeniedError("refresh token has expired")
+            raise UnauthenticatedError("refresh token has expired")
         user = session.get(UserRow, row.user_id)
         if user is None or user.disabled:
-            raise PermissionDeniedError("account is disabled or no longer exists")
+            raise UnauthenticatedError("account is disabled or no longer exists")
         row.used_at = now
         refresh = self.issue_refresh(session, user, row.family_id)
         return TokenPair(access=self.issue_access(user), refresh=refresh)
@@ -550,21 +554,21 @@ def authenticate_api_key(session: Session, presented: str) -> ApiKeyIdentity:
     """Find the live key matching ``presented`` and its user; record ``last_used_at``.
 
     Raises:
-        PermissionDeniedError: Malformed, unknown or revoked key, or disabled account.
+        UnauthenticatedError: Malformed, unknown or revoked key, or disabled account.
     """
     match = _KEY_FORMAT.fullmatch(presented.strip())
     if match is None:
-        raise PermissionDeniedError(_BAD_KEY)
+        raise UnauthenticatedError(_BAD_KEY)
     prefix, digest = match.group(1), _sha256(match.group(2))
     candidates = session.scalars(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).all()
     key = next((row for row in candidates if hmac.compare_digest(row.key_hash, digest)), None)
     if key is None:
-        raise PermissionDeniedError(_BAD_KEY)
+        raise UnauthenticatedError(_BAD_KEY)
     if key.revoked_at is not None:
-        raise PermissionDeniedError(f"API key {prefix!r} has been revoked")
+        raise UnauthenticatedError(f"API key {prefix!r} has been revoked")
     user = session.get(UserRow, key.user_id)
     if user is None or user.disabled:
-        raise PermissionDeniedError("account is disabled or no longer exists")
+        raise UnauthenticatedError("account is disabled or no longer exists")
     key.last_used_at = utcnow()
     session.flush()
     return ApiKeyIdentity(user=user, key=key)
