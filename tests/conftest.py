@@ -95,6 +95,16 @@ def _unmount_state_quotas(tmp_path: Path) -> Iterator[None]:
             subprocess.run(["umount", point], check=False, capture_output=True)
 
 
+TEST_SECRET_KEY = "test-secret-key-" + "0" * 32
+"""``DEVSPARK_SECRET_KEY`` for every test: the server refuses to start without one."""
+
+
+@pytest.fixture(autouse=True)
+def _server_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the API server (``create_app``, ``devspark serve``) a signing secret."""
+    monkeypatch.setenv("DEVSPARK_SECRET_KEY", TEST_SECRET_KEY)
+
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "DEVSPARK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

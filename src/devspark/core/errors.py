@@ -63,4 +63,3 @@ class UnauthenticatedError(PermissionDeniedError):
     """
 
     code = "unauthenticated"
-

@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 
-from fastapi import FastAPI, Request
+from argon2 import PasswordHasher
+from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,12 +27,15 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
-from devspark.server.routes import health, scenarios
+from devspark.server.routes import agents, health, scenarios, users
+from devspark.server.routes import auth as auth_routes
 from devspark.server.settings import Settings
+from devspark.services.accounts import DEFAULT_HASHER, TokenService, secret_key
+from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import make_engine, session_factory, upgrade
 
 TITLE = "DevSpark Playground API"
@@ -153,30 +157,28 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: a database session for one request, closed afterwards.
-
-    Args:
-        request: The current request (its app holds the session factory).
-
-    Yields:
-        A session; the route commits what it changes.
-
-    """
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session:
-        yield session
-
-
-def create_app(settings: Settings) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    tokens: TokenService | None = None,
+    hasher: PasswordHasher | None = None,
+) -> FastAPI:
     """Build the DevSpark API application.
 
     On startup the database is migrated (``upgrade``) and ``app.state.engine`` and
     ``app.state.session_factory`` are set; on shutdown the engine is disposed. Each app
-    has its own Prometheus registry (``app.state.metrics_registry``).
+    has its own Prometheus registry (``app.state.metrics_registry``), token service
+    (``app.state.tokens``) and password hasher (``app.state.hasher``).
 
     Args:
         settings: Server settings (see :meth:`Settings.from_env`).
+        tokens: Token service; by default one signing with ``DEVSPARK_SECRET_KEY``
+            (required outside development mode, see :func:`secret_key`).
+        hasher: Argon2 parameters; :data:`DEFAULT_HASHER` by default (tests pass cheap
+            ones).
+
+    Raises:
+        FailedPreconditionError: No usable secret key outside development mode.
 
     Returns:
         The application, ready for uvicorn or a test client.
@@ -190,6 +192,10 @@ def create_app(settings: Settings) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
+    app.state.tokens = tokens or TokenService(secret_key(settings.dev_mode))
+    app.state.hasher = hasher or DEFAULT_HASHER
+    app.state.artifacts = ArtifactStore(settings.data_dir / "artifacts")
+    app.state.workdir = settings.data_dir / "work" / "registry"
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
     install_error_handlers(app)
@@ -198,6 +204,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health.router)
     app.include_router(scenarios.router)
+    app.include_router(agents.router)
+    app.include_router(auth_routes.router)
+    app.include_router(users.router)
 
     @app.get(
         "/metrics",

@@ -119,7 +119,8 @@ def error_response(
         status_code: HTTP status.
         code: Canonical error code.
         message: Explanation sent to the client.
-        headers: Extra headers (e.g. ``Allow`` for 405).
+        headers: Extra headers (e.g. ``Allow`` for 405). A 401 always gets
+            ``WWW-Authenticate: Bearer`` unless ``headers`` names its own.
 
     Returns:
         The JSON response.
@@ -128,6 +129,8 @@ def error_response(
     cid = correlation_id(request)
     body = ErrorBody(error=ErrorDetail(code=code, message=message, correlation_id=cid))
     all_headers = dict(headers or {})
+    if status_code == 401 and not any(k.lower() == "www-authenticate" for k in all_headers):
+        all_headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: a 401 names its scheme
     if cid is not None:
         all_headers[REQUEST_ID_HEADER] = cid
     return JSONResponse(body.model_dump(), status_code=status_code, headers=all_headers)

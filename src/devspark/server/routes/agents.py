@@ -1,0 +1,592 @@
+"""Agent registry over HTTP: ``/api/v1/agents`` and the versions of each agent.
+
+Uploads are multipart (``file``: a .tar.gz or .zip). The route reads at most
+:data:`MAX_UPLOAD_BYTES` + 1 bytes of the spooled upload and refuses anything larger with
+``invalid_argument`` (422) before the archive is opened; the registry then validates the
+archive (paths, links, sizes, manifest, licence) and the version order.
+
+Reads are public. Writes need an authenticated caller (:func:`current_actor`); the role
+gate (:func:`devspark.services.accounts.can`) runs here, the owner rule runs again in the
+registry. Domain errors are never caught: the central handler maps them to statuses.
+
+Audit: :class:`~devspark.services.registry.AgentRegistry` commits each change itself, so
+the audit entry (:func:`devspark.services.audit.record`) is written right after, in a
+second commit on the same session. A failure between the two commits leaves a change
+without its audit entry; it is logged with the correlation id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from devspark.core.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from devspark.server.auth import (
+    AUTH_RESPONSES,
+    Actor,
+    actor_kind,
+    current_actor,
+    optional_actor,
+    require_key_scope,
+)
+from devspark.server.deps import get_session
+from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody, correlation_id
+from devspark.server.pagination import Page, PageParams, page_params, paginate
+from devspark.services import audit
+from devspark.services.accounts import Action, can
+from devspark.services.registry import MAX_PAGE_LIMIT, AgentRegistry, SemVer
+from devspark.services.registry import Page as RegistryPage
+from devspark.store.archives import MAX_COMPRESSED_BYTES
+from devspark.store.artifacts import ArtifactStore
+from devspark.store.models import AgentLifecycleEventRow, AgentRow, AgentVersionRow
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+
+T = TypeVar("T")
+
+MAX_UPLOAD_BYTES = MAX_COMPRESSED_BYTES
+"""The largest upload the API reads (the archive as sent, before unpacking)."""
+
+WRITE_SCOPE = "agents:write"
+"""API-key scope needed by every agent route that changes something."""
+
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    404: {"model": ErrorBody, "description": "Not found: no such agent or version."},
+    409: {"model": ErrorBody, "description": "Conflict or failed precondition."},
+}
+_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_WRITE_RESPONSES,
+    422: {
+        "model": ErrorBody,
+        "description": "Invalid archive, manifest or licence, or upload over the size limit.",
+    },
+}
+_ARCHIVE_TYPES: dict[str, dict[str, Any]] = {"application/gzip": {}, "application/zip": {}}
+
+_AGENT_EXAMPLE: dict[str, Any] = {
+    "id": "0b6f7c1e-3f0a-4d53-9f0e-2f1c5b8a9d10",
+    "owner_id": "5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "name": "greedy-bot",
+    "description": "Takes the best immediate move.",
+    "created_at": "2025-01-31T12:00:00Z",
+}
+_VERSION_EXAMPLE: dict[str, Any] = {
+    "id": "7c2e9a10-5b4d-4f3e-a1c2-d3e4f5a6b7c8",
+    "agent_id": "0b6f7c1e-3f0a-4d53-9f0e-2f1c5b8a9d10",
+    "version": "1.2.0",
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "license": "MIT",
+    "language": "python",
+    "lifecycle_state": "registered",
+    "deprecated": False,
+    "matches_played": 0,
+    "created_at": "2025-01-31T12:00:00Z",
+    "manifest": {"name": "greedy-bot", "version": "1.2.0", "entrypoint": "agent.py"},
+}
+_EVENT_EXAMPLE: dict[str, Any] = {
+    "from_state": "deploying",
+    "to_state": "online",
+    "reason": "deployed",
+    "at": "2025-01-31T12:00:01Z",
+}
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class AgentPublic(BaseModel):
+    """An agent (owner and name); its code lives in its versions."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_AGENT_EXAMPLE]})
+
+    id: uuid.UUID = Field(description="Agent id.")
+    owner_id: uuid.UUID = Field(description="Id of the owning user.")
+    name: str = Field(description="Name from the manifest, unique per owner.")
+    description: str = Field(description="Description of the latest published version.")
+    created_at: datetime = Field(description="When the first version was published.")
+
+    @classmethod
+    def from_row(cls, row: AgentRow) -> AgentPublic:
+        """Build the public view of an agent row."""
+        return cls(
+            id=row.id,
+            owner_id=row.owner_id,
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+        )
+
+
+class AgentVersionPublic(BaseModel):
+    """One immutable published version of an agent."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_VERSION_EXAMPLE]})
+
+    id: uuid.UUID = Field(description="Version id.")
+    agent_id: uuid.UUID = Field(description="Id of its agent.")
+    version: str = Field(description="Semantic version from the manifest.")
+    sha256: str = Field(description="Content hash of the unpacked agent.")
+    license: str = Field(description="SPDX licence from the manifest.")
+    language: str = Field(description="Language from the manifest.")
+    lifecycle_state: str = Field(description="Current lifecycle state.")
+    deprecated: bool = Field(description="Deprecated versions stay listed and downloadable.")
+    matches_played: int = Field(ge=0, description="Matches played by this version.")
+    created_at: datetime = Field(description="When it was published.")
+    manifest: dict[str, Any] = Field(description="The validated `agent.toml`.")
+
+    @classmethod
+    def from_row(cls, row: AgentVersionRow) -> AgentVersionPublic:
+        """Build the public view of a version row."""
+        return cls(
+            id=row.id,
+            agent_id=row.agent_id,
+            version=row.version,
+            sha256=row.sha256,
+            license=row.license,
+            language=row.language,
+            lifecycle_state=row.lifecycle_state,
+            deprecated=row.deprecated,
+            matches_played=row.matches_played,
+            created_at=row.created_at,
+            manifest=dict(row.manifest),
+        )
+
+
+class LifecycleEventPublic(BaseModel):
+    """One lifecycle transition of a version."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EVENT_EXAMPLE]})
+
+    from_state: str = Field(description="State before the transition.")
+    to_state: str = Field(description="State after the transition.")
+    reason: str = Field(description="Why it happened.")
+    at: datetime = Field(description="When it happened.")
+
+    @classmethod
+    def from_row(cls, row: AgentLifecycleEventRow) -> LifecycleEventPublic:
+        """Build the public view of an event row."""
+        return cls(from_state=row.from_state, to_state=row.to_state, reason=row.reason, at=row.at)
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def get_registry(
+    request: Request, session: Annotated[Session, Depends(get_session)]
+) -> AgentRegistry:
+    """The agent registry on the request's session and the app's artifact store."""
+    artifacts: ArtifactStore = request.app.state.artifacts
+    workdir: Path = request.app.state.workdir
+    return AgentRegistry(session, artifacts, workdir)
+
+
+def upload_limit() -> int:
+    """The largest upload accepted, in bytes (a dependency, so tests can lower it)."""
+    return MAX_UPLOAD_BYTES
+
+
+Registry = Annotated[AgentRegistry, Depends(get_registry)]
+Writer = Annotated[Actor, Depends(current_actor)]
+Window = Annotated[PageParams, Depends(page_params)]
+_PUBLIC = [Depends(optional_actor)]
+
+
+def _authorize(actor: Actor, action: Action, what: str, agent: AgentRow | None = None) -> None:
+    require_key_scope(actor, WRITE_SCOPE)
+    owner = agent.owner_id if agent is not None else None
+    if not can(actor.role, action, owner_id=owner, actor_id=actor.user.id):
+        target = f" agent {agent.name!r}" if agent is not None else " agents"
+        raise PermissionDeniedError(
+            f"user {actor.user.username!r} (role {actor.role.value!r}) may not {what}{target}"
+            + (": only its owner or an admin may" if agent is not None else "")
+        )
+
+
+def _audit(
+    request: Request,
+    registry: AgentRegistry,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: uuid.UUID,
+    **detail: Any,
+) -> None:
+    session = registry.session
+    cid = correlation_id(request)
+    try:
+        audit.record(
+            session,
+            actor=actor.user,
+            actor_kind=actor_kind(actor),
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            correlation_id=cid,
+            detail=detail,
+        )
+        session.commit()
+    except Exception:
+        logger.exception(
+            "audit entry %s on %s %s lost (correlation id %s)", action, target_type, target_id, cid
+        )
+        session.rollback()
+        raise
+
+
+def _window(
+    fetch: Callable[[int, int], RegistryPage[T]], params: PageParams
+) -> tuple[list[T], int]:
+    """Read ``params``' window through a registry listing capped at ``MAX_PAGE_LIMIT``."""
+    items: list[T] = []
+    offset, remaining = params.offset, params.limit
+    while True:
+        page = fetch(offset, min(remaining, MAX_PAGE_LIMIT))
+        items.extend(page.items)
+        remaining -= len(page.items)
+        offset += len(page.items)
+        if remaining <= 0 or not page.items or offset >= page.total:
+            return items, page.total
+
+
+def _version_of(
+    registry: AgentRegistry, agent_id: uuid.UUID, version_id: uuid.UUID
+) -> AgentVersionRow:
+    version = registry.get_version(version_id)
+    if version.agent_id != agent_id:
+        raise NotFoundError(
+            f"version_id {str(version_id)!r}: no such version of agent_id {str(agent_id)!r}"
+        )
+    return version
+
+
+def _target_version(
+    registry: AgentRegistry, agent: AgentRow, version_id: uuid.UUID | None
+) -> AgentVersionRow:
+    if version_id is not None:
+        return _version_of(registry, agent.id, version_id)
+    versions, _ = _window(
+        lambda offset, limit: registry.list_versions(agent.id, offset=offset, limit=limit),
+        PageParams(offset=0, limit=1 << 30),
+    )
+    live = [version for version in versions if not version.deprecated]
+    if not live:
+        raise FailedPreconditionError(f"agent {agent.name!r} has no version that is not deprecated")
+    return max(live, key=lambda version: SemVer.parse(version.version))
+
+
+def _read_upload(file: UploadFile, limit: int) -> tuple[bytes, str]:
+    filename = file.filename or ""
+    if not filename:
+        raise InvalidArgumentError("file: the upload has no file name (.tar.gz, .tgz or .zip)")
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidArgumentError(f"file {filename!r}: upload is over the limit of {limit} bytes")
+    return data, filename
+
+
+# --------------------------------------------------------------------------- routes
+
+UploadField = Annotated[UploadFile, File(description="The agent archive (.tar.gz, .tgz or .zip).")]
+Limit = Annotated[int, Depends(upload_limit)]
+AgentId = Annotated[uuid.UUID, PathParam(description="Agent id.")]
+VersionId = Annotated[uuid.UUID, PathParam(description="Version id.")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Publish an agent version",
+    responses=_UPLOAD_RESPONSES,
+)
+def publish(
+    request: Request, registry: Registry, actor: Writer, file: UploadField, limit: Limit
+) -> AgentVersionPublic:
+    """Publish an archive: a new agent, or a new version of the caller's agent it names.
+
+    The manifest ``name`` picks the caller's agent; its ``version`` must be greater than
+    every version already published for it.
+    """
+    _authorize(actor, Action.CREATE, "publish")
+    data, filename = _read_upload(file, limit)
+    version = registry.publish(actor.user, data, filename)
+    _audit(
+        request,
+        registry,
+        actor,
+        "agent.publish",
+        "agent_version",
+        version.id,
+        agent_id=str(version.agent_id),
+        version=version.version,
+    )
+    return AgentVersionPublic.from_row(version)
+
+
+@router.put(
+    "/{agent_id}",
+    status_code=201,
+    summary="Publish a new version of an agent",
+    responses=_UPLOAD_RESPONSES,
+)
+def publish_version(
+    request: Request,
+    agent_id: AgentId,
+    registry: Registry,
+    actor: Writer,
+    file: UploadField,
+    limit: Limit,
+) -> AgentVersionPublic:
+    """Upload a new version of ``agent_id`` (its owner or an admin only)."""
+    _authorize(actor, Action.UPDATE, "publish versions of", registry.get_agent(agent_id))
+    data, filename = _read_upload(file, limit)
+    version = registry.publish(actor.user, data, filename, agent_id=agent_id)
+    _audit(
+        request,
+        registry,
+        actor,
+        "agent.publish",
+        "agent_version",
+        version.id,
+        agent_id=str(agent_id),
+        version=version.version,
+    )
+    return AgentVersionPublic.from_row(version)
+
+
+@router.get("", summary="List agents", dependencies=_PUBLIC)
+def list_agents(
+    registry: Registry,
+    params: Window,
+    owner_id: Annotated[
+        uuid.UUID | None, Query(description="Only the agents of this user.")
+    ] = None,
+) -> Page[AgentPublic]:
+    """Agents that are not deleted, oldest first."""
+    rows, total = _window(
+        lambda offset, limit: registry.list_agents(owner_id, offset=offset, limit=limit), params
+    )
+    return Page[AgentPublic](
+        items=[AgentPublic.from_row(row) for row in rows],
+        total=total,
+        offset=params.offset,
+        limit=params.limit,
+    )
+
+
+@router.get(
+    "/{agent_id}", summary="Get an agent", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE
+)
+def get_agent(agent_id: AgentId, registry: Registry) -> AgentPublic:
+    """One agent; 404 when it does not exist or was deleted."""
+    return AgentPublic.from_row(registry.get_agent(agent_id))
+
+
+@router.delete(
+    "/{agent_id}", status_code=204, summary="Delete an agent", responses=_WRITE_RESPONSES
+)
+def delete_agent(
+    request: Request, agent_id: AgentId, registry: Registry, actor: Writer
+) -> Response:
+    """Soft-delete an agent; refused (409) when a version has played or is running."""
+    _authorize(actor, Action.DELETE, "delete", registry.get_agent(agent_id))
+    registry.delete_agent(actor.user, agent_id)
+    _audit(request, registry, actor, "agent.delete", "agent", agent_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{agent_id}/versions",
+    summary="List versions",
+    dependencies=_PUBLIC,
+    responses=NOT_FOUND_RESPONSE,
+)
+def list_versions(
+    agent_id: AgentId, registry: Registry, params: Window
+) -> Page[AgentVersionPublic]:
+    """The versions of an agent, deprecated ones included, oldest first."""
+    rows, total = _window(
+        lambda offset, limit: registry.list_versions(agent_id, offset=offset, limit=limit), params
+    )
+    return Page[AgentVersionPublic](
+        items=[AgentVersionPublic.from_row(row) for row in rows],
+        total=total,
+        offset=params.offset,
+        limit=params.limit,
+    )
+
+
+@router.get(
+    "/{agent_id}/versions/{version_id}",
+    summary="Get a version",
+    dependencies=_PUBLIC,
+    responses=NOT_FOUND_RESPONSE,
+)
+def get_version(agent_id: AgentId, version_id: VersionId, registry: Registry) -> AgentVersionPublic:
+    """One version of an agent."""
+    return AgentVersionPublic.from_row(_version_of(registry, agent_id, version_id))
+
+
+@router.get(
+    "/{agent_id}/versions/{version_id}/download",
+    summary="Download a version's archive",
+    dependencies=_PUBLIC,
+    response_class=Response,
+    responses={
+        200: {"content": _ARCHIVE_TYPES, "description": "The archive exactly as uploaded."},
+        **NOT_FOUND_RESPONSE,
+    },
+)
+def download(agent_id: AgentId, version_id: VersionId, registry: Registry) -> Response:
+    """The archive bytes exactly as uploaded, as an attachment."""
+    version = _version_of(registry, agent_id, version_id)
+    agent = registry.get_agent(agent_id)
+    data = registry.download(version_id)
+    is_zip = data.startswith(b"PK")
+    suffix, media_type = (".zip", "application/zip") if is_zip else (".tar.gz", "application/gzip")
+    filename = f"{agent.name}-{version.version}{suffix}"
+    return Response(
+        content=data,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/{agent_id}/versions/{version_id}/events",
+    summary="Lifecycle history of a version",
+    dependencies=_PUBLIC,
+    responses=NOT_FOUND_RESPONSE,
+)
+def list_events(
+    agent_id: AgentId, version_id: VersionId, registry: Registry, params: Window
+) -> Page[LifecycleEventPublic]:
+    """Every lifecycle transition of a version, oldest first."""
+    _version_of(registry, agent_id, version_id)
+    events = [LifecycleEventPublic.from_row(row) for row in registry.list_events(version_id)]
+    return paginate(events, params)
+
+
+@router.post(
+    "/{agent_id}/versions/{version_id}/deprecate",
+    summary="Deprecate a version",
+    responses=_WRITE_RESPONSES,
+)
+def deprecate(
+    request: Request, agent_id: AgentId, version_id: VersionId, registry: Registry, actor: Writer
+) -> AgentVersionPublic:
+    """Flag a version as deprecated; it stays listed and downloadable but cannot start."""
+    _authorize(actor, Action.UPDATE, "deprecate versions of", registry.get_agent(agent_id))
+    _version_of(registry, agent_id, version_id)
+    version = registry.deprecate(actor.user, version_id)
+    _audit(
+        request,
+        registry,
+        actor,
+        "agent.deprecate",
+        "agent_version",
+        version_id,
+        agent_id=str(agent_id),
+        version=version.version,
+    )
+    return AgentVersionPublic.from_row(version)
+
+
+@router.delete(
+    "/{agent_id}/versions/{version_id}",
+    status_code=204,
+    summary="Delete a version",
+    responses=_WRITE_RESPONSES,
+)
+def delete_version(
+    request: Request, agent_id: AgentId, version_id: VersionId, registry: Registry, actor: Writer
+) -> Response:
+    """Delete a version that never played and is not running, with its archive."""
+    _authorize(actor, Action.DELETE, "delete versions of", registry.get_agent(agent_id))
+    version = _version_of(registry, agent_id, version_id)
+    number = version.version
+    registry.delete_version(actor.user, version_id)
+    _audit(
+        request,
+        registry,
+        actor,
+        "agent.version_delete",
+        "agent_version",
+        version_id,
+        agent_id=str(agent_id),
+        version=number,
+    )
+    return Response(status_code=204)
+
+
+TargetVersion = Annotated[
+    uuid.UUID | None,
+    Query(description="The version to act on; default the latest version not deprecated."),
+]
+
+
+@router.post("/{agent_id}/start", summary="Start an agent", responses=_WRITE_RESPONSES)
+def start(
+    request: Request,
+    agent_id: AgentId,
+    registry: Registry,
+    actor: Writer,
+    version_id: TargetVersion = None,
+) -> AgentVersionPublic:
+    """Bring a version online (a no-op when it already runs)."""
+    agent = registry.get_agent(agent_id)
+    _authorize(actor, Action.UPDATE, "start", agent)
+    version = registry.start(actor.user, _target_version(registry, agent, version_id).id)
+    _audit(
+        request,
+        registry,
+        actor,
+        "agent.start",
+        "agent_version",
+        version.id,
+        agent_id=str(agent_id),
+        version=version.version,
+    )
+    return AgentVersionPublic.from_row(version)
+
+
+@router.post("/{agent_id}/stop", summary="Stop an agent", responses=_WRITE_RESPONSES)
+def stop(
+    request: Request,
+    agent_id: AgentId,
+    registry: Registry,
+    actor: Writer,
+    version_id: TargetVersion = None,
+) -> AgentVersionPublic:
+    """Take a version offline (a no-op when it already is)."""
+    agent = registry.get_agent(agent_id)
+    _authorize(actor, Action.UPDATE, "stop", agent)
+    version = registry.stop(actor.user, _target_version(registry, agent, version_id).id)
+    _audit(
+        request,
+        registry,
+        actor,
+        "agent.stop",
+        "agent_version",
+        version.id,
+        agent_id=str(agent_id),
+        version=version.version,
+    )
+    return AgentVersionPublic.from_row(version)

@@ -1,0 +1,214 @@
+"""Accounts on the wire: ``/api/v1/auth`` register, login, refresh and logout.
+
+Registration always creates a ``user``; administrators are created by the server
+operator (``devspark serve`` seeds the first one), never through this route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from argon2 import PasswordHasher
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from devspark.core.errors import UnauthenticatedError
+from devspark.server.auth import AUTH_RESPONSES
+from devspark.server.deps import get_session
+from devspark.server.errors import ErrorBody, correlation_id
+from devspark.services import accounts, audit
+from devspark.services.accounts import Role, TokenService
+from devspark.store.models import RefreshTokenRow, UserRow
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+_USER_EXAMPLE: dict[str, Any] = {
+    "id": "0b7f2c1e-5a4d-4e8b-9c3f-2d1e0a9b8c7d",
+    "username": "ada",
+    "email": "ada@example.org",
+    "role": "user",
+    "created_at": "2025-01-31T12:00:00Z",
+    "disabled": False,
+}
+
+
+class UserPublic(BaseModel):
+    """An account as the API shows it (never its password hash)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_USER_EXAMPLE]})
+
+    id: uuid.UUID
+    username: str = Field(description="Login name, lower-cased.")
+    email: str | None = Field(description="Contact address, if given.")
+    role: Role = Field(description="`viewer`, `user`, `agent` or `admin`.")
+    created_at: datetime
+    disabled: bool = Field(description="A disabled account cannot log in or use its keys.")
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> UserPublic:
+        """Build the public view of a stored account."""
+        return cls(
+            id=row.id,
+            username=row.username,
+            email=row.email,
+            role=Role(row.role),
+            created_at=row.created_at,
+            disabled=row.disabled,
+        )
+
+
+class RegisterRequest(BaseModel):
+    """A new account's credentials."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"username": "ada", "password": "correct horse battery", "email": None}]
+        }
+    )
+
+    username: str = Field(max_length=64, description="3-64 characters of `a-z 0-9 _ . -`.")
+    password: str = Field(max_length=1024, description="At least 8 characters.")
+    email: str | None = Field(default=None, max_length=320)
+
+
+class LoginRequest(BaseModel):
+    """A username and password."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"username": "ada", "password": "correct horse battery"}]}
+    )
+
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class RefreshRequest(BaseModel):
+    """A refresh token (from login or the previous refresh)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "kq3H0l0v8x2D..."}]}
+    )
+
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    """An access token and the refresh token that will replace it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...",
+                    "refresh_token": "kq3H0l0v8x2D...",
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                }
+            ]
+        }
+    )
+
+    access_token: str = Field(description="JWT for `Authorization: Bearer`.")
+    refresh_token: str = Field(description="Opaque, single use: `POST /api/v1/auth/refresh`.")
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 -- the scheme name, not a secret
+    expires_in: int = Field(ge=1, description="Seconds until the access token expires.")
+
+
+def _tokens(request: Request) -> TokenService:
+    tokens: TokenService = request.app.state.tokens
+    return tokens
+
+
+def _pair(request: Request, access: str, refresh: str) -> TokenResponse:
+    ttl = int(_tokens(request).access_ttl.total_seconds())
+    return TokenResponse(access_token=access, refresh_token=refresh, expires_in=ttl)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+_UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: AUTH_RESPONSES[401]}
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    summary="Register an account",
+    responses={409: {"model": ErrorBody, "description": "The username is taken."}},
+)
+def register(body: RegisterRequest, request: Request, session: SessionDep) -> UserPublic:
+    """Create an account with the role `user`; log in afterwards to get tokens."""
+    hasher: PasswordHasher = request.app.state.hasher
+    user = accounts.register(
+        session, body.username, body.password, body.email, Role.USER, hasher=hasher
+    )
+    audit.record(
+        session,
+        actor=user,
+        actor_kind="user",
+        action="user.register",
+        target_type="user",
+        target_id=str(user.id),
+        correlation_id=correlation_id(request),
+    )
+    session.commit()
+    return UserPublic.from_row(user)
+
+
+@router.post("/login", summary="Log in", responses=AUTH_RESPONSES)
+def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenResponse:
+    """Exchange a username and password for an access token and a refresh token."""
+    hasher: PasswordHasher = request.app.state.hasher
+    user = accounts.authenticate(session, body.username, body.password, hasher=hasher)
+    tokens = _tokens(request)
+    refresh = tokens.issue_refresh(session, user)
+    audit.record(
+        session,
+        actor=user,
+        actor_kind="user",
+        action="auth.login",
+        target_type="user",
+        target_id=str(user.id),
+        correlation_id=correlation_id(request),
+    )
+    session.commit()
+    return _pair(request, tokens.issue_access(user), refresh)
+
+
+@router.post("/refresh", summary="Rotate a refresh token", responses=_UNAUTHENTICATED)
+def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> TokenResponse:
+    """Exchange a refresh token for a new pair; the old token is then spent.
+
+    Presenting a spent token again is taken as theft: the whole family of tokens from
+    that login is revoked and the answer is 401.
+    """
+    pair = _tokens(request).rotate_refresh(session, body.refresh_token)
+    session.commit()
+    return _pair(request, pair.access, pair.refresh)
+
+
+@router.post("/logout", status_code=204, summary="Log out", responses=_UNAUTHENTICATED)
+def logout(body: RefreshRequest, request: Request, session: SessionDep) -> None:
+    """Revoke the refresh token and every token rotated from the same login.
+
+    Logging out twice is harmless; an unknown token is a 401.
+    """
+    digest = hashlib.sha256(body.refresh_token.encode("utf-8")).hexdigest()
+    row = session.scalar(select(RefreshTokenRow).where(RefreshTokenRow.token_hash == digest))
+    if row is None:
+        raise UnauthenticatedError("refresh token is not recognised")
+    revoked = _tokens(request).revoke_family(session, row.family_id)
+    audit.record(
+        session,
+        actor=session.get(UserRow, row.user_id),
+        actor_kind="user",
+        action="auth.logout",
+        target_type="user",
+        target_id=str(row.user_id),
+        correlation_id=correlation_id(request),
+        detail={"revoked_tokens": revoked},
+    )
+    session.commit()

@@ -1,0 +1,198 @@
+"""Users and their API keys: ``/api/v1/users``.
+
+API-key callers need the matching key scope: ``users:read`` for the account views,
+``api_keys:read`` to list keys and ``api_keys:write`` to create or revoke them. Access
+tokens carry every scope of the account's role.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from devspark.server.auth import (
+    AUTH_RESPONSES,
+    Actor,
+    actor_kind,
+    current_actor,
+    require,
+    require_key_scope,
+)
+from devspark.server.deps import get_session
+from devspark.server.errors import NOT_FOUND_RESPONSE, correlation_id
+from devspark.server.pagination import Page, PageParams, page_params
+from devspark.server.routes.auth import UserPublic
+from devspark.services import accounts, audit
+from devspark.services.accounts import Action
+from devspark.store.models import ApiKeyRow, UserRow
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=AUTH_RESPONSES)
+
+_KEY_EXAMPLE: dict[str, Any] = {
+    "id": "5c1d9e2a-7b3f-4a6e-8d0c-1f2e3a4b5c6d",
+    "name": "ci",
+    "prefix": "3fa85f6457c1",
+    "scopes": ["agents:*"],
+    "created_at": "2025-01-31T12:00:00Z",
+    "last_used_at": None,
+    "revoked_at": None,
+}
+
+SessionDep = Annotated[Session, Depends(get_session)]
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+class ApiKeyCreate(BaseModel):
+    """What a new API key is for."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "ci", "scopes": ["agents:*", "matches:read"]}]}
+    )
+
+    name: str = Field(min_length=1, max_length=128, description="A label for the key.")
+    scopes: list[str] = Field(
+        max_length=64,
+        description="`resource:verb`, `resource:*` or `*`; they narrow the role, never widen it.",
+    )
+
+
+class ApiKeyPublic(BaseModel):
+    """An API key as listed: never its secret or hash."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_KEY_EXAMPLE]})
+
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="Public part of the key, `dsk_<prefix>_...`.")
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> ApiKeyPublic:
+        """Build the public view of a stored key."""
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            scopes=list(row.scopes),
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+        )
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """A new API key with its secret, shown this once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_KEY_EXAMPLE, "key": "dsk_3fa85f6457c1_" + "0123456789abcdef" * 4}]
+        }
+    )
+
+    key: str = Field(description="The whole key, `dsk_<prefix>_<secret>`; store it now.")
+
+
+@router.get("/me", summary="The calling account")
+def me(actor: ActorDep) -> UserPublic:
+    """The account the credentials belong to."""
+    require_key_scope(actor, "users:read")
+    return UserPublic.from_row(actor.user)
+
+
+@router.get("", summary="List accounts (admin)")
+def list_users(
+    actor: Annotated[Actor, Depends(require(Action.ADMIN))],
+    session: SessionDep,
+    params: Annotated[PageParams, Depends(page_params)],
+) -> Page[UserPublic]:
+    """Every account, oldest first. Administrators only."""
+    require_key_scope(actor, "users:read")
+    total = session.scalar(select(func.count()).select_from(UserRow)) or 0
+    rows = session.scalars(
+        select(UserRow)
+        .order_by(UserRow.created_at, UserRow.username)
+        .offset(params.offset)
+        .limit(params.limit)
+    )
+    items = [UserPublic.from_row(row) for row in rows]
+    return Page[UserPublic](items=items, total=total, offset=params.offset, limit=params.limit)
+
+
+@router.post("/me/api-keys", status_code=201, summary="Create an API key")
+def create_api_key(
+    body: ApiKeyCreate, request: Request, actor: ActorDep, session: SessionDep
+) -> ApiKeyCreated:
+    """Create a key acting as the caller; the answer holds the secret, shown only once."""
+    require_key_scope(actor, "api_keys:write")
+    created = accounts.create_api_key(session, actor.user, body.name, body.scopes)
+    audit.record(
+        session,
+        actor=actor.user,
+        actor_kind=actor_kind(actor),
+        action="api_key.create",
+        target_type="api_key",
+        target_id=str(created.row.id),
+        correlation_id=correlation_id(request),
+        detail={"prefix": created.row.prefix, "scopes": list(created.row.scopes)},
+    )
+    session.commit()
+    public = ApiKeyPublic.from_row(created.row)
+    return ApiKeyCreated(**public.model_dump(), key=created.secret)
+
+
+@router.get("/me/api-keys", summary="List my API keys")
+def list_api_keys(
+    actor: ActorDep,
+    session: SessionDep,
+    params: Annotated[PageParams, Depends(page_params)],
+) -> Page[ApiKeyPublic]:
+    """The caller's keys, revoked ones included, oldest first; never their secrets."""
+    require_key_scope(actor, "api_keys:read")
+    owned = ApiKeyRow.user_id == actor.user.id
+    total = session.scalar(select(func.count()).select_from(ApiKeyRow).where(owned)) or 0
+    rows = session.scalars(
+        select(ApiKeyRow)
+        .where(owned)
+        .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+        .offset(params.offset)
+        .limit(params.limit)
+    )
+    items = [ApiKeyPublic.from_row(row) for row in rows]
+    return Page[ApiKeyPublic](items=items, total=total, offset=params.offset, limit=params.limit)
+
+
+@router.delete(
+    "/me/api-keys/{key_id}",
+    status_code=204,
+    summary="Revoke an API key",
+    responses=NOT_FOUND_RESPONSE,
+)
+def revoke_api_key(
+    key_id: Annotated[uuid.UUID, Path(description="The key's id.")],
+    request: Request,
+    actor: ActorDep,
+    session: SessionDep,
+) -> None:
+    """Revoke a key: its owner or an administrator may. Revoking twice is harmless."""
+    require_key_scope(actor, "api_keys:write")
+    key = accounts.revoke_api_key(session, key_id, actor.user)
+    audit.record(
+        session,
+        actor=actor.user,
+        actor_kind=actor_kind(actor),
+        action="api_key.revoke",
+        target_type="api_key",
+        target_id=str(key.id),
+        correlation_id=correlation_id(request),
+        detail={"prefix": key.prefix, "owner_id": str(key.user_id)},
+    )
+    session.commit()

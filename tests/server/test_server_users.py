@@ -1,0 +1,161 @@
+"""Users and API keys on the wire: me, the admin-only list, keys shown once, revocation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devspark.server.app import create_app
+from devspark.server.settings import Settings
+from devspark.store.models import AuditLogRow, UserRow
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PASSWORD = "correct horse battery"
+KEYS = "/api/v1/users/me/api-keys"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ={})
+    with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
+        yield test_client
+
+
+def db(client: TestClient) -> Session:
+    factory: sessionmaker[Session] = client.app.state.session_factory  # type: ignore[attr-defined]
+    return factory()
+
+
+def account(client: TestClient, username: str, *, role: str = "user") -> dict[str, str]:
+    """Register and log in ``username``; return its bearer headers."""
+    created = client.post(
+        "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    if role != "user":
+        with db(client) as session:
+            session.scalars(select(UserRow).where(UserRow.username == username)).one().role = role
+            session.commit()
+    tokens = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
+def create_key(
+    client: TestClient, headers: dict[str, str], scopes: list[str] | None = None
+) -> dict[str, Any]:
+    response = client.post(
+        KEYS, json={"name": "ci", "scopes": scopes or ["users:read"]}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_api_key_is_shown_once_and_authenticates(client: TestClient) -> None:
+    ada = account(client, "ada")
+    key = create_key(client, ada)
+    assert key["key"].startswith(f"dsk_{key['prefix']}_")
+    assert key["scopes"] == ["users:read"] and key["revoked_at"] is None
+    me = client.get("/api/v1/users/me", headers={"X-API-Key": key["key"]})
+    assert me.status_code == 200 and me.json()["username"] == "ada"
+    listed = client.get(KEYS, headers=ada).json()
+    assert listed["total"] == 1 and listed["offset"] == 0
+    (item,) = listed["items"]
+    assert item["id"] == key["id"] and item["last_used_at"] is not None
+    assert "key" not in item and "key_hash" not in item
+    assert key["key"].split("_")[2] not in str(listed)
+
+
+def test_api_key_list_is_paginated_and_only_mine(client: TestClient) -> None:
+    ada, bob = account(client, "ada"), account(client, "bob")
+    ids = [create_key(client, ada)["id"] for _ in range(3)]
+    create_key(client, bob)
+    page = client.get(KEYS, params={"offset": 1, "limit": 1}, headers=ada).json()
+    assert (page["total"], page["offset"], page["limit"]) == (3, 1, 1)
+    assert [item["id"] for item in page["items"]] == ids[1:2]
+
+
+def test_key_scopes_limit_what_a_key_does(client: TestClient) -> None:
+    ada = account(client, "ada")
+    key = {"X-API-Key": create_key(client, ada)["key"]}
+    refused = client.post(KEYS, json={"name": "more", "scopes": ["*"]}, headers=key)
+    assert refused.status_code == 403
+    assert "lacks scope 'api_keys:write'" in refused.json()["error"]["message"]
+    bad = client.post(KEYS, json={"name": "x", "scopes": ["Not A Scope"]}, headers=ada)
+    assert bad.status_code == 422
+
+
+def test_revoked_key_is_401(client: TestClient) -> None:
+    ada = account(client, "ada")
+    key = create_key(client, ada)
+    response = client.delete(f"{KEYS}/{key['id']}", headers=ada)
+    assert response.status_code == 204
+    assert client.delete(f"{KEYS}/{key['id']}", headers=ada).status_code == 204
+    used = client.get("/api/v1/users/me", headers={"X-API-Key": key["key"]})
+    assert used.status_code == 401
+    assert used.headers["WWW-Authenticate"] == "Bearer"
+    assert "revoked" in used.json()["error"]["message"]
+    assert client.get(KEYS, headers=ada).json()["items"][0]["revoked_at"] is not None
+
+
+def test_a_malformed_key_is_401(client: TestClient) -> None:
+    response = client.get("/api/v1/users/me", headers={"X-API-Key": "dsk_nope"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_user_cannot_revoke_another_users_key_but_admin_can(client: TestClient) -> None:
+    ada, bob = account(client, "ada"), account(client, "bob")
+    root = account(client, "root", role="admin")
+    key = create_key(client, bob)
+    refused = client.delete(f"{KEYS}/{key['id']}", headers=ada)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "permission_denied"
+    assert client.get("/api/v1/users/me", headers={"X-API-Key": key["key"]}).status_code == 200
+    missing = client.delete(f"{KEYS}/00000000-0000-0000-0000-000000000000", headers=ada)
+    assert missing.status_code == 404
+    assert client.delete(f"{KEYS}/{key['id']}", headers=root).status_code == 204
+    assert client.get("/api/v1/users/me", headers={"X-API-Key": key["key"]}).status_code == 401
+
+
+def test_only_admins_list_users(client: TestClient) -> None:
+    ada = account(client, "ada")
+    root = account(client, "root", role="admin")
+    refused = client.get("/api/v1/users", headers=ada)
+    assert refused.status_code == 403
+    assert "may not admin" in refused.json()["error"]["message"]
+    assert client.get("/api/v1/users").status_code == 401
+    page = client.get("/api/v1/users", headers=root).json()
+    assert page["total"] == 2
+    assert [user["username"] for user in page["items"]] == ["ada", "root"]
+    assert all("password_hash" not in user for user in page["items"])
+    window = client.get("/api/v1/users", params={"offset": 1, "limit": 1}, headers=root).json()
+    assert [user["username"] for user in window["items"]] == ["root"]
+
+
+def test_key_creation_and_revocation_are_audited(client: TestClient) -> None:
+    ada = account(client, "ada")
+    created = client.post(
+        KEYS,
+        json={"name": "ci", "scopes": ["users:read"]},
+        headers={**ada, "X-Request-ID": "create-1"},
+    ).json()
+    client.delete(f"{KEYS}/{created['id']}", headers={**ada, "X-Request-ID": "revoke-1"})
+    with db(client) as session:
+        rows = session.scalars(
+            select(AuditLogRow).where(AuditLogRow.target_type == "api_key").order_by(AuditLogRow.at)
+        ).all()
+        seen = [(r.action, r.correlation_id, r.actor_kind, r.target_id) for r in rows]
+        details = [r.detail for r in rows]
+    assert seen == [
+        ("api_key.create", "create-1", "user", created["id"]),
+        ("api_key.revoke", "revoke-1", "user", created["id"]),
+    ]
+    assert created["key"] not in str(details)
