@@ -1,0 +1,456 @@
+"""Durable tournaments: persisted before they run, resumable after a crash or a kill.
+
+A tournament is a :class:`~devspark.store.models.TournamentRow` whose ``params`` hold
+everything needed to rebuild its format (:func:`create_tournament`). The runner
+(:func:`run_tournament_durably`) rebuilds the format from those params and drives it
+batch by batch. For every pairing the format issues it looks for a
+:class:`~devspark.store.models.MatchRow` of the tournament with the same round, seats and
+seed:
+
+* a *finished* row: its stored outcome (from its
+  :class:`~devspark.store.models.MatchResultRow` s) is recorded into the format without
+  playing: this is how a restarted runner replays what happened before the kill;
+* otherwise the row is created ``queued`` (or a ``queued``/``running`` leftover of a
+  killed runner is reused), marked ``running`` and committed *before* the match is
+  played; the result rows and the ``finished`` mark are committed in one transaction.
+
+Formats are deterministic given their seed and the recorded outcomes, so a restarted
+runner sees the same pairings with the same seeds: a finished match is never played
+again and a match left ``running`` (it never finished) is simply played again. Outcomes
+are recorded in pairing order, as :func:`devspark.arena.tournament.run_tournament`
+does, so the final standings equal those of an uninterrupted in-memory run.
+
+The pairing's place in the format is kept in ``MatchRow.options`` (there are no columns
+for it): ``{"reset": <scenario reset options>, "pairing": {"round": int, "label": str,
+"agents": [seat order]}}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devspark.arena.executors import Executor
+from devspark.arena.formats import Pairing, TournamentFormat
+from devspark.arena.match import MatchSpec
+from devspark.arena.tournament import FORMATS, build_format
+from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from devspark.core.results import MatchResult
+from devspark.rating.leaderboard import LeaderRow, build_leaderboards
+from devspark.rating.models import OpenSkillRatings
+from devspark.rating.outcomes import Outcome
+from devspark.sandbox import IsolationLevel
+from devspark.scenarios import resolve
+from devspark.store.models import (
+    MatchResultRow,
+    MatchRow,
+    RatingSnapshotRow,
+    ScenarioRow,
+    TournamentRow,
+    utcnow,
+)
+
+RATING_METHOD = "bradley_terry"
+"""The method recorded on the rating snapshots of a finished tournament."""
+
+MatchKey = tuple[int, tuple[str, ...], int]
+"""A pairing's identity inside its tournament: (round, agents in seat order, seed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TournamentParams:
+    """The persisted parameters of a tournament (``TournamentRow.params``).
+
+    Attributes:
+        agents: Entrants (agent references).
+        rounds: Legs, rounds, games per tie... (see :func:`build_format`); ``None``: default.
+        baselines: A gauntlet's fixed opponents.
+        options: Scenario reset options of every match.
+        isolation: Isolation level of every agent.
+        seats: Agents per match (round robin of a multi-player scenario).
+        bootstrap: Bootstrap resamples for the published intervals.
+
+    """
+
+    agents: tuple[str, ...]
+    rounds: int | None = None
+    baselines: tuple[str, ...] = ()
+    options: dict[str, Any] | None = None
+    isolation: IsolationLevel = IsolationLevel.SANDBOX
+    seats: int = 2
+    bootstrap: int = 200
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form stored in ``TournamentRow.params``."""
+        return {
+            "agents": list(self.agents),
+            "rounds": self.rounds,
+            "baselines": list(self.baselines),
+            "options": dict(self.options or {}),
+            "isolation": self.isolation.value,
+            "seats": self.seats,
+            "bootstrap": self.bootstrap,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TournamentParams:
+        """Parameters read back from ``TournamentRow.params``."""
+        return cls(
+            agents=tuple(data["agents"]),
+            rounds=data.get("rounds"),
+            baselines=tuple(data.get("baselines", ())),
+            options=dict(data.get("options") or {}),
+            isolation=IsolationLevel(data.get("isolation", IsolationLevel.SANDBOX.value)),
+            seats=int(data.get("seats", 2)),
+            bootstrap=int(data.get("bootstrap", 200)),
+        )
+
+
+def create_tournament(
+    session: Session,
+    *,
+    owner_id: uuid.UUID,
+    scenario: str,
+    format: str,
+    agents: Sequence[str],
+    params: TournamentParams | dict[str, Any] | None = None,
+    seed: int = 0,
+) -> TournamentRow:
+    """Persist a tournament with status ``"created"`` (commits).
+
+    Args:
+        session: Database session.
+        owner_id: The user who owns it.
+        scenario: Scenario name or versioned id (resolved to its versioned id).
+        format: One of :data:`devspark.arena.tournament.FORMATS`.
+        agents: Entrants; they override ``params.agents``.
+        params: Rounds, baselines, options, isolation... as :class:`TournamentParams`
+            or its JSON form (:meth:`TournamentParams.to_json`, ``agents`` optional);
+            ``None``: the defaults.
+        seed: The format's seed.
+
+    Returns:
+        The committed row.
+
+    Raises:
+        NotFoundError: Unknown scenario.
+        InvalidArgumentError: Unknown format or arguments the format refuses.
+
+    """
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"format {format!r} is not one of: {', '.join(FORMATS)}")
+    cls = resolve(scenario)
+    if isinstance(params, dict):
+        try:
+            base = TournamentParams.from_json({"agents": (), **params})
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"params {params!r}: {exc}") from exc
+    else:
+        base = params or TournamentParams(agents=())
+    stored = TournamentParams(
+        agents=tuple(agents),
+        rounds=base.rounds,
+        baselines=base.baselines,
+        options=base.options,
+        isolation=base.isolation,
+        seats=base.seats,
+        bootstrap=base.bootstrap,
+    )
+    _build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
+    if session.get(ScenarioRow, cls.full_id) is None:
+        session.add(
+            ScenarioRow(
+                id=cls.full_id,
+                name=cls.scenario_id,
+                version=cls.version,
+                domains=list(cls.domains),
+                players_min=cls.players[0],
+                players_max=cls.players[1],
+                difficulties=[str(d) for d in cls.difficulties],
+            )
+        )
+    row = TournamentRow(
+        owner_id=owner_id,
+        scenario_id=cls.full_id,
+        format=format,
+        params=stored.to_json(),
+        seed=seed,
+        status="created",
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def cancel(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
+    """Cancel a tournament; its runner stops before the next match (commits).
+
+    Raises:
+        NotFoundError: No such tournament.
+        FailedPreconditionError: It has already finished.
+
+    """
+    row = _tournament(session, tournament_id)
+    if row.status == "finished":
+        raise FailedPreconditionError(f"tournament {tournament_id} has already finished")
+    if row.status != "cancelled":
+        row.status = "cancelled"
+        row.finished_at = utcnow()
+        session.commit()
+    return row
+
+
+def run_tournament_durably(
+    session_factory: sessionmaker[Session],
+    tournament_id: uuid.UUID,
+    executor: Executor,
+) -> None:
+    """Play (or resume) a persisted tournament to the end, committing every match.
+
+    Safe to call again after the process running it was killed: finished matches are
+    replayed from the database, unfinished ones are played. Returns at once for a
+    finished or cancelled tournament, and stops before the next match once
+    :func:`cancel` was called.
+
+    Raises:
+        NotFoundError: No such tournament.
+        FailedPreconditionError: The executor gave up on a match (it stays queued).
+
+    """
+    with session_factory() as session:
+        row = _tournament(session, tournament_id)
+        if row.status in ("finished", "cancelled"):
+            return
+        if row.status == "created":
+            row.status = "running"
+            row.started_at = utcnow()
+        params = TournamentParams.from_json(row.params)
+        ratings = OpenSkillRatings()
+        fmt = _build(row.format, params, row.seed, ratings)
+        runner = _Runner(session, row, params, executor, ratings)
+        runner.requeue_running()
+        session.commit()
+        outcomes = runner.drive(fmt)
+        if outcomes is not None and not runner.cancelled():
+            runner.finish(outcomes)
+
+
+class _Runner:
+    """One pass of :func:`run_tournament_durably` over a tournament's format."""
+
+    def __init__(
+        self,
+        session: Session,
+        tournament: TournamentRow,
+        params: TournamentParams,
+        executor: Executor,
+        ratings: OpenSkillRatings,
+    ) -> None:
+        self.session = session
+        self.tournament = tournament
+        self.tournament_id = tournament.id
+        self.params = params
+        self.executor = executor
+        self.ratings = ratings
+        rows = session.scalars(select(MatchRow).where(MatchRow.tournament_id == tournament.id))
+        self.rows: dict[MatchKey, MatchRow] = {_row_key(r): r for r in rows}
+
+    def requeue_running(self) -> None:
+        """Put matches a killed runner left ``running`` back in the queue."""
+        for row in self.rows.values():
+            if row.status == "running":
+                row.status = "queued"
+                row.started_at = None
+
+    def drive(self, fmt: TournamentFormat) -> list[Outcome] | None:
+        """Feed the format to the end; the outcomes in order, or ``None`` if cancelled."""
+        outcomes: list[Outcome] = []
+        while not fmt.done:
+            pairings = [p for p in fmt.next_round() if len(p.agents) >= 2]
+            if not pairings:
+                break
+            batch = self.play_batch(pairings)
+            if batch is None:
+                return None
+            for pairing, outcome in zip(pairings, batch, strict=True):
+                fmt.record(pairing, outcome)
+                self.ratings.update(outcome)
+                outcomes.append(outcome)
+        return outcomes
+
+    def play_batch(self, pairings: list[Pairing]) -> list[Outcome] | None:
+        """The batch's outcomes: stored ones replayed, the others played and committed."""
+        found: dict[int, Outcome] = {}
+        pending: list[tuple[int, MatchRow]] = []
+        for index, pairing in enumerate(pairings):
+            row = self.rows.get(_pairing_key(pairing))
+            if row is not None and row.status == "finished":
+                found[index] = self.stored_outcome(row)
+            else:
+                pending.append((index, self.queue(pairing, row)))
+        self.session.commit()
+        if pending and self.cancelled():
+            return None
+        for index, row in pending:
+            self.mark_running(row)
+            result = next(iter(self.executor.map([self.spec(row)])))
+            self.store_result(row, result)
+            found[index] = Outcome.from_result(result)
+            if self.cancelled():
+                return None
+        return [found[index] for index in range(len(pairings))]
+
+    def queue(self, pairing: Pairing, row: MatchRow | None) -> MatchRow:
+        """The pairing's row, created ``queued`` when it has none yet (not committed)."""
+        if row is None:
+            row = MatchRow(
+                scenario_id=self.tournament.scenario_id,
+                seed=pairing.seed,
+                options={
+                    "reset": dict(self.params.options or {}),
+                    "pairing": {
+                        "round": pairing.round,
+                        "label": pairing.label,
+                        "agents": list(pairing.agents),
+                    },
+                },
+                isolation=self.params.isolation.value,
+                status="queued",
+                tournament_id=self.tournament_id,
+            )
+            self.session.add(row)
+            self.rows[_pairing_key(pairing)] = row
+        return row
+
+    def mark_running(self, row: MatchRow) -> None:
+        """Commit ``running`` before the match is played."""
+        row.status = "running"
+        row.started_at = utcnow()
+        self.session.commit()
+
+    def spec(self, row: MatchRow) -> MatchSpec:
+        """The match spec of a persisted row."""
+        return MatchSpec(
+            row.scenario_id,
+            tuple(row.options["pairing"]["agents"]),
+            seed=row.seed,
+            options=dict(row.options.get("reset") or {}),
+            isolation=IsolationLevel(row.isolation),
+        )
+
+    def store_result(self, row: MatchRow, result: MatchResult) -> None:
+        """Store the result rows and mark the match finished, in one transaction."""
+        for seat, record in enumerate(result.agents):
+            self.session.add(
+                MatchResultRow(
+                    match_id=row.id,
+                    seat=seat,
+                    agent_ref=record.agent,
+                    role=record.role,
+                    status=str(record.status),
+                    reward=record.reward,
+                    moves=record.moves,
+                    wall_ms=record.wall_ms,
+                    cpu_s=record.cpu_s,
+                    peak_mb=record.peak_mb,
+                    detail=record.detail,
+                )
+            )
+        row.status = "finished"
+        row.finished_at = utcnow()
+        row.steps = result.steps
+        row.wall_ms = result.wall_ms
+        self.session.commit()
+
+    def stored_outcome(self, row: MatchRow) -> Outcome:
+        """The outcome of a finished match, read back from its result rows."""
+        results = list(
+            self.session.scalars(
+                select(MatchResultRow)
+                .where(MatchResultRow.match_id == row.id)
+                .order_by(MatchResultRow.seat)
+            )
+        )
+        return Outcome(
+            agents=tuple(r.agent_ref for r in results),
+            scores=tuple(r.reward for r in results),
+            scenario=row.scenario_id,
+            cpu_s=tuple(r.cpu_s for r in results),
+            moves=tuple(r.moves for r in results),
+            statuses=tuple(r.status for r in results),
+        )
+
+    def cancelled(self) -> bool:
+        """Whether the tournament was cancelled (read fresh from the database)."""
+        status = self.session.scalar(
+            select(TournamentRow.status).where(TournamentRow.id == self.tournament_id)
+        )
+        self.session.commit()  # end the read transaction; the next read sees new commits
+        return status == "cancelled"
+
+    def finish(self, outcomes: list[Outcome]) -> None:
+        """Store the final standings and mark the tournament finished (one transaction)."""
+        cls = resolve(self.tournament.scenario_id)
+        standings: list[LeaderRow] = []
+        if outcomes:
+            boards = build_leaderboards(
+                outcomes,
+                {cls.full_id: tuple(cls.domains)},
+                bootstrap=self.params.bootstrap,
+                seed=self.tournament.seed,
+            )
+            standings = boards.by_scenario[cls.full_id]
+        taken_at = utcnow()
+        for line in standings:
+            self.session.add(
+                RatingSnapshotRow(
+                    tournament_id=self.tournament_id,
+                    scenario_id=self.tournament.scenario_id,
+                    agent_ref=line.agent,
+                    method=RATING_METHOD,
+                    rating=line.rating,
+                    lower=line.lower,
+                    upper=line.upper,
+                    rank=line.rank,
+                    matches=line.matches,
+                    taken_at=taken_at,
+                )
+            )
+        self.tournament.status = "finished"
+        self.tournament.finished_at = taken_at
+        self.session.commit()
+
+
+def _tournament(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
+    row = session.get(TournamentRow, tournament_id)
+    if row is None:
+        raise NotFoundError(f"tournament {tournament_id} does not exist")
+    return row
+
+
+def _build(
+    name: str, params: TournamentParams, seed: int, ratings: OpenSkillRatings
+) -> TournamentFormat:
+    return build_format(
+        name,
+        params.agents,
+        seed=seed,
+        rounds=params.rounds,
+        baselines=params.baselines,
+        ratings=ratings,
+        seats=params.seats,
+    )
+
+
+def _pairing_key(pairing: Pairing) -> MatchKey:
+    return (pairing.round, tuple(pairing.agents), pairing.seed)
+
+
+def _row_key(row: MatchRow) -> MatchKey:
+    pairing = row.options["pairing"]
+    return (int(pairing["round"]), tuple(pairing["agents"]), row.seed)

@@ -1,0 +1,299 @@
+"""Durable tournaments: persisted before they run, resumed after a SIGKILL, on both databases."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devspark.arena.executors import LocalExecutor
+from devspark.arena.match import MatchSpec
+from devspark.arena.tournament import build_format, run_tournament
+from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from devspark.core.results import MatchResult
+from devspark.sandbox import IsolationLevel
+from devspark.services.durable import (
+    TournamentParams,
+    cancel,
+    create_tournament,
+    run_tournament_durably,
+)
+from devspark.store.db import session_factory
+from devspark.store.models import (
+    MatchResultRow,
+    MatchRow,
+    RatingSnapshotRow,
+    TournamentRow,
+    UserRow,
+)
+
+WORKER = Path(__file__).with_name("durable_worker.py")
+SCENARIO = "connect_four"
+AGENTS = (
+    "builtin:connect-four-alphabeta",
+    "builtin:connect-four-heuristic",
+    "builtin:random",
+)
+SEED = 11
+PARAMS = TournamentParams(agents=AGENTS, rounds=2, isolation=IsolationLevel.TRUSTED, bootstrap=50)
+
+
+@pytest.fixture
+def factory(migrated: Engine) -> sessionmaker[Session]:
+    return session_factory(migrated)
+
+
+def _owner(session: Session) -> uuid.UUID:
+    user = UserRow(username=f"owner-{uuid.uuid4().hex[:8]}", role="user")
+    session.add(user)
+    session.commit()
+    return user.id
+
+
+def _create(factory: sessionmaker[Session], fmt: str = "round_robin", rounds: int = 2) -> uuid.UUID:
+    with factory() as session:
+        row = create_tournament(
+            session,
+            owner_id=_owner(session),
+            scenario=SCENARIO,
+            format=fmt,
+            agents=AGENTS,
+            params=dataclasses.replace(PARAMS, rounds=rounds),
+            seed=SEED,
+        )
+        return row.id
+
+
+def _expected(fmt: str = "round_robin", rounds: int = 2) -> tuple[int, list[Standing]]:
+    """Match count and standings of an uninterrupted in-memory run."""
+    schedule = build_format(fmt, AGENTS, seed=SEED, rounds=rounds)
+    with LocalExecutor(workers=1) as executor:
+        result = run_tournament(
+            schedule,
+            SCENARIO,
+            executor=executor,
+            isolation=IsolationLevel.TRUSTED,
+            seed=SEED,
+            bootstrap=PARAMS.bootstrap,
+        )
+    lines = [(r.agent, r.rank, r.rating, r.lower, r.upper) for r in result.standings]
+    return len(result.outcomes), lines
+
+
+Standing = tuple[str, int, float, float, float]
+
+
+def _rounded(lines: list[Standing]) -> list[Standing]:
+    return [(a, rank, round(r, 6), round(lo, 6), round(up, 6)) for a, rank, r, lo, up in lines]
+
+
+def _standings(session: Session, tournament_id: uuid.UUID) -> list[Standing]:
+    rows = session.scalars(
+        select(RatingSnapshotRow)
+        .where(RatingSnapshotRow.tournament_id == tournament_id)
+        .order_by(RatingSnapshotRow.rank, RatingSnapshotRow.agent_ref)
+    )
+    return _rounded(
+        [(r.agent_ref, r.rank or 0, r.rating, r.lower or 0.0, r.upper or 0.0) for r in rows]
+    )
+
+
+def _finished(session: Session, tournament_id: uuid.UUID) -> dict[uuid.UUID, datetime | None]:
+    rows = session.scalars(
+        select(MatchRow).where(
+            MatchRow.tournament_id == tournament_id, MatchRow.status == "finished"
+        )
+    )
+    return {r.id: r.finished_at for r in rows}
+
+
+def _assert_complete(session: Session, tournament_id: uuid.UUID, total: int) -> None:
+    tournament = session.get(TournamentRow, tournament_id)
+    assert tournament is not None and tournament.status == "finished"
+    rows = list(session.scalars(select(MatchRow).where(MatchRow.tournament_id == tournament_id)))
+    assert len(rows) == total
+    assert all(r.status == "finished" for r in rows)
+    keys = [
+        (r.options["pairing"]["round"], tuple(r.options["pairing"]["agents"]), r.seed) for r in rows
+    ]
+    assert len(set(keys)) == len(keys)
+    counts = dict(
+        session.execute(
+            select(MatchResultRow.match_id, func.count())
+            .join(MatchRow, MatchRow.id == MatchResultRow.match_id)
+            .where(MatchRow.tournament_id == tournament_id)
+            .group_by(MatchResultRow.match_id)
+        ).all()
+    )
+    assert counts == {r.id: len(r.options["pairing"]["agents"]) for r in rows}
+
+
+def _spawn(db_url: str, tournament_id: uuid.UUID, delay: float) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DEVSPARK_TEST_MATCH_DELAY": str(delay)}
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), db_url, str(tournament_id)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.slow
+def test_sigkill_mid_tournament_then_restart_loses_nothing_and_replays_nothing(
+    db_url: str, factory: sessionmaker[Session]
+) -> None:
+    total, expected = _expected()
+    assert total >= 12
+    tournament_id = _create(factory)
+
+    worker = _spawn(db_url, tournament_id, delay=0.4)
+    deadline = time.monotonic() + 60
+    while True:
+        with factory() as session:
+            before = _finished(session, tournament_id)
+        if len(before) >= 3:
+            break
+        assert worker.poll() is None, worker.communicate()[0].decode()
+        assert time.monotonic() < deadline, "the worker finished no match in 60 s"
+        time.sleep(0.05)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    assert worker.returncode == -signal.SIGKILL
+    with factory() as session:
+        before = _finished(session, tournament_id)
+        tournament = session.get(TournamentRow, tournament_id)
+        assert tournament is not None and tournament.status == "running"
+    assert 3 <= len(before) < total
+
+    restarted = _spawn(db_url, tournament_id, delay=0.0)
+    output, _ = restarted.communicate(timeout=120)
+    assert restarted.returncode == 0, output.decode()
+
+    with factory() as session:
+        _assert_complete(session, tournament_id, total)
+        after = _finished(session, tournament_id)
+        assert {key: after[key] for key in before} == before
+        assert _standings(session, tournament_id) == _rounded(expected)
+
+
+class CrashingExecutor:
+    """Plays ``budget`` matches, then fails like a dying process would."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.inner = LocalExecutor(workers=1)
+        self.played: list[MatchSpec] = []
+
+    def map(self, specs: Sequence[MatchSpec]) -> Iterator[MatchResult]:
+        for spec in specs:
+            if len(self.played) >= self.budget:
+                raise RuntimeError("simulated crash")
+            self.played.append(spec)
+            yield from self.inner.map([spec])
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize(("fmt", "rounds"), [("swiss", 3), ("double_elimination", 3)])
+def test_adaptive_format_resumes_to_the_uninterrupted_standings(
+    factory: sessionmaker[Session], fmt: str, rounds: int
+) -> None:
+    total, expected = _expected(fmt, rounds)
+    tournament_id = _create(factory, fmt, rounds)
+    crashing = CrashingExecutor(budget=total // 2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_tournament_durably(factory, tournament_id, crashing)
+    crashing.close()
+    with factory() as session:
+        assert len(_finished(session, tournament_id)) == total // 2
+        # the match the crash interrupted is left running, as after a SIGKILL
+        statuses = session.scalars(
+            select(MatchRow.status).where(MatchRow.tournament_id == tournament_id)
+        )
+        assert "running" in set(statuses)
+
+    resumed = CrashingExecutor(budget=10**6)
+    run_tournament_durably(factory, tournament_id, resumed)
+    resumed.close()
+    assert len(resumed.played) == total - total // 2
+    with factory() as session:
+        _assert_complete(session, tournament_id, total)
+        assert _standings(session, tournament_id) == _rounded(expected)
+
+
+def test_cancel_stops_before_the_next_match(factory: sessionmaker[Session]) -> None:
+    tournament_id = _create(factory)
+
+    class CancellingExecutor(CrashingExecutor):
+        def map(self, specs: Sequence[MatchSpec]) -> Iterator[MatchResult]:
+            results = list(super().map(specs))
+            if len(self.played) == 2:
+                with factory() as session:
+                    cancel(session, tournament_id)
+            yield from results
+
+    executor = CancellingExecutor(budget=10**6)
+    run_tournament_durably(factory, tournament_id, executor)
+    executor.close()
+    assert len(executor.played) == 2
+    with factory() as session:
+        tournament = session.get(TournamentRow, tournament_id)
+        assert tournament is not None and tournament.status == "cancelled"
+        assert len(_finished(session, tournament_id)) == 2
+    # a cancelled tournament is never resumed
+    again = CrashingExecutor(budget=0)
+    run_tournament_durably(factory, tournament_id, again)
+    assert again.played == []
+
+
+def test_finished_tournament_is_not_run_again_nor_cancelled(factory: sessionmaker[Session]) -> None:
+    tournament_id = _create(factory)
+    with LocalExecutor(workers=1) as executor:
+        run_tournament_durably(factory, tournament_id, executor)
+    idle = CrashingExecutor(budget=0)
+    run_tournament_durably(factory, tournament_id, idle)
+    assert idle.played == []
+    with factory() as session, pytest.raises(FailedPreconditionError, match="already finished"):
+        cancel(session, tournament_id)
+
+
+def test_create_tournament_persists_params_and_refuses_bad_ones(
+    factory: sessionmaker[Session],
+) -> None:
+    with factory() as session:
+        owner = _owner(session)
+        row = create_tournament(
+            session,
+            owner_id=owner,
+            scenario="tictactoe",
+            format="gauntlet",
+            agents=["builtin:minimax"],
+            params={"rounds": 3, "baselines": ["builtin:random"], "isolation": "trusted"},
+            seed=5,
+        )
+        assert row.status == "created"
+        assert row.scenario_id == "tictactoe-v1"
+        assert row.params["baselines"] == ["builtin:random"]
+        assert TournamentParams.from_json(row.params).isolation is IsolationLevel.TRUSTED
+        with pytest.raises(InvalidArgumentError, match="'knockout' is not one of"):
+            create_tournament(
+                session, owner_id=owner, scenario="tictactoe", format="knockout", agents=AGENTS
+            )
+        with pytest.raises(InvalidArgumentError, match="gauntlet needs"):
+            create_tournament(
+                session, owner_id=owner, scenario="tictactoe", format="gauntlet", agents=AGENTS
+            )
+        with pytest.raises(NotFoundError, match="does not exist"):
+            cancel(session, uuid.uuid4())
