@@ -63,3 +63,18 @@ class UnauthenticatedError(PermissionDeniedError):
     """
 
     code = "unauthenticated"
+
+
+class ResourceExhaustedError(DevSparkError):
+    """A quota or rate limit is used up; the caller may retry later.
+
+    Attributes:
+        retry_after: Seconds after which a retry may succeed, when known.
+
+    """
+
+    code = "resource_exhausted"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
+from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
 from devspark.server.routes import agents, health, scenarios, users
 from devspark.server.routes import auth as auth_routes
 from devspark.server.settings import Settings
@@ -199,6 +200,11 @@ def create_app(
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
     install_error_handlers(app)
+    # Innermost of the three: a 429 is counted by metrics and carries the correlation id.
+    app.add_middleware(
+        RateLimitMiddleware, limiter=RequestLimiter.from_settings(settings, app.state.tokens)
+    )
+    document_rate_limits(app)
     # Added last = outermost: the correlation id exists before metrics and handlers run.
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(CorrelationIdMiddleware)

@@ -15,6 +15,7 @@ traceback is logged with the correlation id, never sent.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from devspark.core.errors import DevSparkError
+from devspark.core.errors import DevSparkError, ResourceExhaustedError
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ HTTP_STATUS: dict[str, int] = {
     "permission_denied": 403,
     "unauthenticated": 401,
     "deadline_exceeded": 504,
+    "resource_exhausted": 429,
 }
 """HTTP status of each DevSpark error code; any other code is a 500."""
 
@@ -49,6 +51,7 @@ _CODE_OF_STATUS: dict[int, str] = {
     405: "method_not_allowed",
     409: "conflict",
     422: "invalid_argument",
+    429: "resource_exhausted",
     503: "unavailable",
     504: "deadline_exceeded",
 }
@@ -141,7 +144,10 @@ async def _devspark_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc.code)
     if status == 500:
         return await _unhandled(request, exc)
-    return error_response(request, status, exc.code, str(exc))
+    headers = None
+    if isinstance(exc, ResourceExhaustedError) and exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return error_response(request, status, exc.code, str(exc), headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

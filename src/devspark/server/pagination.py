@@ -15,6 +15,10 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
+MAX_OFFSET = 2**31 - 1
+"""The largest ``offset`` accepted (databases store 64-bit integers at most)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PageParams:
     """The requested window of a list.
@@ -47,7 +51,7 @@ class Page(BaseModel, Generic[T]):
 
 
 def page_params(
-    offset: Annotated[int, Query(ge=0, description="Number of items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Number of items to skip.")] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Largest number of items to return.")
     ] = DEFAULT_LIMIT,

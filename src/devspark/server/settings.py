@@ -6,12 +6,19 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import limits
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.store.db import DATA_DIR_ENV, DATABASE_FILE, DATABASE_URL_ENV
 
 DEV_MODE_ENV = "DEVSPARK_DEV"
+RATE_LIMIT_ENV = "DEVSPARK_RATE_LIMIT"
+RATE_LIMIT_IP_ENV = "DEVSPARK_RATE_LIMIT_IP"
+REDIS_URL_ENV = "DEVSPARK_REDIS_URL"
+DEFAULT_RATE_LIMIT = "120/minute"
+DEFAULT_RATE_LIMIT_IP = "600/minute"
+RATE_LIMIT_OFF = "off"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -32,6 +39,11 @@ class Settings(BaseModel):
         dev_mode: Development mode (``DEVSPARK_DEV``: ``1``/``true``/``yes``/``on``).
         host: Interface to bind.
         port: TCP port to bind.
+        rate_limit: Requests allowed per authenticated caller (``DEVSPARK_RATE_LIMIT``,
+            a ``limits`` string such as ``"120/minute"``, or ``"off"``).
+        rate_limit_ip: Requests allowed per client IP (``DEVSPARK_RATE_LIMIT_IP``).
+        redis_url: Redis URL for shared rate-limit counters (``DEVSPARK_REDIS_URL``);
+            ``None`` keeps them in process memory.
 
     """
 
@@ -42,6 +54,25 @@ class Settings(BaseModel):
     dev_mode: bool = False
     host: str = Field(default=DEFAULT_HOST, min_length=1)
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    rate_limit_ip: str = DEFAULT_RATE_LIMIT_IP
+    redis_url: str | None = None
+
+    @field_validator("rate_limit", "rate_limit_ip")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == RATE_LIMIT_OFF:
+            return RATE_LIMIT_OFF
+        limits.parse(value)  # ValueError names the string; from_env reports the field
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     @classmethod
     def from_env(
@@ -52,6 +83,9 @@ class Settings(BaseModel):
         dev_mode: bool | None = None,
         host: str | None = None,
         port: int | None = None,
+        rate_limit: str | None = None,
+        rate_limit_ip: str | None = None,
+        redis_url: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``); arguments win.
@@ -64,6 +98,11 @@ class Settings(BaseModel):
             dev_mode: Development mode; else ``DEVSPARK_DEV`` (default off).
             host: Interface to bind (default ``127.0.0.1``).
             port: Port to bind (default ``8000``).
+            rate_limit: Per-caller limit; else ``DEVSPARK_RATE_LIMIT``, else
+                ``"120/minute"``.
+            rate_limit_ip: Per-IP limit; else ``DEVSPARK_RATE_LIMIT_IP``, else
+                ``"600/minute"``.
+            redis_url: Rate-limit storage; else ``DEVSPARK_REDIS_URL``, else memory.
             environ: Variables to read instead of the process environment.
 
         Returns:
@@ -91,6 +130,9 @@ class Settings(BaseModel):
                 dev_mode=dev_mode,
                 host=DEFAULT_HOST if host is None else host,
                 port=DEFAULT_PORT if port is None else port,
+                rate_limit=rate_limit or env.get(RATE_LIMIT_ENV) or DEFAULT_RATE_LIMIT,
+                rate_limit_ip=rate_limit_ip or env.get(RATE_LIMIT_IP_ENV) or DEFAULT_RATE_LIMIT_IP,
+                redis_url=redis_url or env.get(REDIS_URL_ENV) or None,
             )
         except ValidationError as exc:
             problems = "; ".join(

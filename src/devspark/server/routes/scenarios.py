@@ -33,7 +33,9 @@ class ScenarioPublic(BaseModel):
     version: int = Field(ge=1, description="Version number.")
     full_id: str = Field(description="Versioned id, `<id>-v<version>`.")
     domains: list[str] = Field(description="Declared domains.")
-    players: tuple[int, int] = Field(description="Minimum and maximum number of agents.")
+    players: list[int] = Field(
+        min_length=2, max_length=2, description="Minimum and maximum number of agents."
+    )
     difficulties: list[int] = Field(description="Accepted difficulty levels.")
     parallel: bool = Field(description="Simultaneous moves rather than turns.")
 
@@ -45,7 +47,7 @@ class ScenarioPublic(BaseModel):
             version=info.version,
             full_id=info.full_id,
             domains=list(info.domains),
-            players=info.players,
+            players=list(info.players),
             difficulties=list(info.difficulties),
             parallel=info.parallel,
         )
