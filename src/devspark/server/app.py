@@ -32,8 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
 from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
-from devspark.server.routes import agents, health, scenarios, users
+from devspark.server.routes import agents, health, scenarios, tournaments, users
 from devspark.server.routes import auth as auth_routes
+from devspark.server.runner import TournamentRunner
 from devspark.server.settings import Settings
 from devspark.services.accounts import DEFAULT_HASHER, TokenService, secret_key
 from devspark.store.artifacts import ArtifactStore
@@ -153,7 +154,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         upgrade(engine)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
-        yield
+        # Match worker processes; Settings has no field for it yet, so 1 unless it gains one.
+        runner = TournamentRunner(
+            app.state.session_factory, workers=int(getattr(settings, "match_workers", 1))
+        )
+        runner.start()  # re-enqueues tournaments left "running" by a crash
+        app.state.runner = runner
+        try:
+            yield
+        finally:
+            runner.stop()
     finally:
         engine.dispose()
 
@@ -213,6 +223,9 @@ def create_app(
     app.include_router(agents.router)
     app.include_router(auth_routes.router)
     app.include_router(users.router)
+    app.include_router(tournaments.router)
+    app.include_router(tournaments.matches_router)
+    app.include_router(tournaments.leaderboards_router)
 
     @app.get(
         "/metrics",

@@ -1,0 +1,734 @@
+"""Tournaments, matches and leaderboards over HTTP.
+
+``/api/v1/tournaments``: create (``user`` and up), start and cancel (owner or admin),
+list, status with match counts, standings. ``/api/v1/matches/{id}``: one match with its
+per-seat results. ``/api/v1/leaderboards``: the latest rating snapshot of every agent.
+
+Tournaments are persisted by :mod:`devspark.services.durable` and played by the app's
+:class:`~devspark.server.runner.TournamentRunner` (``app.state.runner``). ``start`` marks
+the tournament ``running`` and commits before queueing it, so a server killed before
+the runner picked it up still resumes it on its next start.
+
+Entrants are ``builtin:NAME`` references only for now: uploaded agents would have to be
+staged from the artifact store into a folder the executor can load, which is not done
+yet.
+
+Reads are public; writes need credentials, and API keys need the ``tournaments:write``
+scope. Each write is audited with the request's correlation id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from devspark.arena.agents import BUILTIN_PREFIX, builtin_names
+from devspark.arena.tournament import FORMATS
+from devspark.core.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from devspark.sandbox import IsolationLevel
+from devspark.scenarios import resolve
+from devspark.server.auth import (
+    AUTH_RESPONSES,
+    Actor,
+    actor_kind,
+    current_actor,
+    optional_actor,
+    require_key_scope,
+)
+from devspark.server.deps import get_session
+from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody, correlation_id
+from devspark.server.pagination import Page, PageParams, page_params, paginate
+from devspark.server.runner import TournamentRunner
+from devspark.services import audit
+from devspark.services.accounts import Action, can
+from devspark.services.durable import TournamentParams, cancel, create_tournament
+from devspark.store.models import (
+    MatchResultRow,
+    MatchRow,
+    RatingSnapshotRow,
+    TournamentRow,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/tournaments", tags=["tournaments"])
+matches_router = APIRouter(prefix="/api/v1/matches", tags=["matches"])
+leaderboards_router = APIRouter(prefix="/api/v1/leaderboards", tags=["leaderboards"])
+
+WRITE_SCOPE = "tournaments:write"
+"""API-key scope needed to create, start or cancel a tournament."""
+
+MAX_AGENTS = 64
+"""The most entrants one tournament may have."""
+
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    404: {"model": ErrorBody, "description": "Not found: no such tournament or scenario."},
+    409: {"model": ErrorBody, "description": "The tournament is not in a state that allows it."},
+}
+_CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_WRITE_RESPONSES,
+    422: {"model": ErrorBody, "description": "Invalid format, entrants or options."},
+}
+_STANDINGS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND_RESPONSE,
+    409: {"model": ErrorBody, "description": "The tournament has not finished yet."},
+}
+_PUBLIC = [Depends(optional_actor)]
+
+_TOURNAMENT_ID = "4b0c9e2a-1f3d-4e5a-8b6c-7d8e9f0a1b2c"
+_MATCH_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+_TOURNAMENT_EXAMPLE: dict[str, Any] = {
+    "id": _TOURNAMENT_ID,
+    "owner_id": "5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "scenario_id": "tictactoe-v1",
+    "format": "round_robin",
+    "agents": ["builtin:minimax", "builtin:random"],
+    "rounds": 2,
+    "seed": 7,
+    "options": {},
+    "isolation": "sandbox",
+    "status": "running",
+    "created_at": "2025-01-31T12:00:00Z",
+    "started_at": "2025-01-31T12:00:05Z",
+    "finished_at": None,
+    "matches": {"queued": 0, "running": 1, "finished": 2, "failed": 0, "total": 3},
+}
+_STANDING_EXAMPLE: dict[str, Any] = {
+    "rank": 1,
+    "agent": "builtin:minimax",
+    "rating": 1683.4,
+    "lower": 1590.2,
+    "upper": 1801.7,
+    "matches": 4,
+    "method": "bradley_terry",
+}
+_MATCH_EXAMPLE: dict[str, Any] = {
+    "id": _MATCH_ID,
+    "tournament_id": _TOURNAMENT_ID,
+    "scenario_id": "tictactoe-v1",
+    "seed": 1234,
+    "options": {},
+    "isolation": "sandbox",
+    "round": 0,
+    "label": "round 1",
+    "agents": ["builtin:minimax", "builtin:random"],
+    "status": "finished",
+    "steps": 7,
+    "wall_ms": 41.5,
+    "replay_ref": None,
+    "created_at": "2025-01-31T12:00:05Z",
+    "started_at": "2025-01-31T12:00:05Z",
+    "finished_at": "2025-01-31T12:00:06Z",
+    "results": [
+        {
+            "seat": 0,
+            "agent": "builtin:minimax",
+            "role": "X",
+            "status": "ok",
+            "reward": 1.0,
+            "moves": 4,
+            "wall_ms": 12.0,
+            "cpu_s": 0.01,
+            "peak_mb": 30.5,
+            "detail": "",
+        }
+    ],
+}
+_LEADER_EXAMPLE: dict[str, Any] = {
+    "scenario_id": "tictactoe-v1",
+    "agent": "builtin:minimax",
+    "rating": 1683.4,
+    "lower": 1590.2,
+    "upper": 1801.7,
+    "rank": 1,
+    "matches": 4,
+    "method": "bradley_terry",
+    "tournament_id": _TOURNAMENT_ID,
+    "taken_at": "2025-01-31T12:01:00Z",
+}
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class TournamentCreate(BaseModel):
+    """What ``POST /api/v1/tournaments`` needs."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scenario": "tictactoe",
+                    "format": "round_robin",
+                    "agents": ["builtin:minimax", "builtin:random"],
+                    "rounds": 2,
+                    "seed": 7,
+                    "options": {},
+                    "isolation": "sandbox",
+                }
+            ]
+        },
+    )
+
+    scenario: str = Field(min_length=1, max_length=128, description="Scenario name or id.")
+    format: str = Field(description=f"One of: {', '.join(FORMATS)}.")
+    agents: list[str] = Field(
+        min_length=2,
+        max_length=MAX_AGENTS,
+        description="Entrants as `builtin:NAME` (uploaded agents are not accepted yet).",
+    )
+    rounds: int | None = Field(
+        default=None, ge=1, le=100, description="Legs, rounds or games per tie; null: default."
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="The format's seed.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Scenario reset options of every match."
+    )
+    isolation: IsolationLevel = Field(
+        default=IsolationLevel.SANDBOX, description="Isolation of every agent in every match."
+    )
+
+
+class MatchCounts(BaseModel):
+    """How many matches of a tournament are in each state."""
+
+    queued: int = Field(ge=0)
+    running: int = Field(ge=0)
+    finished: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class TournamentPublic(BaseModel):
+    """A tournament: its parameters, status and match progress."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_TOURNAMENT_EXAMPLE]})
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    scenario_id: str = Field(description="Versioned scenario id.")
+    format: str
+    agents: list[str]
+    rounds: int | None
+    seed: int
+    options: dict[str, Any]
+    isolation: str
+    status: str = Field(description="`created`, `running`, `finished` or `cancelled`.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    matches: MatchCounts = Field(description="Matches written so far, by state.")
+
+    @classmethod
+    def from_row(cls, row: TournamentRow, counts: MatchCounts) -> TournamentPublic:
+        """Build the public view of a tournament row."""
+        params = TournamentParams.from_json(row.params)
+        return cls(
+            id=row.id,
+            owner_id=row.owner_id,
+            scenario_id=row.scenario_id,
+            format=row.format,
+            agents=list(params.agents),
+            rounds=params.rounds,
+            seed=row.seed,
+            options=dict(params.options or {}),
+            isolation=params.isolation.value,
+            status=row.status,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            matches=counts,
+        )
+
+
+class StandingPublic(BaseModel):
+    """One line of a finished tournament's standings."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_STANDING_EXAMPLE]})
+
+    rank: int | None
+    agent: str
+    rating: float
+    lower: float | None = Field(description="Lower bound of the bootstrap interval.")
+    upper: float | None = Field(description="Upper bound of the bootstrap interval.")
+    matches: int = Field(ge=0)
+    method: str = Field(description="Rating method.")
+
+    @classmethod
+    def from_row(cls, row: RatingSnapshotRow) -> StandingPublic:
+        """Build a standings line from a rating snapshot."""
+        return cls(
+            rank=row.rank,
+            agent=row.agent_ref,
+            rating=row.rating,
+            lower=row.lower,
+            upper=row.upper,
+            matches=row.matches,
+            method=row.method,
+        )
+
+
+class MatchResultPublic(BaseModel):
+    """One seat's result in a match."""
+
+    seat: int
+    agent: str
+    role: str
+    status: str
+    reward: float
+    moves: int
+    wall_ms: float
+    cpu_s: float
+    peak_mb: float
+    detail: str
+
+    @classmethod
+    def from_row(cls, row: MatchResultRow) -> MatchResultPublic:
+        """Build the public view of a result row."""
+        return cls(
+            seat=row.seat,
+            agent=row.agent_ref,
+            role=row.role,
+            status=row.status,
+            reward=row.reward,
+            moves=row.moves,
+            wall_ms=row.wall_ms,
+            cpu_s=row.cpu_s,
+            peak_mb=row.peak_mb,
+            detail=row.detail,
+        )
+
+
+class MatchPublic(BaseModel):
+    """A match: its spec, progress and per-seat results (empty until it finishes)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_MATCH_EXAMPLE]})
+
+    id: uuid.UUID
+    tournament_id: uuid.UUID | None
+    scenario_id: str
+    seed: int
+    options: dict[str, Any] = Field(description="Scenario reset options.")
+    isolation: str
+    round: int | None = Field(description="Round of its tournament.")
+    label: str | None = Field(description="The pairing's label in its tournament.")
+    agents: list[str] = Field(description="Agents in seat order.")
+    status: str = Field(description="`queued`, `running`, `finished` or `failed`.")
+    steps: int
+    wall_ms: float
+    replay_ref: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    results: list[MatchResultPublic]
+
+    @classmethod
+    def from_row(cls, row: MatchRow, results: list[MatchResultRow]) -> MatchPublic:
+        """Build the public view of a match row and its results."""
+        pairing: dict[str, Any] = dict(row.options.get("pairing") or {})
+        return cls(
+            id=row.id,
+            tournament_id=row.tournament_id,
+            scenario_id=row.scenario_id,
+            seed=row.seed,
+            options=dict(row.options.get("reset") or {}),
+            isolation=row.isolation,
+            round=pairing.get("round"),
+            label=pairing.get("label"),
+            agents=[str(a) for a in pairing.get("agents", [r.agent_ref for r in results])],
+            status=row.status,
+            steps=row.steps,
+            wall_ms=row.wall_ms,
+            replay_ref=row.replay_ref,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            results=[MatchResultPublic.from_row(r) for r in results],
+        )
+
+
+class LeaderboardEntry(BaseModel):
+    """An agent's latest rating snapshot in a scenario."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_LEADER_EXAMPLE]})
+
+    scenario_id: str | None
+    agent: str
+    rating: float
+    lower: float | None
+    upper: float | None
+    rank: int | None = Field(description="Rank in the tournament that produced the snapshot.")
+    matches: int = Field(ge=0)
+    method: str
+    tournament_id: uuid.UUID | None
+    taken_at: datetime
+
+    @classmethod
+    def from_row(cls, row: RatingSnapshotRow) -> LeaderboardEntry:
+        """Build a leaderboard line from a rating snapshot."""
+        return cls(
+            scenario_id=row.scenario_id,
+            agent=row.agent_ref,
+            rating=row.rating,
+            lower=row.lower,
+            upper=row.upper,
+            rank=row.rank,
+            matches=row.matches,
+            method=row.method,
+            tournament_id=row.tournament_id,
+            taken_at=row.taken_at,
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+SessionDep = Annotated[Session, Depends(get_session)]
+Writer = Annotated[Actor, Depends(current_actor)]
+Window = Annotated[PageParams, Depends(page_params)]
+TournamentId = Annotated[uuid.UUID, PathParam(description="Tournament id.")]
+MatchId = Annotated[uuid.UUID, PathParam(description="Match id.")]
+
+
+def _runner(request: Request) -> TournamentRunner:
+    runner: TournamentRunner | None = getattr(request.app.state, "runner", None)
+    if runner is None:
+        raise FailedPreconditionError("the tournament runner is not running on this server")
+    return runner
+
+
+def _tournament(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
+    row = session.get(TournamentRow, tournament_id)
+    if row is None:
+        raise NotFoundError(f"tournament_id {str(tournament_id)!r}: no such tournament")
+    return row
+
+
+def _authorize(actor: Actor, action: Action, what: str, row: TournamentRow | None = None) -> None:
+    require_key_scope(actor, WRITE_SCOPE)
+    owner = row.owner_id if row is not None else None
+    if not can(actor.role, action, owner_id=owner, actor_id=actor.user.id):
+        target = f" tournament {row.id}" if row is not None else " tournaments"
+        raise PermissionDeniedError(
+            f"user {actor.user.username!r} (role {actor.role.value!r}) may not {what}{target}"
+            + (": only its owner or an admin may" if row is not None else "")
+        )
+
+
+def _check_agents(agents: list[str]) -> None:
+    known = set(builtin_names())
+    for index, ref in enumerate(agents):
+        if not ref.startswith(BUILTIN_PREFIX):
+            raise InvalidArgumentError(
+                f"agents[{index}]={ref!r}: only built-in agents (builtin:NAME) can enter "
+                "tournaments through the API for now"
+            )
+        if ref.removeprefix(BUILTIN_PREFIX) not in known:
+            raise InvalidArgumentError(
+                f"agents[{index}]={ref!r}: unknown built-in agent; built-ins: "
+                + ", ".join(BUILTIN_PREFIX + name for name in sorted(known))
+            )
+    if len(set(agents)) != len(agents):
+        raise InvalidArgumentError(f"agents={agents!r}: an agent is listed twice")
+
+
+def _audit(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    action: str,
+    target_id: uuid.UUID,
+    **detail: Any,
+) -> None:
+    cid = correlation_id(request)
+    try:
+        audit.record(
+            session,
+            actor=actor.user,
+            actor_kind=actor_kind(actor),
+            action=action,
+            target_type="tournament",
+            target_id=str(target_id),
+            correlation_id=cid,
+            detail=detail,
+        )
+        session.commit()
+    except Exception:
+        logger.exception("audit entry %s on tournament %s lost (cid %s)", action, target_id, cid)
+        session.rollback()
+        raise
+
+
+def _counts(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, MatchCounts]:
+    found: dict[uuid.UUID, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        rows = session.execute(
+            select(MatchRow.tournament_id, MatchRow.status, func.count())
+            .where(MatchRow.tournament_id.in_(ids))
+            .group_by(MatchRow.tournament_id, MatchRow.status)
+        )
+        for tournament_id, status, count in rows:
+            if tournament_id is not None:
+                found[tournament_id][str(status)] = int(count)
+    return {
+        i: MatchCounts(
+            queued=c.get("queued", 0),
+            running=c.get("running", 0),
+            finished=c.get("finished", 0),
+            failed=c.get("failed", 0),
+            total=sum(c.values()),
+        )
+        for i, c in found.items()
+    }
+
+
+def _public(session: Session, row: TournamentRow) -> TournamentPublic:
+    return TournamentPublic.from_row(row, _counts(session, [row.id])[row.id])
+
+
+# --------------------------------------------------------------------------- tournaments
+
+
+@router.post("", status_code=201, summary="Create a tournament", responses=_CREATE_RESPONSES)
+def create(
+    request: Request, body: TournamentCreate, session: SessionDep, actor: Writer
+) -> TournamentPublic:
+    """Persist a tournament with status `created`; `POST .../start` plays it."""
+    _authorize(actor, Action.CREATE, "create")
+    _check_agents(body.agents)
+    params = TournamentParams(
+        agents=tuple(body.agents),
+        rounds=body.rounds,
+        options=dict(body.options),
+        isolation=body.isolation,
+    )
+    row = create_tournament(
+        session,
+        owner_id=actor.user.id,
+        scenario=body.scenario,
+        format=body.format,
+        agents=body.agents,
+        params=params,
+        seed=body.seed,
+    )
+    _audit(
+        request,
+        session,
+        actor,
+        "tournament.create",
+        row.id,
+        scenario=row.scenario_id,
+        format=row.format,
+        agents=list(body.agents),
+    )
+    return _public(session, row)
+
+
+@router.post(
+    "/{tournament_id}/start",
+    status_code=202,
+    summary="Start a tournament",
+    responses=_WRITE_RESPONSES,
+)
+def start(
+    request: Request, tournament_id: TournamentId, session: SessionDep, actor: Writer
+) -> TournamentPublic:
+    """Mark a `created` tournament `running` and queue it for the background runner."""
+    row = _tournament(session, tournament_id)
+    _authorize(actor, Action.UPDATE, "start", row)
+    runner = _runner(request)
+    if row.status != "created":
+        raise FailedPreconditionError(
+            f"tournament {tournament_id} is {row.status!r}; only a 'created' one can start"
+        )
+    row.status = "running"
+    row.started_at = utcnow()
+    session.commit()  # persisted before it is queued: a restart resumes it
+    _audit(request, session, actor, "tournament.start", row.id)
+    runner.submit(row.id)
+    return _public(session, row)
+
+
+@router.post("/{tournament_id}/cancel", summary="Cancel a tournament", responses=_WRITE_RESPONSES)
+def cancel_tournament(
+    request: Request, tournament_id: TournamentId, session: SessionDep, actor: Writer
+) -> TournamentPublic:
+    """Cancel a tournament that has not finished; the runner stops before its next match."""
+    row = _tournament(session, tournament_id)
+    _authorize(actor, Action.UPDATE, "cancel", row)
+    previous = row.status
+    row = cancel(session, tournament_id)
+    _audit(request, session, actor, "tournament.cancel", row.id, previous=previous)
+    return _public(session, row)
+
+
+@router.get("", summary="List tournaments", dependencies=_PUBLIC)
+def list_tournaments(
+    session: SessionDep,
+    params: Window,
+    status: Annotated[
+        str | None, Query(description="Only tournaments in this status.", max_length=16)
+    ] = None,
+    owner_id: Annotated[uuid.UUID | None, Query(description="Only this user's.")] = None,
+) -> Page[TournamentPublic]:
+    """Tournaments, newest first."""
+    query = select(TournamentRow)
+    if status is not None:
+        query = query.where(TournamentRow.status == status)
+    if owner_id is not None:
+        query = query.where(TournamentRow.owner_id == owner_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(
+        session.scalars(
+            query.order_by(TournamentRow.created_at.desc(), TournamentRow.id)
+            .offset(params.offset)
+            .limit(params.limit)
+        )
+    )
+    counts = _counts(session, [row.id for row in rows])
+    return Page[TournamentPublic](
+        items=[TournamentPublic.from_row(row, counts[row.id]) for row in rows],
+        total=total,
+        offset=params.offset,
+        limit=params.limit,
+    )
+
+
+@router.get(
+    "/{tournament_id}",
+    summary="Tournament status",
+    dependencies=_PUBLIC,
+    responses=NOT_FOUND_RESPONSE,
+)
+def get_tournament(tournament_id: TournamentId, session: SessionDep) -> TournamentPublic:
+    """One tournament with its status and how many matches are queued, running, finished."""
+    return _public(session, _tournament(session, tournament_id))
+
+
+@router.get(
+    "/{tournament_id}/standings",
+    summary="Tournament standings",
+    dependencies=_PUBLIC,
+    responses=_STANDINGS_RESPONSES,
+)
+def standings(
+    tournament_id: TournamentId, session: SessionDep, params: Window
+) -> Page[StandingPublic]:
+    """Final standings, best first; 409 until the tournament has finished."""
+    row = _tournament(session, tournament_id)
+    if row.status != "finished":
+        raise FailedPreconditionError(
+            f"tournament {tournament_id} is {row.status!r}; standings exist once it finished"
+        )
+    snapshots = session.scalars(
+        select(RatingSnapshotRow)
+        .where(RatingSnapshotRow.tournament_id == tournament_id)
+        .order_by(RatingSnapshotRow.rank, RatingSnapshotRow.rating.desc())
+    )
+    return paginate([StandingPublic.from_row(s) for s in snapshots], params)
+
+
+# --------------------------------------------------------------------------- matches
+
+
+@matches_router.get(
+    "/{match_id}", summary="Get a match", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE
+)
+def get_match(match_id: MatchId, session: SessionDep) -> MatchPublic:
+    """One match: spec, status and per-seat results."""
+    row = session.get(MatchRow, match_id)
+    if row is None:
+        raise NotFoundError(f"match_id {str(match_id)!r}: no such match")
+    results = list(
+        session.scalars(
+            select(MatchResultRow)
+            .where(MatchResultRow.match_id == match_id)
+            .order_by(MatchResultRow.seat)
+        )
+    )
+    return MatchPublic.from_row(row, results)
+
+
+@router.get(
+    "/{tournament_id}/matches",
+    summary="List a tournament's matches",
+    dependencies=_PUBLIC,
+    responses=NOT_FOUND_RESPONSE,
+)
+def tournament_matches(
+    tournament_id: TournamentId, session: SessionDep, params: Window
+) -> Page[MatchPublic]:
+    """The tournament's matches in the order they were written (results included)."""
+    _tournament(session, tournament_id)
+    query = select(MatchRow).where(MatchRow.tournament_id == tournament_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(
+        session.scalars(
+            query.order_by(MatchRow.created_at, MatchRow.id)
+            .offset(params.offset)
+            .limit(params.limit)
+        )
+    )
+    results: dict[uuid.UUID, list[MatchResultRow]] = {row.id: [] for row in rows}
+    if rows:
+        for result in session.scalars(
+            select(MatchResultRow)
+            .where(MatchResultRow.match_id.in_(list(results)))
+            .order_by(MatchResultRow.seat)
+        ):
+            results[result.match_id].append(result)
+    return Page[MatchPublic](
+        items=[MatchPublic.from_row(row, results[row.id]) for row in rows],
+        total=total,
+        offset=params.offset,
+        limit=params.limit,
+    )
+
+
+# --------------------------------------------------------------------------- leaderboards
+
+
+@leaderboards_router.get(
+    "", summary="Leaderboard", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE
+)
+def leaderboard(
+    session: SessionDep,
+    params: Window,
+    scenario: Annotated[
+        str | None,
+        Query(description="Scenario name or id; all scenarios when omitted.", max_length=128),
+    ] = None,
+) -> Page[LeaderboardEntry]:
+    """Each agent's latest rating snapshot per scenario, highest rating first.
+
+    Ratings come from the tournament that produced each snapshot; agents rated in
+    different tournaments are not on a common scale.
+    """
+    query = select(RatingSnapshotRow)
+    if scenario is not None:
+        query = query.where(RatingSnapshotRow.scenario_id == resolve(scenario).full_id)
+    latest: dict[tuple[str | None, str], RatingSnapshotRow] = {}
+    for snap in session.scalars(
+        query.order_by(RatingSnapshotRow.taken_at.desc(), RatingSnapshotRow.id)
+    ):
+        latest.setdefault((snap.scenario_id, snap.agent_ref), snap)
+    ordered = sorted(latest.values(), key=lambda s: (s.scenario_id or "", -s.rating, s.agent_ref))
+    return paginate([LeaderboardEntry.from_row(s) for s in ordered], params)
+
+
+__all__ = ["WRITE_SCOPE", "leaderboards_router", "matches_router", "router"]

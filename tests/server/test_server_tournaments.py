@@ -1,0 +1,216 @@
+"""Tournaments, matches and leaderboards on the wire: create, start, run, cancel, RBAC."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devspark.server.app import create_app
+from devspark.server.runner import TournamentRunner
+from devspark.server.settings import Settings
+from devspark.services.durable import create_tournament
+from devspark.store.models import AuditLogRow, TournamentRow, UserRow
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PASSWORD = "correct horse battery"
+TOURNAMENTS = "/api/v1/tournaments"
+BODY: dict[str, Any] = {
+    "scenario": "tictactoe",
+    "format": "round_robin",
+    "agents": ["builtin:minimax", "builtin:random"],
+    "rounds": 2,
+    "seed": 3,
+    "isolation": "trusted",
+}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ={})
+    with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
+        yield test_client
+
+
+def factory(client: TestClient) -> sessionmaker[Session]:
+    made: sessionmaker[Session] = client.app.state.session_factory  # type: ignore[attr-defined]
+    return made
+
+
+def account(client: TestClient, username: str, *, role: str = "user") -> dict[str, str]:
+    """Register and log in ``username``; return its bearer headers."""
+    created = client.post(
+        "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    if role != "user":
+        with factory(client)() as session:
+            session.scalars(select(UserRow).where(UserRow.username == username)).one().role = role
+            session.commit()
+    tokens = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
+def create(client: TestClient, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
+    response = client.post(TOURNAMENTS, json={**BODY, **changes}, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_for(client: TestClient, tournament_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        body: dict[str, Any] = client.get(f"{TOURNAMENTS}/{tournament_id}").json()
+        if body["status"] == status:
+            return body
+        assert time.monotonic() < deadline, f"tournament still {body['status']!r}: {body}"
+        time.sleep(0.1)
+
+
+def test_round_robin_runs_to_standings_matches_and_leaderboard(client: TestClient) -> None:
+    ada = account(client, "ada")
+    created = create(client, ada)
+    assert created["status"] == "created" and created["scenario_id"] == "tictactoe-v1"
+    assert created["agents"] == BODY["agents"] and created["matches"]["total"] == 0
+    tid = created["id"]
+    early = client.get(f"{TOURNAMENTS}/{tid}/standings")
+    assert early.status_code == 409 and early.json()["error"]["code"] == "failed_precondition"
+
+    started = client.post(f"{TOURNAMENTS}/{tid}/start", headers=ada)
+    assert started.status_code == 202 and started.json()["status"] == "running"
+    again = client.post(f"{TOURNAMENTS}/{tid}/start", headers=ada)
+    assert again.status_code == 409
+
+    done = wait_for(client, tid, "finished")
+    assert done["matches"]["finished"] == done["matches"]["total"] == 4
+    assert done["matches"]["queued"] == done["matches"]["running"] == 0
+
+    table = client.get(f"{TOURNAMENTS}/{tid}/standings").json()
+    assert [line["agent"] for line in table["items"]] == ["builtin:minimax", "builtin:random"]
+    assert table["items"][0]["rank"] == 1 and table["total"] == 2
+
+    matches = client.get(f"{TOURNAMENTS}/{tid}/matches", params={"limit": 3}).json()
+    assert matches["total"] == 4 and len(matches["items"]) == 3
+    match = client.get(f"/api/v1/matches/{matches['items'][0]['id']}").json()
+    assert match["status"] == "finished" and match["tournament_id"] == tid
+    assert match["isolation"] == "trusted" and len(match["results"]) == 2
+    assert sorted(r["agent"] for r in match["results"]) == sorted(BODY["agents"])
+    assert client.get(f"/api/v1/matches/{uuid.uuid4()}").status_code == 404
+
+    board = client.get("/api/v1/leaderboards", params={"scenario": "tictactoe"}).json()
+    assert [e["agent"] for e in board["items"]] == ["builtin:minimax", "builtin:random"]
+    assert board["items"][0]["tournament_id"] == tid
+    assert client.get("/api/v1/leaderboards", params={"scenario": "nope"}).status_code == 404
+
+    listed = client.get(TOURNAMENTS, params={"status": "finished"}).json()
+    assert [t["id"] for t in listed["items"]] == [tid] and listed["total"] == 1
+
+    with factory(client)() as session:
+        entries = session.scalars(
+            select(AuditLogRow).where(AuditLogRow.target_id == tid).order_by(AuditLogRow.at)
+        ).all()
+    assert [e.action for e in entries] == ["tournament.create", "tournament.start"]
+    assert all(e.correlation_id for e in entries)
+
+
+def test_cancel_created_and_running_tournaments(client: TestClient) -> None:
+    ada = account(client, "ada")
+    first = create(client, ada)
+    response = client.post(
+        f"{TOURNAMENTS}/{first['id']}/cancel", headers={**ada, "X-Request-ID": "cancel-1"}
+    )
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert client.post(f"{TOURNAMENTS}/{first['id']}/start", headers=ada).status_code == 409
+
+    # Many games so it is still running when cancelled; the runner stops before the next.
+    second = create(client, ada, rounds=100)
+    assert client.post(f"{TOURNAMENTS}/{second['id']}/start", headers=ada).status_code == 202
+    cancelled = client.post(f"{TOURNAMENTS}/{second['id']}/cancel", headers=ada)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    time.sleep(0.5)
+    body = client.get(f"{TOURNAMENTS}/{second['id']}").json()
+    assert body["status"] == "cancelled" and body["matches"]["finished"] < 200
+    with factory(client)() as session:
+        entry = session.scalars(
+            select(AuditLogRow).where(
+                AuditLogRow.target_id == first["id"], AuditLogRow.action == "tournament.cancel"
+            )
+        ).one()
+    assert entry.correlation_id == "cancel-1" and entry.detail == {"previous": "created"}
+
+
+def test_owner_rules_roles_and_anonymous(client: TestClient) -> None:
+    ada, bob = account(client, "ada"), account(client, "bob")
+    viewer, admin = account(client, "vic", role="viewer"), account(client, "root", role="admin")
+    tid = create(client, ada)["id"]
+    for verb in ("start", "cancel"):
+        denied = client.post(f"{TOURNAMENTS}/{tid}/{verb}", headers=bob)
+        assert denied.status_code == 403, verb
+        assert denied.json()["error"]["code"] == "permission_denied"
+        assert client.post(f"{TOURNAMENTS}/{tid}/{verb}").status_code == 401
+    assert client.post(TOURNAMENTS, json=BODY, headers=viewer).status_code == 403
+    assert client.post(TOURNAMENTS, json=BODY).status_code == 401
+    assert client.get(f"{TOURNAMENTS}/{tid}").json()["status"] == "created"
+    assert client.post(f"{TOURNAMENTS}/{tid}/cancel", headers=admin).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("changes", "status"),
+    [
+        ({"agents": ["/etc", "builtin:random"]}, 422),
+        ({"agents": ["builtin:nobody", "builtin:random"]}, 422),
+        ({"agents": ["builtin:random", "builtin:random"]}, 422),
+        ({"format": "knockout"}, 422),
+        ({"scenario": "tictactoo"}, 404),
+        ({"isolation": "none"}, 422),
+    ],
+)
+def test_create_refuses_bad_bodies(
+    client: TestClient, changes: dict[str, Any], status: int
+) -> None:
+    ada = account(client, "ada")
+    response = client.post(TOURNAMENTS, json={**BODY, **changes}, headers=ada)
+    assert response.status_code == status, response.text
+
+
+def test_runner_resumes_running_tournaments_on_start(client: TestClient) -> None:
+    made = factory(client)
+    with made() as session:
+        owner = UserRow(username="owner", role="user")
+        session.add(owner)
+        session.commit()
+        row = create_tournament(
+            session,
+            owner_id=owner.id,
+            scenario="tictactoe",
+            format="round_robin",
+            agents=["builtin:minimax", "builtin:random"],
+            params={"rounds": 1, "isolation": "trusted", "bootstrap": 20},
+        )
+        row.status = "running"  # as a killed server leaves it
+        session.commit()
+        tid = row.id
+    runner = TournamentRunner(made, workers=1)
+    assert runner.start() == [tid]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with made() as session:
+                status = session.scalar(select(TournamentRow.status).where(TournamentRow.id == tid))
+            if status == "finished":
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        runner.stop()
+    assert not runner.running
+    assert not runner.submit(tid)  # a stopped runner takes nothing more
