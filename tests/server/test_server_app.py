@@ -63,6 +63,14 @@ def test_settings_reject_bad_values(tmp_path: Path) -> None:
         Settings.from_env(data_dir=tmp_path, environ={"DEVSPARK_DEV": "maybe"})
     with pytest.raises(InvalidArgumentError, match=r"port=70000"):
         Settings.from_env(data_dir=tmp_path, port=70000, environ={})
+    with pytest.raises(InvalidArgumentError, match=r"DEVSPARK_MATCH_WORKERS='0' is not a pos"):
+        Settings.from_env(data_dir=tmp_path, environ={"DEVSPARK_MATCH_WORKERS": "0"})
+
+
+def test_match_workers_come_from_the_environment(tmp_path: Path) -> None:
+    env = {"DEVSPARK_MATCH_WORKERS": "2"}
+    assert Settings.from_env(data_dir=tmp_path, environ=env).match_workers == 2
+    assert Settings.from_env(data_dir=tmp_path, environ={}).match_workers == 1
 
 
 # --- startup and probes -----------------------------------------------------------------

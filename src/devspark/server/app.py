@@ -155,9 +155,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
         # Match worker processes; Settings has no field for it yet, so 1 unless it gains one.
-        runner = TournamentRunner(
-            app.state.session_factory, workers=int(getattr(settings, "match_workers", 1))
-        )
+        runner = TournamentRunner(app.state.session_factory, workers=settings.match_workers)
         runner.start()  # re-enqueues tournaments left "running" by a crash
         app.state.runner = runner
         try:

@@ -15,6 +15,7 @@ from devspark.store.db import DATA_DIR_ENV, DATABASE_FILE, DATABASE_URL_ENV
 DEV_MODE_ENV = "DEVSPARK_DEV"
 RATE_LIMIT_ENV = "DEVSPARK_RATE_LIMIT"
 RATE_LIMIT_IP_ENV = "DEVSPARK_RATE_LIMIT_IP"
+MATCH_WORKERS_ENV = "DEVSPARK_MATCH_WORKERS"
 REDIS_URL_ENV = "DEVSPARK_REDIS_URL"
 DEFAULT_RATE_LIMIT = "120/minute"
 DEFAULT_RATE_LIMIT_IP = "600/minute"
@@ -42,6 +43,8 @@ class Settings(BaseModel):
         rate_limit: Requests allowed per authenticated caller (``DEVSPARK_RATE_LIMIT``,
             a ``limits`` string such as ``"120/minute"``, or ``"off"``).
         rate_limit_ip: Requests allowed per client IP (``DEVSPARK_RATE_LIMIT_IP``).
+        match_workers: Processes the tournament runner plays matches on
+            (``DEVSPARK_MATCH_WORKERS``, default 1).
         redis_url: Redis URL for shared rate-limit counters (``DEVSPARK_REDIS_URL``);
             ``None`` keeps them in process memory.
 
@@ -57,6 +60,7 @@ class Settings(BaseModel):
     rate_limit: str = DEFAULT_RATE_LIMIT
     rate_limit_ip: str = DEFAULT_RATE_LIMIT_IP
     redis_url: str | None = None
+    match_workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("rate_limit", "rate_limit_ip")
     @classmethod
@@ -86,6 +90,7 @@ class Settings(BaseModel):
         rate_limit: str | None = None,
         rate_limit_ip: str | None = None,
         redis_url: str | None = None,
+        match_workers: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``); arguments win.
@@ -103,6 +108,8 @@ class Settings(BaseModel):
             rate_limit_ip: Per-IP limit; else ``DEVSPARK_RATE_LIMIT_IP``, else
                 ``"600/minute"``.
             redis_url: Rate-limit storage; else ``DEVSPARK_REDIS_URL``, else memory.
+            match_workers: Tournament runner processes; else ``DEVSPARK_MATCH_WORKERS``,
+                else 1.
             environ: Variables to read instead of the process environment.
 
         Returns:
@@ -133,6 +140,11 @@ class Settings(BaseModel):
                 rate_limit=rate_limit or env.get(RATE_LIMIT_ENV) or DEFAULT_RATE_LIMIT,
                 rate_limit_ip=rate_limit_ip or env.get(RATE_LIMIT_IP_ENV) or DEFAULT_RATE_LIMIT_IP,
                 redis_url=redis_url or env.get(REDIS_URL_ENV) or None,
+                match_workers=(
+                    match_workers
+                    if match_workers is not None
+                    else _parse_count(MATCH_WORKERS_ENV, env.get(MATCH_WORKERS_ENV, "1"))
+                ),
             )
         except ValidationError as exc:
             problems = "; ".join(
@@ -156,3 +168,16 @@ def _parse_bool(name: str, value: str) -> bool:
     raise InvalidArgumentError(
         f"{name}={value!r} is not a boolean; use one of {sorted(_TRUE | _FALSE - {''})}"
     )
+
+
+def _parse_count(name: str, raw: str) -> int:
+    """A positive integer from the environment variable ``name``.
+
+    Raises:
+        InvalidArgumentError: ``raw`` is not a positive integer (names the variable).
+
+    """
+    text = raw.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidArgumentError(f"server settings: {name}={raw!r} is not a positive integer")
+    return int(text)
