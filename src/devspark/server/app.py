@@ -10,6 +10,7 @@ Run it with ``devspark serve``, or build it yourself::
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -31,8 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
+from devspark.server.live import LiveHub
 from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
-from devspark.server.routes import agents, health, scenarios, tournaments, users
+from devspark.server.routes import agents, health, scenarios, tournaments, users, ws
 from devspark.server.routes import auth as auth_routes
 from devspark.server.runner import TournamentRunner
 from devspark.server.settings import Settings
@@ -155,7 +157,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
         # Match worker processes; Settings has no field for it yet, so 1 unless it gains one.
-        runner = TournamentRunner(app.state.session_factory, workers=settings.match_workers)
+        live = LiveHub()
+        live.bind(asyncio.get_running_loop())  # worker threads publish onto this loop
+        app.state.live = live
+        runner = TournamentRunner(
+            app.state.session_factory, workers=settings.match_workers, hub=live
+        )
         runner.start()  # re-enqueues tournaments left "running" by a crash
         app.state.runner = runner
         try:
@@ -174,8 +181,10 @@ def create_app(
 ) -> FastAPI:
     """Build the DevSpark API application.
 
-    On startup the database is migrated (``upgrade``) and ``app.state.engine`` and
-    ``app.state.session_factory`` are set; on shutdown the engine is disposed. Each app
+    On startup the database is migrated (``upgrade``), ``app.state.engine`` and
+    ``app.state.session_factory`` are set, and ``app.state.live`` (a
+    :class:`~devspark.server.live.LiveHub` bound to the server's loop) feeds
+    ``/api/v1/ws``; on shutdown the engine is disposed. Each app
     has its own Prometheus registry (``app.state.metrics_registry``), token service
     (``app.state.tokens``) and password hasher (``app.state.hasher``).
 
@@ -224,6 +233,7 @@ def create_app(
     app.include_router(tournaments.router)
     app.include_router(tournaments.matches_router)
     app.include_router(tournaments.leaderboards_router)
+    app.include_router(ws.router)
 
     @app.get(
         "/metrics",

@@ -12,6 +12,11 @@ start, exactly as after a crash.
 
 Only one runner may work on a database at a time: a deployment with several server
 processes must run the runner in one of them (not handled yet).
+
+With a :class:`~devspark.server.live.LiveHub` the runner publishes progress on
+``tournament:<id>`` (and each match's own events on ``match:<id>``): ``tournament``
+(status ``running`` when it starts, its stored status when the pass ends),
+``match_started`` and ``match_finished``. Publishing never blocks the runner.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,8 +34,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from devspark.arena.executors import Executor, LocalExecutor
 from devspark.arena.match import MatchSpec
 from devspark.core.results import MatchResult
+from devspark.server.live import LiveHub, match_topic, tournament_topic
 from devspark.services.durable import run_tournament_durably
-from devspark.store.models import TournamentRow
+from devspark.store.models import MatchRow, TournamentRow
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +66,87 @@ class _StoppableExecutor:
         self.inner.close()
 
 
+class _PublishingExecutor:
+    """Publishes ``match_started`` / ``match_finished`` of one tournament to a hub.
+
+    The durable runner commits a match ``running`` before asking for it to be played, so
+    the match id is read back from the database when ``map`` is called.
+    """
+
+    def __init__(
+        self,
+        inner: Executor,
+        hub: LiveHub,
+        session_factory: sessionmaker[Session],
+        tournament_id: uuid.UUID,
+    ) -> None:
+        self.inner = inner
+        self.hub = hub
+        self.session_factory = session_factory
+        self.tournament_id = tournament_id
+
+    def map(self, specs: Sequence[MatchSpec]) -> Iterator[MatchResult]:
+        """Play ``specs`` with the wrapped executor, publishing around each match."""
+        match_id = self._running_match()
+        results = self.inner.map(specs)  # raises at once when the runner stops
+        return self._publish_results(specs, results, match_id)
+
+    def _publish_results(
+        self,
+        specs: Sequence[MatchSpec],
+        results: Iterator[MatchResult],
+        match_id: uuid.UUID | None,
+    ) -> Iterator[MatchResult]:
+        for spec in specs:
+            self._publish(
+                match_id,
+                {"type": "match_started", "agents": list(spec.agents), "seed": spec.seed},
+            )
+            result = next(results)
+            self._publish(
+                match_id,
+                {
+                    "type": "match_finished",
+                    "agents": [record.agent for record in result.agents],
+                    "rewards": [record.reward for record in result.agents],
+                    "statuses": [str(record.status) for record in result.agents],
+                    "steps": result.steps,
+                    "wall_ms": result.wall_ms,
+                },
+            )
+            yield result
+
+    def _publish(self, match_id: uuid.UUID | None, event: dict[str, Any]) -> None:
+        event = {
+            **event,
+            "tournament_id": str(self.tournament_id),
+            "match_id": None if match_id is None else str(match_id),
+        }
+        self.hub.publish(tournament_topic(self.tournament_id), event)
+        if match_id is not None:
+            self.hub.publish(match_topic(match_id), event)
+
+    def _running_match(self) -> uuid.UUID | None:
+        try:
+            with self.session_factory() as session:
+                return session.scalar(
+                    select(MatchRow.id)
+                    .where(
+                        MatchRow.tournament_id == self.tournament_id,
+                        MatchRow.status == "running",
+                    )
+                    .order_by(MatchRow.started_at.desc())
+                    .limit(1)
+                )
+        except Exception:  # live events are best effort; never fail the match for them
+            logger.exception("could not read the running match of %s", self.tournament_id)
+            return None
+
+    def close(self) -> None:
+        """Close the wrapped executor."""
+        self.inner.close()
+
+
 class TournamentRunner:
     """Plays queued tournaments in one background thread.
 
@@ -68,6 +156,7 @@ class TournamentRunner:
             runner thread itself).
         executor_factory: Builds the executor (tests substitute one); by default
             ``LocalExecutor(workers)``.
+        hub: Where progress events are published (none by default).
 
     """
 
@@ -77,8 +166,10 @@ class TournamentRunner:
         *,
         workers: int = 1,
         executor_factory: Callable[[], Executor] | None = None,
+        hub: LiveHub | None = None,
     ) -> None:
         self.session_factory = session_factory
+        self.hub = hub
         self.workers = workers
         self._executor_factory = executor_factory or (lambda: LocalExecutor(workers))
         self._queue: queue.Queue[uuid.UUID | None] = queue.Queue()
@@ -150,6 +241,9 @@ class TournamentRunner:
             executor.close()
 
     def _run(self, tournament_id: uuid.UUID, executor: Executor) -> None:
+        if self.hub is not None:
+            self._publish_status(self.hub, tournament_id, "running")
+            executor = _PublishingExecutor(executor, self.hub, self.session_factory, tournament_id)
         try:
             run_tournament_durably(self.session_factory, tournament_id, executor)
         except RunnerStoppingError:
@@ -157,6 +251,25 @@ class TournamentRunner:
         except Exception:
             # The tournament stays "running": the next start resumes it.
             logger.exception("tournament %s failed; it will be resumed on restart", tournament_id)
+        finally:
+            if self.hub is not None:
+                self._publish_status(self.hub, tournament_id, None)
+
+    def _publish_status(self, hub: LiveHub, tournament_id: uuid.UUID, status: str | None) -> None:
+        """Publish a ``tournament`` event; ``status=None`` reads the stored status."""
+        if status is None:
+            try:
+                with self.session_factory() as session:
+                    status = session.scalar(
+                        select(TournamentRow.status).where(TournamentRow.id == tournament_id)
+                    )
+            except Exception:  # best effort, as every live event
+                logger.exception("could not read the status of tournament %s", tournament_id)
+                return
+        hub.publish(
+            tournament_topic(tournament_id),
+            {"type": "tournament", "tournament_id": str(tournament_id), "status": status},
+        )
 
 
 __all__ = ["DEFAULT_STOP_TIMEOUT_S", "RunnerStoppingError", "TournamentRunner"]

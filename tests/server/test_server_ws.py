@@ -1,0 +1,256 @@
+"""``/api/v1/ws`` and the live hub: auth, tournament progress, slow subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+
+from devspark.server.app import create_app
+from devspark.server.live import LiveHub, Subscription, parse_topic, tournament_topic
+from devspark.server.routes.ws import CLOSE_UNAUTHENTICATED
+from devspark.server.settings import Settings
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PASSWORD = "correct horse battery"
+WS = "/api/v1/ws"
+TOURNAMENTS = "/api/v1/tournaments"
+BODY: dict[str, Any] = {
+    "scenario": "tictactoe",
+    "format": "round_robin",
+    "agents": ["builtin:minimax", "builtin:random"],
+    "rounds": 2,
+    "seed": 3,
+    "isolation": "trusted",
+}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ={})
+    with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
+        yield test_client
+
+
+def login(client: TestClient, username: str) -> str:
+    """Register and log in ``username``; return its access token."""
+    created = client.post(
+        "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    tokens = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    token: str = tokens.json()["access_token"]
+    return token
+
+
+def receive(ws: WebSocketTestSession) -> dict[str, Any]:
+    message: dict[str, Any] = ws.receive_json()
+    return message
+
+
+def refused(ws: WebSocketTestSession) -> dict[str, Any]:
+    """The error message of a refused socket, after checking it closes with 4401."""
+    error = receive(ws)
+    with pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    assert closed.value.code == CLOSE_UNAUTHENTICATED
+    return error
+
+
+# --- the WebSocket route -------------------------------------------------------------
+
+
+def test_no_credentials_is_refused_with_4401(client: TestClient) -> None:
+    with client.websocket_connect(WS) as ws:
+        ws.send_json({"type": "subscribe", "topic": f"tournament:{uuid.uuid4()}"})
+        error = refused(ws)
+    assert error["type"] == "error" and error["code"] == "unauthenticated"
+
+
+def test_bad_token_and_bad_key_are_refused(client: TestClient) -> None:
+    with client.websocket_connect(f"{WS}?token=not-a-jwt") as ws:
+        assert refused(ws)["code"] == "unauthenticated"
+    with client.websocket_connect(WS, headers={"X-API-Key": "dsk_nope_nope"}) as ws:
+        assert refused(ws)["type"] == "error"
+
+
+def test_auth_by_query_message_and_api_key(client: TestClient) -> None:
+    token = login(client, "ada")
+    with client.websocket_connect(f"{WS}?token={token}") as ws:
+        assert receive(ws) == {"type": "welcome", "user": "ada", "role": "user"}
+        ws.send_json({"type": "ping"})
+        assert receive(ws) == {"type": "pong"}
+    with client.websocket_connect(WS) as ws:
+        ws.send_json({"type": "auth", "token": token})
+        assert receive(ws)["type"] == "welcome"
+    key = client.post(
+        "/api/v1/users/me/api-keys",
+        json={"name": "ci", "scopes": ["users:read"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert key.status_code == 201, key.text
+    with client.websocket_connect(WS, headers={"X-API-Key": key.json()["key"]}) as ws:
+        assert receive(ws)["user"] == "ada"
+
+
+def test_bad_messages_get_errors_not_a_close(client: TestClient) -> None:
+    with client.websocket_connect(f"{WS}?token={login(client, 'ada')}") as ws:
+        receive(ws)
+        ws.send_json({"type": "subscribe", "topic": "agent:1"})
+        assert receive(ws)["code"] == "invalid_argument"
+        ws.send_text("not json")
+        assert receive(ws)["code"] == "invalid_argument"
+        ws.send_json({"type": "dance"})
+        assert receive(ws)["code"] == "invalid_argument"
+        topic = f"match:{uuid.uuid4()}"
+        ws.send_json({"type": "unsubscribe", "topic": topic.upper().replace("MATCH", "match")})
+        assert receive(ws) == {"type": "unsubscribed", "topic": topic}
+
+
+def test_subscriber_receives_the_progress_of_a_tournament(client: TestClient) -> None:
+    token = login(client, "ada")
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post(TOURNAMENTS, json=BODY, headers=headers)
+    assert created.status_code == 201, created.text
+    tournament_id = created.json()["id"]
+    topic = tournament_topic(tournament_id)
+    events: list[dict[str, Any]] = []
+    with client.websocket_connect(f"{WS}?token={token}") as ws:
+        receive(ws)
+        ws.send_json({"type": "subscribe", "topic": topic})
+        assert receive(ws) == {"type": "subscribed", "topic": topic}
+        started = client.post(f"{TOURNAMENTS}/{tournament_id}/start", headers=headers)
+        assert started.status_code == 202, started.text
+        while not events or events[-1] != {
+            "topic": topic,
+            "type": "tournament",
+            "tournament_id": tournament_id,
+            "status": "finished",
+        }:
+            events.append(receive(ws))
+    assert events[0]["type"] == "tournament" and events[0]["status"] == "running"
+    assert all(e["topic"] == topic for e in events)
+    started_events = [e for e in events if e["type"] == "match_started"]
+    finished_events = [e for e in events if e["type"] == "match_finished"]
+    matches = client.get(f"{TOURNAMENTS}/{tournament_id}/matches").json()
+    assert len(finished_events) == len(started_events) == matches["total"] > 0
+    assert {e["match_id"] for e in finished_events} == {m["id"] for m in matches["items"]}
+    for event in finished_events:
+        assert sorted(event["agents"]) == sorted(BODY["agents"])
+        assert len(event["rewards"]) == 2 and event["steps"] > 0
+
+
+# --- the hub -------------------------------------------------------------------------
+
+
+def drain(subscription: Subscription) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while (event := subscription.get_nowait()) is not None:
+        events.append(event)
+    return events
+
+
+def test_a_subscriber_that_never_reads_does_not_slow_the_publisher() -> None:
+    async def scenario() -> tuple[float, list[dict[str, Any]], list[dict[str, Any]]]:
+        hub = LiveHub(queue_size=8)
+        hub.bind(asyncio.get_running_loop())
+        stuck = hub.subscribe("tournament:t")
+        reader = hub.subscribe("tournament:t")
+        received: list[dict[str, Any]] = []
+
+        async def read() -> None:
+            accounted = 0  # events seen plus events reported dropped
+            while accounted < 10_000:
+                event = await reader.get()
+                received.append(event)
+                accounted += event["count"] if event["type"] == "dropped" else 1
+
+        reading = asyncio.create_task(read())
+
+        def publish_all() -> float:
+            start = time.perf_counter()
+            for n in range(10_000):
+                hub.publish("tournament:t", {"type": "step", "n": n})
+            return time.perf_counter() - start
+
+        elapsed = await asyncio.to_thread(publish_all)
+        await hub.flush()
+        await asyncio.wait_for(reading, 10)
+        return elapsed, drain(stuck), received
+
+    elapsed, stuck_events, received = asyncio.run(scenario())
+    assert elapsed < 0.5
+    steps = [e for e in stuck_events if e["type"] == "step"]
+    assert [e["n"] for e in steps] == list(range(8))
+    assert stuck_events[8:] == [{"type": "dropped", "count": 10_000 - 8}]
+    # The other subscriber read as events came: it saw them in order (and, reading
+    # concurrently, normally all of them; any it missed are reported, never lost silently).
+    seen = [e["n"] for e in received if e["type"] == "step"]
+    assert seen == sorted(seen)
+    notices = sum(e["count"] for e in received if e["type"] == "dropped")
+    assert len(seen) + notices == 10_000
+
+
+def test_subscribers_are_independent_and_topics_filter() -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], ...]:
+        hub = LiveHub(queue_size=4)
+        hub.bind(asyncio.get_running_loop())
+        small = hub.subscribe("tournament:a")
+        both = hub.subscribe("tournament:a", "match:m")
+        other = hub.subscribe("tournament:b")
+        gone = hub.subscribe("tournament:a")
+        hub.unsubscribe(gone)
+        publisher = threading.Thread(
+            target=lambda: [hub.publish("tournament:a", {"type": "x", "n": n}) for n in range(3)]
+        )
+        publisher.start()
+        publisher.join()
+        hub.publish("match:m", {"type": "y"})
+        await hub.flush()
+        first = drain(small)
+        for n in range(3, 9):  # overflows small again: 4 kept, 2 dropped
+            hub.publish("tournament:a", {"type": "x", "n": n})
+        await hub.flush()
+        second = [await small.get() for _ in range(5)]
+        return first, second, drain(small), drain(both), drain(other), drain(gone)
+
+    first, second, rest, both, other, gone = asyncio.run(scenario())
+    assert [e["n"] for e in first] == [0, 1, 2]
+    assert first[0] == {"topic": "tournament:a", "type": "x", "n": 0}
+    assert [e["n"] for e in second[:4]] == [3, 4, 5, 6]
+    assert second[4] == {"type": "dropped", "count": 2}
+    assert rest == []
+    # ``both`` was full (0, 1, 2, y) when 3..8 came: it lost those six, and says so.
+    assert [e.get("n", e["type"]) for e in both] == [0, 1, 2, "y", "dropped"]
+    assert both[-1]["count"] == 6
+    assert other == [] and gone == []
+
+
+def test_publish_before_bind_or_after_close_is_a_no_op() -> None:
+    hub = LiveHub()
+    hub.publish("tournament:x", {"type": "x"})  # not bound: discarded
+    loop = asyncio.new_event_loop()
+    hub.bind(loop)
+    loop.close()
+    hub.publish("tournament:x", {"type": "x"})  # closed: discarded
+    with pytest.raises(ValueError, match="queue_size"):
+        LiveHub(queue_size=0)
+
+
+def test_parse_topic() -> None:
+    ident = uuid.uuid4()
+    assert parse_topic(f"tournament:{str(ident).upper()}") == f"tournament:{ident}"
+    assert parse_topic(f"match:{ident.hex}") == f"match:{ident}"
+    for bad in ("tournament", "agent:x", f"tournament:{ident}x", ""):
+        with pytest.raises(ValueError, match=r"topic|badly formed"):
+            parse_topic(bad)
