@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi import Path as PathParam
@@ -551,20 +551,7 @@ def start(
     version_id: TargetVersion = None,
 ) -> AgentVersionPublic:
     """Bring a version online (a no-op when it already runs)."""
-    agent = registry.get_agent(agent_id)
-    _authorize(actor, Action.UPDATE, "start", agent)
-    version = registry.start(actor.user, _target_version(registry, agent, version_id).id)
-    _audit(
-        request,
-        registry,
-        actor,
-        "agent.start",
-        "agent_version",
-        version.id,
-        agent_id=str(agent_id),
-        version=version.version,
-    )
-    return AgentVersionPublic.from_row(version)
+    return _run_lifecycle(request, registry, actor, agent_id, version_id, "start")
 
 
 @router.post("/{agent_id}/stop", summary="Stop an agent", responses=_WRITE_RESPONSES)
@@ -576,14 +563,28 @@ def stop(
     version_id: TargetVersion = None,
 ) -> AgentVersionPublic:
     """Take a version offline (a no-op when it already is)."""
+    return _run_lifecycle(request, registry, actor, agent_id, version_id, "stop")
+
+
+def _run_lifecycle(
+    request: Request,
+    registry: AgentRegistry,
+    actor: Actor,
+    agent_id: uuid.UUID,
+    version_id: uuid.UUID | None,
+    operation: Literal["start", "stop"],
+) -> AgentVersionPublic:
+    """Start or stop the target version of an agent, with the checks and the audit entry."""
     agent = registry.get_agent(agent_id)
-    _authorize(actor, Action.UPDATE, "stop", agent)
-    version = registry.stop(actor.user, _target_version(registry, agent, version_id).id)
+    _authorize(actor, Action.UPDATE, operation, agent)
+    target = _target_version(registry, agent, version_id).id
+    change = registry.start if operation == "start" else registry.stop
+    version = change(actor.user, target)
     _audit(
         request,
         registry,
         actor,
-        "agent.stop",
+        f"agent.{operation}",
         "agent_version",
         version.id,
         agent_id=str(agent_id),
