@@ -9,6 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from devspark.core.errors import InvalidArgumentError
@@ -22,6 +23,8 @@ from devspark.store.db import (
     upgrade,
 )
 from devspark.store.models import Base, UserRow
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 TABLES = {
     "users",
@@ -106,7 +109,7 @@ def test_upgrade_from_empty(engine: Engine) -> None:
     assert _revision(engine) is None
     upgrade(engine)
     assert set(inspect(engine).get_table_names()) >= TABLES
-    assert _revision(engine) == "0001"
+    assert _revision(engine) == HEAD
 
 
 def test_upgrade_is_idempotent(migrated: Engine) -> None:
@@ -115,14 +118,14 @@ def test_upgrade_is_idempotent(migrated: Engine) -> None:
         session.commit()
     upgrade(migrated)
     upgrade(migrated)
-    assert _revision(migrated) == "0001"
+    assert _revision(migrated) == HEAD
     with migrated.connect() as conn:
         assert conn.execute(text("SELECT username FROM users")).scalars().all() == ["ada"]
 
 
 def test_upgrade_accepts_a_url(db_url: str, engine: Engine) -> None:
     upgrade(db_url)
-    assert _revision(engine) == "0001"
+    assert _revision(engine) == HEAD
 
 
 def test_migrated_schema_matches_the_models(migrated: Engine) -> None:
@@ -146,3 +149,31 @@ def test_sqlite_database_is_in_wal_mode_after_upgrade(tmp_path: Path) -> None:
     upgrade(f"sqlite:///{path}")
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_0002_keeps_existing_matches_and_adds_their_owner(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO scenarios (id, name, version, domains, players_min, players_max,"
+                " difficulties) VALUES ('tictactoe-v1', 'tictactoe', 1, '[]', 2, 2, '[]')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO matches (id, scenario_id, seed, options, isolation, status,"
+                " created_at, steps, wall_ms) VALUES (:id, 'tictactoe-v1', 3, '{}', 'sandbox',"
+                " 'finished', CURRENT_TIMESTAMP, 9, 1.5)"
+            ),
+            {
+                "id": "0" * 32
+                if engine.dialect.name == "sqlite"
+                else "0" * 8 + "-0000-0000-0000-" + "0" * 12
+            },
+        )
+        command.upgrade(config, "head")
+        row = conn.execute(text("SELECT seed, steps, owner_id FROM matches")).one()
+    assert tuple(row) == (3, 9, None)

@@ -1,7 +1,14 @@
-"""Resolve agent references: ``builtin:NAME`` or a folder holding ``agent.toml``."""
+"""Resolve agent references: ``builtin:NAME`` or a folder holding ``agent.toml``.
+
+A reference may also be a name the arena cannot resolve by itself (the server's
+``agent:USER/NAME@VERSION`` for an uploaded agent): the caller then passes the folder
+it staged the agent in as ``source``, and the reference stays the agent's name in
+results and replays.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from pathlib import Path
 
@@ -19,14 +26,20 @@ def builtin_names() -> list[str]:
     return sorted(p.parent.name for p in BUILTIN_DIR.glob(f"*/{MANIFEST_NAME}"))
 
 
-def resolve_agent(ref: str) -> AgentPackage:
+def resolve_agent(ref: str, *, source: str | None = None) -> AgentPackage:
     """Load and validate the agent named by ``ref``.
+
+    Args:
+        ref: ``builtin:NAME`` or a folder; with ``source``, any name.
+        source: The folder to load the agent from when ``ref`` is only its name.
 
     Raises:
         NotFoundError: unknown built-in (with suggestions) or a folder without agent.toml.
         InvalidArgumentError: the manifest is invalid (names the field and value).
 
     """
+    if source:
+        return dataclasses.replace(resolve_agent(source), ref=ref)
     if ref.startswith(BUILTIN_PREFIX):
         name = ref.removeprefix(BUILTIN_PREFIX)
         folder = BUILTIN_DIR / name

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import Protocol
 
-from devspark.arena.match import MatchSpec
+from devspark.arena.match import MatchSpec, StepRecorder
 from devspark.arena.pool import WorkerCache, init_worker_process, play_one
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError
 from devspark.core.results import MatchResult
@@ -71,6 +71,15 @@ class LocalExecutor:
         self._play = play
         self._pool: ProcessPoolExecutor | None = None
         self._local: WorkerCache | None = WorkerCache() if count == 1 else None
+        self._recorder: StepRecorder | None = None
+
+    def observe(self, recorder: StepRecorder | None) -> None:
+        """Show every step of the next matches played *in this process* to ``recorder``.
+
+        Only an executor with ``workers=1`` plays in this process; a process pool's
+        steps happen elsewhere and are not observed. ``None`` stops observing.
+        """
+        self._recorder = recorder
 
     def map(self, specs: Sequence[MatchSpec]) -> Iterator[MatchResult]:
         """Play ``specs``, yielding results in input order.
@@ -82,7 +91,7 @@ class LocalExecutor:
         """
         if self._local is not None:
             for spec in specs:
-                yield self._local.play(spec)
+                yield self._local.play(spec, recorder=self._recorder)
             return
         attempts = [0] * len(specs)
         futures = [self._submit(spec) for spec in specs]

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from devspark.arena.agents import resolve_agent
 from devspark.core.errors import InvalidArgumentError
-from devspark.core.ports import AgentWorker, Decision
+from devspark.core.ports import AgentPackage, AgentWorker, Decision
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
 from devspark.sandbox import IsolationLevel, open_worker
 from devspark.scenarios import AnyScenario, ParallelScenario, Scenario, make, resolve
@@ -60,6 +60,24 @@ class MatchSpec:
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     isolation: IsolationLevel = IsolationLevel.SANDBOX
+    sources: tuple[str, ...] = ()
+    """Per seat, the folder to load the agent from when its reference is only a name
+    (an uploaded agent staged by the server); empty, or ``""`` for a seat, resolves the
+    reference itself."""
+    record: bool = False
+    """Build the replay document into :attr:`MatchResult.replay`."""
+
+    def source(self, seat: int) -> str | None:
+        """The folder of ``seat``'s agent, or ``None`` when its reference resolves."""
+        if seat < len(self.sources) and self.sources[seat]:
+            return self.sources[seat]
+        return None
+
+    def packages(self) -> list[AgentPackage]:
+        """Resolve every seat's agent (see :func:`~devspark.arena.agents.resolve_agent`)."""
+        return [
+            resolve_agent(ref, source=self.source(seat)) for seat, ref in enumerate(self.agents)
+        ]
 
 
 def agent_seed(match_seed: int, seat: int) -> int:
@@ -266,7 +284,7 @@ def run_match(
 
     """
     env = make_for(spec)
-    packages = [resolve_agent(ref) for ref in spec.agents]
+    packages = spec.packages()
     for package in packages:
         if not package.manifest.plays(env.full_id):
             raise InvalidArgumentError(

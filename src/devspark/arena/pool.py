@@ -14,7 +14,15 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from devspark.arena.agents import resolve_agent
-from devspark.arena.match import MatchSpec, agent_seed, make_for, play_episode
+from devspark.arena.match import (
+    MatchSpec,
+    Move,
+    StepRecorder,
+    agent_seed,
+    make_for,
+    play_episode,
+)
+from devspark.arena.replay import ReplayRecorder, replay_document
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.ports import AgentPackage, AgentWorker
 from devspark.core.results import MatchResult
@@ -32,10 +40,10 @@ class WorkerCache:
         self._envs: dict[tuple[str, int], AnyScenario] = {}
         self._episodes = 0
 
-    def package(self, ref: str) -> AgentPackage:
-        """Resolve ``ref`` once."""
+    def package(self, ref: str, source: str | None = None) -> AgentPackage:
+        """Resolve ``ref`` (from ``source`` when given) once."""
         if ref not in self._packages:
-            self._packages[ref] = resolve_agent(ref)
+            self._packages[ref] = resolve_agent(ref, source=source)
         return self._packages[ref]
 
     def worker(self, ref: str, seat: int, level: IsolationLevel) -> AgentWorker:
@@ -45,22 +53,38 @@ class WorkerCache:
             self._workers[key] = open_worker(self.package(ref), level, seed=agent_seed(0, seat))
         return self._workers[key]
 
-    def play(self, spec: MatchSpec) -> MatchResult:
-        """Play one match with warm workers."""
+    def play(self, spec: MatchSpec, *, recorder: StepRecorder | None = None) -> MatchResult:
+        """Play one match with warm workers.
+
+        Args:
+            spec: The match; with ``spec.record`` the result carries its replay.
+            recorder: Also sees every step (live events), in this thread.
+
+        """
         key = (spec.scenario, len(spec.agents))
         env = self._envs.get(key)
         if env is None:
             env = self._envs[key] = make_for(spec)
-        for ref in spec.agents:
-            if not self.package(ref).manifest.plays(env.full_id):
+        packages = [self.package(ref, spec.source(seat)) for seat, ref in enumerate(spec.agents)]
+        for package in packages:
+            if not package.manifest.plays(env.full_id):
                 raise InvalidArgumentError(
-                    f"agent {ref!r} does not declare scenario {env.scenario_id!r}"
+                    f"agent {package.ref!r} does not declare scenario {env.scenario_id!r}"
                 )
         workers = [self.worker(ref, seat, spec.isolation) for seat, ref in enumerate(spec.agents)]
         self._episodes += 1
-        return play_episode(
-            env, workers, seed=spec.seed, episode=self._episodes, options=spec.options
+        replay = ReplayRecorder() if spec.record else None
+        result = play_episode(
+            env,
+            workers,
+            seed=spec.seed,
+            episode=self._episodes,
+            options=spec.options,
+            recorder=_tee(replay, recorder),
         )
+        if replay is not None:
+            result.replay = replay_document(spec, result, replay, packages)
+        return result
 
     def close(self) -> None:
         """Stop every worker."""
@@ -70,6 +94,27 @@ class WorkerCache:
         for env in self._envs.values():
             env.close()
         self._envs.clear()
+
+
+class _Tee:
+    """Two step recorders as one."""
+
+    def __init__(self, first: StepRecorder, second: StepRecorder) -> None:
+        self.first, self.second = first, second
+
+    def start(self, env: AnyScenario) -> None:
+        self.first.start(env)
+        self.second.start(env)
+
+    def __call__(self, step: int, moves: list[Move], env: AnyScenario) -> None:
+        self.first(step, moves, env)
+        self.second(step, moves, env)
+
+
+def _tee(first: StepRecorder | None, second: StepRecorder | None) -> StepRecorder | None:
+    if first is None or second is None:
+        return first or second
+    return _Tee(first, second)
 
 
 _cache: WorkerCache | None = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -28,6 +28,7 @@ from typing import Any
 from devspark.arena.agents import resolve_agent
 from devspark.arena.match import MatchSpec, Move, run_match
 from devspark.core.errors import InvalidArgumentError, NotFoundError
+from devspark.core.ports import AgentPackage
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import AnyScenario, ScenarioCore, resolve
@@ -56,29 +57,18 @@ class ReplayRecorder:
 
     def start(self, env: AnyScenario) -> None:
         """Record the state after reset (called before the first step)."""
-        self.initial = _plain(env.render_state())
+        self.initial = plain_json(env.render_state())
         self._last = self.initial
 
     def __call__(self, step: int, moves: list[Move], env: AnyScenario) -> None:
         """Record one applied step."""
         if self._last is _MISSING:  # pragma: no cover - play_episode always starts first
             raise InvalidArgumentError("ReplayRecorder.start() was not called")
-        record: dict[str, Any] = {
-            "moves": [
-                {
-                    "agent": agent,
-                    "action": _plain(decision.action),
-                    "status": str(decision.status),
-                    "ms": round(decision.elapsed_ms, 3),
-                    **({"detail": decision.detail} if decision.detail else {}),
-                }
-                for agent, decision in moves
-            ]
-        }
+        record: dict[str, Any] = {"moves": moves_json(moves)}
         rewards = {agent: reward for agent, reward in env.rewards.items() if reward}
         if rewards:
             record["rewards"] = rewards
-        state = _plain(env.render_state())
+        state = plain_json(env.render_state())
         if (len(self.steps) + 1) % KEYFRAME_EVERY == 0 or not (
             isinstance(state, dict) and isinstance(self._last, dict)
         ):
@@ -149,9 +139,27 @@ def record_match(spec: MatchSpec) -> tuple[MatchResult, Replay]:
         InvalidArgumentError: An agent does not play the scenario.
 
     """
-    packages = [resolve_agent(ref) for ref in spec.agents]
+    packages = spec.packages()
     recorder = ReplayRecorder()
     result = run_match(spec, recorder=recorder)
+    return result, Replay(replay_document(spec, result, recorder, packages))
+
+
+def replay_document(
+    spec: MatchSpec,
+    result: MatchResult,
+    recorder: ReplayRecorder,
+    packages: Sequence[AgentPackage],
+) -> dict[str, Any]:
+    """The ``devspark-replay`` document of a match played with ``recorder`` attached.
+
+    Args:
+        spec: The match as asked for.
+        result: Its result.
+        recorder: The recorder that saw every step.
+        packages: The agents in seat order.
+
+    """
     cls = resolve(result.scenario)
     agents = [
         {
@@ -167,21 +175,34 @@ def record_match(spec: MatchSpec) -> tuple[MatchResult, Replay]:
         }
         for seat, (package, record) in enumerate(zip(packages, result.agents, strict=True))
     ]
-    data = {
+    return {
         "format": FORMAT,
         "version": VERSION,
         "devspark": _devspark_version(),
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scenario": {"id": cls.scenario_id, "version": cls.version},
         "seed": spec.seed,
-        "options": _plain(spec.options),
+        "options": plain_json(spec.options),
         "isolation": str(spec.isolation),
         "agents": agents,
         "initial": recorder.initial,
         "steps": recorder.steps,
         "outcome": _outcome(result),
     }
-    return result, Replay(data)
+
+
+def moves_json(moves: Sequence[Move]) -> list[dict[str, Any]]:
+    """The JSON form of a step's moves, as replays and live events carry them."""
+    return [
+        {
+            "agent": agent,
+            "action": plain_json(decision.action),
+            "status": str(decision.status),
+            "ms": round(decision.elapsed_ms, 3),
+            **({"detail": decision.detail} if decision.detail else {}),
+        }
+        for agent, decision in moves
+    ]
 
 
 def write_replay(replay: Replay, path: Path) -> int:
@@ -372,7 +393,7 @@ def _comparable_outcome(outcome: dict[str, Any]) -> list[tuple[Any, ...]]:
     ]
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """``value`` as plain JSON (numpy values become lists and numbers; NaN is refused)."""
     if isinstance(value, str | int | bool) or value is None:
         return value
@@ -381,11 +402,11 @@ def _plain(value: Any) -> Any:
             raise InvalidArgumentError(f"cannot store non-finite number {value!r} in a replay")
         return value
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     if hasattr(value, "tolist"):
-        return _plain(value.tolist())
+        return plain_json(value.tolist())
     raise InvalidArgumentError(f"cannot store {type(value).__name__} in a replay")
 
 

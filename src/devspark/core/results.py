@@ -69,6 +69,8 @@ class MatchResult:
     agents: list[AgentResult]
     steps: int = 0
     wall_ms: float = 0.0
+    replay: dict[str, Any] | None = None
+    """The replay document, when the match was asked to record one."""
 
     def public(self) -> dict[str, Any]:
         """The stable JSON shape of ``devspark match run --json``."""
@@ -79,5 +81,7 @@ class MatchResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything recorded, including statuses' details, logs and stderr."""
-        return asdict(self)
+        """Everything recorded, including statuses' details, logs and stderr (no replay)."""
+        data = asdict(self)
+        data.pop("replay")
+        return data

@@ -283,6 +283,10 @@ class MatchRow(Base):
     tournament_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tournaments.id", ondelete="CASCADE"), index=True
     )
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    """Who started a match of its own; ``None`` for a tournament's matches."""
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
