@@ -99,8 +99,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    settings = Settings.from_env(data_dir=tmp_path / "data", environ={})
+def world(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[World]:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
     with TestClient(create_app(settings)) as client:
         world = World(client)
         world.act_as("alice")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect
+from sqlalchemy import inspect, make_url
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.scenarios import list_scenarios
@@ -17,8 +19,8 @@ from devspark.server.settings import Settings
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env(data_dir=tmp_path / "data", environ={})
+def settings(tmp_path: Path, server_environ: dict[str, str]) -> Settings:
+    return Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
 
 
 @pytest.fixture
@@ -89,15 +91,35 @@ def test_healthz_and_readyz_answer_ok(client: TestClient) -> None:
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
+@contextmanager
+def _refusing_connections(settings: Settings, tmp_path: Path) -> Iterator[None]:
+    """Make new connections to the app's database fail while the block runs.
+
+    SQLite: move the database's folder away (SQLite does not create folders).
+    PostgreSQL: disallow connections to the database, superusers' included.
+    """
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        shutil.move(settings.data_dir, tmp_path / "moved")
+        yield
+        return
+    admin = url.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')
+        try:
+            yield
+        finally:
+            conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+
+
 def test_readyz_is_503_when_the_database_is_unreachable(
     client: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
     assert client.get("/readyz").status_code == 200
-    # Close pooled connections and move the database's folder away: the next connection
-    # cannot open the file (SQLite does not create folders).
+    # Close pooled connections, then refuse new ones: the next connection fails.
     client.app.state.engine.dispose()  # type: ignore[attr-defined]
-    shutil.move(settings.data_dir, tmp_path / "moved")
-    response = client.get("/readyz")
+    with _refusing_connections(settings, tmp_path):
+        response = client.get("/readyz")
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "unavailable"

@@ -49,8 +49,8 @@ class Item(BaseModel):
     size: int
 
 
-def _app(tmp_path: Path) -> FastAPI:
-    app = create_app(Settings.from_env(data_dir=tmp_path, environ={}))
+def _app(tmp_path: Path, environ: dict[str, str]) -> FastAPI:
+    app = create_app(Settings.from_env(data_dir=tmp_path, environ=environ))
 
     @app.get("/test/raise/{code}")
     def raise_code(code: str) -> None:
@@ -72,8 +72,9 @@ def _app(tmp_path: Path) -> FastAPI:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(_app(tmp_path), raise_server_exceptions=False) as test_client:
+def client(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[TestClient]:
+    app = _app(tmp_path, server_environ)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 

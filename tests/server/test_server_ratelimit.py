@@ -33,15 +33,14 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 READ = "/api/v1/scenarios"
 
 
-def make_settings(tmp_path: Path, **limits: str) -> Settings:
-    return Settings.from_env(data_dir=tmp_path / "data", environ={}, **limits)
+def make_settings(tmp_path: Path, environ: dict[str, str], **limits: str) -> Settings:
+    return Settings.from_env(data_dir=tmp_path / "data", environ=environ, **limits)
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    application = create_app(
-        make_settings(tmp_path, rate_limit="3/minute", rate_limit_ip="5/minute"), hasher=CHEAP
-    )
+def app(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[FastAPI]:
+    limits = {"rate_limit": "3/minute", "rate_limit_ip": "5/minute"}
+    application = create_app(make_settings(tmp_path, server_environ, **limits), hasher=CHEAP)
     with TestClient(application):  # run startup (migrations) once for every client below
         yield application
 
@@ -171,10 +170,9 @@ def test_api_keys_have_their_own_limit_and_bad_tokens_only_the_ip_one(app: FastA
     assert response.headers["X-RateLimit-Limit"] == "5"
 
 
-def test_off_disables_a_limit(tmp_path: Path) -> None:
-    application = create_app(
-        make_settings(tmp_path, rate_limit="off", rate_limit_ip="off"), hasher=CHEAP
-    )
+def test_off_disables_a_limit(tmp_path: Path, server_environ: dict[str, str]) -> None:
+    limits = {"rate_limit": "off", "rate_limit_ip": "off"}
+    application = create_app(make_settings(tmp_path, server_environ, **limits), hasher=CHEAP)
     with TestClient(application) as client:
         responses = [client.get(READ) for _ in range(20)]
     assert {r.status_code for r in responses} == {200}
@@ -203,9 +201,11 @@ def test_openapi_declares_429_except_on_exempt_paths(app: FastAPI) -> None:
         assert "429" not in paths[path]["get"]["responses"]
 
 
-def test_resource_exhausted_error_maps_to_429_with_retry_after(tmp_path: Path) -> None:
+def test_resource_exhausted_error_maps_to_429_with_retry_after(
+    tmp_path: Path, server_environ: dict[str, str]
+) -> None:
     assert HTTP_STATUS["resource_exhausted"] == 429
-    application = create_app(make_settings(tmp_path), hasher=CHEAP)
+    application = create_app(make_settings(tmp_path, server_environ), hasher=CHEAP)
 
     @application.get("/quota")
     def quota() -> None:
@@ -263,10 +263,13 @@ def test_redis_storage_shares_counters_between_apps(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_app_with_redis_url_limits_through_redis(tmp_path: Path) -> None:
+def test_app_with_redis_url_limits_through_redis(
+    tmp_path: Path, server_environ: dict[str, str]
+) -> None:
     if not _redis_reachable():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    settings = make_settings(tmp_path, rate_limit_ip="2/minute", redis_url=REDIS_URL)
+    limits = {"rate_limit_ip": "2/minute", "redis_url": REDIS_URL}
+    settings = make_settings(tmp_path, server_environ, **limits)
     application = create_app(settings, hasher=CHEAP)
     middleware = next(m for m in application.user_middleware if m.cls is RateLimitMiddleware)
     limiter: RequestLimiter = middleware.kwargs["limiter"]

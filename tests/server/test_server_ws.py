@@ -36,8 +36,8 @@ BODY: dict[str, Any] = {
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings.from_env(data_dir=tmp_path / "data", environ={})
+def client(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[TestClient]:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
     with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
         yield test_client
 
