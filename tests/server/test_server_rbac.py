@@ -50,6 +50,11 @@ TOURNAMENT = {  # a tiny, trusted tournament of built-in agents
     "rounds": 1,
     "isolation": "trusted",
 }
+MATCH = {
+    "scenario": "tictactoe",
+    "agents": ["builtin:random", "builtin:minimax"],
+    "isolation": "trusted",
+}
 NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
 
 CALLERS = ("anonymous", "viewer", "owner", "other", "agent", "admin")
@@ -337,12 +342,29 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         lambda e, t: ("GET", f"{t.tournament}/standings", {}),
         _public(409),
     ),
-    # Public; no match exists in this module, so 404 for everyone, never 401/403.
+    # Public; no such match, so 404 for everyone, never 401/403.
     ("GET", "/api/v1/matches/{match_id}"): (
         lambda e, t: ("GET", f"/api/v1/matches/{NO_SUCH_ID}", {}),
         _public(404),
     ),
+    ("GET", "/api/v1/matches/{match_id}/replay"): (
+        lambda e, t: ("GET", f"/api/v1/matches/{NO_SUCH_ID}/replay", {}),
+        _public(404),
+    ),
+    ("GET", "/api/v1/matches"): (lambda e, t: ("GET", "/api/v1/matches", {}), _public()),
+    ("POST", "/api/v1/matches"): (
+        lambda e, t: ("POST", "/api/v1/matches", {"json": MATCH}),
+        _CREATE,
+    ),
     ("GET", "/api/v1/leaderboards"): (lambda e, t: ("GET", "/api/v1/leaderboards", {}), _public()),
+    ("GET", "/api/v1/leaderboards/boards"): (
+        lambda e, t: ("GET", "/api/v1/leaderboards/boards", {}),
+        _public(),
+    ),
+    ("GET", "/api/v1/leaderboards/head-to-head"): (
+        lambda e, t: ("GET", "/api/v1/leaderboards/head-to-head?agent=builtin:random", {}),
+        _public(),
+    ),
     ("POST", TOURNAMENTS): (lambda e, t: ("POST", TOURNAMENTS, {"json": TOURNAMENT}), _CREATE),
     ("POST", f"{TOURNAMENTS}/{{tournament_id}}/start"): (
         lambda e, t: ("POST", f"{t.tournament}/start", {}),
@@ -356,10 +378,12 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(
+    tmp_path_factory: pytest.TempPathFactory, module_server_environ: dict[str, str]
+) -> Iterator[Env]:
     data_dir = tmp_path_factory.mktemp("rbac") / "data"
     settings = Settings.from_env(
-        data_dir=data_dir, environ={}, rate_limit="off", rate_limit_ip="off"
+        data_dir=data_dir, environ=module_server_environ, rate_limit="off", rate_limit_ip="off"
     )
     with TestClient(create_app(settings, tokens=TokenService(SECRET), hasher=CHEAP)) as client:
         yield Env(client)

@@ -34,8 +34,8 @@ BODY: dict[str, Any] = {
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings.from_env(data_dir=tmp_path / "data", environ={})
+def client(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[TestClient]:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
     with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
         yield test_client
 
@@ -167,7 +167,7 @@ def test_owner_rules_roles_and_anonymous(client: TestClient) -> None:
     ("changes", "status"),
     [
         ({"agents": ["/etc", "builtin:random"]}, 422),
-        ({"agents": ["builtin:nobody", "builtin:random"]}, 422),
+        ({"agents": ["builtin:nobody", "builtin:random"]}, 404),
         ({"agents": ["builtin:random", "builtin:random"]}, 422),
         ({"format": "knockout"}, 422),
         ({"scenario": "tictactoo"}, 404),

@@ -34,11 +34,22 @@ from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
 from devspark.server.live import LiveHub
 from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
-from devspark.server.routes import agents, health, scenarios, tournaments, users, ws
+from devspark.server.routes import (
+    agents,
+    health,
+    leaderboards,
+    matches,
+    scenarios,
+    tournaments,
+    users,
+    ws,
+)
 from devspark.server.routes import auth as auth_routes
 from devspark.server.runner import TournamentRunner
 from devspark.server.settings import Settings
 from devspark.services.accounts import DEFAULT_HASHER, TokenService, secret_key
+from devspark.services.durable import Playback
+from devspark.services.entrants import AgentStager
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import make_engine, session_factory, upgrade
 
@@ -156,12 +167,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         upgrade(engine)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
-        # Match worker processes; Settings has no field for it yet, so 1 unless it gains one.
         live = LiveHub()
         live.bind(asyncio.get_running_loop())  # worker threads publish onto this loop
         app.state.live = live
+        playback = Playback(
+            stager=AgentStager(app.state.artifacts, settings.data_dir / "work" / "agents"),
+            replays=app.state.artifacts,
+        )
         runner = TournamentRunner(
-            app.state.session_factory, workers=settings.match_workers, hub=live
+            app.state.session_factory,
+            workers=settings.match_workers,
+            hub=live,
+            playback=playback,
         )
         runner.start()  # re-enqueues tournaments left "running" by a crash
         app.state.runner = runner
@@ -231,8 +248,8 @@ def create_app(
     app.include_router(auth_routes.router)
     app.include_router(users.router)
     app.include_router(tournaments.router)
-    app.include_router(tournaments.matches_router)
-    app.include_router(tournaments.leaderboards_router)
+    app.include_router(matches.router)
+    app.include_router(leaderboards.router)
     app.include_router(ws.router)
 
     @app.get(

@@ -131,6 +131,7 @@ class LiveHub:
         self.queue_size = queue_size
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriptions: set[Subscription] = set()
+        self._watched: frozenset[str] = frozenset()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver events on ``loop`` (the server's loop, captured at startup)."""
@@ -146,11 +147,34 @@ class LiveHub:
         subscription = Subscription(self.queue_size)
         subscription.topics.update(topics)
         self._subscriptions.add(subscription)
+        self._refresh()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Close a subscription (call on the loop); later events skip it."""
         self._subscriptions.discard(subscription)
+        self._refresh()
+
+    def add_topic(self, subscription: Subscription, topic: str) -> None:
+        """Subscribe ``subscription`` to one more topic (call on the loop)."""
+        subscription.topics.add(topic)
+        self._refresh()
+
+    def remove_topic(self, subscription: Subscription, topic: str) -> None:
+        """Unsubscribe ``subscription`` from a topic (call on the loop)."""
+        subscription.topics.discard(topic)
+        self._refresh()
+
+    def watching(self, topic: str) -> bool:
+        """Whether anyone is subscribed to ``topic`` now; safe from any thread.
+
+        Publishers of costly events (every step of a match) check it first.
+        """
+        return topic in self._watched
+
+    def _refresh(self) -> None:
+        # One new frozenset swapped in: other threads read it without a lock.
+        self._watched = frozenset(t for s in self._subscriptions for t in s.topics)
 
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         """Send ``event`` to ``topic``'s subscribers; never blocks, safe from any thread.

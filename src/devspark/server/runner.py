@@ -1,10 +1,15 @@
-"""The server's background tournament runner: one thread, one executor, a queue of ids.
+"""The server's background runner: one thread, one executor, a queue of work.
 
-:class:`TournamentRunner` takes tournament ids from a queue and plays each with
-:func:`devspark.services.durable.run_tournament_durably`, one tournament at a time. On
+:class:`TournamentRunner` takes tournaments and matches of their own from a queue and
+plays each with :func:`devspark.services.durable.run_tournament_durably` or
+:func:`~devspark.services.durable.run_match_durably`, one at a time. On
 :meth:`~TournamentRunner.start` it re-enqueues every tournament whose status is
-``"running"``: a server killed mid-tournament resumes it on its next start, with no
-finished match lost and none played twice (the durable runner's guarantee).
+``"running"`` and every match of its own that never finished: a server killed
+mid-tournament resumes it on its next start, with no finished match lost and none
+played twice (the durable runner's guarantee).
+
+With a :class:`~devspark.services.durable.Playback` it stages uploaded agents and
+stores each match's replay.
 
 :meth:`~TournamentRunner.stop` lets the match in progress finish, then stops before the
 next one: the tournament stays ``"running"`` in the database and is resumed by the next
@@ -16,7 +21,10 @@ processes must run the runner in one of them (not handled yet).
 With a :class:`~devspark.server.live.LiveHub` the runner publishes progress on
 ``tournament:<id>`` (and each match's own events on ``match:<id>``): ``tournament``
 (status ``running`` when it starts, its stored status when the pass ends),
-``match_started`` and ``match_finished``. Publishing never blocks the runner.
+``match_started`` and ``match_finished``. While someone watches ``match:<id>``, each
+step of that match is published there too (``step``: moves, rewards and the full
+state), when the executor plays in the runner's process (one match worker, the
+default). Publishing never blocks the runner.
 """
 
 from __future__ import annotations
@@ -26,16 +34,24 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor, LocalExecutor
-from devspark.arena.match import MatchSpec
+from devspark.arena.match import MatchSpec, Move
+from devspark.arena.replay import moves_json, plain_json
 from devspark.core.results import MatchResult
+from devspark.scenarios import AnyScenario
 from devspark.server.live import LiveHub, match_topic, tournament_topic
-from devspark.services.durable import run_tournament_durably
+from devspark.services.durable import (
+    NO_PLAYBACK,
+    Playback,
+    run_match_durably,
+    run_tournament_durably,
+)
 from devspark.store.models import MatchRow, TournamentRow
 
 logger = logging.getLogger(__name__)
@@ -66,11 +82,62 @@ class _StoppableExecutor:
         self.inner.close()
 
 
+class _StepPublisher:
+    """A step recorder that publishes each step of one match while someone watches."""
+
+    def __init__(self, hub: LiveHub, match_id: uuid.UUID) -> None:
+        self.hub = hub
+        self.match_id = str(match_id)
+        self.topic = match_topic(match_id)
+
+    def start(self, env: AnyScenario) -> None:
+        """Publish the state after reset."""
+        if self.hub.watching(self.topic):
+            self.hub.publish(
+                self.topic,
+                {
+                    "type": "step",
+                    "match_id": self.match_id,
+                    "step": -1,
+                    "moves": [],
+                    "rewards": {},
+                    "state": plain_json(env.render_state()),
+                },
+            )
+
+    def __call__(self, step: int, moves: list[Move], env: AnyScenario) -> None:
+        """Publish one applied step."""
+        if not self.hub.watching(self.topic):
+            return
+        try:
+            event = {
+                "type": "step",
+                "match_id": self.match_id,
+                "step": step,
+                "moves": moves_json(moves),
+                "rewards": {agent: reward for agent, reward in env.rewards.items() if reward},
+                "state": plain_json(env.render_state()),
+            }
+        except Exception:  # live events are best effort; never fail the match for them
+            logger.exception("could not publish step %d of match %s", step, self.match_id)
+            return
+        self.hub.publish(self.topic, event)
+
+
 class _PublishingExecutor:
-    """Publishes ``match_started`` / ``match_finished`` of one tournament to a hub.
+    """Publishes ``match_started`` / ``match_finished`` (and steps) to a hub.
 
     The durable runner commits a match ``running`` before asking for it to be played, so
-    the match id is read back from the database when ``map`` is called.
+    a tournament's match id is read back from the database when ``map`` is called.
+
+    Args:
+        inner: The executor that plays.
+        hub: Where events go.
+        session_factory: Sessions to find the running match.
+        tournament_id: The tournament played, or ``None`` for a match of its own.
+        match_id: The match of its own (``tournament_id=None``).
+        local: The in-process executor under ``inner``, told to publish steps.
+
     """
 
     def __init__(
@@ -78,16 +145,23 @@ class _PublishingExecutor:
         inner: Executor,
         hub: LiveHub,
         session_factory: sessionmaker[Session],
-        tournament_id: uuid.UUID,
+        tournament_id: uuid.UUID | None,
+        *,
+        match_id: uuid.UUID | None = None,
+        local: LocalExecutor | None = None,
     ) -> None:
         self.inner = inner
         self.hub = hub
         self.session_factory = session_factory
         self.tournament_id = tournament_id
+        self.match_id = match_id
+        self.local = local
 
     def map(self, specs: Sequence[MatchSpec]) -> Iterator[MatchResult]:
         """Play ``specs`` with the wrapped executor, publishing around each match."""
-        match_id = self._running_match()
+        match_id = self.match_id or self._running_match()
+        if self.local is not None:
+            self.local.observe(None if match_id is None else _StepPublisher(self.hub, match_id))
         results = self.inner.map(specs)  # raises at once when the runner stops
         return self._publish_results(specs, results, match_id)
 
@@ -97,36 +171,29 @@ class _PublishingExecutor:
         results: Iterator[MatchResult],
         match_id: uuid.UUID | None,
     ) -> Iterator[MatchResult]:
+        # ``match_finished`` goes out once the result is committed (Playback.on_stored),
+        # so a client that reacts to it finds the result and the replay stored.
         for spec in specs:
             self._publish(
                 match_id,
                 {"type": "match_started", "agents": list(spec.agents), "seed": spec.seed},
             )
-            result = next(results)
-            self._publish(
-                match_id,
-                {
-                    "type": "match_finished",
-                    "agents": [record.agent for record in result.agents],
-                    "rewards": [record.reward for record in result.agents],
-                    "statuses": [str(record.status) for record in result.agents],
-                    "steps": result.steps,
-                    "wall_ms": result.wall_ms,
-                },
-            )
-            yield result
+            yield next(results)
 
     def _publish(self, match_id: uuid.UUID | None, event: dict[str, Any]) -> None:
         event = {
             **event,
-            "tournament_id": str(self.tournament_id),
+            "tournament_id": None if self.tournament_id is None else str(self.tournament_id),
             "match_id": None if match_id is None else str(match_id),
         }
-        self.hub.publish(tournament_topic(self.tournament_id), event)
+        if self.tournament_id is not None:
+            self.hub.publish(tournament_topic(self.tournament_id), event)
         if match_id is not None:
             self.hub.publish(match_topic(match_id), event)
 
     def _running_match(self) -> uuid.UUID | None:
+        if self.tournament_id is None:
+            return None
         try:
             with self.session_factory() as session:
                 return session.scalar(
@@ -147,16 +214,22 @@ class _PublishingExecutor:
         self.inner.close()
 
 
+Job = tuple[str, uuid.UUID]
+"""Queued work: (``"tournament"`` or ``"match"``, its id)."""
+
+
 class TournamentRunner:
-    """Plays queued tournaments in one background thread.
+    """Plays queued tournaments and matches in one background thread.
 
     Args:
         session_factory: Sessions on the server's database.
         workers: Match processes of the :class:`LocalExecutor` (``1`` plays in the
-            runner thread itself).
+            runner thread itself, and only then are steps published live).
         executor_factory: Builds the executor (tests substitute one); by default
             ``LocalExecutor(workers)``.
         hub: Where progress events are published (none by default).
+        playback: Agent staging and replay storage (none by default: built-in agents
+            only, no replays).
 
     """
 
@@ -167,13 +240,16 @@ class TournamentRunner:
         workers: int = 1,
         executor_factory: Callable[[], Executor] | None = None,
         hub: LiveHub | None = None,
+        playback: Playback = NO_PLAYBACK,
     ) -> None:
         self.session_factory = session_factory
         self.hub = hub
         self.workers = workers
+        self.playback = playback if hub is None else replace(playback, on_stored=self._stored)
         self._executor_factory = executor_factory or (lambda: LocalExecutor(workers))
-        self._queue: queue.Queue[uuid.UUID | None] = queue.Queue()
-        self._pending: set[uuid.UUID] = set()
+        self._local: LocalExecutor | None = None
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._pending: set[Job] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -200,22 +276,42 @@ class TournamentRunner:
                     .order_by(TournamentRow.created_at, TournamentRow.id)
                 )
             )
+            matches = list(
+                session.scalars(
+                    select(MatchRow.id)
+                    .where(
+                        MatchRow.tournament_id.is_(None),
+                        MatchRow.status.in_(("queued", "running")),
+                    )
+                    .order_by(MatchRow.created_at, MatchRow.id)
+                )
+            )
         for tournament_id in resumed:
             logger.info("resuming tournament %s", tournament_id)
             self.submit(tournament_id)
+        for match_id in matches:
+            logger.info("resuming match %s", match_id)
+            self.submit_match(match_id)
         self._thread = threading.Thread(target=self._work, name="devspark-tournaments", daemon=True)
         self._thread.start()
         return resumed
 
     def submit(self, tournament_id: uuid.UUID) -> bool:
         """Queue a tournament; ``False`` when it is already waiting or the runner stops."""
+        return self._submit(("tournament", tournament_id))
+
+    def submit_match(self, match_id: uuid.UUID) -> bool:
+        """Queue a match of its own; ``False`` when already waiting or the runner stops."""
+        return self._submit(("match", match_id))
+
+    def _submit(self, job: Job) -> bool:
         if self._stopping.is_set():
             return False
         with self._lock:
-            if tournament_id in self._pending:
+            if job in self._pending:
                 return False
-            self._pending.add(tournament_id)
-        self._queue.put(tournament_id)
+            self._pending.add(job)
+        self._queue.put(job)
         return True
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT_S) -> None:
@@ -228,32 +324,81 @@ class TournamentRunner:
                 logger.warning("tournament runner still busy after %.0f s; left behind", timeout)
 
     def _work(self) -> None:
-        executor = _StoppableExecutor(self._executor_factory(), self._stopping)
+        inner = self._executor_factory()
+        self._local = inner if isinstance(inner, LocalExecutor) and inner.workers == 1 else None
+        executor = _StoppableExecutor(inner, self._stopping)
         try:
             while not self._stopping.is_set():
-                tournament_id = self._queue.get()
-                if tournament_id is None:
+                job = self._queue.get()
+                if job is None:
                     break
                 with self._lock:
-                    self._pending.discard(tournament_id)
-                self._run(tournament_id, executor)
+                    self._pending.discard(job)
+                kind, ident = job
+                if kind == "match":
+                    self._run_match(ident, executor)
+                else:
+                    self._run(ident, executor)
         finally:
             executor.close()
+
+    def _run_match(self, match_id: uuid.UUID, executor: Executor) -> None:
+        if self.hub is not None:
+            executor = _PublishingExecutor(
+                executor,
+                self.hub,
+                self.session_factory,
+                None,
+                match_id=match_id,
+                local=self._local,
+            )
+        try:
+            run_match_durably(self.session_factory, match_id, executor, self.playback)
+        except RunnerStoppingError:
+            logger.info("match %s left queued: the runner is stopping", match_id)
+        except Exception:
+            logger.exception("match %s failed; it will be played again on restart", match_id)
+        finally:
+            if self._local is not None:
+                self._local.observe(None)
 
     def _run(self, tournament_id: uuid.UUID, executor: Executor) -> None:
         if self.hub is not None:
             self._publish_status(self.hub, tournament_id, "running")
-            executor = _PublishingExecutor(executor, self.hub, self.session_factory, tournament_id)
+            executor = _PublishingExecutor(
+                executor, self.hub, self.session_factory, tournament_id, local=self._local
+            )
         try:
-            run_tournament_durably(self.session_factory, tournament_id, executor)
+            run_tournament_durably(self.session_factory, tournament_id, executor, self.playback)
         except RunnerStoppingError:
             logger.info("tournament %s paused: the runner is stopping", tournament_id)
         except Exception:
             # The tournament stays "running": the next start resumes it.
             logger.exception("tournament %s failed; it will be resumed on restart", tournament_id)
         finally:
+            if self._local is not None:
+                self._local.observe(None)
             if self.hub is not None:
                 self._publish_status(self.hub, tournament_id, None)
+
+    def _stored(self, row: MatchRow, result: MatchResult) -> None:
+        """Publish ``match_finished`` of a committed match."""
+        if self.hub is None:
+            return
+        event = {
+            "type": "match_finished",
+            "tournament_id": None if row.tournament_id is None else str(row.tournament_id),
+            "match_id": str(row.id),
+            "agents": [record.agent for record in result.agents],
+            "rewards": [record.reward for record in result.agents],
+            "statuses": [str(record.status) for record in result.agents],
+            "steps": result.steps,
+            "wall_ms": result.wall_ms,
+            "replay": row.replay_ref is not None,
+        }
+        if row.tournament_id is not None:
+            self.hub.publish(tournament_topic(row.tournament_id), event)
+        self.hub.publish(match_topic(row.id), event)
 
     def _publish_status(self, hub: LiveHub, tournament_id: uuid.UUID, status: str | None) -> None:
         """Publish a ``tournament`` event; ``status=None`` reads the stored status."""

@@ -23,12 +23,25 @@ does, so the final standings equal those of an uninterrupted in-memory run.
 The pairing's place in the format is kept in ``MatchRow.options`` (there are no columns
 for it): ``{"reset": <scenario reset options>, "pairing": {"round": int, "label": str,
 "agents": [seat order]}}``.
+
+A match of its own (:func:`create_match`, :func:`run_match_durably`) is a
+``MatchRow`` without a tournament, stored the same way; it too is committed ``queued``
+before it runs and ``running`` while it plays, and a restarted server plays it again if
+it never finished.
+
+With :class:`Playback` the runner stages uploaded agents
+(:class:`~devspark.services.entrants.AgentStager`) and records every match's replay
+into the artifact store (``MatchRow.replay_ref``), and each seat of an uploaded version
+is linked to it (``MatchResultRow.agent_version_id``, ``matches_played``).
 """
 
 from __future__ import annotations
 
+import gzip
+import json
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +59,10 @@ from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import resolve
+from devspark.services.entrants import AgentStager, check_entrants, is_uploaded, version_ids
+from devspark.store.artifacts import ArtifactStore
 from devspark.store.models import (
+    AgentVersionRow,
     MatchResultRow,
     MatchRow,
     RatingSnapshotRow,
@@ -55,11 +71,34 @@ from devspark.store.models import (
     utcnow,
 )
 
+logger = logging.getLogger(__name__)
+
 RATING_METHOD = "bradley_terry"
 """The method recorded on the rating snapshots of a finished tournament."""
 
 MatchKey = tuple[int, tuple[str, ...], int]
 """A pairing's identity inside its tournament: (round, agents in seat order, seed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    """What the runner needs beyond an executor: staged agents and replay storage.
+
+    Attributes:
+        stager: Unpacks uploaded agents; without one only built-in agents can play.
+        replays: Where replays go (kind ``"replay"``, gzip JSON); ``None`` records none.
+        on_stored: Called with each match row and its result once both are committed
+            (live ``match_finished`` events); its errors are not the match's.
+
+    """
+
+    stager: AgentStager | None = None
+    replays: ArtifactStore | None = None
+    on_stored: Callable[[MatchRow, MatchResult], None] | None = None
+
+
+NO_PLAYBACK = Playback()
+"""Built-in agents only, no replays (the library's and the tests' default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +192,7 @@ def create_tournament(
     else:
         base = params or TournamentParams(agents=())
     stored = TournamentParams(
-        agents=tuple(agents),
+        agents=tuple(check_entrants(session, agents, base.isolation)),
         rounds=base.rounds,
         baselines=base.baselines,
         options=base.options,
@@ -161,7 +200,33 @@ def create_tournament(
         seats=base.seats,
         bootstrap=base.bootstrap,
     )
+    if stored.baselines:
+        stored = TournamentParams(
+            agents=stored.agents,
+            rounds=stored.rounds,
+            baselines=tuple(check_entrants(session, stored.baselines, stored.isolation)),
+            options=stored.options,
+            isolation=stored.isolation,
+            seats=stored.seats,
+            bootstrap=stored.bootstrap,
+        )
     _build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
+    _ensure_scenario(session, cls.full_id)
+    row = TournamentRow(
+        owner_id=owner_id,
+        scenario_id=cls.full_id,
+        format=format,
+        params=stored.to_json(),
+        seed=seed,
+        status="created",
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def _ensure_scenario(session: Session, scenario_id: str) -> None:
+    cls = resolve(scenario_id)
     if session.get(ScenarioRow, cls.full_id) is None:
         session.add(
             ScenarioRow(
@@ -174,17 +239,161 @@ def create_tournament(
                 difficulties=[str(d) for d in cls.difficulties],
             )
         )
-    row = TournamentRow(
-        owner_id=owner_id,
+        session.flush()  # rows that reference it may be inserted first otherwise
+
+
+def create_match(
+    session: Session,
+    *,
+    owner_id: uuid.UUID,
+    scenario: str,
+    agents: Sequence[str],
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    isolation: IsolationLevel = IsolationLevel.SANDBOX,
+) -> MatchRow:
+    """Persist a match of its own with status ``"queued"`` (commits).
+
+    Args:
+        session: Database session.
+        owner_id: Who asked for it.
+        scenario: Scenario name or versioned id.
+        agents: Entrants in seat order (``builtin:`` or ``agent:`` references).
+        seed: The match seed.
+        options: Scenario reset options (``{"difficulty": 3}``...).
+        isolation: Isolation of every agent (``trusted`` is refused for uploads).
+
+    Raises:
+        NotFoundError: Unknown scenario or agent.
+        InvalidArgumentError: A seat count the scenario refuses, or a bad reference.
+        FailedPreconditionError: An uploaded version that is not started.
+
+    """
+    cls = resolve(scenario)
+    low, high = cls.players
+    if not low <= len(agents) <= high:
+        seats = f"{low} to {high}" if low != high else str(low)
+        raise InvalidArgumentError(f"{cls.full_id} seats {seats} agents, got {len(agents)}")
+    pinned = check_entrants(session, agents, isolation)
+    _ensure_scenario(session, cls.full_id)
+    row = MatchRow(
         scenario_id=cls.full_id,
-        format=format,
-        params=stored.to_json(),
         seed=seed,
-        status="created",
+        options={
+            "reset": dict(options or {}),
+            "pairing": {"round": 0, "label": "match", "agents": pinned},
+        },
+        isolation=isolation.value,
+        status="queued",
+        owner_id=owner_id,
     )
     session.add(row)
     session.commit()
     return row
+
+
+def run_match_durably(
+    session_factory: sessionmaker[Session],
+    match_id: uuid.UUID,
+    executor: Executor,
+    playback: Playback = NO_PLAYBACK,
+) -> None:
+    """Play a persisted match of its own unless it has finished (commits).
+
+    Safe to call again after a kill: a match left ``running`` is played again.
+
+    Raises:
+        NotFoundError: No such match.
+        FailedPreconditionError: The executor gave up on it (it stays queued).
+
+    """
+    with session_factory() as session:
+        row = session.get(MatchRow, match_id)
+        if row is None:
+            raise NotFoundError(f"match {match_id} does not exist")
+        if row.status in ("finished", "failed"):
+            return
+        spec = match_spec(session, row, playback)
+        row.status = "running"
+        row.started_at = utcnow()
+        session.commit()
+        try:
+            result = next(iter(executor.map([spec])))
+        except BaseException:
+            row.status = "queued"
+            row.started_at = None
+            session.commit()
+            raise
+        store_result(session, row, result, playback)
+
+
+def match_spec(session: Session, row: MatchRow, playback: Playback = NO_PLAYBACK) -> MatchSpec:
+    """The match spec of a persisted row, uploaded agents staged.
+
+    Raises:
+        FailedPreconditionError: An uploaded agent but no stager to unpack it.
+
+    """
+    agents = tuple(row.options["pairing"]["agents"])
+    sources: tuple[str, ...] = ()
+    if any(is_uploaded(ref) for ref in agents):
+        if playback.stager is None:
+            raise FailedPreconditionError(
+                f"match {row.id} seats uploaded agents but this runner cannot stage them"
+            )
+        sources = playback.stager.sources(session, agents)
+    return MatchSpec(
+        row.scenario_id,
+        agents,
+        seed=row.seed,
+        options=dict(row.options.get("reset") or {}),
+        isolation=IsolationLevel(row.isolation),
+        sources=sources,
+        record=playback.replays is not None,
+    )
+
+
+def store_result(
+    session: Session, row: MatchRow, result: MatchResult, playback: Playback = NO_PLAYBACK
+) -> None:
+    """Store a match's result rows and replay and mark it finished, in one transaction."""
+    versions = version_ids(session, [record.agent for record in result.agents])
+    for seat, record in enumerate(result.agents):
+        version_id = versions.get(record.agent)
+        session.add(
+            MatchResultRow(
+                match_id=row.id,
+                seat=seat,
+                agent_ref=record.agent,
+                agent_version_id=version_id,
+                role=record.role,
+                status=str(record.status),
+                reward=record.reward,
+                moves=record.moves,
+                wall_ms=record.wall_ms,
+                cpu_s=record.cpu_s,
+                peak_mb=record.peak_mb,
+                detail=record.detail,
+            )
+        )
+    for version_id in set(versions.values()):
+        version = session.get(AgentVersionRow, version_id)
+        if version is not None:
+            version.matches_played += 1
+    if playback.replays is not None and result.replay is not None:
+        document = json.dumps(result.replay, separators=(",", ":"), allow_nan=False)
+        data = gzip.compress(document.encode(), compresslevel=6, mtime=0)
+        row.replay_ref = str(playback.replays.put_bytes(data, "replay"))
+    row.status = "finished"
+    row.finished_at = utcnow()
+    row.steps = result.steps
+    row.wall_ms = result.wall_ms
+    session.commit()
+    if playback.on_stored is not None:
+        try:
+            playback.on_stored(row, result)
+        except Exception:  # a listener's failure is not the match's
+            logger.exception("on_stored failed for match %s", row.id)
 
 
 def cancel(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
@@ -209,6 +418,7 @@ def run_tournament_durably(
     session_factory: sessionmaker[Session],
     tournament_id: uuid.UUID,
     executor: Executor,
+    playback: Playback = NO_PLAYBACK,
 ) -> None:
     """Play (or resume) a persisted tournament to the end, committing every match.
 
@@ -232,7 +442,7 @@ def run_tournament_durably(
         params = TournamentParams.from_json(row.params)
         ratings = OpenSkillRatings()
         fmt = _build(row.format, params, row.seed, ratings)
-        runner = _Runner(session, row, params, executor, ratings)
+        runner = _Runner(session, row, params, executor, ratings, playback)
         runner.requeue_running()
         session.commit()
         outcomes = runner.drive(fmt)
@@ -250,8 +460,10 @@ class _Runner:
         params: TournamentParams,
         executor: Executor,
         ratings: OpenSkillRatings,
+        playback: Playback,
     ) -> None:
         self.session = session
+        self.playback = playback
         self.tournament = tournament
         self.tournament_id = tournament.id
         self.params = params
@@ -335,37 +547,11 @@ class _Runner:
 
     def spec(self, row: MatchRow) -> MatchSpec:
         """The match spec of a persisted row."""
-        return MatchSpec(
-            row.scenario_id,
-            tuple(row.options["pairing"]["agents"]),
-            seed=row.seed,
-            options=dict(row.options.get("reset") or {}),
-            isolation=IsolationLevel(row.isolation),
-        )
+        return match_spec(self.session, row, self.playback)
 
     def store_result(self, row: MatchRow, result: MatchResult) -> None:
         """Store the result rows and mark the match finished, in one transaction."""
-        for seat, record in enumerate(result.agents):
-            self.session.add(
-                MatchResultRow(
-                    match_id=row.id,
-                    seat=seat,
-                    agent_ref=record.agent,
-                    role=record.role,
-                    status=str(record.status),
-                    reward=record.reward,
-                    moves=record.moves,
-                    wall_ms=record.wall_ms,
-                    cpu_s=record.cpu_s,
-                    peak_mb=record.peak_mb,
-                    detail=record.detail,
-                )
-            )
-        row.status = "finished"
-        row.finished_at = utcnow()
-        row.steps = result.steps
-        row.wall_ms = result.wall_ms
-        self.session.commit()
+        store_result(self.session, row, result, self.playback)
 
     def stored_outcome(self, row: MatchRow) -> Outcome:
         """The outcome of a finished match, read back from its result rows."""

@@ -1,17 +1,18 @@
-"""Tournaments, matches and leaderboards over HTTP.
+"""Tournaments over HTTP.
 
 ``/api/v1/tournaments``: create (``user`` and up), start and cancel (owner or admin),
-list, status with match counts, standings. ``/api/v1/matches/{id}``: one match with its
-per-seat results. ``/api/v1/leaderboards``: the latest rating snapshot of every agent.
+list, status with match counts, standings and matches (the match views of
+:mod:`devspark.server.routes.matches`).
 
 Tournaments are persisted by :mod:`devspark.services.durable` and played by the app's
 :class:`~devspark.server.runner.TournamentRunner` (``app.state.runner``). ``start`` marks
 the tournament ``running`` and commits before queueing it, so a server killed before
 the runner picked it up still resumes it on its next start.
 
-Entrants are ``builtin:NAME`` references only for now: uploaded agents would have to be
-staged from the artifact store into a folder the executor can load, which is not done
-yet.
+Entrants are ``builtin:NAME`` or started uploaded versions, ``agent:USER/NAME[@VERSION]``
+(pinned to a version when the tournament is created; see
+:mod:`devspark.services.entrants`). The runner unpacks uploaded versions from the
+artifact store and plays them sandboxed.
 
 Reads are public; writes need credentials, and API keys need the ``tournaments:write``
 scope. Each write is audited with the request's correlation id.
@@ -30,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devspark.arena.agents import BUILTIN_PREFIX, builtin_names
 from devspark.arena.tournament import FORMATS
 from devspark.core.errors import (
     FailedPreconditionError,
@@ -39,7 +39,6 @@ from devspark.core.errors import (
     PermissionDeniedError,
 )
 from devspark.sandbox import IsolationLevel
-from devspark.scenarios import resolve
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
@@ -51,12 +50,12 @@ from devspark.server.auth import (
 from devspark.server.deps import get_session
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody, correlation_id
 from devspark.server.pagination import Page, PageParams, page_params, paginate
+from devspark.server.routes.matches import MatchPublic, with_results
 from devspark.server.runner import TournamentRunner
 from devspark.services import audit
 from devspark.services.accounts import Action, can
 from devspark.services.durable import TournamentParams, cancel, create_tournament
 from devspark.store.models import (
-    MatchResultRow,
     MatchRow,
     RatingSnapshotRow,
     TournamentRow,
@@ -66,8 +65,6 @@ from devspark.store.models import (
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/tournaments", tags=["tournaments"])
-matches_router = APIRouter(prefix="/api/v1/matches", tags=["matches"])
-leaderboards_router = APIRouter(prefix="/api/v1/leaderboards", tags=["leaderboards"])
 
 WRITE_SCOPE = "tournaments:write"
 """API-key scope needed to create, start or cancel a tournament."""
@@ -91,7 +88,6 @@ _STANDINGS_RESPONSES: dict[int | str, dict[str, Any]] = {
 _PUBLIC = [Depends(optional_actor)]
 
 _TOURNAMENT_ID = "4b0c9e2a-1f3d-4e5a-8b6c-7d8e9f0a1b2c"
-_MATCH_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
 _TOURNAMENT_EXAMPLE: dict[str, Any] = {
     "id": _TOURNAMENT_ID,
     "owner_id": "5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
@@ -117,51 +113,6 @@ _STANDING_EXAMPLE: dict[str, Any] = {
     "matches": 4,
     "method": "bradley_terry",
 }
-_MATCH_EXAMPLE: dict[str, Any] = {
-    "id": _MATCH_ID,
-    "tournament_id": _TOURNAMENT_ID,
-    "scenario_id": "tictactoe-v1",
-    "seed": 1234,
-    "options": {},
-    "isolation": "sandbox",
-    "round": 0,
-    "label": "round 1",
-    "agents": ["builtin:minimax", "builtin:random"],
-    "status": "finished",
-    "steps": 7,
-    "wall_ms": 41.5,
-    "replay_ref": None,
-    "created_at": "2025-01-31T12:00:05Z",
-    "started_at": "2025-01-31T12:00:05Z",
-    "finished_at": "2025-01-31T12:00:06Z",
-    "results": [
-        {
-            "seat": 0,
-            "agent": "builtin:minimax",
-            "role": "X",
-            "status": "ok",
-            "reward": 1.0,
-            "moves": 4,
-            "wall_ms": 12.0,
-            "cpu_s": 0.01,
-            "peak_mb": 30.5,
-            "detail": "",
-        }
-    ],
-}
-_LEADER_EXAMPLE: dict[str, Any] = {
-    "scenario_id": "tictactoe-v1",
-    "agent": "builtin:minimax",
-    "rating": 1683.4,
-    "lower": 1590.2,
-    "upper": 1801.7,
-    "rank": 1,
-    "matches": 4,
-    "method": "bradley_terry",
-    "tournament_id": _TOURNAMENT_ID,
-    "taken_at": "2025-01-31T12:01:00Z",
-}
-
 
 # --------------------------------------------------------------------------- schemas
 
@@ -191,7 +142,7 @@ class TournamentCreate(BaseModel):
     agents: list[str] = Field(
         min_length=2,
         max_length=MAX_AGENTS,
-        description="Entrants as `builtin:NAME` (uploaded agents are not accepted yet).",
+        description="Entrants: `builtin:NAME` or a started upload `agent:USER/NAME[@VERSION]`.",
     )
     rounds: int | None = Field(
         default=None, ge=1, le=100, description="Legs, rounds or games per tie; null: default."
@@ -284,125 +235,12 @@ class StandingPublic(BaseModel):
         )
 
 
-class MatchResultPublic(BaseModel):
-    """One seat's result in a match."""
-
-    seat: int
-    agent: str
-    role: str
-    status: str
-    reward: float
-    moves: int
-    wall_ms: float
-    cpu_s: float
-    peak_mb: float
-    detail: str
-
-    @classmethod
-    def from_row(cls, row: MatchResultRow) -> MatchResultPublic:
-        """Build the public view of a result row."""
-        return cls(
-            seat=row.seat,
-            agent=row.agent_ref,
-            role=row.role,
-            status=row.status,
-            reward=row.reward,
-            moves=row.moves,
-            wall_ms=row.wall_ms,
-            cpu_s=row.cpu_s,
-            peak_mb=row.peak_mb,
-            detail=row.detail,
-        )
-
-
-class MatchPublic(BaseModel):
-    """A match: its spec, progress and per-seat results (empty until it finishes)."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [_MATCH_EXAMPLE]})
-
-    id: uuid.UUID
-    tournament_id: uuid.UUID | None
-    scenario_id: str
-    seed: int
-    options: dict[str, Any] = Field(description="Scenario reset options.")
-    isolation: str
-    round: int | None = Field(description="Round of its tournament.")
-    label: str | None = Field(description="The pairing's label in its tournament.")
-    agents: list[str] = Field(description="Agents in seat order.")
-    status: str = Field(description="`queued`, `running`, `finished` or `failed`.")
-    steps: int
-    wall_ms: float
-    replay_ref: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    results: list[MatchResultPublic]
-
-    @classmethod
-    def from_row(cls, row: MatchRow, results: list[MatchResultRow]) -> MatchPublic:
-        """Build the public view of a match row and its results."""
-        pairing: dict[str, Any] = dict(row.options.get("pairing") or {})
-        return cls(
-            id=row.id,
-            tournament_id=row.tournament_id,
-            scenario_id=row.scenario_id,
-            seed=row.seed,
-            options=dict(row.options.get("reset") or {}),
-            isolation=row.isolation,
-            round=pairing.get("round"),
-            label=pairing.get("label"),
-            agents=[str(a) for a in pairing.get("agents", [r.agent_ref for r in results])],
-            status=row.status,
-            steps=row.steps,
-            wall_ms=row.wall_ms,
-            replay_ref=row.replay_ref,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            results=[MatchResultPublic.from_row(r) for r in results],
-        )
-
-
-class LeaderboardEntry(BaseModel):
-    """An agent's latest rating snapshot in a scenario."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [_LEADER_EXAMPLE]})
-
-    scenario_id: str | None
-    agent: str
-    rating: float
-    lower: float | None
-    upper: float | None
-    rank: int | None = Field(description="Rank in the tournament that produced the snapshot.")
-    matches: int = Field(ge=0)
-    method: str
-    tournament_id: uuid.UUID | None
-    taken_at: datetime
-
-    @classmethod
-    def from_row(cls, row: RatingSnapshotRow) -> LeaderboardEntry:
-        """Build a leaderboard line from a rating snapshot."""
-        return cls(
-            scenario_id=row.scenario_id,
-            agent=row.agent_ref,
-            rating=row.rating,
-            lower=row.lower,
-            upper=row.upper,
-            rank=row.rank,
-            matches=row.matches,
-            method=row.method,
-            tournament_id=row.tournament_id,
-            taken_at=row.taken_at,
-        )
-
-
 # --------------------------------------------------------------------------- helpers
 
 SessionDep = Annotated[Session, Depends(get_session)]
 Writer = Annotated[Actor, Depends(current_actor)]
 Window = Annotated[PageParams, Depends(page_params)]
 TournamentId = Annotated[uuid.UUID, PathParam(description="Tournament id.")]
-MatchId = Annotated[uuid.UUID, PathParam(description="Match id.")]
 
 
 def _runner(request: Request) -> TournamentRunner:
@@ -430,19 +268,7 @@ def _authorize(actor: Actor, action: Action, what: str, row: TournamentRow | Non
         )
 
 
-def _check_agents(agents: list[str]) -> None:
-    known = set(builtin_names())
-    for index, ref in enumerate(agents):
-        if not ref.startswith(BUILTIN_PREFIX):
-            raise InvalidArgumentError(
-                f"agents[{index}]={ref!r}: only built-in agents (builtin:NAME) can enter "
-                "tournaments through the API for now"
-            )
-        if ref.removeprefix(BUILTIN_PREFIX) not in known:
-            raise InvalidArgumentError(
-                f"agents[{index}]={ref!r}: unknown built-in agent; built-ins: "
-                + ", ".join(BUILTIN_PREFIX + name for name in sorted(known))
-            )
+def _check_duplicates(agents: list[str]) -> None:
     if len(set(agents)) != len(agents):
         raise InvalidArgumentError(f"agents={agents!r}: an agent is listed twice")
 
@@ -510,7 +336,7 @@ def create(
 ) -> TournamentPublic:
     """Persist a tournament with status `created`; `POST .../start` plays it."""
     _authorize(actor, Action.CREATE, "create")
-    _check_agents(body.agents)
+    _check_duplicates(body.agents)
     params = TournamentParams(
         agents=tuple(body.agents),
         rounds=body.rounds,
@@ -643,27 +469,6 @@ def standings(
     return paginate([StandingPublic.from_row(s) for s in snapshots], params)
 
 
-# --------------------------------------------------------------------------- matches
-
-
-@matches_router.get(
-    "/{match_id}", summary="Get a match", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE
-)
-def get_match(match_id: MatchId, session: SessionDep) -> MatchPublic:
-    """One match: spec, status and per-seat results."""
-    row = session.get(MatchRow, match_id)
-    if row is None:
-        raise NotFoundError(f"match_id {str(match_id)!r}: no such match")
-    results = list(
-        session.scalars(
-            select(MatchResultRow)
-            .where(MatchResultRow.match_id == match_id)
-            .order_by(MatchResultRow.seat)
-        )
-    )
-    return MatchPublic.from_row(row, results)
-
-
 @router.get(
     "/{tournament_id}/matches",
     summary="List a tournament's matches",
@@ -684,51 +489,9 @@ def tournament_matches(
             .limit(params.limit)
         )
     )
-    results: dict[uuid.UUID, list[MatchResultRow]] = {row.id: [] for row in rows}
-    if rows:
-        for result in session.scalars(
-            select(MatchResultRow)
-            .where(MatchResultRow.match_id.in_(list(results)))
-            .order_by(MatchResultRow.seat)
-        ):
-            results[result.match_id].append(result)
     return Page[MatchPublic](
-        items=[MatchPublic.from_row(row, results[row.id]) for row in rows],
-        total=total,
-        offset=params.offset,
-        limit=params.limit,
+        items=with_results(session, rows), total=total, offset=params.offset, limit=params.limit
     )
 
 
-# --------------------------------------------------------------------------- leaderboards
-
-
-@leaderboards_router.get(
-    "", summary="Leaderboard", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE
-)
-def leaderboard(
-    session: SessionDep,
-    params: Window,
-    scenario: Annotated[
-        str | None,
-        Query(description="Scenario name or id; all scenarios when omitted.", max_length=128),
-    ] = None,
-) -> Page[LeaderboardEntry]:
-    """Each agent's latest rating snapshot per scenario, highest rating first.
-
-    Ratings come from the tournament that produced each snapshot; agents rated in
-    different tournaments are not on a common scale.
-    """
-    query = select(RatingSnapshotRow)
-    if scenario is not None:
-        query = query.where(RatingSnapshotRow.scenario_id == resolve(scenario).full_id)
-    latest: dict[tuple[str | None, str], RatingSnapshotRow] = {}
-    for snap in session.scalars(
-        query.order_by(RatingSnapshotRow.taken_at.desc(), RatingSnapshotRow.id)
-    ):
-        latest.setdefault((snap.scenario_id, snap.agent_ref), snap)
-    ordered = sorted(latest.values(), key=lambda s: (s.scenario_id or "", -s.rating, s.agent_ref))
-    return paginate([LeaderboardEntry.from_row(s) for s in ordered], params)
-
-
-__all__ = ["WRITE_SCOPE", "leaderboards_router", "matches_router", "router"]
+__all__ = ["WRITE_SCOPE", "router"]

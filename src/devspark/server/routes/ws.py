@@ -121,7 +121,9 @@ async def _authenticate(websocket: WebSocket) -> WsIdentity | None:
     return None
 
 
-async def _handle(websocket: WebSocket, subscription: Subscription, message: Any) -> None:
+async def _handle(
+    websocket: WebSocket, hub: LiveHub, subscription: Subscription, message: Any
+) -> None:
     """Answer one client message."""
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == "ping":
@@ -135,9 +137,9 @@ async def _handle(websocket: WebSocket, subscription: Subscription, message: Any
             await _error(websocket, "invalid_argument", str(exc))
             return
         if kind == "subscribe":
-            subscription.topics.add(topic)
+            hub.add_topic(subscription, topic)
         else:
-            subscription.topics.discard(topic)
+            hub.remove_topic(subscription, topic)
         await websocket.send_json({"type": f"{kind}d", "topic": topic})
         return
     await _error(
@@ -148,7 +150,7 @@ async def _handle(websocket: WebSocket, subscription: Subscription, message: Any
 
 
 async def _receive(
-    websocket: WebSocket, subscription: Subscription, done: anyio.CancelScope
+    websocket: WebSocket, hub: LiveHub, subscription: Subscription, done: anyio.CancelScope
 ) -> None:
     """Answer the client's messages until it leaves, then stop the forwarding too."""
     try:
@@ -159,7 +161,7 @@ async def _receive(
             except ValueError:
                 await _error(websocket, "invalid_argument", "messages must be JSON objects")
                 continue
-            await _handle(websocket, subscription, message)
+            await _handle(websocket, hub, subscription, message)
     except (WebSocketDisconnect, RuntimeError):
         done.cancel()
 
@@ -187,7 +189,7 @@ async def live_events(websocket: WebSocket) -> None:
     subscription = hub.subscribe()
     try:
         async with anyio.create_task_group() as group:
-            group.start_soon(_receive, websocket, subscription, group.cancel_scope)
+            group.start_soon(_receive, websocket, hub, subscription, group.cancel_scope)
             group.start_soon(_forward, websocket, subscription, group.cancel_scope)
     finally:
         hub.unsubscribe(subscription)

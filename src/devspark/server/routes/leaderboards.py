@@ -1,0 +1,251 @@
+"""Leaderboards over HTTP.
+
+* ``GET /api/v1/leaderboards``: each agent's latest rating snapshot per scenario, as
+  the tournament that produced it published it.
+* ``GET /api/v1/leaderboards/boards``: the platform's boards over every finished
+  match (global, per scenario, per domain, efficiency, rating history), rated together
+  and cached until another match finishes (:mod:`devspark.services.leaderboards`).
+* ``GET /api/v1/leaderboards/head-to-head?agent=REF``: wins, draws and losses of one
+  agent against each opponent.
+
+All are public reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from devspark.scenarios import resolve
+from devspark.server.auth import optional_actor
+from devspark.server.deps import get_session
+from devspark.server.errors import NOT_FOUND_RESPONSE
+from devspark.server.pagination import Page, PageParams, page_params, paginate
+from devspark.services.leaderboards import PlatformBoards, head_to_head
+from devspark.store.models import RatingSnapshotRow
+
+router = APIRouter(prefix="/api/v1/leaderboards", tags=["leaderboards"])
+
+_PUBLIC = [Depends(optional_actor)]
+_TOURNAMENT_ID = "4b0c9e2a-1f3d-4e5a-8b6c-7d8e9f0a1b2c"
+SessionDep = Annotated[Session, Depends(get_session)]
+Window = Annotated[PageParams, Depends(page_params)]
+
+_LEADER_EXAMPLE: dict[str, Any] = {
+    "scenario_id": "tictactoe-v1",
+    "agent": "builtin:minimax",
+    "rating": 1683.4,
+    "lower": 1590.2,
+    "upper": 1801.7,
+    "rank": 1,
+    "matches": 4,
+    "method": "bradley_terry",
+    "tournament_id": _TOURNAMENT_ID,
+    "taken_at": "2025-01-31T12:01:00Z",
+}
+
+
+class LeaderboardEntry(BaseModel):
+    """An agent's latest rating snapshot in a scenario."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_LEADER_EXAMPLE]})
+
+    scenario_id: str | None
+    agent: str
+    rating: float
+    lower: float | None
+    upper: float | None
+    rank: int | None = Field(description="Rank in the tournament that produced the snapshot.")
+    matches: int = Field(ge=0)
+    method: str
+    tournament_id: uuid.UUID | None
+    taken_at: datetime
+
+    @classmethod
+    def from_row(cls, row: RatingSnapshotRow) -> LeaderboardEntry:
+        """Build a leaderboard line from a rating snapshot."""
+        return cls(
+            scenario_id=row.scenario_id,
+            agent=row.agent_ref,
+            rating=row.rating,
+            lower=row.lower,
+            upper=row.upper,
+            rank=row.rank,
+            matches=row.matches,
+            method=row.method,
+            tournament_id=row.tournament_id,
+            taken_at=row.taken_at,
+        )
+
+
+class BoardRow(BaseModel):
+    """One agent's line on a platform board."""
+
+    agent: str
+    rank: int = Field(description="1 + agents whose whole interval lies above this one's.")
+    rating: float
+    lower: float = Field(description="Lower end of the 95% interval.")
+    upper: float = Field(description="Upper end of the 95% interval.")
+    matches: int = Field(ge=0)
+    wins: int = Field(ge=0)
+    draws: int = Field(ge=0)
+    losses: int = Field(ge=0)
+    cpu_s_per_move: float | None
+    statuses: dict[str, int] = Field(description="How its matches ended: status -> count.")
+
+
+class EfficiencyLine(BaseModel):
+    """An agent's global rating against its CPU cost per move."""
+
+    agent: str
+    rating: float
+    cpu_s_per_move: float | None
+    pareto: bool = Field(description="No other agent is both as strong and as cheap.")
+
+
+_BOARD_ROW: dict[str, Any] = {
+    "agent": "builtin:connect-four-alphabeta",
+    "rank": 1,
+    "rating": 1742.5,
+    "lower": 1655.0,
+    "upper": 1840.2,
+    "matches": 24,
+    "wins": 21,
+    "draws": 1,
+    "losses": 2,
+    "cpu_s_per_move": 0.0031,
+    "statuses": {"ok": 24},
+}
+
+
+class PlatformLeaderboards(BaseModel):
+    """Every board over all finished matches on this server."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "method": "bradley_terry",
+                    "global": [_BOARD_ROW],
+                    "by_scenario": {"connect_four-v1": [_BOARD_ROW]},
+                    "by_domain": {"game": [_BOARD_ROW]},
+                    "efficiency": [
+                        {
+                            "agent": "builtin:connect-four-alphabeta",
+                            "rating": 1742.5,
+                            "cpu_s_per_move": 0.0031,
+                            "pareto": True,
+                        }
+                    ],
+                    "history": {"builtin:connect-four-alphabeta": [[1, 26.1, 7.9]]},
+                    "matches": 24,
+                }
+            ]
+        },
+    )
+
+    method: str
+    global_: list[BoardRow] = Field(alias="global", description="All scenarios together.")
+    by_scenario: dict[str, list[BoardRow]]
+    by_domain: dict[str, list[BoardRow]]
+    efficiency: list[EfficiencyLine]
+    history: dict[str, list[list[float]]] = Field(
+        description="Agent -> [match number, OpenSkill mu, sigma] after its matches "
+        "(at most 200 points, evenly thinned)."
+    )
+    matches: int = Field(ge=0, description="Rated matches behind the boards.")
+
+
+class HeadToHeadLine(BaseModel):
+    """An agent's record against one opponent."""
+
+    opponent: str
+    wins: int = Field(ge=0)
+    draws: int = Field(ge=0)
+    losses: int = Field(ge=0)
+
+
+class HeadToHead(BaseModel):
+    """An agent's record against each opponent, most played first."""
+
+    agent: str
+    opponents: list[HeadToHeadLine]
+
+
+def _boards(request: Request) -> PlatformBoards:
+    boards: PlatformBoards | None = getattr(request.app.state, "boards", None)
+    if boards is None:
+        boards = request.app.state.boards = PlatformBoards()
+    return boards
+
+
+@router.get(
+    "/boards",
+    summary="Platform leaderboards",
+    dependencies=_PUBLIC,
+    response_model_by_alias=True,
+)
+def platform_boards(
+    request: Request,
+    session: SessionDep,
+    method: Annotated[
+        Literal["bradley_terry", "openskill"],
+        Query(
+            description="Bradley-Terry with bootstrap intervals, or OpenSkill mu -/+ 1.96 sigma."
+        ),
+    ] = "bradley_terry",
+) -> PlatformLeaderboards:
+    """Global, per-scenario, per-domain and efficiency boards over every finished match.
+
+    Unlike the snapshot leaderboard, all agents are rated on one scale from all their
+    matches. Cached until another match finishes.
+    """
+    return PlatformLeaderboards.model_validate(_boards(request).get(session, method))
+
+
+@router.get("/head-to-head", summary="An agent's record per opponent", dependencies=_PUBLIC)
+def agent_head_to_head(
+    session: SessionDep,
+    agent: Annotated[str, Query(min_length=1, max_length=255, description="Agent reference.")],
+) -> HeadToHead:
+    """Wins, draws and losses of `agent` against each opponent it met."""
+    return HeadToHead(
+        agent=agent,
+        opponents=[HeadToHeadLine(**line) for line in head_to_head(session, agent)],
+    )
+
+
+@router.get("", summary="Leaderboard", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE)
+def leaderboard(
+    session: SessionDep,
+    params: Window,
+    scenario: Annotated[
+        str | None,
+        Query(description="Scenario name or id; all scenarios when omitted.", max_length=128),
+    ] = None,
+) -> Page[LeaderboardEntry]:
+    """Each agent's latest rating snapshot per scenario, highest rating first.
+
+    Ratings come from the tournament that produced each snapshot; agents rated in
+    different tournaments are not on a common scale.
+    """
+    query = select(RatingSnapshotRow)
+    if scenario is not None:
+        query = query.where(RatingSnapshotRow.scenario_id == resolve(scenario).full_id)
+    latest: dict[tuple[str | None, str], RatingSnapshotRow] = {}
+    for snap in session.scalars(
+        query.order_by(RatingSnapshotRow.taken_at.desc(), RatingSnapshotRow.id)
+    ):
+        latest.setdefault((snap.scenario_id, snap.agent_ref), snap)
+    ordered = sorted(latest.values(), key=lambda s: (s.scenario_id or "", -s.rating, s.agent_ref))
+    return paginate([LeaderboardEntry.from_row(s) for s in ordered], params)
+
+
+__all__ = ["router"]

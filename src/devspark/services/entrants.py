@@ -1,0 +1,272 @@
+"""Entrants: the agents a tournament or a match may seat, and where they play from.
+
+Two kinds of reference name an entrant:
+
+* ``builtin:NAME``, an agent shipped with DevSpark;
+* ``agent:USER/NAME@VERSION``, a version uploaded to the registry
+  (:mod:`devspark.services.registry`). ``@VERSION`` may be left out when entering: the
+  newest playable version is chosen and pinned, so the stored reference always names
+  one immutable version.
+
+An uploaded version plays only while it is started (lifecycle ``online``, ``idle`` or
+``busy``; ``POST /api/v1/agents/{id}/start``), is not deprecated and its agent is not
+deleted. It always plays sandboxed: isolation ``trusted`` is refused for a match or
+tournament that seats one.
+
+The arena cannot read the registry, so :class:`AgentStager` unpacks each version's
+stored archive once, into ``<root>/<sha256>``, and hands the folder to the match spec
+(:attr:`devspark.arena.match.MatchSpec.sources`) while the reference stays the agent's
+name in results, standings and replays.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from devspark.arena.agents import BUILTIN_PREFIX, builtin_names
+from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from devspark.core.lifecycle import LifecycleState
+from devspark.core.packaging import content_hash
+from devspark.sandbox import IsolationLevel
+from devspark.store.archives import extract_agent_archive
+from devspark.store.artifacts import ArtifactStore
+from devspark.store.models import AgentRow, AgentVersionRow, UserRow
+
+REGISTRY_PREFIX = "agent:"
+"""Prefix of a reference to an uploaded agent version."""
+
+PLAYABLE_STATES = frozenset(
+    {LifecycleState.ONLINE.value, LifecycleState.IDLE.value, LifecycleState.BUSY.value}
+)
+"""Lifecycle states in which an uploaded version may play."""
+
+_REF = re.compile(
+    r"^agent:(?P<user>[A-Za-z0-9_.\-]{1,64})/(?P<name>[A-Za-z0-9_.\-]{1,64})"
+    r"(?:@(?P<version>[0-9A-Za-z.+\-]{1,64}))?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRef:
+    """A parsed ``agent:USER/NAME[@VERSION]`` reference."""
+
+    user: str
+    name: str
+    version: str | None
+
+    def __str__(self) -> str:
+        suffix = f"@{self.version}" if self.version else ""
+        return f"{REGISTRY_PREFIX}{self.user}/{self.name}{suffix}"
+
+
+def parse_registry_ref(ref: str) -> RegistryRef:
+    """Parse an uploaded agent's reference.
+
+    Raises:
+        InvalidArgumentError: ``ref`` is not ``agent:USER/NAME`` or ``agent:USER/NAME@VERSION``.
+
+    """
+    found = _REF.match(ref)
+    if found is None:
+        raise InvalidArgumentError(
+            f"agent {ref!r}: expected agent:USER/NAME or agent:USER/NAME@VERSION"
+        )
+    return RegistryRef(found["user"], found["name"], found["version"])
+
+
+def is_uploaded(ref: str) -> bool:
+    """Whether ``ref`` names an uploaded agent (``agent:...``)."""
+    return ref.startswith(REGISTRY_PREFIX)
+
+
+def find_version(session: Session, ref: str, *, include_deleted: bool = False) -> AgentVersionRow:
+    """The registry version an ``agent:`` reference names (the newest when unpinned).
+
+    Args:
+        session: Database session.
+        ref: ``agent:USER/NAME`` or ``agent:USER/NAME@VERSION``.
+        include_deleted: Also find versions of a deleted agent (a match it entered
+            before the deletion still plays).
+
+    Raises:
+        InvalidArgumentError: Malformed reference.
+        NotFoundError: No such user, agent or version (or the agent was deleted).
+
+    """
+    parsed = parse_registry_ref(ref)
+    query = (
+        select(AgentRow)
+        .join(UserRow, UserRow.id == AgentRow.owner_id)
+        .where(UserRow.username == parsed.user, AgentRow.name == parsed.name)
+    )
+    if not include_deleted:
+        query = query.where(AgentRow.deleted_at.is_(None))
+    agent = session.scalars(query.order_by(AgentRow.deleted_at.is_not(None))).first()
+    if agent is None:
+        raise NotFoundError(f"agent {ref!r}: user {parsed.user!r} has no agent {parsed.name!r}")
+    versions = select(AgentVersionRow).where(AgentVersionRow.agent_id == agent.id)
+    if parsed.version is not None:
+        version = session.scalar(versions.where(AgentVersionRow.version == parsed.version))
+        if version is None:
+            raise NotFoundError(f"agent {ref!r}: no version {parsed.version!r}")
+        return version
+    playable = [
+        v
+        for v in session.scalars(versions.order_by(AgentVersionRow.created_at.desc()))
+        if not v.deprecated and v.lifecycle_state in PLAYABLE_STATES
+    ]
+    if not playable:
+        raise FailedPreconditionError(
+            f"agent {ref!r} has no started version: start one "
+            f"(POST /api/v1/agents/{agent.id}/start) before entering it"
+        )
+    return playable[0]
+
+
+def check_entrants(session: Session, refs: Sequence[str], isolation: IsolationLevel) -> list[str]:
+    """Validate the entrants of a tournament or match; their pinned references.
+
+    Args:
+        session: Database session (read only).
+        refs: ``builtin:NAME`` or ``agent:USER/NAME[@VERSION]`` references.
+        isolation: The isolation they would play at.
+
+    Returns:
+        The references in the same order, uploaded ones pinned to ``@VERSION``.
+
+    Raises:
+        InvalidArgumentError: A malformed reference, or ``trusted`` isolation for an
+            uploaded agent.
+        NotFoundError: An unknown built-in or uploaded agent.
+        FailedPreconditionError: An uploaded version that is deprecated or not started.
+
+    """
+    pinned: list[str] = []
+    builtins = set(builtin_names())
+    for ref in refs:
+        if ref.startswith(BUILTIN_PREFIX):
+            if ref.removeprefix(BUILTIN_PREFIX) not in builtins:
+                raise NotFoundError(f"agent {ref!r}: no such built-in agent")
+            pinned.append(ref)
+            continue
+        if not is_uploaded(ref):
+            raise InvalidArgumentError(
+                f"agent {ref!r}: expected builtin:NAME or agent:USER/NAME[@VERSION]"
+            )
+        if isolation is IsolationLevel.TRUSTED:
+            raise InvalidArgumentError(
+                f"agent {ref!r} is uploaded code: it cannot run with isolation 'trusted'"
+            )
+        version = find_version(session, ref)
+        check_playable(ref, version)
+        parsed = parse_registry_ref(ref)
+        pinned.append(str(RegistryRef(parsed.user, parsed.name, version.version)))
+    return pinned
+
+
+def check_playable(ref: str, version: AgentVersionRow) -> None:
+    """Raise unless ``version`` may play now.
+
+    Raises:
+        FailedPreconditionError: The version is deprecated or not started.
+
+    """
+    if version.deprecated:
+        raise FailedPreconditionError(f"agent {ref!r}: version {version.version!r} is deprecated")
+    if version.lifecycle_state not in PLAYABLE_STATES:
+        raise FailedPreconditionError(
+            f"agent {ref!r} is {version.lifecycle_state!r}: start it "
+            f"(POST /api/v1/agents/{version.agent_id}/start) before it can play"
+        )
+
+
+class AgentStager:
+    """Unpacks uploaded versions from the artifact store into folders matches load.
+
+    Args:
+        artifacts: Where the uploaded archives are.
+        root: Where the folders go (``<root>/<sha256>``); created when missing.
+
+    """
+
+    def __init__(self, artifacts: ArtifactStore, root: Path) -> None:
+        self.artifacts = artifacts
+        self.root = root
+
+    def folder(self, version: AgentVersionRow) -> Path:
+        """The version's unpacked folder, unpacking it on first use.
+
+        Raises:
+            NotFoundError: Its archive is missing from the artifact store.
+            FailedPreconditionError: The unpacked content does not match its recorded hash.
+
+        """
+        target = self.root / version.sha256
+        if target.is_dir():
+            return target
+        if not self.artifacts.exists(version.artifact_ref):
+            raise NotFoundError(
+                f"version {version.version!r}: archive {version.artifact_ref} is missing"
+            )
+        data = self.artifacts.read_bytes(version.artifact_ref)
+        name = "package.zip" if data[:2] == b"PK" else "package.tar.gz"
+        extracted = extract_agent_archive(data, name, self.root)
+        if extracted.sha256 != version.sha256 or content_hash(extracted.folder) != version.sha256:
+            raise FailedPreconditionError(
+                f"version {version.version!r}: unpacked content hash {extracted.sha256[:12]} "
+                f"differs from the recorded {version.sha256[:12]}"
+            )
+        return extracted.folder
+
+    def sources(self, session: Session, refs: Sequence[str]) -> tuple[str, ...]:
+        """Per seat, the folder of an uploaded agent or ``""`` for a built-in.
+
+        Playability was checked when the agent entered (:func:`check_entrants`): a
+        version stopped or deprecated since then still plays what it entered.
+
+        Raises:
+            NotFoundError: A version or its archive no longer exists.
+            FailedPreconditionError: An unpacked archive does not match its hash.
+
+        """
+        sources: list[str] = []
+        for ref in refs:
+            if not is_uploaded(ref):
+                sources.append("")
+                continue
+            version = find_version(session, ref, include_deleted=True)
+            sources.append(str(self.folder(version)))
+        return tuple(sources)
+
+
+def version_ids(session: Session, refs: Sequence[str]) -> dict[str, uuid.UUID]:
+    """The registry version id of every uploaded reference among ``refs``."""
+    ids: dict[str, uuid.UUID] = {}
+    for ref in refs:
+        if is_uploaded(ref) and ref not in ids:
+            try:
+                ids[ref] = find_version(session, ref, include_deleted=True).id
+            except (NotFoundError, FailedPreconditionError, InvalidArgumentError):
+                continue
+    return ids
+
+
+__all__ = [
+    "PLAYABLE_STATES",
+    "REGISTRY_PREFIX",
+    "AgentStager",
+    "RegistryRef",
+    "check_entrants",
+    "check_playable",
+    "find_version",
+    "is_uploaded",
+    "parse_registry_ref",
+    "version_ids",
+]

@@ -1,0 +1,186 @@
+"""Platform leaderboards: every finished match on the server, rated together.
+
+:class:`PlatformBoards` reads the outcomes of all finished matches with two or more
+seats (tournaments and matches of their own alike), in the order they finished, and
+builds the global, per-scenario, per-domain, efficiency and history boards of
+:func:`devspark.rating.leaderboard.build_leaderboards`. Building them costs a
+Bradley-Terry fit plus bootstrap per board, so the result is cached until another match
+finishes (the cache key is the count and the latest finish time of finished matches).
+
+:func:`head_to_head` gives one agent's wins, draws and losses against each opponent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from devspark.rating.leaderboard import METHODS, build_leaderboards
+from devspark.rating.outcomes import Outcome
+from devspark.rating.stats import pairwise_results
+from devspark.scenarios import resolve
+from devspark.store.models import MatchResultRow, MatchRow
+
+HISTORY_POINTS = 200
+"""The most rating-history points kept per agent (evenly thinned, last one kept)."""
+
+DEFAULT_BOOTSTRAP = 100
+"""Bootstrap resamples behind each platform board's intervals."""
+
+
+def finished_outcomes(session: Session, agent: str | None = None) -> list[Outcome]:
+    """Outcomes of every finished match with at least two seats, oldest first.
+
+    Args:
+        session: Database session.
+        agent: Only matches this agent played in.
+
+    """
+    query = select(MatchRow.id, MatchRow.scenario_id).where(MatchRow.status == "finished")
+    if agent is not None:
+        query = query.where(
+            MatchRow.id.in_(
+                select(MatchResultRow.match_id).where(MatchResultRow.agent_ref == agent)
+            )
+        )
+    matches = session.execute(query.order_by(MatchRow.finished_at, MatchRow.id)).all()
+    seats: dict[Any, list[MatchResultRow]] = defaultdict(list)
+    ids = [match_id for match_id, _ in matches]
+    for start in range(0, len(ids), 500):
+        for result in session.scalars(
+            select(MatchResultRow)
+            .where(MatchResultRow.match_id.in_(ids[start : start + 500]))
+            .order_by(MatchResultRow.match_id, MatchResultRow.seat)
+        ):
+            seats[result.match_id].append(result)
+    outcomes: list[Outcome] = []
+    for match_id, scenario_id in matches:
+        results = seats.get(match_id, [])
+        if len(results) < 2:
+            continue
+        outcomes.append(
+            Outcome(
+                agents=tuple(r.agent_ref for r in results),
+                scores=tuple(r.reward for r in results),
+                scenario=scenario_id,
+                cpu_s=tuple(r.cpu_s for r in results),
+                moves=tuple(r.moves for r in results),
+                statuses=tuple(r.status for r in results),
+            )
+        )
+    return outcomes
+
+
+def _domains(outcomes: Sequence[Outcome]) -> dict[str, tuple[str, ...]]:
+    domains: dict[str, tuple[str, ...]] = {}
+    for outcome in outcomes:
+        if outcome.scenario not in domains:
+            try:
+                domains[outcome.scenario] = tuple(resolve(outcome.scenario).domains)
+            except Exception:  # a scenario plugin that is gone: no domain tags
+                domains[outcome.scenario] = ()
+    return domains
+
+
+def _thin(points: list[list[float]], keep: int) -> list[list[float]]:
+    if len(points) <= keep:
+        return points
+    step = len(points) / keep
+    thinned = [points[int(i * step)] for i in range(keep - 1)]
+    thinned.append(points[-1])
+    return thinned
+
+
+class PlatformBoards:
+    """Cached platform-wide leaderboards (thread-safe).
+
+    Args:
+        bootstrap: Resamples per Bradley-Terry board.
+
+    """
+
+    def __init__(self, bootstrap: int = DEFAULT_BOOTSTRAP) -> None:
+        self.bootstrap = bootstrap
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[tuple[int, datetime | None], dict[str, Any]]] = {}
+
+    def get(self, session: Session, method: str = "bradley_terry") -> dict[str, Any]:
+        """The boards as JSON (``Leaderboards.to_json()`` plus ``matches``).
+
+        With no rated match yet every board is empty.
+
+        Raises:
+            ValueError: ``method`` is not one of :data:`~devspark.rating.leaderboard.METHODS`.
+
+        """
+        if method not in METHODS:
+            raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+        count, latest = session.execute(
+            select(func.count(), func.max(MatchRow.finished_at)).where(
+                MatchRow.status == "finished"
+            )
+        ).one()
+        key = (int(count), latest)
+        with self._lock:
+            cached = self._cache.get(method)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+        outcomes = finished_outcomes(session)
+        boards = self._build(outcomes, method)
+        with self._lock:
+            self._cache[method] = (key, boards)
+        return boards
+
+    def _build(self, outcomes: list[Outcome], method: str) -> dict[str, Any]:
+        if not outcomes:
+            return {
+                "method": method,
+                "global": [],
+                "by_scenario": {},
+                "by_domain": {},
+                "efficiency": [],
+                "history": {},
+                "matches": 0,
+            }
+        data = build_leaderboards(
+            outcomes, _domains(outcomes), method=method, bootstrap=self.bootstrap
+        ).to_json()
+        data["history"] = {
+            agent: _thin(points, HISTORY_POINTS) for agent, points in data["history"].items()
+        }
+        data["matches"] = len(outcomes)
+        return data
+
+
+def head_to_head(session: Session, agent: str) -> list[dict[str, Any]]:
+    """``agent``'s wins, draws and losses against each opponent, most played first.
+
+    Multi-player matches count once per opponent, by rank (as the leaderboards do).
+    """
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for outcome in finished_outcomes(session, agent):
+        for first, second, points in pairwise_results(outcome):
+            if agent not in (first, second) or first == second:
+                continue
+            opponent, mine = (second, points) if first == agent else (first, 1.0 - points)
+            table[opponent][0 if mine == 1.0 else 1 if mine == 0.5 else 2] += 1
+    ordered = sorted(table.items(), key=lambda item: (-sum(item[1]), item[0]))
+    return [
+        {"opponent": opponent, "wins": w, "draws": d, "losses": lo}
+        for opponent, (w, d, lo) in ordered
+    ]
+
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "HISTORY_POINTS",
+    "PlatformBoards",
+    "finished_outcomes",
+    "head_to_head",
+]

@@ -1,0 +1,244 @@
+"""Matches, replays, uploaded agents and platform leaderboards on the wire."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devspark.arena.agents import BUILTIN_DIR
+from devspark.server.app import create_app
+from devspark.server.runner import TournamentRunner
+from devspark.server.settings import Settings
+from devspark.services.durable import create_match
+from devspark.store.models import AuditLogRow, UserRow
+from devspark.testing.archives import pack_agent
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PASSWORD = "correct horse battery"
+MATCHES = "/api/v1/matches"
+MATCH: dict[str, Any] = {
+    "scenario": "tictactoe",
+    "agents": ["builtin:minimax", "builtin:random"],
+    "seed": 4,
+    "isolation": "trusted",
+}
+
+
+@pytest.fixture
+def client(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[TestClient]:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
+    with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
+        yield test_client
+
+
+def login(client: TestClient, username: str) -> dict[str, str]:
+    """Register and log in ``username``; its bearer headers."""
+    created = client.post(
+        "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
+    )
+    assert created.status_code == 201, created.text
+    tokens = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
+def wait(client: TestClient, url: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        body: dict[str, Any] = client.get(url).json()
+        if body["status"] == status:
+            return body
+        assert time.monotonic() < deadline, f"{url} still {body['status']!r}: {body}"
+        time.sleep(0.05)
+
+
+def test_a_match_runs_in_the_background_and_serves_its_replay(client: TestClient) -> None:
+    ada = login(client, "ada")
+    created = client.post(MATCHES, json=MATCH, headers={**ada, "X-Request-ID": "match-1"})
+    assert created.status_code == 201, created.text
+    match = created.json()
+    assert match["status"] in ("queued", "running", "finished")
+    assert match["agents"] == MATCH["agents"] and match["tournament_id"] is None
+    done = wait(client, f"{MATCHES}/{match['id']}", "finished")
+    assert [r["agent"] for r in done["results"]] == MATCH["agents"]
+    assert done["replay_ref"].startswith("replay:sha256:")
+
+    plain = client.get(f"{MATCHES}/{match['id']}/replay", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    replay = plain.json()
+    assert replay["format"] == "devspark-replay"
+    assert [a["ref"] for a in replay["agents"]] == MATCH["agents"]
+    assert len(replay["steps"]) == done["steps"] and replay["seed"] == 4
+    assert "immutable" in plain.headers["cache-control"]
+    # httpx asks for gzip and decodes it: the stored bytes are served as they are.
+    zipped = client.get(f"{MATCHES}/{match['id']}/replay")
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.json() == replay
+
+    listed = client.get(MATCHES, params={"agent": "builtin:random", "status": "finished"}).json()
+    assert [m["id"] for m in listed["items"]] == [match["id"]] and listed["total"] == 1
+    assert client.get(MATCHES, params={"agent": "builtin:nobody"}).json()["total"] == 0
+    with client.app.state.session_factory() as session:  # type: ignore[attr-defined]
+        entry = session.scalars(
+            select(AuditLogRow).where(AuditLogRow.action == "match.create")
+        ).one()
+        assert entry.target_id == match["id"] and entry.correlation_id == "match-1"
+
+
+def test_bad_matches_get_clear_errors(client: TestClient) -> None:
+    ada = login(client, "ada")
+    one_seat = client.post(MATCHES, json={**MATCH, "agents": ["builtin:random"]}, headers=ada)
+    assert one_seat.status_code == 422
+    assert "seats 2 agents, got 1" in one_seat.json()["error"]["message"]
+    unknown = client.post(
+        MATCHES, json={**MATCH, "agents": ["builtin:x", "builtin:y"]}, headers=ada
+    )
+    assert unknown.status_code == 404 and "builtin:x" in unknown.json()["error"]["message"]
+    folder = client.post(MATCHES, json={**MATCH, "agents": ["/etc", "builtin:random"]}, headers=ada)
+    assert folder.status_code == 422
+    missing = client.get(f"{MATCHES}/{uuid.uuid4()}/replay")
+    assert missing.status_code == 404
+
+
+def test_an_uploaded_agent_plays_a_tournament_and_reaches_the_boards(client: TestClient) -> None:
+    ada = login(client, "ada")
+    files = {
+        "file": (
+            "randy.tar.gz",
+            pack_agent(BUILTIN_DIR / "random", name="randy"),
+            "application/gzip",
+        )
+    }
+    published = client.post("/api/v1/agents", files=files, headers=ada).json()
+    body = {
+        "scenario": "tictactoe",
+        "format": "round_robin",
+        "agents": ["agent:ada/randy", "builtin:minimax"],
+        "rounds": 2,
+        "seed": 1,
+    }
+    not_started = client.post("/api/v1/tournaments", json=body, headers=ada)
+    assert not_started.status_code == 409, not_started.text
+    assert "start one" in not_started.json()["error"]["message"]
+    client.post(f"/api/v1/agents/{published['agent_id']}/start", headers=ada)
+    trusted = client.post("/api/v1/tournaments", json={**body, "isolation": "trusted"}, headers=ada)
+    assert trusted.status_code == 422
+    assert "cannot run with isolation 'trusted'" in trusted.json()["error"]["message"]
+
+    created = client.post("/api/v1/tournaments", json=body, headers=ada)
+    assert created.status_code == 201, created.text
+    tournament = created.json()
+    assert tournament["agents"] == ["agent:ada/randy@1.0.0", "builtin:minimax"]
+    client.post(f"/api/v1/tournaments/{tournament['id']}/start", headers=ada)
+    wait(client, f"/api/v1/tournaments/{tournament['id']}", "finished")
+
+    matches = client.get(MATCHES, params={"tournament_id": tournament["id"]}).json()
+    played = matches["total"]
+    assert played == 4  # two legs, each pairing once per seat order
+    first = matches["items"][0]
+    replay = client.get(f"{MATCHES}/{first['id']}/replay").json()
+    randy = next(a for a in replay["agents"] if a["ref"] == "agent:ada/randy@1.0.0")
+    assert randy["sha256"] == published["sha256"] and replay["isolation"] == "sandbox"
+
+    boards = client.get("/api/v1/leaderboards/boards").json()
+    assert boards["matches"] == played
+    line = next(r for r in boards["global"] if r["agent"] == "agent:ada/randy@1.0.0")
+    assert line["lower"] <= line["rating"] <= line["upper"] and line["matches"] == played
+    assert set(boards["by_scenario"]) == {"tictactoe-v1"}
+    assert "game" in boards["by_domain"]
+    assert "agent:ada/randy@1.0.0" in boards["history"]
+    again = client.get("/api/v1/leaderboards/boards").json()
+    assert again == boards  # served from the cache
+    openskill = client.get("/api/v1/leaderboards/boards", params={"method": "openskill"})
+    assert openskill.json()["method"] == "openskill"
+
+    record = client.get(
+        "/api/v1/leaderboards/head-to-head", params={"agent": "agent:ada/randy@1.0.0"}
+    ).json()
+    [line_vs] = record["opponents"]
+    assert line_vs["opponent"] == "builtin:minimax"
+    assert line_vs["wins"] + line_vs["draws"] + line_vs["losses"] == played
+    assert line_vs["wins"] == 0  # random never beats minimax at tic-tac-toe
+
+    version = client.get(
+        f"/api/v1/agents/{published['agent_id']}/versions/{published['id']}"
+    ).json()
+    assert version["matches_played"] == played
+    deleted = client.delete(
+        f"/api/v1/agents/{published['agent_id']}/versions/{published['id']}", headers=ada
+    )
+    assert deleted.status_code in (409, 412), deleted.text  # it has played: never deleted
+
+
+def test_boards_are_empty_before_any_match(client: TestClient) -> None:
+    boards = client.get("/api/v1/leaderboards/boards").json()
+    assert boards["global"] == [] and boards["matches"] == 0
+
+
+def test_a_watched_match_streams_its_steps(client: TestClient) -> None:
+    token = login(client, "ada")["Authorization"].removeprefix("Bearer ")
+    made: sessionmaker[Session] = client.app.state.session_factory  # type: ignore[attr-defined]
+    with made() as session:
+        owner = session.scalars(select(UserRow).where(UserRow.username == "ada")).one()
+        match_id = create_match(
+            session,
+            owner_id=owner.id,
+            scenario="tictactoe",
+            agents=["builtin:minimax", "builtin:random"],
+            seed=2,
+        ).id
+    runner: TournamentRunner = client.app.state.runner  # type: ignore[attr-defined]
+    with client.websocket_connect(f"/api/v1/ws?token={token}") as ws:
+        assert ws.receive_json()["type"] == "welcome"
+        ws.send_json({"type": "subscribe", "topic": f"match:{match_id}"})
+        assert ws.receive_json()["type"] == "subscribed"
+        assert runner.submit_match(match_id)
+        events: list[dict[str, Any]] = []
+        while not events or events[-1]["type"] != "match_finished":
+            events.append(ws.receive_json())
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "match_started" and kinds[-1] == "match_finished"
+    steps = [e for e in events if e["type"] == "step"]
+    assert steps[0]["step"] == -1 and steps[0]["state"]  # the board after reset
+    assert [s["step"] for s in steps[1:]] == list(range(events[-1]["steps"]))
+    assert all(s["moves"][0]["status"] == "ok" for s in steps[1:])
+    # The last step's state is the replay's final state.
+    replay = client.get(f"{MATCHES}/{match_id}/replay").json()
+    final = replay["steps"][-1].get("state")
+    if final is not None:
+        assert steps[-1]["state"] == final
+    assert json.dumps(steps[-1]["state"])  # plain JSON
+
+
+def test_a_match_left_queued_is_played_after_a_restart(
+    tmp_path: Path, server_environ: dict[str, str]
+) -> None:
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
+    app = create_app(settings, hasher=CHEAP)
+    with TestClient(app) as client:
+        login(client, "ada")
+        with app.state.session_factory() as session:
+            owner = session.scalars(select(UserRow).where(UserRow.username == "ada")).one()
+            match_id = create_match(
+                session, owner_id=owner.id, scenario="tictactoe", agents=MATCH["agents"]
+            ).id  # persisted, never submitted: as if the server died before queueing it
+    with TestClient(create_app(settings, hasher=CHEAP)) as again:
+        done = wait(again, f"{MATCHES}/{match_id}", "finished")
+        assert len(done["results"]) == 2
+
+
+def test_replay_bytes_are_gzip_in_storage(client: TestClient) -> None:
+    ada = login(client, "ada")
+    match = client.post(MATCHES, json=MATCH, headers=ada).json()
+    done = wait(client, f"{MATCHES}/{match['id']}", "finished")
+    stored = client.app.state.artifacts.read_bytes(done["replay_ref"])  # type: ignore[attr-defined]
+    assert json.loads(gzip.decompress(stored))["format"] == "devspark-replay"

@@ -1,0 +1,210 @@
+"""Uploaded agents in matches and tournaments: references, staging, replays, both databases."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from devspark.arena.agents import BUILTIN_DIR
+from devspark.arena.executors import LocalExecutor
+from devspark.arena.replay import Replay
+from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from devspark.sandbox import IsolationLevel
+from devspark.services.durable import (
+    Playback,
+    TournamentParams,
+    create_match,
+    create_tournament,
+    run_match_durably,
+    run_tournament_durably,
+)
+from devspark.services.entrants import (
+    AgentStager,
+    check_entrants,
+    find_version,
+    parse_registry_ref,
+)
+from devspark.services.registry import AgentRegistry
+from devspark.store.artifacts import ArtifactStore
+from devspark.store.db import session_factory
+from devspark.store.models import AgentVersionRow, MatchResultRow, MatchRow, UserRow
+from devspark.testing.archives import pack_agent
+
+
+def random_agent_archive() -> bytes:
+    """The built-in random agent, renamed ``randy``, as an uploaded .tar.gz."""
+    return pack_agent(BUILTIN_DIR / "random", name="randy")
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(tmp_path / "artifacts")
+
+
+@pytest.fixture
+def playback(artifacts: ArtifactStore, tmp_path: Path) -> Playback:
+    return Playback(stager=AgentStager(artifacts, tmp_path / "staged"), replays=artifacts)
+
+
+@pytest.fixture
+def ada(session: Session) -> UserRow:
+    user = UserRow(username="ada", role="user")
+    session.add(user)
+    session.commit()
+    return user
+
+
+def publish(
+    session: Session, artifacts: ArtifactStore, owner: UserRow, tmp_path: Path, *, start: bool
+) -> AgentVersionRow:
+    registry = AgentRegistry(session, artifacts, tmp_path / "work")
+    version = registry.publish(owner, random_agent_archive(), "randy.tar.gz")
+    if start:
+        registry.start(owner, version.id)
+    return version
+
+
+def test_parse_registry_ref() -> None:
+    ref = parse_registry_ref("agent:ada/randy@1.2.0-rc.1")
+    assert (ref.user, ref.name, ref.version) == ("ada", "randy", "1.2.0-rc.1")
+    assert str(parse_registry_ref("agent:ada/randy")) == "agent:ada/randy"
+    for bad in ("agent:ada", "agent:/x", "agent:ada/randy@", "agent:a b/c", "builtin:random"):
+        with pytest.raises(InvalidArgumentError, match="expected agent:USER/NAME"):
+            parse_registry_ref(bad)
+
+
+def test_check_entrants_pins_started_versions_and_refuses_the_rest(
+    session: Session, artifacts: ArtifactStore, ada: UserRow, tmp_path: Path
+) -> None:
+    version = publish(session, artifacts, ada, tmp_path, start=False)
+    sandbox = IsolationLevel.SANDBOX
+    with pytest.raises(FailedPreconditionError, match="no started version"):
+        check_entrants(session, ["agent:ada/randy"], sandbox)
+    with pytest.raises(FailedPreconditionError, match="'registered': start it"):
+        check_entrants(session, ["agent:ada/randy@1.0.0"], sandbox)
+    AgentRegistry(session, artifacts, tmp_path / "work").start(ada, version.id)
+    assert check_entrants(session, ["builtin:random", "agent:ada/randy"], sandbox) == [
+        "builtin:random",
+        "agent:ada/randy@1.0.0",
+    ]
+    with pytest.raises(InvalidArgumentError, match="cannot run with isolation 'trusted'"):
+        check_entrants(session, ["agent:ada/randy"], IsolationLevel.TRUSTED)
+    with pytest.raises(NotFoundError, match=r"no version '9\.9\.9'"):
+        check_entrants(session, ["agent:ada/randy@9.9.9"], sandbox)
+    with pytest.raises(NotFoundError, match="has no agent 'nobody'"):
+        check_entrants(session, ["agent:ada/nobody"], sandbox)
+    with pytest.raises(NotFoundError, match="no such built-in"):
+        check_entrants(session, ["builtin:nope"], sandbox)
+    with pytest.raises(InvalidArgumentError, match="expected builtin:NAME"):
+        check_entrants(session, ["/etc"], sandbox)
+    AgentRegistry(session, artifacts, tmp_path / "work").deprecate(ada, version.id)
+    with pytest.raises(FailedPreconditionError, match="no started version"):
+        check_entrants(session, ["agent:ada/randy"], sandbox)
+
+
+def test_stager_unpacks_once_and_checks_the_hash(
+    session: Session, artifacts: ArtifactStore, ada: UserRow, tmp_path: Path
+) -> None:
+    version = publish(session, artifacts, ada, tmp_path, start=True)
+    stager = AgentStager(artifacts, tmp_path / "staged")
+    folder = stager.folder(version)
+    assert folder == tmp_path / "staged" / version.sha256
+    assert (folder / "agent.toml").is_file()
+    assert stager.folder(version) == folder  # already there: not unpacked again
+    missing = AgentVersionRow(
+        version="2.0.0", sha256="0" * 64, artifact_ref="package:sha256:" + "1" * 64
+    )
+    with pytest.raises(NotFoundError, match="is missing"):
+        stager.folder(missing)
+
+
+def test_an_uploaded_agent_plays_a_match_with_a_stored_replay(
+    migrated: object,
+    session: Session,
+    artifacts: ArtifactStore,
+    playback: Playback,
+    ada: UserRow,
+    tmp_path: Path,
+) -> None:
+    version = publish(session, artifacts, ada, tmp_path, start=True)
+    row = create_match(
+        session,
+        owner_id=ada.id,
+        scenario="tictactoe",
+        agents=["agent:ada/randy", "builtin:minimax"],
+        seed=5,
+    )
+    assert row.status == "queued" and row.owner_id == ada.id
+    assert row.options["pairing"]["agents"] == ["agent:ada/randy@1.0.0", "builtin:minimax"]
+    factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
+    with LocalExecutor(1) as executor:
+        run_match_durably(factory, row.id, executor, playback)
+        run_match_durably(factory, row.id, executor, playback)  # finished: not played again
+    session.expire_all()
+    stored = session.get(MatchRow, row.id)
+    assert stored is not None and stored.status == "finished" and stored.replay_ref
+    results = list(session.scalars(select(MatchResultRow).where(MatchResultRow.match_id == row.id)))
+    assert len(results) == 2
+    seat0 = next(r for r in results if r.seat == 0)
+    assert seat0.agent_ref == "agent:ada/randy@1.0.0" and seat0.agent_version_id == version.id
+    session.refresh(version)
+    assert version.matches_played == 1
+    replay = Replay(json.loads(gzip.decompress(artifacts.read_bytes(stored.replay_ref))))
+    assert replay.spec.agents == ("agent:ada/randy@1.0.0", "builtin:minimax")
+    assert replay.data["agents"][0]["sha256"] == version.sha256
+    assert len(replay.steps) == stored.steps
+    assert replay.data["isolation"] == "sandbox"
+
+
+def test_an_uploaded_agent_enters_a_tournament(
+    session: Session, artifacts: ArtifactStore, playback: Playback, ada: UserRow, tmp_path: Path
+) -> None:
+    publish(session, artifacts, ada, tmp_path, start=True)
+    row = create_tournament(
+        session,
+        owner_id=ada.id,
+        scenario="tictactoe",
+        format="round_robin",
+        agents=["agent:ada/randy", "builtin:minimax"],
+        params=TournamentParams(agents=(), rounds=1, bootstrap=20),
+        seed=1,
+    )
+    assert row.params["agents"] == ["agent:ada/randy@1.0.0", "builtin:minimax"]
+    factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
+    with LocalExecutor(1) as executor:
+        run_tournament_durably(factory, row.id, executor, playback)
+    session.expire_all()
+    matches = list(session.scalars(select(MatchRow).where(MatchRow.tournament_id == row.id)))
+    assert matches and all(m.status == "finished" and m.replay_ref for m in matches)
+    assert find_version(session, "agent:ada/randy@1.0.0").matches_played == len(matches)
+
+
+def test_without_a_stager_an_uploaded_agent_cannot_play(
+    session: Session, artifacts: ArtifactStore, ada: UserRow, tmp_path: Path
+) -> None:
+    publish(session, artifacts, ada, tmp_path, start=True)
+    row = create_match(
+        session, owner_id=ada.id, scenario="tictactoe", agents=["agent:ada/randy", "builtin:random"]
+    )
+    factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
+    with (
+        LocalExecutor(1) as executor,
+        pytest.raises(FailedPreconditionError, match="cannot stage them"),
+    ):
+        run_match_durably(factory, row.id, executor)
+    session.expire_all()
+    assert session.get(MatchRow, row.id).status == "queued"  # type: ignore[union-attr]
+
+
+def test_create_match_checks_seats(session: Session, ada: UserRow) -> None:
+    with pytest.raises(InvalidArgumentError, match="seats 2 agents, got 1"):
+        create_match(session, owner_id=ada.id, scenario="tictactoe", agents=["builtin:random"])
+    with pytest.raises(NotFoundError):
+        create_match(session, owner_id=ada.id, scenario="nope", agents=["builtin:random"])
+    assert uuid.UUID(str(ada.id))
