@@ -4,19 +4,26 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := bubblewrap libseccomp2 util-linux nodejs runsc
+BENCH_APT_PACKAGES := wrk
+TEST_APT_PACKAGES := chromium
 SANDBOX_USER := devspark-sandbox
 
 .PHONY: install system-deps python-deps run demo test pytest lint typecheck format bench clean
 
 install: system-deps python-deps
 
-system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call apt_install,PACKAGES): install the Debian packages among PACKAGES that are missing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing apt packages:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
 	fi
+endef
+
+system-deps:
+	$(call apt_install,$(APT_PACKAGES))
 	@if [ "$$(id -u)" = 0 ] && ! id $(SANDBOX_USER) >/dev/null 2>&1; then \
 		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SANDBOX_USER); \
 		echo "created sandbox user $(SANDBOX_USER)"; \
@@ -44,14 +51,17 @@ format: python-deps
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
+# The dashboard's browser tests drive Debian's chromium (never a downloaded browser).
 # Security tests count the sandbox user's processes, so they run alone, after the rest.
 pytest: install
+	$(call apt_install,$(TEST_APT_PACKAGES))
 	$(BIN)/pytest -n 2 -m "not security"
 	$(BIN)/pytest -m security -p no:xdist
 
 test: install lint pytest
 
 bench: install
+	$(call apt_install,$(BENCH_APT_PACKAGES))
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
