@@ -33,10 +33,20 @@ python-deps:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
-run: install
-	$(BIN)/devspark demo
+# The server with the embedded SQLite database in $(DATA_DIR), seeded on first start
+# (baselines, a running ladder, an admin login printed once). Development mode: the
+# signing key is generated into $(DATA_DIR)/dev-secret-key; set DEVSPARK_SECRET_KEY
+# and leave DEVSPARK_DEV unset in production.
+DATA_DIR ?= .devspark-data
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-demo: run
+run: install
+	DEVSPARK_DEV=1 $(BIN)/devspark serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+# A sandboxed tour of every scenario with its baselines, in the terminal.
+demo: install
+	$(BIN)/devspark demo
 
 lint: python-deps
 	$(BIN)/ruff check src tests benchmarks

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 import pytest
@@ -432,6 +433,23 @@ def test_secret_key_ephemeral_in_dev_mode(caplog: pytest.LogCaptureFixture) -> N
     assert first != second and len(first) >= 32
     assert "ephemeral secret key" in caplog.text and SECRET_KEY_ENV in caplog.text
     TokenService(first)  # long enough to sign with
+
+
+def test_secret_key_kept_in_a_private_file_in_dev_mode(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key_file = tmp_path / "data" / "dev-secret-key"
+    with caplog.at_level(logging.WARNING, logger="devspark.services.accounts"):
+        first = secret_key(True, environ={}, key_file=key_file)
+        second = secret_key(True, environ={}, key_file=key_file)
+    assert first == second and len(first) >= 32  # logins survive a restart
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert "generated a development secret key" in caplog.text
+    assert secret_key(True, environ={SECRET_KEY_ENV: SECRET}, key_file=key_file) == SECRET
+    key_file.write_text("short\n")  # too short to trust: replaced
+    assert len(secret_key(True, environ={}, key_file=key_file)) >= 32
+    with pytest.raises(FailedPreconditionError):  # never outside development mode
+        secret_key(False, environ={}, key_file=key_file)
 
 
 def test_secret_key_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

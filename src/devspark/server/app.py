@@ -59,6 +59,8 @@ DESCRIPTION = (
     '`{"error": {"code", "message", "correlation_id"}}`; lists are paginated with '
     "`offset` and `limit`; every response carries an `X-Request-ID` header."
 )
+DEV_SECRET_FILE = "dev-secret-key"
+"""In development mode without ``DEVSPARK_SECRET_KEY``: the generated key, in the data folder."""
 UNMATCHED_ROUTE = "<unmatched>"
 """Route label in metrics for requests that matched no route (keeps label sets small)."""
 
@@ -227,7 +229,9 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
-    app.state.tokens = tokens or TokenService(secret_key(settings.dev_mode))
+    app.state.tokens = tokens or TokenService(
+        secret_key(settings.dev_mode, key_file=settings.data_dir / DEV_SECRET_FILE)
+    )
     app.state.hasher = hasher or DEFAULT_HASHER
     app.state.artifacts = ArtifactStore(settings.data_dir / "artifacts")
     app.state.workdir = settings.data_dir / "work" / "registry"

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import jwt
@@ -620,13 +621,21 @@ def require_scope(key: ApiKeyRow, required: str) -> None:
 SECRET_KEY_ENV = "DEVSPARK_SECRET_KEY"  # noqa: S105 -- the variable's name, not a secret
 
 
-def secret_key(dev_mode: bool, *, environ: Mapping[str, str] | None = None) -> str:
+def secret_key(
+    dev_mode: bool,
+    *,
+    environ: Mapping[str, str] | None = None,
+    key_file: Path | None = None,
+) -> str:
     """Return the server's signing secret from ``DEVSPARK_SECRET_KEY``.
 
     Args:
-        dev_mode: In development mode a missing secret is replaced by an ephemeral random
-            one (tokens then die with the process), with a logged warning.
+        dev_mode: In development mode a missing secret is replaced by a generated one,
+            with a logged warning: kept in ``key_file`` when given (created on first use,
+            readable by its owner only, so logins survive a restart), ephemeral
+            otherwise (tokens then die with the process).
         environ: Environment to read; :data:`os.environ` when omitted.
+        key_file: Where development mode keeps its generated secret.
 
     Raises:
         FailedPreconditionError: Outside development mode the variable is unset or
@@ -647,5 +656,24 @@ def secret_key(dev_mode: bool, *, environ: Mapping[str, str] | None = None) -> s
             f"{problem}; a secret key is required outside development mode "
             f"(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
-    logger.warning("%s; using an ephemeral secret key (development mode only)", problem)
-    return secrets.token_urlsafe(48)
+    if key_file is None:
+        logger.warning("%s; using an ephemeral secret key (development mode only)", problem)
+        return secrets.token_urlsafe(48)
+    return _development_key(key_file, problem)
+
+
+def _development_key(key_file: Path, problem: str) -> str:
+    try:
+        stored = key_file.read_text().strip()
+    except FileNotFoundError:
+        stored = ""
+    if len(stored) >= _MIN_SECRET_LENGTH:
+        logger.warning("%s; using the development secret key in %s", problem, key_file)
+        return stored
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fresh = secrets.token_urlsafe(48)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(fresh + "\n")
+    logger.warning("%s; generated a development secret key in %s", problem, key_file)
+    return fresh
