@@ -30,6 +30,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devspark.server.dashboard import mount_dashboard
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
 from devspark.server.live import LiveHub
@@ -267,6 +268,7 @@ def create_app(
         """Request counts and latencies in the Prometheus text format."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    mount_dashboard(app)
     return app
 
 

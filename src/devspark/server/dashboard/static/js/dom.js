@@ -1,0 +1,261 @@
+// DOM helpers: elements built with h() (text is always text, never parsed as HTML),
+// the alert and notice regions, number and date formats, sortable tables.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function append(parent, child) {
+  if (child === null || child === undefined || child === false) return;
+  if (Array.isArray(child)) {
+    for (const c of child) append(parent, c);
+  } else if (child instanceof Node) {
+    parent.append(child);
+  } else {
+    parent.append(document.createTextNode(String(child)));
+  }
+}
+
+function build(el, props, children) {
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2).toLowerCase(), value);
+    } else if (key === 'class') {
+      el.setAttribute('class', Array.isArray(value) ? value.filter(Boolean).join(' ') : value);
+    } else if (key === 'dataset') {
+      Object.assign(el.dataset, value);
+    } else if (key === 'value' || key === 'checked' || key === 'selected') {
+      el[key] = value;
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+/** An HTML element: h('a', {href: '#/'}, 'Home'). */
+export function h(tag, props, ...children) {
+  return build(document.createElement(tag), props, children);
+}
+
+/** An SVG element (presentation attributes allowed by the CSP; no style attributes). */
+export function s(tag, props, ...children) {
+  return build(document.createElementNS(SVG_NS, tag), props, children);
+}
+
+/** Append children to parent, skipping null, undefined and false (unlike Element.append). */
+export function add(parent, ...children) {
+  append(parent, children);
+  return parent;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+// ---------------------------------------------------------------- alerts and notices
+
+/** Show an error in the role="alert" region: its message, code and correlation id. */
+export function showError(error, context = '') {
+  const region = document.getElementById('alerts');
+  const code = error && error.code ? error.code : 'error';
+  const message = (error && error.message) || String(error);
+  const item = h('div', { class: 'alert' },
+    h('div', {},
+      context ? h('strong', {}, `${context}: `) : null,
+      h('span', { class: 'code' }, code), ' — ', h('span', { class: 'message' }, message),
+      error && error.correlationId
+        ? h('span', { class: 'cid' }, `Correlation id: ${error.correlationId}`) : null),
+    h('button', { type: 'button', 'aria-label': 'Dismiss this error', onclick: () => item.remove() }, 'Dismiss'));
+  region.append(item);
+  return item;
+}
+
+/** A short success or information message in the role="status" region. */
+export function notify(message, kind = 'ok') {
+  const region = document.getElementById('notices');
+  const item = h('div', { class: ['notice', kind === 'info' ? 'info' : ''] },
+    h('span', {}, message),
+    h('button', { type: 'button', 'aria-label': 'Dismiss this message', onclick: () => item.remove() }, 'Dismiss'));
+  region.append(item);
+  return item;
+}
+
+export function clearMessages() {
+  clear(document.getElementById('alerts'));
+  clear(document.getElementById('notices'));
+}
+
+/** Run an async action from a button or form, showing any error; disables `control` meanwhile. */
+export async function guarded(control, action, context = '') {
+  if (control) control.disabled = true;
+  try {
+    return await action();
+  } catch (error) {
+    showError(error, context);
+    return undefined;
+  } finally {
+    if (control) control.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- formats
+
+export function fmtNum(value, digits = 1) {
+  if (value === null || value === undefined || Number.isNaN(value)) return '—';
+  return Number(value).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+export function fmtInt(value) {
+  if (value === null || value === undefined) return '—';
+  return Number(value).toLocaleString();
+}
+
+export function fmtDate(value) {
+  if (!value) return '—';
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+}
+
+export function fmtAgo(value) {
+  if (!value) return '—';
+  const seconds = Math.round((Date.now() - new Date(value).getTime()) / 1000);
+  if (Number.isNaN(seconds)) return String(value);
+  if (seconds < 60) return `${Math.max(seconds, 0)} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} d ago`;
+}
+
+/** A date element showing "3 min ago" with the full date in its title. */
+export function timeAgo(value) {
+  return h('time', { datetime: value || '', title: fmtDate(value) }, fmtAgo(value));
+}
+
+export function badge(status) {
+  const text = String(status || 'unknown');
+  return h('span', { class: ['badge', text.replace(/[^a-z_]/gi, '')] }, text.replace(/_/g, ' '));
+}
+
+// ---------------------------------------------------------------- links
+
+/** Link to an agent page from a reference (builtin:NAME, agent:USER/NAME@VERSION) or id. */
+export function agentHref(ref) {
+  return `#/agents/${encodeURIComponent(ref)}`;
+}
+
+export function agentLink(ref) {
+  return h('a', { href: agentHref(ref) }, ref);
+}
+
+export function matchLink(match, text) {
+  return h('a', { href: `#/matches/${match.id || match}` }, text || 'View');
+}
+
+export function tournamentLink(tournament, text) {
+  return h('a', { href: `#/tournaments/${tournament.id}` }, text || `${tournament.format.replace(/_/g, ' ')} · ${tournament.scenario_id}`);
+}
+
+/** "a vs b" with links; the winner (highest reward) in bold when the match finished. */
+export function pairing(match) {
+  const rewards = new Map((match.results || []).map((r) => [r.agent, r.reward]));
+  const best = rewards.size ? Math.max(...rewards.values()) : null;
+  const winners = [...rewards].filter(([, r]) => r === best);
+  const parts = [];
+  (match.agents || []).forEach((ref, i) => {
+    if (i) parts.push(' vs ');
+    const link = agentLink(ref);
+    const won = winners.length === 1 && winners[0][0] === ref;
+    parts.push(won ? h('strong', {}, link, h('span', { class: 'visually-hidden' }, ' (winner)')) : link);
+  });
+  return h('span', {}, parts);
+}
+
+/** "1 – 0" style score of a finished match, from the rewards in seat order. */
+export function score(match) {
+  if (!match.results || !match.results.length) return '—';
+  return [...match.results].sort((a, b) => a.seat - b.seat).map((r) => fmtNum(r.reward, r.reward % 1 ? 2 : 0)).join(' – ');
+}
+
+// ---------------------------------------------------------------- tables
+
+/** Wrap a table so it scrolls sideways on a phone; the region is focusable by keyboard. */
+export function tableWrap(table, label) {
+  return h('div', { class: 'table-wrap', role: 'region', 'aria-label': label, tabindex: '0' }, table);
+}
+
+/**
+ * A table whose headers sort it. columns: [{key, label, value(row), render(row), num,
+ * sortable (default true), className}]. Returns the wrapper element.
+ */
+export function sortableTable({ columns, rows, caption, sortKey = null, descending = false, empty = 'Nothing yet.' }) {
+  const tbody = h('tbody');
+  const headers = new Map();
+  let state = { key: sortKey, descending };
+
+  const valueOf = (col, row) => (col.value ? col.value(row) : row[col.key]);
+
+  function draw() {
+    clear(tbody);
+    const col = columns.find((c) => c.key === state.key);
+    const sorted = [...rows];
+    if (col) {
+      sorted.sort((a, b) => {
+        const x = valueOf(col, a);
+        const y = valueOf(col, b);
+        if (x === y) return 0;
+        if (x === null || x === undefined) return 1;
+        if (y === null || y === undefined) return -1;
+        const cmp = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+        return state.descending ? -cmp : cmp;
+      });
+    }
+    if (!sorted.length) {
+      tbody.append(h('tr', {}, h('td', { colspan: String(columns.length), class: 'muted' }, empty)));
+    }
+    for (const row of sorted) {
+      tbody.append(h('tr', {}, columns.map((c) => h('td', { class: [c.num ? 'num' : '', c.className || ''] },
+        c.render ? c.render(row) : valueOf(c, row)))));
+    }
+    for (const [key, th] of headers) {
+      if (key === state.key) th.setAttribute('aria-sort', state.descending ? 'descending' : 'ascending');
+      else th.removeAttribute('aria-sort');
+    }
+  }
+
+  const head = h('tr', {}, columns.map((col) => {
+    const th = h('th', { scope: 'col', class: [col.num ? 'num' : '', col.className || ''] });
+    if (col.sortable === false) {
+      th.append(col.label);
+    } else {
+      th.append(h('button', {
+        type: 'button',
+        class: 'sort',
+        onclick: () => {
+          state = { key: col.key, descending: state.key === col.key ? !state.descending : !!col.num };
+          draw();
+        },
+      }, col.label));
+      headers.set(col.key, th);
+    }
+    return th;
+  }));
+  const table = h('table', {}, caption ? h('caption', {}, caption) : null, h('thead', {}, head), tbody);
+  draw();
+  return tableWrap(table, caption || 'Table');
+}
+
+/** A plain table from columns [{label, render(row), num}]. */
+export function simpleTable({ columns, rows, caption, empty = 'Nothing yet.' }) {
+  return sortableTable({ columns: columns.map((c, i) => ({ ...c, key: c.key || `c${i}`, sortable: false })), rows, caption, empty });
+}
+
+/** A labelled form field. control gets an id if it has none. */
+let fieldCounter = 0;
+export function field(label, control, hint) {
+  if (!control.id) control.id = `f${++fieldCounter}`;
+  const hintEl = hint ? h('span', { class: 'hint', id: `${control.id}-hint` }, hint) : null;
+  if (hintEl) control.setAttribute('aria-describedby', hintEl.id);
+  return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hintEl);
+}

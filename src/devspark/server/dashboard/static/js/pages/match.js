@@ -1,0 +1,145 @@
+// #/matches/<id> : a match's spec and per-seat results, with the replay player (finished
+// matches) or the live view (queued or running ones). The player lives in ../replay/
+// and is imported lazily, so this page still shows the match when it fails to load.
+
+import { api, freshAccessToken, openSocket } from '../api.js';
+import { add, agentLink, badge, clear, fmtDate, fmtNum, h, notify, showError, simpleTable } from '../dom.js';
+
+const POLL_MS = 3000;
+const PLAYING = new Set(['queued', 'running']);
+
+function resultsTable(match) {
+  return simpleTable({
+    caption: 'Results by seat',
+    rows: [...(match.results || [])].sort((a, b) => a.seat - b.seat),
+    empty: PLAYING.has(match.status) ? 'Results appear when the match ends.' : 'No result recorded.',
+    columns: [
+      { label: 'Seat', render: (r) => String(r.seat), num: true },
+      { label: 'Agent', render: (r) => agentLink(r.agent) },
+      { label: 'Role', render: (r) => r.role },
+      { label: 'Status', render: (r) => badge(r.status) },
+      { label: 'Reward', render: (r) => fmtNum(r.reward, 2), num: true },
+      { label: 'Moves', render: (r) => String(r.moves), num: true },
+      { label: 'Wall ms', render: (r) => fmtNum(r.wall_ms, 1), num: true },
+      { label: 'CPU s', render: (r) => fmtNum(r.cpu_s, 3), num: true },
+      { label: 'Peak MB', render: (r) => fmtNum(r.peak_mb, 1), num: true },
+      { label: 'Detail', render: (r) => (r.detail ? h('pre', {}, r.detail) : '—') },
+    ],
+  });
+}
+
+function facts(match) {
+  return h('dl', { class: 'facts' },
+    h('dt', {}, 'Status'), h('dd', {}, badge(match.status)),
+    h('dt', {}, 'Scenario'), h('dd', {}, match.scenario_id),
+    h('dt', {}, 'Agents'), h('dd', {}, match.agents.map((a, i) => [i ? ' vs ' : '', agentLink(a)])),
+    match.tournament_id ? [h('dt', {}, 'Tournament'), h('dd', {}, h('a', { href: `#/tournaments/${match.tournament_id}` }, match.label || 'open'), match.round !== null && match.round !== undefined ? `, round ${match.round + 1}` : '')] : null,
+    h('dt', {}, 'Seed'), h('dd', {}, String(match.seed)),
+    h('dt', {}, 'Isolation'), h('dd', {}, match.isolation),
+    h('dt', {}, 'Steps'), h('dd', {}, String(match.steps)),
+    h('dt', {}, 'Wall time'), h('dd', {}, `${fmtNum(match.wall_ms, 1)} ms`),
+    h('dt', {}, 'Started'), h('dd', {}, fmtDate(match.started_at)),
+    h('dt', {}, 'Finished'), h('dd', {}, fmtDate(match.finished_at)));
+}
+
+async function loadPlayer() {
+  try {
+    return await import('../replay/player.js');
+  } catch (error) {
+    const failure = new Error(`The replay player could not be loaded: ${error.message}`);
+    failure.code = 'player_unavailable';
+    throw failure;
+  }
+}
+
+export async function render(ctx) {
+  const [id] = ctx.params;
+  let match = await api(`/matches/${id}`);
+  if (!ctx.isCurrent()) return;
+  const factsHost = h('div', {}, facts(match));
+  const resultsHost = h('div', {}, resultsTable(match));
+  const playerHeading = h('h2', { id: 'player-heading' }, 'Replay');
+  const playerHost = h('div', { class: 'replay-host' });
+  add(ctx.main, 
+    h('h1', {}, `${match.agents.join(' vs ')}`),
+    h('p', { class: 'muted' }, `${match.scenario_id} · match ${match.id}`),
+    factsHost,
+    h('section', { 'aria-labelledby': 'player-heading' }, playerHeading, playerHost),
+    h('section', { 'aria-labelledby': 'results-heading' }, h('h2', { id: 'results-heading' }, 'Results'), resultsHost));
+
+  let mounted = null;
+  ctx.cleanup(() => {
+    if (mounted) mounted.destroy();
+    mounted = null;
+  });
+
+  async function showReplay() {
+    playerHeading.textContent = 'Replay';
+    let doc;
+    try {
+      doc = await api(`/matches/${id}/replay`);
+    } catch (error) {
+      if (error.status === 404) {
+        add(clear(playerHost), h('p', { class: 'muted' }, 'No replay was recorded for this match.'));
+        return;
+      }
+      throw error;
+    }
+    const player = await loadPlayer();
+    if (!ctx.isCurrent()) return;
+    clear(playerHost);
+    mounted = player.mountReplayPlayer(playerHost, doc);
+  }
+
+  async function showLive() {
+    playerHeading.textContent = 'Live';
+    const token = await freshAccessToken().catch(() => null);
+    if (!token) {
+      add(clear(playerHost), h('p', {}, 'This match is being played. ',
+        h('a', { href: `#/login?next=${encodeURIComponent(location.hash)}` }, 'Log in'),
+        ' to watch it move by move; this page shows the replay when it ends.'));
+      return;
+    }
+    const player = await loadPlayer();
+    if (!ctx.isCurrent()) return;
+    clear(playerHost);
+    mounted = player.mountLiveMatch(playerHost, id, openSocket);
+  }
+
+  async function guard(step) {
+    try {
+      await step();
+    } catch (error) {
+      if (!ctx.isCurrent()) return;
+      add(clear(playerHost), h('p', { class: 'muted' }, 'Not available (see the error above).'));
+      showError(error, playerHeading.textContent);
+    }
+  }
+
+  if (!PLAYING.has(match.status)) {
+    await guard(showReplay);
+    return;
+  }
+  await guard(showLive);
+  let timer = null;
+  const poll = async () => {
+    try {
+      match = await api(`/matches/${id}`);
+    } catch (error) {
+      if (ctx.isCurrent()) showError(error, 'Refreshing the match');
+    }
+    if (!ctx.isCurrent()) return;
+    if (PLAYING.has(match.status)) {
+      timer = setTimeout(poll, POLL_MS);
+      return;
+    }
+    add(clear(factsHost), facts(match));
+    add(clear(resultsHost), resultsTable(match));
+    if (mounted) mounted.destroy();
+    mounted = null;
+    notify(`The match has ${match.status}; showing its replay.`, 'info');
+    await guard(showReplay);
+  };
+  timer = setTimeout(poll, POLL_MS);
+  ctx.cleanup(() => clearTimeout(timer));
+}

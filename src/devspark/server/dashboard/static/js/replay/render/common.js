@@ -1,0 +1,53 @@
+// Helpers shared by the scenario renderers.
+import { el, setText } from "../dom.js";
+
+/** Display name of a role: "player_0 (random)" when the replay names the agent. */
+export function roleName(ctx, role) {
+  const agent = (ctx.agents || []).find((a) => a.role === role);
+  return agent && agent.name ? `${role} (${agent.name})` : String(role);
+}
+
+/** A status line element with a `set(text, tone)` helper; tone: "", "good", "bad". */
+export function statusLine(className = "dsr-board-status") {
+  const node = el("p", { class: className });
+  return {
+    node,
+    set(text, tone = "") {
+      setText(node, text);
+      node.dataset.tone = tone;
+    },
+  };
+}
+
+/** Text for a two-player board game's result (tictactoe, connect_four). */
+export function boardResult(state, ctx) {
+  switch (state.result) {
+    case "ongoing":
+      return [state.to_move ? `${roleName(ctx, state.to_move)} to move` : "ongoing", ""];
+    case "win":
+      return [`${roleName(ctx, state.winner)} wins`, "good"];
+    case "draw":
+      return ["draw", ""];
+    case "forfeit": {
+      const f = state.forfeit || {};
+      return [`forfeit: ${roleName(ctx, f.agent)} ${f.status || ""}`.trim(), "bad"];
+    }
+    default:
+      return [String(state.result), ""];
+  }
+}
+
+/** Watch an element's width; calls `fn(width)` on change. Returns a disconnect function. */
+export function watchWidth(node, fn) {
+  if (typeof ResizeObserver === "undefined") return () => {};
+  let last = -1;
+  const observer = new ResizeObserver((entries) => {
+    const width = Math.round(entries[0].contentRect.width);
+    if (width !== last) {
+      last = width;
+      fn(width);
+    }
+  });
+  observer.observe(node);
+  return () => observer.disconnect();
+}

@@ -1,0 +1,297 @@
+"""The web dashboard in a real browser, against a real ``devspark serve``.
+
+One journey drives the acceptance criteria in order: register, log in, upload an agent
+and start it, create a small tournament and watch it progress live, open a replay and
+step through it, find the new agent on the leaderboard with its interval, manage API
+keys. Shorter steps check the page's security headers, that API errors reach the user,
+that an anonymous visitor is not offered writes, keyboard use, and the phone layout.
+They all run in one test (``test_dashboard``) so that a single server and browser serve
+them under xdist. Pages are photographed at 1280x800 and 390x844 (``shots``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+# integration: a skip (no chromium) fails in CI, see tests/conftest.py.
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+expect: Any = pytest.importorskip("playwright.sync_api").expect
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+USER = "ada"
+PASSWORD = "correct horse battery"
+AGENT_REF = f"agent:{USER}/dash-bot@1.0.0"
+PAGES = {
+    "home": "#/",
+    "leaderboards": "#/leaderboards",
+    "agents": "#/agents",
+    "tournaments": "#/tournaments",
+    "scenarios": "#/scenarios",
+    "login": "#/login",
+    "register": "#/register",
+    "keys": "#/keys",
+}
+Shot = Callable[[Any, str], Path]
+
+
+class Tab:
+    """A browser tab on the dashboard that records script errors and CSP violations."""
+
+    def __init__(self, browser: Any, server: Any, viewport: dict[str, int]) -> None:
+        self.context = browser.new_context(viewport=viewport)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.server = server
+        self.problems: list[str] = []
+        self.page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
+        self.page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            self.problems.append(f"CSP violation: {message.text}")
+
+    def go(self, route: str) -> Any:
+        self.page.goto(f"{self.server.url}/{route}")
+        expect(self.page.locator("main")).to_have_attribute("aria-busy", "false")
+        expect(self.page.locator("main h1")).to_be_visible()
+        expect(self.page.locator("main h1")).not_to_have_text("Page not found")
+        return self.page
+
+    def login(self, username: str = USER, password: str = PASSWORD) -> None:
+        page = self.go("#/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator(".nav-user")).to_contain_text(username)
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.problems, self.problems
+
+
+@contextmanager
+def opened(browser: Any, server: Any, viewport: dict[str, int]) -> Iterator[Tab]:
+    """A fresh tab (own cookies and sessionStorage); fails on script errors or CSP hits."""
+    tab = Tab(browser, server, viewport)
+    try:
+        yield tab
+    finally:
+        tab.close()
+
+
+def _alert(page: Any) -> Any:
+    return page.locator("#alerts .alert")
+
+
+def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
+    """Register, log in, upload, start a tournament and watch it, replay, leaderboard, keys."""
+    page = desktop.page
+
+    # Register (which logs in), then log out and log in again.
+    desktop.go("#/register")
+    shots(page, "desktop-register")
+    page.get_by_label("Username").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator(".nav-user")).to_have_text(f"{USER} (user)")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    desktop.login()
+
+    # Upload an agent, then start it so that it may play.
+    desktop.go("#/agents")
+    page.get_by_label("Agent archive").set_input_files(str(agent_archive))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("main h1")).to_have_text("dash-bot")
+    versions = page.get_by_role("region", name="Versions (newest first)")
+    expect(versions).to_contain_text("1.0.0")
+    expect(versions).to_contain_text("MIT")
+    expect(versions.locator("code")).to_have_text(re.compile(r"^[0-9a-f]{12}…$"))
+    page.get_by_role("button", name="Start version 1.0.0").click()
+    expect(versions.locator(".badge").first).to_have_text(re.compile("online|idle|busy"))
+
+    # Create a small tournament (not started), open it, and watch it live once started.
+    desktop.go("#/tournaments")
+    page.get_by_label("Scenario").select_option("tictactoe-v1")
+    page.get_by_label("Format").select_option("round_robin")
+    page.get_by_label(AGENT_REF).check()
+    page.get_by_label("More entrants").fill("builtin:random")
+    page.get_by_label("Rounds").fill("2")
+    page.get_by_label("Start it now").uncheck()
+    shots(page, "desktop-tournaments")
+    page.get_by_role("button", name="Create tournament").click()
+    expect(page.locator("main h1")).to_have_text("round robin · tictactoe-v1")
+    expect(page.locator("#live-state")).to_contain_text("Live:")
+    page.get_by_role("button", name="Start", exact=True).click()
+    events = page.get_by_role("list", name="Live events")
+    expect(events).to_contain_text("Match finished", timeout=60_000)
+    expect(page.locator(".panel .badge").first).to_have_text("finished", timeout=90_000)
+    standings = page.get_by_role("region", name=re.compile("^Final standings"))
+    expect(standings).to_contain_text(AGENT_REF)
+    expect(standings.locator("svg.ci").first).to_be_visible()
+    shots(page, "desktop-tournament")
+
+    # Open a replay and step through it.
+    page.get_by_role("link", name="Replay").first.click()
+    expect(page.locator("main h1")).to_contain_text(" vs ")
+    slider = page.get_by_label("Step", exact=True)
+    expect(slider).to_be_visible()
+    page.get_by_role("button", name="First step").click()
+    expect(slider).to_have_value("0")
+    page.get_by_role("button", name="Step forward").click()
+    expect(slider).to_have_value("1")
+    page.get_by_role("button", name="Step forward").click()
+    expect(slider).to_have_value("2")
+    shots(page, "desktop-match")
+
+    # The leaderboard shows the new agent with its interval, and its history.
+    page.goto(f"{desktop.server.url}/#/leaderboards?board=scenario:tictactoe-v1")
+    board = page.get_by_role("region", name=re.compile("^tictactoe-v1"))
+    row = board.get_by_role("row").filter(has_text=AGENT_REF)
+    expect(row).to_have_count(1)
+    expect(row.get_by_role("img", name=re.compile("95% interval"))).to_be_visible()
+    expect(row.get_by_role("cell").nth(3)).to_have_text(re.compile(r"^[\d,.]+ \u2013 [\d,.]+$"))
+    row.get_by_role("button", name=re.compile("rating history")).click()
+    expect(page.get_by_label("Agent", exact=True)).to_have_value(AGENT_REF)
+    expect(page.locator("figure svg.chart")).to_be_visible()
+    shots(page, "desktop-leaderboards")
+
+    # The agent page shows its record against each opponent and its matches.
+    row.get_by_role("link", name=AGENT_REF).click()
+    expect(page.locator("main h1")).to_have_text("dash-bot")
+    record = page.get_by_role("region", name=f"Record of {AGENT_REF} against each opponent")
+    expect(record).to_contain_text("builtin:random")
+    expect(page.get_by_role("region", name=f"Latest matches of {AGENT_REF}")).to_contain_text(
+        "tictactoe-v1"
+    )
+    shots(page, "desktop-agent")
+
+    # API keys: the secret is shown once; revoking asks for confirmation.
+    desktop.go("#/keys")
+    page.get_by_label("Name", exact=True).fill("ci")
+    page.get_by_label("agents:*").check()
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_label("New API key")).to_have_value(re.compile(r"^dsk_"))
+    shots(page, "desktop-keys")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke key ci").click()
+    expect(page.get_by_role("region", name=re.compile("^Your keys"))).to_contain_text("revoked")
+
+    for name in ("home", "scenarios"):
+        desktop.go(PAGES[name])
+        page.wait_for_load_state("networkidle")
+        shots(page, f"desktop-{name}")
+
+
+def page_headers_and_static_files(dashboard_server: Any) -> None:
+    """The page has its CSP; the files are served; neither is in the OpenAPI document."""
+    page = httpx.get(f"{dashboard_server.url}/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert httpx.get(f"{dashboard_server.url}/index.html").text == page.text
+    script = httpx.get(f"{dashboard_server.url}/static/js/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    schema = httpx.get(f"{dashboard_server.url}/openapi.json").json()
+    assert "/" not in schema["paths"] and "/index.html" not in schema["paths"]
+
+
+def api_errors_are_shown(desktop: Tab) -> None:
+    """The message and code of an API error reach the alert region."""
+    page = desktop.go("#/login")
+    page.get_by_label("Username").fill("nobody")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Log in").click()
+    alert = _alert(page)
+    expect(alert).to_contain_text("unauthenticated")
+    expect(alert).to_contain_text("Correlation id")
+    desktop.go("#/tournaments/00000000-0000-4000-8000-000000000000")
+    expect(_alert(page)).to_contain_text("not_found")
+    expect(page.locator("main h1")).to_have_text("This page could not be shown")
+
+
+def anonymous_visitor_is_offered_no_writes(desktop: Tab) -> None:
+    """No upload, tournament or key form for someone not logged in."""
+    page = desktop.go("#/agents")
+    expect(page.get_by_label("Agent archive")).to_have_count(0)
+    expect(page.get_by_role("link", name="Log in").first).to_be_visible()
+    desktop.go("#/tournaments")
+    expect(page.get_by_role("button", name="Create tournament")).to_have_count(0)
+    desktop.go("#/keys")
+    expect(page.get_by_label("Name", exact=True)).to_have_count(0)
+
+
+def keyboard_navigation(desktop: Tab) -> None:
+    """The skip link moves focus to <main>; table headers sort from the keyboard."""
+    page = desktop.go("#/leaderboards")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    # Sort a table from the keyboard.
+    sort = page.get_by_role("button", name=re.compile("^Rating"))
+    sort.focus()
+    page.keyboard.press("Enter")
+    header = page.get_by_role("columnheader", name=re.compile("^Rating"))
+    expect(header).to_have_attribute("aria-sort", "descending")
+    page.keyboard.press("Enter")
+    expect(header).to_have_attribute("aria-sort", "ascending")
+
+
+def phone_layout(phone: Tab, shots: Shot) -> None:
+    """At 390x844 no page scrolls sideways, and the menu opens and navigates."""
+    page = phone.page
+    phone.login("admin", phone.server.admin_password)
+    for name, route in PAGES.items():
+        phone.go(route)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{name}: the page scrolls sideways ({width} px)"
+        shots(page, f"phone-{name}")
+    api = f"{phone.server.url}/api/v1"
+    tournament = httpx.get(f"{api}/tournaments?status=finished&limit=1").json()["items"][0]
+    match = httpx.get(f"{api}/matches?tournament_id={tournament['id']}&limit=1").json()["items"][0]
+    dynamic = {
+        "agent": f"#/agents/{AGENT_REF}",
+        "tournament": f"#/tournaments/{tournament['id']}",
+        "match": f"#/matches/{match['id']}",
+    }
+    for name, route in dynamic.items():
+        phone.go(route)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{name}: the page scrolls sideways ({width} px)"
+        shots(page, f"phone-{name}")
+    toggle = page.get_by_role("button", name="Menu")
+    expect(page.get_by_role("link", name="Leaderboards")).to_be_hidden()
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    page.get_by_role("link", name="Leaderboards").click()
+    expect(page.locator("main h1")).to_have_text("Leaderboards")
+
+
+@pytest.mark.timeout(300)
+def test_dashboard(browser: Any, dashboard_server: Any, shots: Shot, agent_archive: Path) -> None:
+    # One test, so that one server and one browser serve every step, even under xdist
+    # (starting `devspark serve` costs most of the time).
+    page_headers_and_static_files(dashboard_server)
+    with opened(browser, dashboard_server, DESKTOP) as tab:
+        anonymous_visitor_is_offered_no_writes(tab)
+    with opened(browser, dashboard_server, DESKTOP) as tab:
+        api_errors_are_shown(tab)
+    with opened(browser, dashboard_server, DESKTOP) as tab:
+        keyboard_navigation(tab)
+    with opened(browser, dashboard_server, DESKTOP) as tab:
+        journey(tab, shots, agent_archive)
+    with opened(browser, dashboard_server, PHONE) as tab:
+        phone_layout(tab, shots)
