@@ -60,7 +60,7 @@ DESCRIPTION = (
     '`{"error": {"code", "message", "correlation_id"}}`; lists are paginated with '
     "`offset` and `limit`; every response carries an `X-Request-ID` header."
 )
-DEV_SECRET_FILE = "dev-secret-key"
+DEV_SECRET_FILE = "dev-secret-key"  # noqa: S105 - a file name, not a secret
 """In development mode without ``DEVSPARK_SECRET_KEY``: the generated key, in the data folder."""
 UNMATCHED_ROUTE = "<unmatched>"
 """Route label in metrics for requests that matched no route (keeps label sets small)."""
