@@ -209,8 +209,11 @@ def test_get_scenario_by_id_and_by_versioned_id(client: TestClient) -> None:
         "players",
         "difficulties",
         "parallel",
+        "docs",
     }
     assert latest["id"] == "tictactoe" and latest["players"] == [2, 2]
+    maze = client.get("/api/v1/scenarios/maze").json()
+    assert "fog" in maze["docs"].lower()  # the rules page, as `devspark scenarios show`
 
 
 def test_unknown_scenario_is_404_with_suggestions(client: TestClient) -> None:

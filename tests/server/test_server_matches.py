@@ -87,6 +87,9 @@ def test_a_match_runs_in_the_background_and_serves_its_replay(client: TestClient
     listed = client.get(MATCHES, params={"agent": "builtin:random", "status": "finished"}).json()
     assert [m["id"] for m in listed["items"]] == [match["id"]] and listed["total"] == 1
     assert client.get(MATCHES, params={"agent": "builtin:nobody"}).json()["total"] == 0
+    assert client.get(MATCHES, params={"scenario": "tictactoe"}).json()["total"] == 1
+    assert client.get(MATCHES, params={"scenario": "maze"}).json()["total"] == 0
+    assert client.get(MATCHES, params={"scenario": "mazy"}).status_code == 404
     with client.app.state.session_factory() as session:  # type: ignore[attr-defined]
         entry = session.scalars(
             select(AuditLogRow).where(AuditLogRow.action == "match.create")
@@ -169,6 +172,8 @@ def test_an_uploaded_agent_plays_a_tournament_and_reaches_the_boards(client: Tes
     assert line_vs["wins"] + line_vs["draws"] + line_vs["losses"] == played
     assert line_vs["wins"] == 0  # random never beats minimax at tic-tac-toe
 
+    agent = client.get(f"/api/v1/agents/{published['agent_id']}").json()
+    assert (agent["owner"], agent["ref"]) == ("ada", "agent:ada/randy")
     version = client.get(
         f"/api/v1/agents/{published['agent_id']}/versions/{published['id']}"
     ).json()

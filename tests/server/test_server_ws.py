@@ -189,7 +189,9 @@ def test_a_subscriber_that_never_reads_does_not_slow_the_publisher() -> None:
         return elapsed, drain(stuck), received
 
     elapsed, stuck_events, received = asyncio.run(scenario())
-    assert elapsed < 0.5
+    # A publisher that waited for the stuck queue would never finish; the bound only
+    # catches a gross slowdown (about 0.1 s on an idle 2-core machine).
+    assert elapsed < 5
     steps = [e for e in stuck_events if e["type"] == "step"]
     assert [e["n"] for e in steps] == list(range(8))
     assert stuck_events[8:] == [{"type": "dropped", "count": 10_000 - 8}]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from devspark.scenarios import list_scenarios, resolve
+from devspark.scenarios import describe, list_scenarios, resolve
 
 app = typer.Typer(help="List and describe scenarios.", no_args_is_help=True)
 
@@ -64,7 +63,4 @@ def show(
     scenario: Annotated[str, typer.Argument(help="Scenario id, e.g. maze or maze-v1.")],
 ) -> None:
     """Print a scenario's documentation page (rules, observation, actions, rewards)."""
-    cls = resolve(scenario)
-    module = inspect.getmodule(cls)
-    doc = inspect.getdoc(module) if module is not None else None
-    typer.echo(doc or inspect.getdoc(cls) or f"{cls.full_id}: no documentation")
+    typer.echo(describe(resolve(scenario)))

@@ -15,6 +15,7 @@ from devspark.scenarios.parallel import ParallelScenario, RoundOutcome
 from devspark.scenarios.registry import (
     AnyScenario,
     ScenarioInfo,
+    describe,
     list_scenarios,
     make,
     register,
@@ -29,6 +30,7 @@ __all__ = [
     "ScenarioCore",
     "ScenarioGymEnv",
     "ScenarioInfo",
+    "describe",
     "list_scenarios",
     "make",
     "register",

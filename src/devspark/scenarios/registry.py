@@ -313,6 +313,17 @@ def make(scenario_id: str, **options: Any) -> AnyScenario:
     return _default.make(scenario_id, **options)
 
 
+def describe(cls: type[ScenarioCore]) -> str:
+    """A scenario's documentation page: its module's docstring, else its class's.
+
+    The page holds the rules, observation, actions and rewards
+    (``devspark scenarios show`` prints it; the API serves it).
+    """
+    module = inspect.getmodule(cls)
+    doc = inspect.getdoc(module) if module is not None else None
+    return doc or inspect.getdoc(cls) or f"{cls.full_id}: no documentation"
+
+
 def list_scenarios() -> list[ScenarioInfo]:
     """Every scenario version in the default registry, sorted by id then version.
 

@@ -1,6 +1,8 @@
 """Rate limits per authenticated caller and per client IP (the ``limits`` library).
 
-Every HTTP request except the probes and metrics (:data:`EXEMPT_PATHS`) counts against
+Every API request (paths under :data:`LIMITED_PREFIX`; the dashboard's page and
+static files are not limited) except the probes and metrics (:data:`EXEMPT_PATHS`)
+counts against
 the limit of its client IP; a request with credentials also counts against the limit of
 its caller, whatever IP it comes from. The caller is read without a database lookup: a
 bearer access token by its verified subject (``user:<id>``), an API key by a digest of
@@ -44,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Paths never limited (probes and Prometheus must always answer)."""
+
+LIMITED_PREFIX = "/api/"
+"""Only paths under this prefix are limited: a dashboard page load fetches ~20 static
+files, which must not eat the API allowance of its IP."""
 
 MEMORY_STORAGE = "async+memory://"
 """The ``limits`` storage URI used when no Redis URL is configured."""
@@ -232,7 +238,8 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path.startswith(LIMITED_PREFIX) or path in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
         authorization = api_key = None
@@ -311,6 +318,7 @@ def document_rate_limits(app: FastAPI) -> None:
 
 __all__ = [
     "EXEMPT_PATHS",
+    "LIMITED_PREFIX",
     "MEMORY_STORAGE",
     "RATE_LIMIT_DESCRIPTION",
     "RateLimitMiddleware",

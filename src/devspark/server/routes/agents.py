@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import (
@@ -49,11 +50,12 @@ from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody, correlation_id
 from devspark.server.pagination import Page, PageParams, page_params, paginate
 from devspark.services import audit
 from devspark.services.accounts import Action, can
+from devspark.services.entrants import REGISTRY_PREFIX
 from devspark.services.registry import MAX_PAGE_LIMIT, AgentRegistry, SemVer
 from devspark.services.registry import Page as RegistryPage
 from devspark.store.archives import MAX_COMPRESSED_BYTES
 from devspark.store.artifacts import ArtifactStore
-from devspark.store.models import AgentLifecycleEventRow, AgentRow, AgentVersionRow
+from devspark.store.models import AgentLifecycleEventRow, AgentRow, AgentVersionRow, UserRow
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,9 @@ _ARCHIVE_TYPES: dict[str, dict[str, Any]] = {"application/gzip": {}, "applicatio
 _AGENT_EXAMPLE: dict[str, Any] = {
     "id": "0b6f7c1e-3f0a-4d53-9f0e-2f1c5b8a9d10",
     "owner_id": "5a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "owner": "ada",
     "name": "greedy-bot",
+    "ref": "agent:ada/greedy-bot",
     "description": "Takes the best immediate move.",
     "created_at": "2025-01-31T12:00:00Z",
 }
@@ -119,20 +123,35 @@ class AgentPublic(BaseModel):
 
     id: uuid.UUID = Field(description="Agent id.")
     owner_id: uuid.UUID = Field(description="Id of the owning user.")
+    owner: str = Field(description="Username of the owning user.")
     name: str = Field(description="Name from the manifest, unique per owner.")
+    ref: str = Field(
+        description="How tournaments and matches name it: `agent:OWNER/NAME` (its newest "
+        "started version; add `@VERSION` to pin one)."
+    )
     description: str = Field(description="Description of the latest published version.")
     created_at: datetime = Field(description="When the first version was published.")
 
     @classmethod
-    def from_row(cls, row: AgentRow) -> AgentPublic:
-        """Build the public view of an agent row."""
+    def from_row(cls, row: AgentRow, owner: str) -> AgentPublic:
+        """Build the public view of an agent row owned by the user named ``owner``."""
         return cls(
             id=row.id,
             owner_id=row.owner_id,
+            owner=owner,
             name=row.name,
+            ref=f"{REGISTRY_PREFIX}{owner}/{row.name}",
             description=row.description,
             created_at=row.created_at,
         )
+
+
+def _public_agents(session: Session, rows: Sequence[AgentRow]) -> list[AgentPublic]:
+    """Public views of ``rows``, their owners' names read in one query."""
+    ids = {row.owner_id for row in rows}
+    query = select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))
+    names = {user_id: name for user_id, name in session.execute(query)} if ids else {}
+    return [AgentPublic.from_row(row, names.get(row.owner_id, "?")) for row in rows]
 
 
 class AgentVersionPublic(BaseModel):
@@ -384,7 +403,7 @@ def list_agents(
         lambda offset, limit: registry.list_agents(owner_id, offset=offset, limit=limit), params
     )
     return Page[AgentPublic](
-        items=[AgentPublic.from_row(row) for row in rows],
+        items=_public_agents(registry.session, rows),
         total=total,
         offset=params.offset,
         limit=params.limit,
@@ -396,7 +415,7 @@ def list_agents(
 )
 def get_agent(agent_id: AgentId, registry: Registry) -> AgentPublic:
     """One agent; 404 when it does not exist or was deleted."""
-    return AgentPublic.from_row(registry.get_agent(agent_id))
+    return _public_agents(registry.session, [registry.get_agent(agent_id)])[0]
 
 
 @router.delete(

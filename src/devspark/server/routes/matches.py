@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from devspark.core.errors import NotFoundError, PermissionDeniedError
 from devspark.sandbox import IsolationLevel
+from devspark.scenarios import resolve
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
@@ -286,7 +287,7 @@ def start_match(
     return MatchPublic.from_row(row, [])
 
 
-@router.get("", summary="List matches", dependencies=_PUBLIC)
+@router.get("", summary="List matches", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE)
 def list_matches(
     session: SessionDep,
     params: Window,
@@ -300,9 +301,15 @@ def list_matches(
         str | None,
         Query(pattern="^(queued|running|finished|failed)$", description="Only this state."),
     ] = None,
+    scenario: Annotated[
+        str | None,
+        Query(max_length=128, description="Only this scenario (name or versioned id)."),
+    ] = None,
 ) -> Page[MatchPublic]:
     """Matches, newest first, with their results."""
     query = select(MatchRow)
+    if scenario is not None:
+        query = query.where(MatchRow.scenario_id == resolve(scenario).full_id)
     if tournament_id is not None:
         query = query.where(MatchRow.tournament_id == tournament_id)
     if status is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from devspark.scenarios import ScenarioInfo, list_scenarios, resolve
+from devspark.scenarios import ScenarioInfo, describe, list_scenarios, resolve
 from devspark.server.errors import NOT_FOUND_RESPONSE
 from devspark.server.pagination import Page, PageParams, page_params, paginate
 
@@ -53,6 +53,15 @@ class ScenarioPublic(BaseModel):
         )
 
 
+class ScenarioDetail(ScenarioPublic):
+    """A scenario version with its documentation page."""
+
+    docs: str = Field(
+        description="Rules, observation, actions and rewards (Markdown-like plain text), "
+        "as `devspark scenarios show` prints them."
+    )
+
+
 @router.get("", summary="List scenarios")
 def list_all(params: Annotated[PageParams, Depends(page_params)]) -> Page[ScenarioPublic]:
     """Every registered scenario version, sorted by id then version."""
@@ -69,10 +78,10 @@ def get_one(
             examples=["tictactoe", "tictactoe-v1"],
         ),
     ],
-) -> ScenarioPublic:
-    """One scenario version; 404 (with near names suggested) when it does not exist."""
+) -> ScenarioDetail:
+    """One scenario version with its rules; 404 (near names suggested) when unknown."""
     cls = resolve(scenario_id)
-    return ScenarioPublic.from_info(
+    summary = ScenarioPublic.from_info(
         ScenarioInfo(
             id=cls.scenario_id,
             version=cls.version,
@@ -82,3 +91,4 @@ def get_one(
             parallel=cls.parallel,
         )
     )
+    return ScenarioDetail(**summary.model_dump(), docs=describe(cls))
