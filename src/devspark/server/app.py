@@ -11,6 +11,7 @@ Run it with ``devspark serve``, or build it yourself::
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 import uuid
@@ -85,6 +86,12 @@ class CorrelationIdMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # A random process prefix and a counter: unique without a syscall per request.
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count(1)
+
+    def _next_id(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -93,7 +100,7 @@ class CorrelationIdMiddleware:
             return
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode(), b"")
         text = incoming.decode("latin-1")
-        cid = text if _REQUEST_ID.fullmatch(text) else uuid.uuid4().hex
+        cid = text if _REQUEST_ID.fullmatch(text) else self._next_id()
         scope.setdefault("state", {})["correlation_id"] = cid
 
         async def send_with_id(message: Message) -> None:

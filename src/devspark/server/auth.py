@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from devspark.core.errors import PermissionDeniedError, UnauthenticatedError
 from devspark.server.deps import get_session
@@ -75,7 +76,7 @@ def _from_token(request: Request, session: Session, token: str) -> Actor:
     return Actor(user=user, role=Role(user.role), via="token")
 
 
-def optional_actor(
+async def optional_actor(
     request: Request,
     session: Annotated[Session, Depends(get_session)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
@@ -101,18 +102,28 @@ def optional_actor(
         PermissionDeniedError: The account is disabled (403).
 
     """
+    if bearer is None and api_key is None:
+        return None  # anonymous: no database work, no thread hop
+    return await run_in_threadpool(_resolve_actor, request, session, bearer, api_key)
+
+
+def _resolve_actor(
+    request: Request,
+    session: Session,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+) -> Actor:
     if bearer is not None:
         return _from_token(request, session, bearer.credentials)
-    if api_key is not None:
-        identity = accounts.authenticate_api_key(session, api_key)
-        session.commit()  # keep last_used_at even when the route changes nothing
-        return Actor(
-            user=identity.user, role=Role(identity.user.role), via="api_key", api_key=identity.key
-        )
-    return None
+    assert api_key is not None
+    identity = accounts.authenticate_api_key(session, api_key)
+    session.commit()  # keep last_used_at even when the route changes nothing
+    return Actor(
+        user=identity.user, role=Role(identity.user.role), via="api_key", api_key=identity.key
+    )
 
 
-def current_actor(
+async def current_actor(
     actor: Annotated[Actor | None, Depends(optional_actor)],
 ) -> Actor:
     """FastAPI dependency: the authenticated caller; 401 when there are no credentials.
@@ -135,7 +146,7 @@ def current_actor(
     return actor
 
 
-def require(action: Action) -> Callable[[Actor], Actor]:
+def require(action: Action) -> Callable[[Actor], Awaitable[Actor]]:
     """Build a dependency that admits callers whose role may perform ``action``.
 
     This is a role-level gate: for owned actions (``update``, ``delete``) it asks whether
@@ -150,7 +161,7 @@ def require(action: Action) -> Callable[[Actor], Actor]:
 
     """
 
-    def dependency(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    async def dependency(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
         if not accounts.can(actor.role, action, owner_id=actor.user.id, actor_id=actor.user.id):
             raise PermissionDeniedError(
                 f"role {actor.role.value!r} may not {action.value} here "

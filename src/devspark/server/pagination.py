@@ -50,7 +50,7 @@ class Page(BaseModel, Generic[T]):
     limit: int = Field(ge=1, le=MAX_LIMIT, description="Limit that was applied.")
 
 
-def page_params(
+async def page_params(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Number of items to skip.")] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Largest number of items to return.")

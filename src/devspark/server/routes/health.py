@@ -25,7 +25,7 @@ class HealthStatus(BaseModel):
 
 
 @router.get("/healthz", summary="Liveness probe")
-def healthz() -> HealthStatus:
+async def healthz() -> HealthStatus:
     """The process is up and serving requests."""
     return HealthStatus()
 

@@ -18,12 +18,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from devspark.scenarios import resolve
 from devspark.server.auth import optional_actor
+from devspark.server.cache import TtlCache
 from devspark.server.deps import get_session
 from devspark.server.errors import NOT_FOUND_RESPONSE
 from devspark.server.pagination import Page, PageParams, page_params, paginate
@@ -222,30 +225,60 @@ def agent_head_to_head(
     )
 
 
-@router.get("", summary="Leaderboard", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE)
-def leaderboard(
-    session: SessionDep,
+@router.get(
+    "",
+    summary="Leaderboard",
+    dependencies=_PUBLIC,
+    responses=NOT_FOUND_RESPONSE,
+    response_model=Page[LeaderboardEntry],
+)
+async def leaderboard(
+    request: Request,
     params: Window,
     scenario: Annotated[
         str | None,
         Query(description="Scenario name or id; all scenarios when omitted.", max_length=128),
     ] = None,
-) -> Page[LeaderboardEntry]:
+) -> Response:
     """Each agent's latest rating snapshot per scenario, highest rating first.
 
     Ratings come from the tournament that produced each snapshot; agents rated in
-    different tournaments are not on a common scale.
+    different tournaments are not on a common scale. Answers may lag the database by up
+    to a second (the hottest public read is cached).
     """
+    scenario_id = None if scenario is None else resolve(scenario).full_id
+    key = ("snapshots", scenario_id, params.offset, params.limit)
+    cache = _cache(request)
+    body = cache.get(key)
+    if body is None:
+        factory: sessionmaker[Session] = request.app.state.session_factory
+        body = await run_in_threadpool(_snapshot_page, factory, scenario_id, params)
+        cache.put(key, body)
+    return Response(body, media_type="application/json")
+
+
+def _snapshot_page(
+    factory: sessionmaker[Session], scenario_id: str | None, params: PageParams
+) -> bytes:
     query = select(RatingSnapshotRow)
-    if scenario is not None:
-        query = query.where(RatingSnapshotRow.scenario_id == resolve(scenario).full_id)
+    if scenario_id is not None:
+        query = query.where(RatingSnapshotRow.scenario_id == scenario_id)
     latest: dict[tuple[str | None, str], RatingSnapshotRow] = {}
-    for snap in session.scalars(
-        query.order_by(RatingSnapshotRow.taken_at.desc(), RatingSnapshotRow.id)
-    ):
-        latest.setdefault((snap.scenario_id, snap.agent_ref), snap)
+    with factory() as session:
+        for snap in session.scalars(
+            query.order_by(RatingSnapshotRow.taken_at.desc(), RatingSnapshotRow.id)
+        ):
+            latest.setdefault((snap.scenario_id, snap.agent_ref), snap)
     ordered = sorted(latest.values(), key=lambda s: (s.scenario_id or "", -s.rating, s.agent_ref))
-    return paginate([LeaderboardEntry.from_row(s) for s in ordered], params)
+    page = paginate([LeaderboardEntry.from_row(s) for s in ordered], params)
+    return page.model_dump_json().encode()
+
+
+def _cache(request: Request) -> TtlCache:
+    cache: TtlCache | None = getattr(request.app.state, "read_cache", None)
+    if cache is None:
+        cache = request.app.state.read_cache = TtlCache()
+    return cache
 
 
 __all__ = ["router"]

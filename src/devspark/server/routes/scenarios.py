@@ -63,14 +63,14 @@ class ScenarioDetail(ScenarioPublic):
 
 
 @router.get("", summary="List scenarios")
-def list_all(params: Annotated[PageParams, Depends(page_params)]) -> Page[ScenarioPublic]:
+async def list_all(params: Annotated[PageParams, Depends(page_params)]) -> Page[ScenarioPublic]:
     """Every registered scenario version, sorted by id then version."""
     items = [ScenarioPublic.from_info(info) for info in list_scenarios()]
     return paginate(items, params)
 
 
 @router.get("/{scenario_id}", summary="Get a scenario", responses=NOT_FOUND_RESPONSE)
-def get_one(
+async def get_one(
     scenario_id: Annotated[
         str,
         Path(

@@ -6,7 +6,7 @@ import { api, apiAll } from '../api.js';
 import { add, badge, clear, field, fmtDate, fmtInt, guarded, h, matchLink, notify, pairing, score, showError, simpleTable, sortableTable, timeAgo, agentLink } from '../dom.js';
 import { historyChart, historySeries } from '../charts.js';
 import { boards, matches, parseRef } from '../data.js';
-import { canChange, me } from '../session.js';
+import { canChange } from '../session.js';
 import { uploadForm } from './agents.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -155,24 +155,21 @@ function versionsTable(ctx, agent, versions) {
   });
 }
 
-async function ownerName(agent) {
-  const user = me();
-  if (agent.owner_username) return agent.owner_username;
-  if (agent.owner) return agent.owner;
-  if (user && user.id === agent.owner_id) return user.username;
-  return null;
+/** The agent's reference without a version (`agent:OWNER/NAME`, from the API). */
+function baseRef(agent) {
+  return agent.ref || `agent:${agent.owner}/${agent.name}`;
 }
 
+/**
+ * Pinned references of the agent: one per published version (`REF@VERSION`), plus any
+ * other version the boards know (a deleted one that still has a rating).
+ */
 async function refsOf(agent, versions) {
-  const owner = await ownerName(agent);
-  if (owner) return versions.map((v) => `agent:${owner}/${agent.name}@${v.version}`);
-  // The owner's name is not public: find the references the boards know for this name.
+  const prefix = `${baseRef(agent)}@`;
+  const refs = versions.map((v) => prefix + v.version);
   const data = await boards().catch(() => ({ history: {} }));
-  const wanted = new Set(versions.map((v) => v.version));
-  return Object.keys(data.history || {}).filter((ref) => {
-    const p = parseRef(ref);
-    return p.kind === 'agent' && p.name === agent.name && wanted.has(p.version);
-  });
+  const rated = Object.keys(data.history || {}).filter((ref) => ref.startsWith(prefix) && !refs.includes(ref));
+  return [...rated, ...refs];
 }
 
 async function renderAgent(ctx, agentId, chosenRef) {
@@ -183,6 +180,8 @@ async function renderAgent(ctx, agentId, chosenRef) {
     h('h1', {}, agent.name),
     agent.description ? h('p', {}, agent.description) : null,
     h('dl', { class: 'facts' },
+      h('dt', {}, 'Reference'), h('dd', {}, h('code', {}, baseRef(agent))),
+      h('dt', {}, 'Owner'), h('dd', {}, agent.owner || '—'),
       h('dt', {}, 'Latest version'), h('dd', {}, latest ? latest.version : '—'),
       h('dt', {}, 'Lifecycle state'), h('dd', {}, latest ? badge(latest.lifecycle_state) : '—'),
       h('dt', {}, 'Licence'), h('dd', {}, latest ? latest.license : '—'),
@@ -197,17 +196,15 @@ async function renderAgent(ctx, agentId, chosenRef) {
 async function renderRef(ctx, ref) {
   const parsed = parseRef(ref);
   if (parsed.kind === 'agent') {
-    const found = (await apiAll('/agents')).filter((a) => a.name === parsed.name);
+    const base = `agent:${parsed.user}/${parsed.name}`;
+    const found = (await apiAll('/agents')).filter((a) => baseRef(a) === base);
     if (!ctx.isCurrent()) return;
-    if (found.length === 1) {
+    if (found.length) {
       await renderAgent(ctx, found[0].id, ref);
       return;
     }
-    add(ctx.main, h('h1', {}, ref));
-    if (found.length > 1) {
-      add(ctx.main, h('p', {}, 'Several agents have this name:'),
-        h('ul', {}, found.map((a) => h('li', {}, h('a', { href: `#/agents/${a.id}` }, `${a.name} (published ${fmtDate(a.created_at)})`)))));
-    }
+    add(ctx.main, h('h1', {}, ref),
+      h('p', { class: 'muted' }, `No published agent is ${base} now (it may have been deleted); its past results follow.`));
   } else {
     add(ctx.main, h('h1', {}, ref),
       h('p', { class: 'muted' }, parsed.kind === 'builtin' ? 'A built-in baseline shipped with DevSpark.' : 'An agent reference.'));

@@ -50,6 +50,8 @@ export async function render(ctx) {
     empty: 'No agent has been published yet.',
     columns: [
       { key: 'name', label: 'Name', render: (a) => h('a', { href: `#/agents/${a.id}` }, a.name) },
+      { key: 'owner', label: 'Owner' },
+      { key: 'ref', label: 'Reference', render: (a) => h('code', {}, a.ref) },
       { key: 'description', label: 'Description' },
       { key: 'created_at', label: 'Published', render: (a) => fmtDate(a.created_at) },
     ],

@@ -103,7 +103,22 @@ export async function render(ctx) {
     const player = await loadPlayer();
     if (!ctx.isCurrent()) return;
     clear(playerHost);
-    mounted = player.mountLiveMatch(playerHost, id, openSocket);
+    // The live view owns the socket; the page listens on it too, to show the replay as
+    // soon as `match_finished` says the result and the replay are stored.
+    const watched = () => {
+      const socket = openSocket();
+      socket.addEventListener('message', (message) => {
+        let event = null;
+        try {
+          event = JSON.parse(message.data);
+        } catch {
+          return; // the live view reports it
+        }
+        if (event && event.type === 'match_finished' && String(event.match_id) === String(id)) pollNow();
+      });
+      return socket;
+    };
+    mounted = player.mountLiveMatch(playerHost, id, watched, { scenario: match.scenario_id });
   }
 
   async function guard(step) {
@@ -120,19 +135,23 @@ export async function render(ctx) {
     await guard(showReplay);
     return;
   }
-  await guard(showLive);
   let timer = null;
+  let polling = null;
+  let ended = false;
   const poll = async () => {
+    const before = match.status;
     try {
       match = await api(`/matches/${id}`);
     } catch (error) {
       if (ctx.isCurrent()) showError(error, 'Refreshing the match');
     }
-    if (!ctx.isCurrent()) return;
+    if (!ctx.isCurrent() || ended) return;
     if (PLAYING.has(match.status)) {
-      timer = setTimeout(poll, POLL_MS);
+      if (match.status !== before) add(clear(factsHost), facts(match)); // queued → running
+      timer = setTimeout(pollNow, POLL_MS);
       return;
     }
+    ended = true;
     add(clear(factsHost), facts(match));
     add(clear(resultsHost), resultsTable(match));
     if (mounted) mounted.destroy();
@@ -140,6 +159,26 @@ export async function render(ctx) {
     notify(`The match has ${match.status}; showing its replay.`, 'info');
     await guard(showReplay);
   };
-  timer = setTimeout(poll, POLL_MS);
+  // One poll at a time: the timer and `match_finished` both ask for one; a request made
+  // while one is in flight (it may have read the match just before it was stored) runs
+  // once that one is done.
+  let again = false;
+  function pollNow() {
+    clearTimeout(timer);
+    if (polling) {
+      again = true;
+      return polling;
+    }
+    polling = poll().finally(() => {
+      polling = null;
+      if (again && !ended && ctx.isCurrent()) {
+        again = false;
+        pollNow();
+      }
+    });
+    return polling;
+  }
   ctx.cleanup(() => clearTimeout(timer));
+  await guard(showLive);
+  if (ctx.isCurrent() && !ended) timer = setTimeout(pollNow, POLL_MS);
 }

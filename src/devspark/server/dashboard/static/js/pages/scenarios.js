@@ -1,24 +1,97 @@
 // #/scenarios : the scenario gallery: each scenario with its rules and a sample replay
-// (its most recent finished match).
+// (its most recent finished match, found with GET /matches?scenario=).
 
-import { api, apiAll } from '../api.js';
+import { api } from '../api.js';
 import { add, h, pairing, showError } from '../dom.js';
 import { scenarios } from '../data.js';
 
-/** Rules text as paragraphs and lists (plain text; never parsed as HTML). */
+/** Inline markup of the rules text: ``code`` / `code` and **bold**, as elements (never HTML). */
+function inline(text) {
+  const parts = [];
+  const pattern = /``(.+?)``|`([^`]+)`|\*\*(.+?)\*\*/g;
+  let last = 0;
+  for (const found of text.matchAll(pattern)) {
+    if (found.index > last) parts.push(text.slice(last, found.index));
+    if (found[3] !== undefined) parts.push(h('strong', {}, found[3]));
+    else parts.push(h('code', {}, found[1] !== undefined ? found[1] : found[2]));
+    last = found.index + found[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}
+
+const indentOf = (line) => line.match(/^\s*/)[0].length;
+
+/** Remove the common indentation of lines (blank lines ignored). */
+function dedent(lines) {
+  const depth = Math.min(...lines.filter((l) => l.trim()).map(indentOf));
+  return lines.map((l) => l.slice(Number.isFinite(depth) ? depth : 0));
+}
+
+/**
+ * One block (lines between blank lines, dedented): a list, a preformatted block (a table,
+ * a diagram, anything indented further or after "::"), or a paragraph.
+ */
+function block(lines, literal) {
+  if (lines.every((l) => /^[-*] /.test(l))) return h('ul', {}, lines.map((l) => h('li', {}, inline(l.slice(2)))));
+  if (literal || lines.some((l) => indentOf(l) > 0 || /^[=-]{4,}(\s|$)/.test(l))) return h('pre', { class: 'rules-pre' }, dedent(lines).join('\n'));
+  lines = lines.map((l) => l.trim());
+  const text = lines.join(' ').replace(/::$/, ':');
+  const heading = text.match(/^#+\s+(.*)$/);
+  if (heading) return h('h4', {}, inline(heading[1]));
+  return h('p', {}, inline(text));
+}
+
+/** A section body: blocks of lines separated by blank lines; "::" makes the next literal. */
+function blocks(section) {
+  const lines = dedent(section);
+  const out = [];
+  let current = [];
+  let literal = false;
+  const flush = () => {
+    if (!current.length) return;
+    out.push(block(current, literal));
+    literal = current[current.length - 1].endsWith('::');
+    current = [];
+  };
+  for (const line of lines) {
+    if (line.trim()) current.push(line.trimEnd());
+    else flush();
+  }
+  flush();
+  return out;
+}
+
+/**
+ * The scenario's documentation page (plain text: unindented section titles over indented
+ * bodies, or Markdown-ish "# headings"), as headings, paragraphs, lists and preformatted
+ * blocks. Everything is inserted as text.
+ */
 function prose(text) {
-  const blocks = String(text).trim().split(/\n\s*\n/);
-  return blocks.map((block) => {
-    const lines = block.split('\n');
-    if (lines.every((l) => /^\s*[-*] /.test(l))) return h('ul', {}, lines.map((l) => h('li', {}, l.replace(/^\s*[-*] /, ''))));
-    const heading = block.match(/^#+\s+(.*)$/);
-    if (heading && lines.length === 1) return h('h4', {}, heading[1]);
-    return h('p', {}, block.replace(/\n/g, ' '));
-  });
+  const lines = String(text).replace(/\r\n?/g, '\n').trim().split('\n');
+  const out = [];
+  let body = [];
+  const flush = () => {
+    out.push(...blocks(body));
+    body = [];
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const next = lines[i + 1] || '';
+    const title = line.trim() && indentOf(line) === 0 && next.trim() && indentOf(next) > 0 && !/[.:,;]$/.test(line.trim());
+    if (title || /^#{1,6}\s/.test(line)) {
+      flush();
+      out.push(h('h3', {}, inline(line.replace(/^#+\s*/, '').trim())));
+    } else {
+      body.push(line);
+    }
+  }
+  flush();
+  return out;
 }
 
 function rulesOf(detail) {
-  for (const key of ['rules', 'docs', 'description', 'doc']) {
+  for (const key of ['docs', 'rules', 'description', 'doc']) {
     if (detail && typeof detail[key] === 'string' && detail[key].trim()) return detail[key];
   }
   return null;
@@ -39,25 +112,29 @@ function card(scenario, detail, sample) {
     h('p', {}, h('a', { href: `#/leaderboards?board=${encodeURIComponent(`scenario:${scenario.full_id}`)}` }, `Leaderboard for ${scenario.id}`)));
 }
 
+/** A sample replay of the scenario: its latest finished match with a stored replay. */
+async function sampleOf(scenario) {
+  const query = new URLSearchParams({ scenario: scenario.full_id, status: 'finished', limit: '10' });
+  const { items } = await api(`/matches?${query}`);
+  return items.find((m) => m.replay_ref !== null) || items[0] || null;
+}
+
 export async function render(ctx) {
   add(ctx.main, h('h1', {}, 'Scenarios'));
-  const [list, recent] = await Promise.all([
-    scenarios(),
-    apiAll('/matches?status=finished', { max: 300 }).catch((error) => {
-      showError(error, 'Sample replays');
-      return [];
-    }),
-  ]);
+  const list = await scenarios();
   const latest = list.filter((sc, i) => !list.slice(i + 1).some((o) => o.id === sc.id));
-  const details = await Promise.all(latest.map((sc) => api(`/scenarios/${sc.full_id}`).catch((error) => {
-    showError(error, `Scenario ${sc.full_id}`);
-    return null;
-  })));
+  const [details, samples] = await Promise.all([
+    Promise.all(latest.map((sc) => api(`/scenarios/${sc.full_id}`).catch((error) => {
+      showError(error, `Scenario ${sc.full_id}`);
+      return null;
+    }))),
+    Promise.all(latest.map((sc) => sampleOf(sc).catch((error) => {
+      showError(error, `Sample replay of ${sc.full_id}`);
+      return null;
+    }))),
+  ]);
   if (!ctx.isCurrent()) return;
-  const samples = new Map();
-  for (const m of recent) if (!samples.has(m.scenario_id) && m.replay_ref !== null) samples.set(m.scenario_id, m);
-  for (const m of recent) if (!samples.has(m.scenario_id)) samples.set(m.scenario_id, m);
-  add(ctx.main, 
+  add(ctx.main,
     h('p', { class: 'muted' }, `${latest.length} scenarios (latest versions).`),
-    h('ul', { class: 'cards' }, latest.map((sc, i) => card(sc, details[i], samples.get(sc.full_id)))));
+    h('ul', { class: 'cards' }, latest.map((sc, i) => card(sc, details[i], samples[i]))));
 }

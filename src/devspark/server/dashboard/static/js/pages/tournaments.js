@@ -15,7 +15,7 @@ async function myRefs() {
   for (const agent of agents) {
     const versions = await apiAll(`/agents/${agent.id}/versions`);
     for (const v of versions) {
-      if (!v.deprecated) refs.push({ ref: `agent:${user.username}/${agent.name}@${v.version}`, state: v.lifecycle_state });
+      if (!v.deprecated) refs.push({ ref: `${agent.ref || `agent:${user.username}/${agent.name}`}@${v.version}`, state: v.lifecycle_state });
     }
   }
   return refs;
