@@ -352,9 +352,10 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         _public(404),
     ),
     ("GET", "/api/v1/matches"): (lambda e, t: ("GET", "/api/v1/matches", {}), _public()),
+    # An agent account may execute matches (its CI evaluating it), not create tournaments.
     ("POST", "/api/v1/matches"): (
         lambda e, t: ("POST", "/api/v1/matches", {"json": MATCH}),
-        _CREATE,
+        {**_CREATE, "agent": 201},
     ),
     ("GET", "/api/v1/leaderboards"): (lambda e, t: ("GET", "/api/v1/leaderboards", {}), _public()),
     ("GET", "/api/v1/leaderboards/boards"): (

@@ -5,8 +5,9 @@ server's background runner, which plays it sandboxed, records its replay into th
 artifact store and publishes each step on the live topic ``match:<id>``. Tournament
 matches are listed here too (``tournament_id`` filters them).
 
-Reads are public. Starting a match needs the ``user`` role (or admin) and, for API keys,
-the ``matches:write`` scope; it is audited with the request's correlation id.
+Reads are public. Starting a match needs the ``user`` role (create), the ``agent`` role
+(execute: an agent's CI account evaluating it) or admin, and, for API keys, the
+``matches:write`` scope; it is audited with the request's correlation id.
 Entrants are ``builtin:NAME`` or started uploaded versions, ``agent:USER/NAME[@VERSION]``
 (see :mod:`devspark.services.entrants`).
 """
@@ -257,7 +258,11 @@ def start_match(
     read its result and `GET /api/v1/matches/{id}/replay`.
     """
     require_key_scope(actor, WRITE_SCOPE)
-    if not can(actor.role, Action.CREATE, owner_id=None, actor_id=actor.user.id):
+    # Users create matches; an agent account executes them (CI evaluating its agent).
+    if not any(
+        can(actor.role, action, owner_id=None, actor_id=actor.user.id)
+        for action in (Action.CREATE, Action.EXECUTE)
+    ):
         raise PermissionDeniedError(
             f"user {actor.user.username!r} (role {actor.role.value!r}) may not start matches"
         )
