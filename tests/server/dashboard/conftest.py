@@ -177,6 +177,51 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Any, str], Path
     return shot
 
 
+AGENTS_DIR = Path(__file__).resolve().parents[3] / "src" / "devspark" / "agents"
+SLOW_MOVE_S = 0.04
+"""How long the slow agent sleeps per move: a 60-round match lasts a few seconds."""
+
+
+def _pack(path: Path, files: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def slow_agent_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tit-for-tat agent renamed ``slow`` that sleeps 40 ms a move, as .tar.gz.
+
+    Its manifest keeps tit-for-tat's ``move_ms`` limit (200 ms), well above the sleep, so
+    a match against it is slow enough to be watched live, step by step.
+    """
+    source = AGENTS_DIR / "tit-for-tat"
+    manifest = (source / "agent.toml").read_text()
+    limit = re.search(r"^move_ms\s*=\s*(\d+)", manifest, re.MULTILINE)
+    assert limit and int(limit.group(1)) > 2 * SLOW_MOVE_S * 1000, manifest
+    manifest = re.sub(r'^name = ".*"$', 'name = "slow"', manifest, count=1, flags=re.MULTILINE)
+    manifest = re.sub(
+        r'^description = ".*"$',
+        'description = "Tit for tat, 40 ms a move (a match to watch live)"',
+        manifest,
+        count=1,
+        flags=re.MULTILINE,
+    )
+    code = (source / "agent.py").read_text()
+    code = code.replace(
+        "def act(observation, context):\n",
+        f"import time\n\n\ndef act(observation, context):\n    time.sleep({SLOW_MOVE_S})\n",
+        1,
+    )
+    assert "time.sleep" in code, "tit-for-tat's act() was not found"
+    path = tmp_path_factory.mktemp("slow-agent") / "slow.tar.gz"
+    return _pack(path, {"agent.toml": manifest, "agent.py": code})
+
+
 @pytest.fixture(scope="module")
 def agent_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tictactoe agent (random legal moves) packed as .tar.gz, licence MIT."""
@@ -186,10 +231,4 @@ def agent_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
         'scenarios = ["tictactoe"]\n'
     )
     path = tmp_path_factory.mktemp("dashboard-agent") / "dash-bot.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
-        for name, text in (("agent.toml", manifest), ("agent.py", AGENT_CODE)):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return path
+    return _pack(path, {"agent.toml": manifest, "agent.py": AGENT_CODE})

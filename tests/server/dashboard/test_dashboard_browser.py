@@ -3,15 +3,19 @@
 One journey drives the acceptance criteria in order: register, log in, upload an agent
 and start it, create a small tournament and watch it progress live, open a replay and
 step through it, find the new agent on the leaderboard with its interval, manage API
-keys. Shorter steps check the page's security headers, that API errors reach the user,
+keys; then a deliberately slow agent plays a match watched live, step by step, until the
+page swaps in the stored replay. Shorter steps check the page's security headers, that API errors reach the user,
 that an anonymous visitor is not offered writes, keyboard use, and the phone layout.
 They all run in one test (``test_dashboard``) so that a single server and browser serve
-them under xdist. Pages are photographed at 1280x800 and 390x844 (``shots``).
+them under xdist. Pages are photographed at 1280x800 and 390x844 (``shots``); with
+``DEVSPARK_DOCS_SCREENSHOTS=1`` the README's pictures in ``docs/img/`` are redrawn too.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +45,34 @@ PAGES = {
     "keys": "#/keys",
 }
 Shot = Callable[[Any, str], Path]
+DOCS_IMG = Path(__file__).resolve().parents[3] / "docs" / "img"
+DOCS_SHOTS = os.environ.get("DEVSPARK_DOCS_SCREENSHOTS") == "1"
+DOCS_MAX_BYTES = 200_000
+LIVE_ROUNDS = 60
+
+
+def docs_shot(page: Any, name: str, top: str | None = None) -> None:
+    """Redraw ``docs/img/<name>.png`` (the viewport, 1280x800) when asked to.
+
+    The page is scrolled to its top, or so that the element ``top`` (a CSS selector) is
+    at the top of the picture.
+    """
+    if not DOCS_SHOTS:
+        return
+    assert page.viewport_size == DESKTOP, page.viewport_size
+    page.mouse.move(0, 0)  # no hover effect in the picture
+    page.evaluate(
+        """(selector) => {
+             if (document.activeElement) document.activeElement.blur();
+             const anchor = selector && document.querySelector(selector);
+             window.scrollTo(0, anchor ? anchor.getBoundingClientRect().top + scrollY - 4 : 0);
+           }""",
+        top,
+    )
+    path = DOCS_IMG / f"{name}.png"
+    page.screenshot(path=str(path))
+    size = path.stat().st_size
+    assert size < DOCS_MAX_BYTES, f"{path} is {size} bytes (at most {DOCS_MAX_BYTES})"
 
 
 class Tab:
@@ -164,6 +196,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     expect(page.get_by_label("Agent", exact=True)).to_have_value(AGENT_REF)
     expect(page.locator("figure svg.chart")).to_be_visible()
     shots(page, "desktop-leaderboards")
+    docs_shot(page, "dashboard-leaderboards")
 
     # The agent page shows its record against each opponent and its matches.
     row.get_by_role("link", name=AGENT_REF).click()
@@ -190,6 +223,156 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
         desktop.go(PAGES[name])
         page.wait_for_load_state("networkidle")
         shots(page, f"desktop-{name}")
+
+
+# Records what the live view shows, on every change of <main>: the number of step events
+# received (data-length), the step shown, and the connection state ("playing" while the
+# match runs, "finished" after match_finished), with the time.
+LIVE_RECORDER = """() => {
+  window.liveFrames = [];
+  const main = document.querySelector('main');
+  new MutationObserver(() => {
+    const body = main.querySelector('.dsr-live .dsr-body');
+    if (!body) return;
+    const position = body.querySelector('.dsr-position');
+    const connection = main.querySelector('.dsr-live .dsr-connection');
+    const frame = {
+      length: Number(body.dataset.length || 0),
+      shown: position ? position.textContent : '',
+      connection: connection ? connection.dataset.connection : '',
+      at: performance.now(),
+    };
+    const last = window.liveFrames[window.liveFrames.length - 1];
+    if (!last || last.length !== frame.length || last.shown !== frame.shown
+        || last.connection !== frame.connection) window.liveFrames.push(frame);
+  }).observe(main, { subtree: true, childList: true, characterData: true, attributes: true });
+}"""
+
+
+def _step_shown(frame: dict[str, Any]) -> int | None:
+    found = re.match(r"^step (\d+) of", frame["shown"])
+    return int(found.group(1)) if found else None
+
+
+def live_match(desktop: Tab, slow_agent_archive: Path) -> str:
+    """A slow agent's match, watched live: step frames arrive while it runs, then the replay.
+
+    The agent (tit-for-tat sleeping 40 ms a move) is uploaded and started with the logged-in
+    user's token; the match is started through the API once the page waits for it.
+    """
+    page = desktop.page
+    api = f"{desktop.server.url}/api/v1"
+    token = page.evaluate("() => sessionStorage.getItem('devspark.access_token')")
+    headers = {"Authorization": f"Bearer {token}"}
+    with slow_agent_archive.open("rb") as archive:
+        files = {"file": (slow_agent_archive.name, archive, "application/gzip")}
+        uploaded = httpx.post(f"{api}/agents", headers=headers, files=files, timeout=30)
+    assert uploaded.status_code == 201, uploaded.text
+    version = uploaded.json()
+    started = httpx.post(
+        f"{api}/agents/{version['agent_id']}/start?version_id={version['id']}",
+        headers=headers,
+        timeout=30,
+    )
+    assert started.status_code == 200, started.text
+    agent = httpx.get(f"{api}/agents/{version['agent_id']}", timeout=10).json()
+    assert agent["owner"] == USER and agent["ref"] == f"agent:{USER}/slow"
+
+    desktop.go("#/")
+    page.evaluate(LIVE_RECORDER)
+    created = httpx.post(
+        f"{api}/matches",
+        headers=headers,
+        json={
+            "scenario": "prisoners_dilemma",
+            "agents": [agent["ref"], "builtin:tit-for-tat"],
+            "options": {"rounds": LIVE_ROUNDS},
+        },
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    match = created.json()
+    page.evaluate("(id) => { location.hash = `#/matches/${id}`; }", match["id"])  # no reload
+    expect(page.locator("#player-heading")).to_have_text("Live")
+    position = page.locator(".dsr-live .dsr-position")
+    expect(position).to_have_text(re.compile(r"^step \d+ of \d+ received$"), timeout=30_000)
+    # Several steps are shown one after the other while the match is still being played.
+    page.wait_for_function(
+        """() => window.liveFrames.filter((f) => f.connection === 'playing'
+             && /^step \\d+ of/.test(f.shown)).length >= 5""",
+        timeout=30_000,
+    )
+    # When it ends, the page shows the stored replay, with every step.
+    expect(page.locator("#player-heading")).to_have_text("Replay", timeout=30_000)
+    expect(page.locator(".dsr-live")).to_have_count(0)
+    expect(page.locator(".facts .badge").first).to_have_text("finished")
+    expect(page.get_by_label("Step", exact=True)).to_have_attribute("max", str(LIVE_ROUNDS))
+    frames: list[dict[str, Any]] = page.evaluate("() => window.liveFrames")
+    playing = [f for f in frames if f["connection"] == "playing" and _step_shown(f) is not None]
+    steps = [step for f in playing if (step := _step_shown(f)) is not None]
+    assert steps == sorted(steps) and len(set(steps)) >= 5, frames
+    received = max(f["length"] for f in frames)
+    span_ms = playing[-1]["at"] - playing[0]["at"]
+    print(
+        f"\nlive view: {received} step events received, {len(set(steps))} steps shown "
+        f"while playing (steps {steps[0]}..{steps[-1]} over {span_ms:.0f} ms)"
+    )
+    # The steps came one by one, over time, not in one burst at the end.
+    assert span_ms > 0.25 * LIVE_ROUNDS * 40, frames
+    finished = httpx.get(f"{api}/matches/{match['id']}", timeout=10).json()
+    assert finished["status"] == "finished" and finished["steps"] == LIVE_ROUNDS, finished
+    return str(match["id"])
+
+
+def scenario_gallery(desktop: Tab, shots: Shot, sample_id: str) -> None:
+    """Each scenario's rules page (from the API, as text) and a sample replay of it."""
+    page = desktop.go("#/scenarios")
+    card = page.locator(".scenario-card").filter(
+        has=page.get_by_role("heading", name=re.compile("^prisoners_dilemma"))
+    )
+    expect(card.get_by_role("link", name="watch")).to_have_attribute(
+        "href", f"#/matches/{sample_id}"
+    )
+    card.locator("details.rules summary").click()
+    rules = card.locator("details.rules")
+    expect(rules.get_by_role("heading", name="Observation (wire protocol)")).to_be_visible()
+    expect(rules.locator("pre").first).to_contain_text("me C       R = 3     S = 0")
+    expect(rules.locator("code", has_text="prisoners_dilemma-v1")).to_have_count(1)
+    expect(rules.locator("strong", has_text="average")).to_have_count(1)
+    shots(page, "desktop-scenario-rules")
+
+
+def replay_for_docs(desktop: Tab) -> None:
+    """A connect four match's replay, mid-way: the README's picture of the player."""
+    page = desktop.page
+    api = f"{desktop.server.url}/api/v1"
+    token = page.evaluate("() => sessionStorage.getItem('devspark.access_token')")
+    created = httpx.post(
+        f"{api}/matches",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "scenario": "connect_four",
+            "agents": ["builtin:connect-four-heuristic", "builtin:connect-four-alphabeta"],
+            "seed": 3,
+        },
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    match_id = created.json()["id"]
+    deadline = time.monotonic() + 60
+    match = created.json()
+    while match["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        match = httpx.get(f"{api}/matches/{match_id}", timeout=10).json()
+    assert match["status"] == "finished", match
+    desktop.go(f"#/matches/{match_id}")
+    slider = page.get_by_label("Step", exact=True)
+    expect(slider).to_be_visible()
+    middle = int(slider.get_attribute("max") or "0") * 2 // 3
+    page.get_by_label("Go to step").fill(str(middle))
+    page.get_by_role("button", name="Go", exact=True).click()
+    expect(slider).to_have_value(str(middle))
+    docs_shot(page, "dashboard-replay", top=".dsr-player .dsr-main")
 
 
 def page_headers_and_static_files(dashboard_server: Any) -> None:
@@ -281,7 +464,13 @@ def phone_layout(phone: Tab, shots: Shot) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_dashboard(browser: Any, dashboard_server: Any, shots: Shot, agent_archive: Path) -> None:
+def test_dashboard(
+    browser: Any,
+    dashboard_server: Any,
+    shots: Shot,
+    agent_archive: Path,
+    slow_agent_archive: Path,
+) -> None:
     # One test, so that one server and one browser serve every step, even under xdist
     # (starting `devspark serve` costs most of the time).
     page_headers_and_static_files(dashboard_server)
@@ -293,5 +482,9 @@ def test_dashboard(browser: Any, dashboard_server: Any, shots: Shot, agent_archi
         keyboard_navigation(tab)
     with opened(browser, dashboard_server, DESKTOP) as tab:
         journey(tab, shots, agent_archive)
+        sample = live_match(tab, slow_agent_archive)
+        scenario_gallery(tab, shots, sample)
+        if DOCS_SHOTS:
+            replay_for_docs(tab)
     with opened(browser, dashboard_server, PHONE) as tab:
         phone_layout(tab, shots)

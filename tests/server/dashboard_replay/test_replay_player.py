@@ -456,8 +456,11 @@ def test_ten_thousand_steps_stay_responsive(page: Any, replays: dict[str, Replay
         "step_by_step_200_ms": round(stepped_ms, 1),
     }
     print(f"\n10k-step replay player: {json.dumps(figures)}")
+    # Bounded work per jump is the guarantee (at most one checkpoint interval of
+    # patches); the times are generous because CI shares two cores with the server.
+    assert max(measured["patches"]) < 100
     assert timing["first_frame_ms"] < 2000
-    assert max(jumps) < 100
+    assert sum(jumps) / len(jumps) < 50 and max(jumps) < 250
     assert played["index"] >= 200
     assert played["ms"] < 3000
     assert stepped_ms / 200 < 50

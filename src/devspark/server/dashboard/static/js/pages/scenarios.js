@@ -5,15 +5,19 @@ import { api } from '../api.js';
 import { add, h, pairing, showError } from '../dom.js';
 import { scenarios } from '../data.js';
 
-/** Inline markup of the rules text: ``code`` / `code` and **bold**, as elements (never HTML). */
+/**
+ * Inline markup of the rules text as elements (never HTML): ``code``, `code`, Sphinx roles
+ * (:meth:`~a.b.C.f` shows `f`, the last part, after a "~") and **bold**.
+ */
 function inline(text) {
   const parts = [];
-  const pattern = /``(.+?)``|`([^`]+)`|\*\*(.+?)\*\*/g;
+  const pattern = /``(.+?)``|(?::[a-z]+:)?`(~?)([^`]+)`|\*\*(.+?)\*\*/g;
   let last = 0;
   for (const found of text.matchAll(pattern)) {
     if (found.index > last) parts.push(text.slice(last, found.index));
-    if (found[3] !== undefined) parts.push(h('strong', {}, found[3]));
-    else parts.push(h('code', {}, found[1] !== undefined ? found[1] : found[2]));
+    if (found[4] !== undefined) parts.push(h('strong', {}, found[4]));
+    else if (found[1] !== undefined) parts.push(h('code', {}, found[1]));
+    else parts.push(h('code', {}, found[2] ? found[3].split('.').pop() : found[3]));
     last = found.index + found[0].length;
   }
   if (last < text.length) parts.push(text.slice(last));
