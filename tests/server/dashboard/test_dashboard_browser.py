@@ -4,8 +4,9 @@ One journey drives the acceptance criteria in order: register, log in, upload an
 and start it, create a small tournament and watch it progress live, open a replay and
 step through it, find the new agent on the leaderboard with its interval, manage API
 keys; then a deliberately slow agent plays a match watched live, step by step, until the
-page swaps in the stored replay. Shorter steps check the page's security headers, that API errors reach the user,
-that an anonymous visitor is not offered writes, keyboard use, and the phone layout.
+page swaps in the stored replay, and elimination tournaments are drawn as brackets.
+Shorter steps check the page's security headers, that API errors reach the user, that an
+anonymous visitor and a viewer are not offered writes, keyboard use, and the phone layout.
 They all run in one test (``test_dashboard``) so that a single server and browser serve
 them under xdist. Pages are photographed at 1280x800 and 390x844 (``shots``); with
 ``DEVSPARK_DOCS_SCREENSHOTS=1`` the README's pictures in ``docs/img/`` are redrawn too.
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +53,15 @@ DOCS_MAX_BYTES = 200_000
 LIVE_ROUNDS = 60
 
 
-def docs_shot(page: Any, name: str, top: str | None = None) -> None:
-    """Redraw ``docs/img/<name>.png`` (the viewport, 1280x800) when asked to.
+def docs_shot(page: Any, name: str, top: str | None = None, *, full_page: bool = False) -> None:
+    """Redraw ``docs/img/<name>.png`` (the viewport, 1280x800, or the whole page) when asked to.
 
     The page is scrolled to its top, or so that the element ``top`` (a CSS selector) is
-    at the top of the picture.
+    at the top of the picture. A whole page may be taken at the phone's size too.
     """
     if not DOCS_SHOTS:
         return
-    assert page.viewport_size == DESKTOP, page.viewport_size
+    assert page.viewport_size == DESKTOP or full_page, page.viewport_size
     page.mouse.move(0, 0)  # no hover effect in the picture
     page.evaluate(
         """(selector) => {
@@ -70,7 +72,7 @@ def docs_shot(page: Any, name: str, top: str | None = None) -> None:
         top,
     )
     path = DOCS_IMG / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     size = path.stat().st_size
     assert size < DOCS_MAX_BYTES, f"{path} is {size} bytes (at most {DOCS_MAX_BYTES})"
 
@@ -375,6 +377,237 @@ def replay_for_docs(desktop: Tab) -> None:
     docs_shot(page, "dashboard-replay", top=".dsr-player .dsr-main")
 
 
+SINGLE_ELIMINATION = {
+    "scenario": "tictactoe",
+    "format": "single_elimination",
+    "agents": ["builtin:minimax", AGENT_REF, "builtin:random-js", "builtin:random"],
+}
+"""Four tictactoe players, best seed first (the uploaded one plays sandboxed)."""
+DOUBLE_ELIMINATION = {
+    "scenario": "prisoners_dilemma",
+    "format": "double_elimination",
+    "agents": [
+        "builtin:tit-for-tat",
+        "builtin:always-cooperate",
+        "builtin:grim",
+        "builtin:pavlov",
+    ],
+    "options": {"rounds": 10},
+    "isolation": "trusted",
+}
+"""Four agents that never defect first: every game is drawn, every tie goes to the
+higher seed (the earlier entrant), and seed 1 wins without a bracket reset."""
+
+
+def _token(tab: Tab) -> str:
+    return str(tab.page.evaluate("() => sessionStorage.getItem('devspark.access_token')"))
+
+
+def _finished_tournaments(api: str, headers: dict[str, str], *bodies: Any) -> list[str]:
+    """Create and start these tournaments (all at once); wait until they finish."""
+    ids = []
+    for body in bodies:
+        created = httpx.post(f"{api}/tournaments", headers=headers, json=body, timeout=30)
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+        started = httpx.post(f"{api}/tournaments/{ids[-1]}/start", headers=headers, timeout=30)
+        assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 90
+    for tournament_id in ids:
+        status = "running"
+        while status not in ("finished", "cancelled") and time.monotonic() < deadline:
+            time.sleep(0.25)
+            status = httpx.get(f"{api}/tournaments/{tournament_id}", timeout=10).json()["status"]
+        assert status == "finished", f"tournament {tournament_id} is {status}"
+    return ids
+
+
+def _ties(tournament: dict[str, Any], matches: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each tie of a bracket, from the API: its round, agents and winner.
+
+    A tie is won on points (win 1, draw 1/2); level, it goes to the higher seed (the
+    earlier entrant), as the format decides.
+    """
+    seeds = {agent: index for index, agent in enumerate(tournament["agents"])}
+    ties: dict[str, dict[str, Any]] = {}
+    for match in matches:
+        assert match["status"] == "finished", match
+        tie = ties.setdefault(
+            match["label"],
+            {"round": match["round"], "agents": match["agents"], "points": {}},
+        )
+        best = max(result["reward"] for result in match["results"])
+        leaders = [r["agent"] for r in match["results"] if r["reward"] == best]
+        for agent in match["agents"]:
+            won = 1.0 if leaders == [agent] else 0.5 if agent in leaders else 0.0
+            tie["points"][agent] = tie["points"].get(agent, 0.0) + won
+    for tie in ties.values():
+        tie["winner"] = max(tie["agents"], key=lambda a: (tie["points"][a], -seeds[a]))
+        tie["drawn"] = len(set(tie["points"].values())) == 1
+    return ties
+
+
+def check_bracket(page: Any, api: str, tournament_id: str) -> dict[str, dict[str, Any]]:
+    """The bracket shows every tie in its round's column, both agents, the winner marked."""
+    tournament = httpx.get(f"{api}/tournaments/{tournament_id}", timeout=10).json()
+    matches = httpx.get(f"{api}/tournaments/{tournament_id}/matches?limit=100", timeout=10).json()[
+        "items"
+    ]
+    ties = _ties(tournament, matches)
+    rounds = sorted({tie["round"] for tie in ties.values()})
+    assert rounds == list(range(len(rounds))), ties
+    bracket = page.get_by_role("group", name="Bracket")
+    columns = bracket.locator(".bracket-round")
+    expect(columns).to_have_count(len(rounds))
+    boxes = [columns.nth(i).bounding_box() for i in rounds]
+    # Rounds are columns, side by side, left to right.
+    assert all(box is not None for box in boxes), boxes
+    lefts = [box["x"] for box in boxes if box]
+    tops = {round(box["y"]) for box in boxes if box}
+    assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts) and len(tops) == 1, boxes
+    for label, tie in ties.items():
+        column = columns.nth(tie["round"])
+        expect(column.get_by_role("heading")).to_have_text(f"Round {tie['round'] + 1}")
+        card = column.locator(".tie").filter(
+            has=page.locator(".label", has_text=re.compile(f"^{re.escape(label)}$"))
+        )
+        expect(card).to_have_count(1)
+        seats = card.locator(".seat > span:first-child")
+        expect(seats).to_have_count(2)
+        assert sorted(seats.all_inner_texts()) == sorted(tie["agents"]), (label, tie)
+        expect(card.locator(".seat.winner"), f"{label}: {tie}").to_have_count(1)
+        expect(card.locator(".seat.winner > span:first-child")).to_have_text(tie["winner"])
+        if tie["drawn"]:
+            expect(card).to_contain_text("level: the higher seed goes through")
+        # Screen readers hear who played and who won, not only the tie's label.
+        expect(card.get_by_role("link").first).to_have_accessible_name(
+            re.compile(f"^{re.escape(label)}: .*{re.escape(tie['winner'])} won")
+        )
+    return ties
+
+
+def elimination_brackets(desktop: Tab, shots: Shot) -> str:
+    """Single and double elimination of four agents, drawn as brackets once finished.
+
+    The double elimination's ties are all drawn: the bracket marks the higher seed, who
+    goes through, as their winner.
+
+    Returns the single elimination's id (the phone's and the README's tournament page).
+    """
+    page = desktop.page
+    api = f"{desktop.server.url}/api/v1"
+    headers = {"Authorization": f"Bearer {_token(desktop)}"}
+    single, double = _finished_tournaments(api, headers, SINGLE_ELIMINATION, DOUBLE_ELIMINATION)
+
+    desktop.go(f"#/tournaments/{single}")
+    expect(page.locator("main h1")).to_have_text("single elimination · tictactoe-v1")
+    ties = check_bracket(page, api, single)
+    assert sorted(ties) == ["SF1", "SF2", "final"], ties
+    # The final, in the last column, shows the champion.
+    final = page.locator(".bracket-round").last.locator(".tie")
+    expect(final).to_have_count(1)
+    expect(final.locator(".label").first).to_have_text("final")
+    expect(final.locator(".seat.winner > span:first-child")).to_have_text(ties["final"]["winner"])
+    shots(page, "desktop-bracket")
+    docs_shot(page, "dashboard-tournament", full_page=True)
+
+    desktop.go(f"#/tournaments/{double}")
+    expect(page.locator("main h1")).to_have_text("double elimination · prisoners_dilemma-v1")
+    ties = check_bracket(page, api, double)
+    assert sorted(ties) == ["LB-R1", "LB-R2", "WB-SF1", "WB-SF2", "WB-final", "final"], ties
+    assert all(tie["drawn"] for tie in ties.values()), ties
+    final = page.locator(".bracket-round").last.locator(".tie")
+    expect(final.locator(".label").first).to_have_text("final")
+    champion = DOUBLE_ELIMINATION["agents"][0]
+    expect(final.locator(".seat.winner > span:first-child")).to_have_text(champion)
+    shots(page, "desktop-bracket-double")
+    return single
+
+
+VIEWER = "vera"
+
+
+def viewer_is_offered_no_writes(browser: Any, server: Any, shots: Shot, user_token: str) -> None:
+    """A viewer reads every page and manages API keys, and is offered nothing else."""
+    api = f"{server.url}/api/v1"
+    registered = httpx.post(
+        f"{api}/auth/register", json={"username": VIEWER, "password": PASSWORD}, timeout=10
+    )
+    assert registered.status_code == 201, registered.text
+    with closing(sqlite3.connect(server.data_dir / "devspark.db")) as db, db:
+        changed = db.execute("UPDATE users SET role = 'viewer' WHERE username = ?", (VIEWER,))
+        assert changed.rowcount == 1
+    # A tournament not started yet: its owner would be offered Start and Cancel.
+    pending = httpx.post(
+        f"{api}/tournaments",
+        headers={"Authorization": f"Bearer {user_token}"},
+        json={
+            "scenario": "tictactoe",
+            "format": "round_robin",
+            "agents": ["builtin:minimax", "builtin:random"],
+            "isolation": "trusted",
+        },
+        timeout=30,
+    )
+    assert pending.status_code == 201, pending.text
+    agents = httpx.get(f"{api}/agents", timeout=10).json()["items"]
+    agent = next(a for a in agents if a["name"] == "dash-bot")
+    match = httpx.get(f"{api}/matches?status=finished&limit=1", timeout=10).json()["items"][0]
+
+    with opened(browser, server, DESKTOP) as tab:
+        page = tab.page
+        tab.login(VIEWER, PASSWORD)
+        expect(page.locator(".nav-user")).to_have_text(f"{VIEWER} (viewer)")
+        no_start = page.get_by_role("button", name=re.compile(r"\bstart\b", re.IGNORECASE))
+
+        tab.go("#/agents")
+        expect(page.locator("main table").first).to_contain_text("dash-bot")
+        expect(page.get_by_label("Agent archive")).to_have_count(0)
+        expect(page.get_by_role("button", name="Upload")).to_have_count(0)
+
+        tab.go(f"#/agents/{agent['id']}")
+        versions = page.get_by_role("region", name="Versions (newest first)")
+        expect(versions).to_contain_text("1.0.0")
+        expect(versions.get_by_role("button")).to_have_count(0)  # no start, stop, deprecate
+        expect(page.get_by_label("Agent archive")).to_have_count(0)
+
+        tab.go("#/tournaments")
+        expect(page.locator("main table").first).to_contain_text("round robin")
+        expect(page.get_by_role("button", name="Create tournament")).to_have_count(0)
+        expect(page.get_by_label("Scenario")).to_have_count(0)
+
+        tab.go(f"#/tournaments/{pending.json()['id']}")
+        expect(page.locator(".panel .badge").first).to_have_text("created")
+        expect(page.get_by_role("button", name="Start", exact=True)).to_have_count(0)
+        expect(page.get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
+        expect(no_start).to_have_count(0)
+
+        for route in ("#/", f"#/matches/{match['id']}"):
+            tab.go(route)
+            page.wait_for_load_state("networkidle")
+            expect(no_start).to_have_count(0)
+        expect(page.get_by_label("Step", exact=True)).to_be_visible()  # the replay plays
+
+        tab.go("#/leaderboards")
+        expect(page.locator("main table").first).to_contain_text("builtin:")
+        tab.go("#/scenarios")
+        expect(page.locator(".scenario-card").first).to_be_visible()
+
+        # Any account manages its own API keys.
+        tab.go("#/keys")
+        page.get_by_label("Name", exact=True).fill("reader")
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_label("New API key")).to_have_value(re.compile(r"^dsk_"))
+        shots(page, "desktop-viewer-keys")
+
+        # The server refuses what the page does not offer.
+        viewer = {"Authorization": f"Bearer {_token(tab)}"}
+        refused = httpx.post(
+            f"{api}/tournaments/{pending.json()['id']}/start", headers=viewer, timeout=10
+        )
+        assert refused.status_code == 403, refused.text
+
+
 def page_headers_and_static_files(dashboard_server: Any) -> None:
     """The page has its CSP; the files are served; neither is in the OpenAPI document."""
     page = httpx.get(f"{dashboard_server.url}/")
@@ -431,7 +664,7 @@ def keyboard_navigation(desktop: Tab) -> None:
     expect(header).to_have_attribute("aria-sort", "ascending")
 
 
-def phone_layout(phone: Tab, shots: Shot) -> None:
+def phone_layout(phone: Tab, shots: Shot, bracket_id: str) -> None:
     """At 390x844 no page scrolls sideways, and the menu opens and navigates."""
     page = phone.page
     phone.login("admin", phone.server.admin_password)
@@ -442,11 +675,10 @@ def phone_layout(phone: Tab, shots: Shot) -> None:
         assert width <= PHONE["width"], f"{name}: the page scrolls sideways ({width} px)"
         shots(page, f"phone-{name}")
     api = f"{phone.server.url}/api/v1"
-    tournament = httpx.get(f"{api}/tournaments?status=finished&limit=1").json()["items"][0]
-    match = httpx.get(f"{api}/matches?tournament_id={tournament['id']}&limit=1").json()["items"][0]
+    match = httpx.get(f"{api}/matches?tournament_id={bracket_id}&limit=1").json()["items"][0]
     dynamic = {
         "agent": f"#/agents/{AGENT_REF}",
-        "tournament": f"#/tournaments/{tournament['id']}",
+        "tournament": f"#/tournaments/{bracket_id}",
         "match": f"#/matches/{match['id']}",
     }
     for name, route in dynamic.items():
@@ -455,6 +687,11 @@ def phone_layout(phone: Tab, shots: Shot) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{name}: the page scrolls sideways ({width} px)"
         shots(page, f"phone-{name}")
+        if name == "tournament":
+            expect(page.get_by_role("group", name="Bracket").locator(".seat.winner")).to_have_count(
+                3
+            )
+            docs_shot(page, "dashboard-phone-tournament", full_page=True)
     toggle = page.get_by_role("button", name="Menu")
     expect(page.get_by_role("link", name="Leaderboards")).to_be_hidden()
     toggle.click()
@@ -484,7 +721,10 @@ def test_dashboard(
         journey(tab, shots, agent_archive)
         sample = live_match(tab, slow_agent_archive)
         scenario_gallery(tab, shots, sample)
+        bracket_id = elimination_brackets(tab, shots)
+        user_token = _token(tab)
         if DOCS_SHOTS:
             replay_for_docs(tab)
+    viewer_is_offered_no_writes(browser, dashboard_server, shots, user_token)
     with opened(browser, dashboard_server, PHONE) as tab:
-        phone_layout(tab, shots)
+        phone_layout(tab, shots, bracket_id)

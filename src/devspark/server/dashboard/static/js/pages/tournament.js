@@ -75,8 +75,12 @@ function finalTable(rows) {
   });
 }
 
-/** Elimination bracket: one column per round, one card per tie (its games linked). */
-function bracket(matches) {
+/**
+ * Elimination bracket: one column per round, one card per tie (its games linked). A tie
+ * level after its games goes to the higher seed, the earlier of `entrants`.
+ */
+function bracket(matches, entrants) {
+  const seed = (agent) => (entrants.includes(agent) ? entrants.indexOf(agent) : Infinity);
   if (!matches.length) return h('p', { class: 'muted' }, 'No match has been drawn yet.');
   const rounds = new Map();
   for (const m of matches) {
@@ -98,13 +102,17 @@ function bracket(matches) {
         for (const [agent, result] of outcomes(g)) totals.set(agent, totals.get(agent) + (result === 'win' ? 1 : result === 'draw' ? 0.5 : 0));
       }
       const best = finished ? Math.max(...totals.values()) : null;
-      const leaders = [...totals].filter(([, v]) => v === best);
+      const leaders = [...totals].filter(([, v]) => v === best).map(([agent]) => agent).sort((a, b) => seed(a) - seed(b));
       const allDone = finished === games.length;
+      const level = allDone && leaders.length > 1;
+      const winner = allDone ? leaders[0] : null;
+      const state = !winner ? 'in progress' : level ? `${winner} won (level: the higher seed goes through)` : `${winner} won`;
       return h('li', { class: 'tie' },
-        h('a', { href: `#/matches/${games[games.length - 1].id}`, 'aria-label': `${key}: ${games.length} game(s), ${allDone ? 'finished' : 'in progress'}` },
+        h('a', { href: `#/matches/${games[games.length - 1].id}`, 'aria-label': `${key}: ${[...totals.keys()].join(' vs ')}, ${games.length} game(s), ${state}` },
           h('span', { class: 'label' }, key),
-          [...totals].map(([agent, points]) => h('span', { class: ['seat', allDone && leaders.length === 1 && leaders[0][0] === agent ? 'winner' : ''] },
+          [...totals].map(([agent, points]) => h('span', { class: ['seat', agent === winner ? 'winner' : ''] },
             h('span', {}, agent), h('span', {}, finished ? fmtNum(points, points % 1 ? 1 : 0) : '–'))),
+          level ? h('span', { class: 'label' }, 'level: the higher seed goes through') : null,
           allDone ? null : h('span', { class: 'label' }, games.some((g) => g.status === 'running') ? 'playing now' : 'to play')),
         games.length > 1 ? h('p', { class: 'label' }, games.map((g, i) => [i ? ' · ' : '', h('a', { href: `#/matches/${g.id}` }, `game ${i + 1}`)])) : null);
     });
@@ -197,7 +205,7 @@ export async function render(ctx) {
         add(clear(head), progress(t), actions(ctx, t, reload));
         add(clear(list), matchesTable(matches));
         if (elimination) {
-          add(clear(board), bracket(matches));
+          add(clear(board), bracket(matches, t.agents));
         } else if (t.status === 'finished' && !standingsShown) {
           const rows = await apiAll(`/tournaments/${id}/standings`);
           if (!ctx.isCurrent()) return;
