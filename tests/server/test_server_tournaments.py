@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,14 +12,14 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.server.app import create_app
 from devspark.server.runner import TournamentRunner
 from devspark.server.settings import Settings
 from devspark.services.durable import create_tournament
-from devspark.store.models import AuditLogRow, TournamentRow, UserRow
+from devspark.store.models import AuditLogRow, MatchRow, TournamentRow, UserRow
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD = "correct horse battery"
@@ -214,3 +215,85 @@ def test_runner_resumes_running_tournaments_on_start(client: TestClient) -> None
         runner.stop()
     assert not runner.running
     assert not runner.submit(tid)  # a stopped runner takes nothing more
+
+
+def _running_tournament(made: sessionmaker[Session], **params: Any) -> uuid.UUID:
+    with made() as session:
+        owner = session.scalars(select(UserRow).where(UserRow.username == "owner")).first()
+        if owner is None:
+            owner = UserRow(username="owner", role="user")
+            session.add(owner)
+            session.commit()
+        row = create_tournament(
+            session,
+            owner_id=owner.id,
+            scenario="tictactoe",
+            format="round_robin",
+            agents=["builtin:minimax", "builtin:random"],
+            params={"isolation": "trusted", "bootstrap": 20, **params},
+        )
+        row.status = "running"
+        session.commit()
+        return row.id
+
+
+def _wait_finished(made: sessionmaker[Session], tid: uuid.UUID) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        with made() as session:
+            if session.scalar(select(TournamentRow.status).where(TournamentRow.id == tid)) == (
+                "finished"
+            ):
+                return
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_long_tournament_yields_its_turn_in_slices(client: TestClient) -> None:
+    client.app.state.runner.stop()  # type: ignore[attr-defined]  # a runner of our own
+    made = factory(client)
+    long = _running_tournament(made, rounds=12)  # 24 matches
+    short = _running_tournament(made, rounds=1)  # 2 matches, queued behind it
+    runner = TournamentRunner(made, workers=1, slice_matches=2)
+    runner.start()
+    try:
+        _wait_finished(made, short)
+        with made() as session:
+            played = session.scalar(
+                select(func.count())
+                .select_from(MatchRow)
+                .where(MatchRow.tournament_id == long, MatchRow.status == "finished")
+            )
+        assert played is not None and played < 24  # the short one did not wait for it
+        _wait_finished(made, long)
+    finally:
+        runner.stop()
+
+
+def test_a_paced_tournament_spaces_its_matches(client: TestClient) -> None:
+    client.app.state.runner.stop()  # type: ignore[attr-defined]
+    made = factory(client)
+    paced = _running_tournament(made, rounds=3, pace_s=0.3)  # 6 matches
+    runner = TournamentRunner(made, workers=1)
+    runner.start()
+    try:
+        _wait_finished(made, paced)
+    finally:
+        runner.stop()
+    with made() as session:
+        starts = sorted(
+            session.scalars(select(MatchRow.started_at).where(MatchRow.tournament_id == paced))
+        )
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
+    assert len(gaps) == 5 and min(gaps) >= 0.3
+
+
+def test_create_takes_a_pace_and_long_ladders_only(client: TestClient) -> None:
+    ada = account(client, "ada")
+    ladder = create(client, ada, format="ladder", rounds=5000, pace_s=1.5)
+    assert (ladder["rounds"], ladder["pace_s"]) == (5000, 1.5)
+    too_long = client.post(TOURNAMENTS, json={**BODY, "rounds": 500}, headers=ada)
+    assert too_long.status_code == 422
+    assert "over 100 for round_robin" in too_long.text
+    negative = client.post(TOURNAMENTS, json={**BODY, "pace_s": -1}, headers=ada)
+    assert negative.status_code == 422

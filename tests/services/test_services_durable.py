@@ -297,3 +297,46 @@ def test_create_tournament_persists_params_and_refuses_bad_ones(
             )
         with pytest.raises(NotFoundError, match="does not exist"):
             cancel(session, uuid.uuid4())
+
+
+@pytest.mark.parametrize(("fmt", "rounds"), [("round_robin", 2), ("swiss", 3)])
+def test_slices_of_a_few_matches_reach_the_uninterrupted_standings(
+    factory: sessionmaker[Session], fmt: str, rounds: int
+) -> None:
+    total, expected = _expected(fmt, rounds)
+    tournament_id = _create(factory, fmt, rounds)
+    statuses: list[str] = []
+    with LocalExecutor(workers=1) as executor:
+        while not statuses or statuses[-1] == "running":
+            statuses.append(run_tournament_durably(factory, tournament_id, executor, max_matches=5))
+            assert len(statuses) <= total, "a slice played nothing"
+    assert statuses[-1] == "finished" and len(statuses) == -(-total // 5)
+    with factory() as session:
+        _assert_complete(session, tournament_id, total)
+        assert _standings(session, tournament_id) == _rounded(expected)
+    with LocalExecutor(workers=1) as executor:  # finished: nothing more to play
+        assert run_tournament_durably(factory, tournament_id, executor, max_matches=5) == (
+            "finished"
+        )
+
+
+def test_pace_is_stored_and_a_negative_one_refused(factory: sessionmaker[Session]) -> None:
+    with factory() as session:
+        row = create_tournament(
+            session,
+            owner_id=_owner(session),
+            scenario=SCENARIO,
+            format="ladder",
+            agents=AGENTS,
+            params=dataclasses.replace(PARAMS, rounds=50, pace_s=2.5),
+        )
+        assert TournamentParams.from_json(row.params).pace_s == 2.5
+        with pytest.raises(InvalidArgumentError, match="pace_s"):
+            create_tournament(
+                session,
+                owner_id=_owner(session),
+                scenario=SCENARIO,
+                format="ladder",
+                agents=AGENTS,
+                params=dataclasses.replace(PARAMS, pace_s=-1),
+            )

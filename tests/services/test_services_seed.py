@@ -20,6 +20,7 @@ from devspark.services.durable import TournamentParams
 from devspark.services.seed import (
     ADMIN_USERNAME,
     LADDER_MATCHES,
+    LADDER_PACE_S,
     seed_if_empty,
 )
 from devspark.store.models import ScenarioRow, TournamentRow, UserRow
@@ -62,6 +63,7 @@ def test_first_seed_creates_admin_scenarios_and_a_running_ladder(session: Sessio
     params = TournamentParams.from_json(ladder.params)
     assert params.agents == LADDER == report.agents
     assert params.rounds == LADDER_MATCHES
+    assert params.pace_s == LADDER_PACE_S > 0  # it plays on in the background
 
 
 def test_second_seed_is_a_no_op(session: Session) -> None:

@@ -15,6 +15,12 @@ stores each match's replay.
 next one: the tournament stays ``"running"`` in the database and is resumed by the next
 start, exactly as after a crash.
 
+Work is played in slices: a tournament plays at most ``slice_matches`` matches (one when
+it has a pace), then goes to the back of the queue, so a long ladder never starves a
+match or a tournament queued after it. A tournament with ``pace_s`` comes back to the
+queue only after that many seconds: a continuous ladder plays in the background at a
+steady pace.
+
 Only one runner may work on a database at a time: a deployment with several server
 processes must run the runner in one of them (not handled yet).
 
@@ -58,6 +64,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT_S = 60.0
 """How long :meth:`TournamentRunner.stop` waits for the match in progress."""
+
+DEFAULT_SLICE = 8
+"""Matches a tournament plays before the work queued behind it gets its turn."""
 
 
 class RunnerStoppingError(Exception):
@@ -230,6 +239,7 @@ class TournamentRunner:
         hub: Where progress events are published (none by default).
         playback: Agent staging and replay storage (none by default: built-in agents
             only, no replays).
+        slice_matches: Matches a tournament plays before yielding its turn.
 
     """
 
@@ -241,7 +251,13 @@ class TournamentRunner:
         executor_factory: Callable[[], Executor] | None = None,
         hub: LiveHub | None = None,
         playback: Playback = NO_PLAYBACK,
+        slice_matches: int = DEFAULT_SLICE,
     ) -> None:
+        if slice_matches < 1:
+            raise ValueError(f"slice_matches={slice_matches} must be at least 1")
+        self.slice_matches = slice_matches
+        self._timers: set[threading.Timer] = set()
+        self._announced: set[uuid.UUID] = set()  # touched by the runner thread only
         self.session_factory = session_factory
         self.hub = hub
         self.workers = workers
@@ -317,6 +333,10 @@ class TournamentRunner:
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT_S) -> None:
         """Stop after the match in progress; queued tournaments stay for the next start."""
         self._stopping.set()
+        with self._lock:
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
@@ -363,13 +383,22 @@ class TournamentRunner:
                 self._local.observe(None)
 
     def _run(self, tournament_id: uuid.UUID, executor: Executor) -> None:
-        if self.hub is not None:
+        if self.hub is not None and tournament_id not in self._announced:
+            self._announced.add(tournament_id)  # once per pass, not once per slice
             self._publish_status(self.hub, tournament_id, "running")
             executor = _PublishingExecutor(
                 executor, self.hub, self.session_factory, tournament_id, local=self._local
             )
+        pace = self._pace(tournament_id)
+        status: str | None = None
         try:
-            run_tournament_durably(self.session_factory, tournament_id, executor, self.playback)
+            status = run_tournament_durably(
+                self.session_factory,
+                tournament_id,
+                executor,
+                self.playback,
+                max_matches=1 if pace > 0 else self.slice_matches,
+            )
         except RunnerStoppingError:
             logger.info("tournament %s paused: the runner is stopping", tournament_id)
         except Exception:
@@ -378,8 +407,40 @@ class TournamentRunner:
         finally:
             if self._local is not None:
                 self._local.observe(None)
-            if self.hub is not None:
+            if self.hub is not None and status != "running":
+                self._announced.discard(tournament_id)
                 self._publish_status(self.hub, tournament_id, None)
+        if status == "running":  # its slice is over: back of the queue (after its pace)
+            self._resubmit(tournament_id, pace)
+
+    def _pace(self, tournament_id: uuid.UUID) -> float:
+        try:
+            with self.session_factory() as session:
+                params = session.scalar(
+                    select(TournamentRow.params).where(TournamentRow.id == tournament_id)
+                )
+        except Exception:
+            logger.exception("could not read the pace of tournament %s", tournament_id)
+            return 0.0
+        return max(0.0, float((params or {}).get("pace_s", 0.0)))
+
+    def _resubmit(self, tournament_id: uuid.UUID, delay: float) -> None:
+        if delay <= 0:
+            self.submit(tournament_id)
+            return
+
+        def fire() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+            self.submit(tournament_id)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._timers.add(timer)
+        timer.start()
 
     def _stored(self, row: MatchRow, result: MatchResult) -> None:
         """Publish ``match_finished`` of a committed match."""
@@ -417,4 +478,4 @@ class TournamentRunner:
         )
 
 
-__all__ = ["DEFAULT_STOP_TIMEOUT_S", "RunnerStoppingError", "TournamentRunner"]
+__all__ = ["DEFAULT_SLICE", "DEFAULT_STOP_TIMEOUT_S", "RunnerStoppingError", "TournamentRunner"]

@@ -42,7 +42,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -113,6 +113,9 @@ class TournamentParams:
         isolation: Isolation level of every agent.
         seats: Agents per match (round robin of a multi-player scenario).
         bootstrap: Bootstrap resamples for the published intervals.
+        pace_s: Seconds the server's runner waits between two matches of this
+            tournament (0: back to back). A long ladder with a pace is a continuous
+            ladder: it keeps playing in the background without taking the machine.
 
     """
 
@@ -123,6 +126,7 @@ class TournamentParams:
     isolation: IsolationLevel = IsolationLevel.SANDBOX
     seats: int = 2
     bootstrap: int = 200
+    pace_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form stored in ``TournamentRow.params``."""
@@ -134,6 +138,7 @@ class TournamentParams:
             "isolation": self.isolation.value,
             "seats": self.seats,
             "bootstrap": self.bootstrap,
+            "pace_s": self.pace_s,
         }
 
     @classmethod
@@ -147,6 +152,7 @@ class TournamentParams:
             isolation=IsolationLevel(data.get("isolation", IsolationLevel.SANDBOX.value)),
             seats=int(data.get("seats", 2)),
             bootstrap=int(data.get("bootstrap", 200)),
+            pace_s=float(data.get("pace_s", 0.0)),
         )
 
 
@@ -191,25 +197,13 @@ def create_tournament(
             raise InvalidArgumentError(f"params {params!r}: {exc}") from exc
     else:
         base = params or TournamentParams(agents=())
-    stored = TournamentParams(
+    if base.pace_s < 0:
+        raise InvalidArgumentError(f"pace_s={base.pace_s!r} must not be negative")
+    stored = replace(
+        base,
         agents=tuple(check_entrants(session, agents, base.isolation)),
-        rounds=base.rounds,
-        baselines=base.baselines,
-        options=base.options,
-        isolation=base.isolation,
-        seats=base.seats,
-        bootstrap=base.bootstrap,
+        baselines=tuple(check_entrants(session, base.baselines, base.isolation)),
     )
-    if stored.baselines:
-        stored = TournamentParams(
-            agents=stored.agents,
-            rounds=stored.rounds,
-            baselines=tuple(check_entrants(session, stored.baselines, stored.isolation)),
-            options=stored.options,
-            isolation=stored.isolation,
-            seats=stored.seats,
-            bootstrap=stored.bootstrap,
-        )
     _build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
     _ensure_scenario(session, cls.full_id)
     row = TournamentRow(
@@ -419,13 +413,27 @@ def run_tournament_durably(
     tournament_id: uuid.UUID,
     executor: Executor,
     playback: Playback = NO_PLAYBACK,
-) -> None:
-    """Play (or resume) a persisted tournament to the end, committing every match.
+    *,
+    max_matches: int | None = None,
+) -> str:
+    """Play (or resume) a persisted tournament, committing every match.
 
     Safe to call again after the process running it was killed: finished matches are
     replayed from the database, unfinished ones are played. Returns at once for a
     finished or cancelled tournament, and stops before the next match once
     :func:`cancel` was called.
+
+    Args:
+        session_factory: Sessions on the tournament's database.
+        tournament_id: The tournament.
+        executor: Plays the matches.
+        playback: Agent staging and replay storage.
+        max_matches: Return after playing this many matches (a slice, so that other
+            work can run in between; call again to go on); ``None`` plays to the end.
+
+    Returns:
+        The tournament's status afterwards: ``"finished"``, ``"cancelled"``, or
+        ``"running"`` when the slice ended first.
 
     Raises:
         NotFoundError: No such tournament.
@@ -435,19 +443,22 @@ def run_tournament_durably(
     with session_factory() as session:
         row = _tournament(session, tournament_id)
         if row.status in ("finished", "cancelled"):
-            return
+            return row.status
         if row.status == "created":
             row.status = "running"
             row.started_at = utcnow()
         params = TournamentParams.from_json(row.params)
         ratings = OpenSkillRatings()
         fmt = _build(row.format, params, row.seed, ratings)
-        runner = _Runner(session, row, params, executor, ratings, playback)
+        runner = _Runner(session, row, params, executor, ratings, playback, max_matches)
         runner.requeue_running()
         session.commit()
         outcomes = runner.drive(fmt)
         if outcomes is not None and not runner.cancelled():
             runner.finish(outcomes)
+        return str(
+            session.scalar(select(TournamentRow.status).where(TournamentRow.id == tournament_id))
+        )
 
 
 class _Runner:
@@ -461,9 +472,12 @@ class _Runner:
         executor: Executor,
         ratings: OpenSkillRatings,
         playback: Playback,
+        max_matches: int | None = None,
     ) -> None:
         self.session = session
         self.playback = playback
+        self.budget = max_matches
+        """Matches this pass may still play; ``None``: no limit."""
         self.tournament = tournament
         self.tournament_id = tournament.id
         self.params = params
@@ -480,7 +494,10 @@ class _Runner:
                 row.started_at = None
 
     def drive(self, fmt: TournamentFormat) -> list[Outcome] | None:
-        """Feed the format to the end; the outcomes in order, or ``None`` if cancelled."""
+        """Feed the format to the end; the outcomes in order, or ``None``.
+
+        ``None`` when the tournament was cancelled or this pass's match budget ran out.
+        """
         outcomes: list[Outcome] = []
         while not fmt.done:
             pairings = [p for p in fmt.next_round() if len(p.agents) >= 2]
@@ -509,9 +526,13 @@ class _Runner:
         if pending and self.cancelled():
             return None
         for index, row in pending:
+            if self.budget is not None and self.budget <= 0:
+                return None  # the slice is over; the queued rows wait for the next pass
             self.mark_running(row)
             result = next(iter(self.executor.map([self.spec(row)])))
             self.store_result(row, result)
+            if self.budget is not None:
+                self.budget -= 1
             found[index] = Outcome.from_result(result)
             if self.cancelled():
                 return None

@@ -38,6 +38,7 @@ __all__ = [
     "LADDER_AGENTS",
     "LADDER_FORMAT",
     "LADDER_MATCHES",
+    "LADDER_PACE_S",
     "LADDER_SCENARIO",
     "SeedReport",
     "seed_if_empty",
@@ -60,8 +61,11 @@ LADDER_AGENTS: tuple[str, ...] = (
 )
 """Built-in baselines entered in the seeded ladder (those shipped; see ``builtin_names``)."""
 
-LADDER_MATCHES = 200
-"""Matches the seeded ladder plays before it finishes."""
+LADDER_MATCHES = 2000
+"""Matches the seeded ladder plays before it finishes (about an hour at its pace)."""
+
+LADDER_PACE_S = 2.0
+"""Seconds between two matches of the seeded ladder: it plays on in the background."""
 
 _PASSWORD_BYTES = 24  # 32 URL-safe characters, 192 bits of randomness
 
@@ -114,7 +118,7 @@ def seed_if_empty(session: Session, *, hasher: PasswordHasher | None = None) -> 
         scenario=LADDER_SCENARIO,
         format=LADDER_FORMAT,
         agents=agents,
-        params=TournamentParams(agents=agents, rounds=LADDER_MATCHES),
+        params=TournamentParams(agents=agents, rounds=LADDER_MATCHES, pace_s=LADDER_PACE_S),
     )
     tournament.status = "running"
     tournament.started_at = utcnow()

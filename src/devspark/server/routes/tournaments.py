@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,12 @@ WRITE_SCOPE = "tournaments:write"
 MAX_AGENTS = 64
 """The most entrants one tournament may have."""
 
+MAX_ROUNDS = 100
+"""The most legs, rounds or games per tie of a tournament."""
+
+MAX_LADDER_MATCHES = 10_000
+"""The most matches of one ladder."""
+
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
     404: {"model": ErrorBody, "description": "Not found: no such tournament or scenario."},
@@ -98,6 +104,7 @@ _TOURNAMENT_EXAMPLE: dict[str, Any] = {
     "seed": 7,
     "options": {},
     "isolation": "sandbox",
+    "pace_s": 0.0,
     "status": "running",
     "created_at": "2025-01-31T12:00:00Z",
     "started_at": "2025-01-31T12:00:05Z",
@@ -145,8 +152,26 @@ class TournamentCreate(BaseModel):
         description="Entrants: `builtin:NAME` or a started upload `agent:USER/NAME[@VERSION]`.",
     )
     rounds: int | None = Field(
-        default=None, ge=1, le=100, description="Legs, rounds or games per tie; null: default."
+        default=None,
+        ge=1,
+        le=MAX_LADDER_MATCHES,
+        description="Legs, rounds or games per tie (at most 100), or a ladder's matches "
+        f"(at most {MAX_LADDER_MATCHES}); null: the format's default.",
     )
+    pace_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds between two of its matches (0: back to back); a long ladder "
+        "with a pace plays on in the background.",
+    )
+
+    @model_validator(mode="after")
+    def _rounds_fit_the_format(self) -> TournamentCreate:
+        if self.rounds is not None and self.format != "ladder" and self.rounds > MAX_ROUNDS:
+            raise ValueError(f"rounds={self.rounds} is over {MAX_ROUNDS} for {self.format}")
+        return self
+
     seed: int = Field(default=0, ge=0, le=2**31 - 1, description="The format's seed.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Scenario reset options of every match."
@@ -180,6 +205,7 @@ class TournamentPublic(BaseModel):
     seed: int
     options: dict[str, Any]
     isolation: str
+    pace_s: float = Field(description="Seconds between two of its matches.")
     status: str = Field(description="`created`, `running`, `finished` or `cancelled`.")
     created_at: datetime
     started_at: datetime | None
@@ -200,6 +226,7 @@ class TournamentPublic(BaseModel):
             seed=row.seed,
             options=dict(params.options or {}),
             isolation=params.isolation.value,
+            pace_s=params.pace_s,
             status=row.status,
             created_at=row.created_at,
             started_at=row.started_at,
@@ -342,6 +369,7 @@ def create(
         rounds=body.rounds,
         options=dict(body.options),
         isolation=body.isolation,
+        pace_s=body.pace_s,
     )
     row = create_tournament(
         session,
