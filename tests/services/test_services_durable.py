@@ -24,6 +24,7 @@ from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, 
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
 from devspark.services.durable import (
+    DurableTournament,
     TournamentParams,
     cancel,
     create_tournament,
@@ -340,3 +341,18 @@ def test_pace_is_stored_and_a_negative_one_refused(factory: sessionmaker[Session
                 agents=AGENTS,
                 params=dataclasses.replace(PARAMS, pace_s=-1),
             )
+
+
+def test_a_kept_tournament_goes_on_slice_after_slice(factory: sessionmaker[Session]) -> None:
+    total, expected = _expected("swiss", 3)
+    tournament_id = _create(factory, "swiss", 3)
+    with LocalExecutor(workers=1) as executor:
+        kept = DurableTournament(factory, tournament_id, executor)
+        try:
+            statuses = [kept.advance(4) for _ in range(-(-total // 4))]
+        finally:
+            kept.close()
+    assert statuses[-1] == "finished" and set(statuses[:-1]) <= {"running"}
+    with factory() as session:
+        _assert_complete(session, tournament_id, total)
+        assert _standings(session, tournament_id) == _rounded(expected)

@@ -54,9 +54,9 @@ from devspark.scenarios import AnyScenario
 from devspark.server.live import LiveHub, match_topic, tournament_topic
 from devspark.services.durable import (
     NO_PLAYBACK,
+    DurableTournament,
     Playback,
     run_match_durably,
-    run_tournament_durably,
 )
 from devspark.store.models import MatchRow, TournamentRow
 
@@ -258,6 +258,7 @@ class TournamentRunner:
         self.slice_matches = slice_matches
         self._timers: set[threading.Timer] = set()
         self._announced: set[uuid.UUID] = set()  # touched by the runner thread only
+        self._passes: dict[uuid.UUID, DurableTournament] = {}  # likewise
         self.session_factory = session_factory
         self.hub = hub
         self.workers = workers
@@ -360,6 +361,8 @@ class TournamentRunner:
                 else:
                     self._run(ident, executor)
         finally:
+            for tournament_id in list(self._passes):
+                self._drop_pass(tournament_id)
             executor.close()
 
     def _run_match(self, match_id: uuid.UUID, executor: Executor) -> None:
@@ -392,19 +395,22 @@ class TournamentRunner:
         pace = self._pace(tournament_id)
         status: str | None = None
         try:
-            status = run_tournament_durably(
-                self.session_factory,
-                tournament_id,
-                executor,
-                self.playback,
-                max_matches=1 if pace > 0 else self.slice_matches,
-            )
+            durable = self._passes.get(tournament_id)
+            if durable is None:  # first slice: replays what is stored, once
+                durable = DurableTournament(
+                    self.session_factory, tournament_id, executor, self.playback
+                )
+                self._passes[tournament_id] = durable
+            durable.executor = executor
+            status = durable.advance(1 if pace > 0 else self.slice_matches)
         except RunnerStoppingError:
             logger.info("tournament %s paused: the runner is stopping", tournament_id)
         except Exception:
             # The tournament stays "running": the next start resumes it.
             logger.exception("tournament %s failed; it will be resumed on restart", tournament_id)
         finally:
+            if status != "running":  # done, failed or stopping: rebuilt from the database
+                self._drop_pass(tournament_id)
             if self._local is not None:
                 self._local.observe(None)
             if self.hub is not None and status != "running":
@@ -412,6 +418,11 @@ class TournamentRunner:
                 self._publish_status(self.hub, tournament_id, None)
         if status == "running":  # its slice is over: back of the queue (after its pace)
             self._resubmit(tournament_id, pace)
+
+    def _drop_pass(self, tournament_id: uuid.UUID) -> None:
+        durable = self._passes.pop(tournament_id, None)
+        if durable is not None:
+            durable.close()
 
     def _pace(self, tournament_id: uuid.UUID) -> float:
         try:
