@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from devspark.server.dashboard import mount_dashboard
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
+from devspark.server.lease import lease_for
 from devspark.server.live import LiveHub
 from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
 from devspark.server.routes import (
@@ -189,6 +190,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             workers=settings.match_workers,
             hub=live,
             playback=playback,
+            lease=lease_for(engine, settings.data_dir),
         )
         runner.start()  # re-enqueues tournaments left "running" by a crash
         app.state.runner = runner

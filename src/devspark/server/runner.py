@@ -21,8 +21,11 @@ match or a tournament queued after it. A tournament with ``pace_s`` comes back t
 queue only after that many seconds: a continuous ladder plays in the background at a
 steady pace.
 
-Only one runner may work on a database at a time: a deployment with several server
-processes must run the runner in one of them (not handled yet).
+Only one runner may work on a database at a time. Given a
+:class:`~devspark.server.lease.RunnerLease` (the server always gives one), the runner
+plays only while it holds the lease; without it, it tries again every ``poll_s``
+seconds. The holder also looks in the database every ``poll_s`` seconds when idle, for
+work that another server process accepted, so any server may take requests.
 
 With a :class:`~devspark.server.live.LiveHub` the runner publishes progress on
 ``tournament:<id>`` (and each match's own events on ``match:<id>``): ``tournament``
@@ -51,6 +54,7 @@ from devspark.arena.match import MatchSpec, Move
 from devspark.arena.replay import moves_json, plain_json
 from devspark.core.results import MatchResult
 from devspark.scenarios import AnyScenario
+from devspark.server.lease import RunnerLease
 from devspark.server.live import LiveHub, match_topic, tournament_topic
 from devspark.services.durable import (
     NO_PLAYBACK,
@@ -67,6 +71,9 @@ DEFAULT_STOP_TIMEOUT_S = 60.0
 
 DEFAULT_SLICE = 8
 """Matches a tournament plays before the work queued behind it gets its turn."""
+
+DEFAULT_POLL_S = 2.0
+"""Seconds between two tries for the lease, and between two looks for new work."""
 
 
 class RunnerStoppingError(Exception):
@@ -240,6 +247,10 @@ class TournamentRunner:
         playback: Agent staging and replay storage (none by default: built-in agents
             only, no replays).
         slice_matches: Matches a tournament plays before yielding its turn.
+        lease: The right to run on this database; ``None`` runs unconditionally and
+            never looks for work other processes accepted (tests, a single process).
+        poll_s: How often a runner without the lease tries to take it, and how often
+            the holder looks for new work in the database when idle.
 
     """
 
@@ -252,9 +263,17 @@ class TournamentRunner:
         hub: LiveHub | None = None,
         playback: Playback = NO_PLAYBACK,
         slice_matches: int = DEFAULT_SLICE,
+        lease: RunnerLease | None = None,
+        poll_s: float = DEFAULT_POLL_S,
     ) -> None:
         if slice_matches < 1:
             raise ValueError(f"slice_matches={slice_matches} must be at least 1")
+        self.lease = lease
+        self.poll_s = poll_s
+        self.holding = False
+        """Whether this runner holds the lease (always, without one)."""
+        self._waiting: set[uuid.UUID] = set()  # paced tournaments between two turns
+        self._failed: set[Job] = set()  # raised: retried on the next start only
         self.slice_matches = slice_matches
         self._timers: set[threading.Timer] = set()
         self._announced: set[uuid.UUID] = set()  # touched by the runner thread only
@@ -285,8 +304,28 @@ class TournamentRunner:
         """
         if self._thread is not None:
             return []
+        self.holding = self.lease is None or self._try_lease()
+        resumed = self._discover() if self.holding else []
+        self._thread = threading.Thread(target=self._work, name="devspark-tournaments", daemon=True)
+        self._thread.start()
+        return resumed
+
+    def _try_lease(self) -> bool:
+        if self.lease is None:
+            return True
+        try:
+            held = self.lease.try_acquire()
+        except Exception:
+            logger.exception("could not ask for the runner lease")
+            return False
+        if held:
+            logger.info("this server holds the runner lease: it plays tournaments and matches")
+        return held
+
+    def _discover(self) -> list[uuid.UUID]:
+        """Queue stored work that is not queued here yet; the tournaments found."""
         with self.session_factory() as session:
-            resumed = list(
+            tournaments = list(
                 session.scalars(
                     select(TournamentRow.id)
                     .where(TournamentRow.status == "running")
@@ -303,15 +342,21 @@ class TournamentRunner:
                     .order_by(MatchRow.created_at, MatchRow.id)
                 )
             )
-        for tournament_id in resumed:
+        with self._lock:
+            skip = self._pending | self._failed
+            waiting = set(self._waiting)
+        found: list[uuid.UUID] = []
+        for tournament_id in tournaments:
+            if ("tournament", tournament_id) in skip or tournament_id in waiting:
+                continue
             logger.info("resuming tournament %s", tournament_id)
             self.submit(tournament_id)
+            found.append(tournament_id)
         for match_id in matches:
-            logger.info("resuming match %s", match_id)
-            self.submit_match(match_id)
-        self._thread = threading.Thread(target=self._work, name="devspark-tournaments", daemon=True)
-        self._thread.start()
-        return resumed
+            if ("match", match_id) not in skip:
+                logger.info("resuming match %s", match_id)
+                self.submit_match(match_id)
+        return found
 
     def submit(self, tournament_id: uuid.UUID) -> bool:
         """Queue a tournament; ``False`` when it is already waiting or the runner stops."""
@@ -343,6 +388,9 @@ class TournamentRunner:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 logger.warning("tournament runner still busy after %.0f s; left behind", timeout)
+        if self.lease is not None and self.holding:
+            self.holding = False
+            self.lease.release()
 
     def _work(self) -> None:
         inner = self._executor_factory()
@@ -350,7 +398,18 @@ class TournamentRunner:
         executor = _StoppableExecutor(inner, self._stopping)
         try:
             while not self._stopping.is_set():
-                job = self._queue.get()
+                if not self.holding:
+                    if self._stopping.wait(self.poll_s):
+                        break
+                    self.holding = self._try_lease()
+                    if self.holding:
+                        self._discover()
+                    continue
+                try:
+                    job = self._queue.get(timeout=self.poll_s if self.lease else None)
+                except queue.Empty:
+                    self._discover()  # work another server process accepted
+                    continue
                 if job is None:
                     break
                 with self._lock:
@@ -381,6 +440,8 @@ class TournamentRunner:
             logger.info("match %s left queued: the runner is stopping", match_id)
         except Exception:
             logger.exception("match %s failed; it will be played again on restart", match_id)
+            with self._lock:
+                self._failed.add(("match", match_id))
         finally:
             if self._local is not None:
                 self._local.observe(None)
@@ -408,6 +469,8 @@ class TournamentRunner:
         except Exception:
             # The tournament stays "running": the next start resumes it.
             logger.exception("tournament %s failed; it will be resumed on restart", tournament_id)
+            with self._lock:
+                self._failed.add(("tournament", tournament_id))
         finally:
             if status != "running":  # done, failed or stopping: rebuilt from the database
                 self._drop_pass(tournament_id)
@@ -443,6 +506,7 @@ class TournamentRunner:
         def fire() -> None:
             with self._lock:
                 self._timers.discard(timer)
+                self._waiting.discard(tournament_id)
             self.submit(tournament_id)
 
         timer = threading.Timer(delay, fire)
@@ -451,6 +515,7 @@ class TournamentRunner:
             if self._stopping.is_set():
                 return
             self._timers.add(timer)
+            self._waiting.add(tournament_id)
         timer.start()
 
     def _stored(self, row: MatchRow, result: MatchResult) -> None:
@@ -489,4 +554,10 @@ class TournamentRunner:
         )
 
 
-__all__ = ["DEFAULT_SLICE", "DEFAULT_STOP_TIMEOUT_S", "RunnerStoppingError", "TournamentRunner"]
+__all__ = [
+    "DEFAULT_POLL_S",
+    "DEFAULT_SLICE",
+    "DEFAULT_STOP_TIMEOUT_S",
+    "RunnerStoppingError",
+    "TournamentRunner",
+]
