@@ -108,6 +108,13 @@ def test_bad_matches_get_clear_errors(client: TestClient) -> None:
     assert unknown.status_code == 404 and "builtin:x" in unknown.json()["error"]["message"]
     folder = client.post(MATCHES, json={**MATCH, "agents": ["/etc", "builtin:random"]}, headers=ada)
     assert folder.status_code == 422
+    wrong_game = client.post(
+        MATCHES,
+        json={**MATCH, "scenario": "connect_four", "agents": ["builtin:minimax"] * 2},
+        headers=ada,
+    )
+    assert wrong_game.status_code == 422  # refused up front, not left queued forever
+    assert "does not declare scenario 'connect_four-v1'" in wrong_game.text
     missing = client.get(f"{MATCHES}/{uuid.uuid4()}/replay")
     assert missing.status_code == 404
 
@@ -136,6 +143,8 @@ def test_an_uploaded_agent_plays_a_tournament_and_reaches_the_boards(client: Tes
     trusted = client.post("/api/v1/tournaments", json={**body, "isolation": "trusted"}, headers=ada)
     assert trusted.status_code == 422
     assert "cannot run with isolation 'trusted'" in trusted.json()["error"]["message"]
+    process = client.post("/api/v1/tournaments", json={**body, "isolation": "process"}, headers=ada)
+    assert process.status_code == 422  # process isolation runs as the server's own user
 
     created = client.post("/api/v1/tournaments", json=body, headers=ada)
     assert created.status_code == 201, created.text

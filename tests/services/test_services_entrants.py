@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from devspark.arena.agents import BUILTIN_DIR
 from devspark.arena.executors import LocalExecutor
 from devspark.arena.replay import Replay
-from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from devspark.core.errors import (
+    ConflictError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from devspark.sandbox import IsolationLevel
 from devspark.services.durable import (
     Playback,
@@ -93,8 +98,12 @@ def test_check_entrants_pins_started_versions_and_refuses_the_rest(
         "builtin:random",
         "agent:ada/randy@1.0.0",
     ]
-    with pytest.raises(InvalidArgumentError, match="cannot run with isolation 'trusted'"):
-        check_entrants(session, ["agent:ada/randy"], IsolationLevel.TRUSTED)
+    for level in (IsolationLevel.TRUSTED, IsolationLevel.PROCESS):  # the server's own uid
+        with pytest.raises(InvalidArgumentError, match=f"cannot run with isolation '{level}'"):
+            check_entrants(session, ["agent:ada/randy"], level)
+    assert check_entrants(session, ["agent:ada/randy"], IsolationLevel.GVISOR)
+    with pytest.raises(InvalidArgumentError, match="does not declare scenario 'maze-v1'"):
+        check_entrants(session, ["builtin:minimax"], sandbox, "maze-v1")
     with pytest.raises(NotFoundError, match=r"no version '9\.9\.9'"):
         check_entrants(session, ["agent:ada/randy@9.9.9"], sandbox)
     with pytest.raises(NotFoundError, match="has no agent 'nobody'"):
@@ -208,3 +217,19 @@ def test_create_match_checks_seats(session: Session, ada: UserRow) -> None:
     with pytest.raises(NotFoundError):
         create_match(session, owner_id=ada.id, scenario="nope", agents=["builtin:random"])
     assert uuid.UUID(str(ada.id))
+
+
+def test_a_version_entered_in_unfinished_work_cannot_be_deleted(
+    session: Session, artifacts: ArtifactStore, ada: UserRow, tmp_path: Path
+) -> None:
+    version = publish(session, artifacts, ada, tmp_path, start=True)
+    registry = AgentRegistry(session, artifacts, tmp_path / "work")
+    row = create_match(
+        session, owner_id=ada.id, scenario="tictactoe", agents=["agent:ada/randy", "builtin:random"]
+    )
+    registry.stop(ada, version.id)
+    with pytest.raises(ConflictError, match=f"entered in match {row.id}"):
+        registry.delete_version(ada, version.id)
+    row.status = "finished"  # played (or given up): nothing waits for it any more
+    session.commit()
+    registry.delete_version(ada, version.id)

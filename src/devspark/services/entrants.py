@@ -10,8 +10,9 @@ Two kinds of reference name an entrant:
 
 An uploaded version plays only while it is started (lifecycle ``online``, ``idle`` or
 ``busy``; ``POST /api/v1/agents/{id}/start``), is not deprecated and its agent is not
-deleted. It always plays sandboxed: isolation ``trusted`` is refused for a match or
-tournament that seats one.
+deleted. It always plays sandboxed: only :data:`UPLOAD_ISOLATION` levels are accepted
+for a match or tournament that seats one (``process`` and ``trusted`` run agents as the
+server's own user). Every entrant must declare the scenario in its manifest.
 
 The arena cannot read the registry, so :class:`AgentStager` unpacks each version's
 stored archive once, into ``<root>/<sha256>``, and hands the folder to the match spec
@@ -30,9 +31,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from devspark.arena.agents import BUILTIN_PREFIX, builtin_names
+from devspark.arena.agents import BUILTIN_PREFIX, builtin_names, resolve_agent
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from devspark.core.lifecycle import LifecycleState
+from devspark.core.manifest import AgentManifest
 from devspark.core.packaging import content_hash
 from devspark.sandbox import IsolationLevel
 from devspark.store.archives import extract_agent_archive
@@ -46,6 +48,9 @@ PLAYABLE_STATES = frozenset(
     {LifecycleState.ONLINE.value, LifecycleState.IDLE.value, LifecycleState.BUSY.value}
 )
 """Lifecycle states in which an uploaded version may play."""
+
+UPLOAD_ISOLATION = frozenset({IsolationLevel.SANDBOX, IsolationLevel.GVISOR})
+"""Isolation levels uploaded code may run at (namespaces, seccomp, its own uid)."""
 
 _REF = re.compile(
     r"^agent:(?P<user>[A-Za-z0-9_.\-]{1,64})/(?P<name>[A-Za-z0-9_.\-]{1,64})"
@@ -130,20 +135,27 @@ def find_version(session: Session, ref: str, *, include_deleted: bool = False) -
     return playable[0]
 
 
-def check_entrants(session: Session, refs: Sequence[str], isolation: IsolationLevel) -> list[str]:
+def check_entrants(
+    session: Session,
+    refs: Sequence[str],
+    isolation: IsolationLevel,
+    scenario: str | None = None,
+) -> list[str]:
     """Validate the entrants of a tournament or match; their pinned references.
 
     Args:
         session: Database session (read only).
         refs: ``builtin:NAME`` or ``agent:USER/NAME[@VERSION]`` references.
         isolation: The isolation they would play at.
+        scenario: The versioned scenario id they would play; each must declare it.
 
     Returns:
         The references in the same order, uploaded ones pinned to ``@VERSION``.
 
     Raises:
-        InvalidArgumentError: A malformed reference, or ``trusted`` isolation for an
-            uploaded agent.
+        InvalidArgumentError: A malformed reference, an isolation level below
+            :data:`UPLOAD_ISOLATION` for an uploaded agent, or an agent that does not
+            declare ``scenario``.
         NotFoundError: An unknown built-in or uploaded agent.
         FailedPreconditionError: An uploaded version that is deprecated or not started.
 
@@ -154,21 +166,35 @@ def check_entrants(session: Session, refs: Sequence[str], isolation: IsolationLe
         if ref.startswith(BUILTIN_PREFIX):
             if ref.removeprefix(BUILTIN_PREFIX) not in builtins:
                 raise NotFoundError(f"agent {ref!r}: no such built-in agent")
+            if scenario is not None:
+                _check_plays(ref, resolve_agent(ref).manifest, scenario)
             pinned.append(ref)
             continue
         if not is_uploaded(ref):
             raise InvalidArgumentError(
                 f"agent {ref!r}: expected builtin:NAME or agent:USER/NAME[@VERSION]"
             )
-        if isolation is IsolationLevel.TRUSTED:
+        if isolation not in UPLOAD_ISOLATION:
+            allowed = ", ".join(sorted(level.value for level in UPLOAD_ISOLATION))
             raise InvalidArgumentError(
-                f"agent {ref!r} is uploaded code: it cannot run with isolation 'trusted'"
+                f"agent {ref!r} is uploaded code: it cannot run with isolation "
+                f"{isolation.value!r} (only {allowed})"
             )
         version = find_version(session, ref)
         check_playable(ref, version)
+        if scenario is not None:
+            _check_plays(ref, AgentManifest.model_validate(version.manifest), scenario)
         parsed = parse_registry_ref(ref)
         pinned.append(str(RegistryRef(parsed.user, parsed.name, version.version)))
     return pinned
+
+
+def _check_plays(ref: str, manifest: AgentManifest, scenario: str) -> None:
+    if not manifest.plays(scenario):
+        raise InvalidArgumentError(
+            f"agent {ref!r} does not declare scenario {scenario!r} "
+            f"(its scenarios: {manifest.scenarios})"
+        )
 
 
 def check_playable(ref: str, version: AgentVersionRow) -> None:
@@ -261,6 +287,7 @@ def version_ids(session: Session, refs: Sequence[str]) -> dict[str, uuid.UUID]:
 __all__ = [
     "PLAYABLE_STATES",
     "REGISTRY_PREFIX",
+    "UPLOAD_ISOLATION",
     "AgentStager",
     "RegistryRef",
     "check_entrants",

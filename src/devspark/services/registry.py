@@ -47,6 +47,8 @@ from devspark.store.models import (
     AgentRow,
     AgentVersionRow,
     MatchResultRow,
+    MatchRow,
+    TournamentRow,
     UserRow,
     utcnow,
 )
@@ -499,6 +501,35 @@ class AgentRegistry:
                 f"version {version.version!r} is {version.lifecycle_state!r}; stop it "
                 "before deleting"
             )
+        entered = self._entered_in(version)
+        if entered:
+            raise ConflictError(
+                f"version {version.version!r} is entered in {entered} that has not finished "
+                "and cannot be deleted; cancel it or let it finish first"
+            )
+
+    def _entered_in(self, version: AgentVersionRow) -> str | None:
+        """What unfinished tournament or match names this version, if any."""
+        agent = self.get_agent(version.agent_id)
+        owner = self.session.get(UserRow, agent.owner_id)
+        if owner is None:
+            return None
+        ref = f"agent:{owner.username}/{agent.name}@{version.version}"
+        for tournament_id, params in self.session.execute(
+            select(TournamentRow.id, TournamentRow.params).where(
+                TournamentRow.status.in_(("created", "running"))
+            )
+        ):
+            if ref in (params or {}).get("agents", []) or ref in (params or {}).get(
+                "baselines", []
+            ):
+                return f"tournament {tournament_id}"
+        for match_id, options in self.session.execute(
+            select(MatchRow.id, MatchRow.options).where(MatchRow.status.in_(("queued", "running")))
+        ):
+            if ref in ((options or {}).get("pairing") or {}).get("agents", []):
+                return f"match {match_id}"
+        return None
 
     # ----------------------------------------------------------------- lifecycle
 
