@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -23,6 +24,7 @@ from devspark.arena.tournament import build_format, run_tournament
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
+from devspark.services import durable
 from devspark.services.durable import (
     DurableTournament,
     TournamentParams,
@@ -294,7 +296,11 @@ def test_create_tournament_persists_params_and_refuses_bad_ones(
             )
         with pytest.raises(InvalidArgumentError, match="gauntlet needs"):
             create_tournament(
-                session, owner_id=owner, scenario="tictactoe", format="gauntlet", agents=AGENTS
+                session, owner_id=owner, scenario=SCENARIO, format="gauntlet", agents=AGENTS
+            )
+        with pytest.raises(InvalidArgumentError, match="does not declare scenario"):
+            create_tournament(
+                session, owner_id=owner, scenario="maze", format="round_robin", agents=AGENTS
             )
         with pytest.raises(NotFoundError, match="does not exist"):
             cancel(session, uuid.uuid4())
@@ -356,3 +362,22 @@ def test_a_kept_tournament_goes_on_slice_after_slice(factory: sessionmaker[Sessi
     with factory() as session:
         _assert_complete(session, tournament_id, total)
         assert _standings(session, tournament_id) == _rounded(expected)
+
+
+def test_a_cancel_during_the_final_fit_wins(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tournament_id = _create(factory, rounds=1)
+    real = durable.build_leaderboards
+
+    def cancel_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        with factory() as other:  # the API's cancel, while the runner fits the standings
+            cancel(other, tournament_id)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(durable, "build_leaderboards", cancel_meanwhile)
+    with LocalExecutor(workers=1) as executor:
+        assert run_tournament_durably(factory, tournament_id, executor) == "cancelled"
+    with factory() as session:
+        assert session.get(TournamentRow, tournament_id).status == "cancelled"  # type: ignore[union-attr]
+        assert _standings(session, tournament_id) == []

@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor
@@ -201,8 +201,8 @@ def create_tournament(
         raise InvalidArgumentError(f"pace_s={base.pace_s!r} must not be negative")
     stored = replace(
         base,
-        agents=tuple(check_entrants(session, agents, base.isolation)),
-        baselines=tuple(check_entrants(session, base.baselines, base.isolation)),
+        agents=tuple(check_entrants(session, agents, base.isolation, cls.full_id)),
+        baselines=tuple(check_entrants(session, base.baselines, base.isolation, cls.full_id)),
     )
     _build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
     _ensure_scenario(session, cls.full_id)
@@ -268,7 +268,7 @@ def create_match(
     if not low <= len(agents) <= high:
         seats = f"{low} to {high}" if low != high else str(low)
         raise InvalidArgumentError(f"{cls.full_id} seats {seats} agents, got {len(agents)}")
-    pinned = check_entrants(session, agents, isolation)
+    pinned = check_entrants(session, agents, isolation, cls.full_id)
     _ensure_scenario(session, cls.full_id)
     row = MatchRow(
         scenario_id=cls.full_id,
@@ -370,10 +370,13 @@ def store_result(
                 detail=record.detail,
             )
         )
-    for version_id in set(versions.values()):
-        version = session.get(AgentVersionRow, version_id)
-        if version is not None:
-            version.matches_played += 1
+    if versions:  # in SQL: sessions that cached the count never write a stale one back
+        session.execute(
+            update(AgentVersionRow)
+            .where(AgentVersionRow.id.in_(set(versions.values())))
+            .values(matches_played=AgentVersionRow.matches_played + 1)
+            .execution_options(synchronize_session=False)
+        )
     if playback.replays is not None and result.replay is not None:
         document = json.dumps(result.replay, separators=(",", ":"), allow_nan=False)
         data = gzip.compress(document.encode(), compresslevel=6, mtime=0)
@@ -539,11 +542,7 @@ class DurableTournament:
                 runner.ratings.update(outcome)
                 self._outcomes.append(outcome)
             self._round = None
-        if runner.cancelled():
-            self.status = "cancelled"
-        else:
-            runner.finish(self._outcomes)
-            self.status = "finished"
+        self.status = "finished" if runner.finish(self._outcomes) else "cancelled"
         return self.status
 
     def close(self) -> None:
@@ -681,8 +680,13 @@ class _Runner:
         self.session.commit()  # end the read transaction; the next read sees new commits
         return status == "cancelled"
 
-    def finish(self, outcomes: list[Outcome]) -> None:
-        """Store the final standings and mark the tournament finished (one transaction)."""
+    def finish(self, outcomes: list[Outcome]) -> bool:
+        """Store the final standings and mark the tournament finished (one transaction).
+
+        Returns:
+            ``False`` (and nothing stored) when it was cancelled in the meantime.
+
+        """
         cls = resolve(self.tournament.scenario_id)
         standings: list[LeaderRow] = []
         if outcomes:
@@ -709,9 +713,19 @@ class _Runner:
                     taken_at=taken_at,
                 )
             )
-        self.tournament.status = "finished"
-        self.tournament.finished_at = taken_at
+        # Finished only if still running: a cancel that came during the fit wins.
+        marked = self.session.execute(
+            update(TournamentRow)
+            .where(TournamentRow.id == self.tournament_id, TournamentRow.status == "running")
+            .values(status="finished", finished_at=taken_at)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(marked, "rowcount", 1) != 1:
+            self.session.rollback()  # no standings for a cancelled tournament
+            return False
         self.session.commit()
+        self.tournament.status, self.tournament.finished_at = "finished", taken_at
+        return True
 
 
 def _tournament(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
