@@ -10,10 +10,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.server.lease import FileLease, PostgresLease, lease_for
+from devspark.server.lease import ADVISORY_KEY, FileLease, PostgresLease, lease_for
 from devspark.server.runner import TournamentRunner
 from devspark.services.durable import create_tournament
 from devspark.store.db import make_engine, session_factory
@@ -150,3 +150,28 @@ def test_the_holder_finds_work_another_server_accepted(migrated: Engine, tmp_pat
             time.sleep(0.05)
     finally:
         holder.stop()
+
+
+@pytest.mark.integration
+def test_a_postgres_lease_whose_connection_died_is_known_lost(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    other = make_engine(postgres_url)
+    try:
+        lease = PostgresLease(engine)
+        assert lease.try_acquire() and lease.still_held()
+        with other.connect() as conn:  # the server drops the connection (restart, failover)
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND objid = :key AND granted"
+                ),
+                {"key": ADVISORY_KEY},
+            )
+            conn.commit()
+        assert not lease.still_held()  # the runner stops playing instead of racing
+        taker = PostgresLease(other)
+        assert taker.try_acquire()  # free for another server
+        taker.release()
+    finally:
+        engine.dispose()
+        other.dispose()

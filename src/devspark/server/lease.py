@@ -38,6 +38,10 @@ class RunnerLease(Protocol):
         """Take the lease if it is free (or already ours); never waits."""
         ...
 
+    def still_held(self) -> bool:
+        """Whether a lease taken earlier is still ours (``False`` when never taken)."""
+        ...
+
     def release(self) -> None:
         """Give the lease back (a no-op when not held)."""
         ...
@@ -76,6 +80,24 @@ class PostgresLease:
             connection.close()
             return False
         self._connection = connection
+        return True
+
+    def still_held(self) -> bool:
+        """Whether the lock's connection is alive (the server drops the lock with it)."""
+        connection = self._connection
+        if connection is None:
+            return False
+        try:
+            connection.execute(text("SELECT 1"))
+            connection.commit()
+        except Exception:
+            logger.warning("the runner lease's connection died", exc_info=True)
+            self._connection = None
+            try:
+                connection.close()
+            except Exception:  # already gone
+                logger.debug("closing the dead lease connection failed", exc_info=True)
+            return False
         return True
 
     def release(self) -> None:
@@ -117,6 +139,10 @@ class FileLease:
             return False
         self._fd = fd
         return True
+
+    def still_held(self) -> bool:
+        """A lock on an open file lasts as long as this process keeps it."""
+        return self._fd is not None
 
     def release(self) -> None:
         """Unlock and close the file."""

@@ -108,18 +108,24 @@ class _StepPublisher:
 
     def start(self, env: AnyScenario) -> None:
         """Publish the state after reset."""
-        if self.hub.watching(self.topic):
-            self.hub.publish(
-                self.topic,
-                {
-                    "type": "step",
-                    "match_id": self.match_id,
-                    "step": -1,
-                    "moves": [],
-                    "rewards": {},
-                    "state": plain_json(env.render_state()),
-                },
-            )
+        if not self.hub.watching(self.topic):
+            return
+        try:
+            state = plain_json(env.render_state())
+        except Exception:  # live events are best effort; never fail the match for them
+            logger.exception("could not publish the start of match %s", self.match_id)
+            return
+        self.hub.publish(
+            self.topic,
+            {
+                "type": "step",
+                "match_id": self.match_id,
+                "step": -1,
+                "moves": [],
+                "rewards": {},
+                "state": state,
+            },
+        )
 
     def __call__(self, step: int, moves: list[Move], env: AnyScenario) -> None:
         """Publish one applied step."""
@@ -322,6 +328,32 @@ class TournamentRunner:
             logger.info("this server holds the runner lease: it plays tournaments and matches")
         return held
 
+    def _safely(self, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception:  # a database blip must not end the runner thread
+            logger.exception("runner housekeeping failed; trying again in %.1f s", self.poll_s)
+
+    def _lease_lost(self) -> bool:
+        """Whether the lease we held is gone (its connection died); if so, let go."""
+        if self.lease is None or self.lease.still_held():
+            return False
+        logger.warning("the runner lease was lost; this server stops playing until it has it")
+        self.holding = False
+        for tournament_id in list(self._passes):
+            self._drop_pass(tournament_id)
+        with self._lock:
+            self._pending.clear()
+        while True:  # the new holder plays what was queued here
+            try:
+                leftover = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if leftover is None:
+                self._queue.put(None)
+                break
+        return True
+
     def _discover(self) -> list[uuid.UUID]:
         """Queue stored work that is not queued here yet; the tournaments found."""
         with self.session_factory() as session:
@@ -388,6 +420,8 @@ class TournamentRunner:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 logger.warning("tournament runner still busy after %.0f s; left behind", timeout)
+        if self._thread is not None and self._thread.is_alive():
+            return  # still playing: the lease goes with the process, never before the work
         if self.lease is not None and self.holding:
             self.holding = False
             self.lease.release()
@@ -403,13 +437,17 @@ class TournamentRunner:
                         break
                     self.holding = self._try_lease()
                     if self.holding:
-                        self._discover()
+                        self._safely(self._discover)
                     continue
                 try:
                     job = self._queue.get(timeout=self.poll_s if self.lease else None)
                 except queue.Empty:
-                    self._discover()  # work another server process accepted
+                    if self._lease_lost():
+                        continue
+                    self._safely(self._discover)  # work another server process accepted
                     continue
+                if job is not None and self._lease_lost():
+                    continue  # another server holds it now; its runner has this work
                 if job is None:
                     break
                 with self._lock:
@@ -447,9 +485,10 @@ class TournamentRunner:
                 self._local.observe(None)
 
     def _run(self, tournament_id: uuid.UUID, executor: Executor) -> None:
-        if self.hub is not None and tournament_id not in self._announced:
-            self._announced.add(tournament_id)  # once per pass, not once per slice
-            self._publish_status(self.hub, tournament_id, "running")
+        if self.hub is not None:
+            if tournament_id not in self._announced:
+                self._announced.add(tournament_id)  # once per pass, not once per slice
+                self._publish_status(self.hub, tournament_id, "running")
             executor = _PublishingExecutor(
                 executor, self.hub, self.session_factory, tournament_id, local=self._local
             )
