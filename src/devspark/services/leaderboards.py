@@ -5,7 +5,11 @@ seats (tournaments and matches of their own alike), in the order they finished, 
 builds the global, per-scenario, per-domain, efficiency and history boards of
 :func:`devspark.rating.leaderboard.build_leaderboards`. Building them costs a
 Bradley-Terry fit plus bootstrap per board, so the result is cached until another match
-finishes (the cache key is the count and the latest finish time of finished matches).
+finishes (the cache key is the count and the latest finish time of finished matches),
+and a costly build is served for a while even when matches finished since (ten times
+what it took to build, at most ``min_refresh_s``), so a continuous ladder finishing a
+match every few seconds does not make every read refit large boards, while small ones
+stay current.
 
 :func:`head_to_head` gives one agent's wins, draws and losses against each opponent.
 """
@@ -13,8 +17,9 @@ finishes (the cache key is the count and the latest finish time of finished matc
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +37,9 @@ HISTORY_POINTS = 200
 
 DEFAULT_BOOTSTRAP = 100
 """Bootstrap resamples behind each platform board's intervals."""
+
+DEFAULT_MIN_REFRESH_S = 5.0
+"""The longest a costly board is served before matches finished since are rated in."""
 
 
 def finished_outcomes(session: Session, agent: str | None = None) -> list[Outcome]:
@@ -102,13 +110,23 @@ class PlatformBoards:
 
     Args:
         bootstrap: Resamples per Bradley-Terry board.
+        min_refresh_s: The longest a built board is served once matches finished since.
+        clock: Monotonic clock (tests substitute one).
 
     """
 
-    def __init__(self, bootstrap: int = DEFAULT_BOOTSTRAP) -> None:
+    def __init__(
+        self,
+        bootstrap: int = DEFAULT_BOOTSTRAP,
+        min_refresh_s: float = DEFAULT_MIN_REFRESH_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.min_refresh_s = min_refresh_s
+        self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[tuple[int, datetime | None], dict[str, Any]]] = {}
+        # method -> (key, valid until, boards)
+        self._cache: dict[str, tuple[tuple[int, datetime | None], float, dict[str, Any]]] = {}
 
     def get(self, session: Session, method: str = "bradley_terry") -> dict[str, Any]:
         """The boards as JSON (``Leaderboards.to_json()`` plus ``matches``).
@@ -121,20 +139,24 @@ class PlatformBoards:
         """
         if method not in METHODS:
             raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+        with self._lock:
+            cached = self._cache.get(method)
+        if cached is not None and self._clock() < cached[1]:
+            return cached[2]
         count, latest = session.execute(
             select(func.count(), func.max(MatchRow.finished_at)).where(
                 MatchRow.status == "finished"
             )
         ).one()
         key = (int(count), latest)
+        if cached is not None and cached[0] == key:
+            return cached[2]
+        started = self._clock()
+        boards = self._build(finished_outcomes(session), method)
+        built = self._clock()
+        hold = min(self.min_refresh_s, 10 * (built - started))
         with self._lock:
-            cached = self._cache.get(method)
-            if cached is not None and cached[0] == key:
-                return cached[1]
-        outcomes = finished_outcomes(session)
-        boards = self._build(outcomes, method)
-        with self._lock:
-            self._cache[method] = (key, boards)
+            self._cache[method] = (key, built + hold, boards)
         return boards
 
     def _build(self, outcomes: list[Outcome], method: str) -> dict[str, Any]:
