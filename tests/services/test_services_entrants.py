@@ -233,3 +233,20 @@ def test_a_version_entered_in_unfinished_work_cannot_be_deleted(
     row.status = "finished"  # played (or given up): nothing waits for it any more
     session.commit()
     registry.delete_version(ada, version.id)
+
+
+def test_a_match_that_cannot_be_played_ends_failed(session: Session, ada: UserRow) -> None:
+    row = create_match(
+        session, owner_id=ada.id, scenario="tictactoe", agents=["builtin:random", "builtin:minimax"]
+    )
+    row.options = {
+        **row.options,
+        "pairing": {**row.options["pairing"], "agents": ["builtin:gone", "builtin:minimax"]},
+    }
+    session.commit()  # as if the built-in was removed by an upgrade since it was queued
+    factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
+    with LocalExecutor(1) as executor, pytest.raises(NotFoundError, match="builtin:gone"):
+        run_match_durably(factory, row.id, executor)
+    session.expire_all()
+    failed = session.get(MatchRow, row.id)
+    assert failed is not None and failed.status == "failed" and failed.finished_at is not None

@@ -294,10 +294,13 @@ def run_match_durably(
 ) -> None:
     """Play a persisted match of its own unless it has finished (commits).
 
-    Safe to call again after a kill: a match left ``running`` is played again.
+    Safe to call again after a kill: a match left ``running`` is played again. A match
+    that cannot be played at all (an agent or scenario that no longer resolves, a seat
+    count or manifest that does not fit) is marked ``failed``.
 
     Raises:
-        NotFoundError: No such match.
+        NotFoundError: No such match, or an agent that no longer exists (it failed).
+        InvalidArgumentError: The spec cannot be played (it failed).
         FailedPreconditionError: The executor gave up on it (it stays queued).
 
     """
@@ -313,6 +316,11 @@ def run_match_durably(
         session.commit()
         try:
             result = next(iter(executor.map([spec])))
+        except (InvalidArgumentError, NotFoundError):
+            row.status = "failed"  # playing it again cannot help: say so
+            row.finished_at = utcnow()
+            session.commit()
+            raise
         except BaseException:
             row.status = "queued"
             row.started_at = None
