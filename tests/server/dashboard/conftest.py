@@ -1,8 +1,8 @@
 """Browser fixtures: a real ``devspark serve`` and Debian's chromium driven by Playwright.
 
 ``dashboard_server`` starts ``devspark serve`` on a free port with a fresh data folder
-(the first start seeds an admin and a connect_four ladder; the fixture cancels the
-ladder so the tests' own tournament does not queue behind its 200 matches).
+(the first start seeds an admin and a paced connect_four ladder; the fixture cancels
+the ladder so its matches do not interleave with the tests' own and their timings).
 ``browser`` launches ``/usr/bin/chromium`` (installed by ``make test`` through apt; a
 browser is never downloaded) and skips when it is missing, which CI
 (``DEVSPARK_REQUIRE_SERVICES=1``) turns into a failure (the tests are marked
