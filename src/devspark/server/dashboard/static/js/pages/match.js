@@ -118,7 +118,10 @@ export async function render(ctx) {
       });
       return socket;
     };
-    mounted = player.mountLiveMatch(playerHost, id, watched, { scenario: match.scenario_id });
+    mounted = player.mountLiveMatch(playerHost, id, watched, {
+      scenario: match.scenario_id,
+      agents: match.agents,
+    });
   }
 
   async function guard(step) {

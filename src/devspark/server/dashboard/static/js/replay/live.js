@@ -19,10 +19,11 @@ function listen(socket, type, handler) {
  * @param {HTMLElement} container
  * @param {string} matchId
  * @param {() => WebSocket} openSocket opens an authenticated socket (or a compatible object)
- * @param {{scenario?: string}} [options] the scenario id when known (else guessed from the state)
+ * @param {{scenario?: string, agents?: string[]}} [options] the scenario id when known (else
+ *   guessed from the state) and the agents in seat order (else learnt from `match_started`)
  * @returns {{destroy(): void, view: PlayerView}}
  */
-export function mountLiveMatch(container, matchId, openSocket, { scenario = "" } = {}) {
+export function mountLiveMatch(container, matchId, openSocket, { scenario = "", agents = [] } = {}) {
   const section = shell(container);
   section.classList.add("dsr-live");
   const connection = el("output", { class: "dsr-connection", "aria-live": "polite", "data-connection": "connecting", text: "Connecting\u2026" });
@@ -37,6 +38,7 @@ export function mountLiveMatch(container, matchId, openSocket, { scenario = "" }
   const timeline = new LiveTimeline();
   const ledger = new Ledger([]);
   const names = new Map();
+  agents.forEach((ref, seat) => names.set(`player_${seat}`, String(ref)));
   const nameOf = (role) => (names.get(role) ? `${role} (${names.get(role)})` : String(role));
   let scenarioId = scenario;
   const view = new PlayerView(body, {
