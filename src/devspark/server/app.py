@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devspark.server.bridge import RedisBridge
 from devspark.server.dashboard import mount_dashboard
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
@@ -178,8 +179,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         upgrade(engine)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
-        live = LiveHub()
+        bridge = None if settings.redis_url is None else RedisBridge(settings.redis_url)
+        live = LiveHub(bridge=bridge)
         live.bind(asyncio.get_running_loop())  # worker threads publish onto this loop
+        if bridge is not None:  # events of the other servers, and theirs of ours
+            bridge.start(live.deliver_remote)
         app.state.live = live
         playback = Playback(
             stager=AgentStager(app.state.artifacts, settings.data_dir / "work" / "agents"),
@@ -198,6 +202,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
         finally:
             runner.stop()
+            if bridge is not None:
+                await bridge.stop()
     finally:
         engine.dispose()
 

@@ -12,6 +12,10 @@ Topics are ``tournament:<uuid>`` and ``match:<uuid>`` (see :func:`parse_topic`).
 
 All subscription state is touched on the loop thread only; :meth:`LiveHub.publish` is
 the one method meant for other threads.
+
+With a :class:`~devspark.server.bridge.RedisBridge` (``DEVSPARK_REDIS_URL``), events and
+subscriptions also travel between server processes, so a client of any server sees the
+matches the server holding the runner lease plays.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devspark.server.bridge import RedisBridge
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +132,13 @@ class LiveHub:
 
     """
 
-    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self, queue_size: int = DEFAULT_QUEUE_SIZE, bridge: RedisBridge | None = None
+    ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
         self.queue_size = queue_size
+        self.bridge = bridge
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriptions: set[Subscription] = set()
         self._watched: frozenset[str] = frozenset()
@@ -154,23 +164,36 @@ class LiveHub:
         """Close a subscription (call on the loop); later events skip it."""
         self._subscriptions.discard(subscription)
         self._refresh()
+        if self.bridge is not None:
+            for topic in subscription.topics:
+                self.bridge.unwatch(topic)
 
     def add_topic(self, subscription: Subscription, topic: str) -> None:
         """Subscribe ``subscription`` to one more topic (call on the loop)."""
+        if topic in subscription.topics:
+            return
         subscription.topics.add(topic)
         self._refresh()
+        if self.bridge is not None:
+            self.bridge.watch(topic)
 
     def remove_topic(self, subscription: Subscription, topic: str) -> None:
         """Unsubscribe ``subscription`` from a topic (call on the loop)."""
+        if topic not in subscription.topics:
+            return
         subscription.topics.discard(topic)
         self._refresh()
+        if self.bridge is not None:
+            self.bridge.unwatch(topic)
 
     def watching(self, topic: str) -> bool:
-        """Whether anyone is subscribed to ``topic`` now; safe from any thread.
+        """Whether anyone here, or on another (bridged) server, watches ``topic``.
 
-        Publishers of costly events (every step of a match) check it first.
+        Safe from any thread. Publishers of costly events (every step of a match) check it first.
         """
-        return topic in self._watched
+        return topic in self._watched or (
+            self.bridge is not None and self.bridge.watched_elsewhere(topic)
+        )
 
     def _refresh(self) -> None:
         # One new frozenset swapped in: other threads read it without a lock.
@@ -182,6 +205,8 @@ class LiveHub:
         Subscribers receive ``{"topic": topic, **event}``. Before :meth:`bind`, or once
         the loop is closed, the event is discarded.
         """
+        if self.bridge is not None:
+            self.bridge.publish(topic, event)
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -189,6 +214,10 @@ class LiveHub:
             loop.call_soon_threadsafe(self._deliver, topic, event)
         except RuntimeError:  # the loop closed between the check and the call
             logger.debug("live event on %s discarded: the event loop is closed", topic)
+
+    def deliver_remote(self, topic: str, event: dict[str, Any]) -> None:
+        """Offer another server's event to the subscribers here (call on the loop)."""
+        self._deliver(topic, event)
 
     async def flush(self) -> None:
         """Wait until events published before this call were offered to subscribers."""
