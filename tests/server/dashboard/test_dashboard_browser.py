@@ -6,7 +6,8 @@ step through it, find the new agent on the leaderboard with its interval, manage
 keys; then a deliberately slow agent plays a match watched live, step by step, until the
 page swaps in the stored replay, and elimination tournaments are drawn as brackets.
 Shorter steps check the page's security headers, that API errors reach the user, that an
-anonymous visitor and a viewer are not offered writes, keyboard use, and the phone layout.
+anonymous visitor and a viewer are not offered writes, keyboard use, the
+contrast of the text on every main page (``readable``), and the phone layout.
 They all run in one test (``test_dashboard``) so that a single server and browser serve
 them under xdist. Pages are photographed at 1280x800 and 390x844 (``shots``); with
 ``DEVSPARK_DOCS_SCREENSHOTS=1`` the README's pictures in ``docs/img/`` are redrawn too.
@@ -77,6 +78,116 @@ def docs_shot(page: Any, name: str, top: str | None = None, *, full_page: bool =
     assert size < DOCS_MAX_BYTES, f"{path} is {size} bytes (at most {DOCS_MAX_BYTES})"
 
 
+# WCAG 2.x contrast of every visible text on the page, run with page.evaluate: each
+# element with its own non-blank text (or a filled form control) against its effective
+# background, the background colours of its ancestors composited over the root's (white
+# when none). Skipped: SVG and canvas (no CSS background behind them), text over a
+# background image or gradient, and disabled controls (exempt in WCAG). Large text (24 px,
+# or 18.66 px bold) needs 3:1, other text 4.5:1. Returns the failures.
+CONTRAST_CHECK = """() => {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 1;
+  const g = canvas.getContext('2d', { willReadFrequently: true });
+  const cache = new Map();
+  const rgba = (css) => {  // any CSS colour -> [r, g, b, a] in sRGB, a in 0..1
+    if (!cache.has(css)) {
+      g.clearRect(0, 0, 1, 1);
+      g.fillStyle = '#000';
+      g.fillStyle = css;
+      g.fillRect(0, 0, 1, 1);
+      const [r, gr, b, a] = g.getImageData(0, 0, 1, 1).data;
+      cache.set(css, [r, gr, b, a / 255]);
+    }
+    return cache.get(css);
+  };
+  const over = ([r, g2, b, a], [R, G, B]) =>
+    [r * a + R * (1 - a), g2 * a + G * (1 - a), b * a + B * (1 - a)];
+  const channel = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const luminance = ([r, g2, b]) => 0.2126 * channel(r) + 0.7152 * channel(g2) + 0.0722 * channel(b);
+  const ratio = (x, y) => {
+    const [hi, lo] = [luminance(x), luminance(y)].sort((p, q) => q - p);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const root = document.documentElement;
+  const pageBg = () => {
+    for (const el of [root, document.body]) {
+      const c = rgba(getComputedStyle(el).backgroundColor);
+      if (c[3] > 0) return over(c, [255, 255, 255]);
+    }
+    return [255, 255, 255];
+  };
+  const base = pageBg();
+  const path = (el) => {
+    const parts = [];
+    for (let n = el; n && n !== document.body && parts.length < 4; n = n.parentElement) {
+      let part = n.tagName.toLowerCase();
+      if (n.id) part += `#${n.id}`;
+      else if (n.classList.length) part += `.${[...n.classList].join('.')}`;
+      parts.unshift(part);
+    }
+    return parts.join(' > ');
+  };
+  const failures = [];
+  let checked = 0;
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('svg, canvas, script, style, template, option, noscript')) continue;
+    const control = el.matches('input:not([type=checkbox], [type=radio], [type=range], '
+      + '[type=hidden], [type=file], [type=color]), textarea, select');
+    const text = control ? (el.value || '') : [...el.childNodes]
+      .filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.data).join('');
+    if (!text.trim()) continue;
+    if (el.closest(':disabled, [aria-disabled="true"]')) continue;
+    if (!el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width <= 1 || box.height <= 1 || box.right + scrollX <= 0 || box.bottom + scrollY <= 0) continue;
+    const style = getComputedStyle(el);
+    // Backgrounds up the tree, nearest first, until an opaque one.
+    const layers = [];
+    let opacity = 1;
+    let image = false;
+    for (let n = el; n && n !== root; n = n.parentElement) {
+      const s = n === el ? style : getComputedStyle(n);
+      opacity *= Number(s.opacity);
+      if (s.backgroundImage !== 'none') { image = true; break; }
+      const c = rgba(s.backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    if (image) continue;
+    let bg = base;
+    for (const layer of layers.reverse()) bg = over(layer, bg);
+    const fg = rgba(style.color);
+    const shown = over([fg[0], fg[1], fg[2], fg[3] * opacity], bg);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    const required = large ? 3 : 4.5;
+    const measured = ratio(shown, bg);
+    checked += 1;
+    if (measured < required) {
+      failures.push({
+        path: path(el), text: text.trim().replace(/\\s+/g, ' ').slice(0, 40),
+        ratio: Math.floor(measured * 100) / 100, required,
+        color: style.color, background: `rgb(${bg.map(Math.round).join(', ')})`,
+      });
+    }
+  }
+  return { checked, failures };
+}"""
+
+
+def readable(page: Any, name: str) -> None:
+    """Every visible text of the page has a WCAG contrast of 4.5:1 (3:1 when large)."""
+    assert page.viewport_size == DESKTOP, page.viewport_size
+    found = page.evaluate(CONTRAST_CHECK)
+    assert found["checked"] > 0, f"{name}: no text checked"
+    failures = "\n".join(
+        f"  {f['path']}: {f['text']!r} {f['ratio']}:1 < {f['required']}:1"
+        f" ({f['color']} on {f['background']})"
+        for f in found["failures"]
+    )
+    assert not failures, f"{name}: text below the WCAG contrast ratio:\n{failures}"
+
+
 class Tab:
     """A browser tab on the dashboard that records script errors and CSP violations."""
 
@@ -133,6 +244,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     # Register (which logs in), then log out and log in again.
     desktop.go("#/register")
     shots(page, "desktop-register")
+    readable(page, "register")
     page.get_by_label("Username").fill(USER)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
@@ -143,6 +255,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
 
     # Upload an agent, then start it so that it may play.
     desktop.go("#/agents")
+    readable(page, "agents")
     page.get_by_label("Agent archive").set_input_files(str(agent_archive))
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("main h1")).to_have_text("dash-bot")
@@ -162,6 +275,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     page.get_by_label("Rounds").fill("2")
     page.get_by_label("Start it now").uncheck()
     shots(page, "desktop-tournaments")
+    readable(page, "tournaments")
     page.get_by_role("button", name="Create tournament").click()
     expect(page.locator("main h1")).to_have_text("round robin · tictactoe-v1")
     expect(page.locator("#live-state")).to_contain_text("Live:")
@@ -173,6 +287,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     expect(standings).to_contain_text(AGENT_REF)
     expect(standings.locator("svg.ci").first).to_be_visible()
     shots(page, "desktop-tournament")
+    readable(page, "tournament")
 
     # Open a replay and step through it.
     page.get_by_role("link", name="Replay").first.click()
@@ -186,6 +301,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     page.get_by_role("button", name="Step forward").click()
     expect(slider).to_have_value("2")
     shots(page, "desktop-match")
+    readable(page, "match")
 
     # The leaderboard shows the new agent with its interval, and its history.
     page.goto(f"{desktop.server.url}/#/leaderboards?board=scenario:tictactoe-v1")
@@ -198,6 +314,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     expect(page.get_by_label("Agent", exact=True)).to_have_value(AGENT_REF)
     expect(page.locator("figure svg.chart")).to_be_visible()
     shots(page, "desktop-leaderboards")
+    readable(page, "leaderboards")
     docs_shot(page, "dashboard-leaderboards")
 
     # The agent page shows its record against each opponent and its matches.
@@ -209,6 +326,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
         "tictactoe-v1"
     )
     shots(page, "desktop-agent")
+    readable(page, "agent")
 
     # API keys: the secret is shown once; revoking asks for confirmation.
     desktop.go("#/keys")
@@ -217,6 +335,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_label("New API key")).to_have_value(re.compile(r"^dsk_"))
     shots(page, "desktop-keys")
+    readable(page, "keys")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke key ci").click()
     expect(page.get_by_role("region", name=re.compile("^Your keys"))).to_contain_text("revoked")
@@ -225,6 +344,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
         desktop.go(PAGES[name])
         page.wait_for_load_state("networkidle")
         shots(page, f"desktop-{name}")
+        readable(page, name)
 
 
 # Records what the live view shows, on every change of <main>: the number of step events
@@ -342,6 +462,7 @@ def scenario_gallery(desktop: Tab, shots: Shot, sample_id: str) -> None:
     expect(rules.locator("code", has_text="prisoners_dilemma-v1")).to_have_count(1)
     expect(rules.locator("strong", has_text="average")).to_have_count(1)
     shots(page, "desktop-scenario-rules")
+    readable(page, "scenario rules")
 
 
 def replay_for_docs(desktop: Tab) -> None:
@@ -509,6 +630,7 @@ def elimination_brackets(desktop: Tab, shots: Shot) -> str:
     expect(final.locator(".label").first).to_have_text("final")
     expect(final.locator(".seat.winner > span:first-child")).to_have_text(ties["final"]["winner"])
     shots(page, "desktop-bracket")
+    readable(page, "bracket")
     docs_shot(page, "dashboard-tournament", full_page=True)
 
     desktop.go(f"#/tournaments/{double}")
@@ -631,6 +753,7 @@ def api_errors_are_shown(desktop: Tab) -> None:
     alert = _alert(page)
     expect(alert).to_contain_text("unauthenticated")
     expect(alert).to_contain_text("Correlation id")
+    readable(page, "login")  # with the error shown
     desktop.go("#/tournaments/00000000-0000-4000-8000-000000000000")
     expect(_alert(page)).to_contain_text("not_found")
     expect(page.locator("main h1")).to_have_text("This page could not be shown")
