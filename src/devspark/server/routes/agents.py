@@ -37,18 +37,17 @@ from devspark.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from devspark.server.auditing import audit_call
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
-    actor_kind,
     current_actor,
     optional_actor,
     require_key_scope,
 )
 from devspark.server.deps import get_session
-from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody, correlation_id
+from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params, paginate
-from devspark.services import audit
 from devspark.services.accounts import Action, can
 from devspark.services.entrants import REGISTRY_PREFIX
 from devspark.services.registry import MAX_PAGE_LIMIT, AgentRegistry, SemVer
@@ -239,37 +238,6 @@ def _authorize(actor: Actor, action: Action, what: str, agent: AgentRow | None =
         )
 
 
-def _audit(
-    request: Request,
-    registry: AgentRegistry,
-    actor: Actor,
-    action: str,
-    target_type: str,
-    target_id: uuid.UUID,
-    **detail: Any,
-) -> None:
-    session = registry.session
-    cid = correlation_id(request)
-    try:
-        audit.record(
-            session,
-            actor=actor.user,
-            actor_kind=actor_kind(actor),
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id),
-            correlation_id=cid,
-            detail=detail,
-        )
-        session.commit()
-    except Exception:
-        logger.exception(
-            "audit entry %s on %s %s lost (correlation id %s)", action, target_type, target_id, cid
-        )
-        session.rollback()
-        raise
-
-
 def _window(
     fetch: Callable[[int, int], RegistryPage[T]], params: PageParams
 ) -> tuple[list[T], int]:
@@ -346,9 +314,9 @@ def publish(
     _authorize(actor, Action.CREATE, "publish")
     data, filename = _read_upload(file, limit)
     version = registry.publish(actor.user, data, filename)
-    _audit(
+    audit_call(
         request,
-        registry,
+        registry.session,
         actor,
         "agent.publish",
         "agent_version",
@@ -377,9 +345,9 @@ def publish_version(
     _authorize(actor, Action.UPDATE, "publish versions of", registry.get_agent(agent_id))
     data, filename = _read_upload(file, limit)
     version = registry.publish(actor.user, data, filename, agent_id=agent_id)
-    _audit(
+    audit_call(
         request,
-        registry,
+        registry.session,
         actor,
         "agent.publish",
         "agent_version",
@@ -427,7 +395,7 @@ def delete_agent(
     """Soft-delete an agent; refused (409) when a version has played or is running."""
     _authorize(actor, Action.DELETE, "delete", registry.get_agent(agent_id))
     registry.delete_agent(actor.user, agent_id)
-    _audit(request, registry, actor, "agent.delete", "agent", agent_id)
+    audit_call(request, registry.session, actor, "agent.delete", "agent", agent_id)
     return Response(status_code=204)
 
 
@@ -515,9 +483,9 @@ def deprecate(
     _authorize(actor, Action.UPDATE, "deprecate versions of", registry.get_agent(agent_id))
     _version_of(registry, agent_id, version_id)
     version = registry.deprecate(actor.user, version_id)
-    _audit(
+    audit_call(
         request,
-        registry,
+        registry.session,
         actor,
         "agent.deprecate",
         "agent_version",
@@ -542,9 +510,9 @@ def delete_version(
     version = _version_of(registry, agent_id, version_id)
     number = version.version
     registry.delete_version(actor.user, version_id)
-    _audit(
+    audit_call(
         request,
-        registry,
+        registry.session,
         actor,
         "agent.version_delete",
         "agent_version",
@@ -599,9 +567,9 @@ def _run_lifecycle(
     target = _target_version(registry, agent, version_id).id
     change = registry.start if operation == "start" else registry.stop
     version = change(actor.user, target)
-    _audit(
+    audit_call(
         request,
-        registry,
+        registry.session,
         actor,
         f"agent.{operation}",
         "agent_version",

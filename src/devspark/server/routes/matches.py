@@ -30,19 +30,18 @@ from sqlalchemy.orm import Session
 from devspark.core.errors import NotFoundError, PermissionDeniedError
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import resolve
+from devspark.server.auditing import audit_call
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
-    actor_kind,
     current_actor,
     optional_actor,
     require_key_scope,
 )
 from devspark.server.deps import get_session
-from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody, correlation_id
+from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
 from devspark.server.runner import TournamentRunner
-from devspark.services import audit
 from devspark.services.accounts import Action, can
 from devspark.services.durable import create_match
 from devspark.store.artifacts import ArtifactStore
@@ -276,17 +275,16 @@ def start_match(
         options=dict(body.options),
         isolation=body.isolation,
     )
-    audit.record(
+    audit_call(
+        request,
         session,
-        actor=actor.user,
-        actor_kind=actor_kind(actor),
-        action="match.create",
-        target_type="match",
-        target_id=str(row.id),
-        correlation_id=correlation_id(request),
-        detail={"scenario": row.scenario_id, "agents": list(body.agents)},
+        actor,
+        "match.create",
+        "match",
+        row.id,
+        scenario=row.scenario_id,
+        agents=list(body.agents),
     )
-    session.commit()
     if runner is not None:
         runner.submit_match(row.id)
     return MatchPublic.from_row(row, [])

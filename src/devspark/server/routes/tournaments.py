@@ -39,20 +39,19 @@ from devspark.core.errors import (
     PermissionDeniedError,
 )
 from devspark.sandbox import IsolationLevel
+from devspark.server.auditing import audit_call
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
-    actor_kind,
     current_actor,
     optional_actor,
     require_key_scope,
 )
 from devspark.server.deps import get_session
-from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody, correlation_id
+from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params, paginate
 from devspark.server.routes.matches import MatchPublic, with_results
 from devspark.server.runner import TournamentRunner
-from devspark.services import audit
 from devspark.services.accounts import Action, can
 from devspark.services.durable import TournamentParams, cancel, create_tournament
 from devspark.store.models import (
@@ -300,33 +299,6 @@ def _check_duplicates(agents: list[str]) -> None:
         raise InvalidArgumentError(f"agents={agents!r}: an agent is listed twice")
 
 
-def _audit(
-    request: Request,
-    session: Session,
-    actor: Actor,
-    action: str,
-    target_id: uuid.UUID,
-    **detail: Any,
-) -> None:
-    cid = correlation_id(request)
-    try:
-        audit.record(
-            session,
-            actor=actor.user,
-            actor_kind=actor_kind(actor),
-            action=action,
-            target_type="tournament",
-            target_id=str(target_id),
-            correlation_id=cid,
-            detail=detail,
-        )
-        session.commit()
-    except Exception:
-        logger.exception("audit entry %s on tournament %s lost (cid %s)", action, target_id, cid)
-        session.rollback()
-        raise
-
-
 def _counts(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, MatchCounts]:
     found: dict[uuid.UUID, dict[str, int]] = {i: {} for i in ids}
     if ids:
@@ -380,11 +352,12 @@ def create(
         params=params,
         seed=body.seed,
     )
-    _audit(
+    audit_call(
         request,
         session,
         actor,
         "tournament.create",
+        "tournament",
         row.id,
         scenario=row.scenario_id,
         format=row.format,
@@ -413,7 +386,7 @@ def start(
     row.status = "running"
     row.started_at = utcnow()
     session.commit()  # persisted before it is queued: a restart resumes it
-    _audit(request, session, actor, "tournament.start", row.id)
+    audit_call(request, session, actor, "tournament.start", "tournament", row.id)
     runner.submit(row.id)
     return _public(session, row)
 
@@ -427,7 +400,9 @@ def cancel_tournament(
     _authorize(actor, Action.UPDATE, "cancel", row)
     previous = row.status
     row = cancel(session, tournament_id)
-    _audit(request, session, actor, "tournament.cancel", row.id, previous=previous)
+    audit_call(
+        request, session, actor, "tournament.cancel", "tournament", row.id, previous=previous
+    )
     return _public(session, row)
 
 

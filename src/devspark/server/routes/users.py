@@ -16,19 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from devspark.server.auditing import audit_call
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
-    actor_kind,
     current_actor,
     require,
     require_key_scope,
 )
 from devspark.server.deps import get_session
-from devspark.server.errors import NOT_FOUND_RESPONSE, correlation_id
+from devspark.server.errors import NOT_FOUND_RESPONSE
 from devspark.server.pagination import Page, PageParams, page_params
 from devspark.server.routes.auth import UserPublic
-from devspark.services import accounts, audit
+from devspark.services import accounts
 from devspark.services.accounts import Action
 from devspark.store.models import ApiKeyRow, UserRow
 
@@ -134,17 +134,16 @@ def create_api_key(
     """Create a key acting as the caller; the answer holds the secret, shown only once."""
     require_key_scope(actor, "api_keys:write")
     created = accounts.create_api_key(session, actor.user, body.name, body.scopes)
-    audit.record(
+    audit_call(
+        request,
         session,
-        actor=actor.user,
-        actor_kind=actor_kind(actor),
-        action="api_key.create",
-        target_type="api_key",
-        target_id=str(created.row.id),
-        correlation_id=correlation_id(request),
-        detail={"prefix": created.row.prefix, "scopes": list(created.row.scopes)},
+        actor,
+        "api_key.create",
+        "api_key",
+        created.row.id,
+        prefix=created.row.prefix,
+        scopes=list(created.row.scopes),
     )
-    session.commit()
     public = ApiKeyPublic.from_row(created.row)
     return ApiKeyCreated(**public.model_dump(), key=created.secret)
 
@@ -185,14 +184,13 @@ def revoke_api_key(
     """Revoke a key: its owner or an administrator may. Revoking twice is harmless."""
     require_key_scope(actor, "api_keys:write")
     key = accounts.revoke_api_key(session, key_id, actor.user)
-    audit.record(
+    audit_call(
+        request,
         session,
-        actor=actor.user,
-        actor_kind=actor_kind(actor),
-        action="api_key.revoke",
-        target_type="api_key",
-        target_id=str(key.id),
-        correlation_id=correlation_id(request),
-        detail={"prefix": key.prefix, "owner_id": str(key.user_id)},
+        actor,
+        "api_key.revoke",
+        "api_key",
+        key.id,
+        prefix=key.prefix,
+        owner_id=str(key.user_id),
     )
-    session.commit()
