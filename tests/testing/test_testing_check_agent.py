@@ -32,6 +32,7 @@ def test_minimax_passes_in_the_sandbox() -> None:
     assert start.detail == "lifecycle deploying -> online -> busy"
     assert report.checks[2].detail == "no process or cgroup left after stop"
     assert report.checks[3].detail == "2 episodes, no faults"
+    assert report.checks[4].detail.startswith("same seed, same ")
 
 
 def test_syntax_error_fails_start(make_agent: Callable[..., Path]) -> None:
@@ -82,6 +83,25 @@ def test_nondeterministic_agent_is_caught(make_agent: Callable[..., Path]) -> No
     assert not deterministic.ok
     assert deterministic.detail.startswith("moves differ: ")
     assert not report.ok
+
+
+def test_agent_raising_every_move_is_not_called_deterministic(
+    make_agent: Callable[..., Path],
+) -> None:
+    folder = make_agent(
+        """
+        def act(observation, context):
+            raise RuntimeError("no move today")
+        """,
+        name="raiser",
+    )
+    report = check_agent(folder, isolation=IsolationLevel.TRUSTED, episodes=1)
+    verdict = {item.name: item for item in report.checks}
+    assert not verdict["plays tictactoe"].ok
+    deterministic = verdict["deterministic on tictactoe"]
+    assert not deterministic.ok
+    assert deterministic.detail.startswith("not shown: the agent faulted (error: ")
+    assert "no move today" in deterministic.detail
 
 
 def test_bad_manifest_stops_early(make_agent: Callable[..., Path]) -> None:

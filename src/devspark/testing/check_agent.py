@@ -145,11 +145,23 @@ def check_agent(
             not faults,
             f"{played} episodes, no faults" if not faults else faults[0],
         )
-        first = _play(package, scenario, isolation, 7, 0)[1]
-        again = _play(package, scenario, isolation, 7, 0)[1]
-        report.add(
-            f"deterministic on {scenario}",
-            first == again,
-            "same seed, same moves" if first == again else f"moves differ: {first} vs {again}",
-        )
+        report.add(f"deterministic on {scenario}", *_determinism(package, scenario, isolation))
     return report
+
+
+def _determinism(package: AgentPackage, scenario: str, level: IsolationLevel) -> tuple[bool, str]:
+    """Play seed 7 twice from seat 0: the agent's own moves must be the same, and played.
+
+    An agent that faulted chose no move of its own (the host forfeited for it), so its
+    determinism cannot be shown: that fails the check rather than passing vacuously.
+    """
+    first_verdict, first = _play(package, scenario, level, 7, 0)
+    again_verdict, again = _play(package, scenario, level, 7, 0)
+    for verdict in (first_verdict, again_verdict):
+        if verdict != "ok":
+            return False, f"not shown: the agent faulted ({verdict})"
+    if not first:
+        return False, "not shown: the agent made no move"
+    if first != again:
+        return False, f"moves differ: {first} vs {again}"
+    return True, f"same seed, same {len(first)} moves"
