@@ -301,6 +301,38 @@ def test_other_user_cannot_touch(
     assert registry.get_version(version.id).lifecycle_state == "registered"
     assert not registry.get_version(version.id).deprecated
     calls[action](alice)  # the owner may
+    _assert_done(registry, action, version, "alice")
+
+
+def _assert_done(registry: AgentRegistry, action: str, version: AgentVersionRow, who: str) -> None:
+    """Assert that ``action`` by ``who`` on ``version`` took effect in the registry."""
+    if action == "delete_version":
+        with pytest.raises(NotFoundError, match="no such agent version"):
+            registry.get_version(version.id)
+        assert not registry.artifacts.exists(version.artifact_ref)
+        assert registry.get_agent(version.agent_id).name == "bot"  # the agent stays
+        return
+    if action == "delete_agent":
+        with pytest.raises(NotFoundError, match="no such agent"):
+            registry.get_agent(version.agent_id)
+        assert registry.list_agents().total == 0
+        return
+    row = registry.get_version(version.id)
+    expected = {
+        "deprecate": ("registered", None),
+        "start": ("online", f"start requested by {who!r}"),
+        "stop": ("offline", f"stop requested by {who!r}"),
+        "transition": ("maintenance", "test"),
+    }
+    state, reason = expected[action]
+    assert row.lifecycle_state == state
+    assert row.deprecated == (action == "deprecate")
+    events = registry.list_events(version.id)
+    if reason is None:
+        assert len(events) == 1  # only "registered": deprecating is not a transition
+    else:
+        assert reason in [event.reason for event in events]
+        assert events[-1].to_state == state
 
 
 @pytest.mark.parametrize("action", ["deprecate", "delete_version", "delete_agent", "start", "stop"])
@@ -309,6 +341,9 @@ def test_admin_can_touch(
 ) -> None:
     version = registry.publish(alice, build_archive(), "bot.tar.gz")
     getattr(registry, action)(admin, version.agent_id if action == "delete_agent" else version.id)
+    _assert_done(registry, action, version, "root")
+    if action not in {"delete_version", "delete_agent"}:
+        assert registry.get_agent(version.agent_id).owner_id == alice.id  # ownership kept
 
 
 @pytest.mark.parametrize("role", ["viewer", "agent"])
