@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -11,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.store.db import (
@@ -177,3 +180,48 @@ def test_0002_keeps_existing_matches_and_adds_their_owner(engine: Engine) -> Non
         command.upgrade(config, "head")
         row = conn.execute(text("SELECT seed, steps, owner_id FROM matches")).one()
     assert tuple(row) == (3, 9, None)
+
+
+def _insert_tournament(conn: Any, engine: Engine, status: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO tournaments (id, owner_id, scenario_id, format, params, seed, status,"
+            " created_at) VALUES (:id, :owner, 'tictactoe-v1', 'round_robin', '{}', 0, :status,"
+            " CURRENT_TIMESTAMP)"
+        ),
+        {"id": uuid.uuid4().hex, "owner": _OWNER.hex, "status": status}
+        if engine.dialect.name == "sqlite"
+        else {"id": str(uuid.uuid4()), "owner": str(_OWNER), "status": status},
+    )
+
+
+_OWNER = uuid.UUID(int=7)
+
+
+def test_0003_lets_tournaments_fail_with_a_reason_and_still_checks_status(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+        owner = _OWNER.hex if engine.dialect.name == "sqlite" else str(_OWNER)
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, role, created_at, disabled)"
+                " VALUES (:id, 'o', 'user', CURRENT_TIMESTAMP, false)"
+            ),
+            {"id": owner},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO scenarios (id, name, version, domains, players_min, players_max,"
+                " difficulties) VALUES ('tictactoe-v1', 'tictactoe', 1, '[]', 2, 2, '[]')"
+            )
+        )
+        _insert_tournament(conn, engine, "running")
+        command.upgrade(config, "0003")
+        _insert_tournament(conn, engine, "failed")
+        conn.execute(text("UPDATE tournaments SET error = 'boom' WHERE status = 'failed'"))
+        rows = conn.execute(text("SELECT status, error FROM tournaments ORDER BY status")).all()
+    assert [tuple(row) for row in rows] == [("failed", "boom"), ("running", None)]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        _insert_tournament(conn, engine, "exploded")

@@ -53,7 +53,7 @@ NAMING_CONVENTION: dict[str, str] = {
 
 ROLES = ("viewer", "user", "agent", "admin")
 MATCH_STATUSES = ("queued", "running", "finished", "failed")
-TOURNAMENT_STATUSES = ("created", "running", "finished", "cancelled")
+TOURNAMENT_STATUSES = ("created", "running", "finished", "cancelled", "failed")
 LIFECYCLE_STATES = tuple(state.value for state in LifecycleState)
 
 
@@ -263,6 +263,8 @@ class TournamentRow(Base):
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why the tournament ended ``failed``; ``None`` otherwise."""
 
 
 class MatchRow(Base):
@@ -293,6 +295,8 @@ class MatchRow(Base):
     replay_ref: Mapped[str | None] = mapped_column(String(255))
     steps: Mapped[int] = mapped_column(Integer, default=0)
     wall_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why the match ended ``failed``; ``None`` otherwise."""
 
 
 class MatchResultRow(Base):
