@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.agents import BUILTIN_DIR
+from devspark.arena.replay import Replay
 from devspark.server.app import create_app
 from devspark.server.runner import TournamentRunner
 from devspark.server.settings import Settings
@@ -225,11 +226,12 @@ def test_a_watched_match_streams_its_steps(client: TestClient) -> None:
     assert steps[0]["step"] == -1 and steps[0]["state"]  # the board after reset
     assert [s["step"] for s in steps[1:]] == list(range(events[-1]["steps"]))
     assert all(s["moves"][0]["status"] == "ok" for s in steps[1:])
-    # The last step's state is the replay's final state.
-    replay = client.get(f"{MATCHES}/{match_id}/replay").json()
-    final = replay["steps"][-1].get("state")
-    if final is not None:
-        assert steps[-1]["state"] == final
+    # The last step's state is the replay's final state (rebuilt from its deltas).
+    replay = Replay(client.get(f"{MATCHES}/{match_id}/replay").json())
+    final = list(replay.states())[-1]
+    assert "state" not in replay.steps[-1]  # a delta: only states() has the full board
+    assert steps[-1]["state"] == final
+    assert final["result"] in ("win", "draw") and final["to_move"] is None
     assert json.dumps(steps[-1]["state"])  # plain JSON
 
 
@@ -247,7 +249,38 @@ def test_a_match_left_queued_is_played_after_a_restart(
             ).id  # persisted, never submitted: as if the server died before queueing it
     with TestClient(create_app(settings, hasher=CHEAP)) as again:
         done = wait(again, f"{MATCHES}/{match_id}", "finished")
-        assert len(done["results"]) == 2
+        replay = Replay(again.get(f"{MATCHES}/{match_id}/replay").json())
+    assert_tictactoe_results(done["results"], replay)
+
+
+def _board_winner(board: list[int]) -> str | None:
+    """The player with three in a row on a tic-tac-toe board (1 is player_0), or None."""
+    lines = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8)]
+    lines.append((2, 4, 6))
+    for a, b, c in lines:
+        if board[a] and board[a] == board[b] == board[c]:
+            return f"player_{board[a] - 1}"
+    return None
+
+
+def assert_tictactoe_results(results: list[dict[str, Any]], replay: Replay) -> None:
+    """Both seats played cleanly, rewards are zero-sum and name the board's winner."""
+    assert [(r["seat"], r["agent"], r["role"]) for r in results] == [
+        (0, MATCH["agents"][0], "player_0"),
+        (1, MATCH["agents"][1], "player_1"),
+    ]
+    assert [r["status"] for r in results] == ["ok", "ok"]
+    final = list(replay.states())[-1]
+    board = final["board"]
+    assert sum(r["moves"] for r in results) == sum(1 for cell in board if cell)
+    rewards = {r["role"]: r["reward"] for r in results}
+    assert sum(rewards.values()) == 0  # zero-sum: a win is +1/-1, a draw 0/0
+    winner = _board_winner(board)
+    assert final["winner"] == winner
+    if winner is None:
+        assert final["result"] == "draw" and set(rewards.values()) == {0}
+    else:
+        assert rewards[winner] == 1
 
 
 def test_replay_bytes_are_gzip_in_storage(client: TestClient) -> None:
