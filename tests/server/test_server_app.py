@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -244,3 +247,28 @@ def test_openapi_document_declares_the_error_schema(client: TestClient) -> None:
     assert schemas["ScenarioPublic"]["examples"][0]["full_id"] == "tictactoe-v1"
     for path in ("/healthz", "/readyz", "/metrics", "/api/v1/scenarios"):
         assert path in document["paths"]
+
+
+# --- offline API docs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_only_same_origin_assets(client: TestClient, page: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.text
+    urls = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', html)
+    assert any(url.endswith(".js") for url in urls), html
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), f"{url} is not same-origin"
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
+    assert "http://" not in html and "https://" not in html
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    inline = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    for script in inline:  # each inline script is admitted by its hash, nothing else is
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]

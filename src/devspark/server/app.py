@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devspark.server.apidocs import mount_api_docs
 from devspark.server.bridge import RedisBridge
 from devspark.server.dashboard import mount_dashboard
 from devspark.server.deps import get_session
@@ -243,6 +244,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=_lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served from local files by mount_api_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.tokens = tokens or TokenService(
@@ -283,6 +286,7 @@ def create_app(
         """Request counts and latencies in the Prometheus text format."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    mount_api_docs(app)
     mount_dashboard(app)
     return app
 
