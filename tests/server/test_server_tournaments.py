@@ -132,14 +132,44 @@ def test_cancel_created_and_running_tournaments(client: TestClient) -> None:
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert client.post(f"{TOURNAMENTS}/{first['id']}/start", headers=ada).status_code == 409
 
-    # Many games so it is still running when cancelled; the runner stops before the next.
+    # Many games, cancelled once play is under way: the runner stops before the next match.
     second = create(client, ada, rounds=100)
     assert client.post(f"{TOURNAMENTS}/{second['id']}/start", headers=ada).status_code == 202
+    deadline = time.monotonic() + 60
+    while client.get(f"{TOURNAMENTS}/{second['id']}").json()["matches"]["finished"] < 1:
+        assert time.monotonic() < deadline, "no match of the tournament finished"
+        time.sleep(0.02)
     cancelled = client.post(f"{TOURNAMENTS}/{second['id']}/cancel", headers=ada)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    time.sleep(0.5)
+    # The runner plays its queue in order: once a match submitted after the cancel has
+    # finished, the tournament's turn has come and gone (a cancelled one is not requeued).
+    marker = client.post(
+        "/api/v1/matches",
+        json={"scenario": "tictactoe", "agents": BODY["agents"], "isolation": "trusted"},
+        headers=ada,
+    ).json()
+    while client.get(f"/api/v1/matches/{marker['id']}").json()["status"] != "finished":
+        assert time.monotonic() < deadline, "the marker match was never played"
+        time.sleep(0.02)
+    with factory(client)() as session:
+        tournament = session.get(TournamentRow, uuid.UUID(second["id"]))
+        assert tournament is not None and tournament.finished_at is not None
+        acknowledged = tournament.finished_at  # set by the cancel's commit
+        rows = session.scalars(
+            select(MatchRow).where(MatchRow.tournament_id == tournament.id)
+        ).all()
+    finished = [row for row in rows if row.status == "finished"]
+    assert finished and all(row.started_at and row.finished_at for row in finished)
+    # At most one match ends after the cancel: the one in progress (or being started) as
+    # the cancel committed; the runner looks at the status before each next match.
+    late = [row for row in finished if row.finished_at > acknowledged]  # type: ignore[operator]
+    assert len(late) <= 1, [(row.started_at, row.finished_at) for row in late]
+    started_late = [row for row in rows if row.started_at and row.started_at > acknowledged]
+    assert started_late == late[: len(started_late)]
+    assert {row.status for row in rows} <= {"finished", "queued"}  # none left running
+    assert len(finished) < 200
     body = client.get(f"{TOURNAMENTS}/{second['id']}").json()
-    assert body["status"] == "cancelled" and body["matches"]["finished"] < 200
+    assert body["status"] == "cancelled" and body["matches"]["finished"] == len(finished)
     with factory(client)() as session:
         entry = session.scalars(
             select(AuditLogRow).where(
