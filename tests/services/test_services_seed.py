@@ -1,7 +1,9 @@
-"""First-start seeding: one admin, the scenarios, a running ladder; idempotent."""
+"""First-start seeding: one admin, the scenarios, a running ladder, samples; idempotent."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import socket
 import subprocess
@@ -12,18 +14,24 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from devspark.arena.agents import builtin_names
+from devspark.arena.executors import LocalExecutor
+from devspark.arena.replay import Replay
 from devspark.scenarios import list_scenarios
 from devspark.services.accounts import Role, authenticate, register
-from devspark.services.durable import TournamentParams
+from devspark.services.durable import Playback, TournamentParams, run_match_durably
 from devspark.services.seed import (
     ADMIN_USERNAME,
     LADDER_MATCHES,
     LADDER_PACE_S,
+    SAMPLE_AGENTS,
     seed_if_empty,
 )
-from devspark.store.models import ScenarioRow, TournamentRow, UserRow
+from devspark.store.artifacts import ArtifactStore
+from devspark.store.db import session_factory
+from devspark.store.models import MatchRow, ScenarioRow, TournamentRow, UserRow
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 DEVSPARK = Path(sys.executable).parent / "devspark"
@@ -35,7 +43,10 @@ LADDER = (
 )
 
 
-def _count(session: Session, model: type[UserRow] | type[ScenarioRow] | type[TournamentRow]) -> int:
+def _count(
+    session: Session,
+    model: type[UserRow] | type[ScenarioRow] | type[TournamentRow] | type[MatchRow],
+) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
@@ -66,13 +77,52 @@ def test_first_seed_creates_admin_scenarios_and_a_running_ladder(session: Sessio
     assert params.pace_s == LADDER_PACE_S > 0  # it plays on in the background
 
 
+def test_first_seed_queues_one_sample_match_per_scenario(session: Session) -> None:
+    report = seed_if_empty(session, hasher=CHEAP)
+    assert report is not None
+    rows = list(session.scalars(select(MatchRow).where(MatchRow.tournament_id.is_(None))))
+    assert sorted(r.id for r in rows) == sorted(report.samples)
+    latest = {info.id: info.full_id for info in list_scenarios()}
+    assert sorted(r.scenario_id for r in rows) == sorted(latest.values())
+    assert set(SAMPLE_AGENTS) == set(latest)  # every built-in scenario has chosen baselines
+    shipped = {f"builtin:{name}" for name in builtin_names()}
+    for row in rows:
+        assert row.status == "queued" and row.owner_id == report.admin_id, row
+        agents = row.options["pairing"]["agents"]
+        assert agents == [f"builtin:{n}" for n in SAMPLE_AGENTS[row.scenario_id.split("-v")[0]]]
+        assert set(agents) <= shipped
+
+
+def test_seeded_samples_play_quickly_and_store_a_replay(session: Session, tmp_path: Path) -> None:
+    """What the server's runner does with the samples on first start: each one finishes
+    with a replay that rebuilds to its final state, all of them in a few seconds."""
+    report = seed_if_empty(session, hasher=CHEAP)
+    assert report is not None and len(report.samples) == len(SAMPLE_AGENTS)
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
+    started = time.monotonic()
+    with LocalExecutor(1) as executor:
+        for match_id in report.samples:
+            run_match_durably(factory, match_id, executor, Playback(replays=artifacts))
+    elapsed = time.monotonic() - started
+    session.expire_all()
+    for match_id in report.samples:
+        row = session.get(MatchRow, match_id)
+        assert row is not None and row.status == "finished" and row.replay_ref, row
+        replay = Replay(json.loads(gzip.decompress(artifacts.read_bytes(row.replay_ref))))
+        assert len(replay.steps) == row.steps > 0
+        assert list(replay.states())[-1] is not None
+    print(f"\n{len(report.samples)} sample matches played in {elapsed:.1f} s")
+    assert elapsed < 60, elapsed  # a first start is not held up for long
+
+
 def test_second_seed_is_a_no_op(session: Session) -> None:
     first = seed_if_empty(session, hasher=CHEAP)
     assert first is not None
-    before = [_count(session, m) for m in (UserRow, ScenarioRow, TournamentRow)]
+    before = [_count(session, m) for m in (UserRow, ScenarioRow, TournamentRow, MatchRow)]
     hash_before = session.scalar(select(UserRow.password_hash))
     assert seed_if_empty(session, hasher=CHEAP) is None
-    assert [_count(session, m) for m in (UserRow, ScenarioRow, TournamentRow)] == before
+    assert [_count(session, m) for m in (UserRow, ScenarioRow, TournamentRow, MatchRow)] == before
     assert session.scalar(select(UserRow.password_hash)) == hash_before
 
 

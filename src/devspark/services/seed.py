@@ -11,7 +11,11 @@ and does something only while the database has no user at all:
 * it creates a continuous ladder among bundled baselines of :data:`LADDER_SCENARIO`
   through :func:`devspark.services.durable.create_tournament` and marks it
   ``"running"``: the server's tournament runner resumes every running tournament when
-  it starts, so the ladder plays as soon as the server is up.
+  it starts, so the ladder plays as soon as the server is up;
+* it queues one short sample match per registered scenario (:data:`SAMPLE_AGENTS`,
+  built-in baselines) through :func:`devspark.services.durable.create_match`: the
+  runner plays queued matches when it starts, and stores each one's replay, so the
+  scenario gallery has a sample replay of every scenario on a fresh install.
 
 The baselines are referenced as ``builtin:NAME`` (see :mod:`devspark.arena.agents`);
 they are not published as agent versions in the registry.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -30,7 +35,7 @@ from sqlalchemy.orm import Session
 from devspark.arena.agents import BUILTIN_PREFIX, builtin_names
 from devspark.scenarios import list_scenarios
 from devspark.services.accounts import Role, register
-from devspark.services.durable import TournamentParams, create_tournament
+from devspark.services.durable import TournamentParams, create_match, create_tournament
 from devspark.store.models import ScenarioRow, UserRow, utcnow
 
 __all__ = [
@@ -40,6 +45,8 @@ __all__ = [
     "LADDER_MATCHES",
     "LADDER_PACE_S",
     "LADDER_SCENARIO",
+    "SAMPLE_AGENTS",
+    "SAMPLE_SEED",
     "SeedReport",
     "seed_if_empty",
 ]
@@ -67,6 +74,20 @@ LADDER_MATCHES = 2000
 LADDER_PACE_S = 2.0
 """Seconds between two matches of the seeded ladder: it plays on in the background."""
 
+SAMPLE_AGENTS: Mapping[str, tuple[str, ...]] = {
+    "connect_four": ("connect-four-heuristic", "random"),
+    "foraging": ("foraging-coordinated", "foraging-coordinated"),
+    "maze": ("maze-astar",),
+    "prisoners_dilemma": ("tit-for-tat", "pavlov"),
+    "puzzles": ("puzzles-solver",),
+    "tictactoe": ("minimax", "random"),
+}
+"""Built-in baselines (seat order) of each scenario's sample match; a scenario not
+listed here (a plugin's) gets ``random`` in as few seats as it allows."""
+
+SAMPLE_SEED = 1
+"""Seed of every sample match."""
+
 _PASSWORD_BYTES = 24  # 32 URL-safe characters, 192 bits of randomness
 
 
@@ -82,6 +103,7 @@ class SeedReport:
             already had rows).
         tournament_id: The seeded ladder.
         agents: The ladder's entrants (``builtin:NAME`` references).
+        samples: The queued sample matches, one per scenario.
 
     """
 
@@ -91,6 +113,7 @@ class SeedReport:
     scenarios: tuple[str, ...]
     tournament_id: uuid.UUID
     agents: tuple[str, ...]
+    samples: tuple[uuid.UUID, ...] = ()
 
 
 def seed_if_empty(session: Session, *, hasher: PasswordHasher | None = None) -> SeedReport | None:
@@ -123,6 +146,7 @@ def seed_if_empty(session: Session, *, hasher: PasswordHasher | None = None) -> 
     tournament.status = "running"
     tournament.started_at = utcnow()
     session.commit()
+    samples = _queue_samples(session, admin.id)
     return SeedReport(
         admin_id=admin.id,
         username=admin.username,
@@ -130,7 +154,28 @@ def seed_if_empty(session: Session, *, hasher: PasswordHasher | None = None) -> 
         scenarios=scenarios,
         tournament_id=tournament.id,
         agents=agents,
+        samples=samples,
     )
+
+
+def _queue_samples(session: Session, owner_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+    """Queue one sample match per registered scenario (latest version; commits)."""
+    shipped = set(builtin_names())
+    latest = {info.id: info for info in list_scenarios()}  # sorted: the last version wins
+    ids = []
+    for name, info in sorted(latest.items()):
+        names = SAMPLE_AGENTS.get(name, ("random",) * info.players[0])
+        if not set(names) <= shipped:
+            continue  # a baseline not shipped in this build
+        row = create_match(
+            session,
+            owner_id=owner_id,
+            scenario=info.full_id,
+            agents=[BUILTIN_PREFIX + n for n in names],
+            seed=SAMPLE_SEED,
+        )
+        ids.append(row.id)
+    return tuple(ids)
 
 
 def _register_scenarios(session: Session) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """Browser fixtures: a real ``devspark serve`` and Debian's chromium driven by Playwright.
 
 ``dashboard_server`` starts ``devspark serve`` on a free port with a fresh data folder
-(the first start seeds an admin and a paced connect_four ladder; the fixture cancels
-the ladder so its matches do not interleave with the tests' own and their timings).
+(the first start seeds an admin, a paced connect_four ladder and a sample match per
+scenario; the fixture cancels the ladder and waits for the samples to be played, so
+their matches do not interleave with the tests' own and their timings).
 ``browser`` launches ``/usr/bin/chromium`` (installed by ``make test`` through apt; a
 browser is never downloaded) and skips when it is missing, which CI
 (``DEVSPARK_REQUIRE_SERVICES=1``) turns into a failure (the tests are marked
@@ -106,6 +107,24 @@ def _cancel_running(url: str, password: str) -> None:
         assert response.status_code == 200, response.text
 
 
+def _wait_idle(url: str) -> None:
+    """Wait until no match is queued or running (the seeded samples have been played)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    busy: list[str] = []
+    while time.monotonic() < deadline:
+        busy = [
+            match["id"]
+            for status in ("queued", "running")
+            for match in httpx.get(f"{url}/api/v1/matches?status={status}", timeout=10).json()[
+                "items"
+            ]
+        ]
+        if not busy:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"matches still playing after {READY_TIMEOUT_S} s: {busy}")
+
+
 @pytest.fixture(scope="module")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``devspark serve`` on a free port, fresh data folder, rate limits off."""
@@ -135,6 +154,7 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         found = re.search(r"password '([^']+)'", log.read_text())
         assert found, f"no admin password in the server's output:\n{log.read_text()}"
         _cancel_running(url, found.group(1))
+        _wait_idle(url)
         yield Server(url=url, admin_password=found.group(1), data_dir=data_dir)
     finally:
         process.terminate()
