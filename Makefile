@@ -72,7 +72,7 @@ test: install lint pytest
 
 bench: install
 	$(call apt_install,$(BENCH_APT_PACKAGES))
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

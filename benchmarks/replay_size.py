@@ -5,8 +5,12 @@ Records a 10,000-round iterated prisoner's dilemma between two sandboxed agents
 it as JSON and as gzip JSON, then times ``load_replay`` and rebuilding every state.
 The baseline, in the same run, is ``json.dumps``/``json.loads`` of the same steps
 stored naively (the full ``render_state()`` at every step, no deltas).
+Targets (set here): at most 20 bytes per step gzipped (a 10,000-step replay well under
+a megabyte) and load + rebuild under 1 s; the gzip file's compression factor (json /
+gzip, the figure docs/api.md quotes for replays served gzipped) is printed too.
 Prints one JSON object: steps, json_bytes, gzip_bytes, bytes_per_step (gzip),
-load_ms (gzip file, states rebuilt), naive_json_bytes and ratio (json / naive).
+load_ms (gzip file, states rebuilt), naive_json_bytes, ratio (json / naive),
+gzip_factor (json / gzip) and the judged figures (target, met, ratio).
 """
 
 from __future__ import annotations
@@ -16,14 +20,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import emit
+from _util import emit, figure, machine
 from devspark.arena.match import MatchSpec
 from devspark.arena.replay import load_replay, record_match, write_replay
 
 ROUNDS = 10_000
+TARGET_BYTES_PER_STEP = 20.0
+TARGET_LOAD_MS = 1000.0
+
+
+def naive_load(text: str) -> float:
+    """Milliseconds to parse the naive full-state JSON (every state already whole)."""
+    started = time.perf_counter()
+    json.loads(text)
+    return (time.perf_counter() - started) * 1000
 
 
 def main() -> None:
+    load = machine()
     spec = MatchSpec(
         "prisoners_dilemma",
         ("builtin:tit-for-tat", "builtin:random"),
@@ -52,8 +66,33 @@ def main() -> None:
     )
     print(f"load + rebuild {len(states):,} states: {load_ms:.0f} ms")
     print(f"naive full-state json {len(naive):,} bytes; ratio {json_bytes / len(naive):.2f}")
+    print(f"gzip factor (json / gzip): {json_bytes / gzip_bytes:.1f}")
+    naive_load_ms = naive_load(naive)
+    judged = [
+        figure(
+            "gzip replay size",
+            gzip_bytes / ROUNDS,
+            "bytes/step",
+            target=TARGET_BYTES_PER_STEP,
+            better="lower",
+            target_source="set here",
+            baseline=len(naive) / ROUNDS,
+            baseline_name="naive full-state JSON (no deltas, no gzip)",
+        ),
+        figure(
+            "load + rebuild every state",
+            load_ms,
+            "ms",
+            target=TARGET_LOAD_MS,
+            better="lower",
+            target_source="set here",
+            baseline=naive_load_ms,
+            baseline_name="json.loads of the naive full-state JSON",
+        ),
+    ]
     emit(
         {
+            **load,
             "steps": ROUNDS,
             "json_bytes": json_bytes,
             "gzip_bytes": gzip_bytes,
@@ -61,7 +100,10 @@ def main() -> None:
             "load_ms": load_ms,
             "naive_json_bytes": len(naive),
             "ratio": json_bytes / len(naive),
-        }
+            "gzip_factor": json_bytes / gzip_bytes,
+            "naive_load_ms": naive_load_ms,
+        },
+        judged,
     )
 
 
