@@ -77,6 +77,15 @@ def test_match_run_table() -> None:
     assert "player_1" in result.stdout
 
 
+def test_match_run_table_keeps_agent_names_whole_in_80_columns() -> None:
+    args = ["match", "run", "connect_four", "builtin:connect-four-heuristic", "builtin:random"]
+    narrow = CliRunner(env={"COLUMNS": "80"})
+    result = narrow.invoke(app, [*args, "--isolation", "trusted", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "builtin:connect-four-heuristic" in result.stdout
+    assert "…" not in result.stdout
+
+
 def test_match_run_bad_isolation() -> None:
     args = ["match", "run", "tictactoe", "builtin:minimax", "builtin:random"]
     result = runner.invoke(app, [*args, "--isolation", "chroot"])

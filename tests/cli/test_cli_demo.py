@@ -52,7 +52,7 @@ def test_the_demo_plays_sandboxed_and_ranks_the_strong_baselines_first() -> None
     )
     assert result.exit_code == 0, result.output
     assert "every agent in its own sandbox" in result.output
-    first = [line for line in result.output.splitlines() if "│    1 │" in line]
+    first = [line for line in result.output.splitlines() if line.split()[:1] == ["1"]]
     assert "minimax" in first[0]  # the best rating; others may share rank 1 (overlap)
     assert any("maze-astar" in line for line in first)
     assert "rating [95%]" in result.output and "mean return" in result.output

@@ -43,6 +43,13 @@ def test_json_output_is_the_documented_contract(tmp_path: Path) -> None:
     only = runner.invoke(app, ["leaderboard", str(tmp_path / "r.json"), "--json"])
     assert set(json.loads(only.output)) >= {"global", "by_scenario", "by_domain", "efficiency"}
 
+    narrow = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["leaderboard", str(tmp_path / "r.json")])
+    assert narrow.exit_code == 0, narrow.output
+    for agent in AGENTS:  # whole, as the user must type it, even in 80 columns
+        assert agent in narrow.output
+    assert "…" not in narrow.output
+    assert "6 matches (6 with 2 seats) from 1 file\n" in narrow.output
+
 
 @pytest.mark.integration
 def test_the_table_shows_ratings_with_intervals_and_statuses() -> None:

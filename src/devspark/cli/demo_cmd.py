@@ -24,6 +24,7 @@ from devspark.arena.executors import LocalExecutor
 from devspark.arena.formats import RoundRobin
 from devspark.arena.match import MatchSpec
 from devspark.arena.tournament import run_tournament
+from devspark.cli._tables import compact_table, name_column, value_column
 from devspark.cli.tournament_cmd import standings_table
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
@@ -169,19 +170,19 @@ def _table(event: Event, results: list[MatchResult]) -> Table:
         columns = ("rank", "agent", score, "games", "CPU ms/move", "faults")
         if event.team > 1:
             title += f", teams of {event.team}"
-    table = Table(title=title)
+    table = compact_table(title)
     for column in columns:
         if column == "agent":
-            table.add_column(column, no_wrap=True)
+            name_column(table, column, (agent for agent, _ in ranked))
         else:
-            table.add_column(column, justify="right")
+            value_column(table, column)
     for rank, (agent, row) in enumerate(ranked, start=1):
         cpu = f"{1000 * row.cpu_s / row.moves:.3f}" if row.moves else "-"
         if event.kind == "versus":
             cells = [f"{row.points:g}", str(row.wins), str(row.draws), str(row.losses)]
         else:
             cells = [f"{row.mean:.3f}", str(len(row.returns))]
-        table.add_row(str(rank), agent.removeprefix("builtin:"), *cells, cpu, str(row.faults))
+        table.add_row(str(rank), agent, *cells, cpu, str(row.faults))
     return table
 
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from devspark.arena.match import MatchSpec, run_match
 from devspark.arena.replay import record_match, write_replay
+from devspark.cli._tables import compact_table, name_column, value_column
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
@@ -89,9 +89,12 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
 
 def render(result: MatchResult, console: Console) -> None:
     """Draw a match result as a table."""
-    table = Table(title=f"{result.scenario}  seed {result.seed}  {result.steps} steps")
-    for column in ("seat", "agent", "status", "reward", "moves", "wall ms", "CPU s", "peak MB"):
-        table.add_column(column, justify="right" if column not in ("agent", "status") else "left")
+    table = compact_table(f"{result.scenario}  seed {result.seed}  {result.steps} steps")
+    name_column(table, "seat", (record.role for record in result.agents))
+    name_column(table, "agent", (record.agent for record in result.agents))
+    value_column(table, "status", justify="left")
+    for column in ("reward", "moves", "wall ms", "CPU s", "peak MB"):
+        value_column(table, column)
     for record in result.agents:
         colour = "green" if record.status == "ok" else "red"
         table.add_row(

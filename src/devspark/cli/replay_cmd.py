@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
 from devspark.arena.replay import Replay, load_replay, verify_replay
+from devspark.cli._tables import compact_table, name_column, value_column
 
 app = typer.Typer(help="Verify and watch recorded matches.", no_args_is_help=True)
 
@@ -99,9 +99,11 @@ def _moves(moves: list[dict[str, Any]], roles: dict[str, str]) -> str:
 
 def _outcome(replay: Replay, console: Console) -> None:
     outcome = replay.data["outcome"]
-    table = Table(title=f"outcome after {outcome['steps']} steps")
-    for column in ("seat", "agent", "status", "reward", "moves", "detail"):
-        table.add_column(column)
+    table = compact_table(f"outcome after {outcome['steps']} steps")
+    name_column(table, "seat", (agent["role"] for agent in outcome["agents"]))
+    name_column(table, "agent", (agent["agent"] for agent in outcome["agents"]))
+    for column in ("status", "reward", "moves", "detail"):
+        value_column(table, column, justify="left")
     for agent in outcome["agents"]:
         colour = "green" if agent["status"] == "ok" else "red"
         table.add_row(

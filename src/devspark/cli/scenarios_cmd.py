@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from devspark.cli._tables import compact_table, name_column, value_column
 from devspark.scenarios import describe, list_scenarios, resolve
 
 app = typer.Typer(help="List and describe scenarios.", no_args_is_help=True)
@@ -43,9 +43,10 @@ def list_command(
             )
         )
         return
-    table = Table(title="scenarios")
-    for column in ("id", "domains", "players", "difficulties", "moves"):
-        table.add_column(column)
+    table = compact_table("scenarios")
+    name_column(table, "id", (info.full_id for info in infos))
+    for column in ("domains", "players", "difficulties", "moves"):
+        value_column(table, column, justify="left")
     for info in infos:
         low, high = info.players
         table.add_row(

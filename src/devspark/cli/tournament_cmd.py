@@ -22,11 +22,13 @@ from devspark.arena.tournament import (
     run_tournament,
     scenario_domains,
 )
+from devspark.cli._tables import compact_table, name_column, value_column
 from devspark.cli.match_cmd import parse_options
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.results import MatchResult
 from devspark.rating.leaderboard import LeaderRow, build_leaderboards
 from devspark.rating.models import OpenSkillRatings
+from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 
 app = typer.Typer(help="Run tournaments between agents.", no_args_is_help=True)
@@ -131,24 +133,23 @@ def _expand(refs: list[str]) -> list[str]:
 
 def standings_table(tournament: Tournament) -> Table:
     """Rank, agent, rating with interval, W/D/L, CPU per move and statuses."""
-    table = Table(
-        title=f"{tournament.format} · {tournament.scenario} · {len(tournament.outcomes)} matches"
+    table = compact_table(
+        f"{tournament.format} · {tournament.scenario} · {len(tournament.outcomes)} matches"
     )
     return _rows_table(table, tournament.standings)
 
 
 def _rows_table(table: Table, rows: list[LeaderRow]) -> Table:
-    table.add_column("rank", justify="right")
-    table.add_column("agent", no_wrap=True)
-    table.add_column("rating [95%]", justify="right", no_wrap=True)
-    for column in ("W", "D", "L", "CPU ms/move"):
-        table.add_column(column, justify="right")
-    table.add_column("statuses")
+    value_column(table, "rank")
+    name_column(table, "agent", (row.agent for row in rows))
+    for column in ("rating [95%]", "W", "D", "L", "CPU ms/move"):
+        value_column(table, column)
+    value_column(table, "statuses", justify="left")
     for row in rows:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(row.statuses.items()))
         table.add_row(
             str(row.rank),
-            row.agent.removeprefix("builtin:"),
+            row.agent,
             f"{row.rating:.0f} [{row.lower:.0f}, {row.upper:.0f}]",
             str(row.wins),
             str(row.draws),
@@ -197,11 +198,12 @@ def leaderboard(
     if not sections:
         raise InvalidArgumentError(f"no results for scenario={scenario!r} domain={domain!r}")
     for title, rows in sections:
-        console.print(_rows_table(Table(title=title), rows))
+        console.print(_rows_table(compact_table(title), rows))
     if show_all:
-        efficiency = Table(title="efficiency (rating vs CPU per move; * on the Pareto front)")
-        for column in ("agent", "rating", "CPU ms/move", "front"):
-            efficiency.add_column(column)
+        efficiency = compact_table("efficiency (rating vs CPU per move; * on the Pareto front)")
+        name_column(efficiency, "agent", (row.agent for row in boards.efficiency))
+        for column in ("rating", "CPU ms/move", "front"):
+            value_column(efficiency, column)
         for row in boards.efficiency:
             efficiency.add_row(
                 row.agent,
@@ -210,5 +212,11 @@ def leaderboard(
                 "*" if row.pareto else "",
             )
         console.print(efficiency)
-    counts = Counter(len(o.agents) for o in outcomes)
-    console.print(f"{len(outcomes)} matches ({dict(counts)} by seats) from {len(files)} file(s)")
+    console.print(_match_summary(outcomes, len(files)))
+
+
+def _match_summary(outcomes: list[Outcome], files: int) -> str:
+    """``12 matches (10 with 2 seats, 2 with 4 seats) from 1 file``."""
+    counts = sorted(Counter(len(o.agents) for o in outcomes).items())
+    seats = ", ".join(f"{n} with {k} seats" for k, n in counts)
+    return f"{len(outcomes)} matches ({seats}) from {files} file{'s' if files != 1 else ''}"
