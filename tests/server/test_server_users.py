@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.server.app import create_app
+from devspark.server.auth import KEY_SCOPES
 from devspark.server.settings import Settings
 from devspark.store.models import AuditLogRow, UserRow
 
@@ -159,3 +161,42 @@ def test_key_creation_and_revocation_are_audited(client: TestClient) -> None:
         ("api_key.revoke", "revoke-1", "user", created["id"]),
     ]
     assert created["key"] not in str(details)
+
+
+def _checked_scopes() -> set[str]:
+    """Every scope the routes pass to ``require_key_scope`` (literals or module constants)."""
+    routes = Path(__file__).resolve().parents[2] / "src" / "devspark" / "server" / "routes"
+    found: set[str] = set()
+    for source in routes.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        constants = {
+            target.id: node.value.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets
+            if isinstance(target, ast.Name) and isinstance(node.value.value, str)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "require_key_scope"
+            ):
+                scope = node.args[1]
+                if isinstance(scope, ast.Constant):
+                    found.add(str(scope.value))
+                else:
+                    assert isinstance(scope, ast.Name), ast.dump(scope)
+                    found.add(constants[scope.id])
+    return found
+
+
+def test_key_scopes_are_served_and_are_those_the_routes_check(client: TestClient) -> None:
+    ada = account(client, "ada")
+    response = client.get(f"{KEYS}/scopes", headers=ada)
+    assert response.status_code == 200, response.text
+    served = {item["scope"]: item["allows"] for item in response.json()}
+    assert served == KEY_SCOPES and all(served.values())
+    assert "matches:write" in served  # the dashboard's key form offered every scope but this
+    assert set(served) == _checked_scopes()
+    assert client.get(f"{KEYS}/scopes").status_code == 401

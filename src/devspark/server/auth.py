@@ -34,6 +34,20 @@ api_key_scheme = APIKeyHeader(
     auto_error=False,
 )
 
+KEY_SCOPES: dict[str, str] = {
+    "agents:write": "upload agents and versions; start, stop and deprecate them",
+    "matches:write": "create matches",
+    "tournaments:write": "create, start and cancel tournaments",
+    "users:read": "read the calling account (and, for an admin, the accounts)",
+    "api_keys:read": "list the caller's API keys",
+    "api_keys:write": "create and revoke API keys",
+}
+"""Every scope an API key is checked for (:func:`require_key_scope`), with what it allows.
+
+Reads of public data need no scope. A key may also hold ``resource:*`` or ``*``.
+``GET /api/v1/users/me/api-keys/scopes`` serves this list (the dashboard's key form).
+"""
+
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Unauthenticated: no valid credentials."},
     403: {"model": ErrorBody, "description": "Permission denied: the caller may not do this."},
@@ -66,7 +80,7 @@ class Actor:
 
 def _from_token(request: Request, session: Session, token: str) -> Actor:
     tokens: TokenService = request.app.state.tokens
-    claims = tokens.verify_access(token)
+    claims = tokens.check_access(session, token)  # refused once its login is revoked
     user = session.get(UserRow, claims.user_id)
     if user is None:
         raise UnauthenticatedError("access token names an account that no longer exists")
@@ -195,6 +209,7 @@ def actor_kind(actor: Actor) -> str:
 __all__ = [
     "API_KEY_HEADER",
     "AUTH_RESPONSES",
+    "KEY_SCOPES",
     "Actor",
     "actor_kind",
     "api_key_scheme",

@@ -1,8 +1,9 @@
 """Users and their API keys: ``/api/v1/users``.
 
 API-key callers need the matching key scope: ``users:read`` for the account views,
-``api_keys:read`` to list keys and ``api_keys:write`` to create or revoke them. Access
-tokens carry every scope of the account's role.
+``users:write`` to change an account (admins), ``api_keys:read`` to list keys and
+``api_keys:write`` to create or revoke them. Access tokens carry every scope of the
+account's role.
 """
 
 from __future__ import annotations
@@ -12,24 +13,25 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from devspark.server.auditing import audit_call
 from devspark.server.auth import (
     AUTH_RESPONSES,
+    KEY_SCOPES,
     Actor,
     current_actor,
     require,
     require_key_scope,
 )
 from devspark.server.deps import get_session
-from devspark.server.errors import NOT_FOUND_RESPONSE
+from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
-from devspark.server.routes.auth import UserPublic
-from devspark.services import accounts
-from devspark.services.accounts import Action
+from devspark.server.routes.auth import NO_NUL, UserPublic
+from devspark.services import accounts, user_admin
+from devspark.services.accounts import Action, Role
 from devspark.store.models import ApiKeyRow, UserRow
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=AUTH_RESPONSES)
@@ -55,11 +57,32 @@ class ApiKeyCreate(BaseModel):
         json_schema_extra={"examples": [{"name": "ci", "scopes": ["agents:*", "matches:read"]}]}
     )
 
-    name: str = Field(min_length=1, max_length=128, description="A label for the key.")
+    name: str = Field(
+        min_length=1, max_length=128, pattern=NO_NUL, description="A label for the key."
+    )
     scopes: list[str] = Field(
         max_length=64,
         description="`resource:verb`, `resource:*` or `*`; they narrow the role, never widen it.",
     )
+
+
+class UserUpdate(BaseModel):
+    """What an administrator changes on an account (omitted fields stay as they are)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"role": "admin"}, {"disabled": True}]}
+    )
+
+    role: Role | None = Field(default=None, description="`viewer`, `user`, `agent` or `admin`.")
+    disabled: bool | None = Field(
+        default=None, description="`true` disables the account and revokes its tokens."
+    )
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _known_role(cls, value: object) -> object:
+        # Role's own error lists the values; this one also suggests the nearest.
+        return accounts.parse_role(value) if isinstance(value, str) else value
 
 
 class ApiKeyPublic(BaseModel):
@@ -127,6 +150,33 @@ def list_users(
     return Page[UserPublic](items=items, total=total, offset=params.offset, limit=params.limit)
 
 
+@router.patch(
+    "/{user_id}",
+    summary="Change an account's role or disable it (admin)",
+    responses={
+        **NOT_FOUND_RESPONSE,
+        409: {"model": ErrorBody, "description": "It would leave no active admin."},
+    },
+)
+def update_user(
+    user_id: Annotated[uuid.UUID, Path(description="The account's id.")],
+    body: UserUpdate,
+    request: Request,
+    actor: Annotated[Actor, Depends(require(Action.ADMIN))],
+    session: SessionDep,
+) -> UserPublic:
+    """Set `role` and/or `disabled`; audited (`user.update`). Administrators only.
+
+    Disabling an account revokes its refresh and access tokens at once (its API keys
+    stop working while it is disabled). The last active admin can be neither demoted
+    nor disabled (409).
+    """
+    require_key_scope(actor, "users:write")
+    change = user_admin.update_user(session, user_id, role=body.role, disabled=body.disabled)
+    audit_call(request, session, actor, "user.update", "user", user_id, **change.detail())
+    return UserPublic.from_row(change.user)
+
+
 @router.post("/me/api-keys", status_code=201, summary="Create an API key")
 def create_api_key(
     body: ApiKeyCreate, request: Request, actor: ActorDep, session: SessionDep
@@ -146,6 +196,27 @@ def create_api_key(
     )
     public = ApiKeyPublic.from_row(created.row)
     return ApiKeyCreated(**public.model_dump(), key=created.secret)
+
+
+class ScopePublic(BaseModel):
+    """A scope an API key may hold."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"scope": "matches:write", "allows": "create matches"}]}
+    )
+
+    scope: str = Field(description="`resource:verb`.")
+    allows: str = Field(description="What a key with this scope may do.")
+
+
+@router.get("/me/api-keys/scopes", summary="The scopes an API key may hold")
+def list_key_scopes(actor: ActorDep) -> list[ScopePublic]:
+    """Every scope the server checks API keys for, with what it allows.
+
+    Reads of public data need no scope; a key may also hold `resource:*` or `*`.
+    """
+    require_key_scope(actor, "api_keys:read")
+    return [ScopePublic(scope=scope, allows=allows) for scope, allows in KEY_SCOPES.items()]
 
 
 @router.get("/me/api-keys", summary="List my API keys")

@@ -4,8 +4,6 @@ import { api, apiAll } from '../api.js';
 import { add, clear, field, fmtDate, guarded, h, notify, simpleTable } from '../dom.js';
 import { me } from '../session.js';
 
-const PRESETS = ['agents:*', 'tournaments:write', 'matches:read', 'users:read', 'api_keys:read'];
-
 export async function render(ctx) {
   add(ctx.main, h('h1', {}, 'API keys'));
   if (!me()) {
@@ -46,8 +44,13 @@ export async function render(ctx) {
     }));
   }
 
+  // The scopes come from the server (GET /users/me/api-keys/scopes): the list the routes check.
+  const presets = await api('/users/me/api-keys/scopes');
+  if (!ctx.isCurrent()) return;
   const name = h('input', { type: 'text', name: 'name', required: true, maxlength: '128' });
-  const checks = PRESETS.map((scope) => h('label', {}, h('input', { type: 'checkbox', name: 'scope', value: scope }), scope));
+  const checks = presets.map(({ scope, allows }) => h('label', { title: allows },
+    h('input', { type: 'checkbox', name: 'scope', value: scope }), scope,
+    h('span', { class: 'muted scope-allows' }, ` (${allows})`)));
   const extra = h('input', { type: 'text', name: 'extra_scopes', placeholder: 'resource:verb, ...' });
   const submit = h('button', { type: 'submit' }, 'Create key');
   const form = h('form', {
@@ -72,7 +75,7 @@ export async function render(ctx) {
     },
   },
   field('Name', name, 'A label, e.g. "ci".'),
-  h('fieldset', { class: 'field' }, h('legend', {}, 'Scopes'), h('div', { class: 'checks' }, checks)),
+  h('fieldset', { class: 'field' }, h('legend', {}, 'Scopes'), h('div', { class: 'checks scopes' }, checks)),
   field('More scopes (comma separated)', extra, 'Scopes narrow what the key may do; they never widen your role.'),
   h('div', {}, submit));
 
