@@ -1,13 +1,50 @@
-"""``devspark serve``: run the API server with uvicorn."""
+"""``devspark serve``: run the API server with uvicorn.
+
+The port is bound before anything else happens: on a busy port the command fails with a
+clear message before the database is migrated or seeded, so the one-time admin password
+is never printed for a server that does not start.
+"""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from devspark.server.settings import DEFAULT_HOST, DEFAULT_PORT, Settings
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """Bind a TCP socket on ``host:port`` the way uvicorn would (``SO_REUSEADDR``).
+
+    Args:
+        host: Interface (an IPv6 address when it contains ``:``).
+        port: TCP port.
+
+    Returns:
+        The bound socket, for ``uvicorn.Server.run(sockets=[...])``.
+
+    Raises:
+        typer.Exit: The address cannot be bound (code 1; the reason is printed).
+
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        typer.echo(
+            f"error: cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(is another server running there? pick another --port); nothing was started "
+            "and the database was not touched",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    return sock
 
 
 def serve(
@@ -29,10 +66,12 @@ def serve(
     import uvicorn
 
     from devspark.server.app import create_app
+    from devspark.server.redaction import install_log_redaction
     from devspark.services.seed import seed_if_empty
     from devspark.store.db import make_engine, session_factory, upgrade
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir)
+    listener = bind_listener(settings.host, settings.port)  # before anything is seeded
     app = create_app(settings)
     # Migrate and seed before the app starts: its runner then resumes the seeded ladder.
     engine = make_engine(settings.database_url)
@@ -52,4 +91,7 @@ def serve(
             f"password {report.password!r}"
         )
     typer.echo(f"DevSpark server on {settings.url} (API docs: {settings.url}/docs)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    install_log_redaction()  # after uvicorn configured its loggers: ?token= stays out
+    with listener:
+        uvicorn.Server(config).run(sockets=[listener])
