@@ -38,6 +38,7 @@ from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
 from devspark.server.lease import lease_for
 from devspark.server.live import LiveHub
+from devspark.server.login_throttle import LoginThrottle
 from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
 from devspark.server.redaction import install_log_redaction
 from devspark.server.routes import (
@@ -260,9 +261,9 @@ def create_app(
     install_log_redaction()  # ?token=... never reaches uvicorn's request log
     install_error_handlers(app)
     # Innermost of the three: a 429 is counted by metrics and carries the correlation id.
-    app.add_middleware(
-        RateLimitMiddleware, limiter=RequestLimiter.from_settings(settings, app.state.tokens)
-    )
+    limiter = RequestLimiter.from_settings(settings, app.state.tokens)
+    app.state.login_throttle = LoginThrottle(limiter.storage)  # same counters store
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
     document_rate_limits(app)
     # Added last = outermost: the correlation id exists before metrics and handlers run.
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))

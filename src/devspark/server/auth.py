@@ -39,6 +39,7 @@ KEY_SCOPES: dict[str, str] = {
     "matches:write": "create matches",
     "tournaments:write": "create, start and cancel tournaments",
     "users:read": "read the calling account (and, for an admin, the accounts)",
+    "users:write": "change an account's role or disable it (admins only)",
     "api_keys:read": "list the caller's API keys",
     "api_keys:write": "create and revoke API keys",
 }

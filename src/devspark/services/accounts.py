@@ -15,6 +15,7 @@ else's key) raise :class:`~devspark.core.errors.PermissionDeniedError` (403).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import hmac
 import logging
@@ -44,6 +45,7 @@ from devspark.core.errors import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
+from devspark.services.password_slots import PASSWORD_SLOTS, HashSlots
 from devspark.store.models import ApiKeyRow, RefreshTokenRow, UserRow, utcnow
 
 __all__ = [
@@ -61,11 +63,15 @@ __all__ = [
     "authenticate",
     "authenticate_api_key",
     "can",
+    "check_text",
     "create_api_key",
+    "family_revoked",
     "has_scope",
+    "parse_role",
     "register",
     "require_scope",
     "revoke_api_key",
+    "revoke_user_tokens",
     "secret_key",
 ]
 
@@ -151,8 +157,42 @@ def _enum(kind: type[_E], value: _E | str, name: str) -> _E:
     try:
         return kind(value)
     except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise InvalidArgumentError(f"{name} must be one of {allowed}, got {value!r}") from None
+        allowed = [member.value for member in kind]
+        close = difflib.get_close_matches(str(value).lower(), allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InvalidArgumentError(
+            f"{name} must be one of {', '.join(allowed)}, got {value!r}{hint}"
+        ) from None
+
+
+def parse_role(value: Role | str) -> Role:
+    """The :class:`Role` named by ``value``.
+
+    Raises:
+        InvalidArgumentError: Not a role; the message lists the roles and suggests the
+            nearest one.
+
+    """
+    return _enum(Role, value, "role")
+
+
+def check_text(name: str, value: str) -> str:
+    """Refuse a NUL character in text bound for the database (PostgreSQL cannot store it).
+
+    Args:
+        name: The field, named in the error.
+        value: The text.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        InvalidArgumentError: ``value`` contains a NUL character (``U+0000``).
+
+    """
+    if "\x00" in value:
+        raise InvalidArgumentError(f"{name} must not contain NUL characters, got {value!r}")
+    return value
 
 
 # ----------------------------------------------------------------------- passwords
@@ -196,6 +236,7 @@ def register(
     role: Role | str = Role.USER,
     *,
     hasher: PasswordHasher | None = None,
+    slots: HashSlots = PASSWORD_SLOTS,
 ) -> UserRow:
     """Create an account with an argon2id password hash (flushed, not committed).
 
@@ -208,25 +249,25 @@ def register(
         email: Optional contact address.
         role: The account's role.
         hasher: Argon2 parameters; :data:`DEFAULT_HASHER` when omitted.
+        slots: The bound on concurrent argon2 work.
 
     Raises:
-        InvalidArgumentError: Bad username, password, email or role.
+        InvalidArgumentError: Bad username, password, email or role (a NUL character
+            included).
         ConflictError: The username is taken. If another transaction took it between the
             check and the insert, the session must be rolled back by the caller.
     """
     name = _normalise_username(username)
     _check_password(password)
     role = _enum(Role, role, "role")
-    if email is not None and (len(email) > 320 or not _EMAIL.fullmatch(email)):
+    if email is not None and (len(check_text("email", email)) > 320 or not _EMAIL.fullmatch(email)):
         raise InvalidArgumentError(f"email must look like name@host, got {email!r}")
     if session.scalar(select(UserRow.id).where(UserRow.username == name)) is not None:
         raise ConflictError(f"username {name!r} is already taken")
+    with slots.hold():
+        password_hash = (hasher or DEFAULT_HASHER).hash(password)
     user = UserRow(
-        username=name,
-        email=email,
-        password_hash=(hasher or DEFAULT_HASHER).hash(password),
-        role=role.value,
-        disabled=False,
+        username=name, email=email, password_hash=password_hash, role=role.value, disabled=False
     )
     session.add(user)
     try:
@@ -237,7 +278,12 @@ def register(
 
 
 def authenticate(
-    session: Session, username: str, password: str, *, hasher: PasswordHasher | None = None
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    hasher: PasswordHasher | None = None,
+    slots: HashSlots = PASSWORD_SLOTS,
 ) -> UserRow:
     """Check a username and password; rehash the password if ``hasher``'s cost changed.
 
@@ -249,16 +295,20 @@ def authenticate(
         username: The login name (case-insensitive).
         password: The password presented.
         hasher: Argon2 parameters; :data:`DEFAULT_HASHER` when omitted.
+        slots: The bound on concurrent argon2 work (a caller waits for a free slot).
 
     Raises:
+        InvalidArgumentError: The username contains a NUL character.
         UnauthenticatedError: Bad credentials.
         PermissionDeniedError: The account is disabled.
     """
     hasher = hasher or DEFAULT_HASHER
-    user = session.scalar(select(UserRow).where(UserRow.username == username.strip().lower()))
+    name = check_text("username", username).strip().lower()
+    user = session.scalar(select(UserRow).where(UserRow.username == name))
     stored = user.password_hash if user is not None else None
     try:
-        hasher.verify(stored or _dummy_hash(hasher), password)
+        with slots.hold():
+            hasher.verify(stored or _dummy_hash(hasher), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         raise UnauthenticatedError(_BAD_LOGIN) from None
     if user is None or stored is None:
@@ -266,7 +316,8 @@ def authenticate(
     if user.disabled:
         raise PermissionDeniedError(f"account {user.username!r} is disabled")
     if hasher.check_needs_rehash(stored):
-        user.password_hash = hasher.hash(password)
+        with slots.hold():
+            user.password_hash = hasher.hash(password)
         session.flush()
     return user
 
@@ -300,6 +351,7 @@ class Claims:
     issued_at: datetime
     expires_at: datetime
     jti: str
+    family_id: uuid.UUID | None = None
 
 
 class TokenPair(NamedTuple):
@@ -322,7 +374,9 @@ class TokenService:
     Refresh tokens are random strings; only their sha256 is stored, in a
     :class:`~devspark.store.models.RefreshTokenRow` with a ``family_id`` shared by every
     token rotated from the same login. Presenting a token that was already rotated away
-    (a reuse: the token was probably stolen) revokes the whole family.
+    (a reuse: the token was probably stolen) revokes the whole family. Access tokens
+    name their family (claim ``fid``), so :meth:`check_access` refuses them as soon as
+    the family is revoked (logout, reuse, a disabled account), not only at expiry.
 
     Args:
         secret: HMAC key, at least 32 characters (see :func:`secret_key`).
@@ -357,8 +411,15 @@ class TokenService:
         self.issuer = issuer
         self._clock = clock
 
-    def issue_access(self, user: UserRow) -> str:
-        """Return a signed access token with ``sub``, ``role``, ``iat``, ``exp``, ``jti``."""
+    def issue_access(self, user: UserRow, family_id: uuid.UUID | None = None) -> str:
+        """Return a signed access token with ``sub``, ``role``, ``iat``, ``exp``, ``jti``.
+
+        Args:
+            user: The token's subject.
+            family_id: The refresh-token family (the login) the token belongs to, written
+                as ``fid``; revoking the family then revokes the token too.
+
+        """
         now = self._clock()
         payload: dict[str, Any] = {
             "iss": self.issuer,
@@ -369,6 +430,8 @@ class TokenService:
             "exp": int((now + self.access_ttl).timestamp()),
             "jti": uuid.uuid4().hex,
         }
+        if family_id is not None:
+            payload["fid"] = str(family_id)
         return jwt.encode(payload, self._secret, algorithm="HS256")
 
     def verify_access(self, token: str) -> Claims:
@@ -394,6 +457,7 @@ class TokenService:
         try:
             user_id = uuid.UUID(str(payload["sub"]))
             role = Role(payload["role"])
+            family = uuid.UUID(str(payload["fid"])) if "fid" in payload else None
         except ValueError:
             raise UnauthenticatedError("access token has a malformed subject or role") from None
         return Claims(
@@ -402,7 +466,35 @@ class TokenService:
             issued_at=datetime.fromtimestamp(payload["iat"], UTC),
             expires_at=datetime.fromtimestamp(payload["exp"], UTC),
             jti=str(payload["jti"]),
+            family_id=family,
         )
+
+    def check_access(self, session: Session, token: str) -> Claims:
+        """:meth:`verify_access`, then refuse a token whose refresh family is revoked.
+
+        One indexed lookup (``refresh_tokens.family_id``) per call: a logout, a detected
+        refresh-token reuse or a disabled account ends the login's access tokens at once
+        instead of when they expire.
+
+        Raises:
+            UnauthenticatedError: The token is expired, tampered with, malformed, or its
+                login has been revoked.
+        """
+        claims = self.verify_access(token)
+        if claims.family_id is not None and family_revoked(session, claims.family_id):
+            raise UnauthenticatedError("access token has been revoked (its login was ended)")
+        return claims
+
+    def start_login(self, session: Session, user: UserRow) -> TokenPair:
+        """Open a new token family for ``user``: a refresh token and an access token in it.
+
+        Args:
+            session: Database session (flushed, the caller commits).
+            user: Who logged in.
+        """
+        family = uuid.uuid4()
+        refresh = self.issue_refresh(session, user, family)
+        return TokenPair(access=self.issue_access(user, family), refresh=refresh)
 
     def issue_refresh(
         self, session: Session, user: UserRow, family_id: uuid.UUID | None = None
@@ -462,7 +554,7 @@ class TokenService:
             raise UnauthenticatedError("account is disabled or no longer exists")
         row.used_at = now
         refresh = self.issue_refresh(session, user, row.family_id)
-        return TokenPair(access=self.issue_access(user), refresh=refresh)
+        return TokenPair(access=self.issue_access(user, row.family_id), refresh=refresh)
 
     def revoke_family(self, session: Session, family_id: uuid.UUID) -> int:
         """Revoke every live token of a family (logout, or reuse detected).
@@ -478,6 +570,36 @@ class TokenService:
         )
         session.flush()
         return int(getattr(result, "rowcount", 0))
+
+
+def family_revoked(session: Session, family_id: uuid.UUID) -> bool:
+    """Whether a refresh-token family (a login) has been revoked."""
+    found = session.scalar(
+        select(RefreshTokenRow.id)
+        .where(RefreshTokenRow.family_id == family_id, RefreshTokenRow.revoked_at.is_not(None))
+        .limit(1)
+    )
+    return found is not None
+
+
+def revoke_user_tokens(session: Session, user_id: uuid.UUID) -> int:
+    """Revoke every live refresh token of a user, and with them its access tokens.
+
+    Args:
+        session: Database session (flushed, the caller commits).
+        user_id: The account.
+
+    Returns:
+        How many refresh tokens were revoked.
+    """
+    result = session.execute(
+        update(RefreshTokenRow)
+        .where(RefreshTokenRow.user_id == user_id, RefreshTokenRow.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    session.flush()
+    return int(getattr(result, "rowcount", 0))
 
 
 # ------------------------------------------------------------------------ API keys
@@ -530,10 +652,10 @@ def create_api_key(
         scopes: What the key may do, such as ``"agents:read"``, ``"matches:*"`` or ``"*"``.
 
     Raises:
-        InvalidArgumentError: Bad name or scope.
+        InvalidArgumentError: Bad name (a NUL character included) or scope.
         PermissionDeniedError: The account is disabled.
     """
-    if not 1 <= len(name.strip()) <= 128:
+    if not 1 <= len(check_text("name", name).strip()) <= 128:
         raise InvalidArgumentError(f"name must be 1-128 characters, got {name!r}")
     checked = _check_scopes(scopes)
     if user.disabled:

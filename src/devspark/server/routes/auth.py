@@ -1,7 +1,12 @@
 """Accounts on the wire: ``/api/v1/auth`` register, login, refresh and logout.
 
 Registration always creates a ``user``; administrators are created by the server
-operator (``devspark serve`` seeds the first one), never through this route.
+operator (``devspark serve`` seeds the first one, ``devspark users set-role`` or
+``PATCH /api/v1/users/{id}`` promotes others), never through this route.
+
+Logins are throttled per account (:mod:`devspark.server.login_throttle`): after five
+failures the account's logins get 429 with ``Retry-After``, for a time that doubles
+with each further failure up to five minutes. Text fields refuse NUL characters (422).
 """
 
 from __future__ import annotations
@@ -16,16 +21,22 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from devspark.core.errors import UnauthenticatedError
 from devspark.server.auth import AUTH_RESPONSES
 from devspark.server.deps import get_session
 from devspark.server.errors import ErrorBody, correlation_id
+from devspark.server.login_throttle import LoginThrottle
 from devspark.services import accounts, audit
 from devspark.services.accounts import Role, TokenService
 from devspark.store.models import RefreshTokenRow, UserRow
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+NO_NUL = r"^[^\x00]*$"
+"""Pattern of text fields bound for the database: anything but NUL, which PostgreSQL
+cannot store (refused with 422 naming the field)."""
 
 _USER_EXAMPLE: dict[str, Any] = {
     "id": "0b7f2c1e-5a4d-4e8b-9c3f-2d1e0a9b8c7d",
@@ -71,9 +82,11 @@ class RegisterRequest(BaseModel):
         }
     )
 
-    username: str = Field(max_length=64, description="3-64 characters of `a-z 0-9 _ . -`.")
+    username: str = Field(
+        max_length=64, pattern=NO_NUL, description="3-64 characters of `a-z 0-9 _ . -`."
+    )
     password: str = Field(max_length=1024, description="At least 8 characters.")
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=320, pattern=NO_NUL)
 
 
 class LoginRequest(BaseModel):
@@ -83,7 +96,7 @@ class LoginRequest(BaseModel):
         json_schema_extra={"examples": [{"username": "ada", "password": "correct horse battery"}]}
     )
 
-    username: str = Field(max_length=64)
+    username: str = Field(max_length=64, pattern=NO_NUL)
     password: str = Field(max_length=1024)
 
 
@@ -159,12 +172,28 @@ def register(body: RegisterRequest, request: Request, session: SessionDep) -> Us
 
 
 @router.post("/login", summary="Log in", responses=AUTH_RESPONSES)
-def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenResponse:
-    """Exchange a username and password for an access token and a refresh token."""
+async def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenResponse:
+    """Exchange a username and password for an access token and a refresh token.
+
+    After five failed logins for an account, its logins are refused with 429 and
+    `Retry-After` (the correct password too) for 1 s, then twice as long after each
+    further failure, at most 300 s; a successful login resets the count.
+    """
+    throttle: LoginThrottle = request.app.state.login_throttle
+    await throttle.check(body.username)
+    try:
+        pair = await run_in_threadpool(_login, body, request, session)
+    except UnauthenticatedError:
+        await throttle.failed(body.username)
+        raise
+    await throttle.succeeded(body.username)
+    return _pair(request, pair.access, pair.refresh)
+
+
+def _login(body: LoginRequest, request: Request, session: Session) -> accounts.TokenPair:
     hasher: PasswordHasher = request.app.state.hasher
     user = accounts.authenticate(session, body.username, body.password, hasher=hasher)
-    tokens = _tokens(request)
-    refresh = tokens.issue_refresh(session, user)
+    pair = _tokens(request).start_login(session, user)
     audit.record(
         session,
         actor=user,
@@ -175,7 +204,7 @@ def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenRes
         correlation_id=correlation_id(request),
     )
     session.commit()
-    return _pair(request, tokens.issue_access(user), refresh)
+    return pair
 
 
 @router.post("/refresh", summary="Rotate a refresh token", responses=_UNAUTHENTICATED)
@@ -192,7 +221,7 @@ def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> Toke
 
 @router.post("/logout", status_code=204, summary="Log out", responses=_UNAUTHENTICATED)
 def logout(body: RefreshRequest, request: Request, session: SessionDep) -> None:
-    """Revoke the refresh token and every token rotated from the same login.
+    """Revoke the refresh token and every token of the same login, access tokens too.
 
     Logging out twice is harmless; an unknown token is a 401.
     """
