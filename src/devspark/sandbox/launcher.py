@@ -115,18 +115,38 @@ def _preexec(spec: ProcessSpec, level: IsolationLevel, cgroup: Cgroup | None) ->
     return run_in_child
 
 
-def _bwrap_argv(spec: ProcessSpec, seccomp_fd: int) -> list[str]:
+def confined_argv(*, hostname: str, home: str, tmp_mb: int, share_net: bool = False) -> list[str]:
+    """The start of every bubblewrap command: who runs it and what it sees of the host.
+
+    As root, ``setpriv`` first drops to the unprivileged sandbox user (bubblewrap never
+    runs as root). Then bubblewrap unshares every namespace (the network too, unless
+    ``share_net``), forbids new user namespaces, drops every capability, clears the
+    environment and shows the host's ``/usr`` read-only, with a private ``/proc``,
+    ``/dev`` and a ``tmp_mb``-capped ``/tmp``. Callers add their own mounts, ``--`` and
+    the command.
+    """
     argv: list[str] = []
     user = sandbox_user()
     if user is not None:
         argv += ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--"]
     argv += [
         "bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-        "--new-session", "--cap-drop", "ALL", "--clearenv", "--hostname", "agent",
-        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/state", "--setenv", "LANG", "C.UTF-8",
+        "--new-session", "--cap-drop", "ALL", "--clearenv", "--hostname", hostname,
+        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", home, "--setenv", "LANG", "C.UTF-8",
         "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-        "--proc", "/proc", "--dev", "/dev", "--size", str(spec.tmp_mb << 20), "--tmpfs", "/tmp",
+        "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb << 20), "--tmpfs", "/tmp",
+    ]  # fmt: skip
+    if share_net:
+        argv.append("--share-net")
+    return argv
+
+
+def _bwrap_argv(spec: ProcessSpec, seccomp_fd: int) -> list[str]:
+    argv = confined_argv(
+        hostname="agent", home="/state", tmp_mb=spec.tmp_mb, share_net=spec.network == "host"
+    )
+    argv += [
         "--ro-bind", str(spec.agent_dir), "/agent", "--ro-bind", str(spec.sdk_dir), "/sdk",
         "--bind", str(spec.state_dir), "/state",
     ]  # fmt: skip
@@ -134,8 +154,6 @@ def _bwrap_argv(spec: ProcessSpec, seccomp_fd: int) -> list[str]:
     if spec.deps_dir is not None:
         argv += ["--ro-bind", str(spec.deps_dir), "/deps"]
         deps = "/deps"
-    if spec.network == "host":
-        argv.append("--share-net")
     argv += ["--chdir", "/agent", "--seccomp", str(seccomp_fd), "--"]
     return argv + spec.interpreter("/agent", "/sdk", deps)
 
