@@ -6,8 +6,10 @@ uses them on SQLite and on a real PostgreSQL. PostgreSQL is the server at
 names (an admin URL to its maintenance database). Each test session (each xdist worker)
 creates its own ``devspark_test_<random>`` database and drops it at the end; each test
 starts from an empty ``public`` schema. The PostgreSQL cases are marked ``integration``
-and skip with the reason when the server is down, which CI
-(``DEVSPARK_REQUIRE_SERVICES=1``) turns into a failure.
+and skip with the reason when the server is down.
+
+Every skip, at run time or while collecting, fails in CI (``DEVSPARK_REQUIRE_SERVICES=1``):
+see the ``ci_skip_guard`` plugin loaded below. ``pytester`` serves the guard's own tests.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
 from devspark.store.db import make_engine, session_factory, upgrade
+
+pytest_plugins = ["pytester", "ci_skip_guard"]
 
 MakeAgent = Callable[..., Path]
 
@@ -65,22 +69,6 @@ def make_agent(tmp_path: Path) -> MakeAgent:
         return folder
 
     return make
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """In CI (DEVSPARK_REQUIRE_SERVICES=1) a skipped integration or security test fails.
-
-    Those tests skip with a reason where a sandbox layer or a service is missing on a
-    developer's machine; CI installs and starts everything, so a skip there is a bug.
-    """
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    required = os.environ.get("DEVSPARK_REQUIRE_SERVICES") == "1"
-    marked = item.get_closest_marker("integration") or item.get_closest_marker("security")
-    if required and marked and report.skipped and not hasattr(report, "wasxfail"):
-        report.outcome = "failed"
-        report.longrepr = f"skipped in CI, where it must run: {report.longrepr}"
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ their matches do not interleave with the tests' own and their timings).
 ``browser`` launches ``/usr/bin/chromium`` (installed by ``make test`` through apt; a
 browser is never downloaded) and skips when it is missing, which CI
 (``DEVSPARK_REQUIRE_SERVICES=1``) turns into a failure (the tests are marked
-``integration``; see ``tests/conftest.py``).
+``integration``, and every skip fails there: see ``tests/ci_skip_guard.py``).
 
 Screenshots go to ``shots``: a folder under pytest's temporary directory, copied to
 ``$DEVSPARK_TEST_ARTIFACTS`` when that variable names a folder.

@@ -27,10 +27,13 @@ from typing import Any
 import httpx
 import pytest
 
-# integration: a skip (no chromium) fails in CI, see tests/conftest.py.
+# Any skip (no chromium, no Playwright) fails in CI, this module-level one included:
+# see tests/ci_skip_guard.py.
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-expect: Any = pytest.importorskip("playwright.sync_api").expect
+expect: Any = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed"
+).expect
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

@@ -9,7 +9,7 @@ A 10,000-round dilemma measures first render, random jumps and playing at max sp
 (figures printed). The live view is driven through a stub socket.
 
 Marked ``integration`` so that a missing chromium or Playwright, a skip on a developer
-machine, fails in CI (``DEVSPARK_REQUIRE_SERVICES=1``, see ``tests/conftest.py``).
+machine, fails in CI (``DEVSPARK_REQUIRE_SERVICES=1``, see ``tests/ci_skip_guard.py``).
 """
 
 from __future__ import annotations
