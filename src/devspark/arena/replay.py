@@ -15,10 +15,11 @@ parts under their own keys thus stores them once.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -273,11 +274,16 @@ def _check_document(data: Any, path: Path) -> None:
             raise InvalidArgumentError(f"{where}: agents[{index}] has no 'ref'")
 
 
-def verify_replay(replay: Replay) -> list[str]:
+def verify_replay(replay: Replay, *, sources: Mapping[str, str] | None = None) -> list[str]:
     """Re-run the match of ``replay`` and compare it step by step.
 
     Deterministic agents with seeded generators reproduce their match exactly;
     timings and logs are not compared.
+
+    Args:
+        replay: The replay to re-run.
+        sources: Reference -> folder for agents whose reference does not resolve here
+            (an uploaded ``agent:USER/NAME@VERSION``).
 
     Returns:
         Human-readable differences, empty when the re-run matches.
@@ -287,14 +293,18 @@ def verify_replay(replay: Replay) -> list[str]:
 
     """
     differences: list[str] = []
+    folders = dict(sources or {})
     for agent in replay.data["agents"]:
-        current = resolve_agent(agent["ref"]).sha256
+        current = resolve_agent(agent["ref"], source=folders.get(agent["ref"])).sha256
         if agent.get("sha256") and current != agent["sha256"]:
             differences.append(
                 f"agent {agent['ref']!r} changed since recording "
                 f"(sha256 {agent['sha256'][:12]} -> {current[:12]})"
             )
-    _, again = record_match(replay.spec)
+    spec = replay.spec
+    if folders:
+        spec = dataclasses.replace(spec, sources=tuple(folders.get(ref, "") for ref in spec.agents))
+    _, again = record_match(spec)
     if replay.scenario_id != again.scenario_id:
         differences.append(f"scenario {replay.scenario_id} re-ran as {again.scenario_id}")
     first, second = replay.steps, again.steps

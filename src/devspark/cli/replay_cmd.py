@@ -10,21 +10,48 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from devspark.arena.replay import Replay, load_replay, verify_replay
+from devspark.arena.replay import Replay, load_replay
 from devspark.cli._tables import compact_table, name_column, value_column
+from devspark.services.replay_sources import parse_agent_map, verify_with_sources
 
 app = typer.Typer(help="Verify and watch recorded matches.", no_args_is_help=True)
+_CACHE = Path.home() / ".cache" / "devspark" / "agents"
 
 
 @app.command("verify")
 def verify(
     file: Annotated[Path, typer.Argument(help="Replay file (.json or .json.gz).")],
+    agent: Annotated[
+        list[str] | None,
+        typer.Option(help="REF=FOLDER: play the agent REF from a local folder (repeatable)."),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="Fetch uploaded agents (agent:USER/NAME@V) from this server's API."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="DEVSPARK_TOKEN", help="Bearer token for --server.")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Where agents fetched from --server are unpacked.", show_default=False),
+    ] = None,
 ) -> None:
-    """Re-run the match of a replay; exit 1 if anything differs."""
+    """Re-run the match of a replay; exit 1 if anything differs.
+
+    A replay downloaded from a server names uploaded agents as agent:USER/NAME@VERSION:
+    give --server to fetch the recorded versions, or --agent REF=FOLDER for local copies.
+    """
     replay = load_replay(file)
     console = Console()
     with console.status(f"re-running {replay.scenario_id} ({len(replay.steps)} steps)"):
-        differences = verify_replay(replay)
+        differences = verify_with_sources(
+            replay,
+            agents=parse_agent_map(agent or []),
+            server=server,
+            token=token,
+            cache=cache or _CACHE,
+        )
     if differences:
         for line in differences[:20]:
             console.print(f"[red]differs[/]: {line}", highlight=False)
