@@ -289,3 +289,28 @@ def test_replay_bytes_are_gzip_in_storage(client: TestClient) -> None:
     done = wait(client, f"{MATCHES}/{match['id']}", "finished")
     stored = client.app.state.artifacts.read_bytes(done["replay_ref"])  # type: ignore[attr-defined]
     assert json.loads(gzip.decompress(stored))["format"] == "devspark-replay"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"difficulty": 9}, ["options.difficulty=9", "an int in 1-5"]),
+        ({"dificulty": 2}, ["options.dificulty", "did you mean `difficulty`?"]),
+        ({"note": "x" * 17_000}, ["at most 16,384 are accepted"]),
+    ],
+    ids=["out-of-range", "misspelt", "too-large"],
+)
+def test_match_options_are_checked_against_the_scenario_when_created(
+    client: TestClient, options: dict[str, Any], expected: list[str]
+) -> None:
+    ada = login(client, "ada")
+    body = {**MATCH, "scenario": "connect_four", "agents": ["builtin:random"] * 2}
+    refused = client.post(MATCHES, json={**body, "options": options}, headers=ada)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_argument"
+    for text in expected:
+        assert text in error["message"]
+    assert client.get(MATCHES).json()["total"] == 0  # nothing stored, nothing queued
+    accepted = client.post(MATCHES, json={**body, "options": {"difficulty": 2}}, headers=ada)
+    assert accepted.status_code == 201 and accepted.json()["options"] == {"difficulty": 2}

@@ -327,3 +327,29 @@ def test_create_takes_a_pace_and_long_ladders_only(client: TestClient) -> None:
     assert "over 100 for round_robin" in too_long.text
     negative = client.post(TOURNAMENTS, json={**BODY, "pace_s": -1}, headers=ada)
     assert negative.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"difficulty": 9}, ["options.difficulty=9", "an int in 1-5"]),
+        ({"dificulty": 2}, ["options.dificulty", "did you mean `difficulty`?"]),
+        ({"note": "x" * 17_000}, ["at most 16,384 are accepted"]),
+    ],
+    ids=["out-of-range", "misspelt", "too-large"],
+)
+def test_tournament_options_are_checked_against_the_scenario_when_created(
+    client: TestClient, options: dict[str, Any], expected: list[str]
+) -> None:
+    ada = account(client, "ada")
+    agents = ["builtin:random", "builtin:connect-four-heuristic"]
+    body = {**BODY, "scenario": "connect_four", "agents": agents}
+    refused = client.post(TOURNAMENTS, json={**body, "options": options}, headers=ada)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_argument"
+    for text in expected:
+        assert text in error["message"]
+    assert client.get(TOURNAMENTS).json()["total"] == 0
+    accepted = client.post(TOURNAMENTS, json={**body, "options": {"difficulty": 2}}, headers=ada)
+    assert accepted.status_code == 201 and accepted.json()["options"] == {"difficulty": 2}

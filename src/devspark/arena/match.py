@@ -23,6 +23,7 @@ from devspark.core.ports import AgentPackage, AgentWorker, Decision
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
 from devspark.sandbox import IsolationLevel, open_worker
 from devspark.scenarios import AnyScenario, ParallelScenario, Scenario, make, resolve
+from devspark.scenarios.options import check_options
 
 MAX_STEPS = 1_000_000
 CONCURRENT_AFTER_MS = 2.0
@@ -257,10 +258,12 @@ def make_for(spec: MatchSpec) -> AnyScenario:
 
     Raises:
         NotFoundError: Unknown scenario.
-        InvalidArgumentError: The scenario cannot seat that many agents.
+        InvalidArgumentError: The scenario cannot seat that many agents, or refuses
+            the options (:func:`~devspark.scenarios.options.check_options`).
 
     """
     cls = resolve(spec.scenario)
+    check_options(cls, spec.options)
     low, high = cls.players
     count = len(spec.agents)
     if not low <= count <= high:

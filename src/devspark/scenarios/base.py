@@ -27,6 +27,7 @@ import gymnasium
 from pettingzoo import AECEnv
 
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError
+from devspark.scenarios.options import OptionSpec, difficulty_spec
 
 DOMAINS: frozenset[str] = frozenset(
     {"game", "planning", "reasoning", "collaboration", "adversarial"}
@@ -131,8 +132,21 @@ class ScenarioCore(metaclass=abc.ABCMeta):
         self._observation_spaces: dict[str, gymnasium.spaces.Space[Any]] = {}
         self._action_spaces: dict[str, gymnasium.spaces.Space[Any]] = {}
 
+    @classmethod
+    def option_specs(cls) -> tuple[OptionSpec, ...]:
+        """The reset options this scenario accepts (see :func:`~devspark.scenarios.options.check_options`).
+
+        Every scenario has ``difficulty`` (one of :attr:`difficulties`); a scenario
+        with more options extends this tuple.
+        """
+        return (difficulty_spec(cls.difficulties),)
+
     def _begin_reset(self, seed: int | None, options: dict[str, Any] | None) -> dict[str, Any]:
         """Merge the reset options, set the difficulty and reseed; return the options.
+
+        Unknown keys are ignored here (PettingZoo's API test resets with arbitrary
+        options); :func:`~devspark.scenarios.options.check_options` refuses them where
+        a match is specified (the API, :func:`devspark.arena.match.make_for`).
 
         Raises:
             InvalidArgumentError: ``difficulty`` is not one of :attr:`difficulties`.
@@ -401,7 +415,8 @@ class Scenario(ScenarioCore, AECEnv):  # type: ignore[misc]  # pettingzoo is unt
             seed: Seeds :attr:`rng`; ``None`` keeps drawing from the current generator
                 (a fresh, OS-seeded one on the first reset).
             options: Override :attr:`default_options` for this episode, e.g.
-                ``{"difficulty": 3}``. Unknown keys are ignored.
+                ``{"difficulty": 3}``. Unknown keys are ignored here (see
+                :func:`~devspark.scenarios.options.check_options`).
 
         Raises:
             InvalidArgumentError: ``difficulty`` is not one of :attr:`difficulties`.

@@ -84,7 +84,8 @@ class ParallelScenario(ScenarioCore, ParallelEnv):  # type: ignore[misc]  # pett
         Args:
             seed: Seeds :attr:`rng`; ``None`` keeps drawing from the current generator.
             options: Override :attr:`default_options` for this episode, e.g.
-                ``{"difficulty": 3}``. Unknown keys are ignored.
+                ``{"difficulty": 3}``. Unknown keys are ignored here (see
+                :func:`~devspark.scenarios.options.check_options`).
 
         Returns:
             The PettingZoo observation and info of every agent.

@@ -104,6 +104,7 @@ import gymnasium
 import numpy as np
 
 from devspark.core.errors import InvalidArgumentError
+from devspark.scenarios.options import OptionSpec
 from devspark.scenarios.parallel import ParallelScenario, RoundOutcome
 from devspark.scenarios.registry import register
 
@@ -242,6 +243,18 @@ class PrisonersDilemma(ParallelScenario):
     domains = ("adversarial", "collaboration")
     players = (2, 8)
     difficulties = (1, 2, 3, 4, 5)
+
+    @classmethod
+    def option_specs(cls) -> tuple[OptionSpec, ...]:
+        """``difficulty`` and ``rounds`` (a fixed number of rounds; null: drawn)."""
+        rounds = OptionSpec(
+            "rounds",
+            "a fixed number of rounds instead of a drawn horizon",
+            minimum=1,
+            maximum=MAX_ROUNDS,
+            nullable=True,
+        )
+        return (*super().option_specs(), rounds)
 
     def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
         if options.get("rounds") is not None:

@@ -87,6 +87,7 @@ import numpy as np
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.scenarios._shared import SinglePlayerScenario, as_integer
+from devspark.scenarios.options import OptionSpec
 from devspark.scenarios.registry import register
 
 KINDS: Final = ("make24", "sequence", "latin")
@@ -615,6 +616,14 @@ class Puzzles(SinglePlayerScenario):
     domains = ("reasoning",)
     players = (1, 1)
     difficulties = (1, 2, 3, 4, 5)
+
+    @classmethod
+    def option_specs(cls) -> tuple[OptionSpec, ...]:
+        """``difficulty`` and ``kind`` (one puzzle kind; null: drawn)."""
+        kind = OptionSpec(
+            "kind", "the kind of puzzle instead of a drawn one", str, KINDS, nullable=True
+        )
+        return (*super().option_specs(), kind)
 
     def __init__(self, *, render_mode: str | None = None, **options: Any) -> None:
         super().__init__(render_mode=render_mode, **options)

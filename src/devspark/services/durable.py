@@ -59,6 +59,7 @@ from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import resolve
+from devspark.scenarios.options import check_options
 from devspark.services.entrants import AgentStager, check_entrants, is_uploaded, version_ids
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.models import (
@@ -184,7 +185,8 @@ def create_tournament(
 
     Raises:
         NotFoundError: Unknown scenario.
-        InvalidArgumentError: Unknown format or arguments the format refuses.
+        InvalidArgumentError: Unknown format, arguments the format refuses, or options
+            the scenario refuses (unknown key, value out of range, over 16 KiB).
 
     """
     if format not in FORMATS:
@@ -201,6 +203,7 @@ def create_tournament(
         raise InvalidArgumentError(f"pace_s={base.pace_s!r} must not be negative")
     stored = replace(
         base,
+        options=check_options(cls, base.options),
         agents=tuple(check_entrants(session, agents, base.isolation, cls.full_id)),
         baselines=tuple(check_entrants(session, base.baselines, base.isolation, cls.full_id)),
     )
@@ -259,7 +262,8 @@ def create_match(
 
     Raises:
         NotFoundError: Unknown scenario or agent.
-        InvalidArgumentError: A seat count the scenario refuses, or a bad reference.
+        InvalidArgumentError: A seat count the scenario refuses, a bad reference, or
+            options the scenario refuses (unknown key, value out of range, over 16 KiB).
         FailedPreconditionError: An uploaded version that is not started.
 
     """
@@ -268,13 +272,14 @@ def create_match(
     if not low <= len(agents) <= high:
         seats = f"{low} to {high}" if low != high else str(low)
         raise InvalidArgumentError(f"{cls.full_id} seats {seats} agents, got {len(agents)}")
+    reset = check_options(cls, options)
     pinned = check_entrants(session, agents, isolation, cls.full_id)
     _ensure_scenario(session, cls.full_id)
     row = MatchRow(
         scenario_id=cls.full_id,
         seed=seed,
         options={
-            "reset": dict(options or {}),
+            "reset": reset,
             "pairing": {"round": 0, "label": "match", "agents": pinned},
         },
         isolation=isolation.value,
