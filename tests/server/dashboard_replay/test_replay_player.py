@@ -52,6 +52,9 @@ SPECS: dict[str, MatchSpec] = {
     "tictactoe": MatchSpec(
         "tictactoe", ("builtin:random", "builtin:random"), seed=1, isolation=TRUSTED
     ),
+    "tictactoe_win": MatchSpec(
+        "tictactoe", ("builtin:minimax", "builtin:random"), seed=1, isolation=TRUSTED
+    ),
     "connect_four": MatchSpec(
         "connect_four",
         ("builtin:connect-four-heuristic", "builtin:random"),
@@ -313,6 +316,60 @@ def test_every_scenario_is_drawn_step_by_step(
     _check_drawn(page, scenario, states[len(states) // 2])
     _fits_phone(page)
     page.screenshot(path=str(tmp_path / f"{name}-390x844.png"), full_page=True)
+
+
+def _is_line(cells: list[int], board: list[int], columns: int, inarow: int, mark: int) -> bool:
+    """Whether ``cells`` are ``inarow`` discs of ``mark``, adjacent along one direction."""
+    if len(cells) != inarow or any(board[c] != mark for c in cells):
+        return False
+    points = [divmod(c, columns) for c in cells]
+    (r0, c0), (r1, c1) = points[0], points[1]
+    dr, dc = r1 - r0, c1 - c0
+    if (dr, dc) not in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        return False
+    return all(points[k] == (r0 + k * dr, c0 + k * dc) for k in range(inarow))
+
+
+@pytest.mark.parametrize("name", ["tictactoe_win", "connect_four"])
+def test_legend_and_winning_line(page: Any, replays: dict[str, Replay], name: str) -> None:
+    """A legend names each seat's colour and agent; the winner's line is marked at the end."""
+    replay = replays[name]
+    scenario = replay.data["scenario"]["id"]
+    states = _states(replay)
+    final = states[-1]
+    assert final["result"] == "win", final  # the specs are chosen so that someone wins
+    _mount(page, name)
+    legend = page.get_by_role("list", name="Players")
+    items = legend.get_by_role("listitem")
+    assert items.count() == 2
+    for seat, agent in enumerate(replay.data["agents"]):
+        assert items.nth(seat).inner_text().strip().endswith(f"player_{seat} ({agent['name']})")
+    board = page.locator(f"[data-board={scenario}]")
+    assert board.get_attribute("data-win-line") is None  # not before the end
+    page.get_by_role("button", name="Last step").click()
+    cells = [int(c) for c in (board.get_attribute("data-win-line") or "").split(",") if c]
+    mark = int(final["winner"].removeprefix("player_")) + 1
+    if scenario == "tictactoe":
+        lines = [
+            [0, 1, 2],
+            [3, 4, 5],
+            [6, 7, 8],
+            [0, 3, 6],
+            [1, 4, 7],
+            [2, 5, 8],
+            [0, 4, 8],
+            [2, 4, 6],
+        ]
+        assert cells in lines and all(final["board"][c] == mark for c in cells), cells
+        assert page.locator("[data-board=tictactoe] .dsr-winline").get_attribute("visibility") == (
+            "visible"
+        )
+    else:
+        assert _is_line(cells, final["board"], final["columns"], final["inarow"], mark), cells
+        assert page.locator("[data-board=connect_four] circle.dsr-win").count() == final["inarow"]
+    assert "Winning line" in (board.locator("title").first.text_content() or "")
+    page.get_by_role("button", name="Step back").click()
+    assert board.get_attribute("data-win-line") is None
 
 
 def test_buttons_slider_jump_and_keyboard(page: Any, replays: dict[str, Replay]) -> None:

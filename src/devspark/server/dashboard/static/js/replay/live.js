@@ -19,11 +19,12 @@ function listen(socket, type, handler) {
  * @param {HTMLElement} container
  * @param {string} matchId
  * @param {() => WebSocket} openSocket opens an authenticated socket (or a compatible object)
- * @param {{scenario?: string, agents?: string[]}} [options] the scenario id when known (else
- *   guessed from the state) and the agents in seat order (else learnt from `match_started`)
+ * @param {{scenario?: string, agents?: string[], onStep?: (event: object) => void}} [options]
+ *   the scenario id when known (else guessed from the state), the agents in seat order
+ *   (else learnt from `match_started`), and a listener told of each step drawn
  * @returns {{destroy(): void, view: PlayerView}}
  */
-export function mountLiveMatch(container, matchId, openSocket, { scenario = "", agents = [] } = {}) {
+export function mountLiveMatch(container, matchId, openSocket, { scenario = "", agents = [], onStep = null } = {}) {
   const section = shell(container);
   section.classList.add("dsr-live");
   const connection = el("output", { class: "dsr-connection", "aria-live": "polite", "data-connection": "connecting", text: "Connecting\u2026" });
@@ -79,6 +80,7 @@ export function mountLiveMatch(container, matchId, openSocket, { scenario = "", 
       ledger.add(event);
       view.grew();
       if (connection.dataset.connection !== "playing") setConnection("Playing", "playing");
+      if (onStep) onStep(event);
     },
     match_finished(event) {
       const agents = event.agents || [];

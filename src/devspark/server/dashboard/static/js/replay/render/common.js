@@ -7,6 +7,27 @@ export function roleName(ctx, role) {
   return agent && agent.name ? `${role} (${agent.name})` : String(role);
 }
 
+/**
+ * A legend of the players' colours: one item per seat, its swatch (a mark or a disc in
+ * the seat's colour) and the agent's name. `update()` refreshes the names (a live view
+ * learns them from `match_started`).
+ * @param {object} ctx the renderer's context (its `agents` name the seats)
+ * @param {Array<{role: string, swatch: () => Node}>} seats
+ */
+export function playerLegend(ctx, seats) {
+  const items = seats.map(({ role, swatch }) => {
+    const name = el("span", { class: "dsr-legend-name", text: roleName(ctx, role) });
+    return { role, name, node: el("li", { "data-role": role }, swatch(), name) };
+  });
+  const node = el("ul", { class: "dsr-legend dsr-players", "aria-label": "Players" }, ...items.map((i) => i.node));
+  return {
+    node,
+    update() {
+      for (const item of items) setText(item.name, roleName(ctx, item.role));
+    },
+  };
+}
+
 /** A status line element with a `set(text, tone)` helper; tone: "", "good", "bad". */
 export function statusLine(className = "dsr-board-status") {
   const node = el("p", { class: className });

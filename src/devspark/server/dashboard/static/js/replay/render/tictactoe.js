@@ -1,6 +1,6 @@
 // Tic-tac-toe: a 3x3 SVG grid, X for player_0 (mark 1) and O for player_1 (mark 2).
 import { svg, el, setText } from "../dom.js";
-import { boardResult, statusLine } from "./common.js";
+import { boardResult, playerLegend, statusLine } from "./common.js";
 
 const LINES = [
   [0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6],
@@ -38,7 +38,11 @@ export default {
     const line = svg("line", { class: "dsr-winline", visibility: "hidden" });
     board.append(line);
     const status = statusLine();
-    root.append(el("div", { class: "dsr-board-wrap" }, board), status.node);
+    const legend = playerLegend(ctx, [1, 2].map((mark) => ({
+      role: `player_${mark - 1}`,
+      swatch: () => el("span", { class: `dsr-key-mark dsr-t${mark - 1}`, "aria-hidden": "true", text: SYMBOLS[mark] }),
+    })));
+    root.append(el("div", { class: "dsr-board-wrap" }, board), status.node, legend.node);
 
     return {
       update(state) {
@@ -51,6 +55,7 @@ export default {
           cells[i].text.setAttribute("class", `dsr-mark dsr-p${mark - 1}`);
           cells[i].text.dataset.mark = String(mark);
           cells[i].rect.setAttribute("class", i === last ? "dsr-cell dsr-last" : "dsr-cell");
+          delete cells[i].text.dataset.win;
           if (i % 3 === 0) rows.push([]);
           rows.at(-1).push(SYMBOLS[mark] || "empty");
         }
@@ -61,10 +66,17 @@ export default {
           const [x2, y2] = centre(win[2]);
           for (const [k, v] of Object.entries({ x1, y1, x2, y2 })) line.setAttribute(k, v);
           line.setAttribute("visibility", "visible");
-        } else line.setAttribute("visibility", "hidden");
+          for (const c of win) cells[c].text.dataset.win = "true";
+          board.dataset.winLine = win.join(",");
+        } else {
+          line.setAttribute("visibility", "hidden");
+          delete board.dataset.winLine;
+        }
+        legend.update();
         const [text, tone] = boardResult(state, ctx);
         status.set(text, tone);
-        setText(title, `Tic-tac-toe board, ${rows.map((r, i) => `row ${i + 1}: ${r.join(", ")}`).join("; ")}. ${text}`);
+        const marked = win ? ` Winning line: cells ${win.join(", ")}.` : "";
+        setText(title, `Tic-tac-toe board, ${rows.map((r, i) => `row ${i + 1}: ${r.join(", ")}`).join("; ")}. ${text}.${marked}`);
       },
       destroy() {},
     };
