@@ -57,6 +57,20 @@ def assert_forfeit_rejects_bad_arguments(
 # ----------------------------------------------------------------- two-player games
 
 
+def seeded_playout(env: Scenario, seed: int, moves: int = 12) -> list[Any]:
+    """Reset with ``seed`` and play seeded random legal moves; the states seen, in order."""
+    env.reset(seed=seed)
+    rng = random.Random(seed)
+    states = [env.render_state()]
+    for _ in range(moves):
+        legal = env.legal_actions(env.agent_selection)
+        if not legal:
+            break
+        env.step(rng.choice(legal))
+        states.append(env.render_state())
+    return states
+
+
 def opponent(seat: str) -> str:
     """The other seat of a two-player game."""
     return SEATS[1] if seat == SEATS[0] else SEATS[0]

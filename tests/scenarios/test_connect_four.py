@@ -57,7 +57,22 @@ def test_identity() -> None:
     helpers.assert_identity(
         ConnectFour, "connect_four-v1", ("game",), (2, 2), (1, 2, 3, 4, 5), parallel=False
     )
-    assert isinstance(make("connect_four"), ConnectFour)
+    env = make("connect_four")
+    assert type(env) is ConnectFour and type(make("connect_four-v1")) is ConnectFour
+    assert env.possible_agents == list(helpers.SEATS) and env.default_options == {}
+    for difficulty, (rows, columns, inarow) in GEOMETRY.items():
+        game = make("connect_four", difficulty=difficulty)
+        game.reset(seed=0)
+        state = game.render_state()
+        assert (state["rows"], state["columns"], state["inarow"]) == (rows, columns, inarow)
+        assert state["board"] == [0] * (rows * columns) and state["to_move"] == "player_0"
+        assert game.legal_actions("player_0") == list(range(columns))
+    with pytest.raises(InvalidArgumentError, match=r"difficulty=6 .* one of \[1, 2, 3, 4, 5\]"):
+        make("connect_four", difficulty=6)
+    # The same seed replays the same game; the board itself does not depend on it.
+    assert helpers.seeded_playout(make("connect_four"), 3) == helpers.seeded_playout(
+        make("connect_four"), 3
+    )
 
 
 def test_difficulty_1_is_the_kaggle_and_pettingzoo_board() -> None:

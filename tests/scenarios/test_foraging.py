@@ -52,7 +52,29 @@ def test_identity() -> None:
     helpers.assert_identity(
         Foraging, "foraging-v1", ("collaboration",), (2, 4), (1, 2, 3, 4, 5), parallel=True
     )
-    assert isinstance(make("foraging"), Foraging)
+    env = make("foraging")
+    assert type(env) is Foraging and type(make("foraging-v1")) is Foraging
+    assert env.possible_agents == ["player_0", "player_1"]  # the minimum by default
+    assert make("foraging", num_players=4).possible_agents == [f"player_{i}" for i in range(4)]
+    for difficulty, level in LEVELS.items():
+        game = make("foraging", difficulty=difficulty, num_players=3)
+        game.reset(seed=0)
+        state = game.render_state()
+        assert state["size"] == level.side + 1  # one more cell per player beyond two
+        assert (state["view_radius"], state["step_limit"]) == (level.view_radius, level.step_limit)
+        assert len(state["food"]) == level.food and len(state["agents"]) == 3
+    with pytest.raises(InvalidArgumentError, match=r"difficulty=0 .* one of \[1, 2, 3, 4, 5\]"):
+        make("foraging", difficulty=0)
+    # The seed draws the map: the same seed gives the same map, others other maps.
+    maps = [_initial_state(seed) for seed in (1, 1, 2, 3)]
+    assert maps[0] == maps[1] and maps[0] != maps[2] and maps[2] != maps[3]
+
+
+def _initial_state(seed: int) -> dict[str, Any]:
+    env = make("foraging")
+    env.reset(seed=seed)
+    state: dict[str, Any] = env.render_state()
+    return state
 
 
 @pytest.mark.parametrize("num_players", [2, 3, 4])

@@ -1,4 +1,8 @@
 import dataclasses
+import sys
+import uuid
+from importlib import metadata
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -182,7 +186,55 @@ def test_broken_plugin_warns_and_the_rest_still_works(monkeypatch: pytest.Monkey
         assert registry.resolve("plugin_game") is PluginScenario
 
 
-def test_real_entry_points_are_scanned() -> None:
-    # No plugin is installed in the dev environment: the scan must simply find nothing.
+PLUGIN_MODULE = """
+from devspark.scenarios.tictactoe import TicTacToe
+
+
+class InstalledGame(TicTacToe):
+    \"\"\"A scenario shipped by a plugin distribution.\"\"\"
+
+    scenario_id = "installed_game"
+"""
+
+
+def _install_plugin(site: Path, module: str) -> None:
+    """Lay out a distribution as pip would: its module and a dist-info with entry points."""
+    (site / f"{module}.py").write_text(PLUGIN_MODULE, encoding="utf-8")
+    info = site / "devspark_test_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: devspark-test-plugin\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[devspark.plugins]\ninstalled_game = {module}:InstalledGame\n", encoding="utf-8"
+    )
+
+
+def test_an_installed_plugin_distribution_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"devspark_test_plugin_{uuid.uuid4().hex[:8]}"
+    _install_plugin(tmp_path, module)
+    # Not on the path yet: the real entry-point scan finds nothing to load.
+    before = ScenarioRegistry()
+    with pytest.raises(NotFoundError, match="Unknown scenario 'installed_game'"):
+        before.resolve("installed_game")
+    assert before.list_scenarios() == []
+
+    monkeypatch.syspath_prepend(tmp_path)  # "installed" (and import caches invalidated)
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    found = metadata.entry_points(group="devspark.plugins")
+    assert [(ep.name, ep.value) for ep in found] == [("installed_game", f"{module}:InstalledGame")]
     registry = ScenarioRegistry()
-    assert registry.list_scenarios() == []
+    assert module not in sys.modules  # plugins load lazily, on first use
+    cls = registry.resolve("installed_game")
+    assert module in sys.modules and cls.__module__ == module
+    assert cls.full_id == "installed_game-v1" and registry.resolve("installed_game-v1") is cls
+    assert [(info.id, info.version) for info in registry.list_scenarios()] == [
+        ("installed_game", 1)
+    ]
+    env = registry.make("installed_game")  # usable: it plays like any scenario
+    env.reset(seed=0)
+    env.step(4)
+    assert type(env) is cls and env.render_state()["board"][4] == 1
+    monkeypatch.delitem(sys.modules, module)
