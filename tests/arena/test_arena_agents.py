@@ -8,13 +8,20 @@ from pathlib import Path
 
 import pytest
 
+import devspark
 from devspark.arena.agents import BUILTIN_DIR, builtin_names, resolve_agent
 from devspark.core.errors import InvalidArgumentError, NotFoundError
 from devspark.sandbox.staging import content_hash
 
 
 def test_builtin_names() -> None:
-    assert {"minimax", "random", "random-js"} <= set(builtin_names())
+    agents_dir = Path(devspark.__file__).parent / "agents"
+    assert agents_dir == BUILTIN_DIR
+    folders = sorted(p.name for p in agents_dir.iterdir() if p.is_dir() and p.name[0] not in "._")
+    assert sorted(builtin_names()) == folders  # every folder, nothing else
+    assert {"minimax", "random", "random-js", "connect-four-alphabeta"} <= set(folders)
+    for name in folders:  # each one loads, under the name of its folder
+        assert resolve_agent(f"builtin:{name}").manifest.name == name
 
 
 def test_resolve_builtin() -> None:

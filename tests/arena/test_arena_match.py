@@ -79,19 +79,31 @@ def test_same_seed_same_match(level: str) -> None:
     assert len(moves[0]) == result.steps
 
 
+# Seeds 0-7 of random vs random tictactoe: (player_0's reward, player_1's reward). Pinned:
+# stored replays and published figures depend on a seed always playing the same game.
+SEEDED_REWARDS = [(1.0, -1.0)] * 3 + [(-1.0, 1.0)] * 3 + [(1.0, -1.0)] * 2
+
+
 def test_different_seeds_vary() -> None:
-    outcomes = set()
+    games: list[tuple[Any, ...]] = []
+    rewards: list[tuple[float, ...]] = []
     for seed in range(8):
+        played: list[Any] = []
         result = run_match(
             MatchSpec(
                 "tictactoe",
                 ("builtin:random", "builtin:random"),
                 seed=seed,
                 isolation=IsolationLevel.TRUSTED,
-            )
+            ),
+            observer=lambda s, n, d, p=played: p.append(d.action),
         )
-        outcomes.add(tuple(outcome(result)))
-    assert len(outcomes) > 1
+        games.append(tuple(played))
+        rewards.append(tuple(a.reward for a in result.agents))
+        assert [a.status for a in result.agents] == [AgentStatus.OK] * 2
+    assert len(set(games)) == len(games)  # every seed plays a game of its own
+    assert games[2] == (1, 5, 0, 6, 2)  # player_0 takes the top row
+    assert rewards == SEEDED_REWARDS  # and the seed alone decides who wins
 
 
 def test_agent_seed_is_stable_and_per_seat() -> None:
