@@ -246,3 +246,103 @@ def test_load_manifest_error_names_the_file(tmp_path: Path) -> None:
         InvalidArgumentError, match=re.escape(f"{folder / 'agent.toml'}: field 'version' = '1.2'")
     ):
         load_manifest(folder)
+
+
+# --- requirements: names from the index only --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "evil @ http://example.org/evil-0.1.tar.gz",
+        "evil@file:///tmp/evil-0.1.tar.gz",
+        "evil @ git+https://example.org/evil.git",
+        "git+https://example.org/evil.git",
+        "https://example.org/evil-0.1-py3-none-any.whl",
+        "file:///tmp/evil",
+        "./evil",
+        "/opt/evil-0.1.tar.gz",
+        "--index-url=http://evil",
+        "-e .",
+        "",
+    ],
+)
+def test_requirements_refuse_urls_paths_vcs_and_options(entry: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        parse_manifest(minimal(requirements=["six==1.16.0", entry]), source="x/agent.toml")
+    message = str(info.value)
+    assert message.startswith("x/agent.toml: field 'requirements' = ")
+    assert repr(entry) in message  # the bad entry
+    assert "allowed: a PEP 508 package name with an optional version specifier" in message
+    assert "from the configured package index" in message
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["six", "six==1.16.0", "numpy>=2,<3", "attrs[tests]~=23.1", 'tomli; python_version < "3.11"'],
+)
+def test_requirements_accept_names_with_specifiers_extras_and_markers(entry: str) -> None:
+    assert parse_manifest(minimal(requirements=[entry])).requirements == [entry]
+
+
+# --- unknown keys, several problems, NUL ------------------------------------------------
+
+
+def test_a_misspelt_key_is_one_error_with_a_suggestion() -> None:
+    data = minimal(entrypoint=None)
+    data["entrypiont"] = "agent.py"
+    with pytest.raises(InvalidArgumentError) as info:
+        parse_manifest(data, source="x/agent.toml")
+    assert str(info.value) == (
+        "x/agent.toml: field 'entrypiont' = 'agent.py': unknown key (did you mean `entrypoint`?)"
+    )
+
+
+def test_a_misspelt_nested_key_is_suggested_too() -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        parse_manifest(minimal(limits={"memory_mib": 64}))
+    assert str(info.value) == (
+        "agent.toml: field 'limits.memory_mib' = 64: unknown key (did you mean `memory_mb`?)"
+    )
+
+
+def test_an_unknown_key_far_from_any_lists_the_known_keys() -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        parse_manifest(minimal(colour="red"))
+    assert "field 'colour' = 'red': unknown key (known keys: name, version, language," in str(
+        info.value
+    )
+
+
+def test_several_problems_are_counted_and_separated() -> None:
+    data = minimal(name="Bad_Name", version="1.2", entrypoint=None)
+    data["entrypiont"] = "agent.py"
+    with pytest.raises(InvalidArgumentError) as info:
+        parse_manifest(data, source="x/agent.toml")
+    head, _, rest = str(info.value).partition("3 problems: ")
+    assert head == "x/agent.toml: "
+    problems = rest.split("; ")
+    assert [problem.split(" = ")[0] for problem in problems] == [
+        "field 'entrypiont'",
+        "field 'name'",
+        "field 'version'",
+    ]
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"description": "evil\x00bytes"}, "description"),
+        ({"scenarios": ["tictactoe", "tic\x00tac"]}, "scenarios[1]"),
+        ({"parameters": {"x\x00": {"type": "bool", "default": True}}}, "parameters.x\x00"),
+        ({"entrypoint": "agent\x00.py"}, "entrypoint"),
+    ],
+)
+def test_nul_characters_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        parse_manifest(minimal(**changes), source="x/agent.toml")
+    assert str(info.value) == (
+        f"x/agent.toml: field {field!r} contains a NUL character (\\x00), which is not "
+        "allowed in a manifest"
+    )

@@ -1,24 +1,79 @@
-"""Per-version Python requirements, installed with uv once per content hash."""
+"""Per-version Python requirements: wheels from the configured index, installed confined."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devspark.arena.agents import resolve_agent
+from devspark.core.errors import InvalidArgumentError
 from devspark.core.results import AgentStatus
-from devspark.sandbox import IsolationLevel, open_worker
-from devspark.sandbox.deps import build_deps, deps_key
+from devspark.sandbox import IsolationLevel, deps, open_worker
+from devspark.sandbox.deps import INDEX_ENV, build_deps, deps_key, run_confined
+from devspark.sandbox.isolation import SANDBOX_USER
 from devspark.sandbox.staging import runtime_dir
+from devspark.testing.package_index import LocalIndex
+
+
+@pytest.fixture
+def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalIndex]:
+    """A local index on 127.0.0.1, configured as the one requirements come from."""
+    with LocalIndex(tmp_path / "index") as served:
+        monkeypatch.setenv(INDEX_ENV, served.url)
+        yield served
+
+
+def play_one_move(folder: Path) -> list[str]:
+    """Start the agent in ``folder`` sandboxed, play one tic-tac-toe move; its log lines."""
+    worker = open_worker(resolve_agent(str(folder)), IsolationLevel.SANDBOX)
+    try:
+        worker.reset(episode=0, scenario="tictactoe-v1", role="player_0", seed=0, config={})
+        decision = worker.act(0, {"board": [0] * 9, "mark": 1}, [4, 5])
+        assert decision.status is AgentStatus.OK, decision.detail
+        assert decision.action == 4
+        _, log = worker.finish(reward=0.0, status=AgentStatus.OK)
+        return log.logs
+    finally:
+        worker.close()
 
 
 def test_deps_key_ignores_order_duplicates_and_spaces() -> None:
     key = deps_key(["six==1.16.0", "attrs"])
     assert key == deps_key(["attrs", " six==1.16.0", "attrs"])
     assert key != deps_key(["six==1.17.0", "attrs"])
+
+
+def test_deps_key_names_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = deps_key(["six"])
+    monkeypatch.setenv(INDEX_ENV, "https://mirror.example/simple")
+    assert deps.index_url() == "https://mirror.example/simple"
+    assert deps_key(["six"]) != default  # another index may serve other files
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["evil @ http://127.0.0.1:9/evil-0.1.tar.gz", "git+https://example.org/evil", "./evil"],
+)
+def test_build_deps_refuses_direct_references_before_running_anything(
+    entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        raise AssertionError("the installer must not start")
+
+    monkeypatch.setattr(deps, "run_confined", never)
+    with pytest.raises(
+        InvalidArgumentError, match=r"^requirements: .*not allowed\)?; allowed: a PEP"
+    ):
+        build_deps([entry])
 
 
 @pytest.mark.integration
@@ -34,19 +89,107 @@ def test_agent_with_requirements_runs_in_the_sandbox(make_agent: Callable[..., P
         name="needs-six",
         extra={"requirements": ["six==1.16.0"]},
     )
-    worker = open_worker(resolve_agent(str(folder)), IsolationLevel.SANDBOX)
-    try:
-        worker.reset(episode=0, scenario="tictactoe-v1", role="player_0", seed=0, config={})
-        decision = worker.act(0, {"board": [0] * 9, "mark": 1}, [4, 5])
-        assert decision.status is AgentStatus.OK, decision.detail
-        assert decision.action == 4
-        _, log = worker.finish(reward=0.0, status=AgentStatus.OK)
-        assert log.logs == ["1.16.0"]
-    finally:
-        worker.close()
+    assert play_one_move(folder) == ["1.16.0"]
 
     started = time.monotonic()
     cached = build_deps(["six==1.16.0"])
     assert time.monotonic() - started < 0.5  # the environment is cached by hash
     assert cached == runtime_dir() / "venvs" / deps_key(["six==1.16.0"])
     assert (cached / "site-packages" / "six.py").is_file()
+
+
+@pytest.mark.integration
+def test_a_wheel_from_the_configured_index_installs_confined_and_works(
+    index: LocalIndex, make_agent: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index.add_wheel("devspark-test-wheel", 'VALUE = "from the local wheel"\n')
+    commands: list[list[str]] = []
+    real = deps.run_confined
+
+    def spy(command: list[str], build: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(list(command))
+        return real(command, build, **kwargs)
+
+    monkeypatch.setattr(deps, "run_confined", spy)
+    folder = make_agent(
+        """
+        import devspark_test_wheel
+
+        def act(observation, context):
+            context.log(devspark_test_wheel.VALUE)
+            return context.legal_actions[0]
+        """,
+        name="needs-wheel",
+        extra={"requirements": ["devspark-test-wheel==0.1.0"]},
+    )
+    assert play_one_move(folder) == ["from the local wheel"]
+    [command] = commands  # installed once, through the sandbox, wheels only, one index
+    assert command[command.index("--only-binary") + 1] == ":all:"
+    assert command[command.index("--default-index") + 1] == index.url
+    assert "--no-config" in command and "--find-links" not in command
+    built = runtime_dir() / "venvs" / deps_key(["devspark-test-wheel==0.1.0"])
+    for path in [built, *built.rglob("*")]:  # sealed: root's and read-only
+        info = path.lstat()
+        assert info.st_mode & 0o222 == 0, path
+        if os.geteuid() == 0:
+            assert info.st_uid == 0, path
+
+
+ESCAPES = """
+import json, os
+result = {"uid": os.getuid(), "cap_eff": "", "written": [], "refused": []}
+for line in open("/proc/self/status"):
+    if line.startswith("CapEff:"):
+        result["cap_eff"] = line.split()[1]
+for path in json.loads(os.environ.get("TARGETS", "[]")) or TARGETS:
+    try:
+        with open(path, "w") as handle:
+            handle.write("escaped")
+        result["written"].append(path)
+    except OSError:
+        result["refused"].append(path)
+print(json.dumps(result))
+"""
+
+
+@pytest.mark.security
+@pytest.mark.integration
+def test_the_installer_can_write_only_its_build_folder(tmp_path: Path) -> None:
+    (runtime_dir() / "venvs").mkdir(exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=".test-", dir=runtime_dir() / "venvs"))
+    try:
+        check_confined(build, tmp_path)
+    finally:
+        shutil.rmtree(build)
+
+
+def check_confined(build: Path, tmp_path: Path) -> None:
+    host = tmp_path / "host-file"
+    runtime = runtime_dir() / "escaped-from-installer"
+    private = f"/tmp/devspark-private-{build.name}"  # the sandbox's own /tmp
+    targets = [
+        "/build/inside",
+        private,
+        str(host),
+        str(runtime),
+        "/usr/escaped",
+        "/etc/escaped",
+        "/etc/resolv.conf",
+        "/root/escaped",
+        "/var/tmp/escaped",
+        "/proc/sys/kernel/hostname",
+    ]
+    script = ESCAPES.replace("or TARGETS", f"or {targets!r}")
+    done = run_confined(["/usr/bin/python3", "-I", "-c", script], build, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["written"] == ["/build/inside", private]
+    assert (build / "inside").read_text() == "escaped"
+    assert not Path(private).exists()  # the sandbox's /tmp is its own
+    assert not host.exists() and not runtime.exists()
+    assert not Path("/var/tmp/escaped").exists()
+    assert int(result["cap_eff"], 16) == 0  # no capability at all
+    if os.geteuid() == 0:
+        assert result["uid"] == int(
+            subprocess.run(["id", "-u", SANDBOX_USER], capture_output=True, text=True).stdout
+        )

@@ -6,11 +6,13 @@ can tell a user exactly what to fix.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from devspark.core.errors import InvalidArgumentError, NotFoundError
@@ -96,6 +98,45 @@ class ChoiceParam(_Strict):
 Parameter = Annotated[FloatParam | IntParam | BoolParam | ChoiceParam, Field(discriminator="type")]
 
 
+REQUIREMENTS_ALLOWED = (
+    "a PEP 508 package name with an optional version specifier, extras and markers "
+    "(for example 'six==1.16.0' or 'numpy>=2'), installed as a wheel from the configured "
+    "package index"
+)
+"""What a ``requirements`` entry may be (error messages quote it)."""
+
+
+def check_requirement(item: str) -> Requirement:
+    """Parse one ``requirements`` entry; refuse anything but a name from the index.
+
+    Direct references (``name @ URL``, paths, ``file://``, VCS URLs) and installer
+    options would make the installer fetch, and for a source distribution build, code
+    that no index vouches for, so they are refused here, before anything is stored.
+
+    Raises:
+        ValueError: The entry is not a plain requirement specifier.
+
+    """
+    if item.lstrip().startswith("-"):
+        raise ValueError(
+            f"{item!r} is not a requirement specifier (installer options are not allowed); "
+            f"allowed: {REQUIREMENTS_ALLOWED}"
+        )
+    try:
+        requirement = Requirement(item)
+    except InvalidRequirement:
+        raise ValueError(
+            f"{item!r} is not a requirement specifier (URLs, paths and VCS references are "
+            f"not allowed); allowed: {REQUIREMENTS_ALLOWED}"
+        ) from None
+    if requirement.url is not None:
+        raise ValueError(
+            f"{item!r} is a direct reference to {requirement.url!r}, which is not allowed; "
+            f"allowed: {REQUIREMENTS_ALLOWED}"
+        )
+    return requirement
+
+
 def _check_range(low: float, high: float, default: float) -> None:
     if low > high:
         raise ValueError(f"low {low!r} is above high {high!r}")
@@ -157,10 +198,7 @@ class AgentManifest(_Strict):
     @classmethod
     def _requirements(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not item.strip() or item.lstrip().startswith("-"):
-                raise ValueError(
-                    f"{item!r} is not a requirement specifier (options are not allowed)"
-                )
+            check_requirement(item)
         return value
 
     @model_validator(mode="after")
@@ -198,25 +236,91 @@ class AgentManifest(_Strict):
         return "*" in self.scenarios or scenario_id in self.scenarios or base in self.scenarios
 
 
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed next to the unknown one at ``loc``."""
+    if len(loc) == 1:
+        return list(AgentManifest.model_fields)
+    if loc[0] == "limits":
+        return list(Limits.model_fields)
+    if loc[0] == "parameters":
+        kinds = (FloatParam, IntParam, BoolParam, ChoiceParam)
+        return sorted({name for kind in kinds for name in kind.model_fields})
+    return []
+
+
+def _unknown_key(loc: tuple[int | str, ...], value: Any) -> tuple[str, str | None]:
+    """Describe an unknown key; also return the known key it was probably meant as."""
+    field = ".".join(str(part) for part in loc)
+    known = _known_keys(loc)
+    near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if near:
+        return f"field {field!r} = {value!r}: unknown key (did you mean `{near[0]}`?)", near[0]
+    return f"field {field!r} = {value!r}: unknown key (known keys: {', '.join(known)})", None
+
+
 def _describe(error: ValidationError, source: str) -> str:
-    lines = []
+    """One message for every problem, each naming its field, joined with ``; ``.
+
+    An unknown key close to a known one (``entrypiont``) is one problem, not two: the
+    suggestion replaces the "required" error of the key it was meant as.
+    """
+    parts: list[str] = []
+    meant: set[tuple[int | str, ...]] = set()
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(manifest)"
+        if item["type"] == "extra_forbidden":
+            loc = tuple(item["loc"])
+            text, near = _unknown_key(loc, item.get("input"))
+            parts.append(text)
+            if near is not None:
+                meant.add((*loc[:-1], near))
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        field = ".".join(str(part) for part in loc) or "(manifest)"
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] in {"missing"}:
-            lines.append(f"{source}: field {field!r} is required")
+        if item["type"] == "extra_forbidden" or (item["type"] == "missing" and loc in meant):
+            continue
+        if item["type"] == "missing":
+            parts.append(f"field {field!r} is required")
         else:
-            lines.append(f"{source}: field {field!r} = {item.get('input')!r}: {message}")
-    return "\n".join(lines)
+            parts.append(f"field {field!r} = {item.get('input')!r}: {message}")
+    count = f"{len(parts)} problems: " if len(parts) > 1 else ""
+    return f"{source}: {count}" + "; ".join(parts)
+
+
+def _nul_field(value: Any, field: str = "") -> str | None:
+    """The first field (or key) of raw manifest data whose text holds a NUL character."""
+    if isinstance(value, str):
+        return field if "\x00" in value else None
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{field}.{key}" if field else str(key)
+            if "\x00" in str(key):
+                return path
+            items.append((path, item))
+    elif isinstance(value, list):
+        items = [(f"{field}[{index}]", item) for index, item in enumerate(value)]
+    for path, item in items:
+        found = _nul_field(item, path)
+        if found is not None:
+            return found
+    return None
 
 
 def parse_manifest(data: dict[str, Any], *, source: str = MANIFEST_NAME) -> AgentManifest:
     """Validate manifest data; errors name the field and the bad value.
 
     Raises:
-        InvalidArgumentError: when a field is missing, unknown or has a bad value.
+        InvalidArgumentError: when a field is missing, unknown or has a bad value, or
+            any text holds a NUL character (databases cannot store it in text).
 
     """
+    field = _nul_field(data)
+    if field is not None:
+        raise InvalidArgumentError(
+            f"{source}: field {field!r} contains a NUL character (\\x00), which is not "
+            "allowed in a manifest"
+        )
     try:
         return AgentManifest.model_validate(data)
     except ValidationError as exc:
