@@ -36,6 +36,7 @@ from devspark.server.bridge import RedisBridge
 from devspark.server.dashboard import mount_dashboard
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
+from devspark.server.guards import BodySizeLimitMiddleware, NulCharacterMiddleware
 from devspark.server.lease import lease_for
 from devspark.server.live import LiveHub
 from devspark.server.login_throttle import LoginThrottle
@@ -260,7 +261,14 @@ def create_app(
     app.state.metrics_registry = registry
     install_log_redaction()  # ?token=... never reaches uvicorn's request log
     install_error_handlers(app)
-    # Innermost of the three: a 429 is counted by metrics and carries the correlation id.
+    # Innermost: refused bodies (413) and NUL characters (422) before any route reads.
+    app.add_middleware(NulCharacterMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+    )
+    # Then rate limits: a 429 is counted by metrics and carries the correlation id.
     limiter = RequestLimiter.from_settings(settings, app.state.tokens)
     app.state.login_throttle = LoginThrottle(limiter.storage)  # same counters store
     app.add_middleware(RateLimitMiddleware, limiter=limiter)

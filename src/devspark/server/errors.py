@@ -6,7 +6,8 @@ request validation, by routing (unknown path, wrong method) or by a bug, has the
     {"error": {"code": "not_found", "message": "...", "correlation_id": "..."}}
 
 ``invalid_argument`` maps to 422, the status FastAPI's own validation uses, so a client
-sees one status for every malformed request. ``failed_precondition`` maps to 409: the
+sees one status for every malformed request (a body FastAPI or Starlette cannot parse,
+which they answer with 400, is turned into the same 422). ``failed_precondition`` maps to 409: the
 request is well formed but the resource is not in a state that allows it (412 is left
 to HTTP conditional requests). Unhandled exceptions are 500 with a generic message; the
 traceback is logged with the correlation id, never sent.
@@ -50,6 +51,7 @@ _CODE_OF_STATUS: dict[int, str] = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "resource_exhausted",
     422: "invalid_argument",
     429: "resource_exhausted",
     503: "unavailable",
@@ -165,10 +167,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _CODE_OF_STATUS.get(exc.status_code, "http_error")
-    return error_response(
-        request, exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})
-    )
+    # FastAPI and Starlette answer an unparsable body (broken multipart, ...) with 400;
+    # it is a malformed request like any other, so it gets the one status for those.
+    status = 422 if exc.status_code == 400 else exc.status_code
+    code = _CODE_OF_STATUS.get(status, "http_error")
+    return error_response(request, status, code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ import limits
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from devspark.core.errors import InvalidArgumentError
+from devspark.store.archives import MAX_COMPRESSED_BYTES
 from devspark.store.db import DATA_DIR_ENV, DATABASE_FILE, DATABASE_URL_ENV
 
 DEV_MODE_ENV = "DEVSPARK_DEV"
@@ -17,6 +18,12 @@ RATE_LIMIT_ENV = "DEVSPARK_RATE_LIMIT"
 RATE_LIMIT_IP_ENV = "DEVSPARK_RATE_LIMIT_IP"
 MATCH_WORKERS_ENV = "DEVSPARK_MATCH_WORKERS"
 REDIS_URL_ENV = "DEVSPARK_REDIS_URL"
+MAX_BODY_ENV = "DEVSPARK_MAX_BODY_BYTES"
+MAX_UPLOAD_ENV = "DEVSPARK_MAX_UPLOAD_BYTES"
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+"""Largest request body of any route but the agent uploads (1 MiB)."""
+DEFAULT_MAX_UPLOAD_BYTES = MAX_COMPRESSED_BYTES + (64 << 10)
+"""Largest agent upload body: the registry's archive limit plus 64 KiB of multipart envelope."""
 DEFAULT_RATE_LIMIT = "120/minute"
 DEFAULT_RATE_LIMIT_IP = "600/minute"
 RATE_LIMIT_OFF = "off"
@@ -47,6 +54,10 @@ class Settings(BaseModel):
             (``DEVSPARK_MATCH_WORKERS``, default 1).
         redis_url: Redis URL for shared rate-limit counters (``DEVSPARK_REDIS_URL``);
             ``None`` keeps them in process memory.
+        max_body_bytes: Largest request body accepted, in bytes
+            (``DEVSPARK_MAX_BODY_BYTES``, default 1 MiB); larger ones get 413.
+        max_upload_bytes: Largest agent upload body (``DEVSPARK_MAX_UPLOAD_BYTES``,
+            default the registry's 16 MiB archive limit plus 64 KiB).
 
     """
 
@@ -61,6 +72,8 @@ class Settings(BaseModel):
     rate_limit_ip: str = DEFAULT_RATE_LIMIT_IP
     redis_url: str | None = None
     match_workers: int = Field(default=1, ge=1, le=64)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1024)
 
     @field_validator("rate_limit", "rate_limit_ip")
     @classmethod
@@ -91,6 +104,8 @@ class Settings(BaseModel):
         rate_limit_ip: str | None = None,
         redis_url: str | None = None,
         match_workers: int | None = None,
+        max_body_bytes: int | None = None,
+        max_upload_bytes: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``); arguments win.
@@ -110,6 +125,8 @@ class Settings(BaseModel):
             redis_url: Rate-limit storage; else ``DEVSPARK_REDIS_URL``, else memory.
             match_workers: Tournament runner processes; else ``DEVSPARK_MATCH_WORKERS``,
                 else 1.
+            max_body_bytes: Body cap; else ``DEVSPARK_MAX_BODY_BYTES``, else 1 MiB.
+            max_upload_bytes: Upload body cap; else ``DEVSPARK_MAX_UPLOAD_BYTES``.
             environ: Variables to read instead of the process environment.
 
         Returns:
@@ -144,6 +161,12 @@ class Settings(BaseModel):
                     match_workers
                     if match_workers is not None
                     else _parse_count(MATCH_WORKERS_ENV, env.get(MATCH_WORKERS_ENV, "1"))
+                ),
+                max_body_bytes=max_body_bytes
+                or _parse_count(MAX_BODY_ENV, env.get(MAX_BODY_ENV, str(DEFAULT_MAX_BODY_BYTES))),
+                max_upload_bytes=max_upload_bytes
+                or _parse_count(
+                    MAX_UPLOAD_ENV, env.get(MAX_UPLOAD_ENV, str(DEFAULT_MAX_UPLOAD_BYTES))
                 ),
             )
         except ValidationError as exc:

@@ -1,6 +1,8 @@
 """Agent registry over HTTP: ``/api/v1/agents`` and the versions of each agent.
 
-Uploads are multipart (``file``: a .tar.gz or .zip). The route reads at most
+Uploads are multipart (``file``: a .tar.gz or .zip), read only after the caller is
+authenticated (:func:`archive_upload`); the server caps their body as it streams (413,
+:mod:`devspark.server.guards`). The route reads at most
 :data:`MAX_UPLOAD_BYTES` + 1 bytes of the spooled upload and refuses anything larger with
 ``invalid_argument`` (422) before the archive is opened; the registry then validates the
 archive (paths, links, sizes, manifest, licence) and the version order.
@@ -19,17 +21,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from devspark.core.errors import (
     FailedPreconditionError,
@@ -279,6 +282,34 @@ def _target_version(
     return max(live, key=lambda version: SemVer.parse(version.version))
 
 
+async def archive_upload(request: Request, actor: Writer) -> AsyncIterator[UploadFile]:
+    """FastAPI dependency: the multipart ``file`` field, read after authentication.
+
+    The route declares no body parameter, so FastAPI reads nothing before its
+    dependencies ran: an unauthenticated upload is refused (401) without a byte of its
+    body read, and the body is capped by the server's upload limit (413) as it streams.
+
+    Args:
+        request: The current request.
+        actor: The authenticated caller (resolved first; unused otherwise).
+
+    Yields:
+        The uploaded file; closed after the response.
+
+    Raises:
+        InvalidArgumentError: No ``file`` field, or one that is not a file.
+
+    """
+    async with request.form(max_files=1, max_fields=8) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise InvalidArgumentError(
+                "file: send the archive as the multipart/form-data field 'file' "
+                "(.tar.gz, .tgz or .zip)"
+            )
+        yield file
+
+
 def _read_upload(file: UploadFile, limit: int) -> tuple[bytes, str]:
     filename = file.filename or ""
     if not filename:
@@ -291,7 +322,28 @@ def _read_upload(file: UploadFile, limit: int) -> tuple[bytes, str]:
 
 # --------------------------------------------------------------------------- routes
 
-UploadField = Annotated[UploadFile, File(description="The agent archive (.tar.gz, .tgz or .zip).")]
+UploadField = Annotated[UploadFile, Depends(archive_upload)]
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The agent archive (.tar.gz, .tgz or .zip).",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+"""The upload body as OpenAPI shows it (the route reads it itself, after authentication)."""
 Limit = Annotated[int, Depends(upload_limit)]
 AgentId = Annotated[uuid.UUID, PathParam(description="Agent id.")]
 VersionId = Annotated[uuid.UUID, PathParam(description="Version id.")]
@@ -302,6 +354,7 @@ VersionId = Annotated[uuid.UUID, PathParam(description="Version id.")]
     status_code=201,
     summary="Publish an agent version",
     responses=_UPLOAD_RESPONSES,
+    openapi_extra=_UPLOAD_BODY,
 )
 def publish(
     request: Request, registry: Registry, actor: Writer, file: UploadField, limit: Limit
@@ -332,6 +385,7 @@ def publish(
     status_code=201,
     summary="Publish a new version of an agent",
     responses=_UPLOAD_RESPONSES,
+    openapi_extra=_UPLOAD_BODY,
 )
 def publish_version(
     request: Request,
