@@ -93,6 +93,13 @@ def test_match_run_bad_isolation() -> None:
     assert "isolation 'chroot' is not one of" in str(result.exception)
 
 
+def test_a_mistyped_agent_folder_gets_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "my-agent").mkdir()
+    done = devspark("match", "run", "tictactoe", "my-agnet", "builtin:random", cwd=tmp_path)
+    assert done.returncode == 3
+    assert f"did you mean {tmp_path / 'my-agent'}?" in done.stderr
+
+
 def test_unknown_scenario_exits_3_with_suggestion() -> None:
     done = devspark("match", "run", "tictacto", "builtin:random", "builtin:random")
     assert done.returncode == 3

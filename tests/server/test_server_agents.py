@@ -25,13 +25,17 @@ from devspark.store.models import AgentVersionRow, AuditLogRow, UserRow
 AGENTS = "/api/v1/agents"
 
 
-def build_archive(*, name: str = "bot", version: str = "1.0.0", fmt: str = "tar") -> bytes:
+def build_archive(
+    *, name: str = "bot", version: str = "1.0.0", fmt: str = "tar", code: str | None = None
+) -> bytes:
     """A tiny agent (agent.toml + agent.py) packed in memory as .tar.gz or .zip."""
     manifest = (
         f'name = "{name}"\nversion = "{version}"\nlanguage = "python"\n'
         'entrypoint = "agent.py"\ndescription = "a test agent"\nlicense = "MIT"\n'
     )
-    files = {"agent.toml": manifest.encode(), "agent.py": f"# {version}\nX = 0\n".encode()}
+    if code is None:
+        code = f"# {version}\ndef act(observation, context):\n    return context.legal_actions[0]\n"
+    files = {"agent.toml": manifest.encode(), "agent.py": code.encode()}
     buffer = io.BytesIO()
     if fmt == "zip":
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -216,6 +220,26 @@ def test_start_stop_events_and_deprecate(world: World) -> None:
     assert again["id"] == v1["id"]  # latest version not deprecated
     explicit = world.client.post(f"{base}/start", params={"version_id": v2["id"]})
     assert explicit.status_code == 409 and "deprecated" in explicit.json()["error"]["message"]
+
+
+def test_start_tries_the_agent_in_the_sandbox_and_refuses_a_broken_one(world: World) -> None:
+    broken = build_archive(code="def act(observation, context)\n    return 0\n")
+    published = world.upload(broken).json()
+    base = f"{AGENTS}/{published['agent_id']}"
+    refused = world.client.post(f"{base}/start")
+    assert refused.status_code == 409, refused.text
+    message = refused.json()["error"]["message"]
+    assert message.startswith("version '1.0.0': tried in the sandbox: start failed: crashed")
+    assert "SyntaxError" in message and "agent.py" in message  # the traceback, for the owner
+    version = world.client.get(f"{base}/versions/{published['id']}").json()
+    assert version["lifecycle_state"] == "error"
+    events = world.client.get(f"{base}/versions/{published['id']}/events").json()["items"]
+    assert [e["to_state"] for e in events] == ["registered", "deploying", "error"]
+    assert "SyntaxError" in events[-1]["reason"]
+
+    fixed = world.upload(build_archive(version="1.0.1"), agent_id=published["agent_id"])
+    started = world.client.post(f"{base}/start").json()
+    assert (started["id"], started["lifecycle_state"]) == (fixed.json()["id"], "online")
 
 
 def test_delete_version_and_agent(world: World) -> None:

@@ -74,7 +74,8 @@ def build_archive(name: str, version: str = "1.0.0") -> bytes:
         f'name = "{name}"\nversion = "{version}"\nlanguage = "python"\n'
         'entrypoint = "agent.py"\ndescription = "an rbac test agent"\nlicense = "MIT"\n'
     )
-    files = {"agent.toml": manifest.encode(), "agent.py": f"# {version}\nX = 0\n".encode()}
+    code = f"# {version}\ndef act(observation, context):\n    return context.legal_actions[0]\n"
+    files = {"agent.toml": manifest.encode(), "agent.py": code.encode()}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path, data in files.items():

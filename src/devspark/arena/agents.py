@@ -13,9 +13,10 @@ import difflib
 from pathlib import Path
 
 from devspark.core.errors import NotFoundError
+from devspark.core.lifecycle import LifecycleState
 from devspark.core.manifest import MANIFEST_NAME, load_manifest
 from devspark.core.packaging import content_hash
-from devspark.core.ports import AgentPackage
+from devspark.core.ports import AgentPackage, AgentWorker
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "agents"
 BUILTIN_PREFIX = "builtin:"
@@ -54,7 +55,48 @@ def resolve_agent(ref: str, *, source: str | None = None) -> AgentPackage:
         folder = Path(ref).expanduser().resolve()
         if not folder.is_dir():
             raise NotFoundError(
-                f"agent {ref!r}: no such folder (use a folder with agent.toml or builtin:NAME)"
+                f"agent {ref!r}: no such folder{_near_folders(folder)} "
+                "(use a folder with agent.toml or builtin:NAME)"
             )
     manifest = load_manifest(folder)
     return AgentPackage(ref=ref, folder=folder, manifest=manifest, sha256=content_hash(folder))
+
+
+def _near_folders(folder: Path) -> str:
+    """`` (did you mean ./my-agent?)`` for a mistyped folder, from its parent's folders."""
+    try:
+        siblings = [p.name for p in folder.parent.iterdir() if p.is_dir()]
+    except OSError:
+        return ""
+    near = difflib.get_close_matches(folder.name, siblings, n=3)
+    if not near:
+        return ""
+    return f" (did you mean {', '.join(str(folder.parent / name) for name in near)}?)"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartTrial:
+    """How an agent's first start went.
+
+    Attributes:
+        ok: It started and said ``ready`` within its start limit.
+        history: Its lifecycle, e.g. ``deploying -> online -> busy``.
+        reason: Why it did not start (its stderr, a traceback for Python), else ``""``.
+
+    """
+
+    ok: bool
+    history: str
+    reason: str
+
+
+def start_once(worker: AgentWorker) -> StartTrial:
+    """Start ``worker``'s process for a first episode and report whether it is ready.
+
+    The worker is left running; the caller closes it.
+    """
+    worker.reset(episode=0, scenario="check", role="player_0", seed=0, config={})
+    started = worker.lifecycle.state is LifecycleState.BUSY
+    history = " -> ".join(t.target.value for t in worker.lifecycle.history)
+    reason = worker.lifecycle.history[-1].reason if worker.lifecycle.history else ""
+    return StartTrial(ok=started, history=history, reason="" if started else reason)

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from devspark.arena.agents import StartTrial, resolve_agent, start_once
 from devspark.core.errors import (
     ConflictError,
     FailedPreconditionError,
@@ -40,6 +41,8 @@ from devspark.core.errors import (
     PermissionDeniedError,
 )
 from devspark.core.lifecycle import TRANSITIONS, LifecycleState
+from devspark.sandbox import IsolationLevel, open_worker
+from devspark.services.entrants import AgentStager
 from devspark.store.archives import ExtractedAgent, extract_agent_archive
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.models import (
@@ -198,10 +201,18 @@ class AgentRegistry:
 
     """
 
-    def __init__(self, session: Session, artifacts: ArtifactStore, workdir: Path) -> None:
+    def __init__(
+        self,
+        session: Session,
+        artifacts: ArtifactStore,
+        workdir: Path,
+        *,
+        agents_dir: Path | None = None,
+    ) -> None:
         self.session = session
         self.artifacts = artifacts
         self.workdir = Path(workdir)
+        self.stager = AgentStager(artifacts, agents_dir or self.workdir.parent / "agents")
 
     # ----------------------------------------------------------------- publishing
 
@@ -550,8 +561,23 @@ class AgentRegistry:
         if state in _RUNNING - {LifecycleState.DEPLOYING}:
             return version
         who = f"start requested by {actor.username!r}"
-        path = [(LifecycleState.DEPLOYING, who), (LifecycleState.ONLINE, "deployed")]
+        self._check_path(version, [LifecycleState.DEPLOYING, LifecycleState.ONLINE])
+        trial = self._trial(version)
+        if not trial.ok:
+            failed = f"tried in the sandbox: {trial.reason}"
+            self._walk(version, [(LifecycleState.DEPLOYING, who), (LifecycleState.ERROR, failed)])
+            raise FailedPreconditionError(f"version {version.version!r}: {failed}")
+        path = [(LifecycleState.DEPLOYING, who), (LifecycleState.ONLINE, "deployed: said ready")]
         return self._walk(version, path)
+
+    def _trial(self, version: AgentVersionRow) -> StartTrial:
+        """Start the version once in the sandbox uploads play in, and stop it."""
+        package = resolve_agent(str(self.stager.folder(version)))
+        worker = open_worker(package, IsolationLevel.SANDBOX)
+        try:
+            return start_once(worker)
+        finally:
+            worker.close()
 
     def stop(self, actor: UserRow, version_id: uuid.UUID) -> AgentVersionRow:
         """Take a version offline; a no-op when it already is.
@@ -601,14 +627,7 @@ class AgentRegistry:
     def _walk(
         self, version: AgentVersionRow, path: list[tuple[LifecycleState, str]]
     ) -> AgentVersionRow:
-        state = LifecycleState(version.lifecycle_state)
-        for target, _ in path:  # validate the whole path before changing anything
-            if target != state and target not in TRANSITIONS[state]:
-                raise FailedPreconditionError(
-                    f"version {version.version!r}: lifecycle cannot go from "
-                    f"{state.value!r} to {target.value!r}"
-                )
-            state = target
+        self._check_path(version, [target for target, _ in path])
         for target, reason in path:
             current = LifecycleState(version.lifecycle_state)
             if target != current:
@@ -616,6 +635,18 @@ class AgentRegistry:
                 version.lifecycle_state = target.value
         self._commit(f"version {version.version!r}")
         return version
+
+    @staticmethod
+    def _check_path(version: AgentVersionRow, path: list[LifecycleState]) -> None:
+        """Validate a whole path of transitions before changing anything."""
+        state = LifecycleState(version.lifecycle_state)
+        for target in path:
+            if target != state and target not in TRANSITIONS[state]:
+                raise FailedPreconditionError(
+                    f"version {version.version!r}: lifecycle cannot go from "
+                    f"{state.value!r} to {target.value!r}"
+                )
+            state = target
 
     def _record(
         self,

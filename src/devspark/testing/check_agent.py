@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devspark.arena.agents import resolve_agent
+from devspark.arena.agents import resolve_agent, start_once
 from devspark.arena.match import agent_seed, play_episode
 from devspark.core.errors import DevSparkError
-from devspark.core.lifecycle import LifecycleState
 from devspark.core.ports import AgentPackage, AgentWorker, Decision
 from devspark.sandbox import IsolationLevel, ProcessWorker, open_worker
 from devspark.scenarios import list_scenarios, make
@@ -114,13 +113,11 @@ def check_agent(
     except DevSparkError as exc:
         report.add("start", False, str(exc))
         return report
-    worker.reset(episode=0, scenario="check", role="player_0", seed=0, config={})
-    started = worker.lifecycle.state is LifecycleState.BUSY
-    history = " -> ".join(t.target.value for t in worker.lifecycle.history)
-    reason = worker.lifecycle.history[-1].reason if worker.lifecycle.history else ""
+    trial = start_once(worker)
     survivors = _close_and_find_survivors(worker)
-    report.add("start", started, f"lifecycle {history}" + ("" if started else f": {reason}"))
-    if not started:
+    detail = f"lifecycle {trial.history}" + ("" if trial.ok else f": {trial.reason}")
+    report.add("start", trial.ok, detail)
+    if not trial.ok:
         return report
     report.add(
         "clean stop",
