@@ -234,3 +234,97 @@ def test_openapi_declares_the_security_schemes(client: TestClient) -> None:
     assert "password_hash" not in schemas["UserPublic"]["properties"]
     assert "key_hash" not in schemas["ApiKeyPublic"]["properties"]
     assert schemas["TokenResponse"]["examples"][0]["token_type"] == "bearer"
+
+
+# --- NUL characters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/api/v1/auth/register", {"username": "a\x00da", "password": PASSWORD}, "username"),
+        (
+            "/api/v1/auth/register",
+            {"username": "ada", "password": PASSWORD, "email": "a\x00@example.org"},
+            "email",
+        ),
+        ("/api/v1/auth/login", {"username": "a\x00da", "password": PASSWORD}, "username"),
+    ],
+)
+def test_nul_in_account_text_is_422_naming_the_field(
+    client: TestClient, url: str, body: dict[str, str], field: str
+) -> None:
+    response = client.post(url, json=body)
+    assert response.status_code == 422, response.text  # was a 500 on PostgreSQL
+    error = response.json()["error"]
+    assert error["code"] == "invalid_argument"
+    assert f"body.{field}" in error["message"] and "\\x00" in error["message"]
+    with db(client) as session:
+        assert session.scalars(select(UserRow)).all() == []
+
+
+# --- access tokens end with their login -------------------------------------------------
+
+
+def test_logout_revokes_the_logins_access_tokens(client: TestClient) -> None:
+    register(client)
+    first, other = login(client), login(client)
+    rotated = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    ).json()
+    for access in (first["access_token"], rotated["access_token"]):
+        assert client.get("/api/v1/users/me", headers=bearer(access)).status_code == 200
+    logout = client.post("/api/v1/auth/logout", json={"refresh_token": rotated["refresh_token"]})
+    assert logout.status_code == 204
+    for access in (first["access_token"], rotated["access_token"]):
+        assert_unauthenticated(
+            client.get("/api/v1/users/me", headers=bearer(access)), match="revoked"
+        )
+    # Another login of the same account is untouched.
+    assert client.get("/api/v1/users/me", headers=bearer(other["access_token"])).status_code == 200
+
+
+def test_refresh_reuse_revokes_the_familys_access_tokens(client: TestClient) -> None:
+    register(client)
+    first = login(client)
+    thief = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    ).json()
+    reused = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert_unauthenticated(reused, match="already used")
+    for access in (first["access_token"], thief["access_token"]):
+        assert_unauthenticated(
+            client.get("/api/v1/users/me", headers=bearer(access)), match="revoked"
+        )
+
+
+# --- login throttle ---------------------------------------------------------------------
+
+
+def test_200_wrong_passwords_are_throttled_and_lock_out_the_right_one(client: TestClient) -> None:
+    register(client)
+    register(client, "bob")
+    throttle = client.app.state.login_throttle  # type: ignore[attr-defined]
+    throttle.base = 60.0  # a first lock longer than this test, so no timing is involved
+    wrong = {"username": "ada", "password": "wrong password"}
+    codes = [client.post("/api/v1/auth/login", json=wrong) for _ in range(200)]
+    assert [r.status_code for r in codes[:5]] == [401] * 5
+    assert {r.status_code for r in codes[5:]} == {429}
+    refused = codes[-1]
+    assert refused.json()["error"]["code"] == "resource_exhausted"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    right = client.post("/api/v1/auth/login", json={"username": "ADA", "password": PASSWORD})
+    assert right.status_code == 429  # the correct password waits like the wrong ones
+    assert login(client, "bob")["access_token"]  # another account is not affected
+
+
+def test_a_successful_login_resets_the_failures(client: TestClient) -> None:
+    register(client)
+    client.app.state.login_throttle.base = 60.0  # type: ignore[attr-defined]
+    wrong = {"username": "ada", "password": "wrong password"}
+    for _ in range(2):
+        codes = [client.post("/api/v1/auth/login", json=wrong).status_code for _ in range(4)]
+        assert codes == [401] * 4
+        login(client)
+    codes = [client.post("/api/v1/auth/login", json=wrong).status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,9 +32,11 @@ from devspark.services.accounts import (
     can,
     create_api_key,
     has_scope,
+    parse_role,
     register,
     require_scope,
     revoke_api_key,
+    revoke_user_tokens,
     secret_key,
 )
 from devspark.store.models import ApiKeyRow, RefreshTokenRow, UserRow
@@ -458,3 +461,49 @@ def test_secret_key_reads_process_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv(SECRET_KEY_ENV)
     with pytest.raises(FailedPreconditionError, match=SECRET_KEY_ENV):
         secret_key(False)
+
+
+# ------------------------------------------------- NUL characters, revoked logins
+
+
+@pytest.mark.parametrize(
+    ("field", "call"),
+    [
+        ("email", lambda s: register(s, "ada", PASSWORD, "a\x00@example.org", hasher=CHEAP)),
+        ("username", lambda s: authenticate(s, "ad\x00a", PASSWORD, hasher=CHEAP)),
+        ("name", lambda s: create_api_key(s, _register(s, "bob"), "c\x00i", ["*"])),
+    ],
+)
+def test_nul_characters_are_refused_before_the_database(
+    session: Session, field: str, call: Callable[[Session], object]
+) -> None:
+    # On PostgreSQL a NUL reaching the driver is a psycopg.DataError (a 500 on the API).
+    with pytest.raises(InvalidArgumentError, match=f"{field} must not contain NUL characters"):
+        call(session)
+    session.rollback()
+    assert session.scalars(select(ApiKeyRow)).all() == []
+
+
+def test_unknown_role_suggests_the_nearest(session: Session) -> None:
+    with pytest.raises(InvalidArgumentError, match="did you mean 'admin'"):
+        parse_role("admn")
+    assert parse_role("viewer") is Role.VIEWER
+
+
+def test_access_tokens_die_with_their_family(session: Session) -> None:
+    user = _register(session)
+    tokens = TokenService(SECRET)
+    first = tokens.start_login(session, user)
+    other = tokens.start_login(session, user)
+    session.commit()
+    claims = tokens.check_access(session, first.access)
+    assert claims.user_id == user.id and claims.family_id is not None
+    assert tokens.revoke_family(session, claims.family_id) == 1
+    session.commit()
+    with pytest.raises(PermissionDeniedError, match="access token has been revoked"):
+        tokens.check_access(session, first.access)
+    assert tokens.check_access(session, other.access).user_id == user.id
+    assert revoke_user_tokens(session, user.id) == 1
+    session.commit()
+    with pytest.raises(PermissionDeniedError, match="access token has been revoked"):
+        tokens.check_access(session, other.access)
