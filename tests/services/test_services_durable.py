@@ -32,6 +32,8 @@ from devspark.services.durable import (
     create_tournament,
     run_tournament_durably,
 )
+from devspark.services.failures import PlayInterrupted, sweep_abandoned
+from devspark.store.artifacts import ArtifactRef, ArtifactStore
 from devspark.store.db import session_factory
 from devspark.store.models import (
     MatchResultRow,
@@ -190,6 +192,10 @@ def test_sigkill_mid_tournament_then_restart_loses_nothing_and_replays_nothing(
         assert _standings(session, tournament_id) == _rounded(expected)
 
 
+class SimulatedCrash(BaseException):
+    """Stands for the process dying (SIGKILL): not an error any handler may catch."""
+
+
 class CrashingExecutor:
     """Plays ``budget`` matches, then fails like a dying process would."""
 
@@ -201,7 +207,7 @@ class CrashingExecutor:
     def map(self, specs: Sequence[MatchSpec]) -> Iterator[MatchResult]:
         for spec in specs:
             if len(self.played) >= self.budget:
-                raise RuntimeError("simulated crash")
+                raise SimulatedCrash("simulated crash")
             self.played.append(spec)
             yield from self.inner.map([spec])
 
@@ -216,7 +222,7 @@ def test_adaptive_format_resumes_to_the_uninterrupted_standings(
     total, expected = _expected(fmt, rounds)
     tournament_id = _create(factory, fmt, rounds)
     crashing = CrashingExecutor(budget=total // 2)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with pytest.raises(SimulatedCrash, match="simulated crash"):
         run_tournament_durably(factory, tournament_id, crashing)
     crashing.close()
     with factory() as session:
@@ -381,3 +387,138 @@ def test_a_cancel_during_the_final_fit_wins(
     with factory() as session:
         assert session.get(TournamentRow, tournament_id).status == "cancelled"  # type: ignore[union-attr]
         assert _standings(session, tournament_id) == []
+
+
+class FailingExecutor(CrashingExecutor):
+    """Plays ``budget`` matches, then raises ``error`` (a failure inside play)."""
+
+    def __init__(self, budget: int, error: Exception) -> None:
+        super().__init__(budget)
+        self.error = error
+
+    def map(self, specs: Sequence[MatchSpec]) -> Iterator[MatchResult]:
+        if len(self.played) >= self.budget:
+            raise self.error
+        return super().map(specs)
+
+
+def _statuses(session: Session, tournament_id: uuid.UUID) -> dict[str, int]:
+    rows = session.execute(
+        select(MatchRow.status, func.count())
+        .where(MatchRow.tournament_id == tournament_id)
+        .group_by(MatchRow.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+def test_a_match_that_fails_in_play_ends_it_and_its_tournament_failed_with_the_reason(
+    factory: sessionmaker[Session],
+) -> None:
+    tournament_id = _create(factory)
+    executor = FailingExecutor(budget=2, error=RuntimeError("scenario exploded at reset"))
+    assert run_tournament_durably(factory, tournament_id, executor) == "failed"
+    executor.close()
+    with factory() as session:
+        tournament = session.get(TournamentRow, tournament_id)
+        assert tournament is not None and tournament.status == "failed"
+        assert tournament.finished_at is not None
+        failed = session.scalars(
+            select(MatchRow).where(
+                MatchRow.tournament_id == tournament_id, MatchRow.status == "failed"
+            )
+        ).one()
+        assert failed.error == "RuntimeError: scenario exploded at reset"
+        assert tournament.error is not None
+        assert tournament.error.startswith(f"match {failed.id} (")
+        assert tournament.error.endswith("failed: RuntimeError: scenario exploded at reset")
+        assert _statuses(session, tournament_id) == {"finished": 2, "failed": 1}
+        assert not session.scalars(
+            select(RatingSnapshotRow).where(RatingSnapshotRow.tournament_id == tournament_id)
+        ).all()
+        with pytest.raises(FailedPreconditionError, match="already failed: match"):
+            cancel(session, tournament_id)
+    again = CrashingExecutor(budget=0)  # a failed tournament is never played again
+    assert run_tournament_durably(factory, tournament_id, again) == "failed"
+    assert again.played == []
+
+
+def test_a_result_that_cannot_be_stored_fails_the_match_and_the_tournament(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    class FullDisk(ArtifactStore):
+        def put_bytes(self, data: bytes, kind: str) -> ArtifactRef:
+            raise OSError(28, "No space left on device")
+
+    tournament_id = _create(factory)
+    executor = CrashingExecutor(budget=10**6)
+    playback = durable.Playback(replays=FullDisk(tmp_path / "artifacts"))
+    assert run_tournament_durably(factory, tournament_id, executor, playback) == "failed"
+    executor.close()
+    assert len(executor.played) == 1
+    with factory() as session:
+        assert _statuses(session, tournament_id) == {"failed": 1}
+        tournament = session.get(TournamentRow, tournament_id)
+        assert tournament is not None and tournament.error is not None
+        assert "its result could not be stored: OSError" in tournament.error
+        assert not session.scalars(select(MatchResultRow)).all()  # nothing half-stored
+
+
+def test_options_the_scenario_refuses_at_play_fail_the_tournament(
+    factory: sessionmaker[Session],
+) -> None:
+    tournament_id = _create(factory)
+    with factory() as session:  # stored before options were checked when created
+        row = session.get(TournamentRow, tournament_id)
+        assert row is not None
+        row.params = {**row.params, "options": {"difficulty": 9}}
+        session.commit()
+    executor = CrashingExecutor(budget=10**6)
+    assert run_tournament_durably(factory, tournament_id, executor) == "failed"
+    executor.close()
+    with factory() as session:
+        tournament = session.get(TournamentRow, tournament_id)
+        assert tournament is not None and tournament.error is not None
+        assert "invalid_argument: options.difficulty=9" in tournament.error
+        assert _statuses(session, tournament_id) == {"failed": 1}
+
+
+def test_an_interrupted_play_leaves_the_match_queued_and_the_tournament_running(
+    factory: sessionmaker[Session],
+) -> None:
+    tournament_id = _create(factory)
+    executor = FailingExecutor(budget=1, error=PlayInterrupted("stopping"))
+    with pytest.raises(PlayInterrupted):
+        run_tournament_durably(factory, tournament_id, executor)
+    executor.close()
+    with factory() as session:
+        tournament = session.get(TournamentRow, tournament_id)
+        assert tournament is not None and tournament.status == "running"
+        assert tournament.error is None
+        assert _statuses(session, tournament_id) == {"finished": 1, "queued": 1}
+
+
+def test_sweep_ends_matches_left_running_in_ended_tournaments(
+    factory: sessionmaker[Session],
+) -> None:
+    stuck = _create(factory)
+    live = _create(factory)
+    for tournament_id in (stuck, live):
+        executor = CrashingExecutor(budget=1)
+        with pytest.raises(SimulatedCrash):  # leaves its second match running
+            run_tournament_durably(factory, tournament_id, executor)
+        executor.close()
+    with factory() as session:
+        row = session.get(TournamentRow, stuck)
+        assert row is not None
+        row.status = "cancelled"  # cancelled while no runner was playing it
+        session.commit()
+    assert sweep_abandoned(factory) == 1
+    with factory() as session:
+        assert _statuses(session, stuck) == {"finished": 1, "failed": 1}
+        assert _statuses(session, live) == {"finished": 1, "running": 1}  # resumed later
+        error = session.scalar(
+            select(MatchRow.error).where(
+                MatchRow.tournament_id == stuck, MatchRow.status == "failed"
+            )
+        )
+        assert error is not None and error.startswith("abandoned:")

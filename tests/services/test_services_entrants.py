@@ -250,3 +250,5 @@ def test_a_match_that_cannot_be_played_ends_failed(session: Session, ada: UserRo
     session.expire_all()
     failed = session.get(MatchRow, row.id)
     assert failed is not None and failed.status == "failed" and failed.finished_at is not None
+    assert failed.error is not None and failed.error.startswith("not_found: ")
+    assert "builtin:gone" in failed.error

@@ -62,6 +62,13 @@ from devspark.services.durable import (
     Playback,
     run_match_durably,
 )
+from devspark.services.failures import (
+    PlayInterrupted,
+    describe,
+    fail_match_by_id,
+    fail_tournament_by_id,
+    sweep_abandoned,
+)
 from devspark.store.models import MatchRow, TournamentRow
 
 logger = logging.getLogger(__name__)
@@ -76,8 +83,11 @@ DEFAULT_POLL_S = 2.0
 """Seconds between two tries for the lease, and between two looks for new work."""
 
 
-class RunnerStoppingError(Exception):
-    """Raised inside the runner thread to abandon a tournament when the runner stops."""
+class RunnerStoppingError(PlayInterrupted):
+    """Raised inside the runner thread to abandon a tournament when the runner stops.
+
+    A :class:`~devspark.services.failures.PlayInterrupted`: the match stays queued.
+    """
 
 
 class _StoppableExecutor:
@@ -311,6 +321,8 @@ class TournamentRunner:
         if self._thread is not None:
             return []
         self.holding = self.lease is None or self._try_lease()
+        if self.holding:
+            self._safely(lambda: sweep_abandoned(self.session_factory))
         resumed = self._discover() if self.holding else []
         self._thread = threading.Thread(target=self._work, name="devspark-tournaments", daemon=True)
         self._thread.start()
@@ -437,6 +449,7 @@ class TournamentRunner:
                         break
                     self.holding = self._try_lease()
                     if self.holding:
+                        self._safely(lambda: sweep_abandoned(self.session_factory))
                         self._safely(self._discover)
                     continue
                 try:
@@ -474,12 +487,12 @@ class TournamentRunner:
             )
         try:
             run_match_durably(self.session_factory, match_id, executor, self.playback)
-        except RunnerStoppingError:
-            logger.info("match %s left queued: the runner is stopping", match_id)
-        except Exception:
-            logger.exception("match %s failed; it will be played again on restart", match_id)
-            with self._lock:
-                self._failed.add(("match", match_id))
+        except PlayInterrupted as exc:
+            logger.info("match %s left queued: %s", match_id, exc)
+        except Exception as exc:
+            reason = describe(exc)
+            logger.exception("match %s failed: %s", match_id, reason)
+            self._end_failed(("match", match_id), reason)
         finally:
             if self._local is not None:
                 self._local.observe(None)
@@ -503,13 +516,12 @@ class TournamentRunner:
                 self._passes[tournament_id] = durable
             durable.executor = executor
             status = durable.advance(1 if pace > 0 else self.slice_matches)
-        except RunnerStoppingError:
-            logger.info("tournament %s paused: the runner is stopping", tournament_id)
-        except Exception:
-            # The tournament stays "running": the next start resumes it.
-            logger.exception("tournament %s failed; it will be resumed on restart", tournament_id)
-            with self._lock:
-                self._failed.add(("tournament", tournament_id))
+        except PlayInterrupted as exc:
+            logger.info("tournament %s paused: %s", tournament_id, exc)
+        except Exception as exc:
+            reason = describe(exc)
+            logger.exception("tournament %s failed: %s", tournament_id, reason)
+            self._end_failed(("tournament", tournament_id), reason)
         finally:
             if status != "running":  # done, failed or stopping: rebuilt from the database
                 self._drop_pass(tournament_id)
@@ -520,6 +532,27 @@ class TournamentRunner:
                 self._publish_status(self.hub, tournament_id, None)
         if status == "running":  # its slice is over: back of the queue (after its pace)
             self._resubmit(tournament_id, pace)
+
+    def _end_failed(self, job: Job, reason: str) -> None:
+        """Store that ``job`` failed (a no-op when it already ended).
+
+        When even that fails (the database is gone), the job is left as it is and
+        tried again on the next start only.
+        """
+        kind, ident = job
+        try:
+            if kind == "match":
+                fail_match_by_id(self.session_factory, ident, reason)
+            else:
+                fail_tournament_by_id(self.session_factory, ident, reason)
+        except Exception:
+            logger.exception("could not mark %s %s failed; retried on the next start", kind, ident)
+            with self._lock:
+                self._failed.add(job)
+            return
+        if self.hub is not None and kind == "match":
+            event = {"type": "match_failed", "tournament_id": None, "match_id": str(ident)}
+            self.hub.publish(match_topic(ident), {**event, "error": reason})
 
     def _drop_pass(self, tournament_id: uuid.UUID) -> None:
         durable = self._passes.pop(tournament_id, None)
@@ -577,20 +610,24 @@ class TournamentRunner:
         self.hub.publish(match_topic(row.id), event)
 
     def _publish_status(self, hub: LiveHub, tournament_id: uuid.UUID, status: str | None) -> None:
-        """Publish a ``tournament`` event; ``status=None`` reads the stored status."""
+        """Publish a ``tournament`` event; ``status=None`` reads the stored status and error."""
+        error: str | None = None
         if status is None:
             try:
                 with self.session_factory() as session:
-                    status = session.scalar(
-                        select(TournamentRow.status).where(TournamentRow.id == tournament_id)
-                    )
+                    stored = session.execute(
+                        select(TournamentRow.status, TournamentRow.error).where(
+                            TournamentRow.id == tournament_id
+                        )
+                    ).first()
             except Exception:  # best effort, as every live event
                 logger.exception("could not read the status of tournament %s", tournament_id)
                 return
-        hub.publish(
-            tournament_topic(tournament_id),
-            {"type": "tournament", "tournament_id": str(tournament_id), "status": status},
-        )
+            status, error = (None, None) if stored is None else (stored[0], stored[1])
+        event = {"type": "tournament", "tournament_id": str(tournament_id), "status": status}
+        if error is not None:  # a failed tournament says why
+            event["error"] = error
+        hub.publish(tournament_topic(tournament_id), event)
 
 
 __all__ = [

@@ -61,6 +61,7 @@ from devspark.sandbox import IsolationLevel
 from devspark.scenarios import resolve
 from devspark.scenarios.options import check_options
 from devspark.services.entrants import AgentStager, check_entrants, is_uploaded, version_ids
+from devspark.services.failures import PlayInterrupted, describe, fail_match, fail_tournament
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.models import (
     AgentVersionRow,
@@ -297,16 +298,18 @@ def run_match_durably(
     executor: Executor,
     playback: Playback = NO_PLAYBACK,
 ) -> None:
-    """Play a persisted match of its own unless it has finished (commits).
+    """Play a persisted match of its own unless it has ended (commits).
 
     Safe to call again after a kill: a match left ``running`` is played again. A match
-    that cannot be played at all (an agent or scenario that no longer resolves, a seat
-    count or manifest that does not fit) is marked ``failed``.
+    that cannot be played or stored (an agent or scenario that no longer resolves, an
+    archive that is gone, a scenario that raises, an executor that gives up) ends
+    ``failed`` with the reason in ``MatchRow.error``: playing it again would fail the
+    same way (see :mod:`devspark.services.failures`).
 
     Raises:
-        NotFoundError: No such match, or an agent that no longer exists (it failed).
-        InvalidArgumentError: The spec cannot be played (it failed).
-        FailedPreconditionError: The executor gave up on it (it stays queued).
+        NotFoundError: No such match.
+        PlayInterrupted: The executor would not start it now (it stays queued).
+        Exception: Whatever made it fail, after it was marked ``failed``.
 
     """
     with session_factory() as session:
@@ -315,37 +318,60 @@ def run_match_durably(
             raise NotFoundError(f"match {match_id} does not exist")
         if row.status in ("finished", "failed"):
             return
-        spec = match_spec(session, row, playback)
+        try:
+            spec = match_spec(session, row, playback)
+        except PlayInterrupted:
+            raise  # still queued
+        except Exception as exc:
+            fail_match(session, row, describe(exc))
+            raise
         row.status = "running"
         row.started_at = utcnow()
+        row.error = None
         session.commit()
         try:
             result = next(iter(executor.map([spec])))
-        except (InvalidArgumentError, NotFoundError):
-            row.status = "failed"  # playing it again cannot help: say so
-            row.finished_at = utcnow()
-            session.commit()
+        except Exception as exc:
+            if isinstance(exc, PlayInterrupted):
+                _requeue(session, row)
+            else:
+                fail_match(session, row, describe(exc))
             raise
         except BaseException:
-            row.status = "queued"
-            row.started_at = None
-            session.commit()
+            _requeue(session, row)
             raise
-        store_result(session, row, result, playback)
+        try:
+            store_result(session, row, result, playback)
+        except Exception as exc:
+            fail_match(session, row, f"its result could not be stored: {describe(exc)}")
+            raise
+
+
+def _requeue(session: Session, row: MatchRow) -> None:
+    session.rollback()
+    row.status = "queued"
+    row.started_at = None
+    session.commit()
+
+
+class CannotStageError(FailedPreconditionError, PlayInterrupted):
+    """This runner has no stager for an uploaded agent: the work waits for one that has."""
 
 
 def match_spec(session: Session, row: MatchRow, playback: Playback = NO_PLAYBACK) -> MatchSpec:
     """The match spec of a persisted row, uploaded agents staged.
 
     Raises:
-        FailedPreconditionError: An uploaded agent but no stager to unpack it.
+        CannotStageError: An uploaded agent but no stager to unpack it (the match
+            stays queued: it is this runner that cannot play it).
+        NotFoundError: An uploaded version or its archive no longer exists.
 
     """
     agents = tuple(row.options["pairing"]["agents"])
     sources: tuple[str, ...] = ()
     if any(is_uploaded(ref) for ref in agents):
         if playback.stager is None:
-            raise FailedPreconditionError(
+            raise CannotStageError(
                 f"match {row.id} seats uploaded agents but this runner cannot stage them"
             )
         sources = playback.stager.sources(session, agents)
@@ -395,6 +421,7 @@ def store_result(
         data = gzip.compress(document.encode(), compresslevel=6, mtime=0)
         row.replay_ref = str(playback.replays.put_bytes(data, "replay"))
     row.status = "finished"
+    row.error = None
     row.finished_at = utcnow()
     row.steps = result.steps
     row.wall_ms = result.wall_ms
@@ -411,12 +438,15 @@ def cancel(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
 
     Raises:
         NotFoundError: No such tournament.
-        FailedPreconditionError: It has already finished.
+        FailedPreconditionError: It has already finished or failed.
 
     """
     row = _tournament(session, tournament_id)
-    if row.status == "finished":
-        raise FailedPreconditionError(f"tournament {tournament_id} has already finished")
+    if row.status in ("finished", "failed"):
+        raise FailedPreconditionError(
+            f"tournament {tournament_id} has already {row.status}"
+            + (f": {row.error}" if row.error else "")
+        )
     if row.status != "cancelled":
         row.status = "cancelled"
         row.finished_at = utcnow()
@@ -448,12 +478,13 @@ def run_tournament_durably(
             work can run in between; call again to go on); ``None`` plays to the end.
 
     Returns:
-        The tournament's status afterwards: ``"finished"``, ``"cancelled"``, or
-        ``"running"`` when the slice ended first.
+        The tournament's status afterwards: ``"finished"``, ``"cancelled"``,
+        ``"failed"`` (a match could not be played or stored; the reason is in
+        ``TournamentRow.error``), or ``"running"`` when the slice ended first.
 
     Raises:
         NotFoundError: No such tournament.
-        FailedPreconditionError: The executor gave up on a match (it stays queued).
+        PlayInterrupted: The executor would not start a match (it stays queued).
 
     """
     tournament = DurableTournament(session_factory, tournament_id, executor, playback)
@@ -499,7 +530,7 @@ class DurableTournament:
         try:
             row = _tournament(self.session, tournament_id)
             self.status = row.status
-            if row.status in ("finished", "cancelled"):
+            if row.status in ("finished", "cancelled", "failed"):
                 return
             if row.status == "created":
                 row.status = self.status = "running"
@@ -528,10 +559,13 @@ class DurableTournament:
         """Play on, at most ``max_matches`` new matches (``None``: to the end).
 
         Returns:
-            ``"finished"``, ``"cancelled"``, or ``"running"`` when the slice ended first.
+            ``"finished"``, ``"cancelled"``, ``"failed"`` (a match could not be played
+            or stored: it and the tournament ended ``failed`` with the reason), or
+            ``"running"`` when the slice ended first.
 
         Raises:
-            FailedPreconditionError: The executor gave up on a match (it stays queued).
+            PlayInterrupted: The executor would not start the next match (it stays
+                queued; call again later).
 
         """
         runner, fmt = self._runner, self._fmt
@@ -546,7 +580,11 @@ class DurableTournament:
                 if not pairings:
                     break
                 self._round = pairings
-            batch = runner.play_batch(self._round)
+            try:
+                batch = runner.play_batch(self._round)
+            except TournamentFailed:
+                self.status = "failed"
+                return self.status
             if batch is None:  # cancelled, or the slice is over mid-round
                 self.status = "cancelled" if runner.cancelled() else "running"
                 return self.status
@@ -561,6 +599,10 @@ class DurableTournament:
     def close(self) -> None:
         """Release the session."""
         self.session.close()
+
+
+class TournamentFailed(Exception):  # noqa: N818  # carried to advance, never out of it
+    """A match could not be played or stored; the tournament has ended ``failed``."""
 
 
 class _Runner:
@@ -620,8 +662,7 @@ class _Runner:
             if self.budget is not None and self.budget <= 0:
                 return None  # the slice is over; the queued rows wait for the next pass
             self.mark_running(row)
-            result = next(iter(self.executor.map([self.spec(row)])))
-            self.store_result(row, result)
+            result = self.play(row)
             if self.budget is not None:
                 self.budget -= 1
             found[index] = Outcome.from_result(result)
@@ -655,7 +696,40 @@ class _Runner:
         """Commit ``running`` before the match is played."""
         row.status = "running"
         row.started_at = utcnow()
+        row.error = None
         self.session.commit()
+
+    def play(self, row: MatchRow) -> MatchResult:
+        """Play a match marked running and store its result.
+
+        Raises:
+            PlayInterrupted: The executor would not start it (it is queued again).
+            TournamentFailed: It could not be played or stored; it and the tournament
+                are ``failed`` with the reason (committed).
+
+        """
+        try:
+            result = next(iter(self.executor.map([self.spec(row)])))
+        except PlayInterrupted:
+            _requeue(self.session, row)
+            raise
+        except Exception as exc:
+            raise self.failed(row, describe(exc)) from exc
+        try:
+            self.store_result(row, result)
+        except Exception as exc:
+            raise self.failed(row, f"its result could not be stored: {describe(exc)}") from exc
+        return result
+
+    def failed(self, row: MatchRow, reason: str) -> TournamentFailed:
+        """End ``row`` and the tournament ``failed`` with ``reason`` (commits)."""
+        fail_match(self.session, row, reason)
+        label = row.options["pairing"].get("label", "")
+        whole = f"match {row.id} ({label}) failed: {reason}"
+        logger.error("tournament %s failed: %s", self.tournament_id, whole)
+        fail_tournament(self.session, self.tournament_id, whole)
+        self.session.refresh(self.tournament)
+        return TournamentFailed(whole)
 
     def spec(self, row: MatchRow) -> MatchSpec:
         """The match spec of a persisted row."""

@@ -71,6 +71,7 @@ _MATCH_EXAMPLE: dict[str, Any] = {
     "label": "round 1",
     "agents": ["builtin:minimax", "builtin:random"],
     "status": "finished",
+    "error": None,
     "steps": 7,
     "wall_ms": 41.5,
     "replay_ref": None,
@@ -140,6 +141,11 @@ class MatchPublic(BaseModel):
     label: str | None = Field(description="The pairing's label in its tournament.")
     agents: list[str] = Field(description="Agents in seat order.")
     status: str = Field(description="`queued`, `running`, `finished` or `failed`.")
+    error: str | None = Field(
+        default=None,
+        description="Why the match failed (it could not be played or stored); null "
+        "otherwise. An agent's fault is a result, not a failure.",
+    )
     steps: int
     wall_ms: float
     replay_ref: str | None
@@ -163,6 +169,7 @@ class MatchPublic(BaseModel):
             label=pairing.get("label"),
             agents=[str(a) for a in pairing.get("agents", [r.agent_ref for r in results])],
             status=row.status,
+            error=row.error,
             steps=row.steps,
             wall_ms=row.wall_ms,
             replay_ref=row.replay_ref,

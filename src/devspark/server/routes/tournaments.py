@@ -105,6 +105,7 @@ _TOURNAMENT_EXAMPLE: dict[str, Any] = {
     "isolation": "sandbox",
     "pace_s": 0.0,
     "status": "running",
+    "error": None,
     "created_at": "2025-01-31T12:00:00Z",
     "started_at": "2025-01-31T12:00:05Z",
     "finished_at": None,
@@ -205,7 +206,12 @@ class TournamentPublic(BaseModel):
     options: dict[str, Any]
     isolation: str
     pace_s: float = Field(description="Seconds between two of its matches.")
-    status: str = Field(description="`created`, `running`, `finished` or `cancelled`.")
+    status: str = Field(description="`created`, `running`, `finished`, `cancelled` or `failed`.")
+    error: str | None = Field(
+        default=None,
+        description="Why the tournament failed (which match could not be played or "
+        "stored, and why); null otherwise.",
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -227,6 +233,7 @@ class TournamentPublic(BaseModel):
             isolation=params.isolation.value,
             pace_s=params.pace_s,
             status=row.status,
+            error=row.error,
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
