@@ -17,8 +17,20 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from devspark.server.app import create_app
-from devspark.server.live import LiveHub, Subscription, parse_topic, tournament_topic
-from devspark.server.routes.ws import CLOSE_UNAUTHENTICATED
+from devspark.server.live import (
+    DEFAULT_MAX_TOPICS,
+    LiveHub,
+    Subscription,
+    parse_topic,
+    tournament_topic,
+)
+from devspark.server.routes.ws import (
+    CLOSE_RATE_LIMITED,
+    CLOSE_TOO_BIG,
+    CLOSE_UNAUTHENTICATED,
+    CLOSE_UNSUPPORTED_DATA,
+    MAX_MESSAGE_CHARS,
+)
 from devspark.server.settings import Settings
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -148,6 +160,111 @@ def test_subscriber_receives_the_progress_of_a_tournament(client: TestClient) ->
     for event in finished_events:
         assert sorted(event["agents"]) == sorted(BODY["agents"])
         assert len(event["rewards"]) == 2 and event["steps"] > 0
+
+
+# --- robustness: bad frames, caps, rate limits ----------------------------------------
+
+
+@pytest.fixture
+def limited(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[TestClient]:
+    """An app whose WebSocket limits are small enough to reach in a test."""
+    settings = Settings.from_env(
+        data_dir=tmp_path / "data",
+        environ=server_environ,
+        ws_connect_limit="3/minute",
+        ws_message_limit="5/minute",
+    )
+    with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
+        yield test_client
+
+
+def closed_with(ws: WebSocketTestSession, code: int) -> dict[str, Any]:
+    """The error message sent before the close, after checking the close code."""
+    error = receive(ws)
+    assert error["type"] == "error", error
+    with pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    assert closed.value.code == code
+    return error
+
+
+def test_a_binary_frame_closes_with_1003_and_an_error(client: TestClient) -> None:
+    with client.websocket_connect(f"{WS}?token={login(client, 'ada')}") as ws:
+        receive(ws)
+        ws.send_bytes(b'{"type": "ping"}')
+        error = closed_with(ws, CLOSE_UNSUPPORTED_DATA)
+    assert error["code"] == "invalid_argument" and "binary" in error["message"]
+
+
+def test_a_binary_auth_frame_closes_with_1003(client: TestClient) -> None:
+    with client.websocket_connect(WS) as ws:
+        ws.send_bytes(b"\x00\x01")
+        assert closed_with(ws, CLOSE_UNSUPPORTED_DATA)["code"] == "invalid_argument"
+
+
+def test_deeply_nested_json_is_an_error_and_the_socket_stays_open(client: TestClient) -> None:
+    depth = 2000  # past the decoder's recursion limit, under the message size cap
+    with client.websocket_connect(f"{WS}?token={login(client, 'ada')}") as ws:
+        receive(ws)
+        ws.send_text("[" * depth + "]" * depth)
+        error = receive(ws)
+        assert error == {
+            "type": "error",
+            "code": "invalid_argument",
+            "message": "message nests too deeply",
+        }
+        ws.send_json({"type": "ping"})
+        assert receive(ws) == {"type": "pong"}
+
+
+def test_an_oversized_message_closes_with_1009(client: TestClient) -> None:
+    with client.websocket_connect(f"{WS}?token={login(client, 'ada')}") as ws:
+        receive(ws)
+        ws.send_text(" " * (MAX_MESSAGE_CHARS + 1))
+        error = closed_with(ws, CLOSE_TOO_BIG)
+    assert f"over the limit of {MAX_MESSAGE_CHARS}" in error["message"]
+
+
+def test_subscriptions_per_socket_are_capped(client: TestClient) -> None:
+    topics = [f"match:{uuid.uuid4()}" for _ in range(DEFAULT_MAX_TOPICS + 1)]
+    with client.websocket_connect(f"{WS}?token={login(client, 'ada')}") as ws:
+        receive(ws)
+        for topic in topics[:-1]:
+            ws.send_json({"type": "subscribe", "topic": topic})
+            assert receive(ws) == {"type": "subscribed", "topic": topic}
+        ws.send_json({"type": "subscribe", "topic": topics[-1]})
+        error = receive(ws)
+        assert (error["code"], error["limit"]) == ("resource_exhausted", DEFAULT_MAX_TOPICS)
+        assert f"at most {DEFAULT_MAX_TOPICS} topics" in error["message"]
+        # Still open; an unsubscribe makes room again.
+        ws.send_json({"type": "unsubscribe", "topic": topics[0]})
+        assert receive(ws)["type"] == "unsubscribed"
+        ws.send_json({"type": "subscribe", "topic": topics[-1]})
+        assert receive(ws) == {"type": "subscribed", "topic": topics[-1]}
+    assert client.app.state.live.subscribers == 0  # type: ignore[attr-defined]
+
+
+def test_messages_per_socket_are_rate_limited(limited: TestClient) -> None:
+    with limited.websocket_connect(f"{WS}?token={login(limited, 'ada')}") as ws:
+        receive(ws)
+        for _ in range(5):
+            ws.send_json({"type": "ping"})
+            assert receive(ws) == {"type": "pong"}
+        ws.send_json({"type": "ping"})
+        error = closed_with(ws, CLOSE_RATE_LIMITED)
+    assert error["code"] == "resource_exhausted"
+    assert "5 per 1 minute messages per connection" in error["message"]
+    assert 1 <= error["retry_after"] <= 60
+
+
+def test_connects_per_ip_are_rate_limited(limited: TestClient) -> None:
+    token = login(limited, "ada")
+    for _ in range(3):
+        with limited.websocket_connect(f"{WS}?token={token}") as ws:
+            assert receive(ws)["type"] == "welcome"
+    with limited.websocket_connect(f"{WS}?token={token}") as ws:
+        error = closed_with(ws, CLOSE_RATE_LIMITED)
+    assert error["code"] == "resource_exhausted" and "connects per IP" in error["message"]
 
 
 # --- the hub -------------------------------------------------------------------------

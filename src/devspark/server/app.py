@@ -271,6 +271,7 @@ def create_app(
     # Then rate limits: a 429 is counted by metrics and carries the correlation id.
     limiter = RequestLimiter.from_settings(settings, app.state.tokens)
     app.state.login_throttle = LoginThrottle(limiter.storage)  # same counters store
+    app.state.rate_limiter = limiter  # the WebSocket's connect and message limits too
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
     document_rate_limits(app)
     # Added last = outermost: the correlation id exists before metrics and handlers run.

@@ -25,6 +25,8 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from devspark.core.errors import ResourceExhaustedError
+
 if TYPE_CHECKING:
     from devspark.server.bridge import RedisBridge
 
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 256
 """Events buffered per subscriber before newer ones are dropped."""
+
+DEFAULT_MAX_TOPICS = 100
+"""Topics one subscriber (one WebSocket connection) may watch at once."""
 
 TOPIC_KINDS = ("tournament", "match")
 """The kinds of topic a client may subscribe to."""
@@ -129,15 +134,24 @@ class LiveHub:
 
     Args:
         queue_size: Each subscriber's queue bound (:data:`DEFAULT_QUEUE_SIZE`).
+        bridge: Carries events and subscriptions to and from other servers.
+        max_topics: Topics one subscriber may watch at once (:data:`DEFAULT_MAX_TOPICS`).
 
     """
 
     def __init__(
-        self, queue_size: int = DEFAULT_QUEUE_SIZE, bridge: RedisBridge | None = None
+        self,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        bridge: RedisBridge | None = None,
+        *,
+        max_topics: int = DEFAULT_MAX_TOPICS,
     ) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
+        if max_topics < 1:
+            raise ValueError("max_topics must be at least 1")
         self.queue_size = queue_size
+        self.max_topics = max_topics
         self.bridge = bridge
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriptions: set[Subscription] = set()
@@ -169,9 +183,19 @@ class LiveHub:
                 self.bridge.unwatch(topic)
 
     def add_topic(self, subscription: Subscription, topic: str) -> None:
-        """Subscribe ``subscription`` to one more topic (call on the loop)."""
+        """Subscribe ``subscription`` to one more topic (call on the loop).
+
+        Raises:
+            ResourceExhaustedError: It already watches :attr:`max_topics` topics.
+
+        """
         if topic in subscription.topics:
             return
+        if len(subscription.topics) >= self.max_topics:
+            raise ResourceExhaustedError(
+                f"topic {topic!r}: a connection may watch at most {self.max_topics} topics "
+                "at once; unsubscribe from one first"
+            )
         subscription.topics.add(topic)
         self._refresh()
         if self.bridge is not None:
@@ -234,6 +258,7 @@ class LiveHub:
 
 
 __all__ = [
+    "DEFAULT_MAX_TOPICS",
     "DEFAULT_QUEUE_SIZE",
     "TOPIC_KINDS",
     "LiveHub",

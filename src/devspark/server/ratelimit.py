@@ -210,20 +210,40 @@ class RequestLimiter:
             checks.append((self.per_ip, "ip", ip))
         tightest: Verdict | None = None
         for item, kind, identity in checks:
-            allowed = await self.strategy.hit(item, self.namespace, kind, identity)
-            stats = await self.strategy.get_window_stats(item, self.namespace, kind, identity)
-            verdict = Verdict(
-                allowed=allowed,
-                limit=item.amount,
-                remaining=stats.remaining,
-                reset_in=max(1, math.ceil(stats.reset_time - time.time())),
-                scope=kind,
-            )
-            if not allowed:
+            verdict = await self.hit(item, kind, identity)
+            if not verdict.allowed:
                 return verdict
             if tightest is None or verdict.remaining < tightest.remaining:
                 tightest = verdict
         return tightest
+
+    async def hit(self, item: limits.RateLimitItem, kind: str, identity: str) -> Verdict:
+        """Count one event against ``item`` for ``identity`` in the shared storage.
+
+        Other limits than the request limits (the WebSocket's connects and messages) use
+        it, so they live in the same storage (memory or Redis) and namespace.
+
+        Args:
+            item: The limit.
+            kind: What is counted (``"ip"``, ``"ws-connect"``, ...): part of the key.
+            identity: Who is counted (an IP, a connection id).
+
+        Returns:
+            The verdict (``scope`` is ``kind``).
+
+        Raises:
+            StorageError: The storage failed.
+
+        """
+        allowed = await self.strategy.hit(item, self.namespace, kind, identity)
+        stats = await self.strategy.get_window_stats(item, self.namespace, kind, identity)
+        return Verdict(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=stats.remaining,
+            reset_in=max(1, math.ceil(stats.reset_time - time.time())),
+            scope=kind,
+        )
 
 
 class RateLimitMiddleware:

@@ -19,6 +19,12 @@ RATE_LIMIT_IP_ENV = "DEVSPARK_RATE_LIMIT_IP"
 MATCH_WORKERS_ENV = "DEVSPARK_MATCH_WORKERS"
 REDIS_URL_ENV = "DEVSPARK_REDIS_URL"
 MAX_BODY_ENV = "DEVSPARK_MAX_BODY_BYTES"
+WS_CONNECT_LIMIT_ENV = "DEVSPARK_WS_CONNECT_LIMIT"
+WS_MESSAGE_LIMIT_ENV = "DEVSPARK_WS_MESSAGE_LIMIT"
+DEFAULT_WS_CONNECT_LIMIT = "60/minute"
+"""WebSocket connections a client IP may open per minute."""
+DEFAULT_WS_MESSAGE_LIMIT = "120/minute"
+"""Messages one WebSocket connection may send per minute."""
 MAX_UPLOAD_ENV = "DEVSPARK_MAX_UPLOAD_BYTES"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 """Largest request body of any route but the agent uploads (1 MiB)."""
@@ -58,6 +64,10 @@ class Settings(BaseModel):
             (``DEVSPARK_MAX_BODY_BYTES``, default 1 MiB); larger ones get 413.
         max_upload_bytes: Largest agent upload body (``DEVSPARK_MAX_UPLOAD_BYTES``,
             default the registry's 16 MiB archive limit plus 64 KiB).
+        ws_connect_limit: WebSocket connects per client IP (``DEVSPARK_WS_CONNECT_LIMIT``,
+            a ``limits`` string, default ``"60/minute"``, or ``"off"``).
+        ws_message_limit: Messages per WebSocket connection
+            (``DEVSPARK_WS_MESSAGE_LIMIT``, default ``"120/minute"``, or ``"off"``).
 
     """
 
@@ -74,8 +84,10 @@ class Settings(BaseModel):
     match_workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1024)
+    ws_connect_limit: str = DEFAULT_WS_CONNECT_LIMIT
+    ws_message_limit: str = DEFAULT_WS_MESSAGE_LIMIT
 
-    @field_validator("rate_limit", "rate_limit_ip")
+    @field_validator("rate_limit", "rate_limit_ip", "ws_connect_limit", "ws_message_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         value = value.strip()
@@ -106,6 +118,8 @@ class Settings(BaseModel):
         match_workers: int | None = None,
         max_body_bytes: int | None = None,
         max_upload_bytes: int | None = None,
+        ws_connect_limit: str | None = None,
+        ws_message_limit: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``); arguments win.
@@ -127,6 +141,10 @@ class Settings(BaseModel):
                 else 1.
             max_body_bytes: Body cap; else ``DEVSPARK_MAX_BODY_BYTES``, else 1 MiB.
             max_upload_bytes: Upload body cap; else ``DEVSPARK_MAX_UPLOAD_BYTES``.
+            ws_connect_limit: WebSocket connects per IP; else
+                ``DEVSPARK_WS_CONNECT_LIMIT``, else ``"60/minute"``.
+            ws_message_limit: Messages per WebSocket; else ``DEVSPARK_WS_MESSAGE_LIMIT``,
+                else ``"120/minute"``.
             environ: Variables to read instead of the process environment.
 
         Returns:
@@ -168,6 +186,12 @@ class Settings(BaseModel):
                 or _parse_count(
                     MAX_UPLOAD_ENV, env.get(MAX_UPLOAD_ENV, str(DEFAULT_MAX_UPLOAD_BYTES))
                 ),
+                ws_connect_limit=ws_connect_limit
+                or env.get(WS_CONNECT_LIMIT_ENV)
+                or DEFAULT_WS_CONNECT_LIMIT,
+                ws_message_limit=ws_message_limit
+                or env.get(WS_MESSAGE_LIMIT_ENV)
+                or DEFAULT_WS_MESSAGE_LIMIT,
             )
         except ValidationError as exc:
             problems = "; ".join(
