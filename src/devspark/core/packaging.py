@@ -25,7 +25,8 @@ def package_files(folder: Path) -> list[Path]:
     """The files of the agent in ``folder``, in a stable order.
 
     Raises:
-        InvalidArgumentError: The folder holds a symbolic link.
+        InvalidArgumentError: The folder holds a symbolic link or a file whose name is
+            not valid UTF-8.
 
     """
     found: list[Path] = []
@@ -40,8 +41,27 @@ def package_files(folder: Path) -> list[Path]:
             path = Path(root) / name
             if path.is_symlink():
                 raise InvalidArgumentError(f"{path}: symbolic links are not allowed in an agent")
+            _check_utf8(path.relative_to(folder))
             found.append(path)
     return found
+
+
+def _check_utf8(relative: Path) -> None:
+    """Refuse a file name that is not valid UTF-8 (the hash and the registry need text).
+
+    Raises:
+        InvalidArgumentError: naming the file, its undecodable bytes escaped.
+
+    """
+    text = relative.as_posix()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", errors="backslashreplace")
+        raise InvalidArgumentError(
+            f"file '{shown}': the name is not valid UTF-8; rename it (agent file names "
+            "must be UTF-8)"
+        ) from None
 
 
 def content_hash(folder: Path) -> str:
