@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import uuid
 import zipfile
@@ -348,3 +349,77 @@ def test_openapi_lists_every_agent_route(world: World) -> None:
         assert set(paths[path]) >= methods, path
     download = paths[f"{AGENTS}/{{agent_id}}/versions/{{version_id}}/download"]["get"]
     assert set(download["responses"]["200"]["content"]) >= {"application/gzip", "application/zip"}
+
+
+# --- manifests and archives refused at the door (issue 11) ------------------------------
+
+MANIFEST = (
+    'name = "bot"\nversion = "1.0.0"\nlanguage = "python"\nentrypoint = "agent.py"\n'
+    'license = "MIT"\n'
+)
+
+
+def tar_of(files: dict[str, bytes]) -> bytes:
+    """A .tar.gz of ``files``; a name may carry undecodable bytes (surrogate escapes)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def refused(world: World, files: dict[str, bytes]) -> str:
+    """Upload ``files``; assert a 422 invalid_argument and nothing published; the message."""
+    response = world.upload(tar_of({"agent.py": b"X = 0\n", **files}))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_argument"
+    assert world.client.get(AGENTS).json()["items"] == []
+    return str(error["message"])
+
+
+def test_a_member_name_that_is_not_utf8_is_422_naming_it(world: World) -> None:
+    bad = os.fsdecode(b"lib/bad\xffname.py")
+    message = refused(world, {"agent.toml": MANIFEST.encode(), bad: b"X = 1\n"})
+    assert "file 'lib/bad\\xffname.py': the name is not valid UTF-8" in message
+
+
+def test_an_unknown_scenario_is_422_with_the_near_name(world: World) -> None:
+    manifest = MANIFEST + 'scenarios = ["tictactoe", "conect_four"]\n'
+    message = refused(world, {"agent.toml": manifest.encode()})
+    assert message == (
+        "bot.tar.gz: field 'scenarios' = ['tictactoe', 'conect_four']: unknown scenario "
+        "'conect_four' (did you mean `connect_four`?)"
+    )
+    far = refused(world, {"agent.toml": (MANIFEST + 'scenarios = ["chess"]\n').encode()})
+    assert "unknown scenario 'chess' (known: connect_four, " in far and "or '*' for any" in far
+    for fine in ('["*"]', '["connect_four-v1", "tictactoe"]'):
+        manifest = MANIFEST.replace("1.0.0", f"1.0.{len(fine)}") + f"scenarios = {fine}\n"
+        ok = world.upload(tar_of({"agent.toml": manifest.encode(), "agent.py": b"X = 0\n"}))
+        assert ok.status_code == 201, ok.text
+
+
+def test_a_nul_in_the_description_is_422_naming_the_field(world: World) -> None:
+    manifest = MANIFEST + 'description = "evil\\u0000bytes"\n'
+    message = refused(world, {"agent.toml": manifest.encode()})
+    assert message.endswith(
+        "field 'description' contains a NUL character (\\x00), which is not allowed in a manifest"
+    )
+
+
+def test_a_misspelt_manifest_key_is_one_422_with_a_suggestion(world: World) -> None:
+    manifest = MANIFEST.replace("entrypoint", "entrypiont")
+    message = refused(world, {"agent.toml": manifest.encode()})
+    assert message.endswith(
+        "field 'entrypiont' = 'agent.py': unknown key (did you mean `entrypoint`?)"
+    )
+
+
+def test_a_direct_reference_in_requirements_is_422(world: World) -> None:
+    manifest = MANIFEST + 'requirements = ["evil @ http://127.0.0.1:9/evil-0.1.tar.gz"]\n'
+    message = refused(world, {"agent.toml": manifest.encode()})
+    assert "field 'requirements'" in message
+    assert "'evil @ http://127.0.0.1:9/evil-0.1.tar.gz' is a direct reference" in message
+    assert "allowed: a PEP 508 package name" in message

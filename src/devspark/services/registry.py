@@ -17,6 +17,7 @@ Every mutating method commits the session before it returns.
 
 from __future__ import annotations
 
+import difflib
 import re
 import shutil
 import tempfile
@@ -41,7 +42,9 @@ from devspark.core.errors import (
     PermissionDeniedError,
 )
 from devspark.core.lifecycle import TRANSITIONS, LifecycleState
+from devspark.core.manifest import AgentManifest
 from devspark.sandbox import IsolationLevel, open_worker
+from devspark.scenarios.registry import list_scenarios
 from devspark.services.entrants import AgentStager
 from devspark.store.archives import ExtractedAgent, extract_agent_archive
 from devspark.store.artifacts import ArtifactStore
@@ -249,6 +252,7 @@ class AgentRegistry:
         scratch = self._scratch()
         try:
             extracted = extract_agent_archive(data, filename, scratch)
+            _check_scenarios(extracted.manifest, filename)
             agent = self._target_agent(actor, extracted, agent_id)
             self._check_new_version(agent, extracted)
             ref = self.artifacts.put_bytes(data, "package")
@@ -682,6 +686,30 @@ class AgentRegistry:
         except IntegrityError as exc:
             self.session.rollback()
             raise ConflictError(f"{what}: conflicts with existing data ({exc.orig})") from None
+
+
+def _check_scenarios(manifest: AgentManifest, filename: str) -> None:
+    """Refuse a manifest naming a scenario this server does not have.
+
+    Raises:
+        InvalidArgumentError: naming the scenario, with a near name when there is one.
+
+    """
+    infos = list_scenarios()
+    known = sorted({info.id for info in infos} | {info.full_id for info in infos})
+    for name in manifest.scenarios:
+        if name == "*" or name in known:
+            continue
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = (
+            f"did you mean `{near[0]}`?"
+            if near
+            else f"known: {', '.join(sorted(info.id for info in infos))}, or '*' for any"
+        )
+        raise InvalidArgumentError(
+            f"{filename}: field 'scenarios' = {list(manifest.scenarios)!r}: unknown scenario "
+            f"{name!r} ({hint})"
+        )
 
 
 def _check_manager(actor: UserRow, what: str) -> None:
