@@ -91,6 +91,8 @@ def test_first_seed_queues_one_sample_match_per_scenario(session: Session) -> No
         agents = row.options["pairing"]["agents"]
         assert agents == [f"builtin:{n}" for n in SAMPLE_AGENTS[row.scenario_id.split("-v")[0]]]
         assert set(agents) <= shipped
+        # Distinct entrants: the platform's boards rate an outcome only between distinct agents.
+        assert len(set(agents)) == len(agents), agents
 
 
 def test_seeded_samples_play_quickly_and_store_a_replay(session: Session, tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ LADDER_PACE_S = 2.0
 
 SAMPLE_AGENTS: Mapping[str, tuple[str, ...]] = {
     "connect_four": ("connect-four-heuristic", "random"),
-    "foraging": ("foraging-coordinated", "foraging-coordinated"),
+    "foraging": ("foraging-coordinated", "foraging-greedy"),
     "maze": ("maze-astar",),
     "prisoners_dilemma": ("tit-for-tat", "pavlov"),
     "puzzles": ("puzzles-solver",),

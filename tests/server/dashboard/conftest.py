@@ -108,7 +108,10 @@ def _cancel_running(url: str, password: str) -> None:
 
 
 def _wait_idle(url: str) -> None:
-    """Wait until no match is queued or running (the seeded samples have been played)."""
+    """Wait until no match of its own is queued or running (the seeded samples are played).
+
+    Matches of the cancelled ladder are left out: one drawn before the cancel stays queued.
+    """
     deadline = time.monotonic() + READY_TIMEOUT_S
     busy: list[str] = []
     while time.monotonic() < deadline:
@@ -118,6 +121,7 @@ def _wait_idle(url: str) -> None:
             for match in httpx.get(f"{url}/api/v1/matches?status={status}", timeout=10).json()[
                 "items"
             ]
+            if match["tournament_id"] is None
         ]
         if not busy:
             return
