@@ -176,6 +176,14 @@ class Target:
         return str(self.env.api_key("owner", ["users:read"]).row.id)
 
     @cached_property
+    def user_id(self) -> str:
+        """A fresh account of its own (role ``user``), for the admin's PATCH."""
+        with self.env.factory() as session:
+            user = accounts.register(session, f"user{next(_unique)}", PASSWORD, hasher=CHEAP)
+            session.commit()
+            return str(user.id)
+
+    @cached_property
     def refresh(self) -> str:
         return str(self.env.login("alice")["refresh_token"])
 
@@ -315,6 +323,11 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         _authenticated(200),
     ),
     ("GET", "/api/v1/users"): (lambda e, t: ("GET", "/api/v1/users", {}), _ADMIN_ONLY),
+    # Changing a role (or disabling) is for admins only; the target is a fresh account.
+    ("PATCH", "/api/v1/users/{user_id}"): (
+        lambda e, t: ("PATCH", f"/api/v1/users/{t.user_id}", {"json": {"role": "viewer"}}),
+        _ADMIN_ONLY,
+    ),
     # Any account manages its own keys, viewers and agents included: a key acts as its
     # owner and its scopes only narrow the role (docs/api.md), so this grants nothing.
     ("POST", KEYS): (

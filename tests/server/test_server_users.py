@@ -200,3 +200,101 @@ def test_key_scopes_are_served_and_are_those_the_routes_check(client: TestClient
     assert "matches:write" in served  # the dashboard's key form offered every scope but this
     assert set(served) == _checked_scopes()
     assert client.get(f"{KEYS}/scopes").status_code == 401
+
+
+# --- PATCH /api/v1/users/{id} ------------------------------------------------------------
+
+
+def user_id(client: TestClient, username: str) -> str:
+    with db(client) as session:
+        return str(session.scalars(select(UserRow.id).where(UserRow.username == username)).one())
+
+
+def test_admin_changes_a_role_audited_in_the_same_transaction(client: TestClient) -> None:
+    root, ada = account(client, "root", role="admin"), account(client, "ada")
+    target = user_id(client, "ada")
+    changed = client.patch(
+        f"/api/v1/users/{target}", json={"role": "admin"}, headers={**root, "X-Request-ID": "p-1"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["role"] == "admin" and changed.json()["username"] == "ada"
+    assert client.get("/api/v1/users", headers=ada).status_code == 200  # applies at once
+    with db(client) as session:
+        entry = session.scalars(
+            select(AuditLogRow).where(AuditLogRow.action == "user.update")
+        ).one()
+    assert (entry.target_id, entry.correlation_id, entry.actor_kind) == (target, "p-1", "user")
+    assert entry.detail["role"] == ["user", "admin"]
+
+
+def test_unknown_role_is_422_with_a_suggestion(client: TestClient) -> None:
+    root = account(client, "root", role="admin")
+    account(client, "ada")
+    response = client.patch(
+        f"/api/v1/users/{user_id(client, 'ada')}", json={"role": "admn"}, headers=root
+    )
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert "body.role" in message and "did you mean 'admin'" in message
+
+
+def test_non_admins_cannot_patch_users(client: TestClient) -> None:
+    ada = account(client, "ada")
+    url = f"/api/v1/users/{user_id(client, 'ada')}"
+    assert client.patch(url, json={"role": "admin"}, headers=ada).status_code == 403
+    assert client.patch(url, json={"role": "admin"}).status_code == 401
+    with db(client) as session:
+        assert session.scalars(select(UserRow.role)).all() == ["user"]
+
+
+def test_the_last_active_admin_cannot_be_demoted_or_disabled(client: TestClient) -> None:
+    root = account(client, "root", role="admin")
+    url = f"/api/v1/users/{user_id(client, 'root')}"
+    for body in ({"role": "user"}, {"disabled": True}):
+        response = client.patch(url, json=body, headers=root)
+        assert response.status_code == 409, response.text
+        assert "last active admin" in response.json()["error"]["message"]
+    account(client, "ada", role="admin")
+    assert client.patch(url, json={"role": "user"}, headers=root).status_code == 200
+    with db(client) as session:
+        assert session.scalars(select(AuditLogRow.action)).all().count("user.update") == 1
+
+
+def test_disabling_revokes_the_users_tokens(client: TestClient) -> None:
+    root = account(client, "root", role="admin")
+    ada = account(client, "ada")
+    refresh = client.post(
+        "/api/v1/auth/login", json={"username": "ada", "password": PASSWORD}
+    ).json()["refresh_token"]
+    key = create_key(client, ada)
+    url = f"/api/v1/users/{user_id(client, 'ada')}"
+    disabled = client.patch(url, json={"disabled": True}, headers=root)
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert client.get("/api/v1/users/me", headers=ada).status_code == 401
+    assert client.get("/api/v1/users/me", headers={"X-API-Key": key["key"]}).status_code == 401
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": refresh}).status_code == 401
+    # Enabling again lets the account log in anew; the old login stays revoked.
+    assert client.patch(url, json={"disabled": False}, headers=root).status_code == 200
+    assert client.get("/api/v1/users/me", headers=ada).status_code == 401
+    assert client.post(
+        "/api/v1/auth/login", json={"username": "ada", "password": PASSWORD}
+    ).is_success
+
+
+def test_patch_refuses_an_empty_body_unknown_fields_and_a_missing_user(
+    client: TestClient,
+) -> None:
+    root = account(client, "root", role="admin")
+    url = f"/api/v1/users/{user_id(client, 'root')}"
+    assert client.patch(url, json={}, headers=root).status_code == 422
+    assert client.patch(url, json={"rolle": "user"}, headers=root).status_code == 422
+    missing = "/api/v1/users/00000000-0000-4000-8000-000000000000"
+    assert client.patch(missing, json={"role": "user"}, headers=root).status_code == 404
+
+
+def test_nul_in_an_api_key_name_is_422(client: TestClient) -> None:
+    ada = account(client, "ada")
+    response = client.post(KEYS, json={"name": "c\x00i", "scopes": ["*"]}, headers=ada)
+    assert response.status_code == 422, response.text  # was a 500 on PostgreSQL
+    assert "body.name" in response.json()["error"]["message"]
+    assert client.get(KEYS, headers=ada).json()["total"] == 0
