@@ -353,3 +353,27 @@ def test_tournament_options_are_checked_against_the_scenario_when_created(
     assert client.get(TOURNAMENTS).json()["total"] == 0
     accepted = client.post(TOURNAMENTS, json={**body, "options": {"difficulty": 2}}, headers=ada)
     assert accepted.status_code == 201 and accepted.json()["options"] == {"difficulty": 2}
+
+
+def test_progress_is_out_of_the_matches_planned_not_those_written(client: TestClient) -> None:
+    ada = account(client, "ada")
+    ladder = create(client, ada, format="ladder", rounds=2000)
+    assert ladder["matches"]["planned"] == 2000 and ladder["matches"]["total"] == 0
+    tid = ladder["id"]
+    assert client.post(f"{TOURNAMENTS}/{tid}/start", headers=ada).status_code == 202
+    deadline = time.monotonic() + 60
+    while (shown := client.get(f"{TOURNAMENTS}/{tid}").json())["matches"]["finished"] < 2:
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.05)
+    assert client.post(f"{TOURNAMENTS}/{tid}/cancel", headers=ada).status_code == 200
+    counts = client.get(f"{TOURNAMENTS}/{tid}").json()["matches"]
+    assert counts["planned"] == 2000
+    assert counts["total"] < 100  # written a batch at a time: not a measure of progress
+    listed = client.get(TOURNAMENTS).json()["items"]
+    assert [t["matches"]["planned"] for t in listed] == [2000]
+
+    robin = create(client, ada)  # 2 agents, 2 legs: 4 matches, all written up front
+    assert robin["matches"]["planned"] == 4
+    assert client.post(f"{TOURNAMENTS}/{robin['id']}/start", headers=ada).status_code == 202
+    done = wait_for(client, robin["id"], "finished")["matches"]
+    assert done["planned"] == done["total"] == done["finished"] == 4

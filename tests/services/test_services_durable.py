@@ -19,10 +19,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import LocalExecutor
+from devspark.arena.formats import TournamentFormat
 from devspark.arena.match import MatchSpec
 from devspark.arena.tournament import build_format, run_tournament
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from devspark.core.results import MatchResult
+from devspark.rating.models import OpenSkillRatings
+from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 from devspark.services import durable
 from devspark.services.durable import (
@@ -522,3 +525,62 @@ def test_sweep_ends_matches_left_running_in_ended_tournaments(
             )
         )
         assert error is not None and error.startswith("abandoned:")
+
+
+def _played(fmt: TournamentFormat, upsets: bool) -> int:
+    """Drive ``fmt`` to the end with synthetic outcomes; how many matches it issued."""
+    played = 0
+    while not fmt.done:
+        pairings = [p for p in fmt.next_round() if len(p.agents) >= 2]
+        if not pairings:
+            break
+        for pairing in pairings:
+            ranked = sorted(pairing.agents, reverse=upsets)
+            scores = tuple(1.0 if agent == ranked[0] else 0.0 for agent in pairing.agents)
+            fmt.record(pairing, Outcome(tuple(pairing.agents), scores))
+            played += 1
+    return played
+
+
+@pytest.mark.parametrize(
+    ("fmt", "agents", "rounds", "exact"),
+    [
+        ("round_robin", 5, 2, True),
+        ("swiss", 7, 3, True),
+        ("swiss", 6, None, True),
+        ("ladder", 4, 37, True),
+        ("single_elimination", 6, None, True),
+        ("single_elimination", 5, 3, False),
+        ("double_elimination", 5, None, False),
+    ],
+)
+def test_planned_matches_counts_what_the_format_will_play(
+    fmt: str, agents: int, rounds: int | None, exact: bool
+) -> None:
+    names = tuple(f"builtin:a{i}" for i in range(agents))
+    params = TournamentParams(agents=names, rounds=rounds)
+    planned = durable.planned_matches(durable._build(fmt, params, SEED, OpenSkillRatings()))
+    assert planned is not None
+    for upsets in (False, True):
+        played = _played(durable._build(fmt, params, SEED, OpenSkillRatings()), upsets)
+        assert played == planned if exact else 0 < played <= planned
+
+
+def test_planned_matches_of_a_gauntlet_and_a_stored_ladder(factory: sessionmaker[Session]) -> None:
+    params = TournamentParams(agents=AGENTS[:2], baselines=AGENTS[2:], rounds=3)
+    gauntlet = durable._build("gauntlet", params, SEED, OpenSkillRatings())
+    assert durable.planned_matches(gauntlet) == _played(gauntlet, upsets=False) == 6
+    with factory() as session:
+        ladder = create_tournament(
+            session,
+            owner_id=_owner(session),
+            scenario=SCENARIO,
+            format="ladder",
+            agents=AGENTS,
+            params={"rounds": 2000},
+        )
+        assert ladder.params["planned"] == 2000
+        assert durable.planned_of(ladder) == 2000
+        ladder.params = {k: v for k, v in ladder.params.items() if k != "planned"}
+        session.commit()  # as stored before planned was recorded: computed on read
+        assert durable.planned_of(ladder) == 2000

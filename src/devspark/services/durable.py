@@ -37,6 +37,7 @@ is linked to it (``MatchResultRow.agent_version_id``, ``matches_played``).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -49,7 +50,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor
-from devspark.arena.formats import Pairing, TournamentFormat
+from devspark.arena.formats import (
+    DoubleElimination,
+    Ladder,
+    Pairing,
+    SingleElimination,
+    Swiss,
+    TournamentFormat,
+)
 from devspark.arena.match import MatchSpec
 from devspark.arena.tournament import FORMATS, build_format
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
@@ -118,6 +126,8 @@ class TournamentParams:
         pace_s: Seconds the server's runner waits between two matches of this
             tournament (0: back to back). A long ladder with a pace is a continuous
             ladder: it keeps playing in the background without taking the machine.
+        planned: Matches the format plans in all (:func:`planned_matches`), set by
+            :func:`create_tournament`; ``None`` in rows stored before it existed.
 
     """
 
@@ -129,6 +139,7 @@ class TournamentParams:
     seats: int = 2
     bootstrap: int = 200
     pace_s: float = 0.0
+    planned: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form stored in ``TournamentRow.params``."""
@@ -141,6 +152,7 @@ class TournamentParams:
             "seats": self.seats,
             "bootstrap": self.bootstrap,
             "pace_s": self.pace_s,
+            "planned": self.planned,
         }
 
     @classmethod
@@ -155,6 +167,7 @@ class TournamentParams:
             seats=int(data.get("seats", 2)),
             bootstrap=int(data.get("bootstrap", 200)),
             pace_s=float(data.get("pace_s", 0.0)),
+            planned=None if data.get("planned") is None else int(data["planned"]),
         )
 
 
@@ -208,7 +221,8 @@ def create_tournament(
         agents=tuple(check_entrants(session, agents, base.isolation, cls.full_id)),
         baselines=tuple(check_entrants(session, base.baselines, base.isolation, cls.full_id)),
     )
-    _build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
+    fmt = _build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
+    stored = replace(stored, planned=planned_matches(fmt))
     _ensure_scenario(session, cls.full_id)
     row = TournamentRow(
         owner_id=owner_id,
@@ -221,6 +235,48 @@ def create_tournament(
     session.add(row)
     session.commit()
     return row
+
+
+def planned_matches(fmt: TournamentFormat) -> int | None:
+    """How many matches a format plans in all, before any is played.
+
+    Exact for round robin, gauntlet, Swiss (``rounds`` x pairs per round) and ladder
+    (its ``matches``); for an elimination bracket, the most it can play (every tie
+    played to all its games, a double elimination's final reset included), since a
+    best-of tie ends once decided. ``None`` for a format it does not know.
+    """
+    total = getattr(fmt, "total_matches", None)
+    if isinstance(total, int):
+        return total
+    agents = len(fmt.agents)
+    if isinstance(fmt, Ladder):
+        return fmt.matches
+    if isinstance(fmt, Swiss):
+        return fmt.rounds * (agents // 2)
+    if isinstance(fmt, DoubleElimination):
+        return (2 * agents - 1) * fmt.games
+    if isinstance(fmt, SingleElimination):
+        return (agents - 1) * fmt.games
+    return None
+
+
+def planned_of(row: TournamentRow) -> int | None:
+    """The matches a stored tournament plans (computed once for rows stored without it)."""
+    params = TournamentParams.from_json(row.params)
+    if params.planned is not None:
+        return params.planned
+    return _planned(row.format, params.agents, params.rounds, params.baselines, params.seats)
+
+
+@functools.lru_cache(maxsize=256)
+def _planned(
+    fmt: str, agents: tuple[str, ...], rounds: int | None, baselines: tuple[str, ...], seats: int
+) -> int | None:
+    params = TournamentParams(agents=agents, rounds=rounds, baselines=baselines, seats=seats)
+    try:
+        return planned_matches(_build(fmt, params, 0, OpenSkillRatings()))
+    except (InvalidArgumentError, ValueError):
+        return None
 
 
 def _ensure_scenario(session: Session, scenario_id: str) -> None:

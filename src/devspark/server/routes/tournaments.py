@@ -53,7 +53,7 @@ from devspark.server.pagination import Page, PageParams, page_params, paginate
 from devspark.server.routes.matches import MatchPublic, with_results
 from devspark.server.runner import TournamentRunner
 from devspark.services.accounts import Action, can
-from devspark.services.durable import TournamentParams, cancel, create_tournament
+from devspark.services.durable import TournamentParams, cancel, create_tournament, planned_of
 from devspark.store.models import (
     MatchRow,
     RatingSnapshotRow,
@@ -109,7 +109,14 @@ _TOURNAMENT_EXAMPLE: dict[str, Any] = {
     "created_at": "2025-01-31T12:00:00Z",
     "started_at": "2025-01-31T12:00:05Z",
     "finished_at": None,
-    "matches": {"queued": 0, "running": 1, "finished": 2, "failed": 0, "total": 3},
+    "matches": {
+        "queued": 0,
+        "running": 1,
+        "finished": 2,
+        "failed": 0,
+        "total": 3,
+        "planned": 4,
+    },
 }
 _STANDING_EXAMPLE: dict[str, Any] = {
     "rank": 1,
@@ -182,13 +189,25 @@ class TournamentCreate(BaseModel):
 
 
 class MatchCounts(BaseModel):
-    """How many matches of a tournament are in each state."""
+    """How many matches of a tournament are in each state, and how many it plans.
+
+    Progress is ``finished + failed`` out of ``planned``; ``total`` counts only the
+    matches written so far (an adaptive format writes each round once the previous
+    one is played, a ladder a batch at a time).
+    """
 
     queued: int = Field(ge=0)
     running: int = Field(ge=0)
     finished: int = Field(ge=0)
     failed: int = Field(ge=0)
-    total: int = Field(ge=0)
+    total: int = Field(ge=0, description="Matches written so far (the sum of the above).")
+    planned: int | None = Field(
+        default=None,
+        ge=0,
+        description="Matches the format plans in all: exact for round robin, gauntlet, "
+        "Swiss and ladder, the most it can play for an elimination bracket (a best-of "
+        "tie ends once decided); null when unknown.",
+    )
 
 
 class TournamentPublic(BaseModel):
@@ -215,7 +234,9 @@ class TournamentPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    matches: MatchCounts = Field(description="Matches written so far, by state.")
+    matches: MatchCounts = Field(
+        description="Matches written so far, by state, and the matches planned."
+    )
 
     @classmethod
     def from_row(cls, row: TournamentRow, counts: MatchCounts) -> TournamentPublic:
@@ -237,7 +258,7 @@ class TournamentPublic(BaseModel):
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
-            matches=counts,
+            matches=counts.model_copy(update={"planned": planned_of(row)}),
         )
 
 
