@@ -248,15 +248,14 @@ def planned_matches(fmt: TournamentFormat) -> int | None:
     total = getattr(fmt, "total_matches", None)
     if isinstance(total, int):
         return total
-    agents = len(fmt.agents)
     if isinstance(fmt, Ladder):
         return fmt.matches
     if isinstance(fmt, Swiss):
-        return fmt.rounds * (agents // 2)
+        return fmt.rounds * (len(fmt.agents) // 2)
     if isinstance(fmt, DoubleElimination):
-        return (2 * agents - 1) * fmt.games
+        return (2 * len(fmt.agents) - 1) * fmt.games
     if isinstance(fmt, SingleElimination):
-        return (agents - 1) * fmt.games
+        return (len(fmt.agents) - 1) * fmt.games
     return None
 
 
