@@ -1,65 +1,234 @@
-"""Start-to-ready of a sandboxed Python and Node agent (every sandbox layer on).
+"""Start-to-ready of a sandboxed Python and Node agent, launched directly and pre-started.
 
-Measures ``ProcessWorker.start``: cgroup creation and limits, rlimits, setpriv,
-bubblewrap, seccomp, interpreter start, the runner importing the agent, and the
-hello/ready exchange. Next to it, in the same run, the bare interpreters started
-unsandboxed with a clean environment (``python3 -I -S -c 0``, ``node -e 0``) as the
-baseline. Prints one JSON object: python_ms_p50, node_ms_p50 (and the baselines).
+Measures ``ProcessWorker.start`` with every sandbox layer on: staging, cgroup, rlimits,
+setpriv, bubblewrap, seccomp, interpreter start, the runner importing the agent, and the
+hello/ready exchange. Two launch paths in the same run, in alternating blocks:
+``direct`` (create and limit a new cgroup, fork, join it in the child, exec) and
+``prestart`` (claim a pre-started slot: a fresh limited group with a stub process already
+in it, see ``devspark.sandbox.prestart``). Next to them, interleaved with the starts, the
+bare interpreter started unsandboxed with a clean environment (``python3 -I -S -c 0``,
+``node -e 0``) as the baseline. Each start follows the previous agent's close, as when a
+runner replaces an agent.
+
+``--stages`` adds a breakdown of the Python start: each layer added one at a time to the
+bare interpreter, every variant interleaved in one loop, the cgroup join timed in the
+child itself. Prints the figures, the targets and whether they are met; the last line is
+one JSON object.
+
+    python benchmarks/cold_start.py [--runs 10] [--rounds 3] [--stages]
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
 import subprocess
 import time
+from collections.abc import Callable
 
-from _util import emit, median
+from _util import emit, percentile
 from devspark.arena.agents import resolve_agent
 from devspark.core.lifecycle import LifecycleState
-from devspark.sandbox import IsolationLevel
+from devspark.core.ports import AgentPackage
+from devspark.sandbox import IsolationLevel, prestart, seccomp
+from devspark.sandbox.cgroups import Cgroup, CgroupLimits, group_name
+from devspark.sandbox.isolation import cgroup_layout
+from devspark.sandbox.launcher import confined_argv
 from devspark.sandbox.worker import ProcessWorker
 
-RUNS = 30
+TARGET_MS = {"python": 25.0, "node": 60.0}
+AGENTS = {"python": "builtin:random", "node": "builtin:random-js"}
+BARE = {"python": ["/usr/bin/python3", "-I", "-S", "-c", "0"], "node": ["/usr/bin/node", "-e", "0"]}
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+LIMITS = CgroupLimits(256 << 20, 1.0, 64)
 
 
-def sandboxed_ms(ref: str) -> list[float]:
-    package = resolve_agent(ref)
-    samples = []
-    for _ in range(RUNS + 3):
-        worker = ProcessWorker(package, level=IsolationLevel.SANDBOX)
-        start = time.perf_counter()
-        worker.start()
-        samples.append((time.perf_counter() - start) * 1000)
-        assert worker.lifecycle.state is LifecycleState.ONLINE, worker.lifecycle.history
-        worker.close()
-    return samples[3:]
+def worker_start(package: AgentPackage) -> tuple[float, float]:
+    """(start-to-ready ms, host preparation ms: staging and the seccomp program)."""
+    worker = ProcessWorker(package, level=IsolationLevel.SANDBOX)
+    start = time.monotonic()
+    worker.start()
+    ready = time.monotonic()
+    assert worker.lifecycle.state is LifecycleState.ONLINE, worker.lifecycle.history
+    assert worker.proc is not None
+    prep = worker.proc.started - start
+    worker.close()
+    return (ready - start) * 1000, prep * 1000
 
 
-def bare_ms(argv: list[str]) -> list[float]:
-    samples = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run(argv, env={"PATH": "/usr/bin:/bin"}, check=True)
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
+def run_ms(argv: list[str], **popen: object) -> float:
+    """Start-to-exit of ``argv`` in ms."""
+    start = time.perf_counter()
+    subprocess.run(argv, env=ENV, check=True, **popen)  # type: ignore[call-overload]
+    return (time.perf_counter() - start) * 1000
+
+
+def compare(language: str, pool: prestart.PrestartPool, runs: int, rounds: int) -> dict[str, float]:
+    """p50/p90 of both launch paths and the bare interpreter, in alternating blocks."""
+    package = resolve_agent(AGENTS[language])
+    samples: dict[str, list[float]] = {"direct": [], "prestart": [], "bare": []}
+    with prestart.suspended():
+        for _ in range(3):  # warm the page cache and the staging cache
+            worker_start(package)
+    claimed, missed = pool.claimed, pool.missed
+    for _ in range(rounds):
+        for mode in ("direct", "prestart"):
+            pool.wait_ready(pool.size)
+            context = prestart.suspended() if mode == "direct" else contextlib.nullcontext()
+            with context:
+                for _ in range(runs):
+                    samples[mode].append(worker_start(package)[0])
+                    samples["bare"].append(run_ms(BARE[language]))
+    figures: dict[str, float] = {}
+    for name, values in samples.items():
+        figures[f"{language}_{name}_ms_p50"] = percentile(values, 50)
+        figures[f"{language}_{name}_ms_p90"] = percentile(values, 90)
+    figures[f"{language}_prestart_missed"] = pool.missed - missed
+    figures[f"{language}_prestart_claimed"] = pool.claimed - claimed
+    return figures
+
+
+def report(language: str, figures: dict[str, float]) -> None:
+    """Print one language's comparison against its target."""
+    target, bare = TARGET_MS[language], figures[f"{language}_bare_ms_p50"]
+    print(f"{language}: target p50 <= {target:.0f} ms; bare interpreter p50 {bare:.1f} ms")
+    for mode in ("direct", "prestart"):
+        p50, p90 = figures[f"{language}_{mode}_ms_p50"], figures[f"{language}_{mode}_ms_p90"]
+        met = "met" if p50 <= target else "NOT met"
+        print(f"  {mode:9s} p50 {p50:6.1f} ms  p90 {p90:6.1f} ms  {p50 / bare:4.1f}x bare  {met}")
+    missed = figures[f"{language}_prestart_missed"]
+    print(f"  prestart: {figures[f'{language}_prestart_claimed']:.0f} claims, {missed:.0f} missed")
+
+
+# -- --stages: the Python start, one layer at a time ----------------------------------
+def _python_argv(seccomp_fd: int | None) -> list[str]:
+    argv = confined_argv(hostname="agent", home="/state", tmp_mb=64)
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    return [*argv, "--", *BARE["python"]]
+
+
+def _with_seccomp(action: Callable[[int], float]) -> float:
+    fd = seccomp.filter_fd(allow_network=False)
+    try:
+        return action(fd)
+    finally:
+        os.close(fd)
+
+
+def _direct_group(fd: int, joins: list[float], creates: list[float]) -> float:
+    """Full stack, new group joined in the child; the join is timed in the child."""
+    begin = time.perf_counter()
+    group = Cgroup(cgroup_layout(), group_name(), LIMITS)
+    creates.append((time.perf_counter() - begin) * 1000)
+    read_end, write_end = os.pipe()
+
+    def join() -> None:
+        t = time.perf_counter()
+        group.attach_self()
+        os.write(write_end, str((time.perf_counter() - t) * 1000).encode())
+
+    try:
+        ms = run_ms(_python_argv(fd), pass_fds=(fd,), preexec_fn=join)
+        os.close(write_end)
+        joins.append(float(os.read(read_end, 64)))
+    finally:
+        os.close(read_end)
+        prestart.teardown(group)
+    return ms + creates[-1]
+
+
+def _slot_group(fd: int, pool: prestart.PrestartPool) -> float:
+    """Full stack in a pre-started slot (claim, exec, exit)."""
+    pool.wait_ready(pool.size)
+    job = prestart.LaunchJob(_python_argv(3), dict(ENV), None, [], {fd: 3})
+    start = time.perf_counter()
+    claimed = pool.claim(LIMITS, job)
+    assert claimed is not None, "no pre-started slot was ready"
+    popen, group = claimed
+    popen.communicate()
+    ms = (time.perf_counter() - start) * 1000
+    pool.retire(group)
+    return ms
+
+
+def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
+    """Each layer added to the bare interpreter, all variants interleaved in one loop."""
+    package = resolve_agent(AGENTS["python"])
+    joins: list[float] = []
+    creates: list[float] = []
+    preps: list[float] = []
+    setpriv = confined_argv(hostname="agent", home="/state", tmp_mb=64)
+    setpriv = setpriv[: setpriv.index("bwrap")]
+    variants: dict[str, Callable[[], float]] = {
+        "interpreter": lambda: run_ms(BARE["python"]),
+        "+setpriv": lambda: run_ms([*setpriv, *BARE["python"]]),
+        "+bwrap": lambda: run_ms(_python_argv(None)),
+        "+seccomp": lambda: _with_seccomp(lambda fd: run_ms(_python_argv(fd), pass_fds=(fd,))),
+        "+cgroup direct": lambda: _with_seccomp(lambda fd: _direct_group(fd, joins, creates)),
+        "+cgroup slot": lambda: _with_seccomp(lambda fd: _slot_group(fd, pool)),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    samples["worker direct"], samples["worker prestart"] = [], []
+    for _ in range(runs):
+        for name, variant in variants.items():
+            samples[name].append(variant())
+        with prestart.suspended():
+            ms, prep = worker_start(package)
+        samples["worker direct"].append(ms)
+        preps.append(prep)
+        pool.wait_ready(pool.size)
+        samples["worker prestart"].append(worker_start(package)[0])
+    p50 = {name: percentile(values, 50) for name, values in samples.items()}
+    figures = {f"stage_{name}_ms_p50": value for name, value in p50.items()}
+    figures |= {
+        "stage_cgroup_join_ms_p50": percentile(joins, 50),
+        "stage_cgroup_join_ms_p90": percentile(joins, 90),
+        "stage_cgroup_join_ms_max": max(joins),
+        "stage_cgroup_create_ms_p50": percentile(creates, 50),
+        "stage_host_prep_ms_p50": percentile(preps, 50),
+    }
+    print("python start, one layer at a time (p50 ms, start to exit unless noted):")
+    previous = 0.0
+    for name in variants:
+        print(f"  {name:16s} {p50[name]:6.2f}  (+{p50[name] - previous:5.2f})")
+        previous = p50[name] if name != "+cgroup direct" else previous
+    print(
+        f"  cgroup create+limit {figures['stage_cgroup_create_ms_p50']:.2f}; join in the child "
+        f"p50 {figures['stage_cgroup_join_ms_p50']:.2f}, p90 {figures['stage_cgroup_join_ms_p90']:.2f}, "
+        f"max {figures['stage_cgroup_join_ms_max']:.2f}"
+    )
+    print(f"  host prep (staging, seccomp program) {figures['stage_host_prep_ms_p50']:.2f}")
+    for name in ("worker direct", "worker prestart"):
+        print(f"  {name:16s} {p50[name]:6.2f}  (start to ready)")
+    return figures
 
 
 def main() -> None:
-    python = median(sandboxed_ms("builtin:random"))
-    node = median(sandboxed_ms("builtin:random-js"))
-    bare_python = median(bare_ms(["/usr/bin/python3", "-I", "-S", "-c", "0"]))
-    bare_node = median(bare_ms(["/usr/bin/node", "-e", "0"]))
-    print(
-        f"python: sandboxed start-to-ready {python:6.1f} ms (bare interpreter {bare_python:5.1f} ms)"
-    )
-    print(f"node:   sandboxed start-to-ready {node:6.1f} ms (bare interpreter {bare_node:5.1f} ms)")
-    emit(
-        {
-            "python_ms_p50": python,
-            "node_ms_p50": node,
-            "bare_python_ms_p50": bare_python,
-            "bare_node_ms_p50": bare_node,
-        }
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10, help="starts per block (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="direct/prestart block pairs")
+    parser.add_argument("--stages", action="store_true", help="also break the Python start down")
+    parser.add_argument("--pool", type=int, default=2, help="pre-started slots kept ready")
+    args = parser.parse_args()
+    pool = prestart.enable(args.pool)
+    assert pool is not None, "cgroups are unusable here: nothing to pre-start"
+    figures: dict[str, float] = {}
+    try:
+        for language in ("python", "node"):
+            result = compare(language, pool, args.runs, args.rounds)
+            report(language, result)
+            figures |= result
+        if args.stages:
+            figures |= stages(pool, args.runs * args.rounds)
+    finally:
+        prestart.disable()
+    for language, target in TARGET_MS.items():
+        figures[f"{language}_target_ms"] = target
+        figures[f"{language}_prestart_met"] = figures[f"{language}_prestart_ms_p50"] <= target
+        figures[f"{language}_direct_met"] = figures[f"{language}_direct_ms_p50"] <= target
+    emit(figures)
 
 
 if __name__ == "__main__":

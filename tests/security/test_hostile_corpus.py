@@ -14,11 +14,8 @@ and afterwards:
 - no process of the sandbox user that this match started survives (2 s grace);
 - socket probes never reached Redis (connection count and a canary key).
 
-Other engineers run sandboxes and edit files concurrently, so "ours" is defined
-narrowly: a surviving process counts when it descends from this process (the launcher
-is a child subreaper, so escaped orphans come back to it), sits in one of this process's
-cgroups, or carries the sleeper's name; a changed file outside the corpus and the
-built-in agents counts when the sandbox user owns it or it holds the marker text.
+The host checks live in ``host_checks.py`` (shared with the server-upload tests), which
+says what counts as "ours" while other engineers run sandboxes concurrently.
 
 Known containment bugs are ``xfail(strict=True)`` with the precise exception the bug
 raises (``raises=``), so any *other* failure in those cases still fails the suite.
@@ -26,52 +23,45 @@ raises (``raises=``), so any *other* failure in those cases still fails the suit
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import os
 import pwd
-import re
-import secrets
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from host_checks import (
+    CANARY_ENV,
+    HostWatch,
+    find_survivors,
+    pending_reap,
+    processes,
+    read_proc,
+    uid_baseline,
+    wait_until,
+)
 
 from devspark.arena.agents import resolve_agent
 from devspark.arena.match import MatchSpec, run_match
 from devspark.core.manifest import load_manifest
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
 from devspark.sandbox import IsolationLevel, staging, unavailable_reason
-from devspark.sandbox.isolation import SANDBOX_USER
 from devspark.sdk import SDK_DIR
 from devspark.testing.hostile import (
-    CANARY_DIR,
     CANARY_FILE,
     CORPUS,
     HOSTILE_DIR,
-    MARKER_NAME,
     REDIS_CANARY_KEY,
-    SLEEPER_NAME,
     VERDICTS,
     HostileCase,
 )
 
 pytestmark = pytest.mark.security
 
-REPO = Path(__file__).resolve().parents[2]
-SRC = REPO / "src"
-STRICT_SRC = (HOSTILE_DIR, SRC / "devspark" / "agents")
-MARKER_TEXT = b"devspark hostile marker"
 OPPONENT = "builtin:random"
 MATCH_BOUND_S = 5.0
 SHUTDOWN_BOUND_S = 3.0
-GRACE_S = 2.0
-CANARY_ENV = "DEVSPARK_CANARY_SECRET"
-CANARY_CONTENT = b"devspark hostile canary: agents must never read or change this\n"
 SEAT_TWO = {
     "busy-loop",
     "memory-bomb-js",
@@ -84,19 +74,6 @@ SEAT_TWO = {
     "garbage-json",
 }
 SOCKET_PROBES = [case for case in CORPUS if case.name in ("net-probe", "net-probe-js")]
-MARKER_DIRS = [
-    Path("/"),
-    Path("/usr"),
-    Path("/usr/bin"),
-    Path("/usr/local"),
-    Path("/etc"),
-    Path("/tmp"),
-    Path("/var/tmp"),
-    CANARY_DIR,
-    REPO,
-    SRC,
-]
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 # --- failures, one kind per check, so xfail(raises=...) names exactly one bug -----------
@@ -119,291 +96,17 @@ class MatchRaisedError(ContainmentError):
 KNOWN_BUGS: dict[str, tuple[type[ContainmentError], str]] = {}
 
 
-# --- host observations ----------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class FileState:
-    """What we compare of one host file."""
-
-    size: int
-    mtime_ns: int
-    mode: int
-    uid: int
-    digest: str
-
-
-def _file_state(path: Path) -> FileState | None:
-    try:
-        info = path.lstat()
-        if path.is_dir() and not path.is_symlink():  # a folder's mtime moves with others' work
-            return FileState(0, 0, info.st_mode, info.st_uid, "")
-        if not path.is_file() or path.is_symlink():
-            return FileState(info.st_size, info.st_mtime_ns, info.st_mode, info.st_uid, "")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-    return FileState(info.st_size, info.st_mtime_ns, info.st_mode, info.st_uid, digest)
-
-
-def _snapshot(root: Path, *, skip: tuple[Path, ...] = ()) -> dict[Path, FileState]:
-    found: dict[Path, FileState] = {}
-    for folder, dirs, names in os.walk(root):
-        here = Path(folder)
-        dirs[:] = [d for d in dirs if here / d not in skip and d != "__pycache__"]
-        for name in [*names, *dirs]:
-            state = _file_state(here / name)
-            if state is not None:
-                found[here / name] = state
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class HostView:
-    """Everything the host checks before and after one match."""
-
-    canary: dict[Path, FileState]
-    runtime: dict[Path, FileState]
-    opponent_state: dict[Path, FileState]
-    src: dict[Path, FileState]
-
-    @classmethod
-    def take(cls, runtime: Path, opponent_state: Path) -> HostView:
-        return cls(
-            canary=_snapshot(CANARY_DIR),
-            runtime=_snapshot(runtime, skip=(runtime / "state",)),
-            opponent_state=_snapshot(opponent_state),
-            src=_snapshot(SRC),
-        )
-
-
-def _strict_changes(before: dict[Path, FileState], after: dict[Path, FileState]) -> list[str]:
-    changes = [f"changed {p}" for p, s in before.items() if p in after and after[p] != s]
-    changes += [f"removed {p}" for p in before if p not in after]
-    changes += [f"created {p}" for p in after if p not in before]
-    return changes
-
-
-def _suspect(path: Path, state: FileState, uid: int) -> bool:
-    """Whether a changed file outside the strictly checked trees looks like the agent's."""
-    if state.uid == uid:
-        return True
-    with contextlib.suppress(OSError):
-        return bool(state.digest) and MARKER_TEXT in path.read_bytes()
-    return False
-
-
-def _runtime_changes(
-    before: dict[Path, FileState], after: dict[Path, FileState], runtime: Path, uid: int
-) -> list[str]:
-    """Check the runtime folder (``state/`` was never walked).
-
-    ``agents/`` and ``sdk/`` hold immutable, content-addressed copies: nothing there may
-    change or vanish, and what appears must be a root-owned ``<sha256>`` folder (or the
-    ``.<sha>-`` scratch folder another process is staging through). Other folders (the
-    gVisor launcher's bundles, say) belong to other engineers' runs: there a change
-    counts only when the sandbox user owns the file or it holds the marker text.
-    """
-
-    def staged(path: Path) -> tuple[bool, bool]:
-        parts = path.relative_to(runtime).parts
-        inside = bool(parts) and parts[0] in ("agents", "sdk")
-        scratch = len(parts) >= 2 and parts[1].startswith(".")
-        return inside, scratch
-
-    changes = []
-    for path, state in before.items():
-        inside, scratch = staged(path)
-        if path not in after:
-            if inside and not scratch:
-                changes.append(f"removed {path}")
-        elif after[path] != state and (
-            (inside and not scratch) or _suspect(path, after[path], uid)
-        ):
-            changes.append(f"changed {path}")
-    for path, state in after.items():
-        if path in before:
-            continue
-        inside, scratch = staged(path)
-        parts = path.relative_to(runtime).parts
-        hashed = len(parts) >= 2 and bool(_HEX64.match(parts[1]))
-        if state.uid == uid or (inside and not (hashed or scratch)) or _suspect(path, state, uid):
-            changes.append(f"created {path} (uid {state.uid})")
-    return changes
-
-
-def _strict(path: Path) -> bool:
-    return any(path.is_relative_to(root) for root in STRICT_SRC)
-
-
-def _src_changes(
-    before: dict[Path, FileState], after: dict[Path, FileState], uid: int
-) -> list[str]:
-    strict_b = {p: s for p, s in before.items() if _strict(p)}
-    strict_a = {p: s for p, s in after.items() if _strict(p)}
-    changes = _strict_changes(strict_b, strict_a)
-    for path, state in after.items():
-        if not _strict(path) and before.get(path) != state and _suspect(path, state, uid):
-            changes.append(f"{'changed' if path in before else 'created'} {path}")
-    return changes
-
-
-def _markers() -> list[Path]:
-    return [folder / MARKER_NAME for folder in MARKER_DIRS if (folder / MARKER_NAME).exists()]
-
-
-@dataclass(frozen=True, slots=True)
-class Proc:
-    """One process as /proc shows it."""
-
-    pid: int
-    ppid: int
-    uid: int
-    state: str
-    start: int
-    cgroup: str
-    cmdline: str
-
-
-def _read_proc(pid: int) -> Proc | None:
-    base = Path(f"/proc/{pid}")
-    try:
-        status = (base / "status").read_text()
-        stat = (base / "stat").read_text()
-        cgroup = (base / "cgroup").read_text()
-        cmdline = (base / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return None
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    after_comm = stat.rsplit(")", 1)[1].split()
-    return Proc(
-        pid=pid,
-        ppid=int(fields["PPid"].split()[0]),
-        uid=int(fields["Uid"].split()[0]),
-        state=fields["State"].strip(),
-        start=int(after_comm[19]),
-        cgroup=cgroup,
-        cmdline=cmdline,
-    )
-
-
-def _processes() -> dict[int, Proc]:
-    table: dict[int, Proc] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            proc = _read_proc(int(name))
-            if proc is not None:
-                table[proc.pid] = proc
-    return table
-
-
-def _ours(proc: Proc, table: dict[int, Proc], baseline: set[tuple[int, int]]) -> bool:
-    """Whether a sandbox-user process belongs to a match this process ran."""
-    if f"devspark-{os.getpid()}-" in proc.cgroup:
-        return True
-    if SLEEPER_NAME in proc.cmdline and (proc.pid, proc.start) not in baseline:
-        return True
-    seen: set[int] = set()
-    parent = proc.ppid
-    while parent > 1 and parent not in seen:
-        if parent == os.getpid():
-            return True
-        seen.add(parent)
-        parent = table[parent].ppid if parent in table else 0
-    return False
-
-
-def _pending_reap(proc: Proc) -> bool:
-    """A zombie child of this process: dead, holding only a pid until the next reap.
-
-    The launcher reaps adopted orphans when it closes an agent; an orphan that finishes
-    dying just after that reap stays a zombie until the next close (about 1 match in 60
-    here). That is reported as a finding, not counted as a survivor: it would make the
-    suite flaky, and a zombie runs no code.
-    """
-    return proc.state.startswith("Z") and proc.ppid == os.getpid()
-
-
-def _survivors(uid: int, baseline: set[tuple[int, int]], grace: float = GRACE_S) -> list[Proc]:
-    deadline = time.monotonic() + grace
-    while True:
-        table = _processes()
-        left = [
-            p
-            for p in table.values()
-            if p.uid == uid and _ours(p, table, baseline) and not _pending_reap(p)
-        ]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.05)
-
-
-def _uid_baseline(uid: int) -> set[tuple[int, int]]:
-    return {(p.pid, p.start) for p in _processes().values() if p.uid == uid}
-
-
 # --- fixtures -------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def sandbox_uid() -> int:
-    reason = unavailable_reason(IsolationLevel.SANDBOX, "python")
-    if reason is not None:
-        pytest.skip(f"sandbox isolation is unavailable here: {reason}")
-    # As root the launcher drops to the sandbox user; otherwise agents run as us.
-    return pwd.getpwnam(SANDBOX_USER).pw_uid if os.geteuid() == 0 else os.getuid()
-
-
 def _skip_unless_runs(case: HostileCase) -> None:
     reason = unavailable_reason(IsolationLevel.SANDBOX, case.language)
     if reason is not None:
         pytest.skip(f"sandbox isolation is unavailable for {case.language}: {reason}")
 
 
-@contextlib.contextmanager
-def _exclusive() -> Iterator[None]:
-    """One hostile match at a time across processes (pytest-xdist): the canary is shared."""
-    with Path(__file__).open("rb") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _plant_canary() -> None:
-    CANARY_DIR.mkdir(exist_ok=True)
-    CANARY_DIR.chmod(0o777)  # world-writable: only the sandbox's mount namespace guards it
-    if not CANARY_FILE.is_file() or CANARY_FILE.read_bytes() != CANARY_CONTENT:
-        CANARY_FILE.write_bytes(CANARY_CONTENT)
-    CANARY_FILE.chmod(0o666)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _remove_canary_at_end() -> Iterator[None]:
-    yield
-    with _exclusive():
-        CANARY_FILE.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            CANARY_DIR.rmdir()
-
-
-@pytest.fixture
-def canary() -> Iterator[bytes]:
-    """The planted canary, held exclusively for the test."""
-    with _exclusive():
-        _plant_canary()
-        yield CANARY_CONTENT
-
-
 @pytest.fixture(scope="module")
 def host_baseline(sandbox_uid: int) -> dict[str, set[str]]:
     """This process's open fds before the corpus runs (checked by the last test)."""
     return {"fds": set(os.listdir("/proc/self/fd"))}
-
-
-@pytest.fixture
-def canary_secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A host environment variable that must never reach an agent."""
-    value = "canary-" + secrets.token_hex(16)
-    monkeypatch.setenv(CANARY_ENV, value)
-    return value
 
 
 # --- the corpus -----------------------------------------------------------------------
@@ -478,28 +181,14 @@ def test_hostile_agent_is_contained(
         staging.stage(folder, kind=kind)  # stage first, so the runtime snapshot is stable
     opponent = resolve_agent(OPPONENT)
     opponent_state = runtime / "state" / f"{opponent.manifest.name}-{opponent.sha256[:16]}"
-    before = HostView.take(runtime, opponent_state)
-    baseline = _uid_baseline(sandbox_uid)
+    watch = HostWatch.start(sandbox_uid, runtime, opponent_state)
 
     played = _play(case, seat)
 
-    after = HostView.take(runtime, opponent_state)
-    survivors = _survivors(sandbox_uid, baseline)
-    problems: list[str] = []
+    problems = watch.problems(canary)
     bound = SHUTDOWN_BOUND_S if case.name == "ignore-sigterm" else MATCH_BOUND_S
     if played.seconds > bound:
         problems.append(f"match took {played.seconds:.2f} s (bound {bound} s)")
-    if survivors:
-        problems.append(
-            f"processes survived: {[(p.pid, p.state, p.cmdline[:80]) for p in survivors]}"
-        )
-    problems += _strict_changes(before.canary, after.canary)
-    if CANARY_FILE.read_bytes() != canary:
-        problems.append("canary file content changed")
-    problems += _runtime_changes(before.runtime, after.runtime, runtime, sandbox_uid)
-    problems += _strict_changes(before.opponent_state, after.opponent_state)
-    problems += _src_changes(before.src, after.src, sandbox_uid)
-    problems += [f"marker file on the host: {path}" for path in _markers()]
     _judge(case, played, problems, canary_secret)
 
 
@@ -576,17 +265,23 @@ def test_survivor_scan_sees_a_leftover_sandbox_process(sandbox_uid: int) -> None
     if os.geteuid() != 0:
         pytest.skip("needs root to start a process as the sandbox user")
     gid = pwd.getpwuid(sandbox_uid).pw_gid
-    baseline = _uid_baseline(sandbox_uid)
+    baseline = uid_baseline(sandbox_uid)
     argv = ["setpriv", f"--reuid={sandbox_uid}", f"--regid={gid}", "--clear-groups", "--"]
     child = subprocess.Popen([*argv, "/usr/bin/sleep", "30"])
     try:
-        time.sleep(0.05)
-        found = _survivors(sandbox_uid, baseline, grace=0.0)
+        # setpriv switches user, then execs sleep: wait for the process to be the user's.
+        wait_until(lambda: _runs_as(child.pid, sandbox_uid, "/usr/bin/sleep"), what="the exec")
+        found = find_survivors(sandbox_uid, baseline, grace=0.0)
         assert child.pid in {p.pid for p in found}
     finally:
         child.kill()
         child.wait()
-    assert _survivors(sandbox_uid, baseline, grace=1.0) == []
+    assert find_survivors(sandbox_uid, baseline, grace=1.0) == []
+
+
+def _runs_as(pid: int, uid: int, program: str) -> bool:
+    proc = read_proc(pid)
+    return proc is not None and proc.uid == uid and proc.cmdline.startswith(program)
 
 
 @pytest.mark.parametrize("case", SOCKET_PROBES, ids=lambda case: case.name)
@@ -637,7 +332,7 @@ def test_host_unaffected_after_corpus(sandbox_uid: int, host_baseline: dict[str,
     assert cgroups == [], f"cgroups left behind: {cgroups}"
     children = [
         p
-        for p in _processes().values()
-        if p.ppid == os.getpid() and p.uid == sandbox_uid and not _pending_reap(p)
+        for p in processes().values()
+        if p.ppid == os.getpid() and p.uid == sandbox_uid and not pending_reap(p)
     ]
     assert children == [], f"sandbox processes still attached to the host: {children}"

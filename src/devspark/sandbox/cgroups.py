@@ -10,6 +10,7 @@ still apply to agents.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -20,6 +21,12 @@ from devspark.core.errors import FailedPreconditionError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+_names = itertools.count()
+
+
+def group_name() -> str:
+    """A new group name, ``devspark-PID-N``: unique in this process, swept after its death."""
+    return f"devspark-{os.getpid()}-{next(_names)}"
 
 
 def _write(path: Path, value: str) -> None:
@@ -130,6 +137,7 @@ class Cgroup:
         self.dirs: dict[str, Path] = {key: base / name for key, base in layout.bases.items()}
         for path in self.dirs.values():
             path.mkdir(parents=True, exist_ok=True)
+        self.limits = limits
         self._apply(limits)
         self.procs_files = [str(path / "cgroup.procs") for path in self.dirs.values()]
         if layout.v2_only:
@@ -166,12 +174,36 @@ class Cgroup:
             _write(base / "pids.max", str(limits.max_pids))
             return
         memory = self.dirs["memory"]
-        _write(memory / "memory.limit_in_bytes", str(limits.memory_bytes))
-        with contextlib.suppress(OSError):  # memsw exists only with swap accounting
-            _write(memory / "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
+        files = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+        if limits.memory_bytes > int(_read(memory / files[0])):
+            files.reverse()  # v1 keeps limit <= memsw.limit: raise memsw first
+        for name in files:
+            try:
+                _write(memory / name, str(limits.memory_bytes))
+            except FileNotFoundError:  # memsw exists only with swap accounting
+                continue
         _write(self.dirs["cpu"] / "cpu.cfs_period_us", str(period))
         _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(quota))
         _write(self.dirs["pids"] / "pids.max", str(limits.max_pids))
+
+    def set_limits(self, limits: CgroupLimits) -> None:
+        """Write ``limits`` unless they are the ones already in force (a few us when equal)."""
+        if limits != self.limits:
+            self._apply(limits)
+            self.limits = limits
+
+    def reset_accounting(self) -> None:
+        """Zero the peak memory, limit-hit and CPU counters (v1; v2 resets the peak only).
+
+        Used when a pre-started group is handed to its agent, so nothing the launcher did
+        before the agent's ``exec`` is billed to it.
+        """
+        self.reset_peak()
+        if self.layout.v2_only:
+            return
+        with contextlib.suppress(OSError):
+            _write(self.dirs["memory"] / "memory.failcnt", "0")
+        _write(self.dirs.get("cpuacct", self.dirs["cpu"]) / "cpuacct.usage", "0")
 
     def attach_self(self) -> None:
         """Move the calling process into every hierarchy (used in the child before exec)."""

@@ -10,7 +10,6 @@ the seccomp filter. The host side keeps the deadlines, output caps and reaping.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import resource
 import signal
@@ -20,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devspark.sandbox import gvisor, reaper, seccomp
-from devspark.sandbox.cgroups import Cgroup, CgroupLimits, CgroupUsage
+from devspark.sandbox import gvisor, prestart, reaper, seccomp
+from devspark.sandbox.cgroups import Cgroup, CgroupLimits, CgroupUsage, group_name
 from devspark.sandbox.isolation import (
     NODE,
     PYTHON,
@@ -31,7 +30,7 @@ from devspark.sandbox.isolation import (
     sandbox_user,
 )
 
-_counter = itertools.count()
+_SECCOMP_FD = 3  # the filter's fd number in a pre-started slot (the first after stdio)
 _CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -101,15 +100,21 @@ def _rlimits(spec: ProcessSpec, level: IsolationLevel) -> list[tuple[int, int]]:
     return limits
 
 
+def _rlimit_triples(spec: ProcessSpec, level: IsolationLevel) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard): soft = hard, except CPU (SIGXCPU, then SIGKILL 5 s later)."""
+    return [
+        (which, value, value + 5 if which == resource.RLIMIT_CPU else value)
+        for which, value in _rlimits(spec, level)
+    ]
+
+
 def _preexec(spec: ProcessSpec, level: IsolationLevel, cgroup: Cgroup | None) -> Callable[[], None]:
-    limits = _rlimits(spec, level)
+    limits = _rlimit_triples(spec, level)
 
     def run_in_child() -> None:
         if cgroup is not None:
             cgroup.attach_self()
-        for which, value in limits:
-            soft = value
-            hard = value + 5 if which == resource.RLIMIT_CPU else value  # SIGXCPU, then SIGKILL
+        for which, soft, hard in limits:
             resource.setrlimit(which, (soft, hard))
 
     return run_in_child
@@ -168,46 +173,22 @@ class AgentProcess:
         self.spec = spec
         self.level = level
         self.cgroup: Cgroup | None = None
-        if cgroup_layout().available() is None:
-            name = f"devspark-{os.getpid()}-{next(_counter)}"
-            limits = CgroupLimits(spec.memory_mb << 20, spec.cpu_cores, spec.max_pids)
-            self.cgroup = Cgroup(cgroup_layout(), name, limits)
-        pass_fds: tuple[int, ...] = ()
-        env = dict(_CLEAN_ENV, HOME=str(spec.state_dir))
-        cwd: Path | None = spec.agent_dir
+        self._pool = prestart.current() if cgroup_layout().available() is None else None
         self._bundle: gvisor.Bundle | None = None
-        if level is IsolationLevel.SANDBOX:
-            fd = seccomp.filter_fd(allow_network=spec.network is not None)
-            pass_fds = (fd,)
-            argv = _bwrap_argv(spec, fd)
-            cwd = None
-        elif level is IsolationLevel.GVISOR:
+        if level is IsolationLevel.GVISOR:
             self._bundle = gvisor.Bundle.create(spec)
-            argv = self._bundle.argv()
-            cwd = None
-        else:
-            deps = str(spec.deps_dir) if spec.deps_dir else None
-            argv = spec.interpreter(str(spec.agent_dir), str(spec.sdk_dir), deps)
+        seccomp_fd = -1
+        if level is IsolationLevel.SANDBOX:
+            seccomp_fd = seccomp.filter_fd(allow_network=spec.network is not None)
         self.started = time.monotonic()
         try:
-            self.popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=pass_fds,
-                env=env,
-                cwd=cwd,
-                preexec_fn=_preexec(spec, level, self.cgroup),
-                start_new_session=True,
-                bufsize=0,
-            )
+            self.popen = self._launch(seccomp_fd)
         except BaseException:
             self._cleanup_cgroup()
             raise
         finally:
-            for fd in pass_fds:
-                os.close(fd)
+            if seccomp_fd >= 0:
+                os.close(seccomp_fd)
         reaper.track(self.popen.pid)
         assert self.popen.stdin and self.popen.stdout and self.popen.stderr
         self.stdin_fd = self.popen.stdin.fileno()
@@ -215,6 +196,45 @@ class AgentProcess:
         self.stderr_fd = self.popen.stderr.fileno()
         os.set_blocking(self.stdout_fd, False)
         os.set_blocking(self.stderr_fd, False)
+
+    def _argv(self, seccomp_fd: int) -> tuple[list[str], str | None]:
+        """The command and its working folder (``None``: the sandbox sets its own)."""
+        spec = self.spec
+        if self.level is IsolationLevel.SANDBOX:
+            return _bwrap_argv(spec, seccomp_fd), None
+        if self._bundle is not None:
+            return self._bundle.argv(), None
+        deps = str(spec.deps_dir) if spec.deps_dir else None
+        return spec.interpreter(str(spec.agent_dir), str(spec.sdk_dir), deps), str(spec.agent_dir)
+
+    def _launch(self, seccomp_fd: int) -> subprocess.Popen[bytes]:
+        """Exec in a pre-started slot when one is ready, else fork, join a new group, exec."""
+        spec = self.spec
+        env = dict(_CLEAN_ENV, HOME=str(spec.state_dir))
+        limits = CgroupLimits(spec.memory_mb << 20, spec.cpu_cores, spec.max_pids)
+        if self._pool is not None:
+            fds = {seccomp_fd: _SECCOMP_FD} if seccomp_fd >= 0 else {}
+            argv, cwd = self._argv(_SECCOMP_FD)
+            job = prestart.LaunchJob(argv, env, cwd, _rlimit_triples(spec, self.level), fds)
+            claimed = self._pool.claim(limits, job)
+            if claimed is not None:
+                popen, self.cgroup = claimed
+                return popen
+        if cgroup_layout().available() is None:
+            self.cgroup = Cgroup(cgroup_layout(), group_name(), limits)
+        argv, cwd = self._argv(seccomp_fd)
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(seccomp_fd,) if seccomp_fd >= 0 else (),
+            env=env,
+            cwd=cwd,
+            preexec_fn=_preexec(spec, self.level, self.cgroup),
+            start_new_session=True,
+            bufsize=0,
+        )
 
     @property
     def pid(self) -> int:
@@ -276,18 +296,11 @@ class AgentProcess:
             self._bundle.remove()
 
     def _cleanup_cgroup(self) -> None:
-        if self.cgroup is None:
+        cgroup, self.cgroup = self.cgroup, None
+        if cgroup is None:
             reaper.reap_orphans()
-            return
-        for _ in range(100):
-            try:
-                self.cgroup.kill(timeout=0.05)
-                break
-            except Exception:  # zombies adopted by us: reap and retry
-                reaper.reap_orphans()
-        reaper.reap_orphans()
-        self.cgroup.remove()
-        self.cgroup = None
+        else:  # kill, wait until empty, rmdir: ~0.3 ms, so close() leaves nothing behind
+            prestart.teardown(cgroup)
 
 
 def _proc_usage(pid: int) -> CgroupUsage:
