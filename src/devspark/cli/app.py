@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from devspark.cli import agent_cmd, match_cmd, replay_cmd, scenarios_cmd, serve_cmd, tournament_cmd
+from devspark.cli import (
+    agent_cmd,
+    match_cmd,
+    replay_cmd,
+    scenarios_cmd,
+    serve_cmd,
+    tournament_cmd,
+    users_cmd,
+)
 from devspark.cli.demo_cmd import demo
 from devspark.core.errors import DevSparkError
 
@@ -20,6 +28,7 @@ app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(replay_cmd.app, name="replay")
 app.add_typer(scenarios_cmd.app, name="scenarios")
 app.add_typer(tournament_cmd.app, name="tournament")
+app.add_typer(users_cmd.app, name="users")
 app.command("leaderboard")(tournament_cmd.leaderboard)
 app.command("demo")(demo)
 app.command("serve")(serve_cmd.serve)
