@@ -53,6 +53,18 @@ def test_a_bridge_ignores_its_own_messages_and_garbage() -> None:
     assert not bridge.watched_elsewhere("match:x")
 
 
+async def _subscribers(channel: str, count: int, timeout: float = 10.0) -> None:
+    """Wait until Redis counts ``count`` subscribers on ``channel`` (PUBSUB NUMSUB)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    deadline = time.monotonic() + timeout
+    try:
+        while (numsub := client.pubsub_numsub(channel)[0][1]) < count:
+            assert time.monotonic() < deadline, f"{numsub} of {count} subscribers on {channel}"
+            await asyncio.sleep(0.01)
+    finally:
+        client.close()
+
+
 def test_events_and_watches_travel_between_two_hubs(channel: str) -> None:
     async def scenario() -> tuple[list[dict[str, Any]], bool, bool]:
         loop = asyncio.get_running_loop()
@@ -62,7 +74,7 @@ def test_events_and_watches_travel_between_two_hubs(channel: str) -> None:
         for hub, bridge in ((player, player_bridge), (viewer, viewer_bridge)):
             hub.bind(loop)
             bridge.start(hub.deliver_remote)
-        await asyncio.sleep(0.3)  # both listening
+        await _subscribers(channel, 2)  # both listening
         topic = match_topic(uuid.uuid4())
         before = player.watching(topic)
         subscription = viewer.subscribe()
