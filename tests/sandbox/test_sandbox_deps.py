@@ -193,3 +193,21 @@ def check_confined(build: Path, tmp_path: Path) -> None:
         assert result["uid"] == int(
             subprocess.run(["id", "-u", SANDBOX_USER], capture_output=True, text=True).stdout
         )
+
+
+@pytest.mark.integration
+def test_a_file_index_is_shown_read_only_to_the_installer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = Path(tempfile.mkdtemp(prefix=".test-index-", dir=runtime_dir()))
+    try:
+        with LocalIndex(root) as local:  # only its files are used: no server
+            local.add_wheel("devspark-file-index-wheel", "VALUE = 42\n")
+        for path in [root, *root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)  # readable by the sandbox user
+        monkeypatch.setenv(INDEX_ENV, f"file://{root}/simple")
+        built = build_deps(["devspark-file-index-wheel"])
+        module = built / "site-packages" / "devspark_file_index_wheel" / "__init__.py"
+        assert module.read_text() == "VALUE = 42\n"
+    finally:
+        shutil.rmtree(root)

@@ -94,12 +94,17 @@ def staged_uv() -> Path:
 
 
 def _index_binds(index: str) -> list[str]:
-    """A ``file://`` index is shown to the installer read-only at its own path."""
+    """A ``file://`` index is shown to the installer read-only at its own path.
+
+    Its parent folder is shown (``/srv/pypi`` for ``file:///srv/pypi/simple``): a local
+    index's pages link to files beside the ``simple`` folder.
+    """
     parsed = urlparse(index)
     if parsed.scheme != "file":
         return []
     local = Path(unquote(parsed.path))
-    return ["--ro-bind", str(local), str(local)]
+    shown = local.parent if local.parent != Path("/") else local
+    return ["--ro-bind", str(shown), str(shown)]
 
 
 def run_confined(
