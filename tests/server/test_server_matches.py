@@ -106,7 +106,7 @@ def test_bad_matches_get_clear_errors(client: TestClient) -> None:
     unknown = client.post(
         MATCHES, json={**MATCH, "agents": ["builtin:x", "builtin:y"]}, headers=ada
     )
-    assert unknown.status_code == 404 and "builtin:x" in unknown.json()["error"]["message"]
+    assert unknown.status_code == 422 and "builtin:x" in unknown.json()["error"]["message"]
     folder = client.post(MATCHES, json={**MATCH, "agents": ["/etc", "builtin:random"]}, headers=ada)
     assert folder.status_code == 422
     wrong_game = client.post(
@@ -314,3 +314,28 @@ def test_match_options_are_checked_against_the_scenario_when_created(
     assert client.get(MATCHES).json()["total"] == 0  # nothing stored, nothing queued
     accepted = client.post(MATCHES, json={**body, "options": {"difficulty": 2}}, headers=ada)
     assert accepted.status_code == 201 and accepted.json()["options"] == {"difficulty": 2}
+
+
+def test_entrants_that_name_nothing_get_422_with_the_near_names(client: TestClient) -> None:
+    ada = login(client, "ada")
+    packed = pack_agent(BUILTIN_DIR / "random", name="randy")
+    files = {"file": ("randy.tar.gz", packed, "application/gzip")}
+    assert client.post("/api/v1/agents", files=files, headers=ada).status_code == 201
+    cases = {
+        "builtin:rnadom": "agents[1]='builtin:rnadom': no such built-in agent: did you mean "
+        "`builtin:random`",
+        "agent:ada/randdy": "agents[1]='agent:ada/randdy': user 'ada' has no agent 'randdy': "
+        "did you mean `agent:ada/randy`?",
+        "agent:adda/randy": "no user 'adda' has an agent 'randy': did you mean `agent:ada/randy`?",
+    }
+    for ref, message in cases.items():
+        body = {**MATCH, "agents": ["builtin:minimax", ref], "isolation": "sandbox"}
+        refused = client.post(MATCHES, json=body, headers=ada)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_argument"
+        assert message in refused.json()["error"]["message"]
+        tournament = {"scenario": "tictactoe", "format": "round_robin", **body}
+        del tournament["seed"]
+        refused = client.post("/api/v1/tournaments", json=tournament, headers=ada)
+        assert refused.status_code == 422 and message in refused.json()["error"]["message"]
+    assert client.get(MATCHES).json()["total"] == 0

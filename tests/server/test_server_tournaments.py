@@ -198,7 +198,7 @@ def test_owner_rules_roles_and_anonymous(client: TestClient) -> None:
     ("changes", "status"),
     [
         ({"agents": ["/etc", "builtin:random"]}, 422),
-        ({"agents": ["builtin:nobody", "builtin:random"]}, 404),
+        ({"agents": ["builtin:nobody", "builtin:random"]}, 422),
         ({"agents": ["builtin:random", "builtin:random"]}, 422),
         ({"format": "knockout"}, 422),
         ({"scenario": "tictactoo"}, 404),

@@ -38,7 +38,14 @@ from devspark.services.entrants import (
 from devspark.services.registry import AgentRegistry
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import session_factory
-from devspark.store.models import AgentVersionRow, MatchResultRow, MatchRow, UserRow
+from devspark.store.models import (
+    AgentRow,
+    AgentVersionRow,
+    MatchResultRow,
+    MatchRow,
+    UserRow,
+    utcnow,
+)
 from devspark.testing.archives import pack_agent
 
 
@@ -104,11 +111,11 @@ def test_check_entrants_pins_started_versions_and_refuses_the_rest(
     assert check_entrants(session, ["agent:ada/randy"], IsolationLevel.GVISOR)
     with pytest.raises(InvalidArgumentError, match="does not declare scenario 'maze-v1'"):
         check_entrants(session, ["builtin:minimax"], sandbox, "maze-v1")
-    with pytest.raises(NotFoundError, match=r"no version '9\.9\.9'"):
+    with pytest.raises(InvalidArgumentError, match=r"no version '9\.9\.9'"):
         check_entrants(session, ["agent:ada/randy@9.9.9"], sandbox)
-    with pytest.raises(NotFoundError, match="has no agent 'nobody'"):
+    with pytest.raises(InvalidArgumentError, match="has no agent 'nobody'"):
         check_entrants(session, ["agent:ada/nobody"], sandbox)
-    with pytest.raises(NotFoundError, match="no such built-in"):
+    with pytest.raises(InvalidArgumentError, match="no such built-in"):
         check_entrants(session, ["builtin:nope"], sandbox)
     with pytest.raises(InvalidArgumentError, match="expected builtin:NAME"):
         check_entrants(session, ["/etc"], sandbox)
@@ -252,3 +259,51 @@ def test_a_match_that_cannot_be_played_ends_failed(session: Session, ada: UserRo
     assert failed is not None and failed.status == "failed" and failed.finished_at is not None
     assert failed.error is not None and failed.error.startswith("not_found: ")
     assert "builtin:gone" in failed.error
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("builtin:rnadom", "agents[1]='builtin:rnadom': no such built-in agent: did you mean "),
+        ("rnadom", "agents[1]='rnadom': expected builtin:NAME or agent:USER/NAME[@VERSION]: "),
+        ("agent:ada/randdy", "user 'ada' has no agent 'randdy': did you mean `agent:ada/randy`?"),
+        (
+            "agent:adaa/randy@1.0.0",
+            "no user 'adaa' has an agent 'randy': did you mean `agent:ada/randy@1.0.0`?",
+        ),
+        ("agent:adaa/zzz", "no user 'adaa' has agents: did you mean user `ada`?"),
+        (
+            "agent:ada/randy@1.0.1",
+            "agent:ada/randy has no version '1.0.1': did you mean `agent:ada/randy@1.0.0`?",
+        ),
+        ("agent:nobody/zzz", "no user 'nobody' has an agent 'zzz'"),
+    ],
+)
+def test_a_reference_that_names_nothing_is_refused_with_the_near_ones(
+    session: Session,
+    artifacts: ArtifactStore,
+    ada: UserRow,
+    tmp_path: Path,
+    ref: str,
+    message: str,
+) -> None:
+    publish(session, artifacts, ada, tmp_path, start=True)
+    with pytest.raises(InvalidArgumentError) as caught:
+        check_entrants(session, ["builtin:random", ref], IsolationLevel.SANDBOX)
+    assert message in str(caught.value)
+    if ref.endswith("rnadom"):
+        assert "`builtin:random`" in str(caught.value)
+
+
+def test_suggestions_never_name_a_deleted_agent(
+    session: Session, artifacts: ArtifactStore, ada: UserRow, tmp_path: Path
+) -> None:
+    version = publish(session, artifacts, ada, tmp_path, start=True)
+    agent = session.get(AgentRow, version.agent_id)
+    assert agent is not None
+    agent.deleted_at = utcnow()
+    session.commit()
+    with pytest.raises(InvalidArgumentError) as caught:
+        check_entrants(session, ["agent:ada/randdy"], IsolationLevel.SANDBOX)
+    assert "did you mean" not in str(caught.value)
+    assert "no user 'ada' has an agent 'randdy'" in str(caught.value)

@@ -219,7 +219,9 @@ def create_tournament(
         base,
         options=check_options(cls, base.options),
         agents=tuple(check_entrants(session, agents, base.isolation, cls.full_id)),
-        baselines=tuple(check_entrants(session, base.baselines, base.isolation, cls.full_id)),
+        baselines=tuple(
+            check_entrants(session, base.baselines, base.isolation, cls.full_id, "baselines")
+        ),
     )
     fmt = _build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
     stored = replace(stored, planned=planned_matches(fmt))

@@ -22,6 +22,7 @@ name in results, standings and replays.
 
 from __future__ import annotations
 
+import difflib
 import re
 import uuid
 from collections.abc import Sequence
@@ -140,6 +141,7 @@ def check_entrants(
     refs: Sequence[str],
     isolation: IsolationLevel,
     scenario: str | None = None,
+    field: str = "agents",
 ) -> list[str]:
     """Validate the entrants of a tournament or match; their pinned references.
 
@@ -148,31 +150,34 @@ def check_entrants(
         refs: ``builtin:NAME`` or ``agent:USER/NAME[@VERSION]`` references.
         isolation: The isolation they would play at.
         scenario: The versioned scenario id they would play; each must declare it.
+        field: The request field the references came from, for error messages.
 
     Returns:
         The references in the same order, uploaded ones pinned to ``@VERSION``.
 
     Raises:
-        InvalidArgumentError: A malformed reference, an isolation level below
-            :data:`UPLOAD_ISOLATION` for an uploaded agent, or an agent that does not
-            declare ``scenario``.
-        NotFoundError: An unknown built-in or uploaded agent.
+        InvalidArgumentError: A malformed reference, a reference that names no
+            built-in or uploaded agent (with a "did you mean" for near names: see
+            :func:`unresolved`), an isolation level below :data:`UPLOAD_ISOLATION` for
+            an uploaded agent, or an agent that does not declare ``scenario``.
         FailedPreconditionError: An uploaded version that is deprecated or not started.
 
     """
     pinned: list[str] = []
     builtins = set(builtin_names())
-    for ref in refs:
+    for index, ref in enumerate(refs):
+        where = f"{field}[{index}]={ref!r}"
         if ref.startswith(BUILTIN_PREFIX):
             if ref.removeprefix(BUILTIN_PREFIX) not in builtins:
-                raise NotFoundError(f"agent {ref!r}: no such built-in agent")
+                raise InvalidArgumentError(f"{where}: no such built-in agent{_near_builtin(ref)}")
             if scenario is not None:
                 _check_plays(ref, resolve_agent(ref).manifest, scenario)
             pinned.append(ref)
             continue
         if not is_uploaded(ref):
             raise InvalidArgumentError(
-                f"agent {ref!r}: expected builtin:NAME or agent:USER/NAME[@VERSION]"
+                f"{where}: expected builtin:NAME or agent:USER/NAME[@VERSION]"
+                + _near_builtin(BUILTIN_PREFIX + ref)
             )
         if isolation not in UPLOAD_ISOLATION:
             allowed = ", ".join(sorted(level.value for level in UPLOAD_ISOLATION))
@@ -180,13 +185,73 @@ def check_entrants(
                 f"agent {ref!r} is uploaded code: it cannot run with isolation "
                 f"{isolation.value!r} (only {allowed})"
             )
-        version = find_version(session, ref)
+        try:
+            version = find_version(session, ref)
+        except NotFoundError:
+            raise InvalidArgumentError(f"{where}: {unresolved(session, ref)}") from None
         check_playable(ref, version)
         if scenario is not None:
             _check_plays(ref, AgentManifest.model_validate(version.manifest), scenario)
         parsed = parse_registry_ref(ref)
         pinned.append(str(RegistryRef(parsed.user, parsed.name, version.version)))
     return pinned
+
+
+def _near(word: str, choices: Sequence[str]) -> list[str]:
+    return difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+
+
+def _did_you_mean(refs: Sequence[str]) -> str:
+    return f": did you mean {' or '.join(f'`{ref}`' for ref in refs)}?" if refs else ""
+
+
+def _near_builtin(ref: str) -> str:
+    names = builtin_names()
+    near = _near(ref.removeprefix(BUILTIN_PREFIX), names)
+    return _did_you_mean([BUILTIN_PREFIX + name for name in near])
+
+
+def unresolved(session: Session, ref: str) -> str:
+    """Why an ``agent:`` reference names nothing, with the near references that exist.
+
+    Suggestions come only from what anyone may see: agents that are not deleted, their
+    owners' names and their versions. A near version of the same agent, else a near
+    agent name of the same user, else the same agent under a near username, else a
+    near username with agents.
+
+    Args:
+        session: Database session (read only).
+        ref: The reference that did not resolve.
+
+    """
+    parsed = parse_registry_ref(ref)
+    suffix = f"@{parsed.version}" if parsed.version else ""
+    visible = session.execute(
+        select(UserRow.username, AgentRow.name, AgentRow.id)
+        .join(AgentRow, AgentRow.owner_id == UserRow.id)
+        .where(AgentRow.deleted_at.is_(None))
+    ).all()
+    mine = {name: agent_id for user, name, agent_id in visible if user == parsed.user}
+    if parsed.name in mine:  # so the version is missing
+        versions = session.scalars(
+            select(AgentVersionRow.version).where(AgentVersionRow.agent_id == mine[parsed.name])
+        ).all()
+        base = f"{REGISTRY_PREFIX}{parsed.user}/{parsed.name}"
+        near = [f"{base}@{v}" for v in _near(str(parsed.version), versions)]
+        return f"{base} has no version {parsed.version!r}{_did_you_mean(near)}"
+    if mine:
+        near = [
+            f"{REGISTRY_PREFIX}{parsed.user}/{n}{suffix}" for n in _near(parsed.name, list(mine))
+        ]
+        return f"user {parsed.user!r} has no agent {parsed.name!r}{_did_you_mean(near)}"
+    owners = sorted({user for user, name, _ in visible if name == parsed.name})
+    near = [f"{REGISTRY_PREFIX}{u}/{parsed.name}{suffix}" for u in _near(parsed.user, owners)]
+    if not near:
+        users = sorted({user for user, _, _ in visible})
+        near = [f"user `{user}`" for user in _near(parsed.user, users)]
+        if near:
+            return f"no user {parsed.user!r} has agents: did you mean {' or '.join(near)}?"
+    return f"no user {parsed.user!r} has an agent {parsed.name!r}{_did_you_mean(near)}"
 
 
 def _check_plays(ref: str, manifest: AgentManifest, scenario: str) -> None:
@@ -295,5 +360,6 @@ __all__ = [
     "find_version",
     "is_uploaded",
     "parse_registry_ref",
+    "unresolved",
     "version_ids",
 ]
