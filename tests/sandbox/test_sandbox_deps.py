@@ -32,6 +32,16 @@ def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalInde
         yield served
 
 
+def agent_logging(make_agent: Callable[..., Path], value: str, requirement: str) -> Path:
+    """An agent needing ``requirement`` that logs ``value`` (``module.attribute``) each move."""
+    module = value.split(".")[0]
+    code = f"import {module}\n\ndef act(observation, context):\n"
+    code += f"    context.log({value})\n    return context.legal_actions[0]\n"
+    return make_agent(
+        code, name=f"needs-{module.replace('_', '-')}", extra={"requirements": [requirement]}
+    )
+
+
 def play_one_move(folder: Path) -> list[str]:
     """Start the agent in ``folder`` sandboxed, play one tic-tac-toe move; its log lines."""
     worker = open_worker(resolve_agent(str(folder)), IsolationLevel.SANDBOX)
@@ -78,17 +88,7 @@ def test_build_deps_refuses_direct_references_before_running_anything(
 
 @pytest.mark.integration
 def test_agent_with_requirements_runs_in_the_sandbox(make_agent: Callable[..., Path]) -> None:
-    folder = make_agent(
-        """
-        import six
-
-        def act(observation, context):
-            context.log(six.__version__)
-            return context.legal_actions[0]
-        """,
-        name="needs-six",
-        extra={"requirements": ["six==1.16.0"]},
-    )
+    folder = agent_logging(make_agent, "six.__version__", "six==1.16.0")
     assert play_one_move(folder) == ["1.16.0"]
 
     started = time.monotonic()
@@ -111,17 +111,7 @@ def test_a_wheel_from_the_configured_index_installs_confined_and_works(
         return real(command, build, **kwargs)
 
     monkeypatch.setattr(deps, "run_confined", spy)
-    folder = make_agent(
-        """
-        import devspark_test_wheel
-
-        def act(observation, context):
-            context.log(devspark_test_wheel.VALUE)
-            return context.legal_actions[0]
-        """,
-        name="needs-wheel",
-        extra={"requirements": ["devspark-test-wheel==0.1.0"]},
-    )
+    folder = agent_logging(make_agent, "devspark_test_wheel.VALUE", "devspark-test-wheel==0.1.0")
     assert play_one_move(folder) == ["from the local wheel"]
     [command] = commands  # installed once, through the sandbox, wheels only, one index
     assert command[command.index("--only-binary") + 1] == ":all:"

@@ -22,6 +22,7 @@ from devspark.server.routes.agents import upload_limit
 from devspark.server.settings import Settings
 from devspark.services.accounts import Role
 from devspark.store.models import AgentVersionRow, AuditLogRow, UserRow
+from devspark.testing.archives import tar_gz
 
 AGENTS = "/api/v1/agents"
 
@@ -359,20 +360,9 @@ MANIFEST = (
 )
 
 
-def tar_of(files: dict[str, bytes]) -> bytes:
-    """A .tar.gz of ``files``; a name may carry undecodable bytes (surrogate escapes)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def refused(world: World, files: dict[str, bytes]) -> str:
     """Upload ``files``; assert a 422 invalid_argument and nothing published; the message."""
-    response = world.upload(tar_of({"agent.py": b"X = 0\n", **files}))
+    response = world.upload(tar_gz({"agent.py": b"X = 0\n", **files}))
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_argument"
@@ -397,7 +387,7 @@ def test_an_unknown_scenario_is_422_with_the_near_name(world: World) -> None:
     assert "unknown scenario 'chess' (known: connect_four, " in far and "or '*' for any" in far
     for fine in ('["*"]', '["connect_four-v1", "tictactoe"]'):
         manifest = MANIFEST.replace("1.0.0", f"1.0.{len(fine)}") + f"scenarios = {fine}\n"
-        ok = world.upload(tar_of({"agent.toml": manifest.encode(), "agent.py": b"X = 0\n"}))
+        ok = world.upload(tar_gz({"agent.toml": manifest.encode(), "agent.py": b"X = 0\n"}))
         assert ok.status_code == 201, ok.text
 
 

@@ -45,4 +45,20 @@ def pack_agent(folder: Path, *, name: str | None = None, version: str | None = N
     return buffer.getvalue()
 
 
-__all__ = ["pack_agent"]
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    """A ``.tar.gz`` of ``files`` (path -> bytes), in the given order, mode 0644.
+
+    A path may carry undecodable bytes as surrogate escapes (``os.fsdecode``), as a
+    hostile archive would.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+__all__ = ["pack_agent", "tar_gz"]

@@ -13,7 +13,6 @@ import hashlib
 import html
 import io
 import re
-import tarfile
 import textwrap
 import threading
 import zipfile
@@ -22,6 +21,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from devspark.testing.archives import tar_gz
 
 VERSION = "0.1.0"
 
@@ -130,12 +131,6 @@ class LocalIndex:
                 f"Metadata-Version: 2.1\nName: {name}\nVersion: {VERSION}\n"
             ).encode(),
         }
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            for path, data in files.items():
-                info = tarfile.TarInfo(path)
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-        data = buffer.getvalue()
+        data = tar_gz(files)
         self._publish(name, f"{base}.tar.gz", data)
         return data
