@@ -15,17 +15,25 @@ them under xdist. Pages are photographed at 1280x800 and 390x844 (``shots``); wi
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sqlite3
+import tarfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+
+from devspark.services.durable import TournamentParams, create_tournament
+from devspark.store.db import make_engine, session_factory
+from devspark.store.models import MatchRow, UserRow
 
 # Any skip (no chromium, no Playwright) fails in CI, this module-level one included:
 # see tests/ci_skip_guard.py.
@@ -291,10 +299,24 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     expect(standings.locator("svg.ci").first).to_be_visible()
     shots(page, "desktop-tournament")
     readable(page, "tournament")
+    # Scores read "1 : -1" with true minus signs (U+2212), no dash between; every finished
+    # match, and only those, links to its replay.
+    played = page.get_by_role("region", name=re.compile(r"^Matches \(\d+\)"))
+    rows = played.locator("tbody tr")
+    expect(rows.first).to_be_visible()
+    number = r"\u2212?\d+(\.\d+)?"
+    for text in rows.locator("td:nth-child(4)").all_inner_texts():
+        assert re.fullmatch(f"{number} : {number}", text), text
+    expect(played.get_by_role("link", name="Replay")).to_have_count(rows.count())
 
-    # Open a replay and step through it.
-    page.get_by_role("link", name="Replay").first.click()
+    # Open a replay and step through it; the facts name the tournament and the tie apart.
+    played.get_by_role("link", name="Replay").first.click()
     expect(page.locator("main h1")).to_contain_text(" vs ")
+    facts = page.locator(".facts")
+    expect(facts.get_by_role("link", name="round robin · tictactoe-v1")).to_have_attribute(
+        "href", re.compile(r"^#/tournaments/[0-9a-f-]{36}$")
+    )
+    expect(facts).to_contain_text(re.compile(r"\(tie [^,)]+, round \d+\)"))
     slider = page.get_by_label("Step", exact=True)
     expect(slider).to_be_visible()
     page.get_by_role("button", name="First step").click()
@@ -312,7 +334,10 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     row = board.get_by_role("row").filter(has_text=AGENT_REF)
     expect(row).to_have_count(1)
     expect(row.get_by_role("img", name=re.compile("95% interval"))).to_be_visible()
-    expect(row.get_by_role("cell").nth(3)).to_have_text(re.compile(r"^[\d,.]+ \u2013 [\d,.]+$"))
+    # Rating and interval rounded alike, no thousands separators, bounds joined by an en dash.
+    number = r"\u2212?\d+(\.\d+)?"
+    expect(row.get_by_role("cell").nth(2)).to_have_text(re.compile(f"^{number}$"))
+    expect(row.get_by_role("cell").nth(3)).to_have_text(re.compile(f"^{number}\u2013{number}$"))
     row.get_by_role("button", name=re.compile("rating history")).click()
     expect(page.get_by_label("Agent", exact=True)).to_have_value(AGENT_REF)
     expect(page.locator("figure svg.chart")).to_be_visible()
@@ -331,12 +356,25 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     shots(page, "desktop-agent")
     readable(page, "agent")
 
-    # API keys: the secret is shown once; revoking asks for confirmation.
+    # API keys: the form offers the scopes the server serves (matches:write among them);
+    # the secret is shown once; revoking asks for confirmation.
     desktop.go("#/keys")
+    served = httpx.get(
+        f"{desktop.server.url}/api/v1/users/me/api-keys/scopes",
+        headers={"Authorization": f"Bearer {_token(desktop)}"},
+        timeout=10,
+    ).json()
+    offered = page.get_by_role("group", name="Scopes").get_by_role("checkbox")
+    expect(offered).to_have_count(len(served))
+    assert [box.get_attribute("value") for box in offered.all()] == [s["scope"] for s in served]
     page.get_by_label("Name", exact=True).fill("ci")
-    page.get_by_label("agents:*").check()
+    page.get_by_label("agents:write").check()
+    page.get_by_label("matches:write").check()
     page.get_by_role("button", name="Create key").click()
     expect(page.get_by_label("New API key")).to_have_value(re.compile(r"^dsk_"))
+    expect(page.get_by_role("region", name=re.compile("^Your keys"))).to_contain_text(
+        "agents:write, matches:write"
+    )
     shots(page, "desktop-keys")
     readable(page, "keys")
     page.once("dialog", lambda dialog: dialog.accept())
@@ -361,7 +399,9 @@ LIVE_RECORDER = """() => {
     if (!body) return;
     const position = body.querySelector('.dsr-position');
     const connection = main.querySelector('.dsr-live .dsr-connection');
+    const steps = main.querySelector('.facts .fact-steps');
     const frame = {
+      steps: steps ? steps.textContent : '',
       length: Number(body.dataset.length || 0),
       shown: position ? position.textContent : '',
       connection: connection ? connection.dataset.connection : '',
@@ -431,8 +471,15 @@ def live_match(desktop: Tab, slow_agent_archive: Path) -> str:
     expect(page.locator("#player-heading")).to_have_text("Replay", timeout=30_000)
     expect(page.locator(".dsr-live")).to_have_count(0)
     expect(page.locator(".facts .badge").first).to_have_text("finished")
-    expect(page.get_by_label("Step", exact=True)).to_have_attribute("max", str(LIVE_ROUNDS))
+    slider = page.get_by_label("Step", exact=True)
+    expect(slider).to_have_attribute("max", str(LIVE_ROUNDS))
+    # It stays on the final board, where the live view ended, not back at the start.
+    expect(slider).to_have_value(str(LIVE_ROUNDS))
+    expect(page.locator(".facts .fact-steps")).to_have_text(str(LIVE_ROUNDS))
     frames: list[dict[str, Any]] = page.evaluate("() => window.liveFrames")
+    # While it played, the facts counted the steps received (not the stored 0).
+    counted = [int(f["steps"].split()[0]) for f in frames if f["steps"].endswith(" so far")]
+    assert counted and max(counted) >= 5 and counted == sorted(counted), frames
     playing = [f for f in frames if f["connection"] == "playing" and _step_shown(f) is not None]
     steps = [step for f in playing if (step := _step_shown(f)) is not None]
     assert steps == sorted(steps) and len(set(steps)) >= 5, frames
@@ -450,8 +497,37 @@ def live_match(desktop: Tab, slow_agent_archive: Path) -> str:
 
 
 def scenario_gallery(desktop: Tab, shots: Shot, sample_id: str) -> None:
-    """Each scenario's rules page (from the API, as text) and a sample replay of it."""
+    """Each scenario's rules page (reStructuredText rendered) and a sample replay of it.
+
+    The samples seeded on first start give every scenario one; the prisoner's dilemma
+    shows the newest, the match just watched live.
+    """
     page = desktop.go("#/scenarios")
+    cards = page.locator(".scenario-card")
+    scenarios = httpx.get(f"{desktop.server.url}/api/v1/scenarios", timeout=10).json()
+    expect(cards).to_have_count(len({s["id"] for s in scenarios["items"]}))
+    for index in range(cards.count()):
+        card = cards.nth(index)
+        expect(card.get_by_role("link", name="watch")).to_have_attribute(
+            "href", re.compile(r"^#/matches/[0-9a-f-]{36}$")
+        )
+        card.locator("details.rules summary").click()
+        rules = card.locator("details.rules")
+        expect(rules.get_by_role("heading", name="Rules", exact=True)).to_be_visible()
+        text = rules.inner_text()
+        # No reStructuredText markup shows: table borders, literal quotes, roles.
+        assert "====" not in text and "``" not in text and ":attr:" not in text, text[:2000]
+        card.locator("details.rules summary").click()
+    c4 = cards.filter(has=page.get_by_role("heading", name=re.compile("^connect_four")))
+    c4.locator("details.rules summary").click()
+    table = c4.locator("details.rules table").first
+    expect(table.get_by_role("columnheader")).to_have_text(
+        ["difficulty", "rows", "columns", "inarow"]
+    )
+    expect(table.locator("tbody tr")).to_have_count(5)
+    expect(table.locator("tbody tr").first.get_by_role("cell")).to_have_text(["1", "6", "7", "4"])
+    shots(page, "desktop-scenario-table")
+    c4.locator("details.rules summary").click()
     card = page.locator(".scenario-card").filter(
         has=page.get_by_role("heading", name=re.compile("^prisoners_dilemma"))
     )
@@ -649,6 +725,126 @@ def elimination_brackets(desktop: Tab, shots: Shot) -> str:
     return single
 
 
+FAILURE = "agent builtin:minimax crashed while starting: ImportError: no module named 'numpy'"
+"""The reason stored with the failed work below."""
+
+
+def _store_failed_work(server: Any) -> dict[str, str]:
+    """A failed tournament (a failed and a queued match) and a failed match of its own.
+
+    Written through the store, as the runner records work that fails while playing: the
+    API cannot be made to fail a match on purpose once it refuses bad options at the door.
+    The tournament's matches are not played (the runner resumes only running
+    tournaments), and the failed match is stored failed at once.
+    """
+    engine = make_engine(f"sqlite:///{server.data_dir / 'devspark.db'}")
+    try:
+        with session_factory(engine)() as session:
+            owner = session.scalars(select(UserRow).where(UserRow.username == USER)).one()
+            agents = ("builtin:minimax", "builtin:random")
+            tournament = create_tournament(
+                session,
+                owner_id=owner.id,
+                scenario="tictactoe",
+                format="round_robin",
+                agents=agents,
+                params=TournamentParams(agents=agents),
+            )
+            now = datetime.now(UTC)
+            tournament.status, tournament.error = "failed", FAILURE
+            tournament.started_at = tournament.finished_at = now
+
+            def match(status: str, label: str, tournament_id: Any) -> MatchRow:
+                pairing = {"round": 0, "label": label, "agents": list(agents)}
+                return MatchRow(
+                    scenario_id="tictactoe-v1",
+                    options={"reset": {}, "pairing": pairing},
+                    isolation="sandbox",
+                    status=status,
+                    tournament_id=tournament_id,
+                    owner_id=None if tournament_id else owner.id,
+                    error=FAILURE if status == "failed" else None,
+                    started_at=now if status == "failed" else None,
+                    finished_at=now if status == "failed" else None,
+                )
+
+            failed_in = match("failed", "R1-1", tournament.id)
+            queued_in = match("queued", "R1-2", tournament.id)
+            alone = match("failed", "match", None)
+            session.add_all([failed_in, queued_in, alone])
+            session.commit()
+            return {
+                "tournament": str(tournament.id),
+                "queued": str(queued_in.id),
+                "match": str(alone.id),
+            }
+    finally:
+        engine.dispose()
+
+
+def failed_work(desktop: Tab, shots: Shot) -> None:
+    """Failed work says why, prominently on its page and briefly in lists; only finished
+    matches offer a replay."""
+    page = desktop.page
+    api = f"{desktop.server.url}/api/v1"
+    ids = _store_failed_work(desktop.server)
+    served = httpx.get(f"{api}/tournaments/{ids['tournament']}", timeout=10).json()
+    assert served["status"] == "failed", served
+    # The reason as the API serves it; without one the page says none was recorded.
+    reason = served.get("error") or "The server recorded no reason."
+
+    desktop.go(f"#/tournaments/{ids['tournament']}")
+    block = page.get_by_role("note", name="Why this tournament failed")
+    expect(block).to_be_visible()
+    expect(block).to_contain_text("This tournament failed")
+    expect(block).to_contain_text(reason)
+    played = page.get_by_role("region", name=re.compile(r"^Matches \(\d+\)"))
+    expect(played.locator("tbody tr")).to_have_count(2)
+    expect(played.get_by_role("link", name="Replay")).to_have_count(0)  # queued or failed
+    expect(played.get_by_role("link", name="Watch live")).to_have_count(0)
+    expect(played.get_by_role("link", name=f"Match {ids['queued']} (queued)")).to_be_visible()
+    if served.get("error"):
+        failed_row = played.locator("tbody tr").filter(has=page.locator(".badge.failed"))
+        short = failed_row.locator(".failure-short")  # its first line, cut at 80 characters
+        expect(short).to_have_attribute("title", reason)
+        expect(short).to_have_text(re.compile(f"^{re.escape(reason[:60])}"))
+    shots(page, "desktop-failed-tournament")
+    readable(page, "failed tournament")
+
+    desktop.go("#/tournaments")
+    listed = page.locator("main table tbody tr").filter(has=page.locator(".badge.failed")).first
+    expect(listed).to_be_visible()
+    if served.get("error"):
+        expect(listed.locator(".badge.failed")).to_have_attribute("title", reason)
+
+    match = httpx.get(f"{api}/matches/{ids['match']}", timeout=10).json()
+    desktop.go(f"#/matches/{ids['match']}")
+    block = page.get_by_role("note", name="Why this match failed")
+    expect(block).to_contain_text(match.get("error") or "The server recorded no reason.")
+    expect(page.locator(".facts .badge").first).to_have_text("failed")
+    expect(page.get_by_text("No replay was recorded for this match.")).to_be_visible()
+    shots(page, "desktop-failed-match")
+    readable(page, "failed match")
+
+
+def manifest_errors_are_listed(desktop: Tab, tmp_path: Path) -> None:
+    """An upload refused for several manifest problems lists them, one item each."""
+    archive = tmp_path / "bad.tar.gz"
+    manifest = b'name = "bad"\nlanguage = "cobol"\nentrypoint = "agent.py"\n'
+    with tarfile.open(archive, "w:gz") as packed:
+        info = tarfile.TarInfo("agent.toml")
+        info.size = len(manifest)
+        packed.addfile(info, io.BytesIO(manifest))
+    page = desktop.go("#/agents")
+    page.get_by_label("Agent archive").set_input_files(str(archive))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    problems = _alert(page).last.locator("ul.problems li")
+    expect(problems.first).to_be_visible()
+    texts = problems.all_inner_texts()
+    assert len(texts) >= 2, texts
+    assert any("version" in t for t in texts) and any("cobol" in t for t in texts), texts
+
+
 VIEWER = "vera"
 
 
@@ -833,6 +1029,7 @@ def test_dashboard(
     shots: Shot,
     agent_archive: Path,
     slow_agent_archive: Path,
+    tmp_path: Path,
 ) -> None:
     # One test, so that one server and one browser serve every step, even under xdist
     # (starting `devspark serve` costs most of the time).
@@ -848,6 +1045,8 @@ def test_dashboard(
         sample = live_match(tab, slow_agent_archive)
         scenario_gallery(tab, shots, sample)
         bracket_id = elimination_brackets(tab, shots)
+        failed_work(tab, shots)
+        manifest_errors_are_listed(tab, tmp_path)
         user_token = _token(tab)
         if DOCS_SHOTS:
             replay_for_docs(tab)

@@ -1,7 +1,7 @@
 // Charts drawn as inline SVG: rating intervals (error bars) and rating history lines.
 // Colours come from CSS classes (s0..s5), so the page's style-src 'self' policy holds.
 
-import { fmtNum, h, s, simpleTable } from './dom.js';
+import { fmtNum, fmtInterval, fmtRating, h, s, simpleTable } from './dom.js';
 
 const SERIES = 6;
 
@@ -39,8 +39,8 @@ export function intervalBar(row, scale) {
   const x = (v) => ((v - scale.min) / (scale.max - scale.min)) * width;
   const hasInterval = typeof row.lower === 'number' && typeof row.upper === 'number';
   const label = hasInterval
-    ? `${row.agent}: rating ${fmtNum(row.rating)}, 95% interval ${fmtNum(row.lower)} to ${fmtNum(row.upper)}`
-    : `${row.agent}: rating ${fmtNum(row.rating)}, no interval`;
+    ? `${row.agent}: rating ${fmtRating(row.rating)}, 95% interval ${fmtRating(row.lower)} to ${fmtRating(row.upper)}`
+    : `${row.agent}: rating ${fmtRating(row.rating)}, no interval`;
   return s('svg', { class: 'ci', viewBox: `0 0 ${width} 18`, preserveAspectRatio: 'none', role: 'img', 'aria-label': label },
     s('title', {}, label),
     s('line', { class: 'track', x1: 0, x2: width, y1: 9, y2: 9 }),
@@ -122,7 +122,7 @@ export function historyChart(series, { title = 'Rating history', xLabel = 'match
         { label: 'Agent', render: (r) => r.name },
         { label: xLabel, render: (r) => String(r.x), num: true },
         { label: yLabel, render: (r) => fmtNum(r.y), num: true },
-        { label: 'band', render: (r) => (typeof r.lo === 'number' ? `${fmtNum(r.lo)} – ${fmtNum(r.hi)}` : '—'), num: true },
+        { label: 'band', render: (r) => (typeof r.lo === 'number' ? fmtInterval({ rating: r.y, lower: r.lo, upper: r.hi }) : '—'), num: true },
       ],
     }));
   return h('figure', {}, svg, h('figcaption', {}, legend, h('span', { class: 'muted' }, 'Line: skill estimate μ after each match; shaded: μ ± 2σ.')), data);

@@ -56,6 +56,23 @@ export function clear(el) {
 
 // ---------------------------------------------------------------- alerts and notices
 
+/**
+ * An error message; one that lists several problems (one per line, or "N problems: a;
+ * b; c" as manifest checks write them) becomes a list, one problem per item.
+ */
+function messageOf(message) {
+  const text = String(message);
+  let intro = '';
+  let lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const counted = lines.length === 1 ? text.match(/^(.*?\b\d+ problems?:)\s*(.+)$/s) : null;
+  if (counted) {
+    intro = counted[1];
+    lines = counted[2].split(/;\s+/).map((l) => l.trim()).filter(Boolean);
+  }
+  if (lines.length < 2) return h('span', { class: 'message' }, text);
+  return h('div', { class: 'message' }, intro, h('ul', { class: 'problems' }, lines.map((l) => h('li', {}, l))));
+}
+
 /** Show an error in the role="alert" region: its message, code and correlation id. */
 export function showError(error, context = '') {
   const region = document.getElementById('alerts');
@@ -64,7 +81,7 @@ export function showError(error, context = '') {
   const item = h('div', { class: 'alert' },
     h('div', {},
       context ? h('strong', {}, `${context}: `) : null,
-      h('span', { class: 'code' }, code), ' — ', h('span', { class: 'message' }, message),
+      h('span', { class: 'code' }, code), ' — ', messageOf(message),
       error && error.correlationId
         ? h('span', { class: 'cid' }, `Correlation id: ${error.correlationId}`) : null),
     h('button', { type: 'button', 'aria-label': 'Dismiss this error', onclick: () => item.remove() }, 'Dismiss'));
@@ -172,10 +189,76 @@ export function pairing(match) {
   return h('span', {}, parts);
 }
 
-/** "1 – 0" style score of a finished match, from the rewards in seat order. */
+const MINUS = '\u2212';
+
+/** A number with a true minus sign (−1, not -1), so it never reads as a dash. */
+export function fmtSigned(value, digits = 0) {
+  if (value === null || value === undefined || Number.isNaN(Number(value))) return '—';
+  const text = Math.abs(Number(value)).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false });
+  return Number(value) < 0 && Number(text) !== 0 ? `${MINUS}${text}` : text;
+}
+
+/** "1 : −1" score of a finished match, from the rewards in seat order. */
 export function score(match) {
   if (!match.results || !match.results.length) return '—';
-  return [...match.results].sort((a, b) => a.seat - b.seat).map((r) => fmtNum(r.reward, r.reward % 1 ? 2 : 0)).join(' – ');
+  return [...match.results].sort((a, b) => a.seat - b.seat).map((r) => fmtSigned(r.reward, r.reward % 1 ? 2 : 0)).join(' : ');
+}
+
+/** Decimals for a rating: none from 100 up (Elo-like scales), more for small scales. */
+function ratingDigits(value) {
+  const size = Math.abs(Number(value));
+  return size >= 100 ? 0 : size >= 10 ? 1 : 2;
+}
+
+/** A rating, rounded by its size, without thousands separators: "1979", "−12", "0.35". */
+export function fmtRating(value) {
+  return fmtSigned(value, ratingDigits(value));
+}
+
+/** A 95% interval "1606–2296", both bounds rounded like the row's rating. */
+export function fmtInterval(row) {
+  if (typeof row.lower !== 'number' || typeof row.upper !== 'number') return '—';
+  const digits = ratingDigits(row.rating ?? row.upper);
+  return `${fmtSigned(row.lower, digits)}\u2013${fmtSigned(row.upper, digits)}`;
+}
+
+/** "1979 (1606–2296)": a rating with its 95% interval. */
+export function fmtRatingWithInterval(row) {
+  return typeof row.lower === 'number' ? `${fmtRating(row.rating)} (${fmtInterval(row)})` : fmtRating(row.rating);
+}
+
+/** Whether a match has a stored replay to show (finished, with a replay recorded). */
+export function hasReplay(match) {
+  return match.status === 'finished' && match.replay_ref !== null;
+}
+
+/** The link of a match in a list: its replay, its live view, or its page. */
+export function matchAction(match) {
+  if (match.status === 'running') return matchLink(match, 'Watch live');
+  if (hasReplay(match)) return matchLink(match, 'Replay');
+  return h('a', { href: `#/matches/${match.id}`, 'aria-label': `Match ${match.id} (${match.status})` }, 'Details');
+}
+
+/**
+ * Why a failed match or tournament failed, as an alert-styled block (null unless `failed`).
+ * `error` is the API's reason; an older server sends none, and the block says so.
+ */
+export function failureBlock(item, what) {
+  if (!item || item.status !== 'failed') return null;
+  const reason = typeof item.error === 'string' && item.error.trim() ? item.error : null;
+  return h('div', { class: 'failure', role: 'note', 'aria-label': `Why this ${what} failed` },
+    h('strong', {}, `This ${what} failed`),
+    reason ? h('pre', { class: 'failure-reason' }, reason) : h('p', {}, 'The server recorded no reason.'));
+}
+
+/** A status badge; a failed item's reason in its tooltip and a short text beside it. */
+export function statusWithReason(item) {
+  const shown = badge(item.status);
+  if (item.status !== 'failed' || typeof item.error !== 'string' || !item.error.trim()) return shown;
+  const first = item.error.trim().split('\n')[0];
+  shown.setAttribute('title', item.error);
+  return h('span', { class: 'status-reason' }, shown, ' ',
+    h('span', { class: 'failure-short', title: item.error }, first.length > 80 ? `${first.slice(0, 79)}…` : first));
 }
 
 // ---------------------------------------------------------------- tables

@@ -3,7 +3,7 @@
 // admin: upload a new version, start, stop, deprecate.
 
 import { api, apiAll } from '../api.js';
-import { add, badge, clear, field, fmtDate, fmtInt, guarded, h, matchLink, notify, pairing, score, showError, simpleTable, sortableTable, timeAgo, agentLink } from '../dom.js';
+import { add, badge, clear, field, fmtDate, fmtInt, guarded, h, matchAction, notify, statusWithReason, pairing, score, showError, simpleTable, sortableTable, timeAgo, agentLink } from '../dom.js';
 import { historyChart, historySeries } from '../charts.js';
 import { boards, matches, parseRef } from '../data.js';
 import { canChange } from '../session.js';
@@ -39,9 +39,9 @@ async function recentMatches(ref) {
     columns: [
       { label: 'Match', render: (m) => pairing(m) },
       { label: 'Scenario', render: (m) => m.scenario_id },
-      { label: 'Result', render: (m) => (m.status === 'finished' ? score(m) : badge(m.status)), num: true },
+      { label: 'Result', render: (m) => (m.status === 'finished' ? score(m) : statusWithReason(m)), num: true },
       { label: 'When', render: (m) => timeAgo(m.finished_at || m.started_at || m.created_at) },
-      { label: '', render: (m) => matchLink(m, m.status === 'running' ? 'Watch live' : 'Replay') },
+      { label: '', render: (m) => matchAction(m) },
     ],
   });
 }

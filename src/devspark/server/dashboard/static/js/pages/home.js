@@ -1,7 +1,7 @@
 // #/ : live tournaments and matches, recent results, the top of each leaderboard.
 
 import { api } from '../api.js';
-import { add, clear, fmtNum, h, pairing, matchLink, score, showError, simpleTable, timeAgo, tournamentLink, badge, agentLink } from '../dom.js';
+import { add, clear, fmtRatingWithInterval, h, pairing, matchAction, score, showError, simpleTable, statusWithReason, timeAgo, tournamentLink, badge, agentLink } from '../dom.js';
 import { boards, matches } from '../data.js';
 
 const REFRESH_MS = 10_000;
@@ -33,9 +33,9 @@ function matchRows(items, caption, empty) {
     columns: [
       { label: 'Match', render: (m) => pairing(m) },
       { label: 'Scenario', render: (m) => m.scenario_id },
-      { label: 'Score', render: (m) => (m.status === 'finished' ? score(m) : badge(m.status)), num: true },
+      { label: 'Score', render: (m) => (m.status === 'finished' ? score(m) : statusWithReason(m)), num: true },
       { label: 'When', render: (m) => timeAgo(m.finished_at || m.started_at || m.created_at) },
-      { label: '', render: (m) => matchLink(m, m.status === 'running' ? 'Watch live' : 'Replay') },
+      { label: '', render: (m) => matchAction(m) },
     ],
   });
 }
@@ -43,7 +43,7 @@ function matchRows(items, caption, empty) {
 function leaderSummary(title, rows) {
   return h('div', { class: 'card' }, h('h3', {}, title),
     h('ol', {}, rows.slice(0, 5).map((r) => h('li', {}, agentLink(r.agent), ' ',
-      h('span', { class: 'muted' }, `${fmtNum(r.rating)} [${fmtNum(r.lower)}, ${fmtNum(r.upper)}]`)))));
+      h('span', { class: 'muted rating' }, fmtRatingWithInterval(r))))));
 }
 
 function leaders(data) {

@@ -2,7 +2,7 @@
 // with its 95% interval drawn as an error bar on the board's scale; history per agent.
 // Query: ?board=global|scenario:<id>|domain:<tag>|efficiency&agent=<ref>
 
-import { add, agentLink, clear, field, fmtInt, fmtNum, h, sortableTable } from '../dom.js';
+import { add, agentLink, clear, field, fmtInt, fmtInterval, fmtNum, fmtRating, h, sortableTable } from '../dom.js';
 import { historyChart, historySeries, intervalBar, intervalScale } from '../charts.js';
 import { boards } from '../data.js';
 
@@ -33,8 +33,8 @@ function ratingTable(rows, caption, onHistory) {
     columns: [
       { key: 'rank', label: 'Rank', num: true },
       { key: 'agent', label: 'Agent', render: (r) => agentLink(r.agent) },
-      { key: 'rating', label: 'Rating', num: true, render: (r) => fmtNum(r.rating) },
-      { key: 'lower', label: '95% interval', num: true, className: 'nowrap hide-narrow', render: (r) => `${fmtNum(r.lower)} – ${fmtNum(r.upper)}` },
+      { key: 'rating', label: 'Rating', num: true, render: (r) => fmtRating(r.rating) },
+      { key: 'lower', label: '95% interval', num: true, className: 'nowrap hide-narrow', render: (r) => fmtInterval(r) },
       { key: 'width', label: 'Interval', sortable: false, className: 'interval', render: (r) => intervalBar(r, scale) },
       { key: 'matches', label: 'Matches', num: true, className: 'hide-narrow', render: (r) => fmtInt(r.matches) },
       { key: 'wins', label: 'W / D / L', num: true, className: 'nowrap hide-narrow', render: (r) => `${r.wins} / ${r.draws} / ${r.losses}` },
@@ -53,7 +53,7 @@ function efficiencyTable(rows, onHistory) {
     empty: 'No rated agent yet.',
     columns: [
       { key: 'agent', label: 'Agent', render: (r) => agentLink(r.agent) },
-      { key: 'rating', label: 'Rating', num: true, render: (r) => fmtNum(r.rating) },
+      { key: 'rating', label: 'Rating', num: true, render: (r) => fmtRating(r.rating) },
       { key: 'cpu_s_per_move', label: 'CPU s / move', num: true, render: (r) => fmtNum(r.cpu_s_per_move, 4) },
       { key: 'pareto', label: 'Pareto front', value: (r) => (r.pareto ? 1 : 0), render: (r) => (r.pareto ? 'yes' : 'no') },
       { key: 'history', label: 'History', sortable: false, render: (r) => h('button', { type: 'button', class: 'small secondary', 'aria-label': `Show the rating history of ${r.agent}`, onclick: () => onHistory(r.agent) }, 'Chart') },

@@ -3,7 +3,7 @@
 // and is imported lazily, so this page still shows the match when it fails to load.
 
 import { api, freshAccessToken, openSocket } from '../api.js';
-import { add, agentLink, badge, clear, fmtDate, fmtNum, h, notify, showError, simpleTable } from '../dom.js';
+import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtNum, fmtSigned, h, notify, showError, simpleTable, tournamentLink } from '../dom.js';
 
 const POLL_MS = 3000;
 const PLAYING = new Set(['queued', 'running']);
@@ -18,7 +18,7 @@ function resultsTable(match) {
       { label: 'Agent', render: (r) => agentLink(r.agent) },
       { label: 'Role', render: (r) => r.role },
       { label: 'Status', render: (r) => badge(r.status) },
-      { label: 'Reward', render: (r) => fmtNum(r.reward, 2), num: true },
+      { label: 'Reward', render: (r) => fmtSigned(r.reward, 2), num: true },
       { label: 'Moves', render: (r) => String(r.moves), num: true },
       { label: 'Wall ms', render: (r) => fmtNum(r.wall_ms, 1), num: true },
       { label: 'CPU s', render: (r) => fmtNum(r.cpu_s, 3), num: true },
@@ -28,18 +28,40 @@ function resultsTable(match) {
   });
 }
 
-function facts(match) {
-  return h('dl', { class: 'facts' },
+/** The tournament a match belongs to, by name (its format and scenario), linked. */
+function tournamentOf(match, tournament) {
+  const link = tournament ? tournamentLink(tournament)
+    : h('a', { href: `#/tournaments/${match.tournament_id}` }, `tournament ${String(match.tournament_id).slice(0, 8)}`);
+  const round = match.round !== null && match.round !== undefined ? `round ${match.round + 1}` : null;
+  const where = [match.label ? `tie ${match.label}` : null, round].filter(Boolean).join(', ');
+  return [h('dt', {}, 'Tournament'), h('dd', {}, link, where ? h('span', { class: 'muted' }, ` (${where})`) : null)];
+}
+
+/** Seconds since `started` (an ISO date), for a match still being played. */
+function elapsed(started) {
+  const ms = Date.now() - new Date(started).getTime();
+  return Number.isFinite(ms) ? `${fmtNum(Math.max(ms, 0) / 1000, 1)} s so far` : 'still playing';
+}
+
+/**
+ * The match's facts. While it is played (`live` given), steps and time are those received
+ * so far: the stored `steps` and `wall_ms` are written when it ends.
+ */
+function facts(match, tournament, live = null) {
+  const playing = PLAYING.has(match.status);
+  const steps = playing ? (live && live.steps ? `${live.steps} so far` : match.status === 'queued' ? 'not started' : '0 so far') : String(match.steps);
+  const wall = playing ? (match.started_at ? elapsed(match.started_at) : 'not started') : `${fmtNum(match.wall_ms, 1)} ms`;
+  return h('div', {}, failureBlock(match, 'match'), h('dl', { class: 'facts' },
     h('dt', {}, 'Status'), h('dd', {}, badge(match.status)),
     h('dt', {}, 'Scenario'), h('dd', {}, match.scenario_id),
     h('dt', {}, 'Agents'), h('dd', {}, match.agents.map((a, i) => [i ? ' vs ' : '', agentLink(a)])),
-    match.tournament_id ? [h('dt', {}, 'Tournament'), h('dd', {}, h('a', { href: `#/tournaments/${match.tournament_id}` }, match.label || 'open'), match.round !== null && match.round !== undefined ? `, round ${match.round + 1}` : '')] : null,
+    match.tournament_id ? tournamentOf(match, tournament) : null,
     h('dt', {}, 'Seed'), h('dd', {}, String(match.seed)),
     h('dt', {}, 'Isolation'), h('dd', {}, match.isolation),
-    h('dt', {}, 'Steps'), h('dd', {}, String(match.steps)),
-    h('dt', {}, 'Wall time'), h('dd', {}, `${fmtNum(match.wall_ms, 1)} ms`),
+    h('dt', {}, 'Steps'), h('dd', { class: 'fact-steps' }, steps),
+    h('dt', {}, 'Wall time'), h('dd', { class: 'fact-wall' }, wall),
     h('dt', {}, 'Started'), h('dd', {}, fmtDate(match.started_at)),
-    h('dt', {}, 'Finished'), h('dd', {}, fmtDate(match.finished_at)));
+    h('dt', {}, 'Finished'), h('dd', {}, fmtDate(match.finished_at))));
 }
 
 async function loadPlayer() {
@@ -55,8 +77,12 @@ async function loadPlayer() {
 export async function render(ctx) {
   const [id] = ctx.params;
   let match = await api(`/matches/${id}`);
+  // Its tournament's name (the match's label is the tie's, "B4"); the link still works without it.
+  const tournament = match.tournament_id ? await api(`/tournaments/${match.tournament_id}`).catch(() => null) : null;
   if (!ctx.isCurrent()) return;
-  const factsHost = h('div', {}, facts(match));
+  const live = { steps: 0 };
+  const drawFacts = () => add(clear(factsHost), facts(match, tournament, live));
+  const factsHost = h('div', {}, facts(match, tournament, live));
   const resultsHost = h('div', {}, resultsTable(match));
   const playerHeading = h('h2', { id: 'player-heading' }, 'Replay');
   const playerHost = h('div', { class: 'replay-host' });
@@ -73,7 +99,7 @@ export async function render(ctx) {
     mounted = null;
   });
 
-  async function showReplay() {
+  async function showReplay({ atEnd = false } = {}) {
     playerHeading.textContent = 'Replay';
     let doc;
     try {
@@ -89,6 +115,8 @@ export async function render(ctx) {
     if (!ctx.isCurrent()) return;
     clear(playerHost);
     mounted = player.mountReplayPlayer(playerHost, doc);
+    // Coming from the live view, stay on the final board rather than jump back to the start.
+    if (atEnd && mounted.view) mounted.goTo(mounted.view.timeline.length - 1);
   }
 
   async function showLive() {
@@ -121,6 +149,12 @@ export async function render(ctx) {
     mounted = player.mountLiveMatch(playerHost, id, watched, {
       scenario: match.scenario_id,
       agents: match.agents,
+      onStep: (event) => {
+        if (typeof event.step !== 'number' || ended) return;
+        live.steps = Math.max(live.steps, event.step + 1); // step -1 is the state after reset
+        if (match.status === 'queued') match = { ...match, status: 'running', started_at: match.started_at || new Date().toISOString() };
+        drawFacts();
+      },
     });
   }
 
@@ -150,17 +184,17 @@ export async function render(ctx) {
     }
     if (!ctx.isCurrent() || ended) return;
     if (PLAYING.has(match.status)) {
-      if (match.status !== before) add(clear(factsHost), facts(match)); // queued → running
+      if (match.status !== before) drawFacts(); // queued → running
       timer = setTimeout(pollNow, POLL_MS);
       return;
     }
     ended = true;
-    add(clear(factsHost), facts(match));
+    drawFacts();
     add(clear(resultsHost), resultsTable(match));
     if (mounted) mounted.destroy();
     mounted = null;
     notify(`The match has ${match.status}; showing its replay.`, 'info');
-    await guard(showReplay);
+    await guard(() => showReplay({ atEnd: true }));
   };
   // One poll at a time: the timer and `match_finished` both ask for one; a request made
   // while one is in flight (it may have read the match just before it was stored) runs

@@ -3,14 +3,14 @@
 // socket is not available: logged out, or the connection dropped).
 
 import { api, apiAll } from '../api.js';
-import { add, agentLink, badge, clear, fmtDate, fmtNum, guarded, h, matchLink, notify, pairing, score, showError, simpleTable, sortableTable, timeAgo } from '../dom.js';
+import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtInterval, fmtNum, fmtRating, guarded, h, matchAction, notify, pairing, score, showError, simpleTable, sortableTable, statusWithReason, timeAgo } from '../dom.js';
 import { intervalBar, intervalScale } from '../charts.js';
 import { subscribe } from '../live.js';
 import { canChange } from '../session.js';
 
 const POLL_MS = 4000;
 const POLL_LIVE_MS = 20_000;
-const DONE = new Set(['finished', 'cancelled']);
+const DONE = new Set(['finished', 'cancelled', 'failed']);
 
 /** Each agent's outcome in a finished match: 'win', 'draw' or 'loss'. */
 function outcomes(match) {
@@ -67,8 +67,8 @@ function finalTable(rows) {
     columns: [
       { key: 'rank', label: 'Rank', num: true },
       { key: 'agent', label: 'Agent', render: (r) => agentLink(r.agent) },
-      { key: 'rating', label: 'Rating', num: true, render: (r) => fmtNum(r.rating) },
-      { key: 'lower', label: '95% interval', num: true, className: 'nowrap hide-narrow', render: (r) => `${fmtNum(r.lower)} – ${fmtNum(r.upper)}` },
+      { key: 'rating', label: 'Rating', num: true, render: (r) => fmtRating(r.rating) },
+      { key: 'lower', label: '95% interval', num: true, className: 'nowrap hide-narrow', render: (r) => fmtInterval(r) },
       { key: 'bar', label: 'Interval', sortable: false, className: 'interval', render: (r) => intervalBar(r, scale) },
       { key: 'matches', label: 'Matches', num: true, className: 'hide-narrow' },
     ],
@@ -129,10 +129,10 @@ function matchesTable(matches) {
     columns: [
       { label: 'Round', render: (m) => (m.round ?? 0) + 1, num: true, className: 'hide-narrow' },
       { label: 'Match', render: (m) => pairing(m) },
-      { label: 'Status', render: (m) => badge(m.status), className: 'hide-narrow' },
+      { label: 'Status', render: (m) => statusWithReason(m) },
       { label: 'Score', render: (m) => score(m), num: true },
       { label: 'When', render: (m) => timeAgo(m.finished_at || m.started_at || m.created_at) },
-      { label: '', render: (m) => matchLink(m, m.status === 'running' ? 'Watch live' : 'Replay') },
+      { label: '', render: (m) => matchAction(m) },
     ],
   });
 }
@@ -140,6 +140,7 @@ function matchesTable(matches) {
 function progress(t) {
   const done = t.matches.finished + t.matches.failed;
   return h('div', { class: 'panel' },
+    failureBlock(t, 'tournament'),
     h('p', {}, badge(t.status), ' ',
       `${done} match${done === 1 ? '' : 'es'} played`, t.matches.failed ? ` (${t.matches.failed} failed)` : '',
       `, ${t.matches.running} running, ${t.matches.queued} queued.`),
@@ -235,13 +236,13 @@ export async function render(ctx) {
 
   let live = false;
   if (DONE.has(tournament.status)) {
-    liveState.textContent = `This tournament is ${tournament.status}.`;
+    liveState.textContent = tournament.status === 'failed' ? 'This tournament failed (see why above).' : `This tournament is ${tournament.status}.`;
     await reload();
     return;
   }
   const socket = subscribe(`tournament:${id}`, (event) => {
     if (event.type === 'match_started') logEvent(`Match started: ${(event.agents || []).join(' vs ')}`);
-    else if (event.type === 'match_finished') logEvent(`Match finished: ${(event.agents || []).join(' vs ')} (${(event.rewards || []).join(' – ')})`);
+    else if (event.type === 'match_finished') logEvent(`Match finished: ${(event.agents || []).join(' vs ')} (${score({ results: (event.rewards || []).map((reward, seat) => ({ seat, reward })) })})`);
     else if (event.type === 'tournament') logEvent(`Tournament ${event.status}`);
     else if (event.type === 'dropped') logEvent(`${event.count} events missed; reloading`);
     soon();

@@ -1,7 +1,7 @@
 // #/tournaments : every tournament (newest first), and the form to create one.
 
 import { api, apiAll } from '../api.js';
-import { add, badge, clear, field, guarded, h, notify, simpleTable, timeAgo, tournamentLink } from '../dom.js';
+import { add, clear, field, guarded, h, notify, simpleTable, statusWithReason, timeAgo, tournamentLink } from '../dom.js';
 import { knownRefs, scenarios } from '../data.js';
 import { canCreate, me } from '../session.js';
 
@@ -73,7 +73,7 @@ async function createForm(ctx) {
 export async function render(ctx) {
   add(ctx.main, h('h1', {}, 'Tournaments'));
   const status = ctx.query.get('status') || '';
-  const filter = h('select', { name: 'status' }, ['', 'created', 'running', 'finished', 'cancelled'].map((v) => h('option', { value: v }, v || 'any')));
+  const filter = h('select', { name: 'status' }, ['', 'created', 'running', 'finished', 'cancelled', 'failed'].map((v) => h('option', { value: v }, v || 'any')));
   filter.value = status;
   filter.addEventListener('change', () => ctx.navigate(filter.value ? `#/tournaments?status=${filter.value}` : '#/tournaments'));
   const page = await api(`/tournaments?limit=100${status ? `&status=${status}` : ''}`);
@@ -85,7 +85,7 @@ export async function render(ctx) {
     empty: 'No tournament yet.',
     columns: [
       { label: 'Tournament', render: (t) => tournamentLink(t) },
-      { label: 'Status', render: (t) => badge(t.status) },
+      { label: 'Status', render: (t) => statusWithReason(t) },
       { label: 'Entrants', render: (t) => String(t.agents.length), num: true },
       { label: 'Matches', render: (t) => `${t.matches.finished + t.matches.failed} / ${t.matches.total}`, num: true },
       { label: 'Created', render: (t) => timeAgo(t.created_at) },
