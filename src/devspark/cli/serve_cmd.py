@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,6 +45,21 @@ def bind_listener(host: str, port: int) -> socket.socket:
         )
         raise typer.Exit(1) from exc
     return sock
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """Where uvicorn listens, and whose ``X-Forwarded-*`` headers it believes.
+
+    Forwarded headers are read only from ``settings.trusted_proxies``; with none
+    configured (the default) they are ignored, so no client (not even one on
+    127.0.0.1, which uvicorn trusts by default) can choose the IP the rate limiter sees.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+    }
 
 
 def serve(
@@ -91,7 +106,7 @@ def serve(
             f"password {report.password!r}"
         )
     typer.echo(f"DevSpark server on {settings.url} (API docs: {settings.url}/docs)")
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    config = uvicorn.Config(app, log_level="info", **uvicorn_options(settings))
     install_log_redaction()  # after uvicorn configured its loggers: ?token= stays out
     with listener:
         uvicorn.Server(config).run(sockets=[listener])

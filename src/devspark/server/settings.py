@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ RATE_LIMIT_ENV = "DEVSPARK_RATE_LIMIT"
 RATE_LIMIT_IP_ENV = "DEVSPARK_RATE_LIMIT_IP"
 MATCH_WORKERS_ENV = "DEVSPARK_MATCH_WORKERS"
 REDIS_URL_ENV = "DEVSPARK_REDIS_URL"
+TRUSTED_PROXIES_ENV = "DEVSPARK_TRUSTED_PROXIES"
 MAX_BODY_ENV = "DEVSPARK_MAX_BODY_BYTES"
 WS_CONNECT_LIMIT_ENV = "DEVSPARK_WS_CONNECT_LIMIT"
 WS_MESSAGE_LIMIT_ENV = "DEVSPARK_WS_MESSAGE_LIMIT"
@@ -68,6 +70,9 @@ class Settings(BaseModel):
             a ``limits`` string, default ``"60/minute"``, or ``"off"``).
         ws_message_limit: Messages per WebSocket connection
             (``DEVSPARK_WS_MESSAGE_LIMIT``, default ``"120/minute"``, or ``"off"``).
+        trusted_proxies: Reverse proxies whose ``X-Forwarded-For``/``-Proto`` headers
+            are believed (``DEVSPARK_TRUSTED_PROXIES``, comma-separated IPs or CIDRs);
+            none by default, so the client IP is always the connection's peer.
 
     """
 
@@ -86,6 +91,14 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1024)
     ws_connect_limit: str = DEFAULT_WS_CONNECT_LIMIT
     ws_message_limit: str = DEFAULT_WS_MESSAGE_LIMIT
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad item
+        return value
 
     @field_validator("rate_limit", "rate_limit_ip", "ws_connect_limit", "ws_message_limit")
     @classmethod
@@ -120,6 +133,7 @@ class Settings(BaseModel):
         max_upload_bytes: int | None = None,
         ws_connect_limit: str | None = None,
         ws_message_limit: str | None = None,
+        trusted_proxies: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``); arguments win.
@@ -145,6 +159,8 @@ class Settings(BaseModel):
                 ``DEVSPARK_WS_CONNECT_LIMIT``, else ``"60/minute"``.
             ws_message_limit: Messages per WebSocket; else ``DEVSPARK_WS_MESSAGE_LIMIT``,
                 else ``"120/minute"``.
+            trusted_proxies: Comma-separated proxy IPs/CIDRs; else
+                ``DEVSPARK_TRUSTED_PROXIES``, else none.
             environ: Variables to read instead of the process environment.
 
         Returns:
@@ -192,6 +208,7 @@ class Settings(BaseModel):
                 ws_message_limit=ws_message_limit
                 or env.get(WS_MESSAGE_LIMIT_ENV)
                 or DEFAULT_WS_MESSAGE_LIMIT,
+                trusted_proxies=_split(trusted_proxies or env.get(TRUSTED_PROXIES_ENV, "")),
             )
         except ValidationError as exc:
             problems = "; ".join(
@@ -204,6 +221,10 @@ class Settings(BaseModel):
         """The base URL the server answers on, e.g. ``http://127.0.0.1:8000``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _parse_bool(name: str, value: str) -> bool:

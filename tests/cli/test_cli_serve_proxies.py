@@ -1,0 +1,89 @@
+"""``X-Forwarded-For`` is believed only from configured proxies (DEVSPARK_TRUSTED_PROXIES).
+
+A real uvicorn server, configured as ``devspark serve`` configures it, answers on
+127.0.0.1 with a per-IP limit of 2 requests a minute: the third request shows which
+client IP the rate limiter saw.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+
+from devspark.cli.serve_cmd import bind_listener, uvicorn_options
+from devspark.core.errors import InvalidArgumentError
+from devspark.server.app import create_app
+from devspark.server.settings import Settings
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def served(settings: Settings) -> Iterator[str]:
+    """Run the app under uvicorn in a thread; the socket is bound (and queues) first."""
+    listener = bind_listener(settings.host, settings.port)
+    listener.listen()  # connections queue until uvicorn serves: no readiness polling
+    config = uvicorn.Config(
+        create_app(settings, hasher=CHEAP), log_level="warning", **uvicorn_options(settings)
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        yield settings.url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()
+
+
+def _statuses(url: str) -> list[int]:
+    """Three reads from 127.0.0.1, each claiming another forwarded client IP."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        return [
+            client.get(
+                "/api/v1/scenarios", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+            ).status_code
+            for n in range(3)
+        ]
+
+
+def _settings(tmp_path: Path, **environ: str) -> Settings:
+    """SQLite in ``tmp_path`` (the environment is explicit: the process's is not read)."""
+    return Settings.from_env(
+        data_dir=tmp_path / "data", port=_free_port(), rate_limit_ip="2/minute", environ=environ
+    )
+
+
+def test_by_default_x_forwarded_for_does_not_change_the_client_ip(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert settings.trusted_proxies == ()
+    with served(settings) as url:
+        assert _statuses(url) == [200, 200, 429]  # all three counted against 127.0.0.1
+
+
+def test_a_configured_proxy_is_believed(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, DEVSPARK_TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.1")
+    assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1")
+    with served(settings) as url:
+        assert _statuses(url) == [200, 200, 200]  # three forwarded clients, one each
+
+
+def test_a_malformed_proxy_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="trusted_proxies"):
+        Settings.from_env(data_dir=tmp_path, trusted_proxies="10.0.0.300", environ={})
