@@ -201,3 +201,31 @@ def test_a_file_index_is_shown_read_only_to_the_installer(
         assert module.read_text() == "VALUE = 42\n"
     finally:
         shutil.rmtree(root)
+
+
+def test_shown_index_hides_credentials() -> None:
+    assert deps.shown_index("https://pypi.org/simple") == "https://pypi.org/simple"
+    assert (
+        deps.shown_index("https://build:s3cret@pypi.example:8443/simple")
+        == "https://***@pypi.example:8443/simple"
+    )
+
+
+@pytest.mark.integration
+def test_a_failed_install_names_the_package_and_hides_index_credentials(
+    index: LocalIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = index.url.replace("http://", "http://build:s3cret@")
+    monkeypatch.setenv(INDEX_ENV, secret)
+    with pytest.raises(InvalidArgumentError) as info:
+        build_deps(["devspark-no-such-package"])
+    message = str(info.value)
+    assert message.startswith(
+        "requirements ['devspark-no-such-package'] cannot be installed as wheels from "
+        f"{deps.shown_index(secret)} (source distributions are never built): "
+    )
+    assert "devspark-no-such-package" in message.partition("never built): ")[2]  # uv's reason
+    assert "s3cret" not in message
+    assert not list(
+        (runtime_dir() / "venvs").glob(f".{deps_key(['devspark-no-such-package'])[:12]}-*")
+    )

@@ -57,6 +57,17 @@ def index_url() -> str:
     return os.environ.get(INDEX_ENV, "").strip() or DEFAULT_INDEX
 
 
+def shown_index(index: str) -> str:
+    """``index`` fit for messages: a password or token in it is replaced by ``***``."""
+    parsed = urlparse(index)
+    if parsed.password is None and parsed.username is None:
+        return index
+    host = parsed.hostname or ""
+    if parsed.port is not None:
+        host += f":{parsed.port}"
+    return parsed._replace(netloc=f"***@{host}").geturl()
+
+
 def deps_key(requirements: list[str]) -> str:
     """Content hash of a requirement list (order and duplicates do not matter) and index."""
     text = "\n".join(sorted({r.strip() for r in requirements}))
@@ -180,6 +191,31 @@ def _checked(requirements: list[str]) -> list[str]:
     return checked
 
 
+def _install(checked: list[str], requirements: list[str], scratch: Path, timeout: float) -> None:
+    """Install ``checked`` into ``scratch/site-packages`` with the confined uv.
+
+    Raises:
+        InvalidArgumentError: uv failed or ran past ``timeout`` (with its reason).
+
+    """
+    index = index_url()
+    binds = ["--ro-bind", str(staged_uv()), _UV, *_index_binds(index)]
+    try:
+        done = run_confined(_install_command(checked, index), scratch, binds=binds, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise InvalidArgumentError(
+            f"requirements {requirements!r}: installing from {shown_index(index)} took "
+            f"over {timeout:g} s"
+        ) from None
+    if done.returncode != 0 or not (scratch / "site-packages").is_dir():
+        output = (done.stderr.strip() or done.stdout.strip())[-2000:]
+        raise InvalidArgumentError(
+            f"requirements {requirements!r} cannot be installed as wheels from "
+            f"{shown_index(index)} (source distributions are never built): "
+            + output.replace(index, shown_index(index))
+        )
+
+
 def build_deps(requirements: list[str], *, timeout: float = 600.0) -> Path:
     """Return the cached environment for ``requirements``, building it on first use.
 
@@ -200,25 +236,11 @@ def build_deps(requirements: list[str], *, timeout: float = 600.0) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.parent.chmod(0o755)
     scratch = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=target.parent))
-    index = index_url()
     try:
-        binds = ["--ro-bind", str(staged_uv()), _UV, *_index_binds(index)]
-        done = run_confined(_install_command(checked, index), scratch, binds=binds, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise InvalidArgumentError(
-            f"requirements {requirements!r}: installing from {index} took over {timeout:g} s"
-        ) from None
+        _install(checked, requirements, scratch, timeout)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    if done.returncode != 0 or not (scratch / "site-packages").is_dir():
-        shutil.rmtree(scratch, ignore_errors=True)
-        output = (done.stderr.strip() or done.stdout.strip())[-2000:]
-        raise InvalidArgumentError(
-            f"requirements {requirements!r} cannot be installed as wheels from {index} "
-            f"(source distributions are never built): {output}"
-        )
     _seal(scratch)
     try:
         scratch.rename(target)
