@@ -15,7 +15,9 @@ same populations and seeds are scheduled by :class:`~devspark.arena.formats.Ladd
 in this run with ``matchmaking="uniform"`` (uniformly random pairs), ``"info_gain"``
 and ``"active"`` (the ladder's default), in the ladder's default batches of four pairs
 (four matches in flight; the ladder reads the ratings before each batch).
-The ladder never sees the hidden strengths, only the ratings' estimates.
+The ladder never sees the hidden strengths, only the ratings' estimates. The population,
+the game and the simulation live in ``devspark.testing.populations`` (the ladder's tests
+run a smaller version of this comparison).
 
 Every CHECK matches the Kendall tau between the ratings' order (``mu``) and the hidden
 strengths is taken and averaged over the populations (``--seeds``, default 0-79).
@@ -40,8 +42,6 @@ rating_updates_per_s, the settings used and the judged figures (target, met, rat
 from __future__ import annotations
 
 import argparse
-import math
-import random
 import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -54,7 +54,6 @@ from _util import emit, figure, machine
 
 AGENTS = 32
 SPREAD = 3.0
-DRAW = 0.3
 SEEDS = "0-79"
 CHECK = 50
 HORIZON = 1500
@@ -86,18 +85,6 @@ class Run(NamedTuple):
     bt_tau: float | None
 
 
-def play(rng: random.Random, s_a: float, s_b: float) -> tuple[float, float]:
-    """One game of the Davidson model: ``(1, 0)``, ``(0, 1)`` or a draw ``(0.5, 0.5)``."""
-    pi_a, pi_b = math.exp(s_a), math.exp(s_b)
-    draw = DRAW * math.sqrt(pi_a * pi_b)
-    u = rng.random() * (pi_a + pi_b + draw)
-    if u < pi_a:
-        return (1.0, 0.0)
-    if u < pi_a + pi_b:
-        return (0.0, 1.0)
-    return (0.5, 0.5)
-
-
 def raw_openskill_seconds(beta: float, games: list[Any]) -> float:
     """Seconds openskill's own ``PlackettLuce.rate`` takes over ``games`` (the baseline)."""
     from openskill.models import PlackettLuce
@@ -123,54 +110,34 @@ def raw_openskill_seconds(beta: float, games: list[Any]) -> float:
 
 def run(mode: str, seed: int, settings: Settings) -> Run:
     """Taus at every checkpoint, the rating updates and the seconds they took."""
-    from devspark.arena.formats import Ladder
     from devspark.rating.bradley_terry import fit_bradley_terry
-    from devspark.rating.models import OpenSkillRatings
-    from devspark.rating.outcomes import Outcome
+    from devspark.testing.populations import LadderSettings, Population, simulate_ladder
 
-    strength = np.random.default_rng(seed).normal(0.0, SPREAD, AGENTS)
-    agents = [f"agent-{i:02d}" for i in range(AGENTS)]
-    hidden = dict(zip(agents, strength.tolist(), strict=True))
-    ratings = OpenSkillRatings(keep_history=False, beta=settings.beta)
-    ladder = Ladder(
-        agents,
-        ratings,
-        matches=HORIZON,
-        seed=seed,
+    population = Population.draw(seed, AGENTS, SPREAD)
+    ladder = LadderSettings(
+        beta=settings.beta,
         batch=settings.batch,
-        matchmaking=mode,
+        warmup=settings.warmup,
         exploration=settings.exploration,
         concentration=settings.concentration,
-        warmup=settings.warmup,
     )
-    rng = random.Random(seed + 1_000_003)
-    taus: list[float] = []
-    games: list[Outcome] = []
-    updating = 0.0
-    while not ladder.done:
-        for pairing in ladder.next_round():
-            a, b = pairing.agents
-            outcome = Outcome(pairing.agents, play(rng, hidden[a], hidden[b]))
-            start = time.perf_counter()
-            ratings.update(outcome)
-            updating += time.perf_counter() - start
-            ladder.record(pairing, outcome)
-            games.append(outcome)
-            if len(games) % CHECK == 0:
-                mus = [ratings.estimate(agent)[0] for agent in agents]
-                taus.append(float(kendalltau(mus, strength).statistic))
+    done = simulate_ladder(
+        population, mode, matches=HORIZON, seed=seed, check=CHECK, settings=ladder
+    )
     bt_tau = None
     if settings.bradley_terry:
-        fitted = {row.agent: row.rating for row in fit_bradley_terry(games, bootstrap=0)}
-        bt_tau = float(kendalltau([fitted[a] for a in agents], strength).statistic)
-    raw = raw_openskill_seconds(settings.beta, games)
-    return Run(taus, len(games), updating, raw, bt_tau)
+        fitted = {row.agent: row.rating for row in fit_bradley_terry(done.games, bootstrap=0)}
+        ranked = [fitted[a] for a in population.agents]
+        bt_tau = float(kendalltau(ranked, population.strengths).statistic)
+    raw = raw_openskill_seconds(settings.beta, done.games)
+    return Run(done.taus, len(done.games), done.updating_s, raw, bt_tau)
 
 
 def matches_to(target: float, mean_taus: np.ndarray) -> int | None:
     """Matches at the first checkpoint whose mean tau reaches ``target``."""
-    reached = np.flatnonzero(mean_taus >= target)
-    return int(reached[0] + 1) * CHECK if len(reached) else None
+    from devspark.testing.populations import matches_to as first_reached
+
+    return first_reached(target, mean_taus, CHECK)
 
 
 def ratio_of(curves: dict[str, np.ndarray], mode: str, rows: Any = slice(None)) -> float | None:
@@ -238,6 +205,7 @@ def report_spread(curves: dict[str, np.ndarray], modes: list[str], args: Any) ->
 
 def main() -> None:
     from devspark.rating.models import DEFAULT_BETA
+    from devspark.testing.populations import DRAW
 
     args = parse_args()
     load = machine()
