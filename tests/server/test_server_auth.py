@@ -298,6 +298,15 @@ def test_refresh_reuse_revokes_the_familys_access_tokens(client: TestClient) -> 
         )
 
 
+def test_a_logged_out_token_cannot_open_a_websocket(client: TestClient) -> None:
+    register(client)
+    tokens = login(client)
+    client.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    with client.websocket_connect(f"/api/v1/ws?token={tokens['access_token']}") as ws:
+        error = ws.receive_json()
+    assert error["code"] == "unauthenticated" and "revoked" in error["message"]
+
+
 # --- login throttle ---------------------------------------------------------------------
 
 

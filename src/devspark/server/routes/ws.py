@@ -89,7 +89,7 @@ def _identify(factory: sessionmaker[Session], tokens: TokenService, credential: 
             session.commit()  # keep last_used_at
             user = identity.user
         else:
-            claims = tokens.verify_access(credential)
+            claims = tokens.check_access(session, credential)  # revoked logins too
             found = session.get(UserRow, claims.user_id)
             if found is None:
                 raise UnauthenticatedError("access token names an account that no longer exists")
