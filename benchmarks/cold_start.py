@@ -2,10 +2,11 @@
 
 Measures ``ProcessWorker.start`` with every sandbox layer on: staging, cgroup, rlimits,
 setpriv, bubblewrap, seccomp, interpreter start, the runner importing the agent, and the
-hello/ready exchange. Two launch paths in the same run, in alternating blocks:
+hello/ready exchange. Two launch paths in the same run, interleaved start by start:
 ``direct`` (create and limit a new cgroup, fork, join it in the child, exec) and
 ``prestart`` (claim a pre-started slot: a fresh limited group with a stub process already
-in it, see ``devspark.sandbox.prestart``). Next to them, interleaved with the starts, the
+in it, see ``devspark.sandbox.prestart``); before each start the benchmark waits until
+the pool is full again, so neither path shares the CPU with the refill. Next to them, the
 bare interpreter started unsandboxed with a clean environment (``python3 -I -S -c 0``,
 ``node -e 0``) as the baseline. Each start follows the previous agent's close, as when a
 runner replaces an agent.
@@ -15,14 +16,16 @@ bare interpreter, every variant interleaved in one loop, the cgroup join timed i
 child itself. Prints the figures, the targets and whether they are met; the last line is
 one JSON object.
 
-    python benchmarks/cold_start.py [--runs 10] [--rounds 3] [--stages]
+    python benchmarks/cold_start.py [--runs 30] [--stages] [--pool 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import resource
 import subprocess
 import time
 from collections.abc import Callable
@@ -36,6 +39,7 @@ from devspark.sandbox.cgroups import Cgroup, CgroupLimits, group_name
 from devspark.sandbox.isolation import cgroup_layout
 from devspark.sandbox.launcher import confined_argv
 from devspark.sandbox.worker import ProcessWorker
+from devspark.sdk import PYTHON_RUNNER
 
 TARGET_MS = {"python": 25.0, "node": 60.0}
 AGENTS = {"python": "builtin:random", "node": "builtin:random-js"}
@@ -64,22 +68,22 @@ def run_ms(argv: list[str], **popen: object) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def compare(language: str, pool: prestart.PrestartPool, runs: int, rounds: int) -> dict[str, float]:
-    """p50/p90 of both launch paths and the bare interpreter, in alternating blocks."""
+def compare(language: str, pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
+    """p50/p90 of both launch paths and the bare interpreter, interleaved start by start."""
     package = resolve_agent(AGENTS[language])
     samples: dict[str, list[float]] = {"direct": [], "prestart": [], "bare": []}
     with prestart.suspended():
         for _ in range(3):  # warm the page cache and the staging cache
             worker_start(package)
     claimed, missed = pool.claimed, pool.missed
-    for _ in range(rounds):
-        for mode in ("direct", "prestart"):
-            pool.wait_ready(pool.size)
+    for run in range(runs):
+        order = ("direct", "prestart") if run % 2 else ("prestart", "direct")
+        for mode in order:
+            pool.wait_ready(pool.size)  # neither path shares the CPU with the pool's refill
             context = prestart.suspended() if mode == "direct" else contextlib.nullcontext()
             with context:
-                for _ in range(runs):
-                    samples[mode].append(worker_start(package)[0])
-                    samples["bare"].append(run_ms(BARE[language]))
+                samples[mode].append(worker_start(package)[0])
+        samples["bare"].append(run_ms(BARE[language]))
     figures: dict[str, float] = {}
     for name, values in samples.items():
         figures[f"{language}_{name}_ms_p50"] = percentile(values, 50)
@@ -117,8 +121,32 @@ def _with_seccomp(action: Callable[[int], float]) -> float:
         os.close(fd)
 
 
+def runner_ready_ms(package: AgentPackage) -> float:
+    """Unsandboxed: the interpreter, the runner importing the agent, and hello/ready."""
+    argv = [BARE["python"][0], "-I", "-S", "-B", str(PYTHON_RUNNER), str(package.folder)]
+    hello = {"type": "hello", "protocol": 1, "agent": {"name": "bench", "version": "0"}}
+    hello |= {"params": {}, "limits": {"move_ms": 1000, "overage_ms": 0, "memory_mb": 256}}
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [*argv, package.manifest.entrypoint], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ENV
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(json.dumps(hello | {"seed": 0}).encode() + b"\n")
+    child.stdin.flush()
+    assert json.loads(child.stdout.readline())["type"] == "ready"
+    ms = (time.perf_counter() - start) * 1000
+    child.stdin.close()
+    child.wait()
+    return ms
+
+
+def _core_rlimit() -> None:
+    """A ``preexec_fn`` as the launcher's: Popen must fork (not vfork) to run it."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def _direct_group(fd: int, joins: list[float], creates: list[float]) -> float:
-    """Full stack, new group joined in the child; the join is timed in the child."""
+    """Full stack, new group made and joined in the child (timed there), rlimits, fork."""
     begin = time.perf_counter()
     group = Cgroup(cgroup_layout(), group_name(), LIMITS)
     creates.append((time.perf_counter() - begin) * 1000)
@@ -163,9 +191,13 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
     setpriv = setpriv[: setpriv.index("bwrap")]
     variants: dict[str, Callable[[], float]] = {
         "interpreter": lambda: run_ms(BARE["python"]),
+        "runner to ready": lambda: runner_ready_ms(package),
         "+setpriv": lambda: run_ms([*setpriv, *BARE["python"]]),
         "+bwrap": lambda: run_ms(_python_argv(None)),
         "+seccomp": lambda: _with_seccomp(lambda fd: run_ms(_python_argv(fd), pass_fds=(fd,))),
+        "+fork, rlimits": lambda: _with_seccomp(
+            lambda fd: run_ms(_python_argv(fd), pass_fds=(fd,), preexec_fn=_core_rlimit)
+        ),
         "+cgroup direct": lambda: _with_seccomp(lambda fd: _direct_group(fd, joins, creates)),
         "+cgroup slot": lambda: _with_seccomp(lambda fd: _slot_group(fd, pool)),
     }
@@ -190,10 +222,18 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
         "stage_host_prep_ms_p50": percentile(preps, 50),
     }
     print("python start, one layer at a time (p50 ms, start to exit unless noted):")
-    previous = 0.0
+    bases = {
+        "runner to ready": "interpreter",
+        "+setpriv": "interpreter",
+        "+bwrap": "+setpriv",
+        "+seccomp": "+bwrap",
+    }
+    bases |= {"+fork, rlimits": "+seccomp", "+cgroup direct": "+fork, rlimits"}
+    bases["+cgroup slot"] = "+seccomp"  # no fork, no join on the critical path
     for name in variants:
-        print(f"  {name:16s} {p50[name]:6.2f}  (+{p50[name] - previous:5.2f})")
-        previous = p50[name] if name != "+cgroup direct" else previous
+        base = bases.get(name)
+        step = f"{name} vs {base}: {p50[name] - p50[base]:+6.2f}" if base else ""
+        print(f"  {name:16s} {p50[name]:6.2f}  {step}")
     print(
         f"  cgroup create+limit {figures['stage_cgroup_create_ms_p50']:.2f}; join in the child "
         f"p50 {figures['stage_cgroup_join_ms_p50']:.2f}, p90 {figures['stage_cgroup_join_ms_p90']:.2f}, "
@@ -207,8 +247,7 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10, help="starts per block (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="direct/prestart block pairs")
+    parser.add_argument("--runs", type=int, default=30, help="starts per path and language")
     parser.add_argument("--stages", action="store_true", help="also break the Python start down")
     parser.add_argument("--pool", type=int, default=2, help="pre-started slots kept ready")
     args = parser.parse_args()
@@ -217,11 +256,11 @@ def main() -> None:
     figures: dict[str, float] = {}
     try:
         for language in ("python", "node"):
-            result = compare(language, pool, args.runs, args.rounds)
+            result = compare(language, pool, args.runs)
             report(language, result)
             figures |= result
         if args.stages:
-            figures |= stages(pool, args.runs * args.rounds)
+            figures |= stages(pool, args.runs)
     finally:
         prestart.disable()
     for language, target in TARGET_MS.items():

@@ -114,8 +114,9 @@ def test_a_failed_exec_raises_like_popen_and_frees_the_slot(
 ) -> None:
     with pytest.raises(FileNotFoundError):
         pool.claim(SMALL, job(["/nonexistent/agent"]))
-    assert pool.wait_ready(2)
-    assert len(our_groups(os.getpid())) >= 2  # only the ready slots remain (and any others')
+    assert pool.wait_ready(2)  # refilled, and the failed slot's group removed
+    assert (pool.created, pool.removed) == (3, 1)
+    assert len({path.name for path in our_groups(os.getpid())}) == 2  # the two ready slots
 
 
 def test_passed_fds_land_at_the_requested_numbers(pool: prestart.PrestartPool) -> None:
@@ -239,3 +240,31 @@ def test_unusable_cgroups_leave_the_direct_launch(monkeypatch: pytest.MonkeyPatc
     prestart.disable()
     assert prestart.enable(2) is None
     assert prestart.current() is None
+
+
+def test_an_empty_pool_falls_back_to_the_direct_launch() -> None:
+    pool = prestart.enable(0)
+    assert pool is not None
+    try:
+        worker = ProcessWorker(resolve_agent("builtin:random"), level=IsolationLevel.SANDBOX)
+        worker.start()
+        assert worker.lifecycle.state is LifecycleState.ONLINE, worker.lifecycle.history
+        assert (pool.claimed, pool.missed) == (0, 1)
+        assert worker.proc is not None and worker.proc.cgroup is not None  # made directly
+        assert worker.proc.pid in worker.proc.cgroup.pids()
+        worker.close()
+    finally:
+        prestart.disable()
+
+
+def test_stubs_that_cannot_start_stop_the_refill(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prestart, "STUB_PYTHON", "/nonexistent/python3")
+    pool = prestart.PrestartPool(cgroup_layout(), 2, SMALL)
+    try:
+        assert not pool.wait_ready(1)  # returns once the pool has given up
+        assert pool.size == 0
+        assert pool.claim(SMALL, job(SLEEP)) is None  # the launcher goes direct
+        assert pool.created == pool.removed == 3
+        assert our_groups(os.getpid()) == []
+    finally:
+        pool.close()

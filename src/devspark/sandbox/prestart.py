@@ -42,7 +42,8 @@ from devspark.sandbox.cgroups import Cgroup, CgroupLayout, CgroupLimits, group_n
 from devspark.sandbox.isolation import cgroup_layout
 
 STUB_PYTHON = "/usr/bin/python3"
-_READY_TIMEOUT_S = 5.0
+_READY_TIMEOUT_S = 5.0  # for a stub to join its group, and for a claimed stub to exec
+_MAX_FAILURES = 3
 _STUB = """
 import fcntl, json, os, resource, signal, socket, sys
 CTL = 100  # the control socket moves here: fds below stay free for the agent
@@ -131,6 +132,39 @@ def teardown(cgroup: Cgroup) -> None:
     cgroup.remove()
 
 
+def _start_stub(cgroup: Cgroup) -> _Slot | None:
+    """Start a stub that joins ``cgroup`` and waits; ``None`` when it did not get ready."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    nice = str(os.getpriority(os.PRIO_PROCESS, 0))
+    argv = [STUB_PYTHON, "-I", "-S", "-B", "-c", _STUB, str(child.fileno()), nice]
+    try:
+        popen = subprocess.Popen(
+            [*argv, *cgroup.procs_files],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(child.fileno(),),
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            start_new_session=True,
+            bufsize=0,
+        )
+    except OSError:
+        parent.close()
+        return None
+    finally:
+        child.close()
+    reaper.track(popen.pid)
+    slot = _Slot(cgroup, popen, parent)
+    parent.settimeout(_READY_TIMEOUT_S)  # also bounds a claim's wait for the exec
+    try:
+        if parent.recv(1) == b"r":
+            return slot
+    except OSError:
+        pass
+    slot.discard()
+    return None
+
+
 class PrestartPool:
     """Keeps ``size`` slots ready and retires used groups, both on a background thread."""
 
@@ -145,6 +179,7 @@ class PrestartPool:
         self._wake = threading.Condition()
         self._closing = False
         self._last_claim = 0.0
+        self._failures = 0  # stubs in a row that failed to start or join
         self.quiet_s = quiet_s
         self.created = 0  # groups made by this pool (tests and the benchmark read these)
         self.removed = 0
@@ -183,8 +218,8 @@ class PrestartPool:
             slot.discard()
             self.retire(slot.cgroup)
             return None
-        try:
-            answer = slot.ctl.recv(4096)  # EOF: exec done (the socket is close-on-exec)
+        try:  # EOF: exec done (the socket is close-on-exec); a timeout raises TimeoutError
+            answer = slot.ctl.recv(4096)
         except BaseException:
             slot.discard()
             self.retire(slot.cgroup)
@@ -235,11 +270,17 @@ class PrestartPool:
             return len(self._ready)
 
     def wait_ready(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until ``count`` slots are ready and nothing awaits teardown (tests, benchmark)."""
+        """Wait until ``count`` slots are ready and no group awaits removal (tests, benchmark).
+
+        Returns at once, ``False``, when the pool keeps fewer than ``count`` slots (it was
+        resized, or gave up after stubs failed to start).
+        """
         with self._wake:
-            return self._wake.wait_for(
-                lambda: len(self._ready) >= count and not self._retired, timeout
+            self._wake.wait_for(
+                lambda: self.size < count or (len(self._ready) >= count and not self._retired),
+                timeout,
             )
+            return len(self._ready) >= count and not self._retired
 
     def close(self) -> None:
         """Stop the thread, kill every stub and remove every group this pool created."""
@@ -306,48 +347,12 @@ class PrestartPool:
         cgroup = Cgroup(self.layout, group_name(), limits)
         with self._wake:
             self.created += 1
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        procs = cgroup.procs_files
-        try:
-            popen = subprocess.Popen(
-                [
-                    STUB_PYTHON,
-                    "-I",
-                    "-S",
-                    "-B",
-                    "-c",
-                    _STUB,
-                    str(child.fileno()),
-                    str(os.getpriority(os.PRIO_PROCESS, 0)),
-                    *procs,
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(child.fileno(),),
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                start_new_session=True,
-                bufsize=0,
-            )
-        except OSError:
-            parent.close()
+        slot = _start_stub(cgroup)
+        if slot is None:  # could not start or join: count it, launch directly meanwhile
             self._give_up(cgroup)
             return
-        finally:
-            child.close()
-        reaper.track(popen.pid)
-        slot = _Slot(cgroup, popen, parent)
-        parent.settimeout(_READY_TIMEOUT_S)
-        try:
-            ok = parent.recv(1) == b"r"
-        except OSError:
-            ok = False
-        if not ok:  # the stub could not join the group: stop trying, launch directly
-            slot.discard()
-            self._give_up(cgroup)
-            return
-        parent.settimeout(None)
         with self._wake:
+            self._failures = 0
             if self._closing:
                 self._retired.append(cgroup)
                 slot.discard()
@@ -356,10 +361,13 @@ class PrestartPool:
             self._wake.notify_all()
 
     def _give_up(self, cgroup: Cgroup) -> None:
+        """A stub failed to start or join: after ``_MAX_FAILURES`` in a row, stop refilling."""
         teardown(cgroup)
         with self._wake:
-            self.size = 0  # stop refilling; claims find nothing and launch directly
             self.removed += 1
+            self._failures += 1
+            if self._failures >= _MAX_FAILURES:
+                self.size = 0  # claims find nothing and launch directly
             self._wake.notify_all()
 
 
