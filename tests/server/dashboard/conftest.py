@@ -159,6 +159,9 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         assert found, f"no admin password in the server's output:\n{log.read_text()}"
         _cancel_running(url, found.group(1))
         _wait_idle(url)
+        # The boards over the samples are computed once and cached until a match
+        # finishes: pay that (seconds on a loaded machine) before the pages time out on it.
+        assert httpx.get(f"{url}/api/v1/leaderboards/boards", timeout=120).status_code == 200
         yield Server(url=url, admin_password=found.group(1), data_dir=data_dir)
     finally:
         process.terminate()
