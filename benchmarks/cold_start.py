@@ -206,6 +206,7 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
     for _ in range(runs):
         for name, variant in variants.items():
             samples[name].append(variant())
+        pool.wait_ready(pool.size)  # the slot variant's refill and removal are done
         with prestart.suspended():
             ms, prep = worker_start(package)
         samples["worker direct"].append(ms)
@@ -253,7 +254,8 @@ def main() -> None:
     args = parser.parse_args()
     pool = prestart.enable(args.pool)
     assert pool is not None, "cgroups are unusable here: nothing to pre-start"
-    figures: dict[str, float] = {}
+    figures: dict[str, float] = {"load_1min_start": os.getloadavg()[0]}
+    print(f"host load average (1 min) {figures['load_1min_start']:.1f} on {os.cpu_count()} CPUs")
     try:
         for language in ("python", "node"):
             result = compare(language, pool, args.runs)
@@ -263,6 +265,8 @@ def main() -> None:
             figures |= stages(pool, args.runs)
     finally:
         prestart.disable()
+    figures["load_1min_end"] = os.getloadavg()[0]
+    print(f"host load average (1 min) at the end {figures['load_1min_end']:.1f}")
     for language, target in TARGET_MS.items():
         figures[f"{language}_target_ms"] = target
         figures[f"{language}_prestart_met"] = figures[f"{language}_prestart_ms_p50"] <= target
