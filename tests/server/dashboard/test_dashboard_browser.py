@@ -294,6 +294,15 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     events = page.get_by_role("list", name="Live events")
     expect(events).to_contain_text("Match finished", timeout=60_000)
     expect(page.locator(".panel .badge").first).to_have_text("finished", timeout=90_000)
+    # Progress counts the matches played out of those the format plans.
+    tournament_id = page.url.rsplit("/", 1)[-1]
+    counts = httpx.get(
+        f"{desktop.server.url}/api/v1/tournaments/{tournament_id}", timeout=10
+    ).json()["matches"]
+    planned = counts.get("planned") or counts["total"]
+    done = counts["finished"] + counts["failed"]
+    expect(page.locator(".panel").first).to_contain_text(f"{done} of {planned} matches played")
+    expect(page.locator(".panel progress")).to_have_attribute("max", str(planned))
     standings = page.get_by_role("region", name=re.compile("^Final standings"))
     expect(standings).to_contain_text(AGENT_REF)
     expect(standings.locator("svg.ci").first).to_be_visible()

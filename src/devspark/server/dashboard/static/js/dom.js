@@ -227,6 +227,18 @@ export function fmtRatingWithInterval(row) {
   return typeof row.lower === 'number' ? `${fmtRating(row.rating)} (${fmtInterval(row)})` : fmtRating(row.rating);
 }
 
+/**
+ * A tournament's progress: matches played (finished or failed) out of those its format
+ * plans (`matches.planned`), or out of those written so far when the plan is unknown.
+ */
+export function tournamentProgress(t) {
+  const m = t.matches || {};
+  const done = (m.finished || 0) + (m.failed || 0);
+  const planned = typeof m.planned === 'number' ? m.planned : null;
+  const outOf = planned ?? m.total ?? 0;
+  return { done, outOf: Math.max(outOf, done), planned: planned !== null };
+}
+
 /** Whether a match has a stored replay to show (finished, with a replay recorded). */
 export function hasReplay(match) {
   return match.status === 'finished' && match.replay_ref !== null;

@@ -1,7 +1,7 @@
 // #/ : live tournaments and matches, recent results, the top of each leaderboard.
 
 import { api } from '../api.js';
-import { add, clear, fmtRatingWithInterval, h, pairing, matchAction, score, showError, simpleTable, statusWithReason, timeAgo, tournamentLink, badge, agentLink } from '../dom.js';
+import { add, clear, fmtRatingWithInterval, h, pairing, matchAction, score, showError, simpleTable, statusWithReason, timeAgo, tournamentLink, tournamentProgress, badge, agentLink } from '../dom.js';
 import { boards, matches } from '../data.js';
 
 const REFRESH_MS = 10_000;
@@ -19,7 +19,7 @@ function tournamentRows(items) {
     columns: [
       { label: 'Tournament', render: (t) => tournamentLink(t) },
       { label: 'Status', render: (t) => badge(t.status) },
-      { label: 'Matches played', render: (t) => `${t.matches.finished + t.matches.failed} (${t.matches.running} running)`, num: true },
+      { label: 'Matches played', render: (t) => { const p = tournamentProgress(t); return `${p.done} / ${p.outOf} (${t.matches.running} running)`; }, num: true },
       { label: 'Started', render: (t) => timeAgo(t.started_at) },
     ],
   });

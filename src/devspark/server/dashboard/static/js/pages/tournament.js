@@ -3,7 +3,7 @@
 // socket is not available: logged out, or the connection dropped).
 
 import { api, apiAll } from '../api.js';
-import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtInterval, fmtNum, fmtRating, guarded, h, matchAction, notify, pairing, score, showError, simpleTable, sortableTable, statusWithReason, timeAgo } from '../dom.js';
+import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtInterval, fmtNum, fmtRating, guarded, h, matchAction, notify, pairing, score, showError, simpleTable, sortableTable, statusWithReason, timeAgo, tournamentProgress } from '../dom.js';
 import { intervalBar, intervalScale } from '../charts.js';
 import { subscribe } from '../live.js';
 import { canChange } from '../session.js';
@@ -138,13 +138,13 @@ function matchesTable(matches) {
 }
 
 function progress(t) {
-  const done = t.matches.finished + t.matches.failed;
+  const { done, outOf, planned } = tournamentProgress(t);
   return h('div', { class: 'panel' },
     failureBlock(t, 'tournament'),
     h('p', {}, badge(t.status), ' ',
-      `${done} match${done === 1 ? '' : 'es'} played`, t.matches.failed ? ` (${t.matches.failed} failed)` : '',
+      `${done} of ${outOf} match${outOf === 1 ? '' : 'es'} played`, t.matches.failed ? ` (${t.matches.failed} failed)` : '',
       `, ${t.matches.running} running, ${t.matches.queued} queued.`),
-    t.matches.total ? h('progress', { max: String(t.matches.total), value: String(done), 'aria-label': 'Matches played out of those drawn so far' }) : null);
+    outOf ? h('progress', { max: String(outOf), value: String(done), 'aria-label': planned ? 'Matches played out of those planned' : 'Matches played out of those drawn so far' }) : null);
 }
 
 function actions(ctx, t, reload) {

@@ -1,7 +1,7 @@
 // #/tournaments : every tournament (newest first), and the form to create one.
 
 import { api, apiAll } from '../api.js';
-import { add, clear, field, guarded, h, notify, simpleTable, statusWithReason, timeAgo, tournamentLink } from '../dom.js';
+import { add, clear, field, guarded, h, notify, simpleTable, statusWithReason, timeAgo, tournamentLink, tournamentProgress } from '../dom.js';
 import { knownRefs, scenarios } from '../data.js';
 import { canCreate, me } from '../session.js';
 
@@ -87,7 +87,7 @@ export async function render(ctx) {
       { label: 'Tournament', render: (t) => tournamentLink(t) },
       { label: 'Status', render: (t) => statusWithReason(t) },
       { label: 'Entrants', render: (t) => String(t.agents.length), num: true },
-      { label: 'Matches', render: (t) => `${t.matches.finished + t.matches.failed} / ${t.matches.total}`, num: true },
+      { label: 'Matches played', render: (t) => { const p = tournamentProgress(t); return `${p.done} / ${p.outOf}`; }, num: true },
       { label: 'Created', render: (t) => timeAgo(t.created_at) },
     ],
   }), formHost);
