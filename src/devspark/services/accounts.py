@@ -1,5 +1,9 @@
 """Accounts: roles and permissions, passwords, access and refresh tokens, API keys.
 
+Roles live in :mod:`devspark.services.roles` and tokens in
+:mod:`devspark.services.tokens`; this module re-exports their names, so callers import
+everything about accounts from here.
+
 Transactions: the caller owns them. Every function here adds, changes and *flushes* rows
 but never commits, so a use case (an HTTP handler, a CLI command) can combine several
 calls and an audit record in one transaction. The single exception is refresh-token reuse
@@ -15,25 +19,19 @@ else's key) raise :class:`~devspark.core.errors.PermissionDeniedError` (403).
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import hmac
 import logging
 import os
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,7 +44,17 @@ from devspark.core.errors import (
     UnauthenticatedError,
 )
 from devspark.services.password_slots import PASSWORD_SLOTS, HashSlots
-from devspark.store.models import ApiKeyRow, RefreshTokenRow, UserRow, utcnow
+from devspark.services.roles import Action, Role, can, check_text, enum_value, parse_role
+from devspark.services.tokens import (
+    MIN_SECRET_LENGTH,
+    Claims,
+    TokenPair,
+    TokenService,
+    family_revoked,
+    revoke_user_tokens,
+    sha256_hex,
+)
+from devspark.store.models import ApiKeyRow, UserRow, utcnow
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -76,124 +84,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-_E = TypeVar("_E", bound=StrEnum)
-
-# --------------------------------------------------------------------------- roles
-
-
-class Role(StrEnum):
-    """An account's role (stored in ``users.role``)."""
-
-    VIEWER = "viewer"
-    USER = "user"
-    AGENT = "agent"
-    ADMIN = "admin"
-
-
-class Action(StrEnum):
-    """What a caller wants to do with a resource."""
-
-    READ = "read"
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    EXECUTE = "execute"
-    ADMIN = "admin"
-
-
-_ALLOWED: dict[Role, frozenset[Action]] = {
-    Role.VIEWER: frozenset({Action.READ}),
-    Role.USER: frozenset({Action.READ, Action.CREATE, Action.UPDATE, Action.DELETE}),
-    Role.AGENT: frozenset({Action.READ, Action.EXECUTE}),
-    Role.ADMIN: frozenset(Action),
-}
-_OWNED_ACTIONS = frozenset({Action.UPDATE, Action.DELETE})
-
-
-def can(
-    role: Role | str,
-    action: Action | str,
-    *,
-    owner_id: uuid.UUID | None = None,
-    actor_id: uuid.UUID | None = None,
-) -> bool:
-    """Whether ``role`` may perform ``action`` on a resource owned by ``owner_id``.
-
-    The matrix ("own" means ``owner_id == actor_id``, both given):
-
-    ======  ====  ======  ======  ======  =======  =====
-    role    read  create  update  delete  execute  admin
-    ======  ====  ======  ======  ======  =======  =====
-    viewer  yes   no      no      no      no       no
-    user    yes   yes     own     own     no       no
-    agent   yes   no      no      no      yes      no
-    admin   yes   yes     yes     yes     yes      yes
-    ======  ====  ======  ======  ======  =======  =====
-
-    ``read`` means public resources (what a route exposes to any authenticated caller);
-    ``execute`` is what an agent identity does: submit results, fetch what it plays with.
-    A user's ``update``/``delete`` without a known owner is refused (fail closed). API
-    key scopes narrow this further (see :func:`has_scope`); they never widen it.
-
-    Args:
-        role: The actor's role.
-        action: The action asked for.
-        owner_id: Owner of the resource, when it has one.
-        actor_id: The actor's user id.
-
-    Raises:
-        InvalidArgumentError: ``role`` or ``action`` is not a known value.
-    """
-    role = _enum(Role, role, "role")
-    action = _enum(Action, action, "action")
-    if action not in _ALLOWED[role]:
-        return False
-    if role is Role.ADMIN or action not in _OWNED_ACTIONS:
-        return True
-    return owner_id is not None and actor_id is not None and owner_id == actor_id
-
-
-def _enum(kind: type[_E], value: _E | str, name: str) -> _E:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = [member.value for member in kind]
-        close = difflib.get_close_matches(str(value).lower(), allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InvalidArgumentError(
-            f"{name} must be one of {', '.join(allowed)}, got {value!r}{hint}"
-        ) from None
-
-
-def parse_role(value: Role | str) -> Role:
-    """The :class:`Role` named by ``value``.
-
-    Raises:
-        InvalidArgumentError: Not a role; the message lists the roles and suggests the
-            nearest one.
-
-    """
-    return _enum(Role, value, "role")
-
-
-def check_text(name: str, value: str) -> str:
-    """Refuse a NUL character in text bound for the database (PostgreSQL cannot store it).
-
-    Args:
-        name: The field, named in the error.
-        value: The text.
-
-    Returns:
-        ``value`` unchanged.
-
-    Raises:
-        InvalidArgumentError: ``value`` contains a NUL character (``U+0000``).
-
-    """
-    if "\x00" in value:
-        raise InvalidArgumentError(f"{name} must not contain NUL characters, got {value!r}")
-    return value
-
 
 # ----------------------------------------------------------------------- passwords
 
@@ -259,7 +149,7 @@ def register(
     """
     name = _normalise_username(username)
     _check_password(password)
-    role = _enum(Role, role, "role")
+    role = enum_value(Role, role, "role")
     if email is not None and (len(check_text("email", email)) > 320 or not _EMAIL.fullmatch(email)):
         raise InvalidArgumentError(f"email must look like name@host, got {email!r}")
     if session.scalar(select(UserRow.id).where(UserRow.username == name)) is not None:
@@ -339,269 +229,6 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
     return _DUMMY_HASHES[key]
 
 
-# -------------------------------------------------------------------------- tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    """The verified content of an access token."""
-
-    user_id: uuid.UUID
-    role: Role
-    issued_at: datetime
-    expires_at: datetime
-    jti: str
-    family_id: uuid.UUID | None = None
-
-
-class TokenPair(NamedTuple):
-    """A fresh access token and the refresh token that replaces the presented one."""
-
-    access: str
-    refresh: str
-
-
-def _sha256(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-_MIN_SECRET_LENGTH = 32
-
-
-class TokenService:
-    """Short-lived JWT access tokens (HS256) and rotating opaque refresh tokens.
-
-    Refresh tokens are random strings; only their sha256 is stored, in a
-    :class:`~devspark.store.models.RefreshTokenRow` with a ``family_id`` shared by every
-    token rotated from the same login. Presenting a token that was already rotated away
-    (a reuse: the token was probably stolen) revokes the whole family. Access tokens
-    name their family (claim ``fid``), so :meth:`check_access` refuses them as soon as
-    the family is revoked (logout, reuse, a disabled account), not only at expiry.
-
-    Args:
-        secret: HMAC key, at least 32 characters (see :func:`secret_key`).
-        access_ttl: Lifetime of access tokens.
-        refresh_ttl: Lifetime of each refresh token.
-        issuer: ``iss`` claim written and required.
-        clock: Returns the current aware UTC time (tests inject a fake one).
-
-    Raises:
-        InvalidArgumentError: The secret is too short or a lifetime is not positive.
-    """
-
-    def __init__(
-        self,
-        secret: str,
-        *,
-        access_ttl: timedelta = timedelta(minutes=15),
-        refresh_ttl: timedelta = timedelta(days=14),
-        issuer: str = "devspark",
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        if len(secret) < _MIN_SECRET_LENGTH:
-            raise InvalidArgumentError(
-                f"secret must be at least {_MIN_SECRET_LENGTH} characters, got {len(secret)}"
-            )
-        for name, ttl in (("access_ttl", access_ttl), ("refresh_ttl", refresh_ttl)):
-            if ttl <= timedelta(0):
-                raise InvalidArgumentError(f"{name} must be positive, got {ttl}")
-        self._secret = secret
-        self.access_ttl = access_ttl
-        self.refresh_ttl = refresh_ttl
-        self.issuer = issuer
-        self._clock = clock
-
-    def issue_access(self, user: UserRow, family_id: uuid.UUID | None = None) -> str:
-        """Return a signed access token with ``sub``, ``role``, ``iat``, ``exp``, ``jti``.
-
-        Args:
-            user: The token's subject.
-            family_id: The refresh-token family (the login) the token belongs to, written
-                as ``fid``; revoking the family then revokes the token too.
-
-        """
-        now = self._clock()
-        payload: dict[str, Any] = {
-            "iss": self.issuer,
-            "sub": str(user.id),
-            "role": user.role,
-            "typ": "access",
-            "iat": int(now.timestamp()),
-            "exp": int((now + self.access_ttl).timestamp()),
-            "jti": uuid.uuid4().hex,
-        }
-        if family_id is not None:
-            payload["fid"] = str(family_id)
-        return jwt.encode(payload, self._secret, algorithm="HS256")
-
-    def verify_access(self, token: str) -> Claims:
-        """Check an access token's signature, issuer and expiry; return its claims.
-
-        Raises:
-            UnauthenticatedError: The token is expired, tampered with or malformed.
-        """
-        try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=["HS256"],
-                issuer=self.issuer,
-                options={"require": ["iss", "sub", "role", "typ", "iat", "exp", "jti"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise UnauthenticatedError("access token has expired") from None
-        except jwt.InvalidTokenError as exc:
-            raise UnauthenticatedError(f"access token is invalid: {exc}") from None
-        if payload["typ"] != "access":
-            raise UnauthenticatedError(f"token type must be 'access', got {payload['typ']!r}")
-        try:
-            user_id = uuid.UUID(str(payload["sub"]))
-            role = Role(payload["role"])
-            family = uuid.UUID(str(payload["fid"])) if "fid" in payload else None
-        except ValueError:
-            raise UnauthenticatedError("access token has a malformed subject or role") from None
-        return Claims(
-            user_id=user_id,
-            role=role,
-            issued_at=datetime.fromtimestamp(payload["iat"], UTC),
-            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
-            jti=str(payload["jti"]),
-            family_id=family,
-        )
-
-    def check_access(self, session: Session, token: str) -> Claims:
-        """:meth:`verify_access`, then refuse a token whose refresh family is revoked.
-
-        One indexed lookup (``refresh_tokens.family_id``) per call: a logout, a detected
-        refresh-token reuse or a disabled account ends the login's access tokens at once
-        instead of when they expire.
-
-        Raises:
-            UnauthenticatedError: The token is expired, tampered with, malformed, or its
-                login has been revoked.
-        """
-        claims = self.verify_access(token)
-        if claims.family_id is not None and family_revoked(session, claims.family_id):
-            raise UnauthenticatedError("access token has been revoked (its login was ended)")
-        return claims
-
-    def start_login(self, session: Session, user: UserRow) -> TokenPair:
-        """Open a new token family for ``user``: a refresh token and an access token in it.
-
-        Args:
-            session: Database session (flushed, the caller commits).
-            user: Who logged in.
-        """
-        family = uuid.uuid4()
-        refresh = self.issue_refresh(session, user, family)
-        return TokenPair(access=self.issue_access(user, family), refresh=refresh)
-
-    def issue_refresh(
-        self, session: Session, user: UserRow, family_id: uuid.UUID | None = None
-    ) -> str:
-        """Store (the hash of) a new refresh token and return the token itself.
-
-        Args:
-            session: Database session (flushed, the caller commits).
-            user: Owner of the token.
-            family_id: The family to continue; a new family (a new login) when omitted.
-        """
-        token = secrets.token_urlsafe(32)
-        now = self._clock()
-        session.add(
-            RefreshTokenRow(
-                user_id=user.id,
-                family_id=family_id or uuid.uuid4(),
-                token_hash=_sha256(token),
-                issued_at=now,
-                expires_at=now + self.refresh_ttl,
-            )
-        )
-        session.flush()
-        return token
-
-    def rotate_refresh(self, session: Session, token: str) -> TokenPair:
-        """Exchange a refresh token for a new access token and a new refresh token.
-
-        The presented token is marked used; the new one joins its family. The row is read
-        ``FOR UPDATE`` (on PostgreSQL) so two concurrent rotations cannot both succeed.
-
-        Raises:
-            UnauthenticatedError: Unknown, revoked or expired token, disabled account, or
-                a reused token, in which case the whole family has been revoked and
-                **committed** before raising.
-        """
-        row = session.scalar(
-            select(RefreshTokenRow)
-            .where(RefreshTokenRow.token_hash == _sha256(token))
-            .with_for_update()
-        )
-        if row is None:
-            raise UnauthenticatedError("refresh token is not recognised")
-        if row.revoked_at is not None:
-            raise UnauthenticatedError("refresh token has been revoked")
-        if row.used_at is not None:
-            self.revoke_family(session, row.family_id)
-            session.commit()
-            raise UnauthenticatedError(
-                "refresh token was already used; every token of its family is now revoked"
-            )
-        now = self._clock()
-        if row.expires_at <= now:
-            raise UnauthenticatedError("refresh token has expired")
-        user = session.get(UserRow, row.user_id)
-        if user is None or user.disabled:
-            raise UnauthenticatedError("account is disabled or no longer exists")
-        row.used_at = now
-        refresh = self.issue_refresh(session, user, row.family_id)
-        return TokenPair(access=self.issue_access(user, row.family_id), refresh=refresh)
-
-    def revoke_family(self, session: Session, family_id: uuid.UUID) -> int:
-        """Revoke every live token of a family (logout, or reuse detected).
-
-        Returns:
-            How many tokens were revoked by this call.
-        """
-        result = session.execute(
-            update(RefreshTokenRow)
-            .where(RefreshTokenRow.family_id == family_id, RefreshTokenRow.revoked_at.is_(None))
-            .values(revoked_at=self._clock())
-            .execution_options(synchronize_session="fetch")
-        )
-        session.flush()
-        return int(getattr(result, "rowcount", 0))
-
-
-def family_revoked(session: Session, family_id: uuid.UUID) -> bool:
-    """Whether a refresh-token family (a login) has been revoked."""
-    found = session.scalar(
-        select(RefreshTokenRow.id)
-        .where(RefreshTokenRow.family_id == family_id, RefreshTokenRow.revoked_at.is_not(None))
-        .limit(1)
-    )
-    return found is not None
-
-
-def revoke_user_tokens(session: Session, user_id: uuid.UUID) -> int:
-    """Revoke every live refresh token of a user, and with them its access tokens.
-
-    Args:
-        session: Database session (flushed, the caller commits).
-        user_id: The account.
-
-    Returns:
-        How many refresh tokens were revoked.
-    """
-    result = session.execute(
-        update(RefreshTokenRow)
-        .where(RefreshTokenRow.user_id == user_id, RefreshTokenRow.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session="fetch")
-    )
-    session.flush()
-    return int(getattr(result, "rowcount", 0))
-
-
 # ------------------------------------------------------------------------ API keys
 
 API_KEY_PREFIX = "dsk"
@@ -665,7 +292,7 @@ def create_api_key(
         user_id=user.id,
         name=name.strip(),
         prefix=prefix,
-        key_hash=_sha256(secret),
+        key_hash=sha256_hex(secret),
         scopes=checked,
     )
     session.add(row)
@@ -682,7 +309,7 @@ def authenticate_api_key(session: Session, presented: str) -> ApiKeyIdentity:
     match = _KEY_FORMAT.fullmatch(presented.strip())
     if match is None:
         raise UnauthenticatedError(_BAD_KEY)
-    prefix, digest = match.group(1), _sha256(match.group(2))
+    prefix, digest = match.group(1), sha256_hex(match.group(2))
     candidates = session.scalars(select(ApiKeyRow).where(ApiKeyRow.prefix == prefix)).all()
     key = next((row for row in candidates if hmac.compare_digest(row.key_hash, digest)), None)
     if key is None:
@@ -765,11 +392,11 @@ def secret_key(
     """
     env = os.environ if environ is None else environ
     value = env.get(SECRET_KEY_ENV, "")
-    if len(value) >= _MIN_SECRET_LENGTH:
+    if len(value) >= MIN_SECRET_LENGTH:
         return value
     if value:
         problem = (
-            f"{SECRET_KEY_ENV} must be at least {_MIN_SECRET_LENGTH} characters, got {len(value)}"
+            f"{SECRET_KEY_ENV} must be at least {MIN_SECRET_LENGTH} characters, got {len(value)}"
         )
     else:
         problem = f"{SECRET_KEY_ENV} is not set"
@@ -789,7 +416,7 @@ def _development_key(key_file: Path, problem: str) -> str:
         stored = key_file.read_text().strip()
     except FileNotFoundError:
         stored = ""
-    if len(stored) >= _MIN_SECRET_LENGTH:
+    if len(stored) >= MIN_SECRET_LENGTH:
         logger.warning("%s; using the development secret key in %s", problem, key_file)
         return stored
     key_file.parent.mkdir(parents=True, exist_ok=True)
