@@ -335,6 +335,7 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         _authenticated(201),
     ),
     ("GET", KEYS): (lambda e, t: ("GET", KEYS, {}), _authenticated(200)),
+    ("GET", f"{KEYS}/scopes"): (lambda e, t: ("GET", f"{KEYS}/scopes", {}), _authenticated(200)),
     # The target is A's key: A or an admin may revoke it, anyone else gets 403.
     ("DELETE", f"{KEYS}/{{key_id}}"): (
         lambda e, t: ("DELETE", f"{KEYS}/{t.key_id}", {}),
