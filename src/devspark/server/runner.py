@@ -8,6 +8,12 @@ plays each with :func:`devspark.services.durable.run_tournament_durably` or
 mid-tournament resumes it on its next start, with no finished match lost and none
 played twice (the durable runner's guarantee).
 
+Work that fails while playing (a match that cannot be played or stored, a tournament
+whose format cannot be rebuilt) ends ``failed`` with its reason stored in ``error``
+(:mod:`devspark.services.failures`) and is not tried again; only a runner that is
+stopping leaves work queued. On taking over the database it also ends the matches an
+older process left ``running`` in tournaments that no longer run.
+
 With a :class:`~devspark.services.durable.Playback` it stages uploaded agents and
 stores each match's replay.
 
@@ -30,10 +36,11 @@ work that another server process accepted, so any server may take requests.
 With a :class:`~devspark.server.live.LiveHub` the runner publishes progress on
 ``tournament:<id>`` (and each match's own events on ``match:<id>``): ``tournament``
 (status ``running`` when it starts, its stored status when the pass ends),
-``match_started`` and ``match_finished``. While someone watches ``match:<id>``, each
-step of that match is published there too (``step``: moves, rewards and the full
-state), when the executor plays in the runner's process (one match worker, the
-default). Publishing never blocks the runner.
+``match_started`` and ``match_finished`` (``match_failed`` on ``match:<id>`` when a
+match of its own fails; a failed tournament's ``tournament`` event carries ``error``).
+While someone watches ``match:<id>``, each step of that match is published there too
+(``step``: moves, rewards and the full state), when the executor plays in the runner's
+process (one match worker, the default). Publishing never blocks the runner.
 """
 
 from __future__ import annotations
