@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import ConflictError, InvalidArgumentError, NotFoundError
@@ -73,8 +73,9 @@ def update_user(
 
     Disabling an account revokes all its refresh tokens, and with them its access
     tokens. The last active administrator can be neither demoted nor disabled: the
-    active administrators' rows are locked (``FOR UPDATE`` on PostgreSQL) while this is
-    checked, so two concurrent demotions cannot both pass.
+    active administrators' rows are locked (``FOR UPDATE`` on PostgreSQL, in id order,
+    before the target's own row, so concurrent changes cannot deadlock) while this is
+    checked, and two concurrent demotions cannot both pass.
 
     Args:
         session: Database session (the caller commits with the audit entry).
@@ -93,9 +94,12 @@ def update_user(
     if role is None and disabled is None:
         raise InvalidArgumentError("give at least one of role, disabled")
     new_role = None if role is None else parse_role(role)
-    user = session.get(UserRow, user_id, with_for_update=True)
+    user = session.get(UserRow, user_id)
     if user is None:
         raise NotFoundError(f"user {user_id} does not exist")
+    if user.role == Role.ADMIN and not user.disabled:
+        _lock_admins(session)
+    session.refresh(user, with_for_update=True)
     was_admin = user.role == Role.ADMIN and not user.disabled
     stays_admin = (new_role or Role(user.role)) is Role.ADMIN and not (
         user.disabled if disabled is None else disabled
@@ -114,11 +118,21 @@ def update_user(
     return UserChange(user=user, changes=changes, revoked_tokens=revoked)
 
 
+def _active_admins() -> Select[uuid.UUID]:
+    return (
+        select(UserRow.id)
+        .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
+        .order_by(UserRow.id)
+    )
+
+
+def _lock_admins(session: Session) -> None:
+    session.scalars(_active_admins().with_for_update()).all()
+
+
 def _keep_an_admin(session: Session, leaving: UserRow) -> None:
-    """Refuse when ``leaving`` is the only active administrator."""
-    admins = select(UserRow.id).where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
-    locked = session.scalars(admins.with_for_update()).all()
-    if not [admin for admin in locked if admin != leaving.id]:
+    """Refuse when ``leaving`` is the only active administrator (rows already locked)."""
+    if not [admin for admin in session.scalars(_active_admins()) if admin != leaving.id]:
         raise ConflictError(
             f"user {leaving.username!r} is the last active admin; make another account admin first"
         )
