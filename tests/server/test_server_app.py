@@ -272,3 +272,45 @@ def test_api_docs_load_only_same_origin_assets(client: TestClient, page: str) ->
         digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in policy
     assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+
+
+# --- the schema tells the truth ---------------------------------------------------------
+
+
+def test_405_lists_every_method_of_the_path(client: TestClient) -> None:
+    response = client.delete("/api/v1/matches")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+    assert response.json()["error"]["message"].endswith("use GET, POST")
+    me = client.patch("/api/v1/users/me", json={})  # not PATCH /users/{user_id} with "me"
+    assert (me.status_code, me.headers["Allow"]) == (405, "GET")
+    scopes = client.delete("/api/v1/users/me/api-keys/scopes")
+    assert (scopes.status_code, scopes.headers["Allow"]) == (405, "GET")
+
+
+def test_public_reads_are_declared_public_and_writes_are_not(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/api/v1/matches", "get"),
+        ("/api/v1/tournaments/{tournament_id}", "get"),
+        ("/api/v1/agents", "get"),
+        ("/api/v1/leaderboards", "get"),
+    ]:
+        assert {} in paths[path][method]["security"], (method, path)
+        assert client.get(path.replace("{tournament_id}", "x")).status_code != 401
+    for path, method in [("/api/v1/matches", "post"), ("/api/v1/users/me", "get")]:
+        assert {} not in paths[path][method]["security"], (method, path)
+
+
+def test_every_operation_with_a_body_declares_413(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    with_body = [
+        (method, path)
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    ]
+    assert ("post", "/api/v1/agents") in with_body and len(with_body) > 5
+    for method, path in with_body:
+        assert "413" in paths[path][method]["responses"], (method, path)
+    assert "413" not in paths["/api/v1/matches"]["get"]["responses"]

@@ -40,6 +40,7 @@ from devspark.server.guards import BodySizeLimitMiddleware, NulCharacterMiddlewa
 from devspark.server.lease import lease_for
 from devspark.server.live import LiveHub
 from devspark.server.login_throttle import LoginThrottle
+from devspark.server.openapi_doc import document_server_behaviour
 from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
 from devspark.server.redaction import install_log_redaction
 from devspark.server.routes import (
@@ -274,6 +275,7 @@ def create_app(
     app.state.rate_limiter = limiter  # the WebSocket's connect and message limits too
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
     document_rate_limits(app)
+    document_server_behaviour(app)  # public GETs, 413: the document says what happens
     # Added last = outermost: the correlation id exists before metrics and handlers run.
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(CorrelationIdMiddleware)

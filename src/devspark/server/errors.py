@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from devspark.core.errors import DevSparkError, ResourceExhaustedError
 
@@ -165,13 +166,46 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 422, "invalid_argument", message)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app accepts on ``request``'s path, sorted.
+
+    Starlette's 405 lists the methods of the first route whose path matched; a path
+    served by several routes (``GET`` and ``POST /api/v1/matches``) must list them all.
+    Each method is tried against the routes with the public ``matches`` API; mounted
+    apps (static files) are skipped, they answer their own 405s.
+
+    Args:
+        request: A request that matched a path but none of its routes' methods.
+
+    Returns:
+        Upper-case method names.
+
+    """
+    routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     # FastAPI and Starlette answer an unparsable body (broken multipart, ...) with 400;
     # it is a malformed request like any other, so it gets the one status for those.
     status = 422 if exc.status_code == 400 else exc.status_code
     code = _CODE_OF_STATUS.get(status, "http_error")
-    return error_response(request, status, code, str(exc.detail), headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    methods = allowed_methods(request) if status == 405 else []
+    if methods:
+        headers["Allow"] = ", ".join(methods)
+        detail = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}"
+        return error_response(request, status, code, detail, headers=headers)
+    return error_response(request, status, code, str(exc.detail), headers=headers)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -232,7 +232,9 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 # ------------------------------------------------------------------------ API keys
 
 API_KEY_PREFIX = "dsk"
-_SCOPE = re.compile(r"\*|[a-z][a-z_]*:(\*|[a-z][a-z_]*)")
+SCOPE_PATTERN = r"\*|[a-z][a-z_]*:(\*|[a-z][a-z_]*)"
+"""What an API key scope looks like: ``*``, ``resource:*`` or ``resource:verb``."""
+_SCOPE = re.compile(SCOPE_PATTERN)
 _KEY_FORMAT = re.compile(rf"{API_KEY_PREFIX}_([0-9a-f]{{12}})_([0-9a-f]{{64}})")
 _BAD_KEY = "API key is not recognised"
 

@@ -37,6 +37,10 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 NO_NUL = r"^[^\x00]*$"
 """Pattern of text fields bound for the database: anything but NUL, which PostgreSQL
 cannot store (refused with 422 naming the field)."""
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$"
+"""What ``accounts.register`` accepts as a username (before lower-casing)."""
+EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+$"
+"""What ``accounts.register`` accepts as an email address."""
 
 _USER_EXAMPLE: dict[str, Any] = {
     "id": "0b7f2c1e-5a4d-4e8b-9c3f-2d1e0a9b8c7d",
@@ -83,10 +87,14 @@ class RegisterRequest(BaseModel):
     )
 
     username: str = Field(
-        max_length=64, pattern=NO_NUL, description="3-64 characters of `a-z 0-9 _ . -`."
+        pattern=USERNAME_PATTERN,
+        description="3-64 characters of `a-z 0-9 _ . -`, starting with a letter or digit "
+        "(stored lower-cased).",
     )
-    password: str = Field(max_length=1024, description="At least 8 characters.")
-    email: str | None = Field(default=None, max_length=320, pattern=NO_NUL)
+    password: str = Field(min_length=8, max_length=1024, description="At least 8 characters.")
+    email: str | None = Field(
+        default=None, max_length=320, pattern=EMAIL_PATTERN, description="`name@host`."
+    )
 
 
 class LoginRequest(BaseModel):

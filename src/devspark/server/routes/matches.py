@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
@@ -204,7 +204,7 @@ class MatchCreate(BaseModel):
         max_length=16,
         description="Agents in seat order: `builtin:NAME` or `agent:USER/NAME[@VERSION]`.",
     )
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="The match seed.")
+    seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1, description="The match seed.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Scenario reset options (`difficulty`...)."
     )

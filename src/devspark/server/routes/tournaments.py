@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -152,20 +152,24 @@ class TournamentCreate(BaseModel):
     )
 
     scenario: str = Field(min_length=1, max_length=128, description="Scenario name or id.")
-    format: str = Field(description=f"One of: {', '.join(FORMATS)}.")
+    format: str = Field(
+        description=f"One of: {', '.join(FORMATS)}.", json_schema_extra={"enum": list(FORMATS)}
+    )
     agents: list[str] = Field(
         min_length=2,
         max_length=MAX_AGENTS,
-        description="Entrants: `builtin:NAME` or a started upload `agent:USER/NAME[@VERSION]`.",
+        description="Entrants: `builtin:NAME` or a started upload `agent:USER/NAME[@VERSION]`; "
+        "each once.",
+        json_schema_extra={"uniqueItems": True},
     )
-    rounds: int | None = Field(
+    rounds: StrictInt | None = Field(
         default=None,
         ge=1,
         le=MAX_LADDER_MATCHES,
         description="Legs, rounds or games per tie (at most 100), or a ladder's matches "
         f"(at most {MAX_LADDER_MATCHES}); null: the format's default.",
     )
-    pace_s: float = Field(
+    pace_s: StrictFloat = Field(
         default=0.0,
         ge=0.0,
         le=3600.0,
@@ -179,7 +183,7 @@ class TournamentCreate(BaseModel):
             raise ValueError(f"rounds={self.rounds} is over {MAX_ROUNDS} for {self.format}")
         return self
 
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="The format's seed.")
+    seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1, description="The format's seed.")
     options: dict[str, Any] = Field(
         default_factory=dict, description="Scenario reset options of every match."
     )

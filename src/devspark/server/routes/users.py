@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
 from devspark.server.routes.auth import NO_NUL, UserPublic
 from devspark.services import accounts, user_admin
-from devspark.services.accounts import Action, Role
+from devspark.services.accounts import SCOPE_PATTERN, Action, Role
 from devspark.store.models import ApiKeyRow, UserRow
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=AUTH_RESPONSES)
@@ -60,7 +61,7 @@ class ApiKeyCreate(BaseModel):
     name: str = Field(
         min_length=1, max_length=128, pattern=NO_NUL, description="A label for the key."
     )
-    scopes: list[str] = Field(
+    scopes: list[Annotated[str, Field(pattern=f"^(?:{SCOPE_PATTERN})$")]] = Field(
         max_length=64,
         description="`resource:verb`, `resource:*` or `*`; they narrow the role, never widen it.",
     )
@@ -70,13 +71,26 @@ class UserUpdate(BaseModel):
     """What an administrator changes on an account (omitted fields stay as they are)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"role": "admin"}, {"disabled": True}]}
+        extra="forbid",
+        json_schema_extra={"examples": [{"role": "admin"}, {"disabled": True}], "minProperties": 1},
     )
 
-    role: Role | None = Field(default=None, description="`viewer`, `user`, `agent` or `admin`.")
-    disabled: bool | None = Field(
+    # Omitted, never null: the schema says so (SkipJsonSchema) and _no_nulls enforces it.
+    role: Role | SkipJsonSchema[None] = Field(
+        default=None, description="`viewer`, `user`, `agent` or `admin`."
+    )
+    disabled: StrictBool | SkipJsonSchema[None] = Field(
         default=None, description="`true` disables the account and revokes its tokens."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: object) -> object:
+        if isinstance(data, dict):
+            nulls = sorted(str(key) for key, value in data.items() if value is None)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)}: omit a field to leave it as it is, not null")
+        return data
 
     @field_validator("role", mode="before")
     @classmethod
@@ -151,7 +165,7 @@ def list_users(
 
 
 @router.patch(
-    "/{user_id}",
+    "/{user_id:uuid}",  # not "me": PATCH /me is a 405, not a bad id
     summary="Change an account's role or disable it (admin)",
     responses={
         **NOT_FOUND_RESPONSE,
@@ -241,7 +255,7 @@ def list_api_keys(
 
 
 @router.delete(
-    "/me/api-keys/{key_id}",
+    "/me/api-keys/{key_id:uuid}",
     status_code=204,
     summary="Revoke an API key",
     responses=NOT_FOUND_RESPONSE,
