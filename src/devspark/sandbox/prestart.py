@@ -7,10 +7,11 @@ agent (``python benchmarks/cold_start.py --stages``): consistent with the lock's
 waiting for an RCU grace period once the previous one has lapsed. A pre-created group
 alone does not avoid it (measured: the cost is the same for a group made long before);
 the process that joins pays it. A slot therefore holds a fresh group *and* a small stub
-(``/usr/bin/python3 -I -S``, started at lower priority) that has already joined it and
-waits on a private socket. Claiming a slot writes the requested limits, zeroes the
-accounting, and sends the stub the command, environment, rlimits and file descriptors;
-the stub applies them and ``exec``s the sandbox in its own place (same pid, same pipes).
+(``/usr/bin/python3 -I -S``, started and joining at lower priority) that has already
+joined it and waits on a private socket at normal priority. Claiming a slot writes the
+requested limits, zeroes the accounting, and sends the stub the command, environment,
+rlimits and file descriptors; the stub applies them and ``exec``s the sandbox in its own
+place (same pid, same pipes).
 
 A background thread keeps ``size`` slots ready and removes retired groups (of dead or
 failed slots), ``quiet_s`` after the last claim so it does not compete with the start it
@@ -60,14 +61,14 @@ for path in sys.argv[3:]:
     fd = os.open(path, os.O_WRONLY)
     os.write(fd, b"0")
     os.close(fd)
+if root:  # back to normal before waiting: a claim must not queue behind busy CPUs
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
 ctl.send(b"r")
 data, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 8)
 if not data:
     os._exit(0)
 job = json.loads(data)
 try:
-    if root:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     for which, soft, hard in job["rlimits"]:
