@@ -206,7 +206,9 @@ class MatchCreate(BaseModel):
     )
     seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1, description="The match seed.")
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Scenario reset options (`difficulty`...)."
+        default_factory=dict,
+        description="Scenario reset options, checked against the scenario (`difficulty`...; "
+        "unknown keys and out-of-range values are 422; at most 16 KiB).",
     )
     isolation: IsolationLevel = Field(
         default=IsolationLevel.SANDBOX,

@@ -185,7 +185,9 @@ class TournamentCreate(BaseModel):
 
     seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1, description="The format's seed.")
     options: dict[str, Any] = Field(
-        default_factory=dict, description="Scenario reset options of every match."
+        default_factory=dict,
+        description="Scenario reset options of every match, checked against the scenario "
+        "(`difficulty`...; unknown keys and out-of-range values are 422; at most 16 KiB).",
     )
     isolation: IsolationLevel = Field(
         default=IsolationLevel.SANDBOX, description="Isolation of every agent in every match."
