@@ -15,7 +15,6 @@ scenario, i.e. state on the server). Negative data is still checked there.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,6 +107,7 @@ def _failures(event: events.ScenarioFinished) -> Iterator[str]:
             yield line
 
 
+@pytest.mark.timeout(300)  # one test runs the whole engine: about 50 s on 2 busy cores
 def test_api_passes_every_schemathesis_check(app: FastAPI, admin_token: str) -> None:
     config = run_config({"Authorization": f"Bearer {admin_token}"})
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
@@ -118,7 +118,6 @@ def test_api_passes_every_schemathesis_check(app: FastAPI, admin_token: str) -> 
     problems: list[str] = []
     phases: dict[str, Any] = {}
     scenarios = 0
-    start = time.monotonic()
     for event in schemathesis.engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             scenarios += 1
@@ -127,10 +126,8 @@ def test_api_passes_every_schemathesis_check(app: FastAPI, admin_token: str) -> 
             problems.append(f"engine error: {event}")
         elif isinstance(event, events.PhaseFinished):
             phases[event.phase.name.value] = event.status.value
-    elapsed = time.monotonic() - start
     unique = sorted(set(problems))
     assert not unique, f"{len(unique)} Schemathesis failures:\n" + "\n".join(unique)
     for phase in PHASES:  # each phase ran (a skipped stateful phase would prove nothing)
         assert phases.get(phase) == "success", phases
     assert scenarios > 50, scenarios
-    assert elapsed < 300, f"the run took {elapsed:.0f} s"
