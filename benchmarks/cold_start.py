@@ -29,17 +29,18 @@ import resource
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from _util import emit, percentile
 from devspark.arena.agents import resolve_agent
 from devspark.core.lifecycle import LifecycleState
 from devspark.core.ports import AgentPackage
-from devspark.sandbox import IsolationLevel, prestart, seccomp
+from devspark.sandbox import IsolationLevel, prestart, seccomp, staging
 from devspark.sandbox.cgroups import Cgroup, CgroupLimits, group_name
 from devspark.sandbox.isolation import cgroup_layout
-from devspark.sandbox.launcher import confined_argv
+from devspark.sandbox.launcher import compiled_runner, confined_argv
 from devspark.sandbox.worker import ProcessWorker
-from devspark.sdk import PYTHON_RUNNER
+from devspark.sdk import PYTHON_RUNNER, SDK_DIR
 
 TARGET_MS = {"python": 25.0, "node": 60.0}
 AGENTS = {"python": "builtin:random", "node": "builtin:random-js"}
@@ -121,9 +122,9 @@ def _with_seccomp(action: Callable[[int], float]) -> float:
         os.close(fd)
 
 
-def runner_ready_ms(package: AgentPackage) -> float:
+def runner_ready_ms(package: AgentPackage, runner: Path) -> float:
     """Unsandboxed: the interpreter, the runner importing the agent, and hello/ready."""
-    argv = [BARE["python"][0], "-I", "-S", "-B", str(PYTHON_RUNNER), str(package.folder)]
+    argv = [BARE["python"][0], "-I", "-S", "-B", str(runner), str(package.folder)]
     hello = {"type": "hello", "protocol": 1, "agent": {"name": "bench", "version": "0"}}
     hello |= {"params": {}, "limits": {"move_ms": 1000, "overage_ms": 0, "memory_mb": 256}}
     start = time.perf_counter()
@@ -184,6 +185,8 @@ def _slot_group(fd: int, pool: prestart.PrestartPool) -> float:
 def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
     """Each layer added to the bare interpreter, all variants interleaved in one loop."""
     package = resolve_agent(AGENTS["python"])
+    sdk = staging.stage(SDK_DIR, kind="sdk").path
+    compiled = sdk / compiled_runner(sdk)  # what the launcher runs
     joins: list[float] = []
     creates: list[float] = []
     preps: list[float] = []
@@ -191,7 +194,8 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
     setpriv = setpriv[: setpriv.index("bwrap")]
     variants: dict[str, Callable[[], float]] = {
         "interpreter": lambda: run_ms(BARE["python"]),
-        "runner to ready": lambda: runner_ready_ms(package),
+        "runner.py ready": lambda: runner_ready_ms(package, PYTHON_RUNNER),
+        "runner.pyc ready": lambda: runner_ready_ms(package, compiled),
         "+setpriv": lambda: run_ms([*setpriv, *BARE["python"]]),
         "+bwrap": lambda: run_ms(_python_argv(None)),
         "+seccomp": lambda: _with_seccomp(lambda fd: run_ms(_python_argv(fd), pass_fds=(fd,))),
@@ -224,7 +228,8 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
     }
     print("python start, one layer at a time (p50 ms, start to exit unless noted):")
     bases = {
-        "runner to ready": "interpreter",
+        "runner.py ready": "interpreter",
+        "runner.pyc ready": "interpreter",
         "+setpriv": "interpreter",
         "+bwrap": "+setpriv",
         "+seccomp": "+bwrap",
