@@ -217,3 +217,33 @@ def test_a_restart_ends_matches_left_running_in_a_cancelled_tournament(
         assert [m["status"] for m in matches] == ["failed"]
         assert matches[0]["error"].startswith("abandoned: its tournament ended")
         assert running(made(again)) == 0
+
+
+def test_a_tournament_whose_format_cannot_be_rebuilt_ends_failed(client: TestClient) -> None:
+    client.app.state.runner.stop()  # type: ignore[attr-defined]  # a runner of our own
+    factory = made(client)
+    with factory() as session:
+        owner = UserRow(username="owner", role="user")
+        session.add(owner)
+        session.commit()
+        tournament = create_tournament(
+            session,
+            owner_id=owner.id,
+            scenario="tictactoe",
+            format="round_robin",
+            agents=AGENTS,
+            params={"isolation": "trusted"},
+        )
+        tournament.format = "knockout"  # a format this server no longer knows
+        tournament.status = "running"
+        session.commit()
+        tid = tournament.id
+    runner = TournamentRunner(factory, workers=1)
+    assert runner.start() == [tid]
+    try:
+        shown = wait(client, f"{TOURNAMENTS}/{tid}", "failed")
+    finally:
+        runner.stop()
+    assert shown["error"].startswith("invalid_argument: ")
+    assert "knockout" in shown["error"]
+    assert shown["matches"]["total"] == 0 and running(factory) == 0
