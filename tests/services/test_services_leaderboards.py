@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy.orm import Session
 
-from devspark.services.leaderboards import PlatformBoards
+from devspark.services.leaderboards import PlatformBoards, finished_outcomes, head_to_head
+from devspark.services.seed import seed_if_empty
+from devspark.store.models import MatchResultRow, MatchRow
 
 
 class Clock:
@@ -34,3 +38,29 @@ def test_a_costly_build_is_held_a_while_a_cheap_one_is_not(session: Session) -> 
     cheap = PlatformBoards(min_refresh_s=5.0, clock=Clock())  # builds take no time
     built = cheap.get(session)
     assert cheap.get(session) is built  # same key: cached however cheap
+
+
+def _finished(session: Session, agents: list[str], rewards: list[float]) -> None:
+    match = MatchRow(scenario_id="tictactoe-v1", status="finished", finished_at=datetime.now(UTC))
+    session.add(match)
+    session.flush()
+    for seat, (agent, reward) in enumerate(zip(agents, rewards, strict=True)):
+        session.add(
+            MatchResultRow(
+                match_id=match.id, seat=seat, agent_ref=agent, status="ok", reward=reward
+            )
+        )
+    session.commit()
+
+
+def test_self_play_is_stored_but_left_out_of_the_boards(session: Session) -> None:
+    seed_if_empty(session)  # the scenarios
+    _finished(session, ["builtin:minimax", "builtin:random"], [1.0, -1.0])
+    _finished(session, ["builtin:random", "builtin:random"], [1.0, -1.0])
+    outcomes = finished_outcomes(session)
+    assert [o.agents for o in outcomes] == [("builtin:minimax", "builtin:random")]
+    boards = PlatformBoards().get(session)  # no 422 for the self-play match
+    assert [row["agent"] for row in boards["global"]] == ["builtin:minimax", "builtin:random"]
+    assert head_to_head(session, "builtin:random") == [
+        {"opponent": "builtin:minimax", "wins": 0, "draws": 0, "losses": 1}
+    ]

@@ -43,7 +43,11 @@ DEFAULT_MIN_REFRESH_S = 5.0
 
 
 def finished_outcomes(session: Session, agent: str | None = None) -> list[Outcome]:
-    """Outcomes of every finished match with at least two seats, oldest first.
+    """Outcomes of every finished match between distinct agents, oldest first.
+
+    A match that seats one agent more than once (self-play, or copies of an agent in a
+    team game) says nothing about how agents compare: it is played and stored like any
+    other, and left out of ratings.
 
     Args:
         session: Database session.
@@ -70,7 +74,8 @@ def finished_outcomes(session: Session, agent: str | None = None) -> list[Outcom
     outcomes: list[Outcome] = []
     for match_id, scenario_id in matches:
         results = seats.get(match_id, [])
-        if len(results) < 2:
+        refs = [r.agent_ref for r in results]
+        if len(refs) < 2 or len(set(refs)) != len(refs):
             continue
         outcomes.append(
             Outcome(
