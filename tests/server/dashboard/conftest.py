@@ -141,6 +141,7 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         "DEVSPARK_SECRET_KEY": SECRET_KEY,
         "DEVSPARK_RATE_LIMIT": "off",
         "DEVSPARK_RATE_LIMIT_IP": "off",
+        "DEVSPARK_WS_CONNECT_LIMIT": "off",  # every page a test opens may open a socket
     }
     env.pop("DEVSPARK_DATABASE_URL", None)
     env.pop("DEVSPARK_DEV", None)
