@@ -11,6 +11,7 @@ with each further failure up to five minutes. Text fields refuse NUL characters 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import datetime
@@ -30,6 +31,7 @@ from devspark.server.errors import ErrorBody, correlation_id
 from devspark.server.login_throttle import LoginThrottle
 from devspark.services import accounts, audit
 from devspark.services.accounts import Role, TokenService
+from devspark.services.password_slots import PASSWORD_SLOTS
 from devspark.store.models import RefreshTokenRow, UserRow
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -190,12 +192,25 @@ async def login(body: LoginRequest, request: Request, session: SessionDep) -> To
     throttle: LoginThrottle = request.app.state.login_throttle
     await throttle.check(body.username)
     try:
-        pair = await run_in_threadpool(_login, body, request, session)
+        async with _login_gate(request):  # waiting logins hold no thread, no connection
+            pair = await run_in_threadpool(_login, body, request, session)
     except UnauthenticatedError:
         await throttle.failed(body.username)
         raise
     await throttle.succeeded(body.username)
     return _pair(request, pair.access, pair.refresh)
+
+
+def _login_gate(request: Request) -> asyncio.Semaphore:
+    """The app's bound on logins in progress: as many as argon2 slots (per event loop)."""
+    loop = asyncio.get_running_loop()
+    held: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = getattr(
+        request.app.state, "login_gate", None
+    )
+    if held is None or held[0] is not loop:
+        held = (loop, asyncio.Semaphore(PASSWORD_SLOTS.size))
+        request.app.state.login_gate = held
+    return held[1]
 
 
 def _login(body: LoginRequest, request: Request, session: Session) -> accounts.TokenPair:
