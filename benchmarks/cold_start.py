@@ -146,26 +146,51 @@ def _core_rlimit() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _direct_group(fd: int, joins: list[float], creates: list[float]) -> float:
-    """Full stack, new group made and joined in the child (timed there), rlimits, fork."""
-    begin = time.perf_counter()
-    group = Cgroup(cgroup_layout(), group_name(), LIMITS)
-    creates.append((time.perf_counter() - begin) * 1000)
-    read_end, write_end = os.pipe()
+class _Groups:
+    """Timings of the direct path's cgroup steps, and a group made one loop ahead."""
 
-    def join() -> None:
-        t = time.perf_counter()
-        group.attach_self()
-        os.write(write_end, str((time.perf_counter() - t) * 1000).encode())
+    def __init__(self) -> None:
+        self.creates: list[float] = []
+        self.joins: list[float] = []
+        self.joins_precreated: list[float] = []
+        self.teardowns: list[float] = []
+        self.spare: Cgroup | None = None
 
-    try:
-        ms = run_ms(_python_argv(fd), pass_fds=(fd,), preexec_fn=join)
-        os.close(write_end)
-        joins.append(float(os.read(read_end, 64)))
-    finally:
-        os.close(read_end)
-        prestart.teardown(group)
-    return ms + creates[-1]
+    def direct(self, fd: int) -> float:
+        """Full stack, a new group made, joined in the child (timed there), rlimits, fork."""
+        begin = time.perf_counter()
+        group = Cgroup(cgroup_layout(), group_name(), LIMITS)
+        self.creates.append((time.perf_counter() - begin) * 1000)
+        return self._run(fd, group, self.joins) + self.creates[-1]
+
+    def precreated(self, fd: int) -> float:
+        """The same, joining a group made during the previous loop (as a pool of groups)."""
+        group = self.spare or Cgroup(cgroup_layout(), group_name(), LIMITS)
+        self.spare = Cgroup(cgroup_layout(), group_name(), LIMITS)
+        return self._run(fd, group, self.joins_precreated)
+
+    def _run(self, fd: int, group: Cgroup, joins: list[float]) -> float:
+        read_end, write_end = os.pipe()
+
+        def join() -> None:
+            t = time.perf_counter()
+            group.attach_self()
+            os.write(write_end, str((time.perf_counter() - t) * 1000).encode())
+
+        try:
+            ms = run_ms(_python_argv(fd), pass_fds=(fd,), preexec_fn=join)
+            os.close(write_end)
+            joins.append(float(os.read(read_end, 64)))
+        finally:
+            os.close(read_end)
+            begin = time.perf_counter()
+            prestart.teardown(group)  # what close() does after the agent has exited
+            self.teardowns.append((time.perf_counter() - begin) * 1000)
+        return ms
+
+    def close(self) -> None:
+        if self.spare is not None:
+            prestart.teardown(self.spare)
 
 
 def _slot_group(fd: int, pool: prestart.PrestartPool) -> float:
@@ -187,8 +212,7 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
     package = resolve_agent(AGENTS["python"])
     sdk = staging.stage(SDK_DIR, kind="sdk").path
     compiled = sdk / compiled_runner(sdk)  # what the launcher runs
-    joins: list[float] = []
-    creates: list[float] = []
+    groups = _Groups()
     preps: list[float] = []
     setpriv = confined_argv(hostname="agent", home="/state", tmp_mb=64)
     setpriv = setpriv[: setpriv.index("bwrap")]
@@ -202,53 +226,65 @@ def stages(pool: prestart.PrestartPool, runs: int) -> dict[str, float]:
         "+fork, rlimits": lambda: _with_seccomp(
             lambda fd: run_ms(_python_argv(fd), pass_fds=(fd,), preexec_fn=_core_rlimit)
         ),
-        "+cgroup direct": lambda: _with_seccomp(lambda fd: _direct_group(fd, joins, creates)),
+        "+cgroup direct": lambda: _with_seccomp(groups.direct),
+        "+cgroup made before": lambda: _with_seccomp(groups.precreated),
         "+cgroup slot": lambda: _with_seccomp(lambda fd: _slot_group(fd, pool)),
     }
     samples: dict[str, list[float]] = {name: [] for name in variants}
     samples["worker direct"], samples["worker prestart"] = [], []
-    for _ in range(runs):
-        for name, variant in variants.items():
-            samples[name].append(variant())
-        pool.wait_ready(pool.size)  # the slot variant's refill and removal are done
-        with prestart.suspended():
-            ms, prep = worker_start(package)
-        samples["worker direct"].append(ms)
-        preps.append(prep)
-        pool.wait_ready(pool.size)
-        samples["worker prestart"].append(worker_start(package)[0])
+    try:
+        for _ in range(runs):
+            for name, variant in variants.items():
+                samples[name].append(variant())
+            pool.wait_ready(pool.size)  # the slot variant's refill and removal are done
+            with prestart.suspended():
+                ms, prep = worker_start(package)
+            samples["worker direct"].append(ms)
+            preps.append(prep)
+            pool.wait_ready(pool.size)
+            samples["worker prestart"].append(worker_start(package)[0])
+    finally:
+        groups.close()
     p50 = {name: percentile(values, 50) for name, values in samples.items()}
     figures = {f"stage_{name}_ms_p50": value for name, value in p50.items()}
     figures |= {
-        "stage_cgroup_join_ms_p50": percentile(joins, 50),
-        "stage_cgroup_join_ms_p90": percentile(joins, 90),
-        "stage_cgroup_join_ms_max": max(joins),
-        "stage_cgroup_create_ms_p50": percentile(creates, 50),
+        "stage_cgroup_join_ms_p50": percentile(groups.joins, 50),
+        "stage_cgroup_join_ms_p90": percentile(groups.joins, 90),
+        "stage_cgroup_join_ms_max": max(groups.joins),
+        "stage_cgroup_join_made_before_ms_p50": percentile(groups.joins_precreated, 50),
+        "stage_cgroup_join_made_before_ms_p90": percentile(groups.joins_precreated, 90),
+        "stage_cgroup_create_ms_p50": percentile(groups.creates, 50),
+        "stage_cgroup_teardown_ms_p50": percentile(groups.teardowns, 50),
         "stage_host_prep_ms_p50": percentile(preps, 50),
     }
-    print("python start, one layer at a time (p50 ms, start to exit unless noted):")
-    bases = {
-        "runner.py ready": "interpreter",
-        "runner.pyc ready": "interpreter",
-        "+setpriv": "interpreter",
-        "+bwrap": "+setpriv",
-        "+seccomp": "+bwrap",
-    }
-    bases |= {"+fork, rlimits": "+seccomp", "+cgroup direct": "+fork, rlimits"}
-    bases["+cgroup slot"] = "+seccomp"  # no fork, no join on the critical path
-    for name in variants:
-        base = bases.get(name)
-        step = f"{name} vs {base}: {p50[name] - p50[base]:+6.2f}" if base else ""
-        print(f"  {name:16s} {p50[name]:6.2f}  {step}")
-    print(
-        f"  cgroup create+limit {figures['stage_cgroup_create_ms_p50']:.2f}; join in the child "
-        f"p50 {figures['stage_cgroup_join_ms_p50']:.2f}, p90 {figures['stage_cgroup_join_ms_p90']:.2f}, "
-        f"max {figures['stage_cgroup_join_ms_max']:.2f}"
-    )
-    print(f"  host prep (staging, seccomp program) {figures['stage_host_prep_ms_p50']:.2f}")
-    for name in ("worker direct", "worker prestart"):
-        print(f"  {name:16s} {p50[name]:6.2f}  (start to ready)")
+    print_stages(p50, figures)
     return figures
+
+
+def print_stages(p50: dict[str, float], figures: dict[str, float]) -> None:
+    """Each variant's p50 and its difference to the layer it adds to."""
+    print("python start, one layer at a time (p50 ms, start to exit unless noted):")
+    bases = {"runner.py ready": "interpreter", "runner.pyc ready": "interpreter"}
+    bases |= {"+setpriv": "interpreter", "+bwrap": "+setpriv", "+seccomp": "+bwrap"}
+    bases |= {"+fork, rlimits": "+seccomp", "+cgroup direct": "+fork, rlimits"}
+    bases["+cgroup made before"] = "+fork, rlimits"
+    bases["+cgroup slot"] = "+seccomp"  # no fork, no join on the critical path
+    for name, value in p50.items():
+        base = bases.get(name)
+        step = f"{name} vs {base}: {value - p50[base]:+6.2f}" if base else ""
+        step = "(start to ready)" if name.startswith("worker") else step
+        print(f"  {name:19s} {value:6.2f}  {step}")
+    f = {
+        key.removeprefix("stage_").removesuffix("_ms_p50"): value for key, value in figures.items()
+    }
+    print(
+        f"  cgroup create+limit {f['cgroup_create']:.2f}; join in the child p50 "
+        f"{f['cgroup_join']:.2f}, p90 {f['cgroup_join_ms_p90']:.2f}, max "
+        f"{f['cgroup_join_ms_max']:.2f}; joining a group made a loop before p50 "
+        f"{f['cgroup_join_made_before']:.2f}, p90 {f['cgroup_join_made_before_ms_p90']:.2f}"
+    )
+    print(f"  cgroup teardown after exit (kill, wait, rmdir) {f['cgroup_teardown']:.2f}")
+    print(f"  host prep (staging, seccomp program) {f['host_prep']:.2f}")
 
 
 def main() -> None:
