@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from devspark.core.errors import ResourceExhaustedError
 from devspark.server.app import create_app
 from devspark.server.live import (
     DEFAULT_MAX_TOPICS,
@@ -373,3 +374,21 @@ def test_parse_topic() -> None:
     for bad in ("tournament", "agent:x", f"tournament:{ident}x", ""):
         with pytest.raises(ValueError, match=r"topic|badly formed"):
             parse_topic(bad)
+
+
+def test_hub_caps_the_topics_of_one_subscription() -> None:
+    async def scenario() -> tuple[set[str], set[str]]:
+        hub = LiveHub(max_topics=2)
+        hub.bind(asyncio.get_running_loop())
+        one, other = hub.subscribe(), hub.subscribe()
+        hub.add_topic(one, "match:a")
+        hub.add_topic(one, "match:b")
+        hub.add_topic(one, "match:b")  # already watched: no new slot used
+        with pytest.raises(ResourceExhaustedError, match="at most 2 topics"):
+            hub.add_topic(one, "match:c")
+        hub.add_topic(other, "match:c")  # the cap is per subscription
+        return one.topics, other.topics
+
+    assert asyncio.run(scenario()) == ({"match:a", "match:b"}, {"match:c"})
+    with pytest.raises(ValueError, match="max_topics"):
+        LiveHub(max_topics=0)
