@@ -95,9 +95,9 @@ _COMPILE = (
 def compiled_runner(sdk_dir: Path) -> str:
     """The Python runner's file name in a staged SDK: its bytecode when it can be made.
 
-    A script is compiled at every start (~2-6 ms of the cold start,
-    ``python benchmarks/cold_start.py --stages``: runner to ready); a ``.pyc`` run as the
-    script is not. It is compiled once per staged SDK by the sandbox's own interpreter and
+    A script is compiled at every start (4-9 ms of a loaded host's cold start:
+    ``runner.py ready`` against ``runner.pyc ready`` in
+    ``python benchmarks/cold_start.py --stages``); a ``.pyc`` run as the script is not. It is compiled once per staged SDK by the sandbox's own interpreter and
     named after that interpreter's file, so an upgraded Python never meets a stale magic
     number. ``runner.py`` when it cannot be written (then the start only costs more).
     """
@@ -338,7 +338,7 @@ class AgentProcess:
         cgroup, self.cgroup = self.cgroup, None
         if cgroup is None:
             reaper.reap_orphans()
-        else:  # kill, wait until empty, rmdir: ~0.3 ms, so close() leaves nothing behind
+        else:  # kill, wait until empty, rmdir: close() leaves nothing behind
             prestart.teardown(cgroup)
 
 

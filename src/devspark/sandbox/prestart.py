@@ -1,12 +1,11 @@
 """Pre-started launch slots: a fresh cgroup with a process already in it, waiting to exec.
 
 Joining a cgroup v1 hierarchy (writing ``cgroup.procs``) takes the kernel's cgroup
-thread-group lock for writing. Measured here, the join costs ~0.05 ms when another join
-happened just before, but 5-22 ms in a third to a half of the joins that follow a running
-agent (``python benchmarks/cold_start.py --stages``): consistent with the lock's writer
-waiting for an RCU grace period once the previous one has lapsed. A pre-created group
-alone does not avoid it (measured: the cost is the same for a group made long before);
-the process that joins pays it. A slot therefore holds a fresh group *and* a small stub
+thread-group lock for writing; after a running agent that write waited 11-15 ms at the
+p50 on the loaded 2-CPU reference host (``python benchmarks/cold_start.py --stages``),
+consistent with a wait for an RCU grace period. A pool of bare pre-created groups does
+not avoid it (joining a group made earlier costs the same, same command): the process
+that joins pays it. A slot therefore holds a fresh group *and* a small stub
 (``/usr/bin/python3 -I -S``, started and joining at lower priority) that has already
 joined it and waits on a private socket at normal priority. Claiming a slot writes the
 requested limits, zeroes the accounting, and sends the stub the command, environment,
@@ -16,11 +15,11 @@ place (same pid, same pipes).
 A background thread keeps ``size`` slots ready and removes retired groups (of dead or
 failed slots), ``quiet_s`` after the last claim so it does not compete with the start it
 served. An agent's own group is still killed, emptied and removed by
-``AgentProcess.close()`` (~0.3 ms measured: kill 0.2, ``rmdir`` 0.1), so nothing outlives
-a close. Groups are never reused: each agent gets one nobody has run in. An empty pool,
-a dead stub or unusable cgroups fall back to the direct launch. The pool is per process (a forked child starts its own),
-off by default (``DEVSPARK_PRESTART=N`` or :func:`enable`), and :func:`disable` (also run
-at exit) kills every stub and removes every group it created.
+``AgentProcess.close()`` (``--stages`` prints what that costs), so nothing outlives a
+close. Groups are never reused: each agent gets one nobody has run in. An empty pool, a
+dead stub or unusable cgroups fall back to the direct launch. The pool is per process (a
+forked child starts its own), off by default (``DEVSPARK_PRESTART=N`` or :func:`enable`),
+and :func:`disable` (also run at exit) kills every stub and removes every group it made.
 """
 
 from __future__ import annotations
