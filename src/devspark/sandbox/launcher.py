@@ -97,9 +97,10 @@ def compiled_runner(sdk_dir: Path) -> str:
 
     A script is compiled at every start (4-9 ms of a loaded host's cold start:
     ``runner.py ready`` against ``runner.pyc ready`` in
-    ``python benchmarks/cold_start.py --stages``); a ``.pyc`` run as the script is not. It is compiled once per staged SDK by the sandbox's own interpreter and
-    named after that interpreter's file, so an upgraded Python never meets a stale magic
-    number. ``runner.py`` when it cannot be written (then the start only costs more).
+    ``python benchmarks/cold_start.py --stages``); a ``.pyc`` run as the script is not.
+    It is compiled once per staged SDK by the sandbox's own interpreter and named after
+    that interpreter's file, so an upgraded Python never meets a stale magic number.
+    ``runner.py`` when it cannot be written (then the start only costs more).
     """
     try:
         interpreter = PYTHON.resolve()
