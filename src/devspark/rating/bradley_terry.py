@@ -236,8 +236,10 @@ def _one_blas_thread() -> Iterator[None]:
     """Run scipy's BLAS on one thread for the duration (a no-op where it cannot).
 
     L-BFGS-B makes many tiny BLAS and LAPACK calls; multithreaded OpenBLAS wakes its
-    threads for each, which on a busy two-core machine cost ~10 ms per iteration instead
-    of ~0.1 ms (measured). Our problems are far too small to gain from threads.
+    threads for each, which costs more than the call. ``benchmarks/rating_fit.py``
+    times a fit both ways in one run (on a loaded two-CPU machine the fit took about a
+    quarter of the time on one thread). Our problems are far too small to gain from
+    threads.
     """
     library = _scipy_openblas()
     if library is None:
