@@ -328,7 +328,8 @@ class DurableTournament:
     """A persisted tournament being played, slice after slice, without replaying.
 
     Building one replays the finished matches from the database into the format (what a
-    restart costs, about 0.5 ms per finished match); after that each :meth:`advance`
+    restart costs per finished match: ``benchmarks/durable_slices.py`` prints it); after
+    that each :meth:`advance`
     goes on from where the last one stopped, however many matches were played before.
     The server's runner keeps one per tournament it is playing; it holds a session of
     its own until :meth:`close`.
