@@ -183,6 +183,7 @@ def test_sigkill_mid_tournament_then_restart_finishes_it(
                 "finished": 12,
                 "failed": 0,
                 "total": 12,
+                "planned": 12,
             }
             standings = client.get(f"/api/v1/tournaments/{tournament}/standings").json()
             assert {line["agent"] for line in standings["items"]} == {

@@ -40,9 +40,9 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor
@@ -492,7 +492,8 @@ class _Runner:
         for index, row in pending:
             if self.budget is not None and self.budget <= 0:
                 return None  # the slice is over; the queued rows wait for the next pass
-            self.mark_running(row)
+            if not self.mark_running(row):
+                return None  # cancelled just now: the cancel wins, the match stays queued
             result = self.play(row)
             if self.budget is not None:
                 self.budget -= 1
@@ -523,12 +524,38 @@ class _Runner:
             self.rows[_pairing_key(pairing)] = row
         return row
 
-    def mark_running(self, row: MatchRow) -> None:
-        """Commit ``running`` before the match is played."""
-        row.status = "running"
-        row.started_at = utcnow()
-        row.error = None
+    def mark_running(self, row: MatchRow) -> bool:
+        """Commit ``running`` before the match is played, unless the tournament is cancelled.
+
+        One statement both checks the tournament and marks the match, holding a share
+        lock on the tournament's row on PostgreSQL (SQLite serialises writers), so it is
+        ordered against a concurrent cancel: no match starts after a cancel is
+        acknowledged.
+
+        Returns:
+            ``False`` (and the match left queued) when the tournament was cancelled.
+
+        """
+        status = (
+            select(TournamentRow.status)
+            .where(TournamentRow.id == self.tournament_id)
+            .with_for_update(read=True)
+            .scalar_subquery()
+        )
+        marked = cast(
+            "CursorResult[Any]",
+            self.session.execute(
+                update(MatchRow)
+                .where(MatchRow.id == row.id, status != "cancelled")
+                .values(status="running", started_at=utcnow(), error=None)
+                .execution_options(synchronize_session=False)
+            ),
+        )
         self.session.commit()
+        if marked.rowcount != 1:
+            return False
+        self.session.refresh(row)  # sessions keep objects across commits: reload it
+        return True
 
     def play(self, row: MatchRow) -> MatchResult:
         """Play a match marked running and store its result.
