@@ -268,3 +268,41 @@ def test_stubs_that_cannot_start_stop_the_refill(monkeypatch: pytest.MonkeyPatch
         assert our_groups(os.getpid()) == []
     finally:
         pool.close()
+
+
+def test_concurrent_sandbox_starts_get_distinct_groups() -> None:
+    pool = prestart.enable(2)
+    assert pool is not None and pool.wait_ready(2)
+    package = resolve_agent("builtin:random")
+    workers = [ProcessWorker(package, level=IsolationLevel.SANDBOX) for _ in range(3)]
+    go, started, done = threading.Barrier(3), threading.Barrier(4), threading.Event()
+
+    def start(worker: ProcessWorker) -> None:
+        go.wait()
+        worker.start()
+        started.wait()
+        done.wait()  # bwrap --die-with-parent follows the thread that started it: stay
+
+    threads = [threading.Thread(target=start, args=(worker,)) for worker in workers]
+    try:
+        for thread in threads:
+            thread.start()
+        started.wait()
+        assert pool.claimed + pool.missed == 3 and pool.claimed >= 1  # a slot or direct each
+        members: dict[Path, set[int]] = {}
+        for worker in workers:
+            assert worker.lifecycle.state is LifecycleState.ONLINE, worker.lifecycle.history
+            assert worker.proc is not None and worker.proc.cgroup is not None
+            pids = set(worker.proc.cgroup.pids())  # setpriv/bwrap, its init, the runner
+            assert worker.proc.pid in pids
+            members[worker.proc.cgroup.dirs["memory"]] = pids
+        assert len(members) == 3
+        first, second, third = members.values()
+        assert not (first & second or first & third or second & third)
+    finally:
+        for worker in workers:
+            worker.close()
+        done.set()
+        for thread in threads:
+            thread.join()
+        prestart.disable()

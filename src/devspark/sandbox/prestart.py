@@ -332,7 +332,7 @@ class PrestartPool:
             with self._wake:
                 if not self._due():
                     return
-                retired = self._retired.popleft() if self._retired else None
+                retired = self._retired[0] if self._retired else None  # popped once removed
                 refill = len(self._ready) < self.size
                 limits = self._limits
             if refill:  # a claim may be waiting: refill before tearing down
@@ -340,6 +340,7 @@ class PrestartPool:
             if retired is not None:
                 teardown(retired)
                 with self._wake:
+                    self._retired.popleft()
                     self.removed += 1
                     self._wake.notify_all()
 
@@ -418,7 +419,11 @@ def suspended() -> Iterator[None]:
 
 
 def disable() -> None:
-    """Close this process's pool (every stub killed, every group removed)."""
+    """Close this process's pool (every stub killed, every group removed).
+
+    Agents still running from its slots die with it: bubblewrap's ``--die-with-parent``
+    follows the thread that started the stub, the pool's own. Close them first.
+    """
     global _pool
     with _lock:
         pool, _pool = _pool, None
