@@ -265,6 +265,12 @@ def test_load_manifest_error_names_the_file(tmp_path: Path) -> None:
         "--index-url=http://evil",
         "-e .",
         "",
+        # Valid PEP 508 names that uv reads as a file in its working folder:
+        "evil.tar.gz",
+        "evil-0.1-py3-none-any.whl",
+        "evil.zip[extra]",
+        'evil.tgz; os_name == "posix"',
+        "evil.tar",
     ],
 )
 def test_requirements_refuse_urls_paths_vcs_and_options(entry: str) -> None:

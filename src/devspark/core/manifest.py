@@ -105,6 +105,12 @@ REQUIREMENTS_ALLOWED = (
 )
 """What a ``requirements`` entry may be (error messages quote it)."""
 
+_ARCHIVE_SUFFIXES = (
+    ".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz",
+    ".tar.zst", ".tar.lz", ".tlz", ".tar.lzma",
+)  # fmt: skip
+"""Endings that make uv read a valid PEP 508 name as a file path (``evil.tar.gz``)."""
+
 
 def check_requirement(item: str) -> Requirement:
     """Parse one ``requirements`` entry; refuse anything but a name from the index.
@@ -133,6 +139,11 @@ def check_requirement(item: str) -> Requirement:
         raise ValueError(
             f"{item!r} is a direct reference to {requirement.url!r}, which is not allowed; "
             f"allowed: {REQUIREMENTS_ALLOWED}"
+        )
+    if requirement.name.lower().endswith(_ARCHIVE_SUFFIXES):
+        raise ValueError(
+            f"{item!r} names a file ({requirement.name!r} ends like an archive), which the "
+            f"installer would read as a path; allowed: {REQUIREMENTS_ALLOWED}"
         )
     return requirement
 
