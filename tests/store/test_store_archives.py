@@ -117,6 +117,14 @@ def test_same_content_twice_keeps_one_folder(tmp_path: Path) -> None:
         ("C:/windows/x", "absolute path"),
         ("lib\\..\\..\\evil", "backslash"),
         ("bad\x01name", "control character"),
+        ("bad\x7fname", "control character"),
+        ("bad\x85name", "control character"),
+        ("a" * 256 + ".py", "a path component is over 255 bytes"),
+        ("é" * 128 + ".py", "a path component is over 255 bytes"),
+        (
+            "/".join(letter * 200 for letter in "defghi"),
+            "the name is over 1024 bytes",
+        ),
     ],
 )
 def test_hostile_names(kind: str, name: str, reason: str, tmp_path: Path) -> None:
@@ -126,6 +134,16 @@ def test_hostile_names(kind: str, name: str, reason: str, tmp_path: Path) -> Non
         extract_agent_archive(make([*GOOD.items(), (name, b"pwned")]), filename, dest)
     assert leftovers(dest) == []
     assert not (tmp_path / "evil").exists()
+
+
+def test_a_zip_name_flagged_utf8_that_is_not_is_refused_naming_it(tmp_path: Path) -> None:
+    data = make_zip([*GOOD.items(), ("é.py", b"X = 1\n")])  # non-ASCII: flagged UTF-8
+    assert "é.py".encode() in data
+    hostile = data.replace("é.py".encode(), b"\xff\xfe.py")
+    dest = tmp_path / "dest"
+    with pytest.raises(InvalidArgumentError, match=r"entry '\\xff\\xfe\.py'.*not valid UTF-8"):
+        extract_agent_archive(hostile, "a.zip", dest)
+    assert leftovers(dest) == []
 
 
 @pytest.mark.parametrize("link_type", [tarfile.SYMTYPE, tarfile.LNKTYPE])

@@ -41,6 +41,8 @@ MAX_COMPRESSED_BYTES = 16 << 20
 ArchiveFormat = Literal["tar.gz", "zip"]
 _CHUNK = 64 << 10
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_MAX_PART_BYTES = 255
+_MAX_NAME_BYTES = 1024
 _NAME_SUFFIXES: dict[str, ArchiveFormat] = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".zip": "zip"}
 
 
@@ -118,9 +120,19 @@ def _clean_name(name: str, filename: str) -> PurePosixPath | None:
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise InvalidArgumentError(f"{where}: '..' path component")
-    if any(ord(ch) < 32 for ch in name):
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
         raise InvalidArgumentError(f"{where}: control character in name")
+    _check_length(parts, where)
     return PurePosixPath(*parts) if parts else None
+
+
+def _check_length(parts: list[str], where: str) -> None:
+    """Refuse names the file system cannot hold (``ENAMETOOLONG`` was a 500)."""
+    sizes = [len(part.encode("utf-8", "surrogateescape")) for part in parts]
+    if any(size > _MAX_PART_BYTES for size in sizes):
+        raise InvalidArgumentError(f"{where}: a path component is over {_MAX_PART_BYTES} bytes")
+    if sum(sizes) + len(sizes) > _MAX_NAME_BYTES:
+        raise InvalidArgumentError(f"{where}: the name is over {_MAX_NAME_BYTES} bytes")
 
 
 def _claim(budget: _Budget, rel: PurePosixPath, name: str, *, is_dir: bool) -> None:
@@ -307,6 +319,11 @@ def _extract_into(
         raise InvalidArgumentError(f"{filename}: corrupt {fmt} archive: {exc}") from None
     except NotImplementedError as exc:
         raise InvalidArgumentError(f"{filename}: unsupported {fmt} archive: {exc}") from None
+    except UnicodeDecodeError as exc:  # a zip entry flagged UTF-8 whose name is not
+        shown = exc.object[:200].decode("utf-8", errors="backslashreplace")
+        raise InvalidArgumentError(
+            f"{filename}: entry '{shown}': the name is marked UTF-8 but is not valid UTF-8"
+        ) from None
     folder = _agent_root(raw, filename)
     manifest = _check_manifest(folder, filename)
     sha256 = content_hash(folder)
