@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
+import resource
 import subprocess
 import sys
 import threading
@@ -306,3 +308,23 @@ def test_concurrent_sandbox_starts_get_distinct_groups() -> None:
         for thread in threads:
             thread.join()
         prestart.disable()
+
+
+def test_rlimits_apply_to_the_exec_and_a_low_fd_limit_still_passes_fds(
+    pool: prestart.PrestartPool,
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    nofile = 16  # below the stub's own control socket and the fds it moves
+    limits = [(resource.RLIMIT_NOFILE, nofile, nofile), (resource.RLIMIT_CORE, 0, 0)]
+    claimed = pool.claim(SMALL, prestart.LaunchJob(SLEEP, dict(ENV), None, limits, {read_end: 3}))
+    os.close(read_end)
+    assert claimed is not None
+    popen, group = claimed
+    try:
+        text = Path(f"/proc/{popen.pid}/limits").read_text()
+        assert re.search(r"Max open files\s+16\s+16", text), text
+        assert re.search(r"Max core file size\s+0\s+0", text), text
+        assert set(os.listdir(f"/proc/{popen.pid}/fd")) == {"0", "1", "2", "3"}
+    finally:
+        stop(popen, group, pool)

@@ -70,13 +70,13 @@ job = json.loads(data)
 try:
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
-    for which, soft, hard in job["rlimits"]:
-        resource.setrlimit(which, (soft, hard))
-    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 200) for fd in fds]
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 200) for fd in fds]  # before NOFILE
     for fd in fds:
         os.close(fd)
     for fd, target in zip(moved, job["fds"]):
         os.dup2(fd, target)
+    for which, soft, hard in job["rlimits"]:
+        resource.setrlimit(which, (soft, hard))
     if job["cwd"]:
         os.chdir(job["cwd"])
     os.execvpe(job["argv"][0], job["argv"], job["env"])
