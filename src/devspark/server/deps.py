@@ -7,11 +7,45 @@ object, so FastAPI shares one session per request whichever name a route uses.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import Pool, QueuePool
 from starlette.concurrency import run_in_threadpool
+
+RESERVED_CONNECTIONS = 3
+"""Pool connections kept for users other than requests: the runner's sessions and the
+PostgreSQL runner lease, which holds one connection of its own."""
+
+
+UNBOUNDED_SLOTS = 1024
+"""The bound for pools that never make a caller wait."""
+
+
+def session_slots(pool: Pool) -> int:
+    """How many requests may hold a session at once on ``pool``.
+
+    A bounded pool (``QueuePool``: ``pool_size`` plus ``max_overflow``) backs that many
+    connections; :data:`RESERVED_CONNECTIONS` of them are left to the runner and the
+    lease. Other pools (SQLite in memory, ``NullPool``, an unbounded overflow) do not
+    make callers wait, so they get :data:`UNBOUNDED_SLOTS`.
+    """
+    if isinstance(pool, QueuePool):
+        overflow = pool._max_overflow  # no public accessor; -1 means unbounded
+        if overflow >= 0:
+            return max(1, pool.size() + overflow - RESERVED_CONNECTIONS)
+    return UNBOUNDED_SLOTS
+
+
+def _slots(app: FastAPI) -> asyncio.Semaphore:
+    slots: asyncio.Semaphore | None = getattr(app.state, "session_slots", None)
+    if slots is None:  # made on the event loop, with no await in between: no race
+        factory: sessionmaker[Session] = app.state.session_factory
+        bind = factory.kw["bind"]
+        slots = app.state.session_slots = asyncio.Semaphore(session_slots(bind.pool))
+    return slots
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -21,6 +55,13 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     the event loop; only a session that did connect is closed in the thread pool (closing
     returns its connection to the pool, which may talk to the server).
 
+    No more requests hold a session at once than the connection pool can back
+    (:func:`session_slots`); the others wait here, on the event loop. Without that
+    bound, a burst of requests larger than the pool fills the thread pool with handlers
+    waiting for a connection while the requests that hold the connections wait for a
+    thread (to validate their response or to close their session): the server stalls
+    until the pool's timeout, then answers 500.
+
     Args:
         request: The current request (its app holds the session factory).
 
@@ -29,14 +70,15 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
     """
     factory: sessionmaker[Session] = request.app.state.session_factory
-    session = factory()
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+    async with _slots(request.app):
+        session = factory()
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                await run_in_threadpool(session.close)
+            else:
+                session.close()
 
 
-__all__ = ["get_session"]
+__all__ = ["RESERVED_CONNECTIONS", "UNBOUNDED_SLOTS", "get_session", "session_slots"]
