@@ -1,4 +1,4 @@
-"""Leaderboard reads per second and p99 latency with 50 connections, next to bare FastAPI.
+"""Reads and writes per second and latency with 50 connections, next to bare FastAPI.
 
 Seeds a SQLite database with a realistic leaderboard first: one round-robin tournament
 per multi-player scenario among every built-in agent that plays it, run through the
@@ -10,25 +10,42 @@ mode, rate limits on but set far above the load so the middleware does its count
 without refusing) and, in the same run, a bare FastAPI hello-world app (``async def``
 returning a small JSON object) under uvicorn the same way.
 
-Each is driven with ``CONNECTIONS`` concurrent keep-alive connections for ``DURATION_S``
-seconds after a ``WARMUP_S`` warm-up: by ``wrk`` (``WRK_THREADS`` threads; a Lua
-``done()`` hook prints the request count and the exact latency percentiles) when it is
-installed (``make bench`` installs it), else by ``CONNECTIONS`` ``httpx.AsyncClient``
-loops in this process, which bound the figures well below the server's. The generator
-used is printed, and is part of the JSON.
+Routes driven, each for ``--duration`` seconds after a warm-up:
+
+* ``GET /api/v1/leaderboards``: served from a 1 s time-to-live cache
+  (``server/cache.py``), so nearly every request is a cache hit; this is the cache's
+  figure, not the database's.
+* ``GET /api/v1/matches?scenario=tictactoe&status=finished``: not cached; every request
+  runs the filtered query, the count and the results query on the database.
+* ``POST /api/v1/matches`` as a registered user (a bearer token from
+  ``/api/v1/auth/login``): validates the body, inserts the queued match and its audit
+  entry in one transaction. This process holds the database's runner lease
+  (``server/lease.py``) for the whole run, so the server's runner stands by as it does
+  on a second server sharing a database: created matches stay queued, nothing is played
+  and the figure is the API's own.
+
+The load comes from ``wrk`` (``WRK_THREADS`` threads; a Lua script sets the method,
+body and headers, and its ``done()`` hook prints the request count and the exact latency
+percentiles) when it is installed (``make bench`` installs it), else from
+``CONNECTIONS`` ``httpx.AsyncClient`` loops in this process, which bound the figures
+well below the server's. The generator used is printed, and is part of the JSON.
 
 The load generator shares the machine with the server, so absolute figures are a
-floor; the ratio to the bare app is the figure to watch.
-Prints one JSON object: generator, entries, reads_per_s, p50_ms, p99_ms,
-hello_reads_per_s, hello_p50_ms, hello_p99_ms, ratio (reads_per_s / hello_reads_per_s).
+floor; the ratio to the bare app is the figure to watch. Targets (set here): at 50
+connections, p99 of every route under 500 ms, and the uncached read and the write at
+least 100 requests/s each (the cached read at least 1,000/s).
+Prints one JSON object: generator, entries, per route requests_per_s, p50_ms, p99_ms,
+the bare app's, the ratios and the judged figures (target, met, ratio).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -36,22 +53,50 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 
-from _util import ROOT, emit, percentile
+from _util import ROOT, Figure, emit, figure, machine, percentile
 
 CONNECTIONS = 50
-DURATION_S = 10.0
-WARMUP_S = 2.0
+DURATION_S = 4.0
+WARMUP_S = 1.0
 WRK_THREADS = 2
-READ_PATH = "/api/v1/leaderboards"
+CACHED_PATH = "/api/v1/leaderboards"
+LIST_PATH = "/api/v1/matches?scenario=tictactoe&status=finished"
+WRITE_PATH = "/api/v1/matches"
+WRITE_BODY = '{"scenario": "tictactoe", "agents": ["builtin:random", "builtin:random"]}'
 HELLO_PATH = "/hello"
 SEED_ROUNDS = 1
+USERNAME, PASSWORD = "bench-writer", "bench-writer-password"
+TARGET_P99_MS = 500.0
+TARGET_PER_S = {"cached": 1000.0, "list": 100.0, "write": 100.0}
+
+
+class Route(NamedTuple):
+    """One route under load."""
+
+    key: str
+    label: str
+    method: str
+    path: str
+    body: str | None = None
+    token: str | None = None
+
 
 WRK_SCRIPT = textwrap.dedent(
     """
+    wrk.method = os.getenv("DEVSPARK_WRK_METHOD")
+    local body = os.getenv("DEVSPARK_WRK_BODY")
+    if body ~= "" then
+      wrk.body = body
+      wrk.headers["Content-Type"] = "application/json"
+    end
+    local token = os.getenv("DEVSPARK_WRK_TOKEN")
+    if token ~= "" then
+      wrk.headers["Authorization"] = "Bearer " .. token
+    end
     done = function(summary, latency, requests)
       local e = summary.errors
       io.write(string.format(
@@ -120,6 +165,18 @@ def free_port() -> int:
 def start(code: str, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env)
+
+
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    """Terminate every process; kill those still running after 10 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
@@ -191,11 +248,21 @@ def seed(database_url: str) -> None:
         engine.dispose()
 
 
-async def drive(url: str, *, clients: int, duration_s: float, warmup_s: float) -> Load:
+def headers(route: Route) -> dict[str, str]:
+    out = {"Content-Type": "application/json"} if route.body else {}
+    if route.token:
+        out["Authorization"] = f"Bearer {route.token}"
+    return out
+
+
+async def drive(
+    base: str, route: Route, *, clients: int, duration_s: float, warmup_s: float
+) -> Load:
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+    url = base + route.path
+    async with httpx.AsyncClient(limits=limits, timeout=10.0, headers=headers(route)) as client:
         start = time.perf_counter()
         measure_from = start + warmup_s
         stop = measure_from + duration_s
@@ -203,10 +270,10 @@ async def drive(url: str, *, clients: int, duration_s: float, warmup_s: float) -
         async def loop() -> None:
             nonlocal errors
             while (now := time.perf_counter()) < stop:
-                response = await client.get(url)
+                response = await client.request(route.method, url, content=route.body)
                 done = time.perf_counter()
                 if done >= measure_from and now >= measure_from:
-                    if response.status_code == 200:
+                    if response.is_success:
                         latencies.append(done - now)
                     else:
                         errors += 1
@@ -216,11 +283,13 @@ async def drive(url: str, *, clients: int, duration_s: float, warmup_s: float) -
     return Load(len(latencies) / duration_s, percentile(ms, 50), percentile(ms, 99), errors)
 
 
-def measure_httpx(url: str) -> Load:
-    return asyncio.run(drive(url, clients=CONNECTIONS, duration_s=DURATION_S, warmup_s=WARMUP_S))
+def measure_httpx(base: str, route: Route, duration_s: float) -> Load:
+    return asyncio.run(
+        drive(base, route, clients=CONNECTIONS, duration_s=duration_s, warmup_s=WARMUP_S)
+    )
 
 
-def run_wrk(wrk: str, url: str, script: Path, duration_s: float) -> Load:
+def run_wrk(wrk: str, base: str, route: Route, script: Path, duration_s: float) -> Load:
     command = [
         wrk,
         f"--threads={WRK_THREADS}",
@@ -228,9 +297,15 @@ def run_wrk(wrk: str, url: str, script: Path, duration_s: float) -> Load:
         f"--duration={duration_s:g}s",
         "--timeout=10s",
         f"--script={script}",
-        url,
+        base + route.path,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "DEVSPARK_WRK_METHOD": route.method,
+        "DEVSPARK_WRK_BODY": route.body or "",
+        "DEVSPARK_WRK_TOKEN": route.token or "",
+    }
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     match = _WRK_LINE.search(done.stdout)
     if match is None:
         raise RuntimeError(f"no figures in wrk's output:\n{done.stdout}{done.stderr}")
@@ -238,9 +313,30 @@ def run_wrk(wrk: str, url: str, script: Path, duration_s: float) -> Load:
     return Load(requests / (duration_us / 1e6), p50_us / 1000, p99_us / 1000, errors)
 
 
-def measure_wrk(wrk: str, url: str, script: Path) -> Load:
-    run_wrk(wrk, url, script, WARMUP_S)
-    return run_wrk(wrk, url, script, DURATION_S)
+def measure_wrk(wrk: str, base: str, route: Route, script: Path, duration_s: float) -> Load:
+    run_wrk(wrk, base, route, script, WARMUP_S)
+    return run_wrk(wrk, base, route, script, duration_s)
+
+
+def login(base: str) -> str:
+    """Register the writing user and return an access token."""
+    account = {"username": USERNAME, "password": PASSWORD}
+    httpx.post(f"{base}/api/v1/auth/register", json=account, timeout=30.0).raise_for_status()
+    response = httpx.post(f"{base}/api/v1/auth/login", json=account, timeout=30.0)
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def hold_runner_lease(database_url: str, data_dir: Path) -> Any:
+    """Take the database's runner lease, so the server's runner only stands by."""
+    from devspark.server.lease import lease_for
+    from devspark.store.db import make_engine
+
+    engine = make_engine(database_url)
+    lease = lease_for(engine, data_dir)
+    assert lease.try_acquire(), "the runner lease is taken"
+    return lease, engine
 
 
 def leaderboard_entries(url: str) -> int:
@@ -250,16 +346,94 @@ def leaderboard_entries(url: str) -> int:
     return total
 
 
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--duration", type=float, default=DURATION_S, help="seconds per route (default 4)"
+    )
+    return parser.parse_args()
+
+
+def measure(base: str, hello: str, token: str, duration_s: float, script: Path) -> dict[str, Load]:
+    """Drive the bare app, then each route of the server, one after another."""
+    routes = [
+        Route("hello", "GET /hello (bare FastAPI)", "GET", HELLO_PATH),
+        Route("cached", f"GET {CACHED_PATH} (1 s cache)", "GET", CACHED_PATH),
+        Route("list", f"GET {LIST_PATH} (uncached)", "GET", LIST_PATH),
+        Route(
+            "write",
+            f"POST {WRITE_PATH} (authenticated write)",
+            "POST",
+            WRITE_PATH,
+            WRITE_BODY,
+            token,
+        ),
+    ]
+    wrk = shutil.which("wrk")
+    loads: dict[str, Load] = {}
+    for route in routes:
+        root = hello if route.key == "hello" else base
+        if wrk:
+            loads[route.key] = measure_wrk(wrk, root, route, script, duration_s)
+        else:
+            loads[route.key] = measure_httpx(root, route, duration_s)
+        load = loads[route.key]
+        print(
+            f"{route.label:62s} {load.reads_per_s:8.0f} req/s  p50 {load.p50_ms:6.1f} ms"
+            f"  p99 {load.p99_ms:6.1f} ms  errors {load.errors}"
+        )
+    return loads
+
+
+def judge(loads: dict[str, Load]) -> list[Figure]:
+    """Each server route's rate and p99 against its target and the bare app."""
+    bare = loads["hello"]
+    names = {"cached": "cached read", "list": "uncached filtered read", "write": "write"}
+    judged = []
+    for key, name in names.items():
+        load = loads[key]
+        judged.append(
+            figure(
+                f"{name} throughput",
+                load.reads_per_s,
+                "req/s",
+                target=TARGET_PER_S[key],
+                better="higher",
+                target_source="set here",
+                baseline=bare.reads_per_s,
+                baseline_name="bare FastAPI hello",
+            )
+        )
+        judged.append(
+            figure(
+                f"{name} p99",
+                load.p99_ms,
+                "ms",
+                target=TARGET_P99_MS,
+                better="lower",
+                target_source="set here",
+                baseline=bare.p99_ms,
+                baseline_name="bare FastAPI hello",
+            )
+        )
+    return judged
+
+
 def main() -> None:
     from devspark.server.settings import Settings
 
-    wrk = shutil.which("wrk")
-    generator = "wrk" if wrk else "httpx"
+    duration_s = parse_args().duration
+    # SIGTERM (a timeout) unwinds like Ctrl-C, so the servers started below are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load = machine()
+    generator = "wrk" if shutil.which("wrk") else "httpx"
     with tempfile.TemporaryDirectory(prefix="devspark-api-load-") as tmp:
         data_dir = Path(tmp) / "data"
+        database_url = Settings.from_env(data_dir=data_dir, environ={}).database_url
         started = time.perf_counter()
-        seed(Settings.from_env(data_dir=data_dir, environ={}).database_url)
+        seed(database_url)
         seeded_s = time.perf_counter() - started
+        lease, lease_engine = hold_runner_lease(database_url, data_dir)
         script = Path(tmp) / "percentiles.lua"
         script.write_text(WRK_SCRIPT, encoding="utf-8")
         api_port, hello_port = free_port(), free_port()
@@ -267,47 +441,51 @@ def main() -> None:
         hello = start(HELLO_CODE, str(hello_port))
         try:
             api_base = f"http://127.0.0.1:{api_port}"
+            hello_base = f"http://127.0.0.1:{hello_port}"
             wait_ready(f"{api_base}/healthz", api)
-            wait_ready(f"http://127.0.0.1:{hello_port}{HELLO_PATH}", hello)
-            entries = leaderboard_entries(f"{api_base}{READ_PATH}")
-            urls = (f"{api_base}{READ_PATH}", f"http://127.0.0.1:{hello_port}{HELLO_PATH}")
-            if wrk:
-                served, bare = (measure_wrk(wrk, url, script) for url in urls)
+            wait_ready(f"{hello_base}{HELLO_PATH}", hello)
+            entries = leaderboard_entries(f"{api_base}{CACHED_PATH}")
+            token = login(api_base)
+            if generator == "wrk":
+                print(f"load generator: wrk ({WRK_THREADS} threads, {CONNECTIONS} connections)")
             else:
-                served, bare = (measure_httpx(url) for url in urls)
+                print(
+                    f"load generator: httpx ({CONNECTIONS} AsyncClient loops in this process; "
+                    "wrk is not installed, so these figures are bounded by the generator)"
+                )
+            print(f"seeded {entries} leaderboard entries in {seeded_s:.1f} s", flush=True)
+            print(
+                f"{CACHED_PATH} is served from a 1 s cache: nearly every request is a hit; "
+                f"{LIST_PATH} is not cached; the server's runner stands by (this process "
+                "holds the runner lease), so created matches stay queued"
+            )
+            loads = measure(api_base, hello_base, token, duration_s, script)
         finally:
-            for process in (api, hello):
-                process.terminate()
-                process.wait(timeout=10)
-    assert served.errors == 0 and bare.errors == 0, (served.errors, bare.errors)
-    ratio = served.reads_per_s / bare.reads_per_s
-    if wrk:
-        print(f"load generator: wrk ({WRK_THREADS} threads, {CONNECTIONS} connections)")
-    else:
-        print(
-            f"load generator: httpx ({CONNECTIONS} AsyncClient loops in this process; "
-            "wrk is not installed, so these figures are bounded by the generator)"
-        )
-    print(f"seeded {entries} leaderboard entries in {seeded_s:.1f} s")
-    print(f"GET {READ_PATH}: {served.reads_per_s:8.0f} reads/s", end="")
-    print(f"  p50 {served.p50_ms:6.1f} ms  p99 {served.p99_ms:6.1f} ms")
-    print(f"GET {HELLO_PATH} (bare FastAPI): {bare.reads_per_s:8.0f} reads/s", end="")
-    print(f"  p50 {bare.p50_ms:6.1f} ms  p99 {bare.p99_ms:6.1f} ms")
-    print(
-        f"ratio server / bare: {ratio:8.3f}  ({CONNECTIONS} connections, {DURATION_S:.0f} s each)"
-    )
+            stop(api, hello)
+            lease.release()
+            lease_engine.dispose()
+    errors = {key: value.errors for key, value in loads.items()}
+    assert not any(errors.values()), errors
+    judged = judge(loads)
+    bare = loads["hello"]
     emit(
         {
+            **load,
             "generator": generator,
             "entries": entries,
-            "reads_per_s": served.reads_per_s,
-            "p50_ms": served.p50_ms,
-            "p99_ms": served.p99_ms,
-            "hello_reads_per_s": bare.reads_per_s,
-            "hello_p50_ms": bare.p50_ms,
-            "hello_p99_ms": bare.p99_ms,
-            "ratio": ratio,
-        }
+            "duration_s": duration_s,
+            "connections": CONNECTIONS,
+            **{
+                key: {
+                    "requests_per_s": value.reads_per_s,
+                    "p50_ms": value.p50_ms,
+                    "p99_ms": value.p99_ms,
+                    "ratio": value.reads_per_s / bare.reads_per_s,
+                }
+                for key, value in loads.items()
+            },
+        },
+        judged,
     )
 
 
