@@ -1,4 +1,4 @@
-"""Agent lifecycle (DESIGN.md section 2): states, allowed transitions, recorded history."""
+"""Agent lifecycle (docs/agents.md#lifecycle): states, allowed transitions, recorded history."""
 
 from __future__ import annotations
 

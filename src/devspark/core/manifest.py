@@ -156,7 +156,7 @@ def _check_range(low: float, high: float, default: float) -> None:
 
 
 class AgentManifest(_Strict):
-    """The contents of ``agent.toml`` (DESIGN.md section 2)."""
+    """The contents of ``agent.toml`` (docs/agents.md)."""
 
     name: str
     version: str

@@ -3,7 +3,7 @@
 Both turn a stream of :class:`~devspark.rating.outcomes.Outcome` into a table of
 :class:`RatingRow`. OpenSkill carries an uncertainty (``sigma``) per agent, so its table
 has honest intervals; Elo is here for familiarity and has none. Ranks follow the rule of
-DESIGN.md section 6 (:func:`interval_ranks`): an agent is only ranked below the agents
+docs/ratings.md (:func:`interval_ranks`): an agent is only ranked below the agents
 whose whole interval lies above its own, so agents that cannot be told apart share a rank.
 """
 

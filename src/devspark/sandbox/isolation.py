@@ -19,7 +19,7 @@ NODE = Path("/usr/bin/node")
 
 
 class IsolationLevel(StrEnum):
-    """How strongly an agent is isolated from the host (DESIGN.md section 4)."""
+    """How strongly an agent is isolated from the host (docs/sandbox.md)."""
 
     TRUSTED = "trusted"
     """In-process, no isolation: baselines and tests only."""

@@ -1,6 +1,6 @@
 """SQLAlchemy ORM rows: the durable form of users, agents, matches, tournaments, ratings.
 
-One model per layer (see STYLE.md): these ``*Row`` classes are the storage layer only;
+One model per layer: these ``*Row`` classes are the storage layer only;
 the domain keeps its own dataclasses in :mod:`devspark.core`.
 
 Conventions:
