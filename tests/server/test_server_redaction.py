@@ -21,6 +21,17 @@ def test_redact_replaces_every_secret_value_and_keeps_the_rest() -> None:
     assert redact("/x?tokens=keep&mytoken=keep") == "/x?tokens=keep&mytoken=keep"
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["?%74oken=sekrit", "?to%6Ben=sekrit&x=1", "?x=1&access%5Ftoken=sekrit", "?token%3Dsekrit"],
+)
+def test_a_percent_encoded_secret_key_is_redacted_too(query: str) -> None:
+    # The server decodes query keys, so ?%74oken= authenticates a WebSocket like ?token=.
+    shown = redact(f'"WebSocket /api/v1/ws{query}" [accepted]')
+    assert "sekrit" not in shown
+    assert "=REDACTED" in shown
+
+
 def test_the_app_redacts_uvicorn_request_and_handshake_lines(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -33,8 +44,12 @@ def test_the_app_redacts_uvicorn_request_and_handshake_lines(
     logging.getLogger("uvicorn.error").info(
         '%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/api/v1/ws?token=sekrit&x=1"
     )
+    logging.getLogger("uvicorn.error").info(
+        '%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/api/v1/ws?%74oken=sekrit"
+    )
     text = caplog.text
     assert "sekrit" not in text
+    assert '"WebSocket /api/v1/ws?token=REDACTED" [accepted]' in text
     assert '"GET /api/v1/ws?token=REDACTED HTTP/1.1" 101' in text
     assert '"WebSocket /api/v1/ws?token=REDACTED&x=1" [accepted]' in text
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
 REDACTED = "REDACTED"
 """What a secret query value is replaced with."""
@@ -22,10 +23,22 @@ SECRET_PARAMETERS = ("token", "access_token", "refresh_token", "api_key")
 UVICORN_LOGGERS = ("uvicorn.access", "uvicorn.error")
 """The loggers that write request lines and WebSocket handshakes."""
 
-_SECRET_VALUE = re.compile(
-    r"(?P<key>(?:^|[?&;\s])(?:" + "|".join(SECRET_PARAMETERS) + r")=)[^&;\s\"']*",
-    re.IGNORECASE,
-)
+_QUERY_ITEM = re.compile(r"(?P<lead>^|[?&;\s])(?P<item>[^?&;\s\"']+)")
+_SECRET_ITEM = re.compile(r"(?:" + "|".join(SECRET_PARAMETERS) + r")=", re.IGNORECASE)
+
+
+def _redact_item(match: re.Match[str]) -> str:
+    """One ``key=value`` query item, its value redacted when the key names a secret.
+
+    The key is compared percent-decoded (``%74oken=`` is ``token=`` to the server, which
+    decodes it), and an encoded ``=`` (``token%3D...``) counts as one.
+    """
+    item = match.group("item")
+    decoded = unquote_plus(item)
+    secret = _SECRET_ITEM.match(decoded)
+    if secret is None:
+        return match.group(0)
+    return match.group("lead") + secret.group(0) + REDACTED
 
 
 def redact(text: str) -> str:
@@ -35,10 +48,11 @@ def redact(text: str) -> str:
         text: A request line, path or message.
 
     Returns:
-        The text, e.g. ``/api/v1/ws?token=REDACTED&x=1`` for ``/api/v1/ws?token=eyJ...&x=1``.
+        The text, e.g. ``/api/v1/ws?token=REDACTED&x=1`` for ``/api/v1/ws?token=eyJ...&x=1``;
+        a percent-encoded key is written decoded (``?%74oken=eyJ...`` -> ``?token=REDACTED``).
 
     """
-    return _SECRET_VALUE.sub(lambda m: m.group("key") + REDACTED, text)
+    return _QUERY_ITEM.sub(_redact_item, text)
 
 
 class RedactQueryTokens(logging.Filter):
