@@ -1,8 +1,9 @@
-"""``X-Forwarded-For`` is believed only from configured proxies (DEVSPARK_TRUSTED_PROXIES).
+"""uvicorn as ``devspark serve`` configures it: forwarded headers, WebSocket frame size.
 
-A real uvicorn server, configured as ``devspark serve`` configures it, answers on
-127.0.0.1 with a per-IP limit of 2 requests a minute: the third request shows which
-client IP the rate limiter saw.
+``X-Forwarded-For`` is believed only from configured proxies (DEVSPARK_TRUSTED_PROXIES).
+A real uvicorn server answers on 127.0.0.1 with a per-IP limit of 2 requests a minute:
+the third request shows which client IP the rate limiter saw. A WebSocket message over
+``WS_MAX_FRAME_BYTES`` is closed by the protocol before the app (or memory) sees it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import httpx
 import pytest
 import uvicorn
 from argon2 import PasswordHasher
+from websockets.exceptions import ConnectionClosedError
+from websockets.sync.client import connect
 
-from devspark.cli.serve_cmd import bind_listener, uvicorn_options
+from devspark.cli.serve_cmd import WS_MAX_FRAME_BYTES, bind_listener, uvicorn_options
 from devspark.core.errors import InvalidArgumentError
 from devspark.server.app import create_app
+from devspark.server.routes.ws import MAX_MESSAGE_CHARS
 from devspark.server.settings import Settings
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -87,3 +91,17 @@ def test_a_configured_proxy_is_believed(tmp_path: Path) -> None:
 def test_a_malformed_proxy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="trusted_proxies"):
         Settings.from_env(data_dir=tmp_path, trusted_proxies="10.0.0.300", environ={})
+
+
+def test_a_websocket_frame_over_the_cap_is_closed_before_the_app_reads_it(
+    tmp_path: Path,
+) -> None:
+    # uvicorn's default (16 MiB) let 20 unauthenticated sockets add ~320 MiB to the server.
+    assert 4 * MAX_MESSAGE_CHARS <= WS_MAX_FRAME_BYTES < 1 << 20  # any allowed message fits
+    settings = _settings(tmp_path)
+    with served(settings) as url, connect(url.replace("http", "ws", 1) + "/api/v1/ws") as ws:
+        ws.send("x" * (WS_MAX_FRAME_BYTES + 1))
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=30)  # no error message: the app never got the frame
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009

@@ -47,18 +47,29 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
+WS_MAX_FRAME_BYTES = 64 << 10
+"""The largest WebSocket message uvicorn reads (its default, 16 MiB, was buffered whole).
+
+Four bytes a character over the live socket's 4,096-character message limit, with room
+to spare: a message the app can still answer with an error reaches it; a larger one is
+closed with 1009 by the protocol before it is buffered.
+"""
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """Where uvicorn listens, and whose ``X-Forwarded-*`` headers it believes.
+    """Where uvicorn listens, whose ``X-Forwarded-*`` headers it believes, frame size.
 
     Forwarded headers are read only from ``settings.trusted_proxies``; with none
     configured (the default) they are ignored, so no client (not even one on
     127.0.0.1, which uvicorn trusts by default) can choose the IP the rate limiter sees.
+    WebSocket messages are capped at :data:`WS_MAX_FRAME_BYTES`.
     """
     return {
         "host": settings.host,
         "port": settings.port,
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+        "ws_max_size": WS_MAX_FRAME_BYTES,
     }
 
 
