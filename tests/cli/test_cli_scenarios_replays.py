@@ -114,3 +114,14 @@ def test_replay_of_a_missing_file_exits_not_found(tmp_path: Path) -> None:
     )
     assert result.returncode == 3
     assert "no such file" in result.stderr
+
+
+def test_replay_show_prints_step_rewards_signed_per_seat_not_a_dict(tmp_path: Path) -> None:
+    path = tmp_path / "win.json"
+    match = ["match", "run", "tictactoe", "builtin:minimax", "builtin:random", "--seed", "1"]
+    played = runner.invoke(app, [*match, "--isolation", "trusted", "--replay", str(path)])
+    assert played.exit_code == 0, played.output
+    shown = runner.invoke(app, ["replay", "show", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert "rewards player_0 +1, player_1 -1" in shown.output
+    assert "{'" not in shown.output

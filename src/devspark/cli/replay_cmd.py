@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from devspark.arena.replay import Replay, load_replay
-from devspark.cli._tables import compact_table, name_column, value_column
+from devspark.cli._tables import compact_table, name_column, print_table, value_column
 from devspark.services.replay_sources import parse_agent_map, verify_with_sources
 
 app = typer.Typer(help="Verify and watch recorded matches.", no_args_is_help=True)
@@ -90,7 +90,7 @@ def show(
         record = replay.steps[step]
         console.print(f"[bold]step {step}[/]  " + _moves(record["moves"], roles))
         if record.get("rewards"):
-            console.print(f"  rewards {record['rewards']}")
+            console.print(f"  rewards {_rewards(record['rewards'])}")
         if (step - start) % every == 0 or step == end - 1:
             console.print(Panel(render(state), expand=False))
     _outcome(replay, console)
@@ -108,6 +108,11 @@ def _header(replay: Replay, console: Console) -> None:
             f"  {agent['role']}: {agent['ref']} ({agent['name']}@{agent['version']}, "
             f"{agent['language']}, sha256 {agent['sha256'][:12]})"
         )
+
+
+def _rewards(rewards: dict[str, float]) -> str:
+    """``player_0 +1, player_1 -1``: each seat's reward of a step, signed."""
+    return ", ".join(f"{role} {reward:+g}" for role, reward in rewards.items())
 
 
 def _moves(moves: list[dict[str, Any]], roles: dict[str, str]) -> str:
@@ -141,7 +146,7 @@ def _outcome(replay: Replay, console: Console) -> None:
             str(agent["moves"]),
             agent.get("detail", "")[:80],
         )
-    console.print(table)
+    print_table(console, table)
     for agent in replay.data["agents"]:
         if agent.get("logs"):
             console.print(f"[dim]{agent['role']} logs ({len(agent['logs'])}):[/]")
