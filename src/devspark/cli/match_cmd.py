@@ -11,7 +11,7 @@ from rich.console import Console
 
 from devspark.arena.match import MatchSpec, run_match
 from devspark.arena.replay import record_match, write_replay
-from devspark.cli._tables import compact_table, name_column, value_column
+from devspark.cli._tables import compact_table, name_column, print_table, value_column
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
@@ -107,7 +107,7 @@ def render(result: MatchResult, console: Console) -> None:
             f"{record.cpu_s:.3f}",
             f"{record.peak_mb:.1f}",
         )
-    console.print(table)
+    print_table(console, table)
     for record in result.agents:
         if record.detail:
             console.print(f"[red]{record.agent}[/]: {record.detail}", markup=True, highlight=False)

@@ -22,7 +22,7 @@ from devspark.arena.tournament import (
     run_tournament,
     scenario_domains,
 )
-from devspark.cli._tables import compact_table, name_column, value_column
+from devspark.cli._tables import compact_table, name_column, print_table, value_column
 from devspark.cli.match_cmd import parse_options
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.results import MatchResult
@@ -120,7 +120,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(tournament.public()))
         return
-    _wide_console().print(standings_table(tournament))
+    print_table(Console(), standings_table(tournament))
 
 
 def _expand(refs: list[str]) -> list[str]:
@@ -160,11 +160,6 @@ def _rows_table(table: Table, rows: list[LeaderRow]) -> Table:
     return table
 
 
-def _wide_console() -> Console:
-    """A console at least 110 columns wide: standings tables do not fit in 80."""
-    return Console(width=max(Console().width, 110))
-
-
 def _per_move_ms(cpu_s_per_move: float | None) -> str:
     return "-" if cpu_s_per_move is None else f"{1000 * cpu_s_per_move:.3f}"
 
@@ -183,7 +178,7 @@ def leaderboard(
     if as_json:
         typer.echo(json.dumps(boards.to_json()))
         return
-    console = _wide_console()
+    console = Console()
     show_all = scenario is None and domain is None
     wanted = scenario.split("-v")[0] if scenario else None
     sections: list[tuple[str, list[LeaderRow]]] = []
@@ -198,7 +193,7 @@ def leaderboard(
     if not sections:
         raise InvalidArgumentError(f"no results for scenario={scenario!r} domain={domain!r}")
     for title, rows in sections:
-        console.print(_rows_table(compact_table(title), rows))
+        print_table(console, _rows_table(compact_table(title), rows))
     if show_all:
         efficiency = compact_table("efficiency (rating vs CPU per move; * on the Pareto front)")
         name_column(efficiency, "agent", (row.agent for row in boards.efficiency))
@@ -211,7 +206,7 @@ def leaderboard(
                 _per_move_ms(row.cpu_s_per_move),
                 "*" if row.pareto else "",
             )
-        console.print(efficiency)
+        print_table(console, efficiency)
     console.print(_match_summary(outcomes, len(files)))
 
 
