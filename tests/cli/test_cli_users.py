@@ -20,6 +20,7 @@ from devspark.core.errors import (
 )
 from devspark.services import accounts
 from devspark.services.accounts import Role, TokenService
+from devspark.store.db import make_engine, session_factory, upgrade
 from devspark.store.models import AuditLogRow, RefreshTokenRow, UserRow
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -93,6 +94,29 @@ def test_data_dir_reaches_the_sqlite_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DEVSPARK_DATABASE_URL", raising=False)
+    engine = make_engine(f"sqlite:///{tmp_path / 'devspark.db'}")
+    try:
+        upgrade(engine)
+        with session_factory(engine)() as session:
+            _user(session, "ada")
+    finally:
+        engine.dispose()
     result = runner.invoke(app, ["users", "list", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "devspark.db").is_file()
+    assert result.output.splitlines() == ["ada\tuser\tactive"]
+
+
+def test_a_data_dir_without_a_database_is_refused_naming_the_path_and_nothing_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DEVSPARK_DATABASE_URL", raising=False)
+    missing = tmp_path / "typo"
+    result = runner.invoke(
+        app,
+        ["users", "set-role", "ada", "admin", "--data-dir", str(missing)],
+        standalone_mode=False,
+    )
+    assert isinstance(result.exception, NotFoundError), result.output
+    assert f"no server database at {missing / 'devspark.db'}" in str(result.exception)
+    assert "--data-dir" in str(result.exception)
+    assert not missing.exists()

@@ -2,7 +2,9 @@
 
 These commands work on the server's database directly (the same one ``devspark serve``
 uses: ``--database-url``, else ``$DEVSPARK_DATABASE_URL``, else SQLite in the data
-folder), for the operator who holds it: there is no login. Each change is written to
+folder), for the operator who holds it: there is no login. A SQLite file that is not
+there is refused, naming the path, rather than created empty (a mistyped or forgotten
+``--data-dir`` would otherwise answer "user does not exist"). Each change is written to
 the audit log as ``user.update`` by the ``system`` actor, in the same transaction.
 Disabling an account revokes its tokens; the last active admin can be neither demoted
 nor disabled.
@@ -17,8 +19,10 @@ from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from devspark.core.errors import NotFoundError
 from devspark.server.settings import Settings
 from devspark.services import audit, user_admin
 from devspark.services.accounts import parse_role
@@ -45,9 +49,28 @@ DatabaseUrlOption = Annotated[
 ]
 
 
+def _existing_sqlite(database_url: str) -> None:
+    """Refuse a SQLite database that does not exist yet (it would be created empty).
+
+    Raises:
+        NotFoundError: The URL names a SQLite file that is not there.
+
+    """
+    url = make_url(database_url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return
+    path = Path(url.database)
+    if not path.is_file():
+        raise NotFoundError(
+            f"no server database at {path}: give --data-dir the folder `devspark serve "
+            f"--data-dir` uses (`make run` uses .devspark-data), or --database-url"
+        )
+
+
 @contextmanager
 def _session(data_dir: Path | None, database_url: str | None) -> Iterator[Session]:
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    _existing_sqlite(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
