@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,36 @@ def test_a_percent_encoded_secret_key_is_redacted_too(query: str) -> None:
     assert "=REDACTED" in shown
 
 
+class Lines(logging.Handler):
+    """Collects the formatted messages of the loggers it is attached to."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def uvicorn_lines() -> Iterator[Lines]:
+    """What uvicorn's loggers emit, whatever an earlier test did to propagation."""
+    lines = Lines()
+    loggers = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(lines)
+        logger.setLevel(logging.INFO)
+    yield lines
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+
+
 def test_the_app_redacts_uvicorn_request_and_handshake_lines(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, uvicorn_lines: Lines
 ) -> None:
     create_app(Settings.from_env(data_dir=tmp_path, dev_mode=True, environ={}))
-    caplog.set_level(logging.INFO)
     # The exact calls uvicorn makes (h11 access line, WebSocket handshake line).
     logging.getLogger("uvicorn.access").info(
         '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/api/v1/ws?token=sekrit", "1.1", 101
@@ -47,7 +73,7 @@ def test_the_app_redacts_uvicorn_request_and_handshake_lines(
     logging.getLogger("uvicorn.error").info(
         '%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/api/v1/ws?%74oken=sekrit"
     )
-    text = caplog.text
+    text = "\n".join(uvicorn_lines.lines)
     assert "sekrit" not in text
     assert '"WebSocket /api/v1/ws?token=REDACTED" [accepted]' in text
     assert '"GET /api/v1/ws?token=REDACTED HTTP/1.1" 101' in text
