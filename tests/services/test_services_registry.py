@@ -220,6 +220,19 @@ def test_published_version_is_immutable(registry: AgentRegistry, alice: UserRow)
         registry.publish(alice, build_archive(version="1.0.0+b"), "bot.tar.gz")
 
 
+def test_a_publish_that_loses_a_race_stores_no_package(
+    registry: AgentRegistry, alice: UserRow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = registry.publish(alice, build_archive(), "bot.tar.gz")
+    # A concurrent upload of the same new agent passed its checks before the winner
+    # committed: it does not see the agent, and its insert then fails.
+    monkeypatch.setattr(registry, "_target_agent", lambda *args: None)
+    with pytest.raises(ConflictError, match="conflicts with existing data"):
+        registry.publish(alice, build_archive(version="2.0.0"), "bot.tar.gz")
+    stored = sorted(p.name for p in (tmp_path / "artifacts").rglob("*") if p.is_file())
+    assert stored == [first.artifact_ref.rsplit(":", 1)[1]]  # the loser's file is not kept
+
+
 def test_same_bytes_again_refused(registry: AgentRegistry, alice: UserRow) -> None:
     data = build_archive()
     registry.publish(alice, data, "bot.tar.gz")

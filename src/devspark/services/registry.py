@@ -18,6 +18,7 @@ Every mutating method commits the session before it returns.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import shutil
 import tempfile
@@ -47,7 +48,7 @@ from devspark.sandbox import IsolationLevel, open_worker
 from devspark.scenarios.registry import list_scenarios
 from devspark.services.entrants import AgentStager
 from devspark.store.archives import ExtractedAgent, extract_agent_archive
-from devspark.store.artifacts import ArtifactStore
+from devspark.store.artifacts import ArtifactRef, ArtifactStore
 from devspark.store.models import (
     AgentLifecycleEventRow,
     AgentRow,
@@ -255,10 +256,9 @@ class AgentRegistry:
             _check_scenarios(extracted.manifest, filename)
             agent = self._target_agent(actor, extracted, agent_id)
             self._check_new_version(agent, extracted)
-            ref = self.artifacts.put_bytes(data, "package")
             try:
-                version = self._insert_version(actor, agent, extracted, str(ref))
-            except IntegrityError as exc:  # a concurrent publish won the race
+                version = self._insert_version(actor, agent, extracted, data)
+            except IntegrityError as exc:  # a concurrent publish won the race; nothing stored
                 self.session.rollback()
                 raise ConflictError(
                     f"agent {extracted.manifest.name!r} version "
@@ -320,9 +320,15 @@ class AgentRegistry:
             )
 
     def _insert_version(
-        self, actor: UserRow, agent: AgentRow | None, extracted: ExtractedAgent, ref: str
+        self, actor: UserRow, agent: AgentRow | None, extracted: ExtractedAgent, data: bytes
     ) -> AgentVersionRow:
+        """Insert the version, then store its package, then commit.
+
+        The package is stored only once the rows are in (a publish that loses a race
+        fails at the insert, before storing), so a failed upload leaves no file behind.
+        """
         manifest = extracted.manifest
+        ref = ArtifactRef("package", hashlib.sha256(data).hexdigest())
         if agent is None:
             agent = AgentRow(
                 owner_id=actor.id,
@@ -340,12 +346,18 @@ class AgentRegistry:
             manifest=manifest.model_dump(mode="json"),
             license=manifest.license,
             language=manifest.language,
-            artifact_ref=ref,
+            artifact_ref=str(ref),
             lifecycle_state=LifecycleState.REGISTERED.value,
         )
         self.session.add(version)
         self.session.flush()
         self._record(version, LifecycleState.REGISTERED, LifecycleState.REGISTERED, "published")
+        self.session.flush()
+        try:
+            self.artifacts.put_bytes(data, "package")  # content addressed: ``ref`` again
+        except BaseException:
+            self.session.rollback()
+            raise
         self.session.commit()
         return version
 
