@@ -23,8 +23,9 @@ Budget
     Each move searches at most ``max_nodes`` nodes (parameter, default 1000: about
     2.5 ms a move on the standard board, 11 ms at difficulty 5, on the 2-core dev
     machine), which makes the agent deterministic given ``context.rng``; a time cap of ``max_ms``
-    (parameter, default 30 ms, and never more than half of ``context.time_left_ms``)
-    stops it early on a slow machine. An interrupted iteration is discarded.
+    (parameter, default 100 ms, and never more than half of ``context.time_left_ms``)
+    stops it early only on a machine some 40 times slower, where it is no longer
+    deterministic. An interrupted iteration is discarded.
     ``context.rng`` breaks ties between mirror-image columns in the move order.
 
 Standard library only: this file runs inside the sandbox.
@@ -34,7 +35,7 @@ import time
 
 WIN = 1_000_000
 DEFAULT_MAX_NODES = 1000
-DEFAULT_MAX_MS = 30
+DEFAULT_MAX_MS = 100
 THREAT = 30
 PARITY_THREAT = 40
 
