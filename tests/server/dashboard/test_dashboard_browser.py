@@ -305,6 +305,10 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     expect(page.locator(".panel progress")).to_have_attribute("max", str(planned))
     standings = page.get_by_role("region", name=re.compile("^Final standings"))
     expect(standings).to_contain_text(AGENT_REF)
+    # The rating method as people write it, not its API name (bradley_terry).
+    expect(standings).to_contain_text(
+        re.compile(r"Final standings \((Bradley-Terry|OpenSkill|Elo)\)")
+    )
     expect(standings.locator("svg.ci").first).to_be_visible()
     shots(page, "desktop-tournament")
     readable(page, "tournament")
@@ -317,6 +321,18 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     for text in rows.locator("td:nth-child(4)").all_inner_texts():
         assert re.fullmatch(f"{number} : {number}", text), text
     expect(played.get_by_role("link", name="Replay")).to_have_count(rows.count())
+
+    # The form lists each entrant once: the own version just entered in a tournament is
+    # not listed again among the references of recent tournaments.
+    desktop.go("#/tournaments")
+    entrants = page.get_by_role("group", name="Entrants")
+    expect(entrants.get_by_label(AGENT_REF, exact=True)).to_have_count(1)
+    labels = entrants.locator("input[name=agent]")
+    values = [labels.nth(i).get_attribute("value") for i in range(labels.count())]
+    assert len(values) == len(set(values)), values
+    page.go_back()
+    expect(page.locator("main h1")).to_have_text("round robin · tictactoe-v1")
+    played = page.get_by_role("region", name=re.compile(r"^Matches \(\d+\)"))
 
     # Open a replay and step through it; the facts name the tournament and the tie apart.
     played.get_by_role("link", name="Replay").first.click()
@@ -340,6 +356,7 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     # The leaderboard shows the new agent with its interval, and its history.
     page.goto(f"{desktop.server.url}/#/leaderboards?board=scenario:tictactoe-v1")
     board = page.get_by_role("region", name=re.compile("^tictactoe-v1"))
+    expect(board).to_contain_text(re.compile(r"tictactoe-v1: Bradley-Terry over \d+ matches"))
     row = board.get_by_role("row").filter(has_text=AGENT_REF)
     expect(row).to_have_count(1)
     expect(row.get_by_role("img", name=re.compile("95% interval"))).to_be_visible()
@@ -827,11 +844,15 @@ def failed_work(desktop: Tab, shots: Shot) -> None:
         expect(listed.locator(".badge.failed")).to_have_attribute("title", reason)
 
     match = httpx.get(f"{api}/matches/{ids['match']}", timeout=10).json()
+    asked: list[str] = []  # a match without a replay_ref has no replay to ask for (no 404)
+    page.on("request", lambda request: asked.append(request.url))
     desktop.go(f"#/matches/{ids['match']}")
     block = page.get_by_role("note", name="Why this match failed")
     expect(block).to_contain_text(match.get("error") or "The server recorded no reason.")
     expect(page.locator(".facts .badge").first).to_have_text("failed")
     expect(page.get_by_text("No replay was recorded for this match.")).to_be_visible()
+    assert match["replay_ref"] is None, match
+    assert not [url for url in asked if url.endswith("/replay")], asked
     shots(page, "desktop-failed-match")
     readable(page, "failed match")
 

@@ -215,6 +215,14 @@ export function fmtRating(value) {
   return fmtSigned(value, ratingDigits(value));
 }
 
+const METHODS = { bradley_terry: 'Bradley-Terry', openskill: 'OpenSkill', elo: 'Elo' };
+
+/** A rating method as people write it ("Bradley-Terry"), not its API name ("bradley_terry"). */
+export function methodName(method) {
+  if (!method) return 'rating';
+  return METHODS[method] || String(method).replace(/_/g, ' ');
+}
+
 /** A 95% interval "1606–2296", both bounds rounded like the row's rating. */
 export function fmtInterval(row) {
   if (typeof row.lower !== 'number' || typeof row.upper !== 'number') return '—';

@@ -2,7 +2,7 @@
 // with its 95% interval drawn as an error bar on the board's scale; history per agent.
 // Query: ?board=global|scenario:<id>|domain:<tag>|efficiency&agent=<ref>
 
-import { add, agentLink, clear, field, fmtInt, fmtInterval, fmtNum, fmtRating, h, sortableTable } from '../dom.js';
+import { add, agentLink, clear, field, fmtInt, fmtInterval, fmtNum, fmtRating, h, methodName, sortableTable } from '../dom.js';
 import { historyChart, historySeries, intervalBar, intervalScale } from '../charts.js';
 import { boards } from '../data.js';
 
@@ -102,7 +102,7 @@ export async function render(ctx) {
     const rows = rowsOf(data, board);
     const label = select.selectedOptions[0] ? select.selectedOptions[0].textContent : board;
     add(clear(tableHost), board === 'efficiency' ? efficiencyTable(rows, showHistory)
-      : ratingTable(rows, `${label}: ${data.method || 'rating'} over ${fmtInt(data.matches)} matches; bars show the 95% interval`, showHistory));
+      : ratingTable(rows, `${label}: ${methodName(data.method)} over ${fmtInt(data.matches)} matches; bars show the 95% interval`, showHistory));
   }
 
   const agents = Object.keys(data.history || {}).sort();

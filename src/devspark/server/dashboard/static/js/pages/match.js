@@ -3,7 +3,7 @@
 // and is imported lazily, so this page still shows the match when it fails to load.
 
 import { api, freshAccessToken, openSocket } from '../api.js';
-import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtNum, fmtSigned, h, notify, showError, simpleTable, tournamentLink } from '../dom.js';
+import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtNum, fmtSigned, h, hasReplay, notify, showError, simpleTable, tournamentLink } from '../dom.js';
 
 const POLL_MS = 3000;
 const PLAYING = new Set(['queued', 'running']);
@@ -101,12 +101,17 @@ export async function render(ctx) {
 
   async function showReplay({ atEnd = false } = {}) {
     playerHeading.textContent = 'Replay';
+    const none = () => add(clear(playerHost), h('p', { class: 'muted' }, 'No replay was recorded for this match.'));
+    if (!hasReplay(match)) {
+      none(); // a failed or cancelled match: nothing to ask the server for
+      return;
+    }
     let doc;
     try {
       doc = await api(`/matches/${id}/replay`);
     } catch (error) {
       if (error.status === 404) {
-        add(clear(playerHost), h('p', { class: 'muted' }, 'No replay was recorded for this match.'));
+        none();
         return;
       }
       throw error;
@@ -193,7 +198,7 @@ export async function render(ctx) {
     add(clear(resultsHost), resultsTable(match));
     if (mounted) mounted.destroy();
     mounted = null;
-    notify(`The match has ${match.status}; showing its replay.`, 'info');
+    notify(hasReplay(match) ? `The match has ${match.status}; showing its replay.` : `The match has ${match.status}.`, 'info');
     await guard(() => showReplay({ atEnd: true }));
   };
   // One poll at a time: the timer and `match_finished` both ask for one; a request made

@@ -3,7 +3,7 @@
 // socket is not available: logged out, or the connection dropped).
 
 import { api, apiAll } from '../api.js';
-import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtInterval, fmtNum, fmtRating, guarded, h, matchAction, notify, pairing, score, showError, simpleTable, sortableTable, statusWithReason, timeAgo, tournamentProgress } from '../dom.js';
+import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtInterval, fmtNum, fmtRating, fmtSigned, guarded, h, matchAction, methodName, notify, pairing, score, showError, simpleTable, sortableTable, statusWithReason, timeAgo, tournamentProgress } from '../dom.js';
 import { intervalBar, intervalScale } from '../charts.js';
 import { subscribe } from '../live.js';
 import { canChange } from '../session.js';
@@ -53,7 +53,7 @@ function provisionalTable(rows, done) {
       { key: 'wins', label: 'W', num: true },
       { key: 'draws', label: 'D', num: true },
       { key: 'losses', label: 'L', num: true },
-      { key: 'reward', label: 'Total reward', num: true, className: 'hide-narrow', render: (r) => fmtNum(r.reward, 1) },
+      { key: 'reward', label: 'Total reward', num: true, className: 'hide-narrow', render: (r) => fmtSigned(r.reward, 1) },
     ],
   });
 }
@@ -61,7 +61,7 @@ function provisionalTable(rows, done) {
 function finalTable(rows) {
   const scale = intervalScale(rows);
   return sortableTable({
-    caption: `Final standings (${rows[0] ? rows[0].method : 'rating'}); bars show the 95% interval`,
+    caption: `Final standings (${methodName(rows[0] && rows[0].method)}); bars show the 95% interval`,
     rows,
     sortKey: 'rank',
     columns: [

@@ -35,7 +35,10 @@ async function createForm(ctx) {
   const isolation = h('select', { name: 'isolation' }, ISOLATION.map((i) => h('option', { value: i }, i)));
   const extra = h('textarea', { name: 'extra_agents', rows: '2', placeholder: 'builtin:minimax\nagent:ada/greedy-bot@1.0.0' });
   const startNow = h('input', { type: 'checkbox', name: 'start', checked: true, id: 'start-now' });
-  const choices = [...[...builtins].sort().map((ref) => ({ ref, state: null })), ...own];
+  // An own version entered in a recent tournament is listed once, with its state.
+  const ownRefs = new Set(own.map(({ ref }) => ref));
+  const others = [...builtins].filter((ref) => !ownRefs.has(ref)).sort();
+  const choices = [...others.map((ref) => ({ ref, state: null })), ...own];
   const boxes = choices.map(({ ref, state }) => h('label', {},
     h('input', { type: 'checkbox', name: 'agent', value: ref }),
     ref, state && !['online', 'idle', 'busy'].includes(state) ? h('span', { class: 'muted' }, ` (${state}: start it first)`) : null));
@@ -60,7 +63,7 @@ async function createForm(ctx) {
   field('Scenario', scenario),
   field('Format', format),
   h('fieldset', { class: 'field' }, h('legend', {}, 'Entrants'),
-    boxes.length ? h('div', { class: 'checks' }, boxes) : h('p', { class: 'muted' }, 'No known agent yet: type references below.')),
+    boxes.length ? h('div', { class: 'checks column' }, boxes) : h('p', { class: 'muted' }, 'No known agent yet: type references below.')),
   field('More entrants (one reference per line)', extra, 'builtin:NAME or agent:USER/NAME@VERSION; an uploaded version must be started first.'),
   field('Rounds (legs, rounds or games per tie)', rounds),
   field('Seed', seed),
