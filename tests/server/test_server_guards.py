@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
+from devspark.server import guards
 from devspark.server.app import create_app
 from devspark.server.settings import Settings
 
@@ -63,7 +66,11 @@ class CountingUpload:
 
 
 def stream(
-    client: TestClient, method: str, path: str, body: CountingUpload, headers: dict[str, str]
+    client: TestClient,
+    method: str,
+    path: str,
+    body: CountingUpload | StalledBody,
+    headers: dict[str, str],
 ) -> httpx.Response:
     """Send ``body`` through ASGI on the app's own loop, pulled only as the app reads it."""
 
@@ -159,6 +166,49 @@ def test_chunked_json_body_over_the_general_cap_is_413(client: TestClient) -> No
     response = stream(client, "POST", "/api/v1/matches", body, headers)
     assert response.status_code == 413
     assert body.read <= MAX_BODY + 2 * CHUNK
+
+
+class StalledBody:
+    """A body that sends its first bytes, then nothing more (a slowloris client)."""
+
+    def __init__(self) -> None:
+        self.never = asyncio.Event()  # never set: the rest of the body never comes
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"username": "ada", '
+        await self.never.wait()
+        yield b"}"
+
+
+def test_a_body_that_stops_arriving_is_408_after_the_deadline(
+    tmp_path: Path, server_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without a deadline the server waited for the rest of the body for ever: one client
+    # could hold hundreds of connections open (581 of 600 still open after 70 s).
+    monkeypatch.setattr(guards, "BODY_DEADLINE_S", 0.2)
+    path = "/api/v1/auth/login"
+    settings = Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
+    with TestClient(create_app(settings, hasher=CHEAP)) as slow_client:
+        headers = {"Content-Type": "application/json", "Content-Length": "64"}
+        response = stream(slow_client, "POST", path, StalledBody(), headers)
+    assert response.status_code == 408
+    assert response.headers["connection"] == "close"
+    error = error_of(response)
+    assert error["code"] == "deadline_exceeded"
+    assert f"did not arrive within 0.2 s for POST {path}" in error["message"]
+
+
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("not called")
+
+
+def test_upload_and_body_deadlines_are_told_apart() -> None:
+    middleware = guards.BodySizeLimitMiddleware(
+        _no_app, max_body=1, max_upload=2, body_deadline=3.0, upload_deadline=4.0
+    )
+    assert middleware.deadline_for("POST", "/api/v1/agents") == 4.0
+    assert middleware.deadline_for("PUT", "/api/v1/agents/x") == 4.0
+    assert middleware.deadline_for("POST", "/api/v1/auth/login") == 3.0
 
 
 # --- NUL characters in query strings and paths ---------------------------------------
