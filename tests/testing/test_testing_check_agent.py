@@ -115,3 +115,32 @@ def test_javascript_under_trusted_fails_start() -> None:
     report = check_agent(BUILTIN_DIR / "random-js", isolation=IsolationLevel.TRUSTED)
     assert names(report) == ["manifest", "start"]
     assert "isolation level 'trusted' is unavailable" in report.checks[1].detail
+
+
+def test_a_long_traceback_keeps_its_last_line_in_the_verdicts(
+    make_agent: Callable[..., Path],
+) -> None:
+    folder = make_agent(
+        """
+        def deeper(n):
+            if n == 0:
+                raise RuntimeError("deep trouble at the bottom")
+            return deeper(n - 1)
+
+
+        def act(observation, context):
+            return deeper(30)
+        """,
+        name="deep",
+    )
+    # The runner process sends the whole traceback (the trusted level sends only the error).
+    report = check_agent(folder, isolation=IsolationLevel.PROCESS, episodes=1)
+    verdict = {item.name: item for item in report.checks}
+    plays = verdict["plays tictactoe"]
+    assert not plays.ok
+    assert plays.detail.rstrip().endswith("RuntimeError: deep trouble at the bottom")
+    assert "…" in plays.detail  # cut at its start, not at its end
+    deterministic = verdict["deterministic on tictactoe"]
+    assert deterministic.detail == (
+        "not shown: the agent faulted (error: RuntimeError: deep trouble at the bottom)"
+    )

@@ -19,6 +19,8 @@ from devspark.sandbox import IsolationLevel, ProcessWorker, open_worker
 from devspark.scenarios import list_scenarios, make
 
 OPPONENT = "builtin:random"
+DETAIL_CHARS = 300
+"""Longest fault detail a check prints; a longer one keeps its end (a traceback's last line)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +78,22 @@ def _play(
         for worker in workers:
             worker.close()
     mine = result.agents[seat]
-    verdict = "ok" if mine.status == "ok" else f"{mine.status}: {mine.detail[:300]}"
+    verdict = "ok" if mine.status == "ok" else f"{mine.status}: {_tail(mine.detail)}"
     return verdict, actions
+
+
+def _tail(detail: str) -> str:
+    """A fault's detail, a long one cut at its start: a traceback ends with what went wrong."""
+    if len(detail) <= DETAIL_CHARS:
+        return detail
+    return "…" + detail[-(DETAIL_CHARS - 1) :]
+
+
+def _last_line(verdict: str) -> str:
+    """``error: RuntimeError: boom`` from a verdict holding a whole traceback."""
+    status, _, detail = verdict.partition(": ")
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    return f"{status}: {lines[-1]}" if lines else status
 
 
 def _close_and_find_survivors(worker: AgentWorker) -> list[str]:
@@ -156,7 +172,7 @@ def _determinism(package: AgentPackage, scenario: str, level: IsolationLevel) ->
     again_verdict, again = _play(package, scenario, level, 7, 0)
     for verdict in (first_verdict, again_verdict):
         if verdict != "ok":
-            return False, f"not shown: the agent faulted ({verdict})"
+            return False, f"not shown: the agent faulted ({_last_line(verdict)})"
     if not first:
         return False, "not shown: the agent made no move"
     if first != again:
