@@ -302,7 +302,7 @@ def test_public_reads_are_declared_public_and_writes_are_not(client: TestClient)
         assert {} not in paths[path][method]["security"], (method, path)
 
 
-def test_every_operation_with_a_body_declares_413(client: TestClient) -> None:
+def test_every_operation_with_a_body_declares_413_and_408(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     with_body = [
         (method, path)
@@ -313,4 +313,6 @@ def test_every_operation_with_a_body_declares_413(client: TestClient) -> None:
     assert ("post", "/api/v1/agents") in with_body and len(with_body) > 5
     for method, path in with_body:
         assert "413" in paths[path][method]["responses"], (method, path)
+        assert "408" in paths[path][method]["responses"], (method, path)
     assert "413" not in paths["/api/v1/matches"]["get"]["responses"]
+    assert "408" not in paths["/api/v1/matches"]["get"]["responses"]

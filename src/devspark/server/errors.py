@@ -51,6 +51,7 @@ _CODE_OF_STATUS: dict[int, str] = {
     403: "permission_denied",
     404: "not_found",
     405: "method_not_allowed",
+    408: "deadline_exceeded",
     409: "conflict",
     413: "resource_exhausted",
     422: "invalid_argument",

@@ -7,8 +7,8 @@
   (:func:`~devspark.server.auth.current_actor`) is public; FastAPI still lists its
   security schemes as requirements. Such operations get the empty requirement ``{}``
   too, which OpenAPI reads as "anonymous calls are allowed".
-* **413**: every operation with a request body may be refused for its size
-  (:mod:`devspark.server.guards`).
+* **413** and **408**: every operation with a request body may be refused for its size,
+  or for a body that does not arrive in time (:mod:`devspark.server.guards`).
 
 Run it after the routers are included (it reads the routes when the document is first
 built) and before anything caches the document.
@@ -31,6 +31,12 @@ BODY_TOO_LARGE_DESCRIPTION = (
     "(`DEVSPARK_MAX_BODY_BYTES`, or `DEVSPARK_MAX_UPLOAD_BYTES` for agent uploads)."
 )
 """OpenAPI description of the 413 response of every operation with a body."""
+
+BODY_LATE_DESCRIPTION = (
+    "Deadline exceeded: the request body did not arrive in time (30 s, 300 s for agent "
+    "uploads); the connection is closed."
+)
+"""OpenAPI description of the 408 response of every operation with a body."""
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -76,7 +82,7 @@ def public_operations(app: FastAPI) -> set[tuple[str, str]]:
 
 
 def document_server_behaviour(app: FastAPI) -> None:
-    """Extend ``app``'s OpenAPI document with optional auth and the 413 response.
+    """Extend ``app``'s OpenAPI document with optional auth and the 413 and 408 responses.
 
     Args:
         app: The application (routers already included).
@@ -89,10 +95,9 @@ def document_server_behaviour(app: FastAPI) -> None:
             return app.openapi_schema
         document = original()
         public = public_operations(app)
-        too_large = {
-            "description": BODY_TOO_LARGE_DESCRIPTION,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-        }
+        error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        too_large = {"description": BODY_TOO_LARGE_DESCRIPTION, "content": error_body}
+        late = {"description": BODY_LATE_DESCRIPTION, "content": error_body}
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 security = operation.get("security")
@@ -100,9 +105,15 @@ def document_server_behaviour(app: FastAPI) -> None:
                     security.append({})
                 if "requestBody" in operation:
                     operation.setdefault("responses", {}).setdefault("413", too_large)
+                    operation["responses"].setdefault("408", late)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-__all__ = ["BODY_TOO_LARGE_DESCRIPTION", "document_server_behaviour", "public_operations"]
+__all__ = [
+    "BODY_LATE_DESCRIPTION",
+    "BODY_TOO_LARGE_DESCRIPTION",
+    "document_server_behaviour",
+    "public_operations",
+]
