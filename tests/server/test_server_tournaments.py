@@ -379,3 +379,13 @@ def test_progress_is_out_of_the_matches_planned_not_those_written(client: TestCl
     assert client.post(f"{TOURNAMENTS}/{robin['id']}/start", headers=ada).status_code == 202
     done = wait_for(client, robin["id"], "finished")["matches"]
     assert done["planned"] == done["total"] == done["finished"] == 4
+
+
+def test_listing_by_an_unknown_status_is_422_naming_the_allowed_ones(client: TestClient) -> None:
+    # It was a 200 with no items, as if no tournament had that status.
+    response = client.get("/api/v1/tournaments", params={"status": "bogus"})
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "query.status" in message and "'bogus'" in message
+    assert "created|running|finished|cancelled|failed" in message
+    assert client.get("/api/v1/tournaments", params={"status": "cancelled"}).status_code == 200

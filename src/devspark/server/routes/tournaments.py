@@ -55,6 +55,7 @@ from devspark.server.runner import TournamentRunner
 from devspark.services.accounts import Action, can
 from devspark.services.durable import TournamentParams, cancel, create_tournament, planned_of
 from devspark.store.models import (
+    TOURNAMENT_STATUSES,
     MatchRow,
     RatingSnapshotRow,
     TournamentRow,
@@ -445,7 +446,11 @@ def list_tournaments(
     session: SessionDep,
     params: Window,
     status: Annotated[
-        str | None, Query(description="Only tournaments in this status.", max_length=16)
+        str | None,
+        Query(
+            pattern=f"^({'|'.join(TOURNAMENT_STATUSES)})$",
+            description="Only tournaments in this status.",
+        ),
     ] = None,
     owner_id: Annotated[uuid.UUID | None, Query(description="Only this user's.")] = None,
 ) -> Page[TournamentPublic]:
