@@ -62,3 +62,12 @@ def test_an_unknown_scenario_is_refused() -> None:
     result = runner.invoke(app, ["demo", "--scenario", "chess"])
     assert result.exit_code != 0
     assert "choose from" in result.output
+
+
+def test_the_demo_tables_fit_an_80_column_terminal_with_names_whole() -> None:
+    narrow = CliRunner(env={"COLUMNS": "80"})
+    args = ["demo", "--games", "1", "--isolation", "process", "--scenario", "connect_four"]
+    result = narrow.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert "builtin:connect-four-heuristic-js" in result.output and "…" not in result.output

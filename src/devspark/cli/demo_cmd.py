@@ -24,7 +24,7 @@ from devspark.arena.executors import LocalExecutor
 from devspark.arena.formats import RoundRobin
 from devspark.arena.match import MatchSpec
 from devspark.arena.tournament import run_tournament
-from devspark.cli._tables import compact_table, name_column, value_column
+from devspark.cli._tables import compact_table, name_column, print_table, value_column
 from devspark.cli.tournament_cmd import standings_table
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
@@ -206,7 +206,7 @@ def demo(
         raise typer.BadParameter(f"no demo for {scenario}; choose from {names}")
     plan = [(event, schedule(event, games, level)) for event in events]
     total = sum(len(event_specs) for _, event_specs in plan)
-    console = Console(width=max(Console().width, 100))
+    console = Console()
     console.print(
         f"[bold]DevSpark demo[/]: {total} matches over {len(events)} scenarios, "
         f"every agent in its own {level.value}"
@@ -242,4 +242,4 @@ def demo(
                 progress.advance(task)
             tables.append(_table(event, results))
     for table in tables:
-        console.print(table)
+        print_table(console, table)
