@@ -71,3 +71,4 @@ def test_the_demo_tables_fit_an_80_column_terminal_with_names_whole() -> None:
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
     assert "builtin:connect-four-heuristic-js" in result.output and "…" not in result.output
+    assert "matches over 1 scenario, every agent" in result.output

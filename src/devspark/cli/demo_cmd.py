@@ -208,7 +208,8 @@ def demo(
     total = sum(len(event_specs) for _, event_specs in plan)
     console = Console()
     console.print(
-        f"[bold]DevSpark demo[/]: {total} matches over {len(events)} scenarios, "
+        f"[bold]DevSpark demo[/]: {total} matches over {len(events)} "
+        f"scenario{'s' if len(events) != 1 else ''}, "
         f"every agent in its own {level.value}"
     )
     columns = (
