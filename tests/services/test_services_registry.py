@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import (
@@ -22,8 +24,9 @@ from devspark.core.errors import (
     PermissionDeniedError,
 )
 from devspark.services.registry import AgentRegistry, SemVer, compare_semver
+from devspark.store.archives import extract_agent_archive
 from devspark.store.artifacts import ArtifactStore
-from devspark.store.models import AgentLifecycleEventRow, AgentVersionRow, UserRow
+from devspark.store.models import AgentLifecycleEventRow, AgentRow, AgentVersionRow, UserRow
 
 # --------------------------------------------------------------------------- semver
 
@@ -231,6 +234,33 @@ def test_a_publish_that_loses_a_race_stores_no_package(
         registry.publish(alice, build_archive(version="2.0.0"), "bot.tar.gz")
     stored = sorted(p.name for p in (tmp_path / "artifacts").rglob("*") if p.is_file())
     assert stored == [first.artifact_ref.rsplit(":", 1)[1]]  # the loser's file is not kept
+
+
+# Row locks are PostgreSQL's (SQLite has one writer at a time): this runs there only.
+@pytest.mark.integration
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_concurrent_publishes_of_one_agent_check_versions_one_after_the_other(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    store, work = ArtifactStore(tmp_path / "artifacts"), tmp_path / "work"
+    with Session(migrated) as setup:
+        first = AgentRegistry(setup, store, work).publish(
+            _user(setup, "alice"), build_archive(), "bot.tar.gz"
+        )
+        agent_id = first.agent_id
+    later = extract_agent_archive(build_archive(version="1.0.7"), "bot.tar.gz", tmp_path / "x")
+    with Session(migrated) as holder, Session(migrated) as other:
+        # A publish of 1.0.7 is between its version check and its commit...
+        AgentRegistry(holder, store, work)._check_new_version(holder.get(AgentRow, agent_id), later)
+        # ...so a concurrent 1.0.2 waits for it (here it gives up after 200 ms) instead of
+        # passing its own check against the versions committed so far (1.0.0 only).
+        other.execute(sql_text("SET LOCAL lock_timeout = '200ms'"))
+        alice = other.scalars(select(UserRow).where(UserRow.username == "alice")).one()
+        with pytest.raises(OperationalError, match="lock timeout"):
+            AgentRegistry(other, store, work).publish(
+                alice, build_archive(version="1.0.2"), "bot.tar.gz"
+            )
+        other.rollback()
 
 
 def test_same_bytes_again_refused(registry: AgentRegistry, alice: UserRow) -> None:

@@ -292,8 +292,15 @@ class AgentRegistry:
         return agent
 
     def _check_new_version(self, agent: AgentRow | None, extracted: ExtractedAgent) -> None:
+        """Refuse a version not greater than every published one (or already published).
+
+        The agent's row is locked first (``SELECT ... FOR UPDATE``; PostgreSQL), so
+        concurrent publishes of one agent check and insert one after the other: without
+        the lock, 1.0.2 and 1.0.5 could both pass while 1.0.7 was being committed.
+        """
         if agent is None:
             return
+        self.session.execute(select(AgentRow.id).where(AgentRow.id == agent.id).with_for_update())
         new = SemVer.parse(extracted.manifest.version)
         rows = self.session.execute(
             select(AgentVersionRow.version, AgentVersionRow.sha256).where(
