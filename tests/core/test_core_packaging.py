@@ -32,3 +32,13 @@ def test_utf8_names_hash_stably(tmp_path: Path) -> None:
     assert [path.name for path in package_files(tmp_path)] == ["agent.py", "données.py"]
     (tmp_path / "données.py").write_text("Y = 3\n")
     assert content_hash(tmp_path) != first
+
+
+def test_a_fifo_in_an_agent_folder_is_refused_not_read(tmp_path: Path) -> None:
+    # content_hash read it with read_bytes(), which waits for a writer for ever.
+    (tmp_path / "agent.py").write_text("X = 1\n")
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(InvalidArgumentError, match="pipe: only regular files are allowed"):
+        content_hash(tmp_path)
+    with pytest.raises(InvalidArgumentError, match="FIFO, socket or device"):
+        package_files(tmp_path)

@@ -25,8 +25,8 @@ def package_files(folder: Path) -> list[Path]:
     """The files of the agent in ``folder``, in a stable order.
 
     Raises:
-        InvalidArgumentError: The folder holds a symbolic link or a file whose name is
-            not valid UTF-8.
+        InvalidArgumentError: The folder holds a symbolic link, a FIFO, socket or device,
+            or a file whose name is not valid UTF-8.
 
     """
     found: list[Path] = []
@@ -41,6 +41,11 @@ def package_files(folder: Path) -> list[Path]:
             path = Path(root) / name
             if path.is_symlink():
                 raise InvalidArgumentError(f"{path}: symbolic links are not allowed in an agent")
+            if not path.is_file():  # reading a FIFO would wait for a writer for ever
+                raise InvalidArgumentError(
+                    f"{path}: only regular files are allowed in an agent (this is a FIFO, "
+                    "socket or device)"
+                )
             _check_utf8(path.relative_to(folder))
             found.append(path)
     return found
