@@ -357,6 +357,18 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     page.goto(f"{desktop.server.url}/#/leaderboards?board=scenario:tictactoe-v1")
     board = page.get_by_role("region", name=re.compile("^tictactoe-v1"))
     expect(board).to_contain_text(re.compile(r"tictactoe-v1: Bradley-Terry over \d+ matches"))
+    # The nine columns fit the 1280 px window, the global board's long names included: no
+    # History button hides behind a sideways scroll.
+    page.goto(f"{desktop.server.url}/#/leaderboards?board=global")
+    everyone = page.get_by_role("region", name=re.compile("^Global"))
+    expect(everyone).to_contain_text("builtin:connect-four-heuristic")
+    widths = everyone.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert widths[0] <= widths[1], f"the global board scrolls sideways: {widths}"
+    # Its headers wrap to make room ("95% / interval"), the sort arrow on the last word;
+    # kept on one line, a board of long names ran 60 px past a 1280 px window.
+    expect(everyone.locator("th").nth(3)).to_have_css("white-space", "normal")
+    page.goto(f"{desktop.server.url}/#/leaderboards?board=scenario:tictactoe-v1")
+    board = page.get_by_role("region", name=re.compile("^tictactoe-v1"))
     row = board.get_by_role("row").filter(has_text=AGENT_REF)
     expect(row).to_have_count(1)
     expect(row.get_by_role("img", name=re.compile("95% interval"))).to_be_visible()

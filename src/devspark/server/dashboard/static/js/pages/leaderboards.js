@@ -74,7 +74,7 @@ export async function render(ctx) {
     board = 'global';
     select.value = board;
   }
-  const tableHost = h('div');
+  const tableHost = h('div', { class: 'board' }); // headers wrap: the board fits 1280 px
   const historyAgent = h('select', { name: 'agent' });
   const chartHost = h('div');
 
