@@ -203,7 +203,7 @@ def test_owner_rules_roles_and_anonymous(client: TestClient) -> None:
         ({"agents": ["builtin:nobody", "builtin:random"]}, 422),
         ({"agents": ["builtin:random", "builtin:random"]}, 422),
         ({"format": "knockout"}, 422),
-        ({"scenario": "tictactoo"}, 404),
+        ({"scenario": "tictactoo"}, 422),
         ({"isolation": "none"}, 422),
     ],
 )
@@ -213,6 +213,37 @@ def test_create_refuses_bad_bodies(
     ada = account(client, "ada")
     response = client.post(TOURNAMENTS, json={**BODY, **changes}, headers=ada)
     assert response.status_code == status, response.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format": "swis"}, "format='swis' is not one of: round_robin, swiss"),
+        ({"format": "swis"}, "(did you mean `swiss`?)"),
+        ({"scenario": "tictacto"}, "scenario='tictacto': Unknown scenario"),
+        ({"scenario": "tictacto"}, "Did you mean 'tictactoe'?"),
+        ({"isolation": "sandbx"}, "body.isolation: Input should be 'trusted'"),
+        ({"isolation": "sandbx"}, "(got 'sandbx') (did you mean `sandbox`?)"),
+    ],
+)
+def test_typos_are_422_naming_the_field_with_the_near_value(
+    client: TestClient, changes: dict[str, Any], message: str
+) -> None:
+    ada = account(client, "ada")
+    response = client.post(TOURNAMENTS, json={**BODY, **changes}, headers=ada)
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]["message"]
+
+
+def test_a_misspelt_body_key_suggests_the_field_and_shows_no_body_dump(client: TestClient) -> None:
+    ada = account(client, "ada")
+    body = {key: value for key, value in BODY.items() if key != "agents"}
+    response = client.post(TOURNAMENTS, json={**body, "agnets": BODY["agents"]}, headers=ada)
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert message.startswith("body.agents: Field required; body.agnets: Extra inputs")
+    assert message.endswith("(did you mean `agents`?)")
+    assert "{" not in message  # the missing field does not echo the whole body
 
 
 def test_runner_resumes_running_tournaments_on_start(client: TestClient) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import uuid
 from pathlib import Path
 
 import pytest
@@ -221,9 +220,8 @@ def test_without_a_stager_an_uploaded_agent_cannot_play(
 def test_create_match_checks_seats(session: Session, ada: UserRow) -> None:
     with pytest.raises(InvalidArgumentError, match="seats 2 agents, got 1"):
         create_match(session, owner_id=ada.id, scenario="tictactoe", agents=["builtin:random"])
-    with pytest.raises(NotFoundError):
-        create_match(session, owner_id=ada.id, scenario="nope", agents=["builtin:random"])
-    assert uuid.UUID(str(ada.id))
+    with pytest.raises(InvalidArgumentError, match=r"^scenario='tictacto': Unknown scenario"):
+        create_match(session, owner_id=ada.id, scenario="tictacto", agents=["builtin:random"])
 
 
 def test_a_version_entered_in_unfinished_work_cannot_be_deleted(

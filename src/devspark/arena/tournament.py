@@ -27,7 +27,7 @@ from devspark.arena.formats import (
     TournamentFormat,
 )
 from devspark.arena.match import MatchSpec
-from devspark.core.errors import InvalidArgumentError
+from devspark.core.errors import InvalidArgumentError, did_you_mean
 from devspark.core.results import MatchResult
 from devspark.rating.leaderboard import LeaderRow, build_leaderboards
 from devspark.rating.models import OpenSkillRatings
@@ -182,7 +182,9 @@ def build_format(
         if ratings is None:
             raise InvalidArgumentError("a ladder needs the ratings it matches agents by")
         return Ladder(agents, ratings, matches=rounds or 20 * len(agents), seed=seed)
-    raise InvalidArgumentError(f"format {name!r} is not one of: {', '.join(FORMATS)}")
+    raise InvalidArgumentError(
+        f"format {name!r} is not one of: {', '.join(FORMATS)}{did_you_mean(name, FORMATS)}"
+    )
 
 
 def run_tournament(

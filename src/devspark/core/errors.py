@@ -7,6 +7,8 @@ bad value.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import ClassVar
 
 
@@ -78,3 +80,17 @@ class ResourceExhaustedError(DevSparkError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean `swiss`?)`` for the choices nearest ``word``, else ``""``.
+
+    Args:
+        word: What was given.
+        choices: What is allowed.
+
+    """
+    near = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    if not near:
+        return ""
+    return " (did you mean " + " or ".join(f"`{name}`" for name in near) + "?)"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from devspark.core.errors import FailedPreconditionError, InvalidArgumentError
+from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, did_you_mean
 from devspark.sandbox.cgroups import CgroupLayout
 
 SANDBOX_USER = os.environ.get("DEVSPARK_SANDBOX_USER", "devspark-sandbox")
@@ -36,8 +36,11 @@ class IsolationLevel(StrEnum):
         try:
             return cls(value)
         except ValueError:
-            names = ", ".join(level.value for level in cls)
-            raise InvalidArgumentError(f"isolation {value!r} is not one of: {names}") from None
+            names = [level.value for level in cls]
+            raise InvalidArgumentError(
+                f"isolation {value!r} is not one of: {', '.join(names)}"
+                + did_you_mean(value, names)
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
-from devspark.core.errors import DevSparkError, ResourceExhaustedError
+from devspark.core.errors import DevSparkError, ResourceExhaustedError, did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -156,15 +158,43 @@ async def _devspark_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error.get("loc", ()))
-        problem = f"{where}: {error.get('msg', 'invalid')}"
-        if "input" in error and error["input"] is not None:
-            problem += f" (got {error['input']!r})"
-        problems.append(problem)
+    fields = _body_fields(request)
+    problems = [_problem(error, fields) for error in exc.errors()]
     message = "; ".join(problems) or "invalid request"
     return error_response(request, 422, "invalid_argument", message)
+
+
+def _problem(error: Mapping[str, Any], fields: Sequence[str]) -> str:
+    """One pydantic error as ``where: what (got value)``, with a near name when there is one.
+
+    A missing field shows no input (it would be the whole body); an unknown body key
+    suggests the field it may have meant; a value outside an enumeration suggests the
+    allowed value nearest it.
+    """
+    loc = tuple(error.get("loc", ()))
+    where = ".".join(str(part) for part in loc)
+    kind = error.get("type", "")
+    problem = f"{where}: {error.get('msg', 'invalid')}"
+    given = error.get("input")
+    if kind == "missing":
+        return problem
+    if given is not None:
+        problem += f" (got {given!r})"
+    if kind == "extra_forbidden" and len(loc) == 2 and loc[0] == "body":
+        return problem + did_you_mean(str(loc[1]), fields)
+    if kind in ("enum", "literal_error") and isinstance(given, str):
+        allowed = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        return problem + did_you_mean(given, allowed)
+    return problem
+
+
+def _body_fields(request: Request) -> list[str]:
+    """The field names of the route's JSON body model, when it has one."""
+    route = request.scope.get("route")
+    body = getattr(route, "body_field", None)
+    model = getattr(getattr(body, "field_info", None), "annotation", None)
+    names = getattr(model, "model_fields", None)
+    return list(names) if isinstance(names, dict) else []
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")

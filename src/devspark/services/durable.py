@@ -56,7 +56,12 @@ from devspark.arena.formats import (
 )
 from devspark.arena.match import MatchSpec
 from devspark.arena.tournament import FORMATS, build_format
-from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from devspark.core.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    did_you_mean,
+)
 from devspark.core.results import MatchResult
 from devspark.rating.leaderboard import LeaderRow, build_leaderboards
 from devspark.rating.models import OpenSkillRatings
@@ -75,6 +80,7 @@ from devspark.services.playing import (
     match_spec,
     requeue,
     run_match_durably,
+    scenario_for_work,
     store_result,
 )
 from devspark.store.models import (
@@ -181,14 +187,15 @@ def create_tournament(
         The committed row.
 
     Raises:
-        NotFoundError: Unknown scenario.
-        InvalidArgumentError: Unknown format, arguments the format refuses, or options
+        InvalidArgumentError: Unknown scenario or format, arguments the format refuses, or options
             the scenario refuses (unknown key, value out of range, over 16 KiB).
 
     """
     if format not in FORMATS:
-        raise InvalidArgumentError(f"format {format!r} is not one of: {', '.join(FORMATS)}")
-    cls = resolve(scenario)
+        raise InvalidArgumentError(
+            f"format={format!r} is not one of: {', '.join(FORMATS)}{did_you_mean(format, FORMATS)}"
+        )
+    cls = scenario_for_work(scenario)
     if isinstance(params, dict):
         try:
             base = TournamentParams.from_json({"agents": (), **params})

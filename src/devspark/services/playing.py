@@ -31,7 +31,7 @@ from devspark.arena.match import MatchSpec
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from devspark.core.results import MatchResult
 from devspark.sandbox import IsolationLevel
-from devspark.scenarios import resolve
+from devspark.scenarios import ScenarioCore, resolve
 from devspark.scenarios.options import check_options
 from devspark.services.entrants import AgentStager, check_entrants, is_uploaded, version_ids
 from devspark.services.failures import PlayInterrupted, describe, fail_match
@@ -86,6 +86,19 @@ def ensure_scenario(session: Session, scenario_id: str) -> None:
         session.flush()  # rows that reference it may be inserted first otherwise
 
 
+def scenario_for_work(scenario: str) -> type[ScenarioCore]:
+    """The scenario class new work names; unknown is a bad argument, not a missing thing.
+
+    Raises:
+        InvalidArgumentError: No scenario has that id (the message suggests near ones).
+
+    """
+    try:
+        return resolve(scenario)
+    except NotFoundError as exc:
+        raise InvalidArgumentError(f"scenario={scenario!r}: {exc}") from None
+
+
 def create_match(
     session: Session,
     *,
@@ -108,13 +121,12 @@ def create_match(
         isolation: Isolation of every agent (``trusted`` is refused for uploads).
 
     Raises:
-        NotFoundError: Unknown scenario or agent.
-        InvalidArgumentError: A seat count the scenario refuses, a bad reference, or
+        InvalidArgumentError: An unknown scenario, a seat count the scenario refuses, a bad reference, or
             options the scenario refuses (unknown key, value out of range, over 16 KiB).
         FailedPreconditionError: An uploaded version that is not started.
 
     """
-    cls = resolve(scenario)
+    cls = scenario_for_work(scenario)
     low, high = cls.players
     if not low <= len(agents) <= high:
         seats = f"{low} to {high}" if low != high else str(low)

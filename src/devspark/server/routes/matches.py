@@ -223,12 +223,11 @@ MatchId = Annotated[uuid.UUID, PathParam(description="Match id.")]
 
 _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
-    404: {"model": ErrorBody, "description": "Unknown scenario."},
     409: {"model": ErrorBody, "description": "An uploaded agent is not started."},
     422: {
         "model": ErrorBody,
-        "description": "Invalid seats, options, isolation, or references that name no "
-        "agent (with the near ones).",
+        "description": "Unknown scenario, invalid seats, options, isolation, or references "
+        "that name no agent (with the near ones).",
     },
 }
 _REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {

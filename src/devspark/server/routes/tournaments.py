@@ -80,12 +80,17 @@ MAX_LADDER_MATCHES = 10_000
 
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
-    404: {"model": ErrorBody, "description": "Not found: no such tournament or scenario."},
+    404: {"model": ErrorBody, "description": "Not found: no such tournament."},
     409: {"model": ErrorBody, "description": "The tournament is not in a state that allows it."},
 }
 _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **_WRITE_RESPONSES,
-    422: {"model": ErrorBody, "description": "Invalid format, entrants or options."},
+    **AUTH_RESPONSES,
+    409: {"model": ErrorBody, "description": "An uploaded agent is not started."},
+    422: {
+        "model": ErrorBody,
+        "description": "Unknown scenario or format, invalid entrants or options (with the "
+        "near names).",
+    },
 }
 _STANDINGS_RESPONSES: dict[int | str, dict[str, Any]] = {
     **NOT_FOUND_RESPONSE,
