@@ -168,10 +168,17 @@ def test_cancel_created_and_running_tournaments(client: TestClient) -> None:
     assert started_late == [], [(row.started_at, row.finished_at) for row in started_late]
     late = [row for row in finished if row.finished_at > acknowledged]  # type: ignore[operator]
     assert len(late) <= 1, [(row.started_at, row.finished_at) for row in late]
-    assert {row.status for row in rows} <= {"finished", "queued"}  # none left running
+    # What never started ended with the cancel: nothing left queued or running.
+    assert {row.status for row in rows} <= {"finished", "cancelled"}
+    never = [row for row in rows if row.status == "cancelled"]
+    assert all(row.started_at is None for row in never)
+    assert all(row.finished_at == tournament.finished_at for row in never)
     assert len(finished) < 200
     body = client.get(f"{TOURNAMENTS}/{second['id']}").json()
     assert body["status"] == "cancelled" and body["matches"]["finished"] == len(finished)
+    assert (body["matches"]["cancelled"], body["matches"]["queued"]) == (len(never), 0)
+    listed = client.get("/api/v1/matches", params={"status": "cancelled"}).json()
+    assert listed["total"] == len(never)
     with factory(client)() as session:
         entry = session.scalars(
             select(AuditLogRow).where(

@@ -264,10 +264,34 @@ def test_cancel_stops_before_the_next_match(factory: sessionmaker[Session]) -> N
         tournament = session.get(TournamentRow, tournament_id)
         assert tournament is not None and tournament.status == "cancelled"
         assert len(_finished(session, tournament_id)) == 2
+        # nothing of it is left queued or running
+        assert set(_statuses(session, tournament_id)) <= {"finished", "cancelled"}
     # a cancelled tournament is never resumed
     again = CrashingExecutor(budget=0)
     run_tournament_durably(factory, tournament_id, again)
     assert again.played == []
+
+
+def test_rows_queued_after_the_cancel_end_cancelled_too(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tournament_id = _create(factory)
+    queue = durable._Runner.queue
+
+    def queue_while_cancelled(self: Any, pairing: Any, row: MatchRow | None) -> MatchRow:
+        with factory() as session:  # the cancel commits while the runner writes its batch
+            if session.get(TournamentRow, tournament_id).status != "cancelled":  # type: ignore[union-attr]
+                cancel(session, tournament_id)
+        return queue(self, pairing, row)
+
+    monkeypatch.setattr(durable._Runner, "queue", queue_while_cancelled)
+    executor = CrashingExecutor(budget=10**6)
+    assert run_tournament_durably(factory, tournament_id, executor) == "cancelled"
+    executor.close()
+    assert executor.played == []
+    with factory() as session:
+        statuses = _statuses(session, tournament_id)
+    assert statuses == {"cancelled": sum(statuses.values())} and statuses["cancelled"] > 0
 
 
 def test_finished_tournament_is_not_run_again_nor_cancelled(factory: sessionmaker[Session]) -> None:

@@ -225,3 +225,59 @@ def test_0003_lets_tournaments_fail_with_a_reason_and_still_checks_status(engine
     assert [tuple(row) for row in rows] == [("failed", "boom"), ("running", None)]
     with pytest.raises(IntegrityError), engine.begin() as conn:
         _insert_tournament(conn, engine, "exploded")
+
+
+def _insert_match(conn: Any, engine: Engine, status: str, tournament: str | None) -> str:
+    sqlite = engine.dialect.name == "sqlite"
+    match = uuid.uuid4()
+    conn.execute(
+        text(
+            "INSERT INTO matches (id, scenario_id, seed, options, isolation, status,"
+            " tournament_id, created_at, steps, wall_ms) VALUES (:id, 'tictactoe-v1', 0, '{}',"
+            " 'sandbox', :status, :tournament, CURRENT_TIMESTAMP, 0, 0)"
+        ),
+        {"id": match.hex if sqlite else str(match), "status": status, "tournament": tournament},
+    )
+    return match.hex if sqlite else str(match)
+
+
+def test_0004_cancels_the_queued_matches_of_cancelled_tournaments(engine: Engine) -> None:
+    config = alembic_config()
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        owner = _OWNER.hex if sqlite else str(_OWNER)
+        conn.execute(
+            text(
+                "INSERT INTO users (id, username, role, created_at, disabled)"
+                " VALUES (:id, 'o', 'user', CURRENT_TIMESTAMP, false)"
+            ),
+            {"id": owner},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO scenarios (id, name, version, domains, players_min, players_max,"
+                " difficulties) VALUES ('tictactoe-v1', 'tictactoe', 1, '[]', 2, 2, '[]')"
+            )
+        )
+        for status in ("cancelled", "running"):
+            _insert_tournament(conn, engine, status)
+        ids = dict(conn.execute(text("SELECT status, id FROM tournaments")).all())
+        tournaments = {status: str(id_) for status, id_ in ids.items()}
+        ended = _insert_match(conn, engine, "queued", tournaments["cancelled"])
+        played = _insert_match(conn, engine, "finished", tournaments["cancelled"])
+        waiting = _insert_match(conn, engine, "queued", tournaments["running"])
+        alone = _insert_match(conn, engine, "queued", None)
+        command.upgrade(config, "0004")
+        found = dict(conn.execute(text("SELECT id, status FROM matches")).all())
+        statuses = {str(id_): status for id_, status in found.items()}
+        _insert_match(conn, engine, "cancelled", None)  # the check admits the new status
+    assert statuses == {
+        ended: "cancelled",
+        played: "finished",
+        waiting: "queued",
+        alone: "queued",
+    }
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        _insert_match(conn, engine, "paused", None)

@@ -273,6 +273,9 @@ def _planned(
 def cancel(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
     """Cancel a tournament; its runner stops before the next match (commits).
 
+    Its matches still queued end ``cancelled`` in the same transaction; the one in
+    progress, if any, finishes.
+
     Raises:
         NotFoundError: No such tournament.
         FailedPreconditionError: It has already finished or failed.
@@ -287,8 +290,24 @@ def cancel(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
     if row.status != "cancelled":
         row.status = "cancelled"
         row.finished_at = utcnow()
+        end_queued(session, tournament_id)  # what never started ends with it
         session.commit()
     return row
+
+
+def end_queued(session: Session, tournament_id: uuid.UUID) -> None:
+    """Mark a cancelled tournament's queued matches ``cancelled`` (does not commit).
+
+    They end when the tournament did. The cancel does it, and so does a runner that
+    wrote a batch's rows just before it saw the cancel.
+    """
+    ended_at = select(TournamentRow.finished_at).where(TournamentRow.id == tournament_id)
+    session.execute(
+        update(MatchRow)
+        .where(MatchRow.tournament_id == tournament_id, MatchRow.status == "queued")
+        .values(status="cancelled", finished_at=ended_at.scalar_subquery())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def run_tournament_durably(
@@ -495,17 +514,20 @@ class _Runner:
                 pending.append((index, self.queue(pairing, row)))
         self.session.commit()
         if pending and self.cancelled():
+            self.stop_cancelled()
             return None
         for index, row in pending:
             if self.budget is not None and self.budget <= 0:
                 return None  # the slice is over; the queued rows wait for the next pass
             if not self.mark_running(row):
-                return None  # cancelled just now: the cancel wins, the match stays queued
+                self.stop_cancelled()  # cancelled just now: the cancel wins
+                return None
             result = self.play(row)
             if self.budget is not None:
                 self.budget -= 1
             found[index] = Outcome.from_result(result)
             if self.cancelled():
+                self.stop_cancelled()
                 return None
         return [found[index] for index in range(len(pairings))]
 
@@ -530,6 +552,13 @@ class _Runner:
             self.session.add(row)
             self.rows[_pairing_key(pairing)] = row
         return row
+
+    def stop_cancelled(self) -> None:
+        """End the rows this pass queued after the cancel was committed (commits)."""
+        end_queued(self.session, self.tournament_id)
+        self.session.commit()
+        for row in self.rows.values():  # the in-memory rows are stale now
+            self.session.expire(row)
 
     def mark_running(self, row: MatchRow) -> bool:
         """Commit ``running`` before the match is played, unless the tournament is cancelled.
@@ -721,6 +750,7 @@ __all__ = [
     "cancel",
     "create_match",
     "create_tournament",
+    "end_queued",
     "match_spec",
     "planned_matches",
     "planned_of",

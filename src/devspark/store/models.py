@@ -52,7 +52,7 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 ROLES = ("viewer", "user", "agent", "admin")
-MATCH_STATUSES = ("queued", "running", "finished", "failed")
+MATCH_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 TOURNAMENT_STATUSES = ("created", "running", "finished", "cancelled", "failed")
 LIFECYCLE_STATES = tuple(state.value for state in LifecycleState)
 

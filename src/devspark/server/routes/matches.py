@@ -54,7 +54,7 @@ router = APIRouter(prefix="/api/v1/matches", tags=["matches"])
 WRITE_SCOPE = "matches:write"
 """API-key scope needed to start a match."""
 
-MATCH_STATUSES = ("queued", "running", "finished", "failed")
+MATCH_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 """The states a match goes through."""
 
 _PUBLIC = [Depends(optional_actor)]
@@ -140,7 +140,10 @@ class MatchPublic(BaseModel):
     round: int | None = Field(description="Round of its tournament.")
     label: str | None = Field(description="The pairing's label in its tournament.")
     agents: list[str] = Field(description="Agents in seat order.")
-    status: str = Field(description="`queued`, `running`, `finished` or `failed`.")
+    status: str = Field(
+        description="`queued`, `running`, `finished`, `failed`, or `cancelled` (its "
+        "tournament was cancelled before it started)."
+    )
     error: str | None = Field(
         default=None,
         description="Why the match failed (it could not be played or stored); null "
@@ -314,7 +317,7 @@ def list_matches(
     ] = None,
     status: Annotated[
         str | None,
-        Query(pattern="^(queued|running|finished|failed)$", description="Only this state."),
+        Query(pattern=f"^({'|'.join(MATCH_STATUSES)})$", description="Only this state."),
     ] = None,
     scenario: Annotated[
         str | None,

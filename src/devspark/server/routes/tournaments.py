@@ -120,6 +120,7 @@ _TOURNAMENT_EXAMPLE: dict[str, Any] = {
         "running": 1,
         "finished": 2,
         "failed": 0,
+        "cancelled": 0,
         "total": 3,
         "planned": 4,
     },
@@ -212,6 +213,9 @@ class MatchCounts(BaseModel):
     running: int = Field(ge=0)
     finished: int = Field(ge=0)
     failed: int = Field(ge=0)
+    cancelled: int = Field(
+        default=0, ge=0, description="Matches that never started: the tournament was cancelled."
+    )
     total: int = Field(ge=0, description="Matches written so far (the sum of the above).")
     planned: int | None = Field(
         default=None,
@@ -356,6 +360,7 @@ def _counts(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, MatchCoun
             running=c.get("running", 0),
             finished=c.get("finished", 0),
             failed=c.get("failed", 0),
+            cancelled=c.get("cancelled", 0),
             total=sum(c.values()),
         )
         for i, c in found.items()

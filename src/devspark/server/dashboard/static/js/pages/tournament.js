@@ -143,7 +143,7 @@ function progress(t) {
     failureBlock(t, 'tournament'),
     h('p', {}, badge(t.status), ' ',
       `${done} of ${outOf} match${outOf === 1 ? '' : 'es'} played`, t.matches.failed ? ` (${t.matches.failed} failed)` : '',
-      `, ${t.matches.running} running, ${t.matches.queued} queued.`),
+      t.matches.cancelled ? `, ${t.matches.cancelled} never started (cancelled).` : `, ${t.matches.running} running, ${t.matches.queued} queued.`),
     outOf ? h('progress', { max: String(outOf), value: String(done), 'aria-label': planned ? 'Matches played out of those planned' : 'Matches played out of those drawn so far' }) : null);
 }
 
