@@ -140,6 +140,28 @@ def read_outcomes(path: Path) -> list[Outcome]:
         raise InvalidArgumentError(f"results file {str(path)!r}: malformed outcome: {exc}") from exc
 
 
+def planned_matches(fmt: TournamentFormat) -> int | None:
+    """How many matches a format plans in all, before any is played.
+
+    Exact for round robin, gauntlet, Swiss (``rounds`` x pairs per round) and ladder
+    (its ``matches``); for an elimination bracket, the most it can play (every tie
+    played to all its games, a double elimination's final reset included), since a
+    best-of tie ends once decided. ``None`` for a format it does not know.
+    """
+    total = getattr(fmt, "total_matches", None)
+    if isinstance(total, int):
+        return total
+    if isinstance(fmt, Ladder):
+        return fmt.matches
+    if isinstance(fmt, Swiss):
+        return fmt.rounds * (len(fmt.agents) // 2)
+    if isinstance(fmt, DoubleElimination):
+        return (2 * len(fmt.agents) - 1) * fmt.games
+    if isinstance(fmt, SingleElimination):
+        return (len(fmt.agents) - 1) * fmt.games
+    return None
+
+
 def build_format(
     name: str,
     agents: Sequence[str],

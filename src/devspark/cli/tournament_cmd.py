@@ -18,6 +18,7 @@ from devspark.arena.tournament import (
     FORMATS,
     Tournament,
     build_format,
+    planned_matches,
     read_outcomes,
     run_tournament,
     scenario_domains,
@@ -89,7 +90,7 @@ def run(
     )
     executor = make_executor(workers=workers)
     console = Console(stderr=as_json)
-    total = getattr(schedule, "total_matches", None)
+    total = planned_matches(schedule)  # at most that many for an elimination bracket
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
