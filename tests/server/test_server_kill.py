@@ -182,6 +182,7 @@ def test_sigkill_mid_tournament_then_restart_finishes_it(
                 "running": 0,
                 "finished": 12,
                 "failed": 0,
+                "cancelled": 0,
                 "total": 12,
                 "planned": 12,
             }
