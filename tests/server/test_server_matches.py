@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from server_helpers import login, wait
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +26,6 @@ from devspark.store.models import AuditLogRow, UserRow
 from devspark.testing.archives import pack_agent
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-PASSWORD = "correct horse battery"
 MATCHES = "/api/v1/matches"
 MATCH: dict[str, Any] = {
     "scenario": "tictactoe",
@@ -41,26 +40,6 @@ def client(tmp_path: Path, server_environ: dict[str, str]) -> Iterator[TestClien
     settings = Settings.from_env(data_dir=tmp_path / "data", environ=server_environ)
     with TestClient(create_app(settings, hasher=CHEAP)) as test_client:
         yield test_client
-
-
-def login(client: TestClient, username: str) -> dict[str, str]:
-    """Register and log in ``username``; its bearer headers."""
-    created = client.post(
-        "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
-    )
-    assert created.status_code == 201, created.text
-    tokens = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
-
-
-def wait(client: TestClient, url: str, status: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        body: dict[str, Any] = client.get(url).json()
-        if body["status"] == status:
-            return body
-        assert time.monotonic() < deadline, f"{url} still {body['status']!r}: {body}"
-        time.sleep(0.05)
 
 
 def test_a_match_runs_in_the_background_and_serves_its_replay(client: TestClient) -> None:

@@ -7,7 +7,6 @@ shows, and that nothing stays ``running``, also after a restart of the server.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from server_helpers import login, wait
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +28,6 @@ from devspark.services.durable import create_match, create_tournament
 from devspark.store.models import MatchRow, TournamentRow, UserRow
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-PASSWORD = "correct horse battery"
 TOURNAMENTS = "/api/v1/tournaments"
 MATCHES = "/api/v1/matches"
 AGENTS = ["builtin:minimax", "builtin:random"]
@@ -59,25 +58,6 @@ def exploding_reset(monkeypatch: pytest.MonkeyPatch) -> None:
 def made(client: TestClient) -> sessionmaker[Session]:
     found: sessionmaker[Session] = client.app.state.session_factory  # type: ignore[attr-defined]
     return found
-
-
-def login(client: TestClient, username: str) -> dict[str, str]:
-    created = client.post(
-        "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
-    )
-    assert created.status_code == 201, created.text
-    tokens = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
-
-
-def wait(client: TestClient, url: str, status: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while True:
-        body: dict[str, Any] = client.get(url).json()
-        if body["status"] == status:
-            return body
-        assert time.monotonic() < deadline, f"{url} still {body['status']!r}: {body}"
-        time.sleep(0.05)
 
 
 def running(factory: sessionmaker[Session]) -> int:
