@@ -198,25 +198,30 @@ def _insert_tournament(conn: Any, engine: Engine, status: str) -> None:
 _OWNER = uuid.UUID(int=7)
 
 
+def _insert_owner_and_scenario(conn: Any, engine: Engine) -> None:
+    """The rows a tournament references: its owner and tic-tac-toe."""
+    owner = _OWNER.hex if engine.dialect.name == "sqlite" else str(_OWNER)
+    conn.execute(
+        text(
+            "INSERT INTO users (id, username, role, created_at, disabled)"
+            " VALUES (:id, 'o', 'user', CURRENT_TIMESTAMP, false)"
+        ),
+        {"id": owner},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO scenarios (id, name, version, domains, players_min, players_max,"
+            " difficulties) VALUES ('tictactoe-v1', 'tictactoe', 1, '[]', 2, 2, '[]')"
+        )
+    )
+
+
 def test_0003_lets_tournaments_fail_with_a_reason_and_still_checks_status(engine: Engine) -> None:
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "0002")
-        owner = _OWNER.hex if engine.dialect.name == "sqlite" else str(_OWNER)
-        conn.execute(
-            text(
-                "INSERT INTO users (id, username, role, created_at, disabled)"
-                " VALUES (:id, 'o', 'user', CURRENT_TIMESTAMP, false)"
-            ),
-            {"id": owner},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO scenarios (id, name, version, domains, players_min, players_max,"
-                " difficulties) VALUES ('tictactoe-v1', 'tictactoe', 1, '[]', 2, 2, '[]')"
-            )
-        )
+        _insert_owner_and_scenario(conn, engine)
         _insert_tournament(conn, engine, "running")
         command.upgrade(config, "0003")
         _insert_tournament(conn, engine, "failed")
@@ -243,24 +248,10 @@ def _insert_match(conn: Any, engine: Engine, status: str, tournament: str | None
 
 def test_0004_cancels_the_queued_matches_of_cancelled_tournaments(engine: Engine) -> None:
     config = alembic_config()
-    sqlite = engine.dialect.name == "sqlite"
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "0003")
-        owner = _OWNER.hex if sqlite else str(_OWNER)
-        conn.execute(
-            text(
-                "INSERT INTO users (id, username, role, created_at, disabled)"
-                " VALUES (:id, 'o', 'user', CURRENT_TIMESTAMP, false)"
-            ),
-            {"id": owner},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO scenarios (id, name, version, domains, players_min, players_max,"
-                " difficulties) VALUES ('tictactoe-v1', 'tictactoe', 1, '[]', 2, 2, '[]')"
-            )
-        )
+        _insert_owner_and_scenario(conn, engine)
         for status in ("cancelled", "running"):
             _insert_tournament(conn, engine, status)
         ids = dict(conn.execute(text("SELECT status, id FROM tournaments")).all())

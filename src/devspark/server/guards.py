@@ -159,23 +159,22 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    response = error_response(
-        Request(scope),
-        413,
-        "resource_exhausted",
-        f"request body is over the limit of {limit} bytes for {scope['method']} {scope['path']}",
-        headers={"Connection": "close"},
-    )
-    await response(scope, receive, send)
+    what = f"request body is over the limit of {limit} bytes"
+    await _close_with(scope, receive, send, 413, "resource_exhausted", what)
 
 
 async def _late(scope: Scope, receive: Receive, send: Send, deadline: float) -> None:
+    what = f"request body did not arrive within {deadline:g} s"
+    await _close_with(scope, receive, send, 408, "deadline_exceeded", what)
+
+
+async def _close_with(
+    scope: Scope, receive: Receive, send: Send, status: int, code: str, what: str
+) -> None:
+    """Answer with the standard error body and close the connection (the body is unread)."""
+    message = f"{what} for {scope['method']} {scope['path']}"
     response = error_response(
-        Request(scope),
-        408,
-        "deadline_exceeded",
-        f"request body did not arrive within {deadline:g} s for {scope['method']} {scope['path']}",
-        headers={"Connection": "close"},
+        Request(scope), status, code, message, headers={"Connection": "close"}
     )
     await response(scope, receive, send)
 
