@@ -21,6 +21,13 @@ from devspark.services import audit
 logger = logging.getLogger(__name__)
 
 
+def audit_context(request: Request, actor: Actor) -> audit.AuditContext:
+    """The audit context of a request: its actor, how it authenticated, its correlation id."""
+    return audit.AuditContext(
+        actor=actor.user, actor_kind=actor_kind(actor), correlation_id=correlation_id(request)
+    )
+
+
 def audit_call(
     request: Request,
     session: Session,
@@ -66,4 +73,4 @@ def audit_call(
         raise
 
 
-__all__ = ["audit_call"]
+__all__ = ["audit_call", "audit_context"]

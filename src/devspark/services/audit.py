@@ -8,6 +8,7 @@ neither does.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from devspark.core.errors import InvalidArgumentError
 from devspark.store.models import AuditLogRow, UserRow
 
-__all__ = ["ACTOR_KINDS", "MAX_RECENT", "recent", "record"]
+__all__ = ["ACTOR_KINDS", "MAX_RECENT", "SYSTEM", "AuditContext", "recent", "record"]
 
 ACTOR_KINDS = ("user", "api_key", "agent", "system")
 """How the actor authenticated: a login (access token), an API key, an agent, the server."""
@@ -77,6 +78,49 @@ def record(
     session.add(row)
     session.flush()
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """Who acts in a use case, so that the use case writes its own audit entry.
+
+    A write use case takes one of these, makes its change, calls :meth:`record` and
+    commits once: the change and its entry land together or not at all.
+
+    Attributes:
+        actor: The user who acts; ``None`` for the platform itself.
+        actor_kind: How the actor authenticated (one of :data:`ACTOR_KINDS`).
+        correlation_id: The request's correlation id (``None``: a fresh one per entry).
+
+    """
+
+    actor: UserRow | None
+    actor_kind: str
+    correlation_id: str | None = None
+
+    def record(
+        self,
+        session: Session,
+        action: str,
+        target_type: str,
+        target_id: uuid.UUID | str | None,
+        **detail: Any,
+    ) -> AuditLogRow:
+        """Add the entry for ``action`` on a target (flushed; the use case commits)."""
+        return record(
+            session,
+            actor=self.actor,
+            actor_kind=self.actor_kind,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            correlation_id=self.correlation_id,
+            detail=detail or None,
+        )
+
+
+SYSTEM = AuditContext(actor=None, actor_kind="system")
+"""The platform acting on its own (seeding, workers, the command line without a user)."""
 
 
 def recent(session: Session, limit: int = 100) -> list[AuditLogRow]:
