@@ -583,16 +583,16 @@ def test_planned_matches_counts_what_the_format_will_play(
 ) -> None:
     names = tuple(f"builtin:a{i}" for i in range(agents))
     params = TournamentParams(agents=names, rounds=rounds)
-    planned = durable.planned_matches(durable._build(fmt, params, SEED, OpenSkillRatings()))
+    planned = durable.planned_matches(durable.build(fmt, params, SEED, OpenSkillRatings()))
     assert planned is not None
     for upsets in (False, True):
-        played = _played(durable._build(fmt, params, SEED, OpenSkillRatings()), upsets)
+        played = _played(durable.build(fmt, params, SEED, OpenSkillRatings()), upsets)
         assert played == planned if exact else 0 < played <= planned
 
 
 def test_planned_matches_of_a_gauntlet_and_a_stored_ladder(factory: sessionmaker[Session]) -> None:
     params = TournamentParams(agents=AGENTS[:2], baselines=AGENTS[2:], rounds=3)
-    gauntlet = durable._build("gauntlet", params, SEED, OpenSkillRatings())
+    gauntlet = durable.build("gauntlet", params, SEED, OpenSkillRatings())
     assert durable.planned_matches(gauntlet) == _played(gauntlet, upsets=False) == 6
     with factory() as session:
         ladder = create_tournament(
