@@ -54,6 +54,7 @@ NAMING_CONVENTION: dict[str, str] = {
 ROLES = ("viewer", "user", "agent", "admin")
 MATCH_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 TOURNAMENT_STATUSES = ("created", "running", "finished", "cancelled", "failed")
+WORKER_STATES = ("idle", "busy", "draining", "offline")
 LIFECYCLE_STATES = tuple(state.value for state in LifecycleState)
 
 
@@ -265,6 +266,10 @@ class TournamentRow(Base):
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     """Why the tournament ended ``failed``; ``None`` otherwise."""
+    served_at: Mapped[datetime | None]
+    """When a worker last claimed one of its matches: the least recently served goes first."""
+    next_play_at: Mapped[datetime | None]
+    """A paced tournament starts no match before this time (``None``: no wait)."""
 
 
 class MatchRow(Base):
@@ -297,6 +302,34 @@ class MatchRow(Base):
     wall_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
     """Why the match ended ``failed``; ``None`` otherwise."""
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="SET NULL"), index=True
+    )
+    """The worker that claimed the match while it is ``running`` (and then played it)."""
+
+
+class WorkerRow(Base):
+    """A ``devspark worker`` process (or a server's embedded one): who plays, and how it is.
+
+    A worker writes ``heartbeat_at`` every few seconds. One whose heartbeat is older than
+    the lease is ``offline``: the matches it held go back to the queue.
+    """
+
+    __tablename__ = "workers"
+    __table_args__ = (CheckConstraint(_one_of("state", WORKER_STATES), name="state"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(128))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    executor: Mapped[str] = mapped_column(String(16), default="local")
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="idle")
+    started_at: Mapped[datetime] = _created_at()
+    heartbeat_at: Mapped[datetime] = mapped_column(index=True)
+    stopped_at: Mapped[datetime | None]
+    matches_played: Mapped[int] = mapped_column(Integer, default=0)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class MatchResultRow(Base):
