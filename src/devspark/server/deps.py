@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import Pool, QueuePool
 from starlette.concurrency import run_in_threadpool
@@ -81,4 +82,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
                 session.close()
 
 
-__all__ = ["RESERVED_CONNECTIONS", "UNBOUNDED_SLOTS", "get_session", "session_slots"]
+SessionDep = Annotated[Session, Depends(get_session)]
+"""A route parameter holding the request's session (routes import no sqlalchemy)."""
+
+
+__all__ = ["RESERVED_CONNECTIONS", "UNBOUNDED_SLOTS", "SessionDep", "get_session", "session_slots"]
