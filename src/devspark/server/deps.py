@@ -67,7 +67,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         request: The current request (its app holds the session factory).
 
     Yields:
-        A session; the route commits what it changes.
+        A session; the service functions the route calls commit what they change.
 
     """
     factory: sessionmaker[Session] = request.app.state.session_factory
