@@ -6,9 +6,9 @@ layer that owns it.
 
 from devspark.arena import MatchSpec, resolve_agent, run_match, run_matches
 from devspark.core.errors import DevSparkError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.manifest import AgentManifest, load_manifest
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
-from devspark.sandbox import IsolationLevel
 from devspark.scenarios import (
     ParallelScenario,
     RoundOutcome,

@@ -19,9 +19,10 @@ from typing import Any, Protocol
 
 from devspark.arena.agents import resolve_agent
 from devspark.core.errors import InvalidArgumentError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage, AgentWorker, Decision
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
-from devspark.sandbox import IsolationLevel, open_worker
+from devspark.sandbox import open_worker
 from devspark.scenarios import AnyScenario, ParallelScenario, Scenario, make, resolve
 from devspark.scenarios.options import check_options
 

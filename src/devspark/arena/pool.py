@@ -24,9 +24,10 @@ from devspark.arena.match import (
 )
 from devspark.arena.replay import ReplayRecorder, replay_document
 from devspark.core.errors import InvalidArgumentError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage, AgentWorker
 from devspark.core.results import MatchResult
-from devspark.sandbox import IsolationLevel, open_worker
+from devspark.sandbox import open_worker
 from devspark.sandbox.reaper import become_subreaper
 from devspark.scenarios import AnyScenario
 

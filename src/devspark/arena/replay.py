@@ -29,9 +29,9 @@ from typing import Any
 from devspark.arena.agents import resolve_agent
 from devspark.arena.match import MatchSpec, Move, run_match
 from devspark.core.errors import InvalidArgumentError, NotFoundError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage
 from devspark.core.results import MatchResult
-from devspark.sandbox import IsolationLevel
 from devspark.scenarios import AnyScenario, ScenarioCore, resolve
 
 FORMAT = "devspark-replay"

@@ -28,11 +28,11 @@ from devspark.arena.formats import (
 )
 from devspark.arena.match import MatchSpec
 from devspark.core.errors import InvalidArgumentError, did_you_mean
+from devspark.core.isolation import IsolationLevel
 from devspark.core.results import MatchResult
 from devspark.rating.leaderboard import LeaderRow, build_leaderboards
 from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
-from devspark.sandbox import IsolationLevel
 from devspark.scenarios import list_scenarios, resolve
 
 FORMATS = ("round_robin", "swiss", "single_elimination", "double_elimination", "gauntlet", "ladder")

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from devspark.core.errors import ConflictError, InvalidArgumentError
-from devspark.sandbox import IsolationLevel
+from devspark.core.isolation import IsolationLevel
 from devspark.sdk import SDK_DIR
 from devspark.testing.check_agent import check_agent
 

@@ -26,8 +26,8 @@ from devspark.arena.match import MatchSpec
 from devspark.arena.tournament import run_tournament
 from devspark.cli._tables import compact_table, name_column, print_table, value_column
 from devspark.cli.tournament_cmd import standings_table
+from devspark.core.isolation import IsolationLevel
 from devspark.core.results import MatchResult
-from devspark.sandbox import IsolationLevel
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from devspark.arena.match import MatchSpec, run_match
 from devspark.arena.replay import record_match, write_replay
 from devspark.cli._tables import compact_table, name_column, print_table, value_column
 from devspark.core.errors import InvalidArgumentError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.results import MatchResult
-from devspark.sandbox import IsolationLevel
 
 app = typer.Typer(help="Play matches between agents.", no_args_is_help=True)
 

@@ -16,14 +16,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from devspark.core.errors import InvalidArgumentError, NotFoundError
+from devspark.core.semver import SEMVER_RE
 
 MANIFEST_NAME = "agent.toml"
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-_SEMVER_RE = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
 _CAPABILITY_RE = re.compile(
     r"^(bus:(publish|subscribe|request):[A-Za-z0-9_*./-]+|net:(loopback|host))$"
 )
@@ -183,7 +179,7 @@ class AgentManifest(_Strict):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        if not _SEMVER_RE.match(value):
+        if not SEMVER_RE.match(value):
             raise ValueError(f"{value!r} is not a semantic version such as 1.2.0")
         return value
 

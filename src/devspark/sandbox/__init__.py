@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage, AgentWorker
-from devspark.sandbox.isolation import IsolationLevel, require, unavailable_reason
+from devspark.sandbox.isolation import require, unavailable_reason
 from devspark.sandbox.trusted import TrustedWorker
 from devspark.sandbox.worker import PlatformCaps, ProcessWorker
 

@@ -1,4 +1,8 @@
-"""Isolation levels and the checks that tell whether each one can run here."""
+"""The checks that tell whether each isolation level can run here.
+
+:class:`~devspark.core.isolation.IsolationLevel` itself lives in the core; it is
+re-exported from :mod:`devspark.sandbox` for existing imports.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +11,15 @@ import os
 import pwd
 import shutil
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, did_you_mean
+from devspark.core.errors import FailedPreconditionError
+from devspark.core.isolation import IsolationLevel
 from devspark.sandbox.cgroups import CgroupLayout
 
 SANDBOX_USER = os.environ.get("DEVSPARK_SANDBOX_USER", "devspark-sandbox")
 PYTHON = Path("/usr/bin/python3")
 NODE = Path("/usr/bin/node")
-
-
-class IsolationLevel(StrEnum):
-    """How strongly an agent is isolated from the host (docs/sandbox.md)."""
-
-    TRUSTED = "trusted"
-    """In-process, no isolation: baselines and tests only."""
-    PROCESS = "process"
-    """A child process with rlimits, a clean environment and cgroup accounting."""
-    SANDBOX = "sandbox"
-    """Every layer: unprivileged uid, bubblewrap, seccomp, rlimits, cgroups (default)."""
-    GVISOR = "gvisor"
-    """gVisor's runsc user-space kernel, with an OCI bundle of read-only mounts."""
-
-    @classmethod
-    def parse(cls, value: str) -> IsolationLevel:
-        """Parse a level name; a bad name is an error listing the valid ones."""
-        try:
-            return cls(value)
-        except ValueError:
-            names = [level.value for level in cls]
-            raise InvalidArgumentError(
-                f"isolation {value!r} is not one of: {', '.join(names)}"
-                + did_you_mean(value, names)
-            ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,16 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devspark.core.isolation import IsolationLevel
 from devspark.sandbox import gvisor, prestart, reaper, seccomp
 from devspark.sandbox.cgroups import Cgroup, CgroupLimits, CgroupUsage, group_name
-from devspark.sandbox.isolation import (
-    NODE,
-    PYTHON,
-    IsolationLevel,
-    cgroup_layout,
-    require,
-    sandbox_user,
-)
+from devspark.sandbox.isolation import NODE, PYTHON, cgroup_layout, require, sandbox_user
 
 _SECCOMP_FD = 3  # the filter's fd number in a pre-started slot (the first after stdio)
 _CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}

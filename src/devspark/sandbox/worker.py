@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from devspark.core.errors import InvalidArgumentError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.ports import AgentPackage, Decision, EpisodeLog
 from devspark.core.results import AgentStatus, Usage
 from devspark.sandbox import staging
 from devspark.sandbox.cgroups import CgroupUsage
 from devspark.sandbox.deps import build_deps
-from devspark.sandbox.isolation import IsolationLevel, sandbox_user
+from devspark.sandbox.isolation import sandbox_user
 from devspark.sandbox.launcher import AgentProcess, ProcessSpec
 from devspark.sdk import SDK_DIR
 

@@ -34,10 +34,10 @@ from sqlalchemy.orm import Session
 
 from devspark.arena.agents import BUILTIN_PREFIX, builtin_names, resolve_agent
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.lifecycle import LifecycleState
 from devspark.core.manifest import AgentManifest
 from devspark.core.packaging import content_hash
-from devspark.sandbox import IsolationLevel
 from devspark.store.archives import extract_agent_archive
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.models import AgentRow, AgentVersionRow, UserRow

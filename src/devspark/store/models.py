@@ -42,6 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from devspark.core.lifecycle import LifecycleState
+from devspark.core.status import MATCH_STATUSES as MATCH_STATUSES  # re-exported
+from devspark.core.status import TOURNAMENT_STATUSES as TOURNAMENT_STATUSES  # re-exported
+from devspark.core.status import MatchStatus, TournamentStatus
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -52,8 +55,6 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 ROLES = ("viewer", "user", "agent", "admin")
-MATCH_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
-TOURNAMENT_STATUSES = ("created", "running", "finished", "cancelled", "failed")
 WORKER_STATES = ("idle", "busy", "draining", "offline")
 LIFECYCLE_STATES = tuple(state.value for state in LifecycleState)
 
@@ -260,7 +261,7 @@ class TournamentRow(Base):
     format: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="created")
+    status: Mapped[str] = mapped_column(String(16), default=TournamentStatus.CREATED)
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -286,7 +287,7 @@ class MatchRow(Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     isolation: Mapped[str] = mapped_column(String(32), default="process")
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=MatchStatus.QUEUED)
     tournament_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tournaments.id", ondelete="CASCADE"), index=True
     )

@@ -14,8 +14,9 @@ from pathlib import Path
 from devspark.arena.agents import resolve_agent, start_once
 from devspark.arena.match import agent_seed, play_episode
 from devspark.core.errors import DevSparkError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage, AgentWorker, Decision
-from devspark.sandbox import IsolationLevel, ProcessWorker, open_worker
+from devspark.sandbox import ProcessWorker, open_worker
 from devspark.scenarios import list_scenarios, make
 
 OPPONENT = "builtin:random"

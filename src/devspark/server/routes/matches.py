@@ -28,6 +28,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import NotFoundError, PermissionDeniedError
+from devspark.core.status import MATCH_STATUSES
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import resolve
 from devspark.server.auditing import audit_call
@@ -53,9 +54,6 @@ router = APIRouter(prefix="/api/v1/matches", tags=["matches"])
 
 WRITE_SCOPE = "matches:write"
 """API-key scope needed to start a match."""
-
-MATCH_STATUSES = ("queued", "running", "finished", "failed", "cancelled")
-"""The states a match goes through."""
 
 _PUBLIC = [Depends(optional_actor)]
 _TOURNAMENT_ID = "4b0c9e2a-1f3d-4e5a-8b6c-7d8e9f0a1b2c"

@@ -1,0 +1,66 @@
+"""The states a match and a tournament pass through, defined once for every layer.
+
+Both enums are :class:`~enum.StrEnum`, so a member compares equal to its plain string
+(``MatchStatus.QUEUED == "queued"``): the database columns, the API and the JSON stay
+plain strings, and code that reads a row may compare it with the enum directly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class MatchStatus(StrEnum):
+    """Where a match is in its life: queued, then running, then one final state."""
+
+    QUEUED = "queued"
+    """Stored and waiting for a worker to claim it."""
+    RUNNING = "running"
+    """Claimed by a worker and being played."""
+    FINISHED = "finished"
+    """Played to the end; its result is stored."""
+    FAILED = "failed"
+    """Could not be played (a platform fault, not an agent's)."""
+    CANCELLED = "cancelled"
+    """Stopped by a user or by its tournament before it finished."""
+
+
+class TournamentStatus(StrEnum):
+    """Where a tournament is in its life: created, then running, then one final state."""
+
+    CREATED = "created"
+    """Stored with its entrants; not started yet."""
+    RUNNING = "running"
+    """Its matches are being played."""
+    FINISHED = "finished"
+    """Every match was played; the standings are final."""
+    CANCELLED = "cancelled"
+    """Stopped by a user before it finished."""
+    FAILED = "failed"
+    """Stopped by a platform fault."""
+
+
+MATCH_STATUSES: tuple[str, ...] = tuple(status.value for status in MatchStatus)
+"""Every match status, in the order of a match's life (the CHECK constraint's list)."""
+
+TOURNAMENT_STATUSES: tuple[str, ...] = tuple(status.value for status in TournamentStatus)
+"""Every tournament status, in the order of a tournament's life."""
+
+MATCH_FINAL: frozenset[MatchStatus] = frozenset(
+    {MatchStatus.FINISHED, MatchStatus.FAILED, MatchStatus.CANCELLED}
+)
+"""The match statuses a match never leaves."""
+
+TOURNAMENT_FINAL: frozenset[TournamentStatus] = frozenset(
+    {TournamentStatus.FINISHED, TournamentStatus.FAILED, TournamentStatus.CANCELLED}
+)
+"""The tournament statuses a tournament never leaves."""
+
+__all__ = [
+    "MATCH_FINAL",
+    "MATCH_STATUSES",
+    "TOURNAMENT_FINAL",
+    "TOURNAMENT_STATUSES",
+    "MatchStatus",
+    "TournamentStatus",
+]
