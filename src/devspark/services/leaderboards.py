@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from devspark.core.status import MatchStatus
 from devspark.rating.leaderboard import METHODS, build_leaderboards
 from devspark.rating.outcomes import Outcome
 from devspark.rating.stats import pairwise_results
@@ -54,7 +55,7 @@ def finished_outcomes(session: Session, agent: str | None = None) -> list[Outcom
         agent: Only matches this agent played in.
 
     """
-    query = select(MatchRow.id, MatchRow.scenario_id).where(MatchRow.status == "finished")
+    query = select(MatchRow.id, MatchRow.scenario_id).where(MatchRow.status == MatchStatus.FINISHED)
     if agent is not None:
         query = query.where(
             MatchRow.id.in_(
@@ -150,7 +151,7 @@ class PlatformBoards:
             return cached[2]
         count, latest = session.execute(
             select(func.count(), func.max(MatchRow.finished_at)).where(
-                MatchRow.status == "finished"
+                MatchRow.status == MatchStatus.FINISHED
             )
         ).one()
         key = (int(count), latest)
