@@ -12,6 +12,7 @@ from devspark.cli import (
     serve_cmd,
     tournament_cmd,
     users_cmd,
+    worker_cmd,
 )
 from devspark.cli.demo_cmd import demo
 from devspark.core.errors import DevSparkError
@@ -32,6 +33,7 @@ app.add_typer(users_cmd.app, name="users")
 app.command("leaderboard")(tournament_cmd.leaderboard)
 app.command("demo")(demo)
 app.command("serve")(serve_cmd.serve)
+app.command("worker")(worker_cmd.worker)
 
 EXIT_CODES = {
     "invalid_argument": 2,

@@ -86,20 +86,30 @@ def serve(
             "~/.local/share/devspark).",
         ),
     ] = None,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker",
+            help="Serve the API only; `devspark worker` processes play the matches.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the DevSpark API server (migrates, and seeds an empty database, first)."""
+    """Run the DevSpark API server (migrates, and seeds an empty database, first).
+
+    It embeds a worker that plays queued matches and tournaments, unless ``--no-worker``.
+    """
     # Imported here so other commands do not pay for loading the web stack.
     import uvicorn
 
-    from devspark.server.app import create_app
+    from devspark.app import create_app
     from devspark.server.redaction import install_log_redaction
     from devspark.services.seed import seed_if_empty
     from devspark.store.db import make_engine, session_factory, upgrade
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir)
     listener = bind_listener(settings.host, settings.port)  # before anything is seeded
-    app = create_app(settings)
-    # Migrate and seed before the app starts: its runner then resumes the seeded ladder.
+    app = create_app(settings, worker=not no_worker)
+    # Migrate and seed before the app starts: its worker then plays the seeded ladder.
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
@@ -117,6 +127,8 @@ def serve(
             f"password {report.password!r}"
         )
     typer.echo(f"DevSpark server on {settings.url} (API docs: {settings.url}/docs)")
+    if no_worker:
+        typer.echo("API only (--no-worker): start `devspark worker` processes to play matches.")
     config = uvicorn.Config(app, log_level="info", **uvicorn_options(settings))
     install_log_redaction()  # after uvicorn configured its loggers: ?token= stays out
     with listener:

@@ -15,9 +15,11 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI
@@ -29,16 +31,15 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devspark.server.apidocs import mount_api_docs
-from devspark.server.bridge import RedisBridge
 from devspark.server.dashboard import mount_dashboard
 from devspark.server.deps import get_session
 from devspark.server.errors import ERROR_RESPONSES, REQUEST_ID_HEADER, install_error_handlers
 from devspark.server.guards import BodySizeLimitMiddleware, NulCharacterMiddleware
-from devspark.server.lease import lease_for
-from devspark.server.live import LiveHub
 from devspark.server.login_throttle import LoginThrottle
 from devspark.server.openapi_doc import document_server_behaviour
 from devspark.server.ratelimit import RateLimitMiddleware, RequestLimiter, document_rate_limits
@@ -54,11 +55,10 @@ from devspark.server.routes import (
     ws,
 )
 from devspark.server.routes import auth as auth_routes
-from devspark.server.runner import TournamentRunner
 from devspark.server.settings import Settings
 from devspark.services.accounts import DEFAULT_HASHER, TokenService, secret_key
-from devspark.services.durable import Playback
-from devspark.services.entrants import AgentStager
+from devspark.services.live import LiveHub
+from devspark.services.live_bridge import RedisBridge
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import make_engine, session_factory, upgrade
 
@@ -176,6 +176,33 @@ class MetricsMiddleware:
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - start)
 
 
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """What a server has set up when it starts, handed to its :data:`Background` work.
+
+    Attributes:
+        engine: The database engine (migrated).
+        session_factory: Sessions on it.
+        live: The live hub WebSocket clients listen to.
+        artifacts: Uploaded agents and replays.
+        data_dir: The server's data folder.
+        settings: The server's settings.
+
+    """
+
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    live: LiveHub
+    artifacts: ArtifactStore
+    data_dir: Path
+    settings: Settings
+
+
+Background = Callable[[Platform], AbstractContextManager[object]]
+"""Work a server runs beside its API (an embedded worker): entered once the database is
+migrated and the live hub bound, left before they close."""
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -187,26 +214,25 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         bridge = None if settings.redis_url is None else RedisBridge(settings.redis_url)
         live = LiveHub(bridge=bridge)
         live.bind(asyncio.get_running_loop())  # worker threads publish onto this loop
-        if bridge is not None:  # events of the other servers, and theirs of ours
+        if bridge is not None:  # events of the workers and other servers, and our watches
             bridge.start(live.deliver_remote)
         app.state.live = live
-        playback = Playback(
-            stager=AgentStager(app.state.artifacts, settings.data_dir / "work" / "agents"),
-            replays=app.state.artifacts,
+        background: Background | None = app.state.background
+        platform = Platform(
+            engine=engine,
+            session_factory=app.state.session_factory,
+            live=live,
+            artifacts=app.state.artifacts,
+            data_dir=settings.data_dir,
+            settings=settings,
         )
-        runner = TournamentRunner(
-            app.state.session_factory,
-            workers=settings.match_workers,
-            hub=live,
-            playback=playback,
-            lease=lease_for(engine, settings.data_dir),
-        )
-        runner.start()  # re-enqueues tournaments left "running" by a crash
-        app.state.runner = runner
         try:
-            yield
+            if background is None:
+                yield
+            else:
+                with background(platform) as app.state.worker:
+                    yield
         finally:
-            runner.stop()
             if bridge is not None:
                 await bridge.stop()
     finally:
@@ -218,6 +244,7 @@ def create_app(
     *,
     tokens: TokenService | None = None,
     hasher: PasswordHasher | None = None,
+    background: Background | None = None,
 ) -> FastAPI:
     """Build the DevSpark API application.
 
@@ -234,6 +261,9 @@ def create_app(
             (required outside development mode, see :func:`secret_key`).
         hasher: Argon2 parameters; :data:`DEFAULT_HASHER` by default (tests pass cheap
             ones).
+        background: Work run beside the API, such as an embedded worker
+            (:func:`devspark.app.create_app` passes one); ``None``: an API-only server,
+            whose matches and tournaments are played by ``devspark worker`` processes.
 
     Raises:
         FailedPreconditionError: No usable secret key outside development mode.
@@ -252,6 +282,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.background = background
+    app.state.worker = None
     app.state.tokens = tokens or TokenService(
         secret_key(settings.dev_mode, key_file=settings.data_dir / DEV_SECRET_FILE)
     )
@@ -305,4 +337,4 @@ def create_app(
     return app
 
 
-__all__ = ["create_app", "get_session"]
+__all__ = ["Background", "Platform", "create_app", "get_session"]

@@ -1,79 +1,70 @@
-"""Durable tournaments: persisted before they run, resumable after a crash or a kill.
+"""Durable tournaments: their matches are rows, played by whichever worker claims them.
 
 A tournament is a :class:`~devspark.store.models.TournamentRow` whose ``params`` hold
-everything needed to rebuild its format (:func:`create_tournament`). The runner
-(:func:`run_tournament_durably`) rebuilds the format from those params and drives it
-batch by batch. For every pairing the format issues it looks for a
-:class:`~devspark.store.models.MatchRow` of the tournament with the same round, seats and
-seed:
+everything needed to rebuild its format (:mod:`devspark.services.tournaments`). Once it
+is ``running``, :func:`advance` drives the format: it rebuilds the format from those
+params, records the outcome of every finished round (read back from the stored
+:class:`~devspark.store.models.MatchResultRow` s, in pairing order) and queues a
+:class:`~devspark.store.models.MatchRow` for every pairing of the next round. Workers
+claim those rows (:mod:`devspark.services.queue`), play them and store their results
+(:func:`devspark.services.playing.play_claimed`), then call :func:`advance` again. When
+the format is done, :func:`advance` stores the final standings and marks the tournament
+``finished``, in one transaction.
 
-* a *finished* row: its stored outcome (from its
-  :class:`~devspark.store.models.MatchResultRow` s) is recorded into the format without
-  playing: this is how a restarted runner replays what happened before the kill;
-* otherwise the row is created ``queued`` (or a ``queued``/``running`` leftover of a
-  killed runner is reused), marked ``running`` and committed *before* the match is
-  played; the result rows and the ``finished`` mark are committed in one transaction.
+Formats are deterministic given their seed and the recorded outcomes, so any worker
+rebuilding a tournament sees the same pairings with the same seeds: a pairing that
+already has a row is never queued twice, a finished match is never played again, and a
+match whose worker died is queued again by the reaper and played from its spec. The
+final standings equal those of an uninterrupted in-memory run
+(:func:`devspark.arena.tournament.run_tournament`).
 
-Formats are deterministic given their seed and the recorded outcomes, so a restarted
-runner sees the same pairings with the same seeds: a finished match is never played
-again and a match left ``running`` (it never finished) is simply played again. Outcomes
-are recorded in pairing order, as :func:`devspark.arena.tournament.run_tournament`
-does, so the final standings equal those of an uninterrupted in-memory run.
+:func:`advance` holds the tournament's row lock (``SELECT ... FOR UPDATE`` on
+PostgreSQL) while it writes, so two workers never queue the same round. A worker keeps
+the formats it drives in :class:`TournamentBooks`, so a long ladder is replayed from the
+database once per worker, not once per match.
 
 The pairing's place in the format is kept in ``MatchRow.options`` (there are no columns
 for it): ``{"reset": <scenario reset options>, "pairing": {"round": int, "label": str,
 "agents": [seat order]}}``.
 
 A match that cannot be played or stored ends ``failed`` with its reason, and so does
-its tournament (:mod:`devspark.services.failures`); a restarted runner does not play
-either again.
+its tournament (:mod:`devspark.services.failures`).
 
-Playing one match (its spec, its stored result and replay, :class:`Playback`) and a
-match of its own (:func:`create_match`, :func:`run_match_durably`) live in
-:mod:`devspark.services.playing`; they are re-exported here.
+:func:`run_tournament_durably` plays one tournament to its end in the calling thread
+with the very same steps (register a worker, advance, claim, play, advance...): what
+``devspark tournament run``, the tests and the benchmarks use.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from typing import Any, cast
+from dataclasses import dataclass, field
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor
-from devspark.arena.formats import (
-    Pairing,
-    TournamentFormat,
-)
-from devspark.arena.match import MatchSpec
-from devspark.arena.tournament import planned_matches
-from devspark.core.results import MatchResult
+from devspark.arena.formats import Pairing, TournamentFormat
+from devspark.core.errors import NotFoundError
+from devspark.core.status import MatchStatus, TournamentStatus
 from devspark.rating.leaderboard import LeaderRow, build_leaderboards
 from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
 from devspark.scenarios import resolve
-from devspark.services.failures import PlayInterrupted, describe, fail_match, fail_tournament
-from devspark.services.playing import (
-    NO_PLAYBACK,
-    CannotStageError,
-    Playback,
-    create_match,
-    match_spec,
-    requeue,
-    run_match_durably,
-    store_result,
+from devspark.services.failures import fail_tournament
+from devspark.services.playing import NO_PLAYBACK, Playback, play_claimed
+from devspark.services.queue import (
+    DEFAULT_LEASE_S,
+    WorkerIdentity,
+    claim_match,
+    heartbeat,
+    reap,
+    register_worker,
+    retire_worker,
 )
-from devspark.services.tournaments import (
-    TournamentParams,
-    build,
-    cancel,
-    create_tournament,
-    end_queued,
-    get_tournament,
-    planned_of,
-)
+from devspark.services.tournaments import TournamentParams, build, end_queued
 from devspark.store.models import (
     MatchResultRow,
     MatchRow,
@@ -90,6 +81,280 @@ RATING_METHOD = "bradley_terry"
 MatchKey = tuple[int, tuple[str, ...], int]
 """A pairing's identity inside its tournament: (round, agents in seat order, seed)."""
 
+_OPEN = (MatchStatus.QUEUED, MatchStatus.RUNNING)
+
+
+@dataclass(slots=True)
+class _Book:
+    """A format being driven: its state after the rounds recorded so far."""
+
+    fmt: TournamentFormat
+    ratings: OpenSkillRatings
+    outcomes: list[Outcome] = field(default_factory=list)
+    open_round: list[Pairing] | None = None
+    ids: dict[MatchKey, uuid.UUID] = field(default_factory=dict)
+    """Every row of the tournament this book knows, by pairing."""
+
+
+class TournamentBooks:
+    """The formats one process drives, kept between two :func:`advance` calls.
+
+    A book is a cache: when another worker queued rows this one has not seen, the book
+    is rebuilt from the database. One lock orders the advances of this process (the
+    threads of a worker share its books; on SQLite there are no row locks).
+    """
+
+    def __init__(self) -> None:
+        self._books: dict[uuid.UUID, _Book] = {}
+        self.lock = threading.Lock()
+
+    def get(self, tournament_id: uuid.UUID) -> _Book | None:
+        """The book of a tournament, if this process drives it."""
+        return self._books.get(tournament_id)
+
+    def put(self, tournament_id: uuid.UUID, book: _Book) -> None:
+        """Keep a book."""
+        self._books[tournament_id] = book
+
+    def drop(self, tournament_id: uuid.UUID) -> None:
+        """Forget a tournament (it ended, or its book may be stale)."""
+        self._books.pop(tournament_id, None)
+
+    def __len__(self) -> int:
+        return len(self._books)
+
+
+def advance(
+    session: Session, tournament_id: uuid.UUID, books: TournamentBooks | None = None
+) -> str:
+    """Record what finished, queue the next round, or finish the tournament (commits).
+
+    Safe to call from any worker at any time: it does nothing for a tournament that is
+    not running or whose current round is still being played.
+
+    Args:
+        session: A session of its own (it is committed or rolled back here).
+        tournament_id: The tournament.
+        books: The formats this process drives (``None``: rebuild from the database).
+
+    Returns:
+        The tournament's status afterwards (``running``, ``finished``, ``failed``,
+        ``cancelled``; ``created`` when it has not been started).
+
+    Raises:
+        NotFoundError: No such tournament.
+
+    """
+    books = books or TournamentBooks()
+    with books.lock:
+        try:
+            return _advance(session, tournament_id, books)
+        except BaseException:
+            session.rollback()
+            books.drop(tournament_id)
+            raise
+
+
+def _advance(session: Session, tournament_id: uuid.UUID, books: TournamentBooks) -> str:
+    tournament = session.scalar(
+        select(TournamentRow).where(TournamentRow.id == tournament_id).with_for_update()
+    )
+    if tournament is None:
+        session.rollback()
+        raise NotFoundError(f"tournament {tournament_id} does not exist")
+    if tournament.status != TournamentStatus.RUNNING:
+        if tournament.status == TournamentStatus.CANCELLED:
+            end_queued(session, tournament_id)  # rows queued just before the cancel
+        status = tournament.status
+        session.commit()
+        books.drop(tournament_id)
+        return status
+    params = TournamentParams.from_json(tournament.params)
+    rows = _rows(session, tournament_id)
+    book = books.get(tournament_id)
+    stored: dict[uuid.UUID, Outcome] = {}
+    if book is None or len(book.ids) != len(rows):  # new here, or another worker went on
+        ratings = OpenSkillRatings()
+        book = _Book(
+            fmt=build(tournament.format, params, tournament.seed, ratings), ratings=ratings
+        )
+        books.put(tournament_id, book)
+        finished = [ident for ident, status, _ in rows.values() if status == MatchStatus.FINISHED]
+        stored = dict(
+            zip(finished, _outcomes(session, finished, tournament.scenario_id), strict=True)
+        )
+    book.ids = {key: ident for key, (ident, _status, _error) in rows.items()}
+    while True:
+        if book.open_round is None:
+            pairings = [] if book.fmt.done else book.fmt.next_round()
+            book.open_round = [p for p in pairings if len(p.agents) >= 2]
+            if not book.open_round:
+                return _finish(session, tournament, params, book, books)
+        missing = [p for p in book.open_round if _pairing_key(p) not in rows]
+        for pairing in missing:
+            row = _queue(tournament, params, pairing)
+            session.add(row)
+            session.flush()
+            rows[_pairing_key(pairing)] = (row.id, MatchStatus.QUEUED, None)
+            book.ids[_pairing_key(pairing)] = row.id
+        states = [rows[_pairing_key(p)] for p in book.open_round]
+        failed = next((state for state in states if state[1] == MatchStatus.FAILED), None)
+        if failed is not None:
+            reason = f"match {failed[0]} failed: {failed[2] or 'no reason stored'}"
+            fail_tournament(session, tournament_id, reason)
+            books.drop(tournament_id)
+            return TournamentStatus.FAILED
+        if any(state[1] != MatchStatus.FINISHED for state in states):
+            session.commit()  # the round is being played
+            return TournamentStatus.RUNNING
+        ids = [state[0] for state in states]
+        outcomes = (
+            [stored[ident] for ident in ids]
+            if all(ident in stored for ident in ids)  # a rebuild read them all at once
+            else _outcomes(session, ids, tournament.scenario_id)
+        )
+        for pairing, outcome in zip(book.open_round, outcomes, strict=True):
+            book.fmt.record(pairing, outcome)
+            book.ratings.update(outcome)
+            book.outcomes.append(outcome)
+        book.open_round = None
+
+
+def _rows(
+    session: Session, tournament_id: uuid.UUID
+) -> dict[MatchKey, tuple[uuid.UUID, str, str | None]]:
+    found = session.execute(
+        select(MatchRow.id, MatchRow.options, MatchRow.seed, MatchRow.status, MatchRow.error)
+        .where(MatchRow.tournament_id == tournament_id)
+        .order_by(MatchRow.created_at)
+    )
+    return {
+        _row_key(options, seed): (ident, status, error)
+        for ident, options, seed, status, error in found
+    }
+
+
+def _outcomes(session: Session, match_ids: list[uuid.UUID], scenario: str) -> list[Outcome]:
+    """The stored outcomes of finished matches, in the order of ``match_ids``."""
+    seats: dict[uuid.UUID, list[MatchResultRow]] = {ident: [] for ident in match_ids}
+    for result in session.scalars(
+        select(MatchResultRow)
+        .where(MatchResultRow.match_id.in_(match_ids))
+        .order_by(MatchResultRow.match_id, MatchResultRow.seat)
+    ):
+        seats[result.match_id].append(result)
+    return [
+        Outcome(
+            agents=tuple(r.agent_ref for r in seats[ident]),
+            scores=tuple(r.reward for r in seats[ident]),
+            scenario=scenario,
+            cpu_s=tuple(r.cpu_s for r in seats[ident]),
+            moves=tuple(r.moves for r in seats[ident]),
+            statuses=tuple(r.status for r in seats[ident]),
+        )
+        for ident in match_ids
+    ]
+
+
+def _queue(tournament: TournamentRow, params: TournamentParams, pairing: Pairing) -> MatchRow:
+    return MatchRow(
+        scenario_id=tournament.scenario_id,
+        seed=pairing.seed,
+        options={
+            "reset": dict(params.options or {}),
+            "pairing": {
+                "round": pairing.round,
+                "label": pairing.label,
+                "agents": list(pairing.agents),
+            },
+        },
+        isolation=params.isolation.value,
+        status=MatchStatus.QUEUED,
+        tournament_id=tournament.id,
+    )
+
+
+def _finish(
+    session: Session,
+    tournament: TournamentRow,
+    params: TournamentParams,
+    book: _Book,
+    books: TournamentBooks,
+) -> str:
+    """Store the final standings and mark the tournament finished (one transaction)."""
+    cls = resolve(tournament.scenario_id)
+    standings: list[LeaderRow] = []
+    if book.outcomes:
+        boards = build_leaderboards(
+            book.outcomes,
+            {cls.full_id: tuple(cls.domains)},
+            bootstrap=params.bootstrap,
+            seed=tournament.seed,
+        )
+        standings = boards.by_scenario[cls.full_id]
+    taken_at = utcnow()
+    for line in standings:
+        session.add(
+            RatingSnapshotRow(
+                tournament_id=tournament.id,
+                scenario_id=tournament.scenario_id,
+                agent_ref=line.agent,
+                method=RATING_METHOD,
+                rating=line.rating,
+                lower=line.lower,
+                upper=line.upper,
+                rank=line.rank,
+                matches=line.matches,
+                taken_at=taken_at,
+            )
+        )
+    tournament.status = TournamentStatus.FINISHED
+    tournament.finished_at = taken_at
+    session.commit()  # the row lock kept a cancel out: it was running until now
+    books.drop(tournament.id)
+    return TournamentStatus.FINISHED
+
+
+def needing_advance(session: Session, limit: int = 100) -> list[uuid.UUID]:
+    """Running tournaments with no match queued or running: their next round is due.
+
+    A worker looks for these when idle: a tournament just started, or one whose last
+    match's worker died before it advanced it.
+    """
+    open_rows = (
+        select(MatchRow.id)
+        .where(MatchRow.tournament_id == TournamentRow.id, MatchRow.status.in_(_OPEN))
+        .exists()
+    )
+    found = list(
+        session.scalars(
+            select(TournamentRow.id)
+            .where(TournamentRow.status == TournamentStatus.RUNNING, ~open_rows)
+            .order_by(TournamentRow.created_at, TournamentRow.id)
+            .limit(limit)
+        )
+    )
+    session.rollback()
+    return found
+
+
+def cancelled_with_queued(session: Session, limit: int = 100) -> list[uuid.UUID]:
+    """Cancelled tournaments that still have queued matches (queued just before the cancel)."""
+    queued = (
+        select(MatchRow.id)
+        .where(MatchRow.tournament_id == TournamentRow.id, MatchRow.status == MatchStatus.QUEUED)
+        .exists()
+    )
+    found = list(
+        session.scalars(
+            select(TournamentRow.id)
+            .where(TournamentRow.status == TournamentStatus.CANCELLED, queued)
+            .limit(limit)
+        )
+    )
+    session.rollback()
+    return found
+
 
 def run_tournament_durably(
     session_factory: sessionmaker[Session],
@@ -98,423 +363,110 @@ def run_tournament_durably(
     playback: Playback = NO_PLAYBACK,
     *,
     max_matches: int | None = None,
+    worker: WorkerIdentity | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
 ) -> str:
-    """Play (or resume) a persisted tournament, committing every match.
+    """Play (or resume) a tournament in this thread, committing every match.
 
-    Safe to call again after the process running it was killed: finished matches are
-    replayed from the database, unfinished ones are played. Returns at once for a
-    finished or cancelled tournament, and stops before the next match once
-    :func:`cancel` was called.
+    The same steps a worker takes, for one tournament: a ``created`` tournament is
+    started, then :func:`advance` queues a round, each of its matches is claimed
+    (:func:`~devspark.services.queue.claim_match`), played and stored
+    (:func:`~devspark.services.playing.play_claimed`), and so on. Safe to call again
+    after the process running it was killed: finished matches are recorded from the
+    database, and the matches the dead process held go back to the queue when its
+    lease runs out (:func:`~devspark.services.queue.reap`).
 
     Args:
         session_factory: Sessions on the tournament's database.
         tournament_id: The tournament.
         executor: Plays the matches.
         playback: Agent staging and replay storage.
-        max_matches: Return after playing this many matches (a slice, so that other
-            work can run in between; call again to go on); ``None`` plays to the end.
+        max_matches: Return after playing this many matches (``None``: to the end).
+        worker: Who plays, as shown in the workers list (default: this process).
+        lease_s: How long a silent worker keeps its claims; when nothing is free, the
+            claims of workers silent for longer are given back and played here.
 
     Returns:
         The tournament's status afterwards: ``"finished"``, ``"cancelled"``,
-        ``"failed"`` (a match could not be played or stored; the reason is in
-        ``TournamentRow.error``), or ``"running"`` when the slice ended first.
-
-    Raises:
-        NotFoundError: No such tournament.
-        PlayInterrupted: The executor would not start a match (it stays queued).
-
-    """
-    tournament = DurableTournament(session_factory, tournament_id, executor, playback)
-    try:
-        return tournament.advance(max_matches)
-    finally:
-        tournament.close()
-
-
-class DurableTournament:
-    """A persisted tournament being played, slice after slice, without replaying.
-
-    Building one replays the finished matches from the database into the format (what a
-    restart costs per finished match: ``benchmarks/durable_slices.py`` prints it); after
-    that each :meth:`advance`
-    goes on from where the last one stopped, however many matches were played before.
-    The server's runner keeps one per tournament it is playing; it holds a session of
-    its own until :meth:`close`.
-
-    Args:
-        session_factory: Sessions on the tournament's database.
-        tournament_id: The tournament.
-        executor: Plays the matches (:attr:`executor` may be replaced between slices).
-        playback: Agent staging and replay storage.
+        ``"failed"``, or ``"running"`` when ``max_matches`` ran out first.
 
     Raises:
         NotFoundError: No such tournament.
 
     """
-
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        tournament_id: uuid.UUID,
-        executor: Executor,
-        playback: Playback = NO_PLAYBACK,
-    ) -> None:
-        self.tournament_id = tournament_id
-        self.session = session_factory()
-        self._round: list[Pairing] | None = None
-        self._outcomes: list[Outcome] = []
-        self._runner: _Runner | None = None
-        self._fmt: TournamentFormat | None = None
-        try:
-            row = get_tournament(self.session, tournament_id)
-            self.status = row.status
-            if row.status in ("finished", "cancelled", "failed"):
-                return
-            if row.status == "created":
-                row.status = self.status = "running"
-                row.started_at = utcnow()
-            params = TournamentParams.from_json(row.params)
-            ratings = OpenSkillRatings()
-            self._fmt = build(row.format, params, row.seed, ratings)
-            self._runner = _Runner(self.session, row, params, executor, ratings, playback)
-            self._runner.requeue_running()
-            self.session.commit()
-        except BaseException:
-            self.session.close()
-            raise
-
-    @property
-    def executor(self) -> Executor | None:
-        """The executor the next matches are played with."""
-        return None if self._runner is None else self._runner.executor
-
-    @executor.setter
-    def executor(self, executor: Executor) -> None:
-        if self._runner is not None:
-            self._runner.executor = executor
-
-    def advance(self, max_matches: int | None = None) -> str:
-        """Play on, at most ``max_matches`` new matches (``None``: to the end).
-
-        Returns:
-            ``"finished"``, ``"cancelled"``, ``"failed"`` (a match could not be played
-            or stored: it and the tournament ended ``failed`` with the reason), or
-            ``"running"`` when the slice ended first.
-
-        Raises:
-            PlayInterrupted: The executor would not start the next match (it stays
-                queued; call again later).
-
-        """
-        runner, fmt = self._runner, self._fmt
-        if runner is None or fmt is None or self.status != "running":
-            return self.status
-        runner.budget = max_matches
-        while True:
-            if self._round is None:
-                if fmt.done:
-                    break
-                pairings = [p for p in fmt.next_round() if len(p.agents) >= 2]
-                if not pairings:
-                    break
-                self._round = pairings
-            try:
-                batch = runner.play_batch(self._round)
-            except TournamentFailed:
-                self.status = "failed"
-                return self.status
-            if batch is None:  # cancelled, or the slice is over mid-round
-                self.status = "cancelled" if runner.cancelled() else "running"
-                return self.status
-            for pairing, outcome in zip(self._round, batch, strict=True):
-                fmt.record(pairing, outcome)
-                runner.ratings.update(outcome)
-                self._outcomes.append(outcome)
-            self._round = None
-        self.status = "finished" if runner.finish(self._outcomes) else "cancelled"
-        return self.status
-
-    def close(self) -> None:
-        """Release the session."""
-        self.session.close()
-
-
-class TournamentFailed(Exception):  # noqa: N818  # carried to advance, never out of it
-    """A match could not be played or stored; the tournament has ended ``failed``."""
-
-
-class _Runner:
-    """The database side of a :class:`DurableTournament`: rows, results, commits."""
-
-    def __init__(
-        self,
-        session: Session,
-        tournament: TournamentRow,
-        params: TournamentParams,
-        executor: Executor,
-        ratings: OpenSkillRatings,
-        playback: Playback,
-    ) -> None:
-        self.session = session
-        self.playback = playback
-        self.budget: int | None = None
-        """Matches this slice may still play; ``None``: no limit."""
-        self.tournament = tournament
-        self.tournament_id = tournament.id
-        self.params = params
-        self.executor = executor
-        self.ratings = ratings
-        rows = session.scalars(select(MatchRow).where(MatchRow.tournament_id == tournament.id))
-        self.rows: dict[MatchKey, MatchRow] = {_row_key(r): r for r in rows}
-        # Every stored result in one query: a resumed pass replays them all.
-        self.results: dict[uuid.UUID, list[MatchResultRow]] = {}
-        for result in session.scalars(
-            select(MatchResultRow)
-            .join(MatchRow, MatchRow.id == MatchResultRow.match_id)
-            .where(MatchRow.tournament_id == tournament.id)
-            .order_by(MatchResultRow.match_id, MatchResultRow.seat)
-        ):
-            self.results.setdefault(result.match_id, []).append(result)
-
-    def requeue_running(self) -> None:
-        """Put matches a killed runner left ``running`` back in the queue."""
-        for row in self.rows.values():
-            if row.status == "running":
-                row.status = "queued"
-                row.started_at = None
-
-    def play_batch(self, pairings: list[Pairing]) -> list[Outcome] | None:
-        """The batch's outcomes: stored ones replayed, the others played and committed."""
-        found: dict[int, Outcome] = {}
-        pending: list[tuple[int, MatchRow]] = []
-        for index, pairing in enumerate(pairings):
-            row = self.rows.get(_pairing_key(pairing))
-            if row is not None and row.status == "finished":
-                found[index] = self.stored_outcome(row)
-            else:
-                pending.append((index, self.queue(pairing, row)))
-        self.session.commit()
-        if pending and self.cancelled():
-            self.stop_cancelled()
-            return None
-        for index, row in pending:
-            if self.budget is not None and self.budget <= 0:
-                return None  # the slice is over; the queued rows wait for the next pass
-            if not self.mark_running(row):
-                self.stop_cancelled()  # cancelled just now: the cancel wins
-                return None
-            result = self.play(row)
-            if self.budget is not None:
-                self.budget -= 1
-            found[index] = Outcome.from_result(result)
-            if self.cancelled():
-                self.stop_cancelled()
-                return None
-        return [found[index] for index in range(len(pairings))]
-
-    def queue(self, pairing: Pairing, row: MatchRow | None) -> MatchRow:
-        """The pairing's row, created ``queued`` when it has none yet (not committed)."""
+    books = TournamentBooks()
+    with session_factory() as session:
+        row = session.get(TournamentRow, tournament_id)
         if row is None:
-            row = MatchRow(
-                scenario_id=self.tournament.scenario_id,
-                seed=pairing.seed,
-                options={
-                    "reset": dict(self.params.options or {}),
-                    "pairing": {
-                        "round": pairing.round,
-                        "label": pairing.label,
-                        "agents": list(pairing.agents),
-                    },
-                },
-                isolation=self.params.isolation.value,
-                status="queued",
-                tournament_id=self.tournament_id,
-            )
-            self.session.add(row)
-            self.rows[_pairing_key(pairing)] = row
-        return row
-
-    def stop_cancelled(self) -> None:
-        """End the rows this pass queued after the cancel was committed (commits)."""
-        end_queued(self.session, self.tournament_id)
-        self.session.commit()
-        for row in self.rows.values():  # the in-memory rows are stale now
-            self.session.expire(row)
-
-    def mark_running(self, row: MatchRow) -> bool:
-        """Commit ``running`` before the match is played, unless the tournament is cancelled.
-
-        One statement both checks the tournament and marks the match, holding a share
-        lock on the tournament's row on PostgreSQL (SQLite serialises writers), so it is
-        ordered against a concurrent cancel: no match starts after a cancel is
-        acknowledged.
-
-        Returns:
-            ``False`` (and the match left queued) when the tournament was cancelled.
-
-        """
-        status = (
-            select(TournamentRow.status)
-            .where(TournamentRow.id == self.tournament_id)
-            .with_for_update(read=True)
-            .scalar_subquery()
-        )
-        marked = cast(
-            "CursorResult[Any]",
-            self.session.execute(
-                update(MatchRow)
-                .where(MatchRow.id == row.id, status != "cancelled")
-                .values(status="running", started_at=utcnow(), error=None)
-                .execution_options(synchronize_session=False)
-            ),
-        )
-        self.session.commit()
-        if marked.rowcount != 1:
-            return False
-        self.session.refresh(row)  # sessions keep objects across commits: reload it
-        return True
-
-    def play(self, row: MatchRow) -> MatchResult:
-        """Play a match marked running and store its result.
-
-        Raises:
-            PlayInterrupted: The executor would not start it (it is queued again).
-            TournamentFailed: It could not be played or stored; it and the tournament
-                are ``failed`` with the reason (committed).
-
-        """
-        try:
-            result = next(iter(self.executor.map([self.spec(row)])))
-        except PlayInterrupted:
-            requeue(self.session, row)
-            raise
-        except Exception as exc:
-            raise self.failed(row, describe(exc)) from exc
-        try:
-            self.store_result(row, result)
-        except Exception as exc:
-            raise self.failed(row, f"its result could not be stored: {describe(exc)}") from exc
-        return result
-
-    def failed(self, row: MatchRow, reason: str) -> TournamentFailed:
-        """End ``row`` and the tournament ``failed`` with ``reason`` (commits)."""
-        fail_match(self.session, row, reason)
-        label = row.options["pairing"].get("label", "")
-        whole = f"match {row.id} ({label}) failed: {reason}"
-        logger.error("tournament %s failed: %s", self.tournament_id, whole)
-        fail_tournament(self.session, self.tournament_id, whole)
-        self.session.refresh(self.tournament)
-        return TournamentFailed(whole)
-
-    def spec(self, row: MatchRow) -> MatchSpec:
-        """The match spec of a persisted row."""
-        return match_spec(self.session, row, self.playback)
-
-    def store_result(self, row: MatchRow, result: MatchResult) -> None:
-        """Store the result rows and mark the match finished, in one transaction."""
-        store_result(self.session, row, result, self.playback)
-
-    def stored_outcome(self, row: MatchRow) -> Outcome:
-        """The outcome of a finished match, read back from its result rows."""
-        results = self.results.get(row.id)
-        if results is None:  # finished after this pass loaded the results
-            results = list(
-                self.session.scalars(
-                    select(MatchResultRow)
-                    .where(MatchResultRow.match_id == row.id)
-                    .order_by(MatchResultRow.seat)
+            raise NotFoundError(f"tournament {tournament_id} does not exist")
+        if row.status == TournamentStatus.CREATED:
+            session.execute(
+                update(TournamentRow)
+                .where(
+                    TournamentRow.id == tournament_id,
+                    TournamentRow.status == TournamentStatus.CREATED,
                 )
+                .values(status=TournamentStatus.RUNNING, started_at=utcnow())
             )
-        return Outcome(
-            agents=tuple(r.agent_ref for r in results),
-            scores=tuple(r.reward for r in results),
-            scenario=row.scenario_id,
-            cpu_s=tuple(r.cpu_s for r in results),
-            moves=tuple(r.moves for r in results),
-            statuses=tuple(r.status for r in results),
+            session.commit()
+        worker_id = register_worker(session, worker or WorkerIdentity.here("tournament"))
+    played = 0
+    try:
+        while True:
+            with session_factory() as session:
+                status = advance(session, tournament_id, books)
+            if status != TournamentStatus.RUNNING:
+                return status
+            if max_matches is not None and played >= max_matches:
+                return status
+            with session_factory() as session:
+                heartbeat(session, worker_id, state="busy", in_flight=0, played=played)
+                claim = claim_match(session, worker_id, tournament_id=tournament_id)
+            if claim is None:
+                with session_factory() as session:
+                    if _still_open(session, tournament_id) and not reap(session, lease_s):
+                        _wait_for_pace(session, tournament_id)
+                continue
+            if play_claimed(session_factory, claim.match_id, worker_id, executor, playback).result:
+                played += 1
+    finally:
+        with session_factory() as session:
+            retire_worker(session, worker_id, played=played)
+
+
+def _still_open(session: Session, tournament_id: uuid.UUID) -> bool:
+    count = session.scalar(
+        select(func.count(MatchRow.id)).where(
+            MatchRow.tournament_id == tournament_id, MatchRow.status.in_(_OPEN)
         )
+    )
+    session.rollback()
+    return bool(count)
 
-    def cancelled(self) -> bool:
-        """Whether the tournament was cancelled (read fresh from the database)."""
-        status = self.session.scalar(
-            select(TournamentRow.status).where(TournamentRow.id == self.tournament_id)
-        )
-        self.session.commit()  # end the read transaction; the next read sees new commits
-        return status == "cancelled"
 
-    def finish(self, outcomes: list[Outcome]) -> bool:
-        """Store the final standings and mark the tournament finished (one transaction).
-
-        Returns:
-            ``False`` (and nothing stored) when it was cancelled in the meantime.
-
-        """
-        cls = resolve(self.tournament.scenario_id)
-        standings: list[LeaderRow] = []
-        if outcomes:
-            boards = build_leaderboards(
-                outcomes,
-                {cls.full_id: tuple(cls.domains)},
-                bootstrap=self.params.bootstrap,
-                seed=self.tournament.seed,
-            )
-            standings = boards.by_scenario[cls.full_id]
-        taken_at = utcnow()
-        for line in standings:
-            self.session.add(
-                RatingSnapshotRow(
-                    tournament_id=self.tournament_id,
-                    scenario_id=self.tournament.scenario_id,
-                    agent_ref=line.agent,
-                    method=RATING_METHOD,
-                    rating=line.rating,
-                    lower=line.lower,
-                    upper=line.upper,
-                    rank=line.rank,
-                    matches=line.matches,
-                    taken_at=taken_at,
-                )
-            )
-        # Finished only if still running: a cancel that came during the fit wins.
-        marked = self.session.execute(
-            update(TournamentRow)
-            .where(TournamentRow.id == self.tournament_id, TournamentRow.status == "running")
-            .values(status="finished", finished_at=taken_at)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(marked, "rowcount", 1) != 1:
-            self.session.rollback()  # no standings for a cancelled tournament
-            return False
-        self.session.commit()
-        self.tournament.status, self.tournament.finished_at = "finished", taken_at
-        return True
+def _wait_for_pace(session: Session, tournament_id: uuid.UUID) -> None:
+    """Wait (at most a second) for a paced tournament's next start or a lease to run out."""
+    at = session.scalar(select(TournamentRow.next_play_at).where(TournamentRow.id == tournament_id))
+    session.rollback()
+    delay = 0.05 if at is None else min(1.0, max(0.0, (at - utcnow()).total_seconds()))
+    threading.Event().wait(delay)
 
 
 def _pairing_key(pairing: Pairing) -> MatchKey:
     return (pairing.round, tuple(pairing.agents), pairing.seed)
 
 
-def _row_key(row: MatchRow) -> MatchKey:
-    pairing = row.options["pairing"]
-    return (int(pairing["round"]), tuple(pairing["agents"]), row.seed)
+def _row_key(options: dict[str, object], seed: int) -> MatchKey:
+    pairing = options["pairing"]
+    assert isinstance(pairing, dict)
+    return (int(pairing["round"]), tuple(pairing["agents"]), seed)
 
 
 __all__ = [
-    "NO_PLAYBACK",
     "RATING_METHOD",
-    "CannotStageError",
-    "DurableTournament",
-    "Playback",
-    "TournamentFailed",
-    "TournamentParams",
-    "cancel",
-    "create_match",
-    "create_tournament",
-    "end_queued",
-    "match_spec",
-    "planned_matches",
-    "planned_of",
-    "run_match_durably",
+    "TournamentBooks",
+    "advance",
+    "cancelled_with_queued",
+    "needing_advance",
     "run_tournament_durably",
-    "store_result",
 ]

@@ -1,10 +1,11 @@
 """Playing one persisted match: its spec, its stored result, a match of its own.
 
 A match is a :class:`~devspark.store.models.MatchRow`; a tournament's matches are
-driven by :mod:`devspark.services.durable`, a match of its own (:func:`create_match`,
-:func:`run_match_durably`) is a ``MatchRow`` without a tournament, stored the same way:
-it is committed ``queued`` before it runs and ``running`` while it plays, and a
-restarted server plays it again if it never finished. A match that cannot be played or
+driven by :mod:`devspark.services.durable`, a match of its own (created by
+:func:`devspark.services.matches.create_match`, played by :func:`run_match_durably`)
+is a ``MatchRow`` without a tournament, stored the same way: it is committed
+``queued`` before it runs and ``running`` while it plays, and a restarted server plays
+it again if it never finished. A match that cannot be played or
 stored ends ``failed`` with its reason (see :mod:`devspark.services.failures`).
 
 With :class:`Playback` the runner stages uploaded agents
@@ -19,9 +20,8 @@ import gzip
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,11 +30,12 @@ from devspark.arena.executors import Executor
 from devspark.arena.match import MatchSpec
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from devspark.core.results import MatchResult
+from devspark.core.status import MatchStatus
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import ScenarioCore, resolve
-from devspark.scenarios.options import check_options
-from devspark.services.entrants import AgentStager, check_entrants, is_uploaded, version_ids
-from devspark.services.failures import PlayInterrupted, describe, fail_match
+from devspark.services.entrants import AgentStager, is_uploaded, version_ids
+from devspark.services.failures import PlayInterrupted, describe, fail_tournament
+from devspark.services.queue import WorkerIdentity, claim_match, register_worker, retire_worker
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.models import (
     AgentVersionRow,
@@ -99,55 +100,110 @@ def scenario_for_work(scenario: str) -> type[ScenarioCore]:
         raise InvalidArgumentError(f"scenario={scenario!r}: {exc}") from None
 
 
-def create_match(
-    session: Session,
-    *,
-    owner_id: uuid.UUID,
-    scenario: str,
-    agents: Sequence[str],
-    seed: int = 0,
-    options: dict[str, Any] | None = None,
-    isolation: IsolationLevel = IsolationLevel.SANDBOX,
-) -> MatchRow:
-    """Persist a match of its own with status ``"queued"`` (commits).
+@dataclass(frozen=True, slots=True)
+class Played:
+    """How playing a claimed match ended.
 
-    Args:
-        session: Database session.
-        owner_id: Who asked for it.
-        scenario: Scenario name or versioned id.
-        agents: Entrants in seat order (``builtin:`` or ``agent:`` references).
-        seed: The match seed.
-        options: Scenario reset options (``{"difficulty": 3}``...).
-        isolation: Isolation of every agent (``trusted`` is refused for uploads).
-
-    Raises:
-        InvalidArgumentError: An unknown scenario, a seat count the scenario refuses, a bad reference, or
-            options the scenario refuses (unknown key, value out of range, over 16 KiB).
-        FailedPreconditionError: An uploaded version that is not started.
+    Attributes:
+        match_id: The match.
+        tournament_id: Its tournament (``None`` for a match of its own).
+        result: The stored result; ``None`` when it failed or its claim was lost.
+        error: Why it failed (stored in ``MatchRow.error``); ``None`` otherwise.
 
     """
-    cls = scenario_for_work(scenario)
-    low, high = cls.players
-    if not low <= len(agents) <= high:
-        seats = f"{low} to {high}" if low != high else str(low)
-        raise InvalidArgumentError(f"{cls.full_id} seats {seats} agents, got {len(agents)}")
-    reset = check_options(cls, options)
-    pinned = check_entrants(session, agents, isolation, cls.full_id)
-    ensure_scenario(session, cls.full_id)
-    row = MatchRow(
-        scenario_id=cls.full_id,
-        seed=seed,
-        options={
-            "reset": reset,
-            "pairing": {"round": 0, "label": "match", "agents": pinned},
-        },
-        isolation=isolation.value,
-        status="queued",
-        owner_id=owner_id,
+
+    match_id: uuid.UUID
+    tournament_id: uuid.UUID | None
+    result: MatchResult | None = None
+    error: str | None = None
+
+    @property
+    def lost(self) -> bool:
+        """The worker's claim ran out before it stored the match (another plays it)."""
+        return self.result is None and self.error is None
+
+
+def play_claimed(
+    session_factory: sessionmaker[Session],
+    match_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    executor: Executor,
+    playback: Playback = NO_PLAYBACK,
+) -> Played:
+    """Play a match ``worker_id`` claimed and store its result (commits).
+
+    The result, its replay and the ``finished`` mark are stored in one transaction, and
+    only while the match is still this worker's: a worker whose lease ran out (the
+    match was queued again for another) stores nothing. A match that cannot be played
+    or stored ends ``failed`` with the reason, and so does its tournament.
+
+    Raises:
+        PlayInterrupted: The executor would not start it now, or this worker cannot
+            stage its agents: it is queued again for another try.
+
+    """
+    with session_factory() as session:
+        row = session.get(MatchRow, match_id)
+        if row is None or row.status != MatchStatus.RUNNING or row.worker_id != worker_id:
+            return Played(match_id, None if row is None else row.tournament_id)
+        tournament_id = row.tournament_id
+        try:
+            spec = match_spec(session, row, playback)
+            result = next(iter(executor.map([spec])))
+        except PlayInterrupted:
+            release(session, match_id, worker_id)
+            raise
+        except Exception as exc:
+            return _failed(session, row, worker_id, describe(exc))
+        except BaseException:
+            release(session, match_id, worker_id)
+            raise
+        try:
+            stored = store_result(session, row, result, playback, worker_id=worker_id)
+        except Exception as exc:
+            reason = f"its result could not be stored: {describe(exc)}"
+            return _failed(session, row, worker_id, reason)
+        return Played(match_id, tournament_id, result if stored else None)
+
+
+def _failed(session: Session, row: MatchRow, worker_id: uuid.UUID, reason: str) -> Played:
+    """End a claimed match ``failed`` (and its tournament, naming the match)."""
+    session.rollback()  # whatever the attempt left half-written goes
+    match_id, tournament_id = row.id, row.tournament_id
+    marked = session.execute(
+        update(MatchRow)
+        .where(
+            MatchRow.id == match_id,
+            MatchRow.status == MatchStatus.RUNNING,
+            MatchRow.worker_id == worker_id,
+        )
+        .values(status=MatchStatus.FAILED, error=reason, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
-    session.add(row)
     session.commit()
-    return row
+    if getattr(marked, "rowcount", 1) != 1:
+        return Played(match_id, tournament_id)  # no longer ours: nothing to say
+    logger.error("match %s failed: %s", match_id, reason)
+    if tournament_id is not None:
+        label = row.options["pairing"].get("label", "")
+        fail_tournament(session, tournament_id, f"match {match_id} ({label}) failed: {reason}")
+    return Played(match_id, tournament_id, error=reason)
+
+
+def release(session: Session, match_id: uuid.UUID, worker_id: uuid.UUID) -> None:
+    """Give a claimed match back to the queue, dropping what its attempt left (commits)."""
+    session.rollback()
+    session.execute(
+        update(MatchRow)
+        .where(
+            MatchRow.id == match_id,
+            MatchRow.status == MatchStatus.RUNNING,
+            MatchRow.worker_id == worker_id,
+        )
+        .values(status=MatchStatus.QUEUED, started_at=None, worker_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
 
 
 def run_match_durably(
@@ -155,62 +211,33 @@ def run_match_durably(
     match_id: uuid.UUID,
     executor: Executor,
     playback: Playback = NO_PLAYBACK,
-) -> None:
-    """Play a persisted match of its own unless it has ended (commits).
+) -> Played:
+    """Play one queued match of its own in this thread, as a worker would (commits).
 
-    Safe to call again after a kill: a match left ``running`` is played again. A match
-    that cannot be played or stored (an agent or scenario that no longer resolves, an
-    archive that is gone, a scenario that raises, an executor that gives up) ends
-    ``failed`` with the reason in ``MatchRow.error``: playing it again would fail the
-    same way (see :mod:`devspark.services.failures`).
+    The match is claimed for a worker registered for the purpose, played and stored with
+    :func:`play_claimed`, and the worker retired. A match that is not queued (it ended,
+    or another worker holds it) is left alone.
 
     Raises:
         NotFoundError: No such match.
         PlayInterrupted: The executor would not start it now (it stays queued).
-        Exception: Whatever made it fail, after it was marked ``failed``.
 
     """
     with session_factory() as session:
         row = session.get(MatchRow, match_id)
         if row is None:
             raise NotFoundError(f"match {match_id} does not exist")
-        if row.status in ("finished", "failed"):
-            return
-        try:
-            spec = match_spec(session, row, playback)
-        except PlayInterrupted:
-            raise  # still queued
-        except Exception as exc:
-            fail_match(session, row, describe(exc))
-            raise
-        row.status = "running"
-        row.started_at = utcnow()
-        row.error = None
-        session.commit()
-        try:
-            result = next(iter(executor.map([spec])))
-        except Exception as exc:
-            if isinstance(exc, PlayInterrupted):
-                requeue(session, row)
-            else:
-                fail_match(session, row, describe(exc))
-            raise
-        except BaseException:
-            requeue(session, row)
-            raise
-        try:
-            store_result(session, row, result, playback)
-        except Exception as exc:
-            fail_match(session, row, f"its result could not be stored: {describe(exc)}")
-            raise
-
-
-def requeue(session: Session, row: MatchRow) -> None:
-    """Put a match back in the queue, dropping what its attempt left (commits)."""
-    session.rollback()
-    row.status = "queued"
-    row.started_at = None
-    session.commit()
+        tournament_id = row.tournament_id
+        worker_id = register_worker(session, WorkerIdentity.here("match"))
+        claim = claim_match(session, worker_id, match_id=match_id)
+    played = Played(match_id, tournament_id)
+    try:
+        if claim is not None:
+            played = play_claimed(session_factory, match_id, worker_id, executor, playback)
+    finally:
+        with session_factory() as session:
+            retire_worker(session, worker_id, played=0 if played.result is None else 1)
+    return played
 
 
 class CannotStageError(FailedPreconditionError, PlayInterrupted):
@@ -246,9 +273,21 @@ def match_spec(session: Session, row: MatchRow, playback: Playback = NO_PLAYBACK
 
 
 def store_result(
-    session: Session, row: MatchRow, result: MatchResult, playback: Playback = NO_PLAYBACK
-) -> None:
-    """Store a match's result rows and replay and mark it finished, in one transaction."""
+    session: Session,
+    row: MatchRow,
+    result: MatchResult,
+    playback: Playback = NO_PLAYBACK,
+    *,
+    worker_id: uuid.UUID | None = None,
+) -> bool:
+    """Store a match's result rows and replay and mark it finished, in one transaction.
+
+    With ``worker_id`` the match is marked only while it is still that worker's claim.
+
+    Returns:
+        Whether it was stored (``False``: the claim was lost; nothing was kept).
+
+    """
     versions = version_ids(session, [record.agent for record in result.agents])
     for seat, record in enumerate(result.agents):
         version_id = versions.get(record.agent)
@@ -275,31 +314,51 @@ def store_result(
             .values(matches_played=AgentVersionRow.matches_played + 1)
             .execution_options(synchronize_session=False)
         )
+    replay_ref: str | None = None
     if playback.replays is not None and result.replay is not None:
         document = json.dumps(result.replay, separators=(",", ":"), allow_nan=False)
         data = gzip.compress(document.encode(), compresslevel=6, mtime=0)
-        row.replay_ref = str(playback.replays.put_bytes(data, "replay"))
-    row.status = "finished"
-    row.error = None
-    row.finished_at = utcnow()
-    row.steps = result.steps
-    row.wall_ms = result.wall_ms
+        replay_ref = str(playback.replays.put_bytes(data, "replay"))
+    mine = [MatchRow.id == row.id, MatchRow.status == MatchStatus.RUNNING]
+    if worker_id is not None:
+        mine.append(MatchRow.worker_id == worker_id)
+    marked = session.execute(
+        update(MatchRow)
+        .where(*mine)
+        .values(
+            status=MatchStatus.FINISHED,
+            error=None,
+            finished_at=utcnow(),
+            steps=result.steps,
+            wall_ms=result.wall_ms,
+            replay_ref=replay_ref,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(marked, "rowcount", 1) != 1:
+        session.rollback()  # no longer ours (or no longer running): keep nothing
+        logger.warning("match %s was not stored: its claim was lost", row.id)
+        return False
     session.commit()
+    session.refresh(row)
     if playback.on_stored is not None:
         try:
             playback.on_stored(row, result)
         except Exception:  # a listener's failure is not the match's
             logger.exception("on_stored failed for match %s", row.id)
+    return True
 
 
 __all__ = [
     "NO_PLAYBACK",
     "CannotStageError",
     "Playback",
-    "create_match",
+    "Played",
     "ensure_scenario",
     "match_spec",
-    "requeue",
+    "play_claimed",
+    "release",
     "run_match_durably",
+    "scenario_for_work",
     "store_result",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -141,8 +141,14 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
         engine.dispose()
 
 
+MIGRATION_LOCK = 0x64657675  # "devu": servers and workers starting together take turns
+"""The PostgreSQL advisory lock that serialises concurrent upgrades."""
+
+
 def _upgrade(engine: Engine, revision: str) -> None:
     config = alembic_config()
     with engine.begin() as connection:
+        if engine.url.get_backend_name() == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

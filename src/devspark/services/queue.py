@@ -1,0 +1,334 @@
+"""The work queue in the database: workers register, claim matches, beat, and are reaped.
+
+Work is rows. A match waiting to be played is a :class:`~devspark.store.models.MatchRow`
+with status ``queued``; a tournament that is ``running`` queues the matches of its
+current round (:mod:`devspark.services.durable`). Any number of workers share one
+database:
+
+* :func:`register_worker` adds a :class:`~devspark.store.models.WorkerRow`; the worker
+  then calls :func:`heartbeat` every few seconds.
+* :func:`claim_match` takes the next queued match: it is marked ``running`` with the
+  worker's id in one short transaction. On PostgreSQL the match row is picked with
+  ``FOR UPDATE SKIP LOCKED``, so two workers never wait on each other for the same row
+  and never take the same one; a tournament's row is locked (an ``UPDATE``) before its
+  match, so claims of one tournament are ordered against its cancel and its pace.
+* :func:`reap` ends the lease of workers whose heartbeat is older than ``lease_s``: they
+  are ``offline`` and the matches they held go back to the queue, to be played again
+  from their spec (matches are deterministic). A match is stored only by the worker
+  that holds it (:func:`devspark.services.playing.store_claimed`), so a worker that
+  comes back after its lease ran out cannot store a match twice.
+
+Claims are fair: the queued match whose tournament was served least recently goes first
+(a match of its own counts from when it was created), so a long ladder never starves a
+match queued behind it. A paced tournament (``pace_s``) starts its matches at least
+that far apart, across all workers.
+
+On SQLite (one worker at a time, see :mod:`devspark.worker.lease`) the same statements
+run without row locks; the conditional updates still keep two threads of that worker
+from taking one match.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Self, cast
+
+from sqlalchemy import CursorResult, Update, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from devspark.core.errors import InvalidArgumentError
+from devspark.store.models import MatchRow, TournamentRow, WorkerRow, utcnow
+
+DEFAULT_LEASE_S = 15.0
+"""Seconds without a heartbeat after which a worker's matches go back to the queue."""
+
+WORKER_STATES = ("idle", "busy", "draining", "offline")
+"""What a worker is doing: waiting, playing, finishing before it exits, or gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerIdentity:
+    """Who a worker is, as shown by ``GET /api/v1/workers``.
+
+    Attributes:
+        name: A name an operator chose (defaults to ``<host>-<pid>``).
+        host: The machine's host name.
+        pid: The worker's process id.
+        executor: ``local`` or ``ray``.
+        slots: Matches it plays at once.
+
+    """
+
+    name: str
+    host: str
+    pid: int
+    executor: str = "local"
+    slots: int = 1
+
+    @classmethod
+    def here(cls, name: str | None = None, *, executor: str = "local", slots: int = 1) -> Self:
+        """This process: its host name and pid; ``name`` defaults to ``host-pid``."""
+        host = socket.gethostname()
+        pid = os.getpid()
+        chosen = (name or f"{host}-{pid}").strip()
+        if not 1 <= len(chosen) <= 128:
+            raise InvalidArgumentError(f"name={chosen!r} must be 1-128 characters")
+        return cls(name=chosen, host=host[:255], pid=pid, executor=executor, slots=slots)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A match a worker holds: it is ``running`` with the worker's id.
+
+    Attributes:
+        match_id: The match.
+        tournament_id: Its tournament (``None`` for a match of its own).
+        claim_ms: How long the claim's transaction took.
+
+    """
+
+    match_id: uuid.UUID
+    tournament_id: uuid.UUID | None
+    claim_ms: float
+
+
+def register_worker(session: Session, identity: WorkerIdentity) -> uuid.UUID:
+    """Add a worker, ``idle`` with a fresh heartbeat (commits); its id."""
+    now = utcnow()
+    row = WorkerRow(
+        name=identity.name,
+        host=identity.host,
+        pid=identity.pid,
+        executor=identity.executor,
+        slots=identity.slots,
+        state="idle",
+        started_at=now,
+        heartbeat_at=now,
+    )
+    session.add(row)
+    session.commit()
+    return row.id
+
+
+def heartbeat(
+    session: Session, worker_id: uuid.UUID, *, state: str, in_flight: int, played: int
+) -> bool:
+    """Say the worker is alive, what it does and what it has played (commits).
+
+    Returns:
+        ``False`` when the worker had been reaped (its lease ran out): it is alive
+        again, but the matches it held were given back to the queue.
+
+    """
+    if state not in WORKER_STATES:
+        raise InvalidArgumentError(f"state={state!r} is not one of: {', '.join(WORKER_STATES)}")
+    was = session.scalar(select(WorkerRow.state).where(WorkerRow.id == worker_id))
+    session.execute(
+        update(WorkerRow)
+        .where(WorkerRow.id == worker_id)
+        .values(
+            state=state,
+            in_flight=in_flight,
+            matches_played=played,
+            heartbeat_at=utcnow(),
+            stopped_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return was is not None and was != "offline"
+
+
+def retire_worker(session: Session, worker_id: uuid.UUID, *, played: int) -> None:
+    """Mark a worker that exits ``offline`` (commits)."""
+    now = utcnow()
+    session.execute(
+        update(WorkerRow)
+        .where(WorkerRow.id == worker_id)
+        .values(state="offline", in_flight=0, matches_played=played, stopped_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def reap(session: Session, lease_s: float = DEFAULT_LEASE_S) -> int:
+    """End the leases that ran out; their matches go back to the queue (commits).
+
+    A worker whose heartbeat is older than ``lease_s`` seconds is marked ``offline``.
+    The matches it (or no worker at all) held ``running`` are queued again when their
+    tournament still runs, or have no tournament; those of a tournament that ended
+    meanwhile end ``failed`` as abandoned, since no worker will play them.
+
+    Returns:
+        How many matches were queued again.
+
+    """
+    now = utcnow()
+    cutoff = now - timedelta(seconds=lease_s)
+    _execute(
+        session,
+        update(WorkerRow)
+        .where(WorkerRow.state != "offline", WorkerRow.heartbeat_at < cutoff)
+        .values(state="offline", in_flight=0, stopped_at=WorkerRow.heartbeat_at),
+    )
+    alive = select(WorkerRow.id).where(WorkerRow.state != "offline")
+    orphaned = and_(
+        MatchRow.status == "running",
+        or_(MatchRow.worker_id.is_(None), MatchRow.worker_id.not_in(alive)),
+    )
+    still_running = select(TournamentRow.id).where(TournamentRow.status == "running")
+    requeued = _execute(
+        session,
+        update(MatchRow)
+        .where(
+            orphaned,
+            or_(MatchRow.tournament_id.is_(None), MatchRow.tournament_id.in_(still_running)),
+        )
+        .values(status="queued", worker_id=None, started_at=None),
+    )
+    _execute(
+        session,
+        update(MatchRow)
+        .where(orphaned, MatchRow.tournament_id.is_not(None))
+        .values(
+            status="failed",
+            error="abandoned: its tournament ended while the match was being played",
+            finished_at=now,
+            worker_id=None,
+        ),
+    )
+    session.commit()
+    return requeued
+
+
+def claim_match(
+    session: Session,
+    worker_id: uuid.UUID,
+    *,
+    tournament_id: uuid.UUID | None = None,
+    match_id: uuid.UUID | None = None,
+) -> Claim | None:
+    """Take the next queued match for ``worker_id`` (commits); ``None`` when none is free.
+
+    ``tournament_id`` or ``match_id`` narrow the choice to one tournament's matches or
+    to one match (a command that plays just that).
+
+    The candidate is the queued match whose tournament (running, not waiting for its
+    pace) was served least recently, a match of its own counting from its creation.
+    Claiming it updates the tournament first (``served_at``, and ``next_play_at`` when
+    it has a pace): that row lock orders the claim against a cancel, and the condition
+    on ``next_play_at`` keeps a paced tournament's starts apart across workers.
+
+    """
+    started = utcnow()
+    clock = _perf_ms()
+    now = utcnow()
+    ready = and_(
+        MatchRow.status == "queued",
+        or_(
+            MatchRow.tournament_id.is_(None),
+            and_(
+                TournamentRow.status == "running",
+                or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
+            ),
+        ),
+    )
+    if tournament_id is not None:
+        ready = and_(ready, MatchRow.tournament_id == tournament_id)
+    if match_id is not None:
+        ready = and_(ready, MatchRow.id == match_id)
+    turn = func.coalesce(TournamentRow.served_at, MatchRow.created_at)
+    candidate = session.execute(
+        select(MatchRow.id, MatchRow.tournament_id, TournamentRow.params)
+        .outerjoin(TournamentRow, TournamentRow.id == MatchRow.tournament_id)
+        .where(ready)
+        .order_by(turn, MatchRow.created_at, MatchRow.id)
+        .limit(1)
+    ).first()
+    if candidate is None:
+        session.rollback()
+        return None
+    first, owner, params = candidate
+    if owner is not None and not _serve(session, owner, params, now):
+        session.rollback()  # cancelled, or another worker started its paced match first
+        return None
+    mine = first if match_id is not None else _pick(session, owner)
+    if mine is None:
+        session.rollback()
+        return None
+    marked = _execute(
+        session,
+        update(MatchRow)
+        .where(MatchRow.id == mine, MatchRow.status == "queued")
+        .values(status="running", worker_id=worker_id, started_at=started, error=None),
+    )
+    if marked != 1:  # another thread of this worker took it (SQLite: no row locks)
+        session.rollback()
+        return None
+    session.commit()
+    return Claim(match_id=mine, tournament_id=owner, claim_ms=_perf_ms() - clock)
+
+
+def _serve(
+    session: Session, tournament_id: uuid.UUID, params: dict[str, Any] | None, now: datetime
+) -> bool:
+    pace = max(0.0, float((params or {}).get("pace_s", 0.0) or 0.0))
+    served = _execute(
+        session,
+        update(TournamentRow)
+        .where(
+            TournamentRow.id == tournament_id,
+            TournamentRow.status == "running",
+            or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
+        )
+        .values(
+            served_at=now,
+            next_play_at=now + timedelta(seconds=pace) if pace > 0 else None,
+        ),
+    )
+    return served == 1
+
+
+def _pick(session: Session, tournament_id: uuid.UUID | None) -> uuid.UUID | None:
+    mine = (
+        MatchRow.tournament_id.is_(None)
+        if tournament_id is None
+        else MatchRow.tournament_id == tournament_id
+    )
+    return session.scalar(
+        select(MatchRow.id)
+        .where(mine, MatchRow.status == "queued")
+        .order_by(MatchRow.created_at, MatchRow.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _execute(session: Session, statement: Update) -> int:
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(statement.execution_options(synchronize_session=False)),
+    )
+    return int(result.rowcount or 0)
+
+
+def _perf_ms() -> float:
+    return time.perf_counter() * 1000
+
+
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "WORKER_STATES",
+    "Claim",
+    "WorkerIdentity",
+    "claim_match",
+    "heartbeat",
+    "reap",
+    "register_worker",
+    "retire_worker",
+]
