@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from devspark.arena.match import MatchSpec, agent_seed, play_episode, run_match
+from devspark.arena.match import MatchSpec, agent_seed, play_episode, play_match, run_match
+from devspark.arena.pool import WorkerCache
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.manifest import parse_manifest
@@ -130,6 +131,55 @@ def test_agent_must_declare_the_scenario(make_agent: Callable[..., Path]) -> Non
         match=re.escape(f"agent {str(folder)!r} does not declare scenario 'tictactoe'"),
     ):
         run_match(spec)
+
+
+def _warm(spec: MatchSpec) -> MatchResult:
+    cache = WorkerCache()
+    try:
+        return cache.play(spec)
+    finally:
+        assert not cache._workers  # the checks fail before any worker starts
+        cache.close()
+
+
+PLAYERS: dict[str, Callable[[MatchSpec], MatchResult]] = {"cold": run_match, "warm": _warm}
+
+
+def _refusal(spec: MatchSpec) -> set[str]:
+    """The error message of playing ``spec`` cold and warm (one message when they agree)."""
+    messages = set()
+    for play in PLAYERS.values():
+        with pytest.raises(InvalidArgumentError) as raised:
+            play(spec)
+        messages.add(str(raised.value))
+    return messages
+
+
+def test_seat_count_check_is_the_same_cold_or_warm() -> None:
+    agents = ("builtin:random",) * 3
+    spec = MatchSpec("tictactoe", agents, isolation=IsolationLevel.TRUSTED)
+    assert _refusal(spec) == {"tictactoe-v1 seats 2 agents, got 3"}
+
+
+def test_plays_check_is_the_same_cold_or_warm(make_agent: Callable[..., Path]) -> None:
+    folder = make_agent("def act(o, c):\n    return 0\n", scenarios=("connect_four",))
+    spec = MatchSpec("tictactoe", (str(folder), "builtin:random"))
+    (message,) = _refusal(spec)
+    assert message.startswith(f"agent {str(folder)!r} does not declare scenario 'tictactoe'")
+    assert "connect_four" in message
+
+
+def test_play_match_checks_seats_before_opening_a_worker() -> None:
+    opened: list[int] = []
+
+    def open_seat(seat: int, package: AgentPackage) -> FakeWorker:
+        opened.append(seat)
+        return FakeWorker(package.ref)
+
+    packages = [fake_package(f"fake:{seat}") for seat in range(3)]
+    with pytest.raises(InvalidArgumentError, match=re.escape("tictactoe-v1 seats 2 agents, got 3")):
+        play_match(MatchSpec("tictactoe", ()), make("tictactoe"), packages, open_seat)
+    assert opened == []
 
 
 # -- play_episode with fake workers -------------------------------------------------------

@@ -115,11 +115,10 @@ def play_episode(
         InvalidArgumentError: when the number of workers does not fit the scenario.
 
     """
+    check_seats(env, len(workers))
     options = dict(options or {})
     env.reset(seed=seed, options=options)
     names = list(env.possible_agents)
-    if len(names) != len(workers):
-        raise InvalidArgumentError(f"{env.full_id} seats {len(names)} agents, got {len(workers)}")
     started = time.monotonic()
     by_name = dict(zip(names, workers, strict=True))
     results = {
@@ -273,13 +272,109 @@ def make_for(spec: MatchSpec) -> AnyScenario:
     return make(spec.scenario, num_players=count) if low != high else make(spec.scenario)
 
 
+def check_seats(env: AnyScenario, count: int) -> None:
+    """Check that ``count`` agents fill the seats of ``env`` exactly.
+
+    Args:
+        env: The scenario, built for its number of players.
+        count: How many agents are to play it.
+
+    Raises:
+        InvalidArgumentError: ``count`` differs from the seats of ``env``.
+
+    """
+    seats = len(env.possible_agents)
+    if count != seats:
+        raise InvalidArgumentError(f"{env.full_id} seats {seats} agents, got {count}")
+
+
+def check_entrants(env: AnyScenario, packages: Sequence[AgentPackage]) -> None:
+    """Check that ``packages`` may play ``env``: one per seat, each declaring the scenario.
+
+    Args:
+        env: The scenario of the match.
+        packages: The agents in seat order.
+
+    Raises:
+        InvalidArgumentError: The seat count does not fit, or an agent does not
+            declare the scenario in its manifest.
+
+    """
+    check_seats(env, len(packages))
+    for package in packages:
+        if not package.manifest.plays(env.full_id):
+            raise InvalidArgumentError(
+                f"agent {package.ref!r} does not declare scenario {env.scenario_id!r} "
+                f"(its scenarios: {package.manifest.scenarios})"
+            )
+
+
+SeatOpener = Callable[[int, AgentPackage], AgentWorker]
+"""Gives the started worker for (seat, package): a fresh one (cold) or a warm one."""
+
+
+def play_match(
+    spec: MatchSpec,
+    env: AnyScenario,
+    packages: Sequence[AgentPackage],
+    open_seat: SeatOpener,
+    *,
+    episode: int = 0,
+    observer: StepObserver | None = None,
+    recorder: StepRecorder | None = None,
+) -> MatchResult:
+    """Play ``spec`` once, cold or warm: the one place that checks entrants and plays.
+
+    :func:`run_match` opens fresh workers and closes them afterwards;
+    :meth:`devspark.arena.pool.WorkerCache.play` reuses warm ones. Both come here, so
+    the seat and :meth:`~devspark.core.manifest.AgentManifest.plays` checks are the
+    same whichever way a match is played, and no worker starts before they pass.
+
+    Args:
+        spec: The match (its seed and options are used here).
+        env: The scenario of ``spec`` (see :func:`make_for`).
+        packages: The resolved agents, in seat order.
+        open_seat: Gives the worker of each seat, called after the checks passed.
+        episode: Episode number told to the agents.
+        observer: Sees every decision before the scenario applies it.
+        recorder: Sees every step after the scenario applied it (replays, live events).
+
+    Returns:
+        The result; agent faults are recorded in it, never raised.
+
+    Raises:
+        InvalidArgumentError: The seat count does not fit, or an agent does not play
+            the scenario.
+
+    """
+    check_entrants(env, packages)
+    workers = [open_seat(seat, package) for seat, package in enumerate(packages)]
+    return play_episode(
+        env,
+        workers,
+        seed=spec.seed,
+        episode=episode,
+        options=spec.options,
+        observer=observer,
+        recorder=recorder,
+    )
+
+
 def run_match(
     spec: MatchSpec,
     *,
     observer: StepObserver | None = None,
     recorder: StepRecorder | None = None,
 ) -> MatchResult:
-    """Resolve the agents, start them at ``spec.isolation``, play one episode, stop them.
+    """Play ``spec`` cold: start its agents at ``spec.isolation``, play once, stop them.
+
+    Args:
+        spec: The match.
+        observer: Sees every decision before the scenario applies it.
+        recorder: Sees every step after the scenario applied it.
+
+    Returns:
+        The result (see :func:`play_match`).
 
     Raises:
         NotFoundError: Unknown scenario or agent.
@@ -288,24 +383,15 @@ def run_match(
 
     """
     env = make_for(spec)
-    packages = spec.packages()
-    for package in packages:
-        if not package.manifest.plays(env.full_id):
-            raise InvalidArgumentError(
-                f"agent {package.ref!r} does not declare scenario {env.scenario_id!r} "
-                f"(its scenarios: {package.manifest.scenarios})"
-            )
     workers: list[AgentWorker] = []
+
+    def open_seat(seat: int, package: AgentPackage) -> AgentWorker:
+        workers.append(open_worker(package, spec.isolation, seed=agent_seed(spec.seed, seat)))
+        return workers[-1]
+
     try:
-        for seat, package in enumerate(packages):
-            workers.append(open_worker(package, spec.isolation, seed=agent_seed(spec.seed, seat)))
-        return play_episode(
-            env,
-            workers,
-            seed=spec.seed,
-            options=spec.options,
-            observer=observer,
-            recorder=recorder,
+        return play_match(
+            spec, env, spec.packages(), open_seat, observer=observer, recorder=recorder
         )
     finally:
         for worker in workers:

@@ -20,10 +20,9 @@ from devspark.arena.match import (
     StepRecorder,
     agent_seed,
     make_for,
-    play_episode,
+    play_match,
 )
 from devspark.arena.replay import ReplayRecorder, replay_document
-from devspark.core.errors import InvalidArgumentError
 from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage, AgentWorker
 from devspark.core.results import MatchResult
@@ -55,11 +54,19 @@ class WorkerCache:
         return self._workers[key]
 
     def play(self, spec: MatchSpec, *, recorder: StepRecorder | None = None) -> MatchResult:
-        """Play one match with warm workers.
+        """Play one match with warm workers (through :func:`~devspark.arena.match.play_match`).
 
         Args:
             spec: The match; with ``spec.record`` the result carries its replay.
             recorder: Also sees every step (live events), in this thread.
+
+        Returns:
+            The result, with its replay when ``spec.record`` is set.
+
+        Raises:
+            NotFoundError: Unknown scenario or agent.
+            InvalidArgumentError: An agent does not play the scenario, or the seat count
+                does not fit.
 
         """
         key = (spec.scenario, len(spec.agents))
@@ -67,20 +74,14 @@ class WorkerCache:
         if env is None:
             env = self._envs[key] = make_for(spec)
         packages = [self.package(ref, spec.source(seat)) for seat, ref in enumerate(spec.agents)]
-        for package in packages:
-            if not package.manifest.plays(env.full_id):
-                raise InvalidArgumentError(
-                    f"agent {package.ref!r} does not declare scenario {env.scenario_id!r}"
-                )
-        workers = [self.worker(ref, seat, spec.isolation) for seat, ref in enumerate(spec.agents)]
         self._episodes += 1
         replay = ReplayRecorder() if spec.record else None
-        result = play_episode(
+        result = play_match(
+            spec,
             env,
-            workers,
-            seed=spec.seed,
+            packages,
+            lambda seat, _package: self.worker(spec.agents[seat], seat, spec.isolation),
             episode=self._episodes,
-            options=spec.options,
             recorder=_tee(replay, recorder),
         )
         if replay is not None:
