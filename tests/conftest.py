@@ -25,6 +25,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
@@ -161,3 +162,19 @@ def session(migrated: Engine) -> Iterator[Session]:
     """A session on the migrated database."""
     with session_factory(migrated)() as session:
         yield session
+
+
+REDIS_URL = os.environ.get("DEVSPARK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (``DEVSPARK_TEST_REDIS_URL``, else 127.0.0.1:6379); skips when it is down."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL

@@ -1,34 +1,43 @@
-"""Live events: a publish/subscribe hub between worker threads and WebSocket clients.
+"""Live events: a publish/subscribe hub between the threads that play and their watchers.
 
-:class:`LiveHub` is bound to the server's event loop at startup. Worker threads (the
-tournament runner) call :meth:`LiveHub.publish`, which never blocks: it hands the event
-to the loop with ``call_soon_threadsafe`` and returns. On the loop the event is offered
-to every :class:`Subscription` of its topic, each with its own bounded queue. A full
-queue drops the event for that subscriber only and counts it; once the subscriber has
-room again it receives a single ``{"type": "dropped", "count": n}`` notice before any
-newer event. A slow client therefore never slows a match, nor another client.
+A server's :class:`LiveHub` is bound to its event loop at startup. The threads that play
+matches call :meth:`LiveHub.publish`, which never blocks: it hands the event to the loop
+with ``call_soon_threadsafe`` and returns. On the loop the event is offered to every
+:class:`Subscription` of its topic, each with its own bounded queue. A full queue drops
+the event for that subscriber only and counts it; once the subscriber has room again it
+receives a single ``{"type": "dropped", "count": n}`` notice before any newer event. A
+slow client therefore never slows a match, nor another client.
+
+A worker process has no event loop and no WebSocket clients: its hub is never bound.
+There :meth:`LiveHub.publish` still hands each event to the bridge (if any), and local
+delivery is skipped while nobody here subscribes (a subscriber of an unbound hub gets the
+event on the publishing thread).
 
 Topics are ``tournament:<uuid>`` and ``match:<uuid>`` (see :func:`parse_topic`).
 
-All subscription state is touched on the loop thread only; :meth:`LiveHub.publish` is
-the one method meant for other threads.
+All subscription state is touched on the loop thread only (on a bound hub);
+:meth:`LiveHub.publish`, :meth:`LiveHub.deliver_remote`, :meth:`LiveHub.watching` and
+:meth:`LiveHub.watch_counts` are the methods meant for other threads.
 
-With a :class:`~devspark.server.bridge.RedisBridge` (``DEVSPARK_REDIS_URL``), events and
-subscriptions also travel between server processes, so a client of any server sees the
-matches the server holding the runner lease plays.
+With a :class:`~devspark.services.live_bridge.RedisBridge` (``DEVSPARK_REDIS_URL``),
+events and subscriptions also travel between processes, so a client of any server sees
+the matches of the worker that plays the match, whichever process that is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
+from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from devspark.core.errors import ResourceExhaustedError
 
 if TYPE_CHECKING:
-    from devspark.server.bridge import RedisBridge
+    from devspark.services.live_bridge import RedisBridge
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +143,12 @@ class LiveHub:
 
     Args:
         queue_size: Each subscriber's queue bound (:data:`DEFAULT_QUEUE_SIZE`).
-        bridge: Carries events and subscriptions to and from other servers.
+        bridge: Carries events and subscriptions to and from other processes; the hub
+            gives it :meth:`watch_counts` to answer a late process's ``hello``.
         max_topics: Topics one subscriber may watch at once (:data:`DEFAULT_MAX_TOPICS`).
+
+    Raises:
+        ValueError: ``queue_size`` or ``max_topics`` is below 1.
 
     """
 
@@ -155,7 +168,11 @@ class LiveHub:
         self.bridge = bridge
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriptions: set[Subscription] = set()
-        self._watched: frozenset[str] = frozenset()
+        self._watch_counts: Mapping[str, int] = {}
+        # Serialises deliveries on the publishing threads of an unbound hub.
+        self._unbound_lock = threading.Lock()
+        if bridge is not None:
+            bridge.set_watch_source(self.watch_counts)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver events on ``loop`` (the server's loop, captured at startup)."""
@@ -172,10 +189,15 @@ class LiveHub:
         subscription.topics.update(topics)
         self._subscriptions.add(subscription)
         self._refresh()
+        if self.bridge is not None:
+            for topic in subscription.topics:
+                self.bridge.watch(topic)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Close a subscription (call on the loop); later events skip it."""
+        if subscription not in self._subscriptions:
+            return
         self._subscriptions.discard(subscription)
         self._refresh()
         if self.bridge is not None:
@@ -211,37 +233,45 @@ class LiveHub:
             self.bridge.unwatch(topic)
 
     def watching(self, topic: str) -> bool:
-        """Whether anyone here, or on another (bridged) server, watches ``topic``.
+        """Whether a subscriber here, or a client of another (bridged) process, watches ``topic``.
 
         Safe from any thread. Publishers of costly events (every step of a match) check it first.
         """
-        return topic in self._watched or (
+        return topic in self._watch_counts or (
             self.bridge is not None and self.bridge.watched_elsewhere(topic)
         )
 
+    def watch_counts(self) -> Mapping[str, int]:
+        """The topics watched here, each with its number of subscriptions; safe from any thread.
+
+        Returns:
+            A snapshot (never mutated afterwards): ``{topic: subscriptions}``.
+
+        """
+        return self._watch_counts
+
     def _refresh(self) -> None:
-        # One new frozenset swapped in: other threads read it without a lock.
-        self._watched = frozenset(t for s in self._subscriptions for t in s.topics)
+        # One new mapping swapped in: other threads read it without a lock.
+        self._watch_counts = dict(Counter(t for s in self._subscriptions for t in s.topics))
 
     def publish(self, topic: str, event: dict[str, Any]) -> None:
         """Send ``event`` to ``topic``'s subscribers; never blocks, safe from any thread.
 
-        Subscribers receive ``{"topic": topic, **event}``. Before :meth:`bind`, or once
-        the loop is closed, the event is discarded.
+        Subscribers receive ``{"topic": topic, **event}``. The bridge (if any) gets the
+        event first, bound or not. Locally: on a bound hub the event goes to the loop
+        (and is discarded once the loop is closed); on an unbound hub (a worker) it is
+        skipped while nobody subscribes here, else delivered on the calling thread.
         """
         if self.bridge is not None:
             self.bridge.publish(topic, event)
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            loop.call_soon_threadsafe(self._deliver, topic, event)
-        except RuntimeError:  # the loop closed between the check and the call
-            logger.debug("live event on %s discarded: the event loop is closed", topic)
+        self._offer(topic, event)
 
     def deliver_remote(self, topic: str, event: dict[str, Any]) -> None:
-        """Offer another server's event to the subscribers here (call on the loop)."""
-        self._deliver(topic, event)
+        """Offer another process's event to the subscribers here; safe from any thread.
+
+        This is the ``deliver`` callback of the bridge's listener (task or thread).
+        """
+        self._offer(topic, event)
 
     async def flush(self) -> None:
         """Wait until events published before this call were offered to subscribers."""
@@ -249,6 +279,20 @@ class LiveHub:
         done: asyncio.Future[None] = loop.create_future()
         loop.call_soon_threadsafe(done.set_result, None)
         await done
+
+    def _offer(self, topic: str, event: dict[str, Any]) -> None:
+        loop = self._loop
+        if loop is None:
+            if self._subscriptions:  # unbound but subscribed to: no loop to hand over to
+                with self._unbound_lock:
+                    self._deliver(topic, event)
+            return
+        if loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._deliver, topic, event)
+        except RuntimeError:  # the loop closed between the check and the call
+            logger.debug("live event on %s discarded: the event loop is closed", topic)
 
     def _deliver(self, topic: str, event: dict[str, Any]) -> None:
         message = {"topic": topic, **event}

@@ -45,11 +45,11 @@ from devspark.core.errors import (
     UnauthenticatedError,
 )
 from devspark.server.auth import API_KEY_HEADER
-from devspark.server.live import LiveHub, Subscription, parse_topic
 from devspark.server.ratelimit import RequestLimiter
 from devspark.server.settings import RATE_LIMIT_OFF, Settings
 from devspark.services import accounts
 from devspark.services.accounts import TokenService
+from devspark.services.live import LiveHub, Subscription, parse_topic
 from devspark.store.models import UserRow
 
 logger = logging.getLogger(__name__)
