@@ -16,6 +16,7 @@ from devspark.server.deps import get_session
 from devspark.server.errors import ErrorBody
 from devspark.services import accounts
 from devspark.services.accounts import Action, Role, TokenService
+from devspark.services.roles import KEY_SCOPES  # the scopes' home; re-exported for routes
 from devspark.store.models import ApiKeyRow, UserRow
 
 API_KEY_HEADER = "X-API-Key"
@@ -33,21 +34,6 @@ api_key_scheme = APIKeyHeader(
     description="An API key from `POST /api/v1/users/me/api-keys` (`dsk_...`).",
     auto_error=False,
 )
-
-KEY_SCOPES: dict[str, str] = {
-    "agents:write": "upload agents and versions; start, stop and deprecate them",
-    "matches:write": "create matches",
-    "tournaments:write": "create, start and cancel tournaments",
-    "users:read": "read the calling account (and, for an admin, the accounts)",
-    "users:write": "change an account's role or disable it (admins only)",
-    "api_keys:read": "list the caller's API keys",
-    "api_keys:write": "create and revoke API keys",
-}
-"""Every scope an API key is checked for (:func:`require_key_scope`), with what it allows.
-
-Reads of public data need no scope. A key may also hold ``resource:*`` or ``*``.
-``GET /api/v1/users/me/api-keys/scopes`` serves this list (the dashboard's key form).
-"""
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Unauthenticated: no valid credentials."},

@@ -44,7 +44,16 @@ from devspark.core.errors import (
     UnauthenticatedError,
 )
 from devspark.services.password_slots import PASSWORD_SLOTS, HashSlots
-from devspark.services.roles import Action, Role, can, check_text, enum_value, parse_role
+from devspark.services.roles import (
+    KEY_SCOPES,
+    Action,
+    Role,
+    can,
+    check_text,
+    enum_value,
+    parse_role,
+    role_scopes,
+)
 from devspark.services.tokens import (
     MIN_SECRET_LENGTH,
     Claims,
@@ -59,6 +68,7 @@ from devspark.store.models import ApiKeyRow, UserRow, utcnow
 __all__ = [
     "API_KEY_PREFIX",
     "DEFAULT_HASHER",
+    "KEY_SCOPES",
     "MIN_PASSWORD_LENGTH",
     "SECRET_KEY_ENV",
     "Action",
@@ -80,6 +90,7 @@ __all__ = [
     "require_scope",
     "revoke_api_key",
     "revoke_user_tokens",
+    "role_scopes",
     "secret_key",
 ]
 

@@ -12,7 +12,16 @@ from typing import TypeVar
 
 from devspark.core.errors import InvalidArgumentError
 
-__all__ = ["Action", "Role", "can", "check_text", "enum_value", "parse_role"]
+__all__ = [
+    "KEY_SCOPES",
+    "Action",
+    "Role",
+    "can",
+    "check_text",
+    "enum_value",
+    "parse_role",
+    "role_scopes",
+]
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -89,6 +98,49 @@ def can(
     if role is Role.ADMIN or action not in _OWNED_ACTIONS:
         return True
     return owner_id is not None and actor_id is not None and owner_id == actor_id
+
+
+# ------------------------------------------------------------------- API key scopes
+
+KEY_SCOPES: dict[str, str] = {
+    "agents:write": "upload agents and versions; start, stop and deprecate them",
+    "matches:write": "create matches",
+    "tournaments:write": "create, start and cancel tournaments",
+    "users:read": "read the calling account (and, for an admin, the accounts)",
+    "users:write": "change an account's role or disable it (admins only)",
+    "api_keys:read": "list the caller's API keys",
+    "api_keys:write": "create and revoke API keys",
+}
+"""Every scope an API key is checked for, with what it allows.
+
+Reads of public data need no scope. A key may also hold ``resource:*`` or ``*``.
+``GET /api/v1/users/me/api-keys/scopes`` serves this list (the dashboard's key form).
+"""
+
+_SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
+    "agents:write": frozenset({Action.CREATE, Action.UPDATE, Action.DELETE}),
+    "matches:write": frozenset({Action.CREATE, Action.EXECUTE}),
+    "tournaments:write": frozenset({Action.CREATE, Action.UPDATE}),
+    "users:read": frozenset({Action.READ}),
+    "users:write": frozenset({Action.ADMIN}),
+    "api_keys:read": frozenset({Action.READ}),
+    "api_keys:write": frozenset({Action.READ}),  # every account manages its own keys
+}
+"""The actions behind each scope: a role that may do none of them has no use for it."""
+
+
+def role_scopes(role: Role | str) -> list[str]:
+    """Every scope of :data:`KEY_SCOPES` that ``role`` can use, in that table's order.
+
+    A key holding these acts with everything its role may do, and nothing more (scopes
+    narrow a role, never widen it).
+
+    Raises:
+        InvalidArgumentError: ``role`` is not a role (with a suggestion).
+
+    """
+    allowed = _ALLOWED[parse_role(role)]
+    return [scope for scope in KEY_SCOPES if _SCOPE_ACTIONS[scope] & allowed]
 
 
 def enum_value(kind: type[_E], value: _E | str, name: str) -> _E:

@@ -12,27 +12,24 @@ with each further failure up to five minutes. Text fields refuse NUL characters 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from devspark.core.errors import UnauthenticatedError
 from devspark.server.auth import AUTH_RESPONSES
-from devspark.server.deps import get_session
+from devspark.server.deps import SessionDep
 from devspark.server.errors import ErrorBody, correlation_id
 from devspark.server.login_throttle import LoginThrottle
-from devspark.services import accounts, audit
+from devspark.services import accounts, logins, user_admin
 from devspark.services.accounts import Role, TokenService
+from devspark.services.audit import AuditContext
 from devspark.services.password_slots import PASSWORD_SLOTS
-from devspark.store.models import RefreshTokenRow, UserRow
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -57,7 +54,7 @@ _USER_EXAMPLE: dict[str, Any] = {
 class UserPublic(BaseModel):
     """An account as the API shows it (never its password hash)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_USER_EXAMPLE]})
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_USER_EXAMPLE]})
 
     id: uuid.UUID
     username: str = Field(description="Login name, lower-cased.")
@@ -65,18 +62,6 @@ class UserPublic(BaseModel):
     role: Role = Field(description="`viewer`, `user`, `agent` or `admin`.")
     created_at: datetime
     disabled: bool = Field(description="A disabled account cannot log in or use its keys.")
-
-    @classmethod
-    def from_row(cls, row: UserRow) -> UserPublic:
-        """Build the public view of a stored account."""
-        return cls(
-            id=row.id,
-            username=row.username,
-            email=row.email,
-            role=Role(row.role),
-            created_at=row.created_at,
-            disabled=row.disabled,
-        )
 
 
 class RegisterRequest(BaseModel):
@@ -152,7 +137,11 @@ def _pair(request: Request, access: str, refresh: str) -> TokenResponse:
     return TokenResponse(access_token=access, refresh_token=refresh, expires_in=ttl)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+def _anonymous(request: Request) -> AuditContext:
+    """The audit context of a request without credentials (the use case names the actor)."""
+    return AuditContext(actor=None, actor_kind="user", correlation_id=correlation_id(request))
+
+
 _UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: AUTH_RESPONSES[401]}
 
 
@@ -165,20 +154,10 @@ _UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {401: AUTH_RESPONSES[401]}
 def register(body: RegisterRequest, request: Request, session: SessionDep) -> UserPublic:
     """Create an account with the role `user`; log in afterwards to get tokens."""
     hasher: PasswordHasher = request.app.state.hasher
-    user = accounts.register(
-        session, body.username, body.password, body.email, Role.USER, hasher=hasher
+    user = user_admin.register_user(
+        session, body.username, body.password, body.email, audit=_anonymous(request), hasher=hasher
     )
-    audit.record(
-        session,
-        actor=user,
-        actor_kind="user",
-        action="user.register",
-        target_type="user",
-        target_id=str(user.id),
-        correlation_id=correlation_id(request),
-    )
-    session.commit()
-    return UserPublic.from_row(user)
+    return UserPublic.model_validate(user)
 
 
 @router.post("/login", summary="Log in", responses=AUTH_RESPONSES)
@@ -213,21 +192,16 @@ def _login_gate(request: Request) -> asyncio.Semaphore:
     return held[1]
 
 
-def _login(body: LoginRequest, request: Request, session: Session) -> accounts.TokenPair:
+def _login(body: LoginRequest, request: Request, session: SessionDep) -> accounts.TokenPair:
     hasher: PasswordHasher = request.app.state.hasher
-    user = accounts.authenticate(session, body.username, body.password, hasher=hasher)
-    pair = _tokens(request).start_login(session, user)
-    audit.record(
+    return logins.log_in(
         session,
-        actor=user,
-        actor_kind="user",
-        action="auth.login",
-        target_type="user",
-        target_id=str(user.id),
-        correlation_id=correlation_id(request),
+        _tokens(request),
+        body.username,
+        body.password,
+        audit=_anonymous(request),
+        hasher=hasher,
     )
-    session.commit()
-    return pair
 
 
 @router.post("/refresh", summary="Rotate a refresh token", responses=_UNAUTHENTICATED)
@@ -237,8 +211,7 @@ def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> Toke
     Presenting a spent token again is taken as theft: the whole family of tokens from
     that login is revoked and the answer is 401.
     """
-    pair = _tokens(request).rotate_refresh(session, body.refresh_token)
-    session.commit()
+    pair = logins.refresh(session, _tokens(request), body.refresh_token)
     return _pair(request, pair.access, pair.refresh)
 
 
@@ -248,19 +221,4 @@ def logout(body: RefreshRequest, request: Request, session: SessionDep) -> None:
 
     Logging out twice is harmless; an unknown token is a 401.
     """
-    digest = hashlib.sha256(body.refresh_token.encode("utf-8")).hexdigest()
-    row = session.scalar(select(RefreshTokenRow).where(RefreshTokenRow.token_hash == digest))
-    if row is None:
-        raise UnauthenticatedError("refresh token is not recognised")
-    revoked = _tokens(request).revoke_family(session, row.family_id)
-    audit.record(
-        session,
-        actor=session.get(UserRow, row.user_id),
-        actor_kind="user",
-        action="auth.logout",
-        target_type="user",
-        target_id=str(row.user_id),
-        correlation_id=correlation_id(request),
-        detail={"revoked_tokens": revoked},
-    )
-    session.commit()
+    logins.log_out(session, _tokens(request), body.refresh_token, audit=_anonymous(request))

@@ -15,10 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from devspark.server.auditing import audit_call
+from devspark.server.auditing import audit_context
 from devspark.server.auth import (
     AUTH_RESPONSES,
     KEY_SCOPES,
@@ -27,13 +25,12 @@ from devspark.server.auth import (
     require,
     require_key_scope,
 )
-from devspark.server.deps import get_session
+from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
 from devspark.server.routes.auth import NO_NUL, UserPublic
 from devspark.services import accounts, user_admin
 from devspark.services.accounts import SCOPE_PATTERN, Action, Role
-from devspark.store.models import ApiKeyRow, UserRow
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=AUTH_RESPONSES)
 
@@ -47,7 +44,6 @@ _KEY_EXAMPLE: dict[str, Any] = {
     "revoked_at": None,
 }
 
-SessionDep = Annotated[Session, Depends(get_session)]
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
@@ -102,7 +98,7 @@ class UserUpdate(BaseModel):
 class ApiKeyPublic(BaseModel):
     """An API key as listed: never its secret or hash."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_KEY_EXAMPLE]})
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_KEY_EXAMPLE]})
 
     id: uuid.UUID
     name: str
@@ -111,19 +107,6 @@ class ApiKeyPublic(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: ApiKeyRow) -> ApiKeyPublic:
-        """Build the public view of a stored key."""
-        return cls(
-            id=row.id,
-            name=row.name,
-            prefix=row.prefix,
-            scopes=list(row.scopes),
-            created_at=row.created_at,
-            last_used_at=row.last_used_at,
-            revoked_at=row.revoked_at,
-        )
 
 
 class ApiKeyCreated(ApiKeyPublic):
@@ -142,7 +125,7 @@ class ApiKeyCreated(ApiKeyPublic):
 def me(actor: ActorDep) -> UserPublic:
     """The account the credentials belong to."""
     require_key_scope(actor, "users:read")
-    return UserPublic.from_row(actor.user)
+    return UserPublic.model_validate(actor.user)
 
 
 @router.get("", summary="List accounts (admin)")
@@ -153,15 +136,9 @@ def list_users(
 ) -> Page[UserPublic]:
     """Every account, oldest first. Administrators only."""
     require_key_scope(actor, "users:read")
-    total = session.scalar(select(func.count()).select_from(UserRow)) or 0
-    rows = session.scalars(
-        select(UserRow)
-        .order_by(UserRow.created_at, UserRow.username)
-        .offset(params.offset)
-        .limit(params.limit)
-    )
-    items = [UserPublic.from_row(row) for row in rows]
-    return Page[UserPublic](items=items, total=total, offset=params.offset, limit=params.limit)
+    page = user_admin.list_users(session, params.offset, params.limit)
+    items = [UserPublic.model_validate(row) for row in page.items]
+    return Page[UserPublic](items=items, total=page.total, offset=page.offset, limit=page.limit)
 
 
 @router.patch(
@@ -186,9 +163,14 @@ def update_user(
     nor disabled (409).
     """
     require_key_scope(actor, "users:write")
-    change = user_admin.update_user(session, user_id, role=body.role, disabled=body.disabled)
-    audit_call(request, session, actor, "user.update", "user", user_id, **change.detail())
-    return UserPublic.from_row(change.user)
+    change = user_admin.change_user(
+        session,
+        user_id,
+        role=body.role,
+        disabled=body.disabled,
+        audit=audit_context(request, actor),
+    )
+    return UserPublic.model_validate(change.user)
 
 
 @router.post("/me/api-keys", status_code=201, summary="Create an API key")
@@ -197,18 +179,10 @@ def create_api_key(
 ) -> ApiKeyCreated:
     """Create a key acting as the caller; the answer holds the secret, shown only once."""
     require_key_scope(actor, "api_keys:write")
-    created = accounts.create_api_key(session, actor.user, body.name, body.scopes)
-    audit_call(
-        request,
-        session,
-        actor,
-        "api_key.create",
-        "api_key",
-        created.row.id,
-        prefix=created.row.prefix,
-        scopes=list(created.row.scopes),
+    created = user_admin.create_api_key(
+        session, actor.user, body.name, body.scopes, audit=audit_context(request, actor)
     )
-    public = ApiKeyPublic.from_row(created.row)
+    public = ApiKeyPublic.model_validate(created.row)
     return ApiKeyCreated(**public.model_dump(), key=created.secret)
 
 
@@ -241,17 +215,9 @@ def list_api_keys(
 ) -> Page[ApiKeyPublic]:
     """The caller's keys, revoked ones included, oldest first; never their secrets."""
     require_key_scope(actor, "api_keys:read")
-    owned = ApiKeyRow.user_id == actor.user.id
-    total = session.scalar(select(func.count()).select_from(ApiKeyRow).where(owned)) or 0
-    rows = session.scalars(
-        select(ApiKeyRow)
-        .where(owned)
-        .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
-        .offset(params.offset)
-        .limit(params.limit)
-    )
-    items = [ApiKeyPublic.from_row(row) for row in rows]
-    return Page[ApiKeyPublic](items=items, total=total, offset=params.offset, limit=params.limit)
+    page = user_admin.list_api_keys(session, actor.user.id, params.offset, params.limit)
+    items = [ApiKeyPublic.model_validate(row) for row in page.items]
+    return Page[ApiKeyPublic](items=items, total=page.total, offset=page.offset, limit=page.limit)
 
 
 @router.delete(
@@ -268,14 +234,4 @@ def revoke_api_key(
 ) -> None:
     """Revoke a key: its owner or an administrator may. Revoking twice is harmless."""
     require_key_scope(actor, "api_keys:write")
-    key = accounts.revoke_api_key(session, key_id, actor.user)
-    audit_call(
-        request,
-        session,
-        actor,
-        "api_key.revoke",
-        "api_key",
-        key.id,
-        prefix=key.prefix,
-        owner_id=str(key.user_id),
-    )
+    user_admin.revoke_api_key(session, key_id, actor.user, audit=audit_context(request, actor))
