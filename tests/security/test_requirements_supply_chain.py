@@ -21,14 +21,15 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from devspark.app import create_app
 from devspark.arena.executors import LocalExecutor
 from devspark.core.errors import InvalidArgumentError
 from devspark.sandbox import IsolationLevel, unavailable_reason
 from devspark.sandbox.deps import INDEX_ENV, build_deps
-from devspark.server.app import create_app
 from devspark.server.settings import Settings
-from devspark.services.durable import Playback, create_match, run_match_durably
 from devspark.services.entrants import AgentStager
+from devspark.services.matches import create_match
+from devspark.services.playing import Playback, run_match_durably
 from devspark.services.registry import AgentRegistry
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import session_factory
@@ -176,8 +177,10 @@ def test_a_match_needing_an_sdist_only_requirement_ends_failed_with_the_reason(
     )
     factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
     playback = Playback(stager=AgentStager(artifacts, tmp_path / "staged"), replays=artifacts)
-    with LocalExecutor(1) as executor, pytest.raises(InvalidArgumentError, match=NO_WHEEL):
-        run_match_durably(factory, row.id, executor, playback)
+    with LocalExecutor(1) as executor:
+        played = run_match_durably(factory, row.id, executor, playback)
+    assert played.result is None and played.error is not None
+    assert played.error.startswith("invalid_argument: ") and NO_WHEEL in played.error
     session.expire_all()
     failed = session.get(MatchRow, row.id)
     assert failed is not None

@@ -20,21 +20,17 @@ from devspark.core.errors import (
     NotFoundError,
 )
 from devspark.sandbox import IsolationLevel
-from devspark.services.durable import (
-    Playback,
-    TournamentParams,
-    create_match,
-    create_tournament,
-    run_match_durably,
-    run_tournament_durably,
-)
+from devspark.services.durable import run_tournament_durably
 from devspark.services.entrants import (
     AgentStager,
     check_entrants,
     find_version,
     parse_registry_ref,
 )
+from devspark.services.matches import create_match
+from devspark.services.playing import Playback, run_match_durably
 from devspark.services.registry import AgentRegistry
+from devspark.services.tournaments import TournamentParams, create_tournament
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import session_factory
 from devspark.store.models import (
@@ -159,8 +155,10 @@ def test_an_uploaded_agent_plays_a_match_with_a_stored_replay(
     assert row.options["pairing"]["agents"] == ["agent:ada/randy@1.0.0", "builtin:minimax"]
     factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
     with LocalExecutor(1) as executor:
-        run_match_durably(factory, row.id, executor, playback)
-        run_match_durably(factory, row.id, executor, playback)  # finished: not played again
+        first = run_match_durably(factory, row.id, executor, playback)
+        again = run_match_durably(factory, row.id, executor, playback)  # finished: not again
+    assert first.result is not None and first.error is None
+    assert again.result is None and again.error is None
     session.expire_all()
     stored = session.get(MatchRow, row.id)
     assert stored is not None and stored.status == "finished" and stored.replay_ref
@@ -250,8 +248,10 @@ def test_a_match_that_cannot_be_played_ends_failed(session: Session, ada: UserRo
     }
     session.commit()  # as if the built-in was removed by an upgrade since it was queued
     factory: sessionmaker[Session] = session_factory(session.get_bind())  # type: ignore[arg-type]
-    with LocalExecutor(1) as executor, pytest.raises(NotFoundError, match="builtin:gone"):
-        run_match_durably(factory, row.id, executor)
+    with LocalExecutor(1) as executor:
+        played = run_match_durably(factory, row.id, executor)
+    assert played.result is None and not played.lost
+    assert played.error is not None and played.error.startswith("not_found: ")
     session.expire_all()
     failed = session.get(MatchRow, row.id)
     assert failed is not None and failed.status == "failed" and failed.finished_at is not None

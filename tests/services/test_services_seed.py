@@ -21,7 +21,7 @@ from devspark.arena.executors import LocalExecutor
 from devspark.arena.replay import Replay
 from devspark.scenarios import list_scenarios
 from devspark.services.accounts import Role, authenticate, register
-from devspark.services.durable import Playback, TournamentParams, run_match_durably
+from devspark.services.playing import Playback, run_match_durably
 from devspark.services.seed import (
     ADMIN_USERNAME,
     LADDER_MATCHES,
@@ -29,6 +29,7 @@ from devspark.services.seed import (
     SAMPLE_AGENTS,
     seed_if_empty,
 )
+from devspark.services.tournaments import TournamentParams
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import session_factory
 from devspark.store.models import MatchRow, ScenarioRow, TournamentRow, UserRow
@@ -105,7 +106,8 @@ def test_seeded_samples_play_quickly_and_store_a_replay(session: Session, tmp_pa
     started = time.monotonic()
     with LocalExecutor(1) as executor:
         for match_id in report.samples:
-            run_match_durably(factory, match_id, executor, Playback(replays=artifacts))
+            played = run_match_durably(factory, match_id, executor, Playback(replays=artifacts))
+            assert played.result is not None, played
     elapsed = time.monotonic() - started
     session.expire_all()
     for match_id in report.samples:
