@@ -156,6 +156,34 @@ def retire_worker(session: Session, worker_id: uuid.UUID, *, played: int) -> Non
     session.commit()
 
 
+def workers_on(session: Session, host: str) -> dict[uuid.UUID, int]:
+    """The workers not yet offline that registered from ``host``: their process ids."""
+    found = session.execute(
+        select(WorkerRow.id, WorkerRow.pid).where(
+            WorkerRow.host == host, WorkerRow.state != "offline"
+        )
+    )
+    ids = {ident: pid for ident, pid in found}
+    session.rollback()
+    return ids
+
+
+def mark_offline(session: Session, worker_ids: list[uuid.UUID]) -> None:
+    """Mark workers known to be gone ``offline`` now, without waiting for their lease (commits).
+
+    A worker on the same host whose process no longer exists is gone for sure: the
+    next :func:`reap` gives its matches back at once.
+    """
+    if worker_ids:
+        _execute(
+            session,
+            update(WorkerRow)
+            .where(WorkerRow.id.in_(worker_ids), WorkerRow.state != "offline")
+            .values(state="offline", in_flight=0, stopped_at=WorkerRow.heartbeat_at),
+        )
+    session.commit()
+
+
 def reap(session: Session, lease_s: float = DEFAULT_LEASE_S) -> int:
     """End the leases that ran out; their matches go back to the queue (commits).
 
@@ -328,7 +356,9 @@ __all__ = [
     "WorkerIdentity",
     "claim_match",
     "heartbeat",
+    "mark_offline",
     "reap",
     "register_worker",
     "retire_worker",
+    "workers_on",
 ]

@@ -26,6 +26,7 @@ says so and waits for the lock.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -52,9 +53,11 @@ from devspark.services.queue import (
     WorkerIdentity,
     claim_match,
     heartbeat,
+    mark_offline,
     reap,
     register_worker,
     retire_worker,
+    workers_on,
 )
 from devspark.services.tournaments import get_tournament
 from devspark.worker.lease import FileLease, lease_for
@@ -287,6 +290,7 @@ class Worker:
     def _housekeeping(self) -> None:
         try:
             with self.session_factory() as session:
+                self._forget_the_dead_here(session)
                 requeued = reap(session, self.config.lease_s)
                 due = needing_advance(session) + cancelled_with_queued(session)
             if requeued:
@@ -300,6 +304,23 @@ class Worker:
                 self._advance(tournament_id, announce_start=True)
         except Exception:
             logger.exception("housekeeping failed; trying again in %.1f s", self.config.heartbeat_s)
+
+    def _forget_the_dead_here(self, session: Session) -> None:
+        """Workers of this host whose process is gone lose their claims now, not after the lease.
+
+        What lets a server killed and started again on the same machine go on at once.
+        """
+        here = WorkerIdentity.here().host
+        dead = [
+            ident
+            for ident, pid in workers_on(session, here).items()
+            if ident != self.worker_id and not _process_exists(pid)
+        ]
+        if dead:
+            logger.warning(
+                "%d worker(s) of this host are gone: their matches are queued again", len(dead)
+            )
+        mark_offline(session, dead)
 
     def _retire(self) -> None:
         try:
@@ -393,6 +414,16 @@ class Worker:
             TournamentStatus.CANCELLED,
         ):
             self.announcer.tournament(tournament_id, status, error)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 __all__ = ["EXECUTORS", "Worker", "WorkerConfig"]
