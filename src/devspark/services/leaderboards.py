@@ -11,7 +11,8 @@ what it took to build, at most ``min_refresh_s``), so a continuous ladder finish
 match every few seconds does not make every read refit large boards, while small ones
 stay current.
 
-:func:`head_to_head` gives one agent's wins, draws and losses against each opponent.
+:func:`head_to_head` gives one agent's wins, draws and losses against each opponent;
+:func:`latest_snapshots` each agent's latest rating snapshot per scenario.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.core.status import MatchStatus
 from devspark.rating.leaderboard import METHODS, build_leaderboards
 from devspark.rating.outcomes import Outcome
 from devspark.rating.stats import pairwise_results
 from devspark.scenarios import resolve
-from devspark.store.models import MatchResultRow, MatchRow
+from devspark.store.models import MatchResultRow, MatchRow, RatingSnapshotRow
 
 HISTORY_POINTS = 200
 """The most rating-history points kept per agent (evenly thinned, last one kept)."""
@@ -205,10 +206,40 @@ def head_to_head(session: Session, agent: str) -> list[dict[str, Any]]:
     ]
 
 
+def latest_snapshots(
+    factory: sessionmaker[Session], scenario_id: str | None = None
+) -> list[RatingSnapshotRow]:
+    """Each agent's latest rating snapshot per scenario, by scenario then best first.
+
+    Reads in a session of its own, closed before returning (the rows stay readable).
+
+    Args:
+        factory: Opens the session.
+        scenario_id: Only this versioned scenario id; every scenario when ``None``.
+
+    Returns:
+        One snapshot per (scenario, agent), ordered by scenario id, rating (highest
+        first) and agent reference.
+
+    """
+    query = select(RatingSnapshotRow)
+    if scenario_id is not None:
+        query = query.where(RatingSnapshotRow.scenario_id == scenario_id)
+    latest: dict[tuple[str | None, str], RatingSnapshotRow] = {}
+    with factory() as session:
+        for snap in session.scalars(
+            query.order_by(RatingSnapshotRow.taken_at.desc(), RatingSnapshotRow.id)
+        ):
+            latest.setdefault((snap.scenario_id, snap.agent_ref), snap)
+    return sorted(latest.values(), key=lambda s: (s.scenario_id or "", -s.rating, s.agent_ref))
+
+
 __all__ = [
     "DEFAULT_BOOTSTRAP",
     "HISTORY_POINTS",
     "PlatformBoards",
+    "RatingSnapshotRow",
     "finished_outcomes",
     "head_to_head",
+    "latest_snapshots",
 ]

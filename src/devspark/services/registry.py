@@ -12,7 +12,10 @@ Only the owner of an agent (with the ``user`` role) or an admin may change it. E
 lifecycle transition is checked against :data:`devspark.core.lifecycle.TRANSITIONS` and
 recorded as an :class:`~devspark.store.models.AgentLifecycleEventRow`.
 
-Every mutating method commits the session before it returns.
+Every mutating method is one use case in one transaction: it makes its change, records
+its audit entry (:class:`~devspark.services.audit.AuditContext`; by default the acting
+user, authenticated as a ``user``) and commits once. On any failure it rolls back, so a
+change is never kept without its audit entry.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hashlib
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -46,8 +50,9 @@ from devspark.core.semver import SemVer as SemVer  # re-exported for existing im
 from devspark.core.semver import compare_semver as compare_semver
 from devspark.sandbox import IsolationLevel, open_worker
 from devspark.scenarios.registry import list_scenarios
+from devspark.services.audit import AuditContext
 from devspark.services.entrants import AgentStager
-from devspark.store.archives import ExtractedAgent, extract_agent_archive
+from devspark.store.archives import MAX_COMPRESSED_BYTES, ExtractedAgent, extract_agent_archive
 from devspark.store.artifacts import ArtifactRef, ArtifactStore
 from devspark.store.models import (
     AgentLifecycleEventRow,
@@ -64,6 +69,9 @@ T = TypeVar("T")
 
 MAX_PAGE_LIMIT = 100
 """The most rows one page of a listing may hold."""
+
+MAX_ARCHIVE_BYTES = MAX_COMPRESSED_BYTES
+"""The largest archive accepted, as uploaded (before unpacking)."""
 
 _RUNNING = frozenset(
     {LifecycleState.DEPLOYING, LifecycleState.ONLINE, LifecycleState.BUSY, LifecycleState.IDLE}
@@ -134,8 +142,9 @@ class AgentRegistry:
         filename: str,
         *,
         agent_id: uuid.UUID | None = None,
+        audit: AuditContext | None = None,
     ) -> AgentVersionRow:
-        """Publish an uploaded agent archive as a new immutable version.
+        """Publish an uploaded agent archive as a new immutable version (one commit).
 
         Args:
             actor: Who uploads. Without ``agent_id`` the agent is ``actor``'s own agent
@@ -144,6 +153,7 @@ class AgentRegistry:
             filename: The uploaded file name; it must agree with the bytes.
             agent_id: Publish a new version of this existing agent (its owner or an
                 admin only); the manifest name must be the agent's name.
+            audit: Who publishes (its ``agent.publish`` entry); default ``actor``.
 
         Returns:
             The new version, in lifecycle state ``registered``.
@@ -164,7 +174,9 @@ class AgentRegistry:
             agent = self._target_agent(actor, extracted, agent_id)
             self._check_new_version(agent, extracted)
             try:
-                version = self._insert_version(actor, agent, extracted, data)
+                version = self._insert_version(
+                    actor, agent, extracted, data, _audit_of(actor, audit)
+                )
             except IntegrityError as exc:  # a concurrent publish won the race; nothing stored
                 self.session.rollback()
                 raise ConflictError(
@@ -234,9 +246,14 @@ class AgentRegistry:
             )
 
     def _insert_version(
-        self, actor: UserRow, agent: AgentRow | None, extracted: ExtractedAgent, data: bytes
+        self,
+        actor: UserRow,
+        agent: AgentRow | None,
+        extracted: ExtractedAgent,
+        data: bytes,
+        audit: AuditContext,
     ) -> AgentVersionRow:
-        """Insert the version, then store its package, then commit.
+        """Insert the version and its audit entry, then store its package, then commit.
 
         The package is stored only once the rows are in (a publish that loses a race
         fails at the insert, before storing), so a failed upload leaves no file behind.
@@ -266,13 +283,20 @@ class AgentRegistry:
         self.session.add(version)
         self.session.flush()
         self._record(version, LifecycleState.REGISTERED, LifecycleState.REGISTERED, "published")
-        self.session.flush()
         try:
+            audit.record(
+                self.session,
+                "agent.publish",
+                "agent_version",
+                version.id,
+                agent_id=str(version.agent_id),
+                version=version.version,
+            )
             self.artifacts.put_bytes(data, "package")  # content addressed: ``ref`` again
         except BaseException:
             self.session.rollback()
             raise
-        self.session.commit()
+        self._commit(f"agent {manifest.name!r} version {manifest.version!r}")
         return version
 
     # ----------------------------------------------------------------- reading
@@ -355,6 +379,57 @@ class AgentRegistry:
             )
         )
 
+    def version_of(self, agent_id: uuid.UUID, version_id: uuid.UUID) -> AgentVersionRow:
+        """The version ``version_id``, which must belong to agent ``agent_id``.
+
+        Raises:
+            NotFoundError: No such version of that agent (or the agent was deleted).
+
+        """
+        version = self.get_version(version_id)
+        if version.agent_id != agent_id:
+            raise NotFoundError(
+                f"version_id {str(version_id)!r}: no such version of agent_id {str(agent_id)!r}"
+            )
+        return version
+
+    def target_version(self, agent_id: uuid.UUID, version_id: uuid.UUID | None) -> AgentVersionRow:
+        """The version a lifecycle request acts on: ``version_id``, else the newest live one.
+
+        Args:
+            agent_id: The agent.
+            version_id: A version of it; ``None``: its greatest version (semantic-version
+                precedence) that is not deprecated.
+
+        Raises:
+            NotFoundError: No such agent, or no such version of it.
+            FailedPreconditionError: Every version of the agent is deprecated.
+
+        """
+        if version_id is not None:
+            return self.version_of(agent_id, version_id)
+        agent = self.get_agent(agent_id)
+        live = list(
+            self.session.scalars(
+                select(AgentVersionRow).where(
+                    AgentVersionRow.agent_id == agent_id, AgentVersionRow.deprecated.is_(False)
+                )
+            )
+        )
+        if not live:
+            raise FailedPreconditionError(
+                f"agent {agent.name!r} has no version that is not deprecated"
+            )
+        return max(live, key=lambda version: SemVer.parse(version.version))
+
+    def owner_names(self, agents: Sequence[AgentRow]) -> dict[uuid.UUID, str]:
+        """The usernames of the owners of ``agents``, by user id (one query)."""
+        ids = {agent.owner_id for agent in agents}
+        if not ids:
+            return {}
+        query = select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))
+        return {user_id: name for user_id, name in self.session.execute(query)}
+
     def download(self, version_id: uuid.UUID) -> bytes:
         """The archive bytes exactly as they were uploaded for ``version_id``.
 
@@ -372,8 +447,15 @@ class AgentRegistry:
 
     # ----------------------------------------------------------------- changing
 
-    def deprecate(self, actor: UserRow, version_id: uuid.UUID) -> AgentVersionRow:
-        """Flag ``version_id`` as deprecated; it stays listed and downloadable.
+    def deprecate(
+        self, actor: UserRow, version_id: uuid.UUID, *, audit: AuditContext | None = None
+    ) -> AgentVersionRow:
+        """Flag ``version_id`` as deprecated; it stays listed and downloadable (one commit).
+
+        Args:
+            actor: Who deprecates it (its owner or an admin).
+            version_id: The version.
+            audit: Who acts, for its ``agent.deprecate`` entry; default ``actor``.
 
         Raises:
             NotFoundError: No such version.
@@ -383,11 +465,22 @@ class AgentRegistry:
         version = self.get_version(version_id)
         _check_owner(actor, self.get_agent(version.agent_id), "deprecate versions of")
         version.deprecated = True
+        self._audit_version(_audit_of(actor, audit), "agent.deprecate", version)
         self._commit(f"version_id {str(version_id)!r}")
         return version
 
-    def delete_version(self, actor: UserRow, version_id: uuid.UUID) -> None:
+    def delete_version(
+        self, actor: UserRow, version_id: uuid.UUID, *, audit: AuditContext | None = None
+    ) -> None:
         """Delete a version that never played and is not running, with its archive.
+
+        The row and its ``agent.version_delete`` audit entry commit together; the
+        archive is removed afterwards when no other version shares it.
+
+        Args:
+            actor: Who deletes it (its owner or an admin).
+            version_id: The version.
+            audit: Who acts, for the audit entry; default ``actor``.
 
         Raises:
             NotFoundError: No such version.
@@ -400,6 +493,7 @@ class AgentRegistry:
         _check_owner(actor, self.get_agent(version.agent_id), "delete versions of")
         self._check_deletable(version)
         ref = version.artifact_ref
+        self._audit_version(_audit_of(actor, audit), "agent.version_delete", version)
         self.session.delete(version)
         self._commit(f"version_id {str(version_id)!r}")
         still_used = self.session.scalar(
@@ -408,8 +502,17 @@ class AgentRegistry:
         if not still_used:
             self.artifacts.delete(ref)
 
-    def delete_agent(self, actor: UserRow, agent_id: uuid.UUID) -> AgentRow:
+    def delete_agent(
+        self, actor: UserRow, agent_id: uuid.UUID, *, audit: AuditContext | None = None
+    ) -> AgentRow:
         """Soft-delete an agent (``deleted_at``) when none of its versions played or runs.
+
+        The change and its ``agent.delete`` audit entry commit together.
+
+        Args:
+            actor: Who deletes it (its owner or an admin).
+            agent_id: The agent.
+            audit: Who acts, for the audit entry; default ``actor``.
 
         Raises:
             NotFoundError: No such agent.
@@ -425,6 +528,7 @@ class AgentRegistry:
         ):
             self._check_deletable(version)
         agent.deleted_at = utcnow()
+        _audit_of(actor, audit).record(self.session, "agent.delete", "agent", agent_id)
         self._commit(f"agent_id {str(agent_id)!r}")
         return agent
 
@@ -474,8 +578,20 @@ class AgentRegistry:
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self, actor: UserRow, version_id: uuid.UUID) -> AgentVersionRow:
+    def start(
+        self, actor: UserRow, version_id: uuid.UUID, *, audit: AuditContext | None = None
+    ) -> AgentVersionRow:
         """Bring a version online (through ``deploying``); a no-op when it already runs.
+
+        The transitions and the ``agent.start`` audit entry commit together (the entry
+        is written for a no-op too). A version that fails its trial start ends
+        ``error``: that is committed with its entry (``error`` in its detail), then the
+        failure is raised.
+
+        Args:
+            actor: Who starts it (its owner or an admin).
+            version_id: The version.
+            audit: Who acts, for the audit entry; default ``actor``.
 
         Raises:
             NotFoundError: No such version.
@@ -484,21 +600,23 @@ class AgentRegistry:
                 allowed from its state.
 
         """
+        context = _audit_of(actor, audit)
         version = self._owned_version(actor, version_id, "start")
         if version.deprecated:
             raise FailedPreconditionError(f"version {version.version!r} is deprecated")
         state = LifecycleState(version.lifecycle_state)
         if state in _RUNNING - {LifecycleState.DEPLOYING}:
-            return version
+            return self._walk(version, [], context, "agent.start")
         who = f"start requested by {actor.username!r}"
         self._check_path(version, [LifecycleState.DEPLOYING, LifecycleState.ONLINE])
         trial = self._trial(version)
         if not trial.ok:
             failed = f"tried in the sandbox: {trial.reason}"
-            self._walk(version, [(LifecycleState.DEPLOYING, who), (LifecycleState.ERROR, failed)])
+            path = [(LifecycleState.DEPLOYING, who), (LifecycleState.ERROR, failed)]
+            self._walk(version, path, context, "agent.start", error=failed)
             raise FailedPreconditionError(f"version {version.version!r}: {failed}")
         path = [(LifecycleState.DEPLOYING, who), (LifecycleState.ONLINE, "deployed: said ready")]
-        return self._walk(version, path)
+        return self._walk(version, path, context, "agent.start")
 
     def _trial(self, version: AgentVersionRow) -> StartTrial:
         """Start the version once in the sandbox uploads play in, and stop it."""
@@ -509,8 +627,18 @@ class AgentRegistry:
         finally:
             worker.close()
 
-    def stop(self, actor: UserRow, version_id: uuid.UUID) -> AgentVersionRow:
+    def stop(
+        self, actor: UserRow, version_id: uuid.UUID, *, audit: AuditContext | None = None
+    ) -> AgentVersionRow:
         """Take a version offline; a no-op when it already is.
+
+        The transition and the ``agent.stop`` audit entry commit together (the entry is
+        written for a no-op too).
+
+        Args:
+            actor: Who stops it (its owner or an admin).
+            version_id: The version.
+            audit: Who acts, for the audit entry; default ``actor``.
 
         Raises:
             NotFoundError: No such version.
@@ -518,11 +646,12 @@ class AgentRegistry:
             FailedPreconditionError: The transition is not allowed from its state.
 
         """
+        context = _audit_of(actor, audit)
         version = self._owned_version(actor, version_id, "stop")
         if version.lifecycle_state == LifecycleState.OFFLINE.value:
-            return version
+            return self._walk(version, [], context, "agent.stop")
         path = [(LifecycleState.OFFLINE, f"stop requested by {actor.username!r}")]
-        return self._walk(version, path)
+        return self._walk(version, path, context, "agent.stop")
 
     def transition(
         self,
@@ -531,8 +660,12 @@ class AgentRegistry:
         target: LifecycleState | str,
         *,
         reason: str,
+        audit: AuditContext | None = None,
     ) -> AgentVersionRow:
         """Move a version to ``target`` in one allowed step (maintenance, error, busy...).
+
+        The transition and its ``agent.transition`` audit entry (``to_state`` and
+        ``reason`` in its detail) commit together.
 
         Raises:
             InvalidArgumentError: ``target`` is not a lifecycle state.
@@ -547,7 +680,14 @@ class AgentRegistry:
             known = [state.value for state in LifecycleState]
             raise InvalidArgumentError(f"target {target!r} is not one of {known!r}") from None
         version = self._owned_version(actor, version_id, "change the lifecycle of")
-        return self._walk(version, [(goal, reason)])
+        return self._walk(
+            version,
+            [(goal, reason)],
+            _audit_of(actor, audit),
+            "agent.transition",
+            to_state=goal.value,
+            reason=reason,
+        )
 
     def _owned_version(self, actor: UserRow, version_id: uuid.UUID, what: str) -> AgentVersionRow:
         version = self.get_version(version_id)
@@ -555,16 +695,40 @@ class AgentRegistry:
         return version
 
     def _walk(
-        self, version: AgentVersionRow, path: list[tuple[LifecycleState, str]]
+        self,
+        version: AgentVersionRow,
+        path: list[tuple[LifecycleState, str]],
+        audit: AuditContext,
+        action: str,
+        **detail: str,
     ) -> AgentVersionRow:
+        """Walk ``path``, record the audit entry ``action``, commit once."""
         self._check_path(version, [target for target, _ in path])
-        for target, reason in path:
-            current = LifecycleState(version.lifecycle_state)
-            if target != current:
-                self._record(version, current, target, reason)
-                version.lifecycle_state = target.value
+        try:
+            for target, reason in path:
+                current = LifecycleState(version.lifecycle_state)
+                if target != current:
+                    self._record(version, current, target, reason)
+                    version.lifecycle_state = target.value
+            self._audit_version(audit, action, version, **detail)
+        except BaseException:
+            self.session.rollback()
+            raise
         self._commit(f"version {version.version!r}")
         return version
+
+    def _audit_version(
+        self, audit: AuditContext, action: str, version: AgentVersionRow, **detail: str
+    ) -> None:
+        audit.record(
+            self.session,
+            action,
+            "agent_version",
+            version.id,
+            agent_id=str(version.agent_id),
+            version=version.version,
+            **detail,
+        )
 
     @staticmethod
     def _check_path(version: AgentVersionRow, path: list[LifecycleState]) -> None:
@@ -607,11 +771,15 @@ class AgentRegistry:
         self.session.flush()
 
     def _commit(self, what: str) -> None:
+        """Commit the use case's one transaction; roll it back on any failure."""
         try:
             self.session.commit()
         except IntegrityError as exc:
             self.session.rollback()
             raise ConflictError(f"{what}: conflicts with existing data ({exc.orig})") from None
+        except BaseException:
+            self.session.rollback()
+            raise
 
 
 def _check_scenarios(manifest: AgentManifest, filename: str) -> None:
@@ -638,6 +806,11 @@ def _check_scenarios(manifest: AgentManifest, filename: str) -> None:
         )
 
 
+def _audit_of(actor: UserRow, audit: AuditContext | None) -> AuditContext:
+    """``audit``, or the acting user authenticated as a ``user`` when none is given."""
+    return audit if audit is not None else AuditContext(actor=actor, actor_kind="user")
+
+
 def _check_manager(actor: UserRow, what: str) -> None:
     if actor.disabled or actor.role not in _MANAGER_ROLES:
         raise PermissionDeniedError(f"user {actor.username!r} (role {actor.role!r}) may not {what}")
@@ -650,3 +823,16 @@ def _check_owner(actor: UserRow, agent: AgentRow, what: str) -> None:
             f"user {actor.username!r} may not {what} agent {agent.name!r}: "
             "only its owner or an admin may"
         )
+
+
+__all__ = [
+    "MAX_ARCHIVE_BYTES",
+    "MAX_PAGE_LIMIT",
+    "AgentLifecycleEventRow",
+    "AgentRegistry",
+    "AgentRow",
+    "AgentVersionRow",
+    "Page",
+    "SemVer",
+    "compare_semver",
+]

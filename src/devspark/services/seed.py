@@ -9,11 +9,11 @@ and does something only while the database has no user at all:
 * it registers every scenario of the default registry in ``scenarios`` (when that table
   is empty);
 * it creates a continuous ladder among bundled baselines of :data:`LADDER_SCENARIO`
-  through :func:`devspark.services.durable.create_tournament` and marks it
+  through :func:`devspark.services.tournaments.create_tournament` and marks it
   ``"running"``: the server's tournament runner resumes every running tournament when
   it starts, so the ladder plays as soon as the server is up;
 * it queues one short sample match per registered scenario (:data:`SAMPLE_AGENTS`,
-  built-in baselines) through :func:`devspark.services.durable.create_match`: the
+  built-in baselines) through :func:`devspark.services.matches.create_match`: the
   runner plays queued matches when it starts, and stores each one's replay, so the
   scenario gallery has a sample replay of every scenario on a fresh install.
 
@@ -35,8 +35,9 @@ from sqlalchemy.orm import Session
 from devspark.arena.agents import BUILTIN_PREFIX, builtin_names
 from devspark.scenarios import list_scenarios
 from devspark.services.accounts import Role, register
-from devspark.services.durable import TournamentParams, create_match, create_tournament
-from devspark.store.models import ScenarioRow, UserRow, utcnow
+from devspark.services.matches import create_match
+from devspark.services.tournaments import TournamentParams, create_tournament, start_tournament
+from devspark.store.models import ScenarioRow, UserRow
 
 __all__ = [
     "ADMIN_USERNAME",
@@ -143,9 +144,7 @@ def seed_if_empty(session: Session, *, hasher: PasswordHasher | None = None) -> 
         agents=agents,
         params=TournamentParams(agents=agents, rounds=LADDER_MATCHES, pace_s=LADDER_PACE_S),
     )
-    tournament.status = "running"
-    tournament.started_at = utcnow()
-    session.commit()
+    tournament = start_tournament(session, tournament.id)
     samples = _queue_samples(session, admin.id)
     return SeedReport(
         admin_id=admin.id,

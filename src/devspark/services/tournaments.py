@@ -1,8 +1,13 @@
-"""Tournament use cases: create one, start it, cancel it; and its stored parameters.
+"""Tournament use cases: create one, start it, cancel it, read them; its stored parameters.
 
 A tournament is a :class:`~devspark.store.models.TournamentRow` whose ``params`` hold
 everything needed to rebuild its format (:class:`TournamentParams`). Workers play it
-(:mod:`devspark.services.durable`); these functions only write rows.
+(:mod:`devspark.services.durable`); these functions only write and read rows.
+
+Each write use case (:func:`create_tournament`, :func:`start_tournament`, :func:`cancel`)
+is one transaction: it makes its change, records its audit entry through the
+:class:`~devspark.services.audit.AuditContext` it is given, and commits once; on any
+failure it rolls back and nothing of it is kept. Reads never write.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from devspark.arena.formats import TournamentFormat
@@ -24,12 +29,16 @@ from devspark.core.errors import (
     NotFoundError,
     did_you_mean,
 )
+from devspark.core.isolation import IsolationLevel
+from devspark.core.status import MatchStatus, TournamentStatus
 from devspark.rating.models import OpenSkillRatings
-from devspark.sandbox import IsolationLevel
 from devspark.scenarios.options import check_options
+from devspark.services.audit import SYSTEM, AuditContext
 from devspark.services.entrants import check_entrants
+from devspark.services.matches import list_matches, window
 from devspark.services.playing import ensure_scenario, scenario_for_work
-from devspark.store.models import MatchRow, TournamentRow, utcnow
+from devspark.services.transaction import in_transaction
+from devspark.store.models import MatchRow, RatingSnapshotRow, TournamentRow, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +110,9 @@ def create_tournament(
     agents: Sequence[str],
     params: TournamentParams | dict[str, Any] | None = None,
     seed: int = 0,
+    audit: AuditContext = SYSTEM,
 ) -> TournamentRow:
-    """Persist a tournament with status ``"created"`` (commits).
+    """Persist a tournament with status ``"created"`` and its audit entry (one commit).
 
     Args:
         session: Database session.
@@ -114,6 +124,8 @@ def create_tournament(
             or its JSON form (:meth:`TournamentParams.to_json`, ``agents`` optional);
             ``None``: the defaults.
         seed: The format's seed.
+        audit: Who creates it; its ``tournament.create`` entry commits with the row
+            (default: the platform itself).
 
     Returns:
         The committed row.
@@ -137,28 +149,41 @@ def create_tournament(
         base = params or TournamentParams(agents=())
     if base.pace_s < 0:
         raise InvalidArgumentError(f"pace_s={base.pace_s!r} must not be negative")
-    stored = replace(
-        base,
-        options=check_options(cls, base.options),
-        agents=tuple(check_entrants(session, agents, base.isolation, cls.full_id)),
-        baselines=tuple(
-            check_entrants(session, base.baselines, base.isolation, cls.full_id, "baselines")
-        ),
-    )
-    fmt = build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
-    stored = replace(stored, planned=planned_matches(fmt))
-    ensure_scenario(session, cls.full_id)
-    row = TournamentRow(
-        owner_id=owner_id,
-        scenario_id=cls.full_id,
-        format=format,
-        params=stored.to_json(),
-        seed=seed,
-        status="created",
-    )
-    session.add(row)
-    session.commit()
-    return row
+
+    def change() -> TournamentRow:
+        stored = replace(
+            base,
+            options=check_options(cls, base.options),
+            agents=tuple(check_entrants(session, agents, base.isolation, cls.full_id)),
+            baselines=tuple(
+                check_entrants(session, base.baselines, base.isolation, cls.full_id, "baselines")
+            ),
+        )
+        fmt = build(format, stored, seed, OpenSkillRatings())  # refuse bad arguments now
+        stored = replace(stored, planned=planned_matches(fmt))
+        ensure_scenario(session, cls.full_id)
+        row = TournamentRow(
+            owner_id=owner_id,
+            scenario_id=cls.full_id,
+            format=format,
+            params=stored.to_json(),
+            seed=seed,
+            status=TournamentStatus.CREATED.value,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            "tournament.create",
+            "tournament",
+            row.id,
+            scenario=row.scenario_id,
+            format=row.format,
+            agents=list(agents),
+        )
+        return row
+
+    return in_transaction(session, change)
 
 
 def planned_of(row: TournamentRow) -> int | None:
@@ -180,29 +205,82 @@ def _planned(
         return None
 
 
-def cancel(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
-    """Cancel a tournament; its runner stops before the next match (commits).
+def start_tournament(
+    session: Session, tournament_id: uuid.UUID, audit: AuditContext = SYSTEM
+) -> TournamentRow:
+    """Mark a ``created`` tournament ``running`` with its audit entry (one commit).
+
+    It is committed before anything plays it, so a server stopped before a worker
+    picked it up still finds it ``running``.
+
+    Args:
+        session: Database session.
+        tournament_id: The tournament to start.
+        audit: Who starts it (its ``tournament.start`` entry).
+
+    Returns:
+        The committed row.
+
+    Raises:
+        NotFoundError: No such tournament.
+        FailedPreconditionError: It is not ``created``.
+
+    """
+
+    def change() -> TournamentRow:
+        row = get_tournament(session, tournament_id)
+        if row.status != TournamentStatus.CREATED:
+            raise FailedPreconditionError(
+                f"tournament {tournament_id} is {row.status!r}; only a 'created' one can start"
+            )
+        row.status = TournamentStatus.RUNNING.value
+        row.started_at = utcnow()
+        audit.record(session, "tournament.start", "tournament", row.id)
+        return row
+
+    return in_transaction(session, change)
+
+
+def cancel(
+    session: Session, tournament_id: uuid.UUID, audit: AuditContext = SYSTEM
+) -> TournamentRow:
+    """Cancel a tournament with its audit entry (one commit); its runner stops.
 
     Its matches still queued end ``cancelled`` in the same transaction; the one in
-    progress, if any, finishes.
+    progress, if any, finishes. Cancelling a cancelled tournament changes nothing but
+    is still recorded.
+
+    Args:
+        session: Database session.
+        tournament_id: The tournament to cancel.
+        audit: Who cancels it (its ``tournament.cancel`` entry, with ``previous``: the
+            status it had).
+
+    Returns:
+        The committed row.
 
     Raises:
         NotFoundError: No such tournament.
         FailedPreconditionError: It has already finished or failed.
 
     """
-    row = get_tournament(session, tournament_id)
-    if row.status in ("finished", "failed"):
-        raise FailedPreconditionError(
-            f"tournament {tournament_id} has already {row.status}"
-            + (f": {row.error}" if row.error else "")
-        )
-    if row.status != "cancelled":
-        row.status = "cancelled"
-        row.finished_at = utcnow()
-        end_queued(session, tournament_id)  # what never started ends with it
-        session.commit()
-    return row
+
+    def change() -> TournamentRow:
+        row = get_tournament(session, tournament_id)
+        previous = row.status
+        if previous in (TournamentStatus.FINISHED, TournamentStatus.FAILED):
+            raise FailedPreconditionError(
+                f"tournament {tournament_id} has already {previous}"
+                + (f": {row.error}" if row.error else "")
+            )
+        if previous != TournamentStatus.CANCELLED:
+            row.status = TournamentStatus.CANCELLED.value
+            row.finished_at = utcnow()
+            end_queued(session, tournament_id)  # what never started ends with it
+        audit.record(session, "tournament.cancel", "tournament", row.id, previous=previous)
+        return row
+
+    return in_transaction(session, change)
 
 
 def end_queued(session: Session, tournament_id: uuid.UUID) -> None:
@@ -214,8 +292,8 @@ def end_queued(session: Session, tournament_id: uuid.UUID) -> None:
     ended_at = select(TournamentRow.finished_at).where(TournamentRow.id == tournament_id)
     session.execute(
         update(MatchRow)
-        .where(MatchRow.tournament_id == tournament_id, MatchRow.status == "queued")
-        .values(status="cancelled", finished_at=ended_at.scalar_subquery())
+        .where(MatchRow.tournament_id == tournament_id, MatchRow.status == MatchStatus.QUEUED)
+        .values(status=MatchStatus.CANCELLED.value, finished_at=ended_at.scalar_subquery())
         .execution_options(synchronize_session=False)
     )
 
@@ -231,6 +309,93 @@ def get_tournament(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
     if row is None:
         raise NotFoundError(f"tournament {tournament_id} does not exist")
     return row
+
+
+def list_tournaments(
+    session: Session,
+    *,
+    status: str | None = None,
+    owner_id: uuid.UUID | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[TournamentRow], int]:
+    """One window of the tournaments, newest first, and how many match in all.
+
+    Args:
+        session: Database session.
+        status: Only tournaments in this status.
+        owner_id: Only this user's.
+        offset: Index of the first row returned.
+        limit: The most rows returned.
+
+    Returns:
+        The rows of the window and the total count of the filtered listing.
+
+    """
+    query = select(TournamentRow)
+    if status is not None:
+        query = query.where(TournamentRow.status == status)
+    if owner_id is not None:
+        query = query.where(TournamentRow.owner_id == owner_id)
+    order = (TournamentRow.created_at.desc(), TournamentRow.id)
+    return window(session, query.order_by(*order), offset, limit)
+
+
+def match_counts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """How many matches each tournament of ``ids`` has in each status (one query).
+
+    Returns:
+        For every id, ``{status: count}`` over the statuses it has matches in.
+
+    """
+    found: dict[uuid.UUID, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        rows = session.execute(
+            select(MatchRow.tournament_id, MatchRow.status, func.count())
+            .where(MatchRow.tournament_id.in_(list(ids)))
+            .group_by(MatchRow.tournament_id, MatchRow.status)
+        )
+        for tournament_id, status, count in rows:
+            if tournament_id is not None:
+                found[tournament_id][str(status)] = int(count)
+    return found
+
+
+def standings(session: Session, tournament_id: uuid.UUID) -> list[RatingSnapshotRow]:
+    """The final standings of a finished tournament, best first.
+
+    Raises:
+        NotFoundError: No such tournament.
+        FailedPreconditionError: It has not finished.
+
+    """
+    row = get_tournament(session, tournament_id)
+    if row.status != TournamentStatus.FINISHED:
+        raise FailedPreconditionError(
+            f"tournament {tournament_id} is {row.status!r}; standings exist once it finished"
+        )
+    return list(
+        session.scalars(
+            select(RatingSnapshotRow)
+            .where(RatingSnapshotRow.tournament_id == tournament_id)
+            .order_by(RatingSnapshotRow.rank, RatingSnapshotRow.rating.desc())
+        )
+    )
+
+
+def tournament_matches(
+    session: Session, tournament_id: uuid.UUID, *, offset: int = 0, limit: int = 50
+) -> tuple[list[MatchRow], int]:
+    """One window of a tournament's matches in the order they were written, and the total.
+
+    Raises:
+        NotFoundError: No such tournament.
+
+    """
+    get_tournament(session, tournament_id)
+    return list_matches(
+        session, tournament_id=tournament_id, offset=offset, limit=limit, oldest_first=True
+    )
 
 
 def build(
@@ -249,11 +414,19 @@ def build(
 
 
 __all__ = [
+    "FORMATS",
+    "RatingSnapshotRow",
     "TournamentParams",
+    "TournamentRow",
     "build",
     "cancel",
     "create_tournament",
     "end_queued",
     "get_tournament",
+    "list_tournaments",
+    "match_counts",
     "planned_of",
+    "standings",
+    "start_tournament",
+    "tournament_matches",
 ]

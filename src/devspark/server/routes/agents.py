@@ -11,10 +11,10 @@ Reads are public. Writes need an authenticated caller (:func:`current_actor`); t
 gate (:func:`devspark.services.accounts.can`) runs here, the owner rule runs again in the
 registry. Domain errors are never caught: the central handler maps them to statuses.
 
-Audit: :class:`~devspark.services.registry.AgentRegistry` commits each change itself, so
-the audit entry (:func:`devspark.services.audit.record`) is written right after, in a
-second commit on the same session. A failure between the two commits leaves a change
-without its audit entry; it is logged with the correlation id.
+Audit: each write calls one method of :class:`~devspark.services.registry.AgentRegistry`
+with the request's audit context (:func:`devspark.server.auditing.audit_context`); the
+method commits its change and its audit entry in one transaction, so a change is never
+kept without its entry.
 """
 
 from __future__ import annotations
@@ -23,24 +23,16 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from devspark.core.errors import (
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-)
-from devspark.server.auditing import audit_call
+from devspark.core.errors import InvalidArgumentError, PermissionDeniedError
+from devspark.server.auditing import audit_context
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
@@ -48,16 +40,20 @@ from devspark.server.auth import (
     optional_actor,
     require_key_scope,
 )
-from devspark.server.deps import get_session
+from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params, paginate
 from devspark.services.accounts import Action, can
 from devspark.services.entrants import REGISTRY_PREFIX
-from devspark.services.registry import MAX_PAGE_LIMIT, AgentRegistry, SemVer
+from devspark.services.registry import (
+    MAX_ARCHIVE_BYTES,
+    MAX_PAGE_LIMIT,
+    AgentLifecycleEventRow,
+    AgentRegistry,
+    AgentRow,
+    AgentVersionRow,
+)
 from devspark.services.registry import Page as RegistryPage
-from devspark.store.archives import MAX_COMPRESSED_BYTES
-from devspark.store.artifacts import ArtifactStore
-from devspark.store.models import AgentLifecycleEventRow, AgentRow, AgentVersionRow, UserRow
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +61,7 @@ router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
 T = TypeVar("T")
 
-MAX_UPLOAD_BYTES = MAX_COMPRESSED_BYTES
+MAX_UPLOAD_BYTES = MAX_ARCHIVE_BYTES
 """The largest upload the API reads (the archive as sent, before unpacking)."""
 
 WRITE_SCOPE = "agents:write"
@@ -148,11 +144,9 @@ class AgentPublic(BaseModel):
         )
 
 
-def _public_agents(session: Session, rows: Sequence[AgentRow]) -> list[AgentPublic]:
+def _public_agents(registry: AgentRegistry, rows: Sequence[AgentRow]) -> list[AgentPublic]:
     """Public views of ``rows``, their owners' names read in one query."""
-    ids = {row.owner_id for row in rows}
-    query = select(UserRow.id, UserRow.username).where(UserRow.id.in_(ids))
-    names = {user_id: name for user_id, name in session.execute(query)} if ids else {}
+    names = registry.owner_names(rows)
     return [AgentPublic.from_row(row, names.get(row.owner_id, "?")) for row in rows]
 
 
@@ -210,13 +204,9 @@ class LifecycleEventPublic(BaseModel):
 # --------------------------------------------------------------------------- dependencies
 
 
-def get_registry(
-    request: Request, session: Annotated[Session, Depends(get_session)]
-) -> AgentRegistry:
+def get_registry(request: Request, session: SessionDep) -> AgentRegistry:
     """The agent registry on the request's session and the app's artifact store."""
-    artifacts: ArtifactStore = request.app.state.artifacts
-    workdir: Path = request.app.state.workdir
-    return AgentRegistry(session, artifacts, workdir)
+    return AgentRegistry(session, request.app.state.artifacts, request.app.state.workdir)
 
 
 def upload_limit() -> int:
@@ -254,32 +244,6 @@ def _window(
         offset += len(page.items)
         if remaining <= 0 or not page.items or offset >= page.total:
             return items, page.total
-
-
-def _version_of(
-    registry: AgentRegistry, agent_id: uuid.UUID, version_id: uuid.UUID
-) -> AgentVersionRow:
-    version = registry.get_version(version_id)
-    if version.agent_id != agent_id:
-        raise NotFoundError(
-            f"version_id {str(version_id)!r}: no such version of agent_id {str(agent_id)!r}"
-        )
-    return version
-
-
-def _target_version(
-    registry: AgentRegistry, agent: AgentRow, version_id: uuid.UUID | None
-) -> AgentVersionRow:
-    if version_id is not None:
-        return _version_of(registry, agent.id, version_id)
-    versions, _ = _window(
-        lambda offset, limit: registry.list_versions(agent.id, offset=offset, limit=limit),
-        PageParams(offset=0, limit=1 << 30),
-    )
-    live = [version for version in versions if not version.deprecated]
-    if not live:
-        raise FailedPreconditionError(f"agent {agent.name!r} has no version that is not deprecated")
-    return max(live, key=lambda version: SemVer.parse(version.version))
 
 
 async def archive_upload(request: Request, actor: Writer) -> AsyncIterator[UploadFile]:
@@ -366,17 +330,7 @@ def publish(
     """
     _authorize(actor, Action.CREATE, "publish")
     data, filename = _read_upload(file, limit)
-    version = registry.publish(actor.user, data, filename)
-    audit_call(
-        request,
-        registry.session,
-        actor,
-        "agent.publish",
-        "agent_version",
-        version.id,
-        agent_id=str(version.agent_id),
-        version=version.version,
-    )
+    version = registry.publish(actor.user, data, filename, audit=audit_context(request, actor))
     return AgentVersionPublic.from_row(version)
 
 
@@ -398,16 +352,8 @@ def publish_version(
     """Upload a new version of ``agent_id`` (its owner or an admin only)."""
     _authorize(actor, Action.UPDATE, "publish versions of", registry.get_agent(agent_id))
     data, filename = _read_upload(file, limit)
-    version = registry.publish(actor.user, data, filename, agent_id=agent_id)
-    audit_call(
-        request,
-        registry.session,
-        actor,
-        "agent.publish",
-        "agent_version",
-        version.id,
-        agent_id=str(agent_id),
-        version=version.version,
+    version = registry.publish(
+        actor.user, data, filename, agent_id=agent_id, audit=audit_context(request, actor)
     )
     return AgentVersionPublic.from_row(version)
 
@@ -425,7 +371,7 @@ def list_agents(
         lambda offset, limit: registry.list_agents(owner_id, offset=offset, limit=limit), params
     )
     return Page[AgentPublic](
-        items=_public_agents(registry.session, rows),
+        items=_public_agents(registry, rows),
         total=total,
         offset=params.offset,
         limit=params.limit,
@@ -437,7 +383,7 @@ def list_agents(
 )
 def get_agent(agent_id: AgentId, registry: Registry) -> AgentPublic:
     """One agent; 404 when it does not exist or was deleted."""
-    return _public_agents(registry.session, [registry.get_agent(agent_id)])[0]
+    return _public_agents(registry, [registry.get_agent(agent_id)])[0]
 
 
 @router.delete(
@@ -448,8 +394,7 @@ def delete_agent(
 ) -> Response:
     """Soft-delete an agent; refused (409) when a version has played or is running."""
     _authorize(actor, Action.DELETE, "delete", registry.get_agent(agent_id))
-    registry.delete_agent(actor.user, agent_id)
-    audit_call(request, registry.session, actor, "agent.delete", "agent", agent_id)
+    registry.delete_agent(actor.user, agent_id, audit=audit_context(request, actor))
     return Response(status_code=204)
 
 
@@ -482,7 +427,7 @@ def list_versions(
 )
 def get_version(agent_id: AgentId, version_id: VersionId, registry: Registry) -> AgentVersionPublic:
     """One version of an agent."""
-    return AgentVersionPublic.from_row(_version_of(registry, agent_id, version_id))
+    return AgentVersionPublic.from_row(registry.version_of(agent_id, version_id))
 
 
 @router.get(
@@ -497,7 +442,7 @@ def get_version(agent_id: AgentId, version_id: VersionId, registry: Registry) ->
 )
 def download(agent_id: AgentId, version_id: VersionId, registry: Registry) -> Response:
     """The archive bytes exactly as uploaded, as an attachment."""
-    version = _version_of(registry, agent_id, version_id)
+    version = registry.version_of(agent_id, version_id)
     agent = registry.get_agent(agent_id)
     data = registry.download(version_id)
     is_zip = data.startswith(b"PK")
@@ -520,7 +465,7 @@ def list_events(
     agent_id: AgentId, version_id: VersionId, registry: Registry, params: Window
 ) -> Page[LifecycleEventPublic]:
     """Every lifecycle transition of a version, oldest first."""
-    _version_of(registry, agent_id, version_id)
+    registry.version_of(agent_id, version_id)
     events = [LifecycleEventPublic.from_row(row) for row in registry.list_events(version_id)]
     return paginate(events, params)
 
@@ -535,18 +480,8 @@ def deprecate(
 ) -> AgentVersionPublic:
     """Flag a version as deprecated; it stays listed and downloadable but cannot start."""
     _authorize(actor, Action.UPDATE, "deprecate versions of", registry.get_agent(agent_id))
-    _version_of(registry, agent_id, version_id)
-    version = registry.deprecate(actor.user, version_id)
-    audit_call(
-        request,
-        registry.session,
-        actor,
-        "agent.deprecate",
-        "agent_version",
-        version_id,
-        agent_id=str(agent_id),
-        version=version.version,
-    )
+    registry.version_of(agent_id, version_id)
+    version = registry.deprecate(actor.user, version_id, audit=audit_context(request, actor))
     return AgentVersionPublic.from_row(version)
 
 
@@ -561,19 +496,8 @@ def delete_version(
 ) -> Response:
     """Delete a version that never played and is not running, with its archive."""
     _authorize(actor, Action.DELETE, "delete versions of", registry.get_agent(agent_id))
-    version = _version_of(registry, agent_id, version_id)
-    number = version.version
-    registry.delete_version(actor.user, version_id)
-    audit_call(
-        request,
-        registry.session,
-        actor,
-        "agent.version_delete",
-        "agent_version",
-        version_id,
-        agent_id=str(agent_id),
-        version=number,
-    )
+    registry.version_of(agent_id, version_id)
+    registry.delete_version(actor.user, version_id, audit=audit_context(request, actor))
     return Response(status_code=204)
 
 
@@ -618,17 +542,7 @@ def _run_lifecycle(
     """Start or stop the target version of an agent, with the checks and the audit entry."""
     agent = registry.get_agent(agent_id)
     _authorize(actor, Action.UPDATE, operation, agent)
-    target = _target_version(registry, agent, version_id).id
+    target = registry.target_version(agent.id, version_id).id
     change = registry.start if operation == "start" else registry.stop
-    version = change(actor.user, target)
-    audit_call(
-        request,
-        registry.session,
-        actor,
-        f"agent.{operation}",
-        "agent_version",
-        version.id,
-        agent_id=str(agent_id),
-        version=version.version,
-    )
+    version = change(actor.user, target, audit=audit_context(request, actor))
     return AgentVersionPublic.from_row(version)

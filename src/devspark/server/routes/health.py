@@ -8,10 +8,9 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from devspark.server.errors import ErrorBody, error_response
+from devspark.services.health import database_problem
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +37,8 @@ async def healthz() -> HealthStatus:
 )
 def readyz(request: Request) -> HealthStatus | JSONResponse:
     """The server can do work: the database answers ``SELECT 1``."""
-    engine: Engine = request.app.state.engine
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        logger.warning("readiness check failed: %s", exc)
+    problem = database_problem(request.app.state.engine)
+    if problem is not None:
+        logger.warning("readiness check failed: %s", problem)
         return error_response(request, 503, "unavailable", "database is not reachable")
     return HealthStatus()

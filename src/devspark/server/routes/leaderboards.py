@@ -20,24 +20,25 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from devspark.scenarios import resolve
 from devspark.server.auth import optional_actor
 from devspark.server.cache import TtlCache
-from devspark.server.deps import get_session
+from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE
 from devspark.server.pagination import Page, PageParams, page_params, paginate
-from devspark.services.leaderboards import PlatformBoards, head_to_head
-from devspark.store.models import RatingSnapshotRow
+from devspark.services.leaderboards import (
+    PlatformBoards,
+    RatingSnapshotRow,
+    head_to_head,
+    latest_snapshots,
+)
 
 router = APIRouter(prefix="/api/v1/leaderboards", tags=["leaderboards"])
 
 _PUBLIC = [Depends(optional_actor)]
 _TOURNAMENT_ID = "4b0c9e2a-1f3d-4e5a-8b6c-7d8e9f0a1b2c"
-SessionDep = Annotated[Session, Depends(get_session)]
 Window = Annotated[PageParams, Depends(page_params)]
 
 _LEADER_EXAMPLE: dict[str, Any] = {
@@ -251,25 +252,13 @@ async def leaderboard(
     cache = _cache(request)
     body = cache.get(key)
     if body is None:
-        factory: sessionmaker[Session] = request.app.state.session_factory
-        body = await run_in_threadpool(_snapshot_page, factory, scenario_id, params)
+        body = await run_in_threadpool(_snapshot_page, request, scenario_id, params)
         cache.put(key, body)
     return Response(body, media_type="application/json")
 
 
-def _snapshot_page(
-    factory: sessionmaker[Session], scenario_id: str | None, params: PageParams
-) -> bytes:
-    query = select(RatingSnapshotRow)
-    if scenario_id is not None:
-        query = query.where(RatingSnapshotRow.scenario_id == scenario_id)
-    latest: dict[tuple[str | None, str], RatingSnapshotRow] = {}
-    with factory() as session:
-        for snap in session.scalars(
-            query.order_by(RatingSnapshotRow.taken_at.desc(), RatingSnapshotRow.id)
-        ):
-            latest.setdefault((snap.scenario_id, snap.agent_ref), snap)
-    ordered = sorted(latest.values(), key=lambda s: (s.scenario_id or "", -s.rating, s.agent_ref))
+def _snapshot_page(request: Request, scenario_id: str | None, params: PageParams) -> bytes:
+    ordered = latest_snapshots(request.app.state.session_factory, scenario_id)
     page = paginate([LeaderboardEntry.from_row(s) for s in ordered], params)
     return page.model_dump_json().encode()
 

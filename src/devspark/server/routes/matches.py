@@ -1,8 +1,9 @@
 """Matches over HTTP: start one, list them, read one and its replay.
 
 ``POST /api/v1/matches`` persists a match of its own (``queued``) and hands it to the
-server's background runner, which plays it sandboxed, records its replay into the
-artifact store and publishes each step on the live topic ``match:<id>``. Tournament
+first worker that claims it (``devspark worker``, or the one a server embeds), which
+plays it sandboxed, records its replay into the artifact store and publishes each step
+on the live topic ``match:<id>``. Tournament
 matches are listed here too (``tournament_id`` filters them).
 
 Reads are public. Starting a match needs the ``user`` role (create), the ``agent`` role
@@ -24,14 +25,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
 
-from devspark.core.errors import NotFoundError, PermissionDeniedError
+from devspark.core.errors import PermissionDeniedError
+from devspark.core.isolation import IsolationLevel
 from devspark.core.status import MATCH_STATUSES
-from devspark.sandbox import IsolationLevel
-from devspark.scenarios import resolve
-from devspark.server.auditing import audit_call
+from devspark.server.auditing import audit_context
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
@@ -39,14 +37,12 @@ from devspark.server.auth import (
     optional_actor,
     require_key_scope,
 )
-from devspark.server.deps import get_session
+from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
-from devspark.server.runner import TournamentRunner
+from devspark.services import matches
 from devspark.services.accounts import Action, can
-from devspark.services.durable import create_match
-from devspark.store.artifacts import ArtifactStore
-from devspark.store.models import MatchResultRow, MatchRow
+from devspark.services.matches import MatchResultRow, MatchRow
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +213,6 @@ class MatchCreate(BaseModel):
     )
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
 Writer = Annotated[Actor, Depends(current_actor)]
 Window = Annotated[PageParams, Depends(page_params)]
 MatchId = Annotated[uuid.UUID, PathParam(description="Match id.")]
@@ -240,24 +235,10 @@ _REPLAY_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def with_results(session: Session, rows: list[MatchRow]) -> list[MatchPublic]:
+def with_results(session: SessionDep, rows: list[MatchRow]) -> list[MatchPublic]:
     """The public views of ``rows``, their results read in one query."""
-    results: dict[uuid.UUID, list[MatchResultRow]] = {row.id: [] for row in rows}
-    if rows:
-        for result in session.scalars(
-            select(MatchResultRow)
-            .where(MatchResultRow.match_id.in_(list(results)))
-            .order_by(MatchResultRow.seat)
-        ):
-            results[result.match_id].append(result)
+    results = matches.results_of(session, rows)
     return [MatchPublic.from_row(row, results[row.id]) for row in rows]
-
-
-def _match(session: Session, match_id: uuid.UUID) -> MatchRow:
-    row = session.get(MatchRow, match_id)
-    if row is None:
-        raise NotFoundError(f"match_id {str(match_id)!r}: no such match")
-    return row
 
 
 @router.post("", status_code=201, summary="Start a match", responses=_CREATE_RESPONSES)
@@ -278,8 +259,7 @@ def start_match(
         raise PermissionDeniedError(
             f"user {actor.user.username!r} (role {actor.role.value!r}) may not start matches"
         )
-    runner: TournamentRunner | None = getattr(request.app.state, "runner", None)
-    row = create_match(
+    row = matches.create_match(
         session,
         owner_id=actor.user.id,
         scenario=body.scenario,
@@ -287,19 +267,8 @@ def start_match(
         seed=body.seed,
         options=dict(body.options),
         isolation=body.isolation,
+        audit=audit_context(request, actor),
     )
-    audit_call(
-        request,
-        session,
-        actor,
-        "match.create",
-        "match",
-        row.id,
-        scenario=row.scenario_id,
-        agents=list(body.agents),
-    )
-    if runner is not None:
-        runner.submit_match(row.id)
     return MatchPublic.from_row(row, [])
 
 
@@ -323,26 +292,14 @@ def list_matches(
     ] = None,
 ) -> Page[MatchPublic]:
     """Matches, newest first, with their results."""
-    query = select(MatchRow)
-    if scenario is not None:
-        query = query.where(MatchRow.scenario_id == resolve(scenario).full_id)
-    if tournament_id is not None:
-        query = query.where(MatchRow.tournament_id == tournament_id)
-    if status is not None:
-        query = query.where(MatchRow.status == status)
-    if agent is not None:
-        query = query.where(
-            exists().where(
-                MatchResultRow.match_id == MatchRow.id, MatchResultRow.agent_ref == agent
-            )
-        )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(
-        session.scalars(
-            query.order_by(MatchRow.created_at.desc(), MatchRow.id)
-            .offset(params.offset)
-            .limit(params.limit)
-        )
+    rows, total = matches.list_matches(
+        session,
+        tournament_id=tournament_id,
+        agent=agent,
+        status=status,
+        scenario=scenario,
+        offset=params.offset,
+        limit=params.limit,
     )
     return Page[MatchPublic](
         items=with_results(session, rows), total=total, offset=params.offset, limit=params.limit
@@ -354,7 +311,7 @@ def list_matches(
 )
 def get_match(match_id: MatchId, session: SessionDep) -> MatchPublic:
     """One match: spec, status and per-seat results."""
-    return with_results(session, [_match(session, match_id)])[0]
+    return with_results(session, [matches.get_match(session, match_id)])[0]
 
 
 @router.get(
@@ -369,16 +326,7 @@ def get_replay(request: Request, match_id: MatchId, session: SessionDep) -> Resp
 
     Served gzip-encoded to clients that accept it (replays compress ~15x).
     """
-    row = _match(session, match_id)
-    if row.replay_ref is None:
-        raise NotFoundError(
-            f"match {match_id} has no replay"
-            + ("" if row.status == "finished" else f" yet (it is {row.status!r})")
-        )
-    artifacts: ArtifactStore = request.app.state.artifacts
-    if not artifacts.exists(row.replay_ref):
-        raise NotFoundError(f"match {match_id}: replay {row.replay_ref} is missing from storage")
-    data = artifacts.read_bytes(row.replay_ref)
+    data = matches.replay_bytes(session, request.app.state.artifacts, match_id)
     headers = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"}
     if "gzip" in request.headers.get("accept-encoding", ""):
         headers["Content-Encoding"] = "gzip"

@@ -4,15 +4,16 @@
 list, status with match counts, standings and matches (the match views of
 :mod:`devspark.server.routes.matches`).
 
-Tournaments are persisted by :mod:`devspark.services.durable` and played by the app's
-:class:`~devspark.server.runner.TournamentRunner` (``app.state.runner``). ``start`` marks
-the tournament ``running`` and commits before queueing it, so a server killed before
-the runner picked it up still resumes it on its next start.
+Each route parses the request, calls one use case of :mod:`devspark.services.tournaments`
+and renders its answer; the use case commits its change together with its audit entry.
+Tournaments are played by workers (``devspark worker`` processes, or the one a server
+embeds): ``start`` marks the tournament ``running`` and commits; a worker then queues
+its rounds and plays them, so nothing is lost if any process dies in between.
 
 Entrants are ``builtin:NAME`` or started uploaded versions, ``agent:USER/NAME[@VERSION]``
 (pinned to a version when the tournament is created; see
-:mod:`devspark.services.entrants`). The runner unpacks uploaded versions from the
-artifact store and plays them sandboxed.
+:mod:`devspark.services.entrants`). Workers unpack uploaded versions from the
+artifact store and play them sandboxed.
 
 Reads are public; writes need credentials, and API keys need the ``tournaments:write``
 scope. Each write is audited with the request's correlation id.
@@ -28,18 +29,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from devspark.arena.tournament import FORMATS
 from devspark.core.errors import (
-    FailedPreconditionError,
     InvalidArgumentError,
-    NotFoundError,
     PermissionDeniedError,
 )
-from devspark.sandbox import IsolationLevel
-from devspark.server.auditing import audit_call
+from devspark.core.isolation import IsolationLevel
+from devspark.core.status import TOURNAMENT_STATUSES
+from devspark.server.auditing import audit_context
 from devspark.server.auth import (
     AUTH_RESPONSES,
     Actor,
@@ -47,19 +44,18 @@ from devspark.server.auth import (
     optional_actor,
     require_key_scope,
 )
-from devspark.server.deps import get_session
+from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params, paginate
 from devspark.server.routes.matches import MatchPublic, with_results
-from devspark.server.runner import TournamentRunner
+from devspark.services import tournaments
 from devspark.services.accounts import Action, can
-from devspark.services.durable import TournamentParams, cancel, create_tournament, planned_of
-from devspark.store.models import (
-    TOURNAMENT_STATUSES,
-    MatchRow,
+from devspark.services.tournaments import (
+    FORMATS,
     RatingSnapshotRow,
+    TournamentParams,
     TournamentRow,
-    utcnow,
+    planned_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -307,24 +303,9 @@ class StandingPublic(BaseModel):
 
 # --------------------------------------------------------------------------- helpers
 
-SessionDep = Annotated[Session, Depends(get_session)]
 Writer = Annotated[Actor, Depends(current_actor)]
 Window = Annotated[PageParams, Depends(page_params)]
 TournamentId = Annotated[uuid.UUID, PathParam(description="Tournament id.")]
-
-
-def _runner(request: Request) -> TournamentRunner:
-    runner: TournamentRunner | None = getattr(request.app.state, "runner", None)
-    if runner is None:
-        raise FailedPreconditionError("the tournament runner is not running on this server")
-    return runner
-
-
-def _tournament(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
-    row = session.get(TournamentRow, tournament_id)
-    if row is None:
-        raise NotFoundError(f"tournament_id {str(tournament_id)!r}: no such tournament")
-    return row
 
 
 def _authorize(actor: Actor, action: Action, what: str, row: TournamentRow | None = None) -> None:
@@ -343,32 +324,20 @@ def _check_duplicates(agents: list[str]) -> None:
         raise InvalidArgumentError(f"agents={agents!r}: an agent is listed twice")
 
 
-def _counts(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, MatchCounts]:
-    found: dict[uuid.UUID, dict[str, int]] = {i: {} for i in ids}
-    if ids:
-        rows = session.execute(
-            select(MatchRow.tournament_id, MatchRow.status, func.count())
-            .where(MatchRow.tournament_id.in_(ids))
-            .group_by(MatchRow.tournament_id, MatchRow.status)
-        )
-        for tournament_id, status, count in rows:
-            if tournament_id is not None:
-                found[tournament_id][str(status)] = int(count)
-    return {
-        i: MatchCounts(
-            queued=c.get("queued", 0),
-            running=c.get("running", 0),
-            finished=c.get("finished", 0),
-            failed=c.get("failed", 0),
-            cancelled=c.get("cancelled", 0),
-            total=sum(c.values()),
-        )
-        for i, c in found.items()
-    }
+def _counts(found: dict[str, int]) -> MatchCounts:
+    return MatchCounts(
+        queued=found.get("queued", 0),
+        running=found.get("running", 0),
+        finished=found.get("finished", 0),
+        failed=found.get("failed", 0),
+        cancelled=found.get("cancelled", 0),
+        total=sum(found.values()),
+    )
 
 
-def _public(session: Session, row: TournamentRow) -> TournamentPublic:
-    return TournamentPublic.from_row(row, _counts(session, [row.id])[row.id])
+def _public(session: SessionDep, row: TournamentRow) -> TournamentPublic:
+    counts = tournaments.match_counts(session, [row.id])[row.id]
+    return TournamentPublic.from_row(row, _counts(counts))
 
 
 # --------------------------------------------------------------------------- tournaments
@@ -388,7 +357,7 @@ def create(
         isolation=body.isolation,
         pace_s=body.pace_s,
     )
-    row = create_tournament(
+    row = tournaments.create_tournament(
         session,
         owner_id=actor.user.id,
         scenario=body.scenario,
@@ -396,17 +365,7 @@ def create(
         agents=body.agents,
         params=params,
         seed=body.seed,
-    )
-    audit_call(
-        request,
-        session,
-        actor,
-        "tournament.create",
-        "tournament",
-        row.id,
-        scenario=row.scenario_id,
-        format=row.format,
-        agents=list(body.agents),
+        audit=audit_context(request, actor),
     )
     return _public(session, row)
 
@@ -420,19 +379,9 @@ def create(
 def start(
     request: Request, tournament_id: TournamentId, session: SessionDep, actor: Writer
 ) -> TournamentPublic:
-    """Mark a `created` tournament `running` and queue it for the background runner."""
-    row = _tournament(session, tournament_id)
-    _authorize(actor, Action.UPDATE, "start", row)
-    runner = _runner(request)
-    if row.status != "created":
-        raise FailedPreconditionError(
-            f"tournament {tournament_id} is {row.status!r}; only a 'created' one can start"
-        )
-    row.status = "running"
-    row.started_at = utcnow()
-    session.commit()  # persisted before it is queued: a restart resumes it
-    audit_call(request, session, actor, "tournament.start", "tournament", row.id)
-    runner.submit(row.id)
+    """Mark a `created` tournament `running`: the workers queue and play its matches."""
+    _authorize(actor, Action.UPDATE, "start", tournaments.get_tournament(session, tournament_id))
+    row = tournaments.start_tournament(session, tournament_id, audit_context(request, actor))
     return _public(session, row)
 
 
@@ -440,14 +389,9 @@ def start(
 def cancel_tournament(
     request: Request, tournament_id: TournamentId, session: SessionDep, actor: Writer
 ) -> TournamentPublic:
-    """Cancel a tournament that has not finished; the runner stops before its next match."""
-    row = _tournament(session, tournament_id)
-    _authorize(actor, Action.UPDATE, "cancel", row)
-    previous = row.status
-    row = cancel(session, tournament_id)
-    audit_call(
-        request, session, actor, "tournament.cancel", "tournament", row.id, previous=previous
-    )
+    """Cancel a tournament that has not finished; no match of it starts after this answer."""
+    _authorize(actor, Action.UPDATE, "cancel", tournaments.get_tournament(session, tournament_id))
+    row = tournaments.cancel(session, tournament_id, audit_context(request, actor))
     return _public(session, row)
 
 
@@ -465,22 +409,12 @@ def list_tournaments(
     owner_id: Annotated[uuid.UUID | None, Query(description="Only this user's.")] = None,
 ) -> Page[TournamentPublic]:
     """Tournaments, newest first."""
-    query = select(TournamentRow)
-    if status is not None:
-        query = query.where(TournamentRow.status == status)
-    if owner_id is not None:
-        query = query.where(TournamentRow.owner_id == owner_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(
-        session.scalars(
-            query.order_by(TournamentRow.created_at.desc(), TournamentRow.id)
-            .offset(params.offset)
-            .limit(params.limit)
-        )
+    rows, total = tournaments.list_tournaments(
+        session, status=status, owner_id=owner_id, offset=params.offset, limit=params.limit
     )
-    counts = _counts(session, [row.id for row in rows])
+    counts = tournaments.match_counts(session, [row.id for row in rows])
     return Page[TournamentPublic](
-        items=[TournamentPublic.from_row(row, counts[row.id]) for row in rows],
+        items=[TournamentPublic.from_row(row, _counts(counts[row.id])) for row in rows],
         total=total,
         offset=params.offset,
         limit=params.limit,
@@ -495,7 +429,7 @@ def list_tournaments(
 )
 def get_tournament(tournament_id: TournamentId, session: SessionDep) -> TournamentPublic:
     """One tournament with its status and how many matches are queued, running, finished."""
-    return _public(session, _tournament(session, tournament_id))
+    return _public(session, tournaments.get_tournament(session, tournament_id))
 
 
 @router.get(
@@ -508,16 +442,7 @@ def standings(
     tournament_id: TournamentId, session: SessionDep, params: Window
 ) -> Page[StandingPublic]:
     """Final standings, best first; 409 until the tournament has finished."""
-    row = _tournament(session, tournament_id)
-    if row.status != "finished":
-        raise FailedPreconditionError(
-            f"tournament {tournament_id} is {row.status!r}; standings exist once it finished"
-        )
-    snapshots = session.scalars(
-        select(RatingSnapshotRow)
-        .where(RatingSnapshotRow.tournament_id == tournament_id)
-        .order_by(RatingSnapshotRow.rank, RatingSnapshotRow.rating.desc())
-    )
+    snapshots = tournaments.standings(session, tournament_id)
     return paginate([StandingPublic.from_row(s) for s in snapshots], params)
 
 
@@ -531,15 +456,8 @@ def tournament_matches(
     tournament_id: TournamentId, session: SessionDep, params: Window
 ) -> Page[MatchPublic]:
     """The tournament's matches in the order they were written (results included)."""
-    _tournament(session, tournament_id)
-    query = select(MatchRow).where(MatchRow.tournament_id == tournament_id)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = list(
-        session.scalars(
-            query.order_by(MatchRow.created_at, MatchRow.id)
-            .offset(params.offset)
-            .limit(params.limit)
-        )
+    rows, total = tournaments.tournament_matches(
+        session, tournament_id, offset=params.offset, limit=params.limit
     )
     return Page[MatchPublic](
         items=with_results(session, rows), total=total, offset=params.offset, limit=params.limit
