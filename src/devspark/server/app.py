@@ -52,10 +52,12 @@ from devspark.server.routes import (
     scenarios,
     tournaments,
     users,
+    workers,
     ws,
 )
 from devspark.server.routes import auth as auth_routes
 from devspark.server.settings import Settings
+from devspark.server.work_metrics import WorkCollector
 from devspark.services.accounts import DEFAULT_HASHER, TokenService, secret_key
 from devspark.services.live import LiveHub
 from devspark.services.live_bridge import RedisBridge
@@ -292,6 +294,7 @@ def create_app(
     app.state.workdir = settings.data_dir / "work" / "registry"
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
+    registry.register(WorkCollector(app.state))  # queue, durations, per worker: read at scrape
     install_log_redaction()  # ?token=... never reaches uvicorn's request log
     install_error_handlers(app)
     # Innermost: refused bodies (413) and NUL characters (422) before any route reads.
@@ -319,6 +322,7 @@ def create_app(
     app.include_router(tournaments.router)
     app.include_router(matches.router)
     app.include_router(leaderboards.router)
+    app.include_router(workers.router)
     app.include_router(ws.router)
 
     @app.get(
