@@ -17,6 +17,7 @@ const ROUTES = [
   [/^\/tournaments$/, 'tournaments'],
   [/^\/tournaments\/([^/]+)$/, 'tournament'],
   [/^\/scenarios$/, 'scenarios'],
+  [/^\/workers$/, 'workers'],
   [/^\/login$/, 'login'],
   [/^\/register$/, 'register'],
   [/^\/keys$/, 'keys'],
