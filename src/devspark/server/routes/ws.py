@@ -27,14 +27,12 @@ import contextlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import limits
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from limits.errors import StorageError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
@@ -47,10 +45,8 @@ from devspark.core.errors import (
 from devspark.server.auth import API_KEY_HEADER
 from devspark.server.ratelimit import RequestLimiter
 from devspark.server.settings import RATE_LIMIT_OFF, Settings
-from devspark.services import accounts
-from devspark.services.accounts import TokenService
+from devspark.services.identity import Identity, identify
 from devspark.services.live import LiveHub, Subscription, parse_topic
-from devspark.store.models import UserRow
 
 logger = logging.getLogger(__name__)
 
@@ -70,33 +66,10 @@ MAX_MESSAGE_CHARS = 4096
 """Longest client message accepted (a subscribe is under 100 characters)."""
 AUTH_TIMEOUT_S = 10.0
 """How long the server waits for the ``auth`` message when no credentials came along."""
-API_KEY_PREFIX = "dsk_"
 
 
-@dataclass(frozen=True, slots=True)
-class WsIdentity:
-    """Who opened the socket."""
-
-    username: str
-    role: str
-
-
-def _identify(factory: sessionmaker[Session], tokens: TokenService, credential: str) -> WsIdentity:
-    """Check a token or API key (blocking; run in a thread)."""
-    with factory() as session:
-        if credential.startswith(API_KEY_PREFIX):
-            identity = accounts.authenticate_api_key(session, credential)
-            session.commit()  # keep last_used_at
-            user = identity.user
-        else:
-            claims = tokens.check_access(session, credential)  # revoked logins too
-            found = session.get(UserRow, claims.user_id)
-            if found is None:
-                raise UnauthenticatedError("access token names an account that no longer exists")
-            user = found
-        if user.disabled:
-            raise PermissionDeniedError(f"account {user.username!r} is disabled")
-        return WsIdentity(username=user.username, role=str(user.role))
+WsIdentity = Identity
+"""Who opened the socket (the account a credential names)."""
 
 
 async def _error(websocket: WebSocket, code: str, message: str, **extra: Any) -> None:
@@ -200,7 +173,7 @@ async def _authenticate(websocket: WebSocket) -> WsIdentity | None:
     app = websocket.app
     try:
         return await run_in_threadpool(
-            _identify, app.state.session_factory, app.state.tokens, credential
+            identify, app.state.session_factory, app.state.tokens, credential
         )
     except UnauthenticatedError as exc:
         await _error(websocket, exc.code, str(exc))
