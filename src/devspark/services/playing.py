@@ -340,8 +340,8 @@ def store_result(
         logger.warning("match %s was not stored: its claim was lost", row.id)
         return False
     session.commit()
-    session.refresh(row)
     if playback.on_stored is not None:
+        session.refresh(row)  # the listener reads the stored row
         try:
             playback.on_stored(row, result)
         except Exception:  # a listener's failure is not the match's

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self, cast
 
-from sqlalchemy import CursorResult, Update, and_, func, or_, select, update
+from sqlalchemy import CursorResult, Select, Update, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import InvalidArgumentError
@@ -255,51 +255,98 @@ def claim_match(
     """
     started = utcnow()
     clock = _perf_ms()
-    now = utcnow()
-    ready = and_(
-        MatchRow.status == "queued",
-        or_(
-            MatchRow.tournament_id.is_(None),
-            and_(
-                TournamentRow.status == "running",
-                or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
-            ),
-        ),
-    )
-    if tournament_id is not None:
-        ready = and_(ready, MatchRow.tournament_id == tournament_id)
-    if match_id is not None:
-        ready = and_(ready, MatchRow.id == match_id)
-    turn = func.coalesce(TournamentRow.served_at, MatchRow.created_at)
-    candidate = session.execute(
-        select(MatchRow.id, MatchRow.tournament_id, TournamentRow.params)
-        .outerjoin(TournamentRow, TournamentRow.id == MatchRow.tournament_id)
-        .where(ready)
-        .order_by(turn, MatchRow.created_at, MatchRow.id)
-        .limit(1)
-    ).first()
-    if candidate is None:
+    found = _candidate(session, started, tournament_id, match_id)
+    if found is None:
         session.rollback()
         return None
-    first, owner, params = candidate
-    if owner is not None and not _serve(session, owner, params, now):
+    owner, params = found
+    if owner is not None and not _serve(session, owner, params, started):
         session.rollback()  # cancelled, or another worker started its paced match first
         return None
-    mine = first if match_id is not None else _pick(session, owner)
-    if mine is None:
-        session.rollback()
-        return None
-    marked = _execute(
-        session,
-        update(MatchRow)
-        .where(MatchRow.id == mine, MatchRow.status == "queued")
-        .values(status="running", worker_id=worker_id, started_at=started, error=None),
+    mine = (
+        MatchRow.id == match_id
+        if match_id is not None
+        else MatchRow.id == _next_queued(owner).scalar_subquery()
     )
-    if marked != 1:  # another thread of this worker took it (SQLite: no row locks)
+    claimed = session.scalar(
+        update(MatchRow)
+        .where(mine, MatchRow.status == "queued")
+        .values(status="running", worker_id=worker_id, started_at=started, error=None)
+        .returning(MatchRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed is None:  # taken meanwhile (on SQLite, by another thread of this worker)
         session.rollback()
         return None
     session.commit()
-    return Claim(match_id=mine, tournament_id=owner, claim_ms=_perf_ms() - clock)
+    return Claim(match_id=claimed, tournament_id=owner, claim_ms=_perf_ms() - clock)
+
+
+def _candidate(
+    session: Session,
+    now: datetime,
+    tournament_id: uuid.UUID | None,
+    match_id: uuid.UUID | None,
+) -> tuple[uuid.UUID | None, dict[str, Any] | None] | None:
+    """Whose turn it is: ``(tournament id or None, its params)``, or ``None`` for no work.
+
+    Two index lookups, never a scan of the queue: the oldest queued match of its own,
+    and the least recently served running tournament that has a queued match and is
+    not waiting for its pace. The earlier of the two goes first.
+    """
+    ready = and_(
+        TournamentRow.status == "running",
+        or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
+    )
+    queued = (
+        select(MatchRow.id)
+        .where(MatchRow.status == "queued", MatchRow.tournament_id == TournamentRow.id)
+        .exists()
+    )
+    if match_id is not None:
+        row = session.execute(
+            select(MatchRow.tournament_id, MatchRow.status).where(MatchRow.id == match_id)
+        ).first()
+        if row is None or row.status != "queued":
+            return None
+        if row.tournament_id is None:
+            return None, None
+        tournament_id = row.tournament_id
+    turn = func.coalesce(
+        TournamentRow.served_at, TournamentRow.started_at, TournamentRow.created_at
+    )
+    tournaments = select(TournamentRow.id, TournamentRow.params, turn).where(ready, queued)
+    if tournament_id is not None:
+        found = session.execute(tournaments.where(TournamentRow.id == tournament_id)).first()
+        return None if found is None else (found[0], found[1])
+    tournament = session.execute(tournaments.order_by(turn, TournamentRow.id).limit(1)).first()
+    own = session.scalar(
+        select(MatchRow.created_at)
+        .where(MatchRow.status == "queued", MatchRow.tournament_id.is_(None))
+        .order_by(MatchRow.created_at)
+        .limit(1)
+    )
+    if tournament is None:
+        return None if own is None else (None, None)
+    if own is not None and own < tournament[2]:
+        return None, None
+    return tournament[0], tournament[1]
+
+
+def _next_queued(tournament_id: uuid.UUID | None) -> Select[uuid.UUID]:
+    """The oldest queued match of a tournament (or of its own), locked, skipping locked ones."""
+    mine = (
+        MatchRow.tournament_id.is_(None)
+        if tournament_id is None
+        else MatchRow.tournament_id == tournament_id
+    )
+    return (
+        select(MatchRow.id)
+        .where(MatchRow.status == "queued", mine)
+        .order_by(MatchRow.created_at, MatchRow.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def _serve(
@@ -320,21 +367,6 @@ def _serve(
         ),
     )
     return served == 1
-
-
-def _pick(session: Session, tournament_id: uuid.UUID | None) -> uuid.UUID | None:
-    mine = (
-        MatchRow.tournament_id.is_(None)
-        if tournament_id is None
-        else MatchRow.tournament_id == tournament_id
-    )
-    return session.scalar(
-        select(MatchRow.id)
-        .where(mine, MatchRow.status == "queued")
-        .order_by(MatchRow.created_at, MatchRow.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
 
 
 def _execute(session: Session, statement: Update) -> int:

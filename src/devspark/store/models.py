@@ -280,6 +280,7 @@ class MatchRow(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", MATCH_STATUSES), name="status"),
         Index(None, "status", "created_at"),
+        Index("ix_matches_claim", "status", "tournament_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = _id()

@@ -43,6 +43,8 @@ def upgrade() -> None:
     with op.batch_alter_table("matches") as batch:
         batch.add_column(sa.Column("worker_id", sa.Uuid(), nullable=True))
         batch.create_index(batch.f("ix_matches_worker_id"), ["worker_id"])
+        # A claim's lookups: the oldest queued match of its own, or of one tournament.
+        batch.create_index("ix_matches_claim", ["status", "tournament_id", "created_at"])
         batch.create_foreign_key(
             batch.f("fk_matches_worker_id_workers"),
             "workers",
@@ -62,6 +64,7 @@ def downgrade() -> None:
         batch.drop_column("served_at")
     with op.batch_alter_table("matches") as batch:
         batch.drop_constraint(batch.f("fk_matches_worker_id_workers"), type_="foreignkey")
+        batch.drop_index("ix_matches_claim")
         batch.drop_index(batch.f("ix_matches_worker_id"))
         batch.drop_column("worker_id")
     op.drop_index(op.f("ix_workers_heartbeat_at"), table_name="workers")
