@@ -117,3 +117,96 @@ def test_agents_may_follow_one_agents_flag() -> None:
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert {row["agent"] for row in data["standings"]} == {"builtin:minimax", "builtin:random"}
     assert data["matches"] == 2
+
+
+def _folder_agent(tmp_path: Path, name: str) -> Path:
+    """A copy of the built-in random agent under another name, as a local folder."""
+    import shutil
+
+    from devspark.arena.agents import BUILTIN_DIR
+
+    folder = tmp_path / name
+    shutil.copytree(BUILTIN_DIR / "random", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = folder / "agent.toml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace('name = "random"', f'name = "{name}"'),
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.mark.integration
+def test_a_folder_agent_plays_as_a_local_upload_and_the_data_dir_keeps_it(tmp_path: Path) -> None:
+    from devspark.core.status import TournamentStatus
+    from devspark.services.local_play import read_tournament
+    from devspark.services.tournaments import list_tournaments
+    from devspark.store.db import make_engine, session_factory
+
+    folder = _folder_agent(tmp_path, "randy")
+    data = tmp_path / "data"
+    args = ["tournament", "run", "--scenario", "tictactoe", "--agents", "builtin:minimax"]
+    args += ["--agents", str(folder), "--rounds", "1", "--data-dir", str(data), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    agents = {row["agent"] for row in printed["standings"]}
+    assert agents == {"builtin:minimax", "agent:local/randy@1.0.0"}
+    assert printed["matches"] == 2
+
+    engine = make_engine(f"sqlite:///{data / 'devspark.db'}")
+    try:
+        with session_factory(engine)() as session:
+            rows, total = list_tournaments(session, offset=0, limit=10)
+            assert total == 1 and rows[0].status == TournamentStatus.FINISHED
+            assert read_tournament(session, rows[0].id).public() == printed
+    finally:
+        engine.dispose()
+
+    again = runner.invoke(app, args)  # the same content is entered again, not re-published
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout.strip().splitlines()[-1])["standings"] == printed["standings"]
+
+
+def test_folder_agents_cannot_play_trusted(tmp_path: Path) -> None:
+    folder = _folder_agent(tmp_path, "randy")
+    args = ["tournament", "run", "--scenario", "tictactoe", "--agents", "builtin:random"]
+    args += ["--agents", str(folder), "--isolation", "trusted"]
+    result = runner.invoke(app, args, standalone_mode=False)
+    message = str(result.exception)
+    assert "isolation='trusted'" in message and "sandbox" in message and str(folder) in message
+
+
+@pytest.mark.integration
+def test_standings_equal_those_of_the_in_memory_run(tmp_path: Path) -> None:
+    from devspark.arena.executors import make_executor
+    from devspark.arena.tournament import build_format, run_tournament
+    from devspark.core.isolation import IsolationLevel
+    from devspark.rating.models import OpenSkillRatings
+
+    ratings = OpenSkillRatings()
+    executor = make_executor(workers=2)
+    try:
+        memory = run_tournament(
+            build_format("swiss", AGENTS, seed=7, rounds=2, ratings=ratings),
+            "connect_four",
+            executor=executor,
+            ratings=ratings,
+            isolation=IsolationLevel.TRUSTED,
+            seed=7,
+        )
+    finally:
+        executor.close()
+    args = ["tournament", "run", "--scenario", "connect_four", "--format", "swiss", "--rounds", "2"]
+    args += ["--seed", "7", "--isolation", "trusted", "--workers", "2", "--json"]
+    args += ["--agents", ",".join(AGENTS), "--results", str(tmp_path / "r.json")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == memory.public()
+    written = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["outcomes"]
+
+    def played(agents: list[str], scores: list[float], statuses: list[str]) -> str:
+        return json.dumps([agents, scores, statuses])
+
+    assert sorted(played(o["agents"], o["scores"], o["statuses"]) for o in written) == sorted(
+        played(list(o.agents), list(o.scores), list(o.statuses)) for o in memory.outcomes
+    )

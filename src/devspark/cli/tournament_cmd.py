@@ -12,25 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from devspark.arena.executors import make_executor
-from devspark.arena.formats import Pairing
-from devspark.arena.tournament import (
-    FORMATS,
-    Tournament,
-    build_format,
-    planned_matches,
-    read_outcomes,
-    run_tournament,
-    scenario_domains,
-)
+from devspark.arena.tournament import FORMATS, Tournament, read_outcomes, scenario_domains
 from devspark.cli._tables import compact_table, name_column, print_table, value_column
 from devspark.cli.match_cmd import parse_options
 from devspark.core.errors import InvalidArgumentError
-from devspark.core.results import MatchResult
+from devspark.core.isolation import IsolationLevel
 from devspark.rating.leaderboard import LeaderRow, build_leaderboards
-from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
-from devspark.sandbox import IsolationLevel
+from devspark.services.local_play import play_local_tournament
 
 app = typer.Typer(help="Run tournaments between agents.", no_args_is_help=True)
 
@@ -69,9 +58,21 @@ def run(
     results: Annotated[
         Path | None, typer.Option(help="Write a results file for `devspark leaderboard`.")
     ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Keep the tournament's database here (serve it with `devspark serve "
+            "--data-dir DIR`); default: a temporary database, deleted afterwards.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Play a tournament; print standings with intervals (or one JSON object)."""
+    """Play a tournament; print standings with intervals (or one JSON object).
+
+    It is the server's use case, played here: the tournament is created, started and
+    played in a database of its own; agent folders enter as ``agent:local/NAME@VERSION``.
+    """
     stray = [arg for arg in ctx.args if arg.startswith("-")]
     if stray:
         raise InvalidArgumentError(f"unknown option(s): {' '.join(stray)}")
@@ -79,49 +80,41 @@ def run(
     options = parse_options(option or [])
     if difficulty is not None:
         options["difficulty"] = difficulty
-    ratings = OpenSkillRatings()
-    schedule = build_format(
-        tournament_format,
-        entrants,
-        seed=seed,
-        rounds=rounds,
-        baselines=_expand(baseline or []),
-        ratings=ratings,
-    )
-    executor = make_executor(workers=workers)
     console = Console(stderr=as_json)
-    total = planned_matches(schedule)  # at most that many for an elimination bracket
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    try:
-        with Progress(*columns, console=console, transient=as_json) as progress:
-            task = progress.add_task(f"{tournament_format} {scenario}", total=total)
+    with Progress(*columns, console=console, transient=as_json) as progress:
+        task = progress.add_task(f"{tournament_format} {scenario}", total=None)
 
-            def advance(pairing: Pairing, result: MatchResult) -> None:
-                progress.advance(task)
+        def advance(played: int, planned: int | None) -> None:
+            progress.update(task, completed=played, total=planned)
 
-            tournament = run_tournament(
-                schedule,
-                scenario,
-                executor=executor,
-                ratings=ratings,
-                options=options,
-                isolation=IsolationLevel.parse(isolation),
-                seed=seed,
-                on_result=advance,
-            )
-    finally:
-        executor.close()
+        local = play_local_tournament(
+            scenario=scenario,
+            format=tournament_format,
+            agents=entrants,
+            rounds=rounds,
+            baselines=_expand(baseline or []),
+            options=options,
+            isolation=IsolationLevel.parse(isolation),
+            seed=seed,
+            workers=workers,
+            data_dir=data_dir,
+            progress=advance,
+        )
+    tournament = local.tournament
     if results is not None:
         tournament.write(results)
     if as_json:
         typer.echo(json.dumps(tournament.public()))
         return
     print_table(Console(), standings_table(tournament))
+    if local.database_url is not None:
+        Console().print(f"tournament {local.tournament_id} kept in {data_dir}")
 
 
 def _expand(refs: list[str]) -> list[str]:

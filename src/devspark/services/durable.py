@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
@@ -54,7 +55,7 @@ from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
 from devspark.scenarios import resolve
 from devspark.services.failures import fail_tournament
-from devspark.services.playing import NO_PLAYBACK, Playback, play_claimed
+from devspark.services.playing import NO_PLAYBACK, Playback, Played, play_claimed
 from devspark.services.queue import (
     DEFAULT_LEASE_S,
     WorkerIdentity,
@@ -365,6 +366,7 @@ def run_tournament_durably(
     max_matches: int | None = None,
     worker: WorkerIdentity | None = None,
     lease_s: float = DEFAULT_LEASE_S,
+    on_played: Callable[[Played], None] | None = None,
 ) -> str:
     """Play (or resume) a tournament in this thread, committing every match.
 
@@ -385,6 +387,8 @@ def run_tournament_durably(
         worker: Who plays, as shown in the workers list (default: this process).
         lease_s: How long a silent worker keeps its claims; when nothing is free, the
             claims of workers silent for longer are given back and played here.
+        on_played: Called after each match this thread stored, finished or failed
+            (progress bars); not for a match whose claim was lost.
 
     Returns:
         The tournament's status afterwards: ``"finished"``, ``"cancelled"``,
@@ -427,8 +431,11 @@ def run_tournament_durably(
                     if _still_open(session, tournament_id) and not reap(session, lease_s):
                         _wait_for_pace(session, tournament_id)
                 continue
-            if play_claimed(session_factory, claim.match_id, worker_id, executor, playback).result:
+            done = play_claimed(session_factory, claim.match_id, worker_id, executor, playback)
+            if done.result:
                 played += 1
+            if on_played is not None and not done.lost:
+                on_played(done)
     finally:
         with session_factory() as session:
             retire_worker(session, worker_id, played=played)
