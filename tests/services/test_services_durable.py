@@ -1,4 +1,10 @@
-"""Durable tournaments: persisted before they run, resumed after a SIGKILL, on both databases."""
+"""Durable tournaments on the work queue: resumed after a SIGKILL, sliced, cancelled, failed.
+
+Every test runs on SQLite and on PostgreSQL. A tournament is played with the steps a
+worker takes (:func:`~devspark.services.durable.run_tournament_durably`, or
+:func:`~devspark.services.durable.advance` and the queue by hand), and its final standings
+are compared with an uninterrupted in-memory run.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -15,27 +22,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import LocalExecutor
 from devspark.arena.formats import TournamentFormat
 from devspark.arena.match import MatchSpec
-from devspark.arena.tournament import build_format, run_tournament
+from devspark.arena.tournament import build_format, planned_matches, run_tournament
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from devspark.core.results import MatchResult
+from devspark.rating.leaderboard import build_leaderboards
 from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 from devspark.services import durable
 from devspark.services.durable import (
-    DurableTournament,
-    TournamentParams,
-    cancel,
-    create_tournament,
+    MatchKey,
+    TournamentBooks,
+    advance,
+    cancelled_with_queued,
+    needing_advance,
     run_tournament_durably,
 )
-from devspark.services.failures import PlayInterrupted, sweep_abandoned
+from devspark.services.failures import PlayInterrupted
+from devspark.services.playing import Playback, play_claimed
+from devspark.services.queue import WorkerIdentity, claim_match, register_worker
+from devspark.services.tournaments import (
+    TournamentParams,
+    build,
+    cancel,
+    create_tournament,
+    planned_of,
+    start_tournament,
+)
 from devspark.store.artifacts import ArtifactRef, ArtifactStore
 from devspark.store.db import session_factory
 from devspark.store.models import (
@@ -44,6 +63,7 @@ from devspark.store.models import (
     RatingSnapshotRow,
     TournamentRow,
     UserRow,
+    WorkerRow,
 )
 
 WORKER = Path(__file__).with_name("durable_worker.py")
@@ -147,13 +167,27 @@ def _assert_complete(session: Session, tournament_id: uuid.UUID, total: int) -> 
     assert counts == {r.id: len(r.options["pairing"]["agents"]) for r in rows}
 
 
-def _spawn(db_url: str, tournament_id: uuid.UUID, delay: float) -> subprocess.Popen[bytes]:
+def _spawn(
+    db_url: str, tournament_id: uuid.UUID, delay: float, lease_s: float | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DEVSPARK_TEST_MATCH_DELAY": str(delay)}
+    if lease_s is not None:
+        env["DEVSPARK_TEST_LEASE_S"] = str(lease_s)
     return subprocess.Popen(
         [sys.executable, str(WORKER), db_url, str(tournament_id)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+    )
+
+
+def _running(session: Session, tournament_id: uuid.UUID) -> list[MatchRow]:
+    return list(
+        session.scalars(
+            select(MatchRow).where(
+                MatchRow.tournament_id == tournament_id, MatchRow.status == "running"
+            )
+        )
     )
 
 
@@ -167,10 +201,11 @@ def test_sigkill_mid_tournament_then_restart_loses_nothing_and_replays_nothing(
 
     worker = _spawn(db_url, tournament_id, delay=0.4)
     deadline = time.monotonic() + 60
-    while True:
+    while True:  # killed while it holds a match: 3 finished and the 4th claimed
         with factory() as session:
             before = _finished(session, tournament_id)
-        if len(before) >= 3:
+            held = _running(session, tournament_id)
+        if len(before) >= 3 and held:
             break
         assert worker.poll() is None, worker.communicate()[0].decode()
         assert time.monotonic() < deadline, "the worker finished no match in 60 s"
@@ -182,21 +217,29 @@ def test_sigkill_mid_tournament_then_restart_loses_nothing_and_replays_nothing(
         before = _finished(session, tournament_id)
         tournament = session.get(TournamentRow, tournament_id)
         assert tournament is not None and tournament.status == "running"
+        (orphan,) = _running(session, tournament_id)  # the dead process's claim
+        dead = session.get(WorkerRow, orphan.worker_id)
+        assert dead is not None and dead.state != "offline"  # nobody told the queue
     assert 3 <= len(before) < total
 
-    restarted = _spawn(db_url, tournament_id, delay=0.0)
+    restarted = _spawn(db_url, tournament_id, delay=0.0, lease_s=1.0)
     output, _ = restarted.communicate(timeout=120)
     assert restarted.returncode == 0, output.decode()
+    assert output.decode().strip().splitlines()[-1] == "finished"
 
     with factory() as session:
         _assert_complete(session, tournament_id, total)
         after = _finished(session, tournament_id)
-        assert {key: after[key] for key in before} == before
+        assert {key: after[key] for key in before} == before  # finished matches untouched
+        replayed = session.get(MatchRow, orphan.id)
+        assert replayed is not None and replayed.worker_id not in (None, dead.id)
+        reaped = session.get(WorkerRow, dead.id)
+        assert reaped is not None and reaped.state == "offline"  # its lease ran out
         assert _standings(session, tournament_id) == _rounded(expected)
 
 
 class SimulatedCrash(BaseException):
-    """Stands for the process dying (SIGKILL): not an error any handler may catch."""
+    """Stands for the process dying: not an error any handler may catch."""
 
 
 class CrashingExecutor:
@@ -230,11 +273,10 @@ def test_adaptive_format_resumes_to_the_uninterrupted_standings(
     crashing.close()
     with factory() as session:
         assert len(_finished(session, tournament_id)) == total // 2
-        # the match the crash interrupted is left running, as after a SIGKILL
-        statuses = session.scalars(
-            select(MatchRow.status).where(MatchRow.tournament_id == tournament_id)
-        )
-        assert "running" in set(statuses)
+        # the interrupted match went back to the queue, held by no one; its worker left
+        assert _running(session, tournament_id) == []
+        assert _statuses(session, tournament_id).get("queued", 0) >= 1
+        assert set(session.scalars(select(WorkerRow.state))) == {"offline"}
 
     resumed = CrashingExecutor(budget=10**6)
     run_tournament_durably(factory, tournament_id, resumed)
@@ -257,49 +299,56 @@ def test_cancel_stops_before_the_next_match(factory: sessionmaker[Session]) -> N
             yield from results
 
     executor = CancellingExecutor(budget=10**6)
-    run_tournament_durably(factory, tournament_id, executor)
+    assert run_tournament_durably(factory, tournament_id, executor) == "cancelled"
     executor.close()
     assert len(executor.played) == 2
     with factory() as session:
         tournament = session.get(TournamentRow, tournament_id)
         assert tournament is not None and tournament.status == "cancelled"
+        # the match in play when the cancel came finished and was kept
         assert len(_finished(session, tournament_id)) == 2
-        # nothing of it is left queued or running
         assert set(_statuses(session, tournament_id)) <= {"finished", "cancelled"}
     # a cancelled tournament is never resumed
     again = CrashingExecutor(budget=0)
-    run_tournament_durably(factory, tournament_id, again)
+    assert run_tournament_durably(factory, tournament_id, again) == "cancelled"
     assert again.played == []
 
 
-def test_rows_queued_after_the_cancel_end_cancelled_too(
-    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+def test_rows_queued_just_before_the_cancel_are_never_claimed_and_end_cancelled(
+    factory: sessionmaker[Session],
 ) -> None:
-    tournament_id = _create(factory)
-    queue = durable._Runner.queue
-
-    def queue_while_cancelled(self: Any, pairing: Any, row: MatchRow | None) -> MatchRow:
-        with factory() as session:  # the cancel commits while the runner writes its batch
-            if session.get(TournamentRow, tournament_id).status != "cancelled":  # type: ignore[union-attr]
-                cancel(session, tournament_id)
-        return queue(self, pairing, row)
-
-    monkeypatch.setattr(durable._Runner, "queue", queue_while_cancelled)
-    executor = CrashingExecutor(budget=10**6)
-    assert run_tournament_durably(factory, tournament_id, executor) == "cancelled"
-    executor.close()
-    assert executor.played == []
+    tournament_id = _create(factory, "double_elimination", 3)
+    with LocalExecutor(workers=1) as executor:
+        assert run_tournament_durably(factory, tournament_id, executor, max_matches=0) == (
+            "running"
+        )
     with factory() as session:
-        statuses = _statuses(session, tournament_id)
-    assert statuses == {"cancelled": sum(statuses.values())} and statuses["cancelled"] > 0
+        queued = _statuses(session, tournament_id)
+        assert queued == {"queued": 2}
+        # the cancel's status change lands, but not its end of the queued rows (as when a
+        # worker's batch of rows commits between the two)
+        session.execute(
+            update(TournamentRow)
+            .where(TournamentRow.id == tournament_id)
+            .values(status="cancelled")
+        )
+        session.commit()
+        assert cancelled_with_queued(session) == [tournament_id]
+        worker_id = register_worker(session, WorkerIdentity.here("cancel-test"))
+        assert claim_match(session, worker_id) is None
+        assert claim_match(session, worker_id, tournament_id=tournament_id) is None
+        assert _statuses(session, tournament_id) == {"queued": 2}  # never claimed
+        assert advance(session, tournament_id) == "cancelled"  # a worker tidies up
+        assert _statuses(session, tournament_id) == {"cancelled": 2}
+        assert cancelled_with_queued(session) == []
 
 
 def test_finished_tournament_is_not_run_again_nor_cancelled(factory: sessionmaker[Session]) -> None:
     tournament_id = _create(factory)
     with LocalExecutor(workers=1) as executor:
-        run_tournament_durably(factory, tournament_id, executor)
+        assert run_tournament_durably(factory, tournament_id, executor) == "finished"
     idle = CrashingExecutor(budget=0)
-    run_tournament_durably(factory, tournament_id, idle)
+    assert run_tournament_durably(factory, tournament_id, idle) == "finished"
     assert idle.played == []
     with factory() as session, pytest.raises(FailedPreconditionError, match="already finished"):
         cancel(session, tournament_id)
@@ -350,10 +399,13 @@ def test_slices_of_a_few_matches_reach_the_uninterrupted_standings(
         while not statuses or statuses[-1] == "running":
             statuses.append(run_tournament_durably(factory, tournament_id, executor, max_matches=5))
             assert len(statuses) <= total, "a slice played nothing"
+            with factory() as session:  # between slices nothing is held
+                assert _running(session, tournament_id) == []
     assert statuses[-1] == "finished" and len(statuses) == -(-total // 5)
     with factory() as session:
         _assert_complete(session, tournament_id, total)
         assert _standings(session, tournament_id) == _rounded(expected)
+        assert len(_finished(session, tournament_id)) == total
     with LocalExecutor(workers=1) as executor:  # finished: nothing more to play
         assert run_tournament_durably(factory, tournament_id, executor, max_matches=5) == (
             "finished"
@@ -382,38 +434,163 @@ def test_pace_is_stored_and_a_negative_one_refused(factory: sessionmaker[Session
             )
 
 
-def test_a_kept_tournament_goes_on_slice_after_slice(factory: sessionmaker[Session]) -> None:
+def _play_queued(
+    factory: sessionmaker[Session],
+    tournament_id: uuid.UUID,
+    worker_id: uuid.UUID,
+    executor: LocalExecutor,
+) -> int:
+    """Claim and play every queued match of the tournament; how many were played."""
+    played = 0
+    while True:
+        with factory() as session:
+            claim = claim_match(session, worker_id, tournament_id=tournament_id)
+        if claim is None:
+            return played
+        assert play_claimed(factory, claim.match_id, worker_id, executor).result is not None
+        played += 1
+
+
+def _queued_keys(factory: sessionmaker[Session], tournament_id: uuid.UUID) -> set[MatchKey]:
+    with factory() as session:
+        rows = session.scalars(
+            select(MatchRow).where(
+                MatchRow.tournament_id == tournament_id, MatchRow.status == "queued"
+            )
+        )
+        return {
+            (r.options["pairing"]["round"], tuple(r.options["pairing"]["agents"]), r.seed)
+            for r in rows
+        }
+
+
+def test_a_kept_book_does_not_replay_and_a_stale_one_is_rebuilt_with_the_same_pairings(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
     total, expected = _expected("swiss", 3)
     tournament_id = _create(factory, "swiss", 3)
+    with factory() as session:
+        start_tournament(session, tournament_id)
+        worker_id = register_worker(session, WorkerIdentity.here("books-test"))
+    builds: list[str] = []
+    real_build = build
+
+    def counted(name: str, *args: Any) -> TournamentFormat:
+        builds.append(name)  # a format built is the history replayed into it
+        return real_build(name, *args)
+
+    monkeypatch.setattr("devspark.services.durable.build", counted)
+    kept, other = TournamentBooks(), TournamentBooks()
     with LocalExecutor(workers=1) as executor:
-        kept = DurableTournament(factory, tournament_id, executor)
-        try:
-            statuses = [kept.advance(4) for _ in range(-(-total // 4))]
-        finally:
-            kept.close()
-    assert statuses[-1] == "finished" and set(statuses[:-1]) <= {"running"}
+        with factory() as session:
+            assert advance(session, tournament_id, kept) == "running"  # queues round 1
+        book = kept.get(tournament_id)
+        assert book is not None and len(builds) == 1
+        assert _play_queued(factory, tournament_id, worker_id, executor) == 1
+        with factory() as session:
+            assert advance(session, tournament_id, kept) == "running"  # records it, queues 2
+        assert kept.get(tournament_id) is book and len(builds) == 1  # kept: no replay
+        assert len(book.outcomes) == 1
+
+        # another worker (books of its own) records round 2 and queues round 3
+        assert _play_queued(factory, tournament_id, worker_id, executor) == 1
+        with factory() as session:
+            assert advance(session, tournament_id, other) == "running"
+        assert len(builds) == 2
+        fresh = other.get(tournament_id)
+        assert fresh is not None and fresh.open_round is not None
+        queued = _queued_keys(factory, tournament_id)
+        assert {durable._pairing_key(p) for p in fresh.open_round} == queued
+
+        # the kept book has not seen round 3's rows: stale, so it is rebuilt
+        with factory() as session:
+            assert advance(session, tournament_id, kept) == "running"
+        rebuilt = kept.get(tournament_id)
+        assert rebuilt is not None and rebuilt is not book and len(builds) == 3
+        assert rebuilt.open_round is not None
+        assert {durable._pairing_key(p) for p in rebuilt.open_round} == queued
+        assert len(rebuilt.outcomes) == 2 and _queued_keys(factory, tournament_id) == queued
+
+        while True:  # the two workers take turns to the end
+            _play_queued(factory, tournament_id, worker_id, executor)
+            with factory() as session:
+                status = advance(session, tournament_id, kept)
+            if status != "running":
+                break
+            kept, other = other, kept
+    assert status == "finished"
+    assert len(kept) == 0  # an ended tournament's book is dropped
     with factory() as session:
         _assert_complete(session, tournament_id, total)
         assert _standings(session, tournament_id) == _rounded(expected)
 
 
-def test_a_cancel_during_the_final_fit_wins(
+def _waiting_on_a_lock(factory: sessionmaker[Session]) -> bool:
+    """Whether a PostgreSQL backend waits on a lock (always ``False`` on SQLite)."""
+    with factory() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return False
+        return bool(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "src bug, reported to the lead: the finish and the cancel both write the "
+        "tournament's status unconditionally. SQLite: the cancel commits during the fit "
+        "and _finish overwrites it with 'finished'. PostgreSQL: the cancel waits on the "
+        "finish's row lock, then overwrites 'finished' with 'cancelled' (standings kept)."
+    ),
+)
+def test_a_cancel_during_the_final_fit_is_kept_or_refused_never_lost(
     factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tournament_id = _create(factory, rounds=1)
-    real = durable.build_leaderboards
+    real = build_leaderboards
+    answers: list[BaseException | None] = []
+
+    def cancel_in_the_api() -> None:
+        try:
+            with factory() as other:
+                cancel(other, tournament_id)
+        except BaseException as exc:  # reported to the test
+            answers.append(exc)
+        else:
+            answers.append(None)
+
+    api = threading.Thread(target=cancel_in_the_api)
 
     def cancel_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        with factory() as other:  # the API's cancel, while the runner fits the standings
-            cancel(other, tournament_id)
+        api.start()  # the API's cancel, while the worker fits the standings
+        deadline = time.monotonic() + 20
+        while api.is_alive() and not _waiting_on_a_lock(factory):
+            assert time.monotonic() < deadline, "the cancel neither ended nor waited"
+            api.join(0.02)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(durable, "build_leaderboards", cancel_meanwhile)
+    monkeypatch.setattr("devspark.services.durable.build_leaderboards", cancel_meanwhile)
     with LocalExecutor(workers=1) as executor:
-        assert run_tournament_durably(factory, tournament_id, executor) == "cancelled"
+        status = run_tournament_durably(factory, tournament_id, executor)
+    api.join(20)
+    assert not api.is_alive() and len(answers) == 1
     with factory() as session:
-        assert session.get(TournamentRow, tournament_id).status == "cancelled"  # type: ignore[union-attr]
-        assert _standings(session, tournament_id) == []
+        row = session.get(TournamentRow, tournament_id)
+        assert row is not None
+        if answers[0] is None:  # the cancel was answered "done": it must hold
+            assert (status, row.status) == ("cancelled", "cancelled")
+            assert _standings(session, tournament_id) == []
+        else:  # it waited for the finish's row lock, then found it finished
+            assert isinstance(answers[0], FailedPreconditionError), answers[0]
+            assert "already finished" in str(answers[0])
+            assert (status, row.status) == ("finished", "finished")
+            assert _standings(session, tournament_id) != []
 
 
 class FailingExecutor(CrashingExecutor):
@@ -462,6 +639,7 @@ def test_a_match_that_fails_in_play_ends_it_and_its_tournament_failed_with_the_r
         assert not session.scalars(
             select(RatingSnapshotRow).where(RatingSnapshotRow.tournament_id == tournament_id)
         ).all()
+        assert needing_advance(session) == []  # nothing left for a worker to do
         with pytest.raises(FailedPreconditionError, match="already failed: match"):
             cancel(session, tournament_id)
     again = CrashingExecutor(budget=0)  # a failed tournament is never played again
@@ -478,7 +656,7 @@ def test_a_result_that_cannot_be_stored_fails_the_match_and_the_tournament(
 
     tournament_id = _create(factory)
     executor = CrashingExecutor(budget=10**6)
-    playback = durable.Playback(replays=FullDisk(tmp_path / "artifacts"))
+    playback = Playback(replays=FullDisk(tmp_path / "artifacts"))
     assert run_tournament_durably(factory, tournament_id, executor, playback) == "failed"
     executor.close()
     assert len(executor.played) == 1
@@ -522,33 +700,14 @@ def test_an_interrupted_play_leaves_the_match_queued_and_the_tournament_running(
         assert tournament is not None and tournament.status == "running"
         assert tournament.error is None
         assert _statuses(session, tournament_id) == {"finished": 1, "queued": 1}
-
-
-def test_sweep_ends_matches_left_running_in_ended_tournaments(
-    factory: sessionmaker[Session],
-) -> None:
-    stuck = _create(factory)
-    live = _create(factory)
-    for tournament_id in (stuck, live):
-        executor = CrashingExecutor(budget=1)
-        with pytest.raises(SimulatedCrash):  # leaves its second match running
-            run_tournament_durably(factory, tournament_id, executor)
-        executor.close()
-    with factory() as session:
-        row = session.get(TournamentRow, stuck)
-        assert row is not None
-        row.status = "cancelled"  # cancelled while no runner was playing it
-        session.commit()
-    assert sweep_abandoned(factory) == 1
-    with factory() as session:
-        assert _statuses(session, stuck) == {"finished": 1, "failed": 1}
-        assert _statuses(session, live) == {"finished": 1, "running": 1}  # resumed later
-        error = session.scalar(
-            select(MatchRow.error).where(
-                MatchRow.tournament_id == stuck, MatchRow.status == "failed"
+        queued = session.scalars(
+            select(MatchRow).where(
+                MatchRow.tournament_id == tournament_id, MatchRow.status == "queued"
             )
-        )
-        assert error is not None and error.startswith("abandoned:")
+        ).one()
+        assert queued.worker_id is None and queued.started_at is None  # free for anyone
+    with LocalExecutor(workers=1) as resumed:  # the next worker plays it
+        assert run_tournament_durably(factory, tournament_id, resumed) == "finished"
 
 
 def _played(fmt: TournamentFormat, upsets: bool) -> int:
@@ -583,17 +742,17 @@ def test_planned_matches_counts_what_the_format_will_play(
 ) -> None:
     names = tuple(f"builtin:a{i}" for i in range(agents))
     params = TournamentParams(agents=names, rounds=rounds)
-    planned = durable.planned_matches(durable.build(fmt, params, SEED, OpenSkillRatings()))
+    planned = planned_matches(build(fmt, params, SEED, OpenSkillRatings()))
     assert planned is not None
     for upsets in (False, True):
-        played = _played(durable.build(fmt, params, SEED, OpenSkillRatings()), upsets)
+        played = _played(build(fmt, params, SEED, OpenSkillRatings()), upsets)
         assert played == planned if exact else 0 < played <= planned
 
 
 def test_planned_matches_of_a_gauntlet_and_a_stored_ladder(factory: sessionmaker[Session]) -> None:
     params = TournamentParams(agents=AGENTS[:2], baselines=AGENTS[2:], rounds=3)
-    gauntlet = durable.build("gauntlet", params, SEED, OpenSkillRatings())
-    assert durable.planned_matches(gauntlet) == _played(gauntlet, upsets=False) == 6
+    gauntlet = build("gauntlet", params, SEED, OpenSkillRatings())
+    assert planned_matches(gauntlet) == _played(gauntlet, upsets=False) == 6
     with factory() as session:
         ladder = create_tournament(
             session,
@@ -604,7 +763,7 @@ def test_planned_matches_of_a_gauntlet_and_a_stored_ladder(factory: sessionmaker
             params={"rounds": 2000},
         )
         assert ladder.params["planned"] == 2000
-        assert durable.planned_of(ladder) == 2000
+        assert planned_of(ladder) == 2000
         ladder.params = {k: v for k, v in ladder.params.items() if k != "planned"}
         session.commit()  # as stored before planned was recorded: computed on read
-        assert durable.planned_of(ladder) == 2000
+        assert planned_of(ladder) == 2000

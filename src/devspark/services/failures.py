@@ -13,23 +13,20 @@ The one exception is :class:`PlayInterrupted`: an executor that refuses to start
 match because the process is stopping. The work then stays queued and the next start
 plays it.
 
-:func:`sweep_abandoned` ends, when a runner takes over a database, the matches an
-earlier process left ``running`` in a tournament that is no longer running (cancelled
-or failed meanwhile): no runner will ever play them.
+A match left ``running`` by a worker that died is the queue's business: its lease runs
+out and :func:`devspark.services.queue.reap` queues it again, or ends it ``failed`` as
+abandoned when its tournament ended meanwhile.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.core.errors import DevSparkError
 from devspark.store.models import MatchRow, TournamentRow, utcnow
-
-logger = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
 """Longest stored reason; a longer one is cut with an ellipsis."""
@@ -120,35 +117,6 @@ def fail_match_by_id(
     return getattr(marked, "rowcount", 1) == 1
 
 
-def sweep_abandoned(session_factory: sessionmaker[Session]) -> int:
-    """End the matches left ``running`` in tournaments that no longer run (commits).
-
-    Call it only where no match of those tournaments can be in play (a runner taking
-    over the database, before it plays anything).
-
-    Returns:
-        How many matches were marked ``failed``.
-
-    """
-    with session_factory() as session:
-        ended = select(TournamentRow.id).where(TournamentRow.status != "running")
-        marked = session.execute(
-            update(MatchRow)
-            .where(MatchRow.status == "running", MatchRow.tournament_id.in_(ended))
-            .values(
-                status="failed",
-                error="abandoned: its tournament ended while the match was being played",
-                finished_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-    count = int(getattr(marked, "rowcount", 0) or 0)
-    if count:
-        logger.warning("%d match(es) of ended tournaments were left running: now failed", count)
-    return count
-
-
 __all__ = [
     "MAX_ERROR_CHARS",
     "PlayInterrupted",
@@ -157,5 +125,4 @@ __all__ = [
     "fail_match_by_id",
     "fail_tournament",
     "fail_tournament_by_id",
-    "sweep_abandoned",
 ]
