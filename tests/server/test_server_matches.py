@@ -16,14 +16,14 @@ from server_helpers import login, wait
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from devspark.app import create_app
 from devspark.arena.agents import BUILTIN_DIR
 from devspark.arena.replay import Replay
-from devspark.server.app import create_app
-from devspark.server.runner import TournamentRunner
 from devspark.server.settings import Settings
-from devspark.services.durable import create_match
+from devspark.services.matches import create_match
 from devspark.store.models import AuditLogRow, UserRow
 from devspark.testing.archives import pack_agent
+from devspark.worker.engine import Worker
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 MATCHES = "/api/v1/matches"
@@ -181,6 +181,8 @@ def test_boards_are_empty_before_any_match(client: TestClient) -> None:
 def test_a_watched_match_streams_its_steps(client: TestClient) -> None:
     token = login(client, "ada")["Authorization"].removeprefix("Bearer ")
     made: sessionmaker[Session] = client.app.state.session_factory  # type: ignore[attr-defined]
+    worker: Worker = client.app.state.worker  # type: ignore[attr-defined]
+    worker.pause()  # the match waits until the client watches it
     with made() as session:
         owner = session.scalars(select(UserRow).where(UserRow.username == "ada")).one()
         match_id = create_match(
@@ -190,12 +192,11 @@ def test_a_watched_match_streams_its_steps(client: TestClient) -> None:
             agents=["builtin:minimax", "builtin:random"],
             seed=2,
         ).id
-    runner: TournamentRunner = client.app.state.runner  # type: ignore[attr-defined]
     with client.websocket_connect(f"/api/v1/ws?token={token}") as ws:
         assert ws.receive_json()["type"] == "welcome"
         ws.send_json({"type": "subscribe", "topic": f"match:{match_id}"})
         assert ws.receive_json()["type"] == "subscribed"
-        assert runner.submit_match(match_id)
+        worker.resume()
         events: list[dict[str, Any]] = []
         while not events or events[-1]["type"] != "match_finished":
             events.append(ws.receive_json())

@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.server.app import create_app
-from devspark.server.runner import TournamentRunner
+from devspark.app import create_app
+from devspark.scenarios.tictactoe import TicTacToe
 from devspark.server.settings import Settings
-from devspark.services.durable import create_tournament
+from devspark.services.tournaments import create_tournament
 from devspark.store.models import AuditLogRow, MatchRow, TournamentRow, UserRow
+from devspark.worker.engine import Worker
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD = "correct horse battery"
@@ -133,7 +134,7 @@ def test_cancel_created_and_running_tournaments(client: TestClient) -> None:
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert client.post(f"{TOURNAMENTS}/{first['id']}/start", headers=ada).status_code == 409
 
-    # Many games, cancelled once play is under way: the runner stops before the next match.
+    # Many games, cancelled once play is under way: the worker stops before the next match.
     second = create(client, ada, rounds=100)
     assert client.post(f"{TOURNAMENTS}/{second['id']}/start", headers=ada).status_code == 202
     deadline = time.monotonic() + 60
@@ -143,8 +144,8 @@ def test_cancel_created_and_running_tournaments(client: TestClient) -> None:
     cancelled = client.post(f"{TOURNAMENTS}/{second['id']}/cancel", headers=ada)
     acknowledged = datetime.now(UTC)  # the cancel is committed once its answer is here
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    # The runner plays its queue in order: once a match submitted after the cancel has
-    # finished, the tournament's turn has come and gone (a cancelled one is not requeued).
+    # Claims take turns: once a match created after the cancel has finished, the
+    # tournament's turn has come and gone (a cancelled one's matches are never claimed).
     marker = client.post(
         "/api/v1/matches",
         json={"scenario": "tictactoe", "agents": BODY["agents"], "isolation": "trusted"},
@@ -253,47 +254,12 @@ def test_a_misspelt_body_key_suggests_the_field_and_shows_no_body_dump(client: T
     assert "{" not in message  # the missing field does not echo the whole body
 
 
-def test_runner_resumes_running_tournaments_on_start(client: TestClient) -> None:
-    made = factory(client)
+def _running_tournament(made: sessionmaker[Session], **params: Any) -> uuid.UUID:
+    """A tournament marked ``running`` in the database, as a killed server leaves it."""
     with made() as session:
         owner = UserRow(username="owner", role="user")
         session.add(owner)
         session.commit()
-        row = create_tournament(
-            session,
-            owner_id=owner.id,
-            scenario="tictactoe",
-            format="round_robin",
-            agents=["builtin:minimax", "builtin:random"],
-            params={"rounds": 1, "isolation": "trusted", "bootstrap": 20},
-        )
-        row.status = "running"  # as a killed server leaves it
-        session.commit()
-        tid = row.id
-    runner = TournamentRunner(made, workers=1)
-    assert runner.start() == [tid]
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with made() as session:
-                status = session.scalar(select(TournamentRow.status).where(TournamentRow.id == tid))
-            if status == "finished":
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        runner.stop()
-    assert not runner.running
-    assert not runner.submit(tid)  # a stopped runner takes nothing more
-
-
-def _running_tournament(made: sessionmaker[Session], **params: Any) -> uuid.UUID:
-    with made() as session:
-        owner = session.scalars(select(UserRow).where(UserRow.username == "owner")).first()
-        if owner is None:
-            owner = UserRow(username="owner", role="user")
-            session.add(owner)
-            session.commit()
         row = create_tournament(
             session,
             owner_id=owner.id,
@@ -307,55 +273,56 @@ def _running_tournament(made: sessionmaker[Session], **params: Any) -> uuid.UUID
         return row.id
 
 
-def _wait_finished(made: sessionmaker[Session], tid: uuid.UUID) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        with made() as session:
-            if session.scalar(select(TournamentRow.status).where(TournamentRow.id == tid)) == (
-                "finished"
-            ):
-                return
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+def test_the_embedded_worker_plays_a_tournament_left_running(client: TestClient) -> None:
+    tid = _running_tournament(factory(client), rounds=1)
+    done = wait_for(client, str(tid), "finished")
+    assert done["matches"]["finished"] == done["matches"]["total"] == 2
+    standings = client.get(f"{TOURNAMENTS}/{tid}/standings").json()["items"]
+    assert {line["agent"] for line in standings} == {"builtin:minimax", "builtin:random"}
+    worker: Worker = client.app.state.worker  # type: ignore[attr-defined]
+    worker.stop()
+    assert worker.wait_stopped(30) and worker.state == "offline"
 
 
-def test_a_long_tournament_yields_its_turn_in_slices(client: TestClient) -> None:
-    client.app.state.runner.stop()  # type: ignore[attr-defined]  # a runner of our own
-    made = factory(client)
-    long = _running_tournament(made, rounds=12)  # 24 matches
-    short = _running_tournament(made, rounds=1)  # 2 matches, queued behind it
-    runner = TournamentRunner(made, workers=1, slice_matches=2)
-    runner.start()
-    try:
-        _wait_finished(made, short)
-        with made() as session:
-            played = session.scalar(
-                select(func.count())
-                .select_from(MatchRow)
-                .where(MatchRow.tournament_id == long, MatchRow.status == "finished")
+def _starts(made: sessionmaker[Session], tournament_id: str) -> list[datetime]:
+    with made() as session:
+        return sorted(
+            started
+            for started in session.scalars(
+                select(MatchRow.started_at).where(
+                    MatchRow.tournament_id == uuid.UUID(tournament_id)
+                )
             )
-        assert played is not None and played < 24  # the short one did not wait for it
-        _wait_finished(made, long)
-    finally:
-        runner.stop()
+            if started is not None
+        )
+
+
+def test_a_long_tournament_yields_its_turn_to_one_started_after_it(client: TestClient) -> None:
+    ada = account(client, "ada")
+    worker: Worker = client.app.state.worker  # type: ignore[attr-defined]
+    worker.pause()  # both are queued before either plays
+    long = create(client, ada, rounds=12)  # 24 matches
+    short = create(client, ada, rounds=1)  # 2 matches, started after it
+    for tournament in (long, short):
+        response = client.post(f"{TOURNAMENTS}/{tournament['id']}/start", headers=ada)
+        assert response.status_code == 202
+    worker.resume()
+    wait_for(client, short["id"], "finished")
+    played = client.get(f"{TOURNAMENTS}/{long['id']}").json()["matches"]["finished"]
+    assert played < 24  # the short one did not wait for it
+    wait_for(client, long["id"], "finished")
 
 
 def test_a_paced_tournament_spaces_its_matches(client: TestClient) -> None:
-    client.app.state.runner.stop()  # type: ignore[attr-defined]
-    made = factory(client)
-    paced = _running_tournament(made, rounds=3, pace_s=0.3)  # 6 matches
-    runner = TournamentRunner(made, workers=1)
-    runner.start()
-    try:
-        _wait_finished(made, paced)
-    finally:
-        runner.stop()
-    with made() as session:
-        starts = sorted(
-            session.scalars(select(MatchRow.started_at).where(MatchRow.tournament_id == paced))
-        )
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
-    assert len(gaps) == 5 and min(gaps) >= 0.3
+    ada = account(client, "ada")
+    paced = create(client, ada, rounds=3, pace_s=0.3)  # 6 matches
+    assert client.post(f"{TOURNAMENTS}/{paced['id']}/start", headers=ada).status_code == 202
+    wait_for(client, paced["id"], "finished")
+    gaps = [
+        (b - a).total_seconds()
+        for a, b in itertools.pairwise(_starts(factory(client), paced["id"]))
+    ]
+    assert len(gaps) == 5 and min(gaps) >= 0.3, gaps
 
 
 def test_create_takes_a_pace_and_long_ladders_only(client: TestClient) -> None:
@@ -427,3 +394,26 @@ def test_listing_by_an_unknown_status_is_422_naming_the_allowed_ones(client: Tes
     assert "query.status" in message and "'bogus'" in message
     assert "created|running|finished|cancelled|failed" in message
     assert client.get("/api/v1/tournaments", params={"status": "cancelled"}).status_code == 200
+
+
+def test_a_tournament_whose_match_raises_shows_failed_with_the_reason(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(self: TicTacToe, options: dict[str, Any]) -> None:
+        raise RuntimeError("the board caught fire at reset")
+
+    monkeypatch.setattr(TicTacToe, "_new_episode", explode)  # trusted: played in this process
+    ada = account(client, "ada")
+    tid = create(client, ada)["id"]
+    assert client.post(f"{TOURNAMENTS}/{tid}/start", headers=ada).status_code == 202
+    failed = wait_for(client, tid, "failed")
+    reason = "RuntimeError: the board caught fire at reset"
+    assert failed["error"].endswith(f"failed: {reason}")
+    assert failed["matches"]["failed"] == 1
+    assert failed["matches"]["running"] == failed["matches"]["queued"] == 0
+    matches = client.get(f"{TOURNAMENTS}/{tid}/matches").json()["items"]
+    assert [(m["status"], m["error"]) for m in matches] == [("failed", reason)]
+    assert failed["error"].startswith(f"match {matches[0]['id']} (")
+    assert client.get(f"{TOURNAMENTS}/{tid}/standings").status_code == 409
+    cancelled = client.post(f"{TOURNAMENTS}/{tid}/cancel", headers=ada)
+    assert cancelled.status_code == 409 and "already failed" in cancelled.text

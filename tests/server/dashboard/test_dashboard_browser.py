@@ -31,7 +31,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from devspark.services.durable import TournamentParams, create_tournament
+from devspark.services.tournaments import TournamentParams, create_tournament
 from devspark.store.db import make_engine, session_factory
 from devspark.store.models import MatchRow, UserRow
 
@@ -770,9 +770,9 @@ FAILURE = "agent builtin:minimax crashed while starting: ImportError: no module 
 def _store_failed_work(server: Any) -> dict[str, str]:
     """A failed tournament (a failed and a queued match) and a failed match of its own.
 
-    Written through the store, as the runner records work that fails while playing: the
+    Written through the store, as a worker records work that fails while playing: the
     API cannot be made to fail a match on purpose once it refuses bad options at the door.
-    The tournament's matches are not played (the runner resumes only running
+    The tournament's matches are not played (workers claim only those of running
     tournaments), and the failed match is stored failed at once.
     """
     engine = make_engine(f"sqlite:///{server.data_dir / 'devspark.db'}")
