@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from devspark.cli._database import DatabaseUrlOption, DataDirOption, server_database
+from devspark.core.status import WorkerState
 from devspark.services.entrants import AgentStager
 from devspark.services.live import LiveHub
 from devspark.services.live_bridge import RedisBridge
@@ -99,7 +100,7 @@ def _drain_on_signals(engine_room: Worker) -> None:
     """SIGTERM and SIGINT drain; a second one exits at once."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        if engine_room.state == "draining":
+        if engine_room.state == WorkerState.DRAINING:
             typer.echo("second signal: stopping now", err=True)
             os._exit(128 + signum)
         engine_room.drain()

@@ -40,11 +40,27 @@ class TournamentStatus(StrEnum):
     """Stopped by a platform fault."""
 
 
+class WorkerState(StrEnum):
+    """What a worker process is doing, as its heartbeat reports it."""
+
+    IDLE = "idle"
+    """Alive, waiting for work."""
+    BUSY = "busy"
+    """Playing at least one match."""
+    DRAINING = "draining"
+    """Finishing the matches in flight before it exits; claims nothing new."""
+    OFFLINE = "offline"
+    """Stopped, or silent for longer than its lease."""
+
+
 MATCH_STATUSES: tuple[str, ...] = tuple(status.value for status in MatchStatus)
 """Every match status, in the order of a match's life (the CHECK constraint's list)."""
 
 TOURNAMENT_STATUSES: tuple[str, ...] = tuple(status.value for status in TournamentStatus)
 """Every tournament status, in the order of a tournament's life."""
+
+WORKER_STATES: tuple[str, ...] = tuple(state.value for state in WorkerState)
+"""Every worker state (the CHECK constraint's list)."""
 
 MATCH_FINAL: frozenset[MatchStatus] = frozenset(
     {MatchStatus.FINISHED, MatchStatus.FAILED, MatchStatus.CANCELLED}
@@ -61,6 +77,8 @@ __all__ = [
     "MATCH_STATUSES",
     "TOURNAMENT_FINAL",
     "TOURNAMENT_STATUSES",
+    "WORKER_STATES",
     "MatchStatus",
     "TournamentStatus",
+    "WorkerState",
 ]

@@ -42,13 +42,11 @@ from sqlalchemy import CursorResult, Select, Update, and_, func, or_, select, up
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import InvalidArgumentError
+from devspark.core.status import WORKER_STATES
 from devspark.store.models import MatchRow, TournamentRow, WorkerRow, utcnow
 
 DEFAULT_LEASE_S = 15.0
 """Seconds without a heartbeat after which a worker's matches go back to the queue."""
-
-WORKER_STATES = ("idle", "busy", "draining", "offline")
-"""What a worker is doing: waiting, playing, finishing before it exits, or gone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +381,6 @@ def _perf_ms() -> float:
 
 __all__ = [
     "DEFAULT_LEASE_S",
-    "WORKER_STATES",
     "Claim",
     "WorkerIdentity",
     "claim_match",

@@ -21,9 +21,9 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import InvalidArgumentError
-from devspark.core.status import MatchStatus
+from devspark.core.status import WORKER_STATES, MatchStatus
 from devspark.services.matches import window
-from devspark.services.queue import DEFAULT_LEASE_S, WORKER_STATES
+from devspark.services.queue import DEFAULT_LEASE_S
 from devspark.store.models import MatchRow, WorkerRow, utcnow
 
 WorkerState = Literal["idle", "busy", "draining", "offline"]

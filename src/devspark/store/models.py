@@ -44,7 +44,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from devspark.core.lifecycle import LifecycleState
 from devspark.core.status import MATCH_STATUSES as MATCH_STATUSES  # re-exported
 from devspark.core.status import TOURNAMENT_STATUSES as TOURNAMENT_STATUSES  # re-exported
-from devspark.core.status import MatchStatus, TournamentStatus
+from devspark.core.status import WORKER_STATES, MatchStatus, TournamentStatus
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -55,7 +55,6 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 ROLES = ("viewer", "user", "agent", "admin")
-WORKER_STATES = ("idle", "busy", "draining", "offline")
 LIFECYCLE_STATES = tuple(state.value for state in LifecycleState)
 
 

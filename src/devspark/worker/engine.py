@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor, make_executor
 from devspark.core.errors import InvalidArgumentError
-from devspark.core.status import TournamentStatus
+from devspark.core.status import TournamentStatus, WorkerState
 from devspark.services.durable import (
     TournamentBooks,
     advance,
@@ -161,13 +161,13 @@ class Worker:
     # ------------------------------------------------------------------ lifecycle
 
     @property
-    def state(self) -> str:
+    def state(self) -> WorkerState:
         """``idle``, ``busy``, ``draining`` or ``offline``."""
         if self._stopped.is_set():
-            return "offline"
+            return WorkerState.OFFLINE
         if self._draining.is_set():
-            return "draining"
-        return "busy" if self._in_flight else "idle"
+            return WorkerState.DRAINING
+        return WorkerState.BUSY if self._in_flight else WorkerState.IDLE
 
     @property
     def in_flight(self) -> int:
