@@ -45,7 +45,7 @@ SERVER = """
 import sys
 import uvicorn
 from pathlib import Path
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.settings import Settings
 from devspark.services.password_slots import PASSWORD_SLOTS
 

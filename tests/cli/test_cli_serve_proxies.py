@@ -23,7 +23,7 @@ from websockets.sync.client import connect
 
 from devspark.cli.serve_cmd import WS_MAX_FRAME_BYTES, bind_listener, uvicorn_options
 from devspark.core.errors import InvalidArgumentError
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.routes.ws import MAX_MESSAGE_CHARS
 from devspark.server.settings import Settings
 

@@ -29,7 +29,7 @@ from host_checks import HostWatch, owned_by
 
 from devspark.arena.agents import resolve_agent
 from devspark.sandbox import IsolationLevel, staging, unavailable_reason
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.settings import Settings
 from devspark.testing.archives import pack_agent
 from devspark.testing.hostile import CORPUS, HOSTILE_DIR

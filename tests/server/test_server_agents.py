@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.auth import Actor, current_actor, optional_actor
 from devspark.server.routes.agents import upload_limit
 from devspark.server.settings import Settings

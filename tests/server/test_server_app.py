@@ -17,7 +17,7 @@ from sqlalchemy import inspect, make_url
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.scenarios import list_scenarios
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.settings import Settings
 
 

@@ -20,7 +20,7 @@ from devspark.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.errors import HTTP_STATUS, INTERNAL_MESSAGE, status_for
 from devspark.server.settings import Settings
 

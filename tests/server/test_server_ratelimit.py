@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from devspark.core.errors import InvalidArgumentError, ResourceExhaustedError
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.errors import HTTP_STATUS
 from devspark.server.ratelimit import (
     EXEMPT_PATHS,

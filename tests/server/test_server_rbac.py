@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.settings import Settings
 from devspark.services import accounts
 from devspark.services.accounts import Role, TokenService

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.redaction import RedactQueryTokens, install_log_redaction, redact
 from devspark.server.settings import Settings
 

@@ -27,7 +27,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events
 from sqlalchemy import update
 
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.settings import Settings
 from devspark.store.models import UserRow
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.auth import KEY_SCOPES
 from devspark.server.settings import Settings
 from devspark.store.models import AuditLogRow, UserRow

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from devspark.server.app import create_app
+from devspark.app import create_app
 from devspark.server.routes.ws import (
     CLOSE_RATE_LIMITED,
     CLOSE_TOO_BIG,
