@@ -19,10 +19,9 @@ Routes driven, each for ``--duration`` seconds after a warm-up:
   runs the filtered query, the count and the results query on the database.
 * ``POST /api/v1/matches`` as a registered user (a bearer token from
   ``/api/v1/auth/login``): validates the body, inserts the queued match and its audit
-  entry in one transaction. This process holds the database's runner lease
-  (``server/lease.py``) for the whole run, so the server's runner stands by as it does
-  on a second server sharing a database: created matches stay queued, nothing is played
-  and the figure is the API's own.
+  entry in one transaction. The server runs without a worker (``create_app(...,
+  worker=False)``, what ``devspark serve --no-worker`` starts), so created matches stay
+  queued, nothing is played and the figure is the API's own.
 
 The load comes from ``wrk`` (``WRK_THREADS`` threads; a Lua script sets the method,
 body and headers, and its ``done()`` hook prints the request count and the exact latency
@@ -53,7 +52,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import httpx
 
@@ -117,14 +116,18 @@ SERVER_CODE = textwrap.dedent(
     from pathlib import Path
     import uvicorn
     from argon2 import PasswordHasher
-    from devspark.server.app import create_app
+    from devspark.app import create_app
     from devspark.server.settings import Settings
 
     settings = Settings.from_env(
         data_dir=Path(sys.argv[1]), dev_mode=True,
         rate_limit="1000000/second", rate_limit_ip="1000000/second", environ={},
     )
-    app = create_app(settings, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    app = create_app(
+        settings,
+        worker=False,
+        hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+    )
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
                 access_log=False)
     """
@@ -203,11 +206,9 @@ def seed(database_url: str) -> None:
     from devspark.arena.executors import LocalExecutor
     from devspark.sandbox import IsolationLevel, unavailable_reason
     from devspark.scenarios import list_scenarios
-    from devspark.services.durable import (
-        TournamentParams,
-        create_tournament,
-        run_tournament_durably,
-    )
+    from devspark.services.audit import SYSTEM
+    from devspark.services.durable import run_tournament_durably
+    from devspark.services.tournaments import TournamentParams, create_tournament
     from devspark.store.db import make_engine, session_factory, upgrade
     from devspark.store.models import UserRow
 
@@ -242,6 +243,7 @@ def seed(database_url: str) -> None:
                         agents=entrants,
                         params=params,
                         seed=1,
+                        audit=SYSTEM,
                     ).id
                 run_tournament_durably(factory, tournament, executor)
     finally:
@@ -326,17 +328,6 @@ def login(base: str) -> str:
     response.raise_for_status()
     token: str = response.json()["access_token"]
     return token
-
-
-def hold_runner_lease(database_url: str, data_dir: Path) -> Any:
-    """Take the database's runner lease, so the server's runner only stands by."""
-    from devspark.server.lease import lease_for
-    from devspark.store.db import make_engine
-
-    engine = make_engine(database_url)
-    lease = lease_for(engine, data_dir)
-    assert lease.try_acquire(), "the runner lease is taken"
-    return lease, engine
 
 
 def leaderboard_entries(url: str) -> int:
@@ -433,7 +424,6 @@ def main() -> None:
         started = time.perf_counter()
         seed(database_url)
         seeded_s = time.perf_counter() - started
-        lease, lease_engine = hold_runner_lease(database_url, data_dir)
         script = Path(tmp) / "percentiles.lua"
         script.write_text(WRK_SCRIPT, encoding="utf-8")
         api_port, hello_port = free_port(), free_port()
@@ -456,14 +446,12 @@ def main() -> None:
             print(f"seeded {entries} leaderboard entries in {seeded_s:.1f} s", flush=True)
             print(
                 f"{CACHED_PATH} is served from a 1 s cache: nearly every request is a hit; "
-                f"{LIST_PATH} is not cached; the server's runner stands by (this process "
-                "holds the runner lease), so created matches stay queued"
+                f"{LIST_PATH} is not cached; the server runs without a worker (--no-worker), "
+                "so created matches stay queued"
             )
             loads = measure(api_base, hello_base, token, duration_s, script)
         finally:
             stop(api, hello)
-            lease.release()
-            lease_engine.dispose()
     errors = {key: value.errors for key, value in loads.items()}
     assert not any(errors.values()), errors
     judged = judge(loads)

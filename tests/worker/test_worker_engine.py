@@ -292,11 +292,6 @@ def test_work_stored_with_options_the_scenario_refuses_fails_with_the_option_nam
     assert _running(made) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker bug: Worker._advance logs the InvalidArgumentError of durable.advance and "
-    "retries forever; the tournament stays running instead of ending failed",
-)
 def test_a_tournament_whose_format_cannot_be_rebuilt_ends_failed(
     made: sessionmaker[Session], worker: Worker
 ) -> None:
@@ -310,7 +305,9 @@ def test_a_tournament_whose_format_cannot_be_rebuilt_ends_failed(
     worker.resume()
     wait_until(lambda: tournament_status(made, tid)[0] == "failed", "the tournament to fail", 10)
     error = tournament_status(made, tid)[1] or ""
-    assert error.startswith("invalid_argument: ") and "knockout" in error
+    assert (
+        error.startswith("its format cannot be rebuilt: invalid_argument: ") and "knockout" in error
+    )
     assert matches_of(made, tid) == []
 
 

@@ -48,13 +48,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor
 from devspark.arena.formats import Pairing, TournamentFormat
-from devspark.core.errors import NotFoundError
+from devspark.core.errors import DevSparkError, NotFoundError
 from devspark.core.status import MatchStatus, TournamentStatus
 from devspark.rating.leaderboard import LeaderRow, build_leaderboards
 from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
 from devspark.scenarios import resolve
-from devspark.services.failures import fail_tournament
+from devspark.services.failures import describe, fail_tournament
 from devspark.services.playing import NO_PLAYBACK, Playback, Played, play_claimed
 from devspark.services.queue import (
     DEFAULT_LEASE_S,
@@ -146,7 +146,7 @@ def advance(
         NotFoundError: No such tournament.
 
     """
-    books = books or TournamentBooks()
+    books = books if books is not None else TournamentBooks()  # an empty one is falsy
     with books.lock:
         try:
             return _advance(session, tournament_id, books)
@@ -170,15 +170,22 @@ def _advance(session: Session, tournament_id: uuid.UUID, books: TournamentBooks)
         session.commit()
         books.drop(tournament_id)
         return status
-    params = TournamentParams.from_json(tournament.params)
     rows = _rows(session, tournament_id)
     book = books.get(tournament_id)
     stored: dict[uuid.UUID, Outcome] = {}
-    if book is None or len(book.ids) != len(rows):  # new here, or another worker went on
-        ratings = OpenSkillRatings()
-        book = _Book(
-            fmt=build(tournament.format, params, tournament.seed, ratings), ratings=ratings
-        )
+    try:
+        params = TournamentParams.from_json(tournament.params)
+        if book is None or len(book.ids) != len(rows):  # new here, or another worker went on
+            ratings = OpenSkillRatings()
+            fmt = build(tournament.format, params, tournament.seed, ratings)
+            book = _Book(fmt=fmt, ratings=ratings)
+    except (DevSparkError, KeyError, TypeError, ValueError) as exc:
+        # Stored parameters that no longer make a format (an unknown format or scenario
+        # after an upgrade) would fail the same way every time: the tournament fails.
+        fail_tournament(session, tournament_id, f"its format cannot be rebuilt: {describe(exc)}")
+        books.drop(tournament_id)
+        return TournamentStatus.FAILED
+    if books.get(tournament_id) is not book:
         books.put(tournament_id, book)
         finished = [ident for ident, status, _ in rows.values() if status == MatchStatus.FINISHED]
         stored = dict(
