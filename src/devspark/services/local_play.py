@@ -143,7 +143,7 @@ def play_local_tournament(
     refs = [*agents, *baselines]
     folders = [ref for ref in refs if _is_folder(ref)]
     if folders and isolation not in UPLOAD_ISOLATION:
-        allowed = ", ".join(sorted(level.value for level in UPLOAD_ISOLATION))
+        allowed = " or ".join(sorted(level.value for level in UPLOAD_ISOLATION))
         raise InvalidArgumentError(
             f"isolation={isolation.value!r}: agent folders ({', '.join(folders)}) are "
             f"published into the local registry and play as uploads do, at {allowed}; "
