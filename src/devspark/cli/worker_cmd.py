@@ -55,6 +55,7 @@ def worker(
 ) -> None:
     """Play queued matches and tournaments until SIGTERM (which drains, then exits 0)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations say nothing useful here
     config = WorkerConfig(
         slots=workers,
         executor=executor.strip().lower(),
