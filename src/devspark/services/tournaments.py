@@ -228,7 +228,7 @@ def start_tournament(
     """
 
     def change() -> TournamentRow:
-        row = get_tournament(session, tournament_id)
+        row = get_tournament(session, tournament_id, lock=True)
         if row.status != TournamentStatus.CREATED:
             raise FailedPreconditionError(
                 f"tournament {tournament_id} is {row.status!r}; only a 'created' one can start"
@@ -266,7 +266,7 @@ def cancel(
     """
 
     def change() -> TournamentRow:
-        row = get_tournament(session, tournament_id)
+        row = get_tournament(session, tournament_id, lock=True)
         previous = row.status
         if previous in (TournamentStatus.FINISHED, TournamentStatus.FAILED):
             raise FailedPreconditionError(
@@ -298,14 +298,27 @@ def end_queued(session: Session, tournament_id: uuid.UUID) -> None:
     )
 
 
-def get_tournament(session: Session, tournament_id: uuid.UUID) -> TournamentRow:
+def get_tournament(
+    session: Session, tournament_id: uuid.UUID, *, lock: bool = False
+) -> TournamentRow:
     """The tournament ``tournament_id``.
+
+    Args:
+        session: Database session.
+        tournament_id: The tournament.
+        lock: Read it again under its row lock (``SELECT ... FOR UPDATE`` on PostgreSQL),
+            as a status change does: a worker writing its matches holds the same lock,
+            so the two take turns.
 
     Raises:
         NotFoundError: No such tournament.
 
     """
-    row = session.get(TournamentRow, tournament_id)
+    row = (
+        session.get(TournamentRow, tournament_id, with_for_update=True, populate_existing=True)
+        if lock
+        else session.get(TournamentRow, tournament_id)
+    )
     if row is None:
         raise NotFoundError(f"tournament {tournament_id} does not exist")
     return row
