@@ -17,8 +17,8 @@ from sqlalchemy.pool import Pool, QueuePool
 from starlette.concurrency import run_in_threadpool
 
 RESERVED_CONNECTIONS = 3
-"""Pool connections kept for users other than requests: the runner's sessions and the
-PostgreSQL runner lease, which holds one connection of its own."""
+"""Pool connections kept for users other than requests: the sessions of an embedded
+worker (one per slot and one for its heartbeats)."""
 
 
 UNBOUNDED_SLOTS = 1024
@@ -29,8 +29,7 @@ def session_slots(pool: Pool) -> int:
     """How many requests may hold a session at once on ``pool``.
 
     A bounded pool (``QueuePool``: ``pool_size`` plus ``max_overflow``) backs that many
-    connections; :data:`RESERVED_CONNECTIONS` of them are left to the runner and the
-    lease. Other pools (SQLite in memory, ``NullPool``, an unbounded overflow) do not
+    connections; :data:`RESERVED_CONNECTIONS` of them are left to the embedded worker. Other pools (SQLite in memory, ``NullPool``, an unbounded overflow) do not
     make callers wait, so they get :data:`UNBOUNDED_SLOTS`.
     """
     if isinstance(pool, QueuePool):

@@ -58,7 +58,7 @@ class Settings(BaseModel):
         rate_limit: Requests allowed per authenticated caller (``DEVSPARK_RATE_LIMIT``,
             a ``limits`` string such as ``"120/minute"``, or ``"off"``).
         rate_limit_ip: Requests allowed per client IP (``DEVSPARK_RATE_LIMIT_IP``).
-        match_workers: Processes the tournament runner plays matches on
+        match_workers: Matches the embedded worker plays at once, its slots
             (``DEVSPARK_MATCH_WORKERS``, default 1).
         redis_url: Redis URL for shared rate-limit counters (``DEVSPARK_REDIS_URL``);
             ``None`` keeps them in process memory.
@@ -151,7 +151,7 @@ class Settings(BaseModel):
             rate_limit_ip: Per-IP limit; else ``DEVSPARK_RATE_LIMIT_IP``, else
                 ``"600/minute"``.
             redis_url: Rate-limit storage; else ``DEVSPARK_REDIS_URL``, else memory.
-            match_workers: Tournament runner processes; else ``DEVSPARK_MATCH_WORKERS``,
+            match_workers: Slots of the embedded worker; else ``DEVSPARK_MATCH_WORKERS``,
                 else 1.
             max_body_bytes: Body cap; else ``DEVSPARK_MAX_BODY_BYTES``, else 1 MiB.
             max_upload_bytes: Upload body cap; else ``DEVSPARK_MAX_UPLOAD_BYTES``.
