@@ -3,7 +3,8 @@
 Every write use case (tournament create/start/cancel, match create, agent publish,
 start, stop, deprecate, version delete, agent delete) commits its change and its audit
 entry together. Each test makes the audit insert fail and reads the database again
-through a fresh session: the change is not there. On SQLite and PostgreSQL.
+through a fresh session: the change is not there. A start that fails its sandbox trial
+keeps its ``error`` state only together with its audit entry. On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from devspark.arena.agents import StartTrial
+from devspark.core.errors import FailedPreconditionError
 from devspark.services import audit
 from devspark.services.audit import AuditContext
 from devspark.services.matches import create_match
@@ -290,3 +292,28 @@ def test_agent_delete_without_its_audit_entry_is_not_kept(
         registry.delete_agent(world.ada, version.agent_id, audit=world.context)
     agent = world.fresh.get(AgentRow, version.agent_id)
     assert agent is not None and agent.deleted_at is None
+
+
+def test_agent_failed_start_keeps_its_error_state_with_its_audit_entry(
+    registry: AgentRegistry, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = registry.publish(world.ada, build_archive(), "bot.tar.gz", audit=world.context)
+    monkeypatch.setattr(registry, "_trial", lambda v: StartTrial(False, "deploying", "boom"))
+    with pytest.raises(FailedPreconditionError, match="boom"):
+        registry.start(world.ada, version.id, audit=world.context)
+    assert _state(world, version.id) == ("error", False)
+    entry = world.fresh.scalars(
+        select(AuditLogRow).where(AuditLogRow.action == "agent.start")
+    ).one()
+    assert entry.detail["error"] == "tried in the sandbox: boom"
+
+
+def test_agent_failed_start_without_its_audit_entry_is_not_kept(
+    registry: AgentRegistry, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = registry.publish(world.ada, build_archive(), "bot.tar.gz", audit=world.context)
+    monkeypatch.setattr(registry, "_trial", lambda v: StartTrial(False, "deploying", "boom"))
+    world.break_audit()
+    with pytest.raises(AuditDownError):
+        registry.start(world.ada, version.id, audit=world.context)
+    assert _state(world, version.id) == ("registered", False)
