@@ -294,11 +294,19 @@ def test_agent_delete_without_its_audit_entry_is_not_kept(
     assert agent is not None and agent.deleted_at is None
 
 
+def _failing_trial(
+    registry: AgentRegistry, world: World, monkeypatch: pytest.MonkeyPatch
+) -> AgentVersionRow:
+    """A published version whose sandbox trial fails with ``boom``."""
+    version = registry.publish(world.ada, build_archive(), "bot.tar.gz", audit=world.context)
+    monkeypatch.setattr(registry, "_trial", lambda v: StartTrial(False, "deploying", "boom"))
+    return version
+
+
 def test_agent_failed_start_keeps_its_error_state_with_its_audit_entry(
     registry: AgentRegistry, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    version = registry.publish(world.ada, build_archive(), "bot.tar.gz", audit=world.context)
-    monkeypatch.setattr(registry, "_trial", lambda v: StartTrial(False, "deploying", "boom"))
+    version = _failing_trial(registry, world, monkeypatch)
     with pytest.raises(FailedPreconditionError, match="boom"):
         registry.start(world.ada, version.id, audit=world.context)
     assert _state(world, version.id) == ("error", False)
@@ -311,8 +319,7 @@ def test_agent_failed_start_keeps_its_error_state_with_its_audit_entry(
 def test_agent_failed_start_without_its_audit_entry_is_not_kept(
     registry: AgentRegistry, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    version = registry.publish(world.ada, build_archive(), "bot.tar.gz", audit=world.context)
-    monkeypatch.setattr(registry, "_trial", lambda v: StartTrial(False, "deploying", "boom"))
+    version = _failing_trial(registry, world, monkeypatch)
     world.break_audit()
     with pytest.raises(AuditDownError):
         registry.start(world.ada, version.id, audit=world.context)
