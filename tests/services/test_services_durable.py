@@ -541,21 +541,8 @@ def _waiting_on_a_lock(factory: sessionmaker[Session]) -> bool:
 
 
 def test_a_cancel_during_the_final_fit_is_kept_or_refused_never_lost(
-    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with factory() as session:
-        backend = session.get_bind().dialect.name
-    if backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "src bug, reported to the lead: on SQLite the advance holds no lock, the "
-                    "cancel commits during the fit and _finish overwrites it with 'finished' "
-                    "(an unconditional ORM update of the tournament's status)"
-                ),
-            )
-        )
     tournament_id = _create(factory, rounds=1)
     real = build_leaderboards
     answers: list[BaseException | None] = []
@@ -651,14 +638,6 @@ def test_a_match_that_fails_in_play_ends_it_and_its_tournament_failed_with_the_r
     assert again.played == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug, reported to the lead: failures.fail_tournament ends the tournament's "
-        "running matches but leaves its queued ones queued forever (never claimed, "
-        "counted in the queue's depth)"
-    ),
-)
 def test_a_failure_mid_round_leaves_none_of_the_rounds_matches_queued(
     factory: sessionmaker[Session],
 ) -> None:

@@ -316,10 +316,23 @@ def _finish(
                 taken_at=taken_at,
             )
         )
-    tournament.status = TournamentStatus.FINISHED
-    tournament.finished_at = taken_at
-    session.commit()  # the row lock kept a cancel out: it was running until now
+    # Finished only if still running: on PostgreSQL the row lock kept a cancel out; on
+    # SQLite (no row locks) a cancel committed during the fit wins, and nothing is kept.
+    marked = session.execute(
+        update(TournamentRow)
+        .where(TournamentRow.id == tournament.id, TournamentRow.status == TournamentStatus.RUNNING)
+        .values(status=TournamentStatus.FINISHED, finished_at=taken_at)
+        .execution_options(synchronize_session=False)
+    )
     books.drop(tournament.id)
+    if getattr(marked, "rowcount", 1) != 1:
+        session.rollback()
+        status = session.scalar(
+            select(TournamentRow.status).where(TournamentRow.id == tournament.id)
+        )
+        session.commit()
+        return str(status)
+    session.commit()
     return TournamentStatus.FINISHED
 
 

@@ -59,7 +59,9 @@ def fail_match(session: Session, row: MatchRow, reason: str) -> None:
 
 
 def fail_tournament(session: Session, tournament_id: uuid.UUID, reason: str) -> bool:
-    """End a tournament ``failed`` with ``reason``, and every match it left ``running``.
+    """End a tournament ``failed`` with ``reason``, its matches with it.
+
+    Its running matches end ``failed``; its queued ones ``cancelled`` (never started).
 
     A tournament that has already ended (finished, cancelled, failed) keeps its status.
 
@@ -82,6 +84,12 @@ def fail_tournament(session: Session, tournament_id: uuid.UUID, reason: str) -> 
         update(MatchRow)
         .where(MatchRow.tournament_id == tournament_id, MatchRow.status == "running")
         .values(status="failed", error=f"not finished: {reason}", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(  # the rest of its round never starts: no worker would claim it
+        update(MatchRow)
+        .where(MatchRow.tournament_id == tournament_id, MatchRow.status == "queued")
+        .values(status="cancelled", finished_at=now)
         .execution_options(synchronize_session=False)
     )
     session.commit()
