@@ -381,6 +381,8 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         lambda e, t: ("GET", "/api/v1/leaderboards/head-to-head?agent=builtin:random", {}),
         _public(),
     ),
+    ("GET", "/api/v1/workers"): (lambda e, t: ("GET", "/api/v1/workers", {}), _public()),
+    ("GET", "/api/v1/queue"): (lambda e, t: ("GET", "/api/v1/queue", {}), _public()),
     ("POST", TOURNAMENTS): (lambda e, t: ("POST", TOURNAMENTS, {"json": TOURNAMENT}), _CREATE),
     ("POST", f"{TOURNAMENTS}/{{tournament_id}}/start"): (
         lambda e, t: ("POST", f"{t.tournament}/start", {}),

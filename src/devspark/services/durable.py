@@ -205,6 +205,12 @@ def _advance(session: Session, tournament_id: uuid.UUID, books: TournamentBooks)
             session.flush()
             rows[_pairing_key(pairing)] = (row.id, MatchStatus.QUEUED, None)
             book.ids[_pairing_key(pairing)] = row.id
+        if missing and not _still_running(session, tournament_id):
+            # SQLite has no row lock: a cancel committed after the status was read. Now
+            # that this transaction writes, it sees the cancel; the round is not queued.
+            session.rollback()
+            books.drop(tournament_id)
+            return _advance(session, tournament_id, books)
         states = [rows[_pairing_key(p)] for p in book.open_round]
         failed = next((state for state in states if state[1] == MatchStatus.FAILED), None)
         if failed is not None:
@@ -226,6 +232,11 @@ def _advance(session: Session, tournament_id: uuid.UUID, books: TournamentBooks)
             book.ratings.update(outcome)
             book.outcomes.append(outcome)
         book.open_round = None
+
+
+def _still_running(session: Session, tournament_id: uuid.UUID) -> bool:
+    status = session.scalar(select(TournamentRow.status).where(TournamentRow.id == tournament_id))
+    return status == TournamentStatus.RUNNING
 
 
 def _rows(
