@@ -21,9 +21,9 @@ from argon2 import PasswordHasher
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
+from devspark.app import create_app
 from devspark.cli.serve_cmd import WS_MAX_FRAME_BYTES, bind_listener, uvicorn_options
 from devspark.core.errors import InvalidArgumentError
-from devspark.app import create_app
 from devspark.server.routes.ws import MAX_MESSAGE_CHARS
 from devspark.server.settings import Settings
 

@@ -27,9 +27,9 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from host_checks import HostWatch, owned_by
 
+from devspark.app import create_app
 from devspark.arena.agents import resolve_agent
 from devspark.sandbox import IsolationLevel, staging, unavailable_reason
-from devspark.app import create_app
 from devspark.server.settings import Settings
 from devspark.testing.archives import pack_agent
 from devspark.testing.hostile import CORPUS, HOSTILE_DIR

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, make_url
 
+from devspark.app import create_app
 from devspark.core.errors import InvalidArgumentError
 from devspark.scenarios import list_scenarios
-from devspark.app import create_app
 from devspark.server.settings import Settings
 
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.core.errors import FailedPreconditionError
 from devspark.app import create_app
+from devspark.core.errors import FailedPreconditionError
 from devspark.server.settings import Settings
 from devspark.services.accounts import TokenService, secret_key
 from devspark.store.models import AuditLogRow, UserRow, utcnow

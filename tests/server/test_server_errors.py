@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from devspark.app import create_app
 from devspark.core.errors import (
     ConflictError,
     DeadlineExceededError,
@@ -20,7 +21,6 @@ from devspark.core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from devspark.app import create_app
 from devspark.server.errors import HTTP_STATUS, INTERNAL_MESSAGE, status_for
 from devspark.server.settings import Settings
 

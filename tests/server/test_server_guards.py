@@ -13,8 +13,8 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from devspark.server import guards
 from devspark.app import create_app
+from devspark.server import guards
 from devspark.server.settings import Settings
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)

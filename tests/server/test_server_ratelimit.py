@@ -14,8 +14,8 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from devspark.core.errors import InvalidArgumentError, ResourceExhaustedError
 from devspark.app import create_app
+from devspark.core.errors import InvalidArgumentError, ResourceExhaustedError
 from devspark.server.errors import HTTP_STATUS
 from devspark.server.ratelimit import (
     EXEMPT_PATHS,

@@ -14,11 +14,11 @@ import uvicorn
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
+from devspark.app import create_app
 from devspark.arena.agents import BUILTIN_DIR
 from devspark.arena.replay import load_replay
 from devspark.cli.app import app as cli
 from devspark.core.errors import InvalidArgumentError, NotFoundError
-from devspark.app import create_app
 from devspark.server.settings import Settings
 from devspark.services.replay_sources import parse_agent_map, verify_with_sources
 from devspark.store.db import DATABASE_URL_ENV
