@@ -55,7 +55,7 @@ from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
 from devspark.scenarios import resolve
 from devspark.services.failures import describe, fail_tournament
-from devspark.services.playing import NO_PLAYBACK, Playback, Played, play_claimed
+from devspark.services.playing import NO_PLAYBACK, Playback, Played, outcome_of, play_claimed
 from devspark.services.queue import (
     DEFAULT_LEASE_S,
     WorkerIdentity,
@@ -262,17 +262,7 @@ def _outcomes(session: Session, match_ids: list[uuid.UUID], scenario: str) -> li
         .order_by(MatchResultRow.match_id, MatchResultRow.seat)
     ):
         seats[result.match_id].append(result)
-    return [
-        Outcome(
-            agents=tuple(r.agent_ref for r in seats[ident]),
-            scores=tuple(r.reward for r in seats[ident]),
-            scenario=scenario,
-            cpu_s=tuple(r.cpu_s for r in seats[ident]),
-            moves=tuple(r.moves for r in seats[ident]),
-            statuses=tuple(r.status for r in seats[ident]),
-        )
-        for ident in match_ids
-    ]
+    return [outcome_of(seats[ident], scenario) for ident in match_ids]
 
 
 def _queue(tournament: TournamentRow, params: TournamentParams, pairing: Pairing) -> MatchRow:

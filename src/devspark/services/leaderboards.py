@@ -32,6 +32,7 @@ from devspark.rating.leaderboard import METHODS, build_leaderboards
 from devspark.rating.outcomes import Outcome
 from devspark.rating.stats import pairwise_results
 from devspark.scenarios import resolve
+from devspark.services.playing import outcome_of
 from devspark.store.models import MatchResultRow, MatchRow, RatingSnapshotRow
 
 HISTORY_POINTS = 200
@@ -79,16 +80,7 @@ def finished_outcomes(session: Session, agent: str | None = None) -> list[Outcom
         refs = [r.agent_ref for r in results]
         if len(refs) < 2 or len(set(refs)) != len(refs):
             continue
-        outcomes.append(
-            Outcome(
-                agents=tuple(r.agent_ref for r in results),
-                scores=tuple(r.reward for r in results),
-                scenario=scenario_id,
-                cpu_s=tuple(r.cpu_s for r in results),
-                moves=tuple(r.moves for r in results),
-                statuses=tuple(r.status for r in results),
-            )
-        )
+        outcomes.append(outcome_of(results, scenario_id))
     return outcomes
 
 

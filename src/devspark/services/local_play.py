@@ -52,7 +52,7 @@ from devspark.services.entrants import (
     UPLOAD_ISOLATION,
     AgentStager,
 )
-from devspark.services.playing import Playback, Played
+from devspark.services.playing import Playback, Played, outcome_of
 from devspark.services.registry import AgentRegistry
 from devspark.services.tournaments import (
     TournamentParams,
@@ -253,17 +253,7 @@ def _stored_outcomes(session: Session, tournament_id: uuid.UUID, scenario: str) 
         .order_by(MatchRow.created_at, MatchRow.id, MatchResultRow.seat)
     ):
         seats.setdefault(result.match_id, []).append(result)
-    return [
-        Outcome(
-            agents=tuple(seat.agent_ref for seat in match),
-            scores=tuple(seat.reward for seat in match),
-            scenario=scenario,
-            cpu_s=tuple(seat.cpu_s for seat in match),
-            moves=tuple(seat.moves for seat in match),
-            statuses=tuple(seat.status for seat in match),
-        )
-        for match in seats.values()
-    ]
+    return [outcome_of(match, scenario) for match in seats.values()]
 
 
 def _is_folder(ref: str) -> bool:

@@ -20,7 +20,7 @@ import gzip
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -31,6 +31,7 @@ from devspark.arena.match import MatchSpec
 from devspark.core.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from devspark.core.results import MatchResult
 from devspark.core.status import MatchStatus
+from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import ScenarioCore, resolve
 from devspark.services.entrants import AgentStager, is_uploaded, version_ids
@@ -272,6 +273,18 @@ def match_spec(session: Session, row: MatchRow, playback: Playback = NO_PLAYBACK
     )
 
 
+def outcome_of(results: Sequence[MatchResultRow], scenario: str) -> Outcome:
+    """The outcome a finished match stored, from its seats' result rows (seat order)."""
+    return Outcome(
+        agents=tuple(seat.agent_ref for seat in results),
+        scores=tuple(seat.reward for seat in results),
+        scenario=scenario,
+        cpu_s=tuple(seat.cpu_s for seat in results),
+        moves=tuple(seat.moves for seat in results),
+        statuses=tuple(seat.status for seat in results),
+    )
+
+
 def store_result(
     session: Session,
     row: MatchRow,
@@ -356,6 +369,7 @@ __all__ = [
     "Played",
     "ensure_scenario",
     "match_spec",
+    "outcome_of",
     "play_claimed",
     "release",
     "run_match_durably",
