@@ -38,12 +38,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self, cast
 
-from sqlalchemy import CursorResult, Select, Update, and_, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    ScalarSelect,
+    Update,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.status import WORKER_STATES
-from devspark.store.models import MatchRow, TournamentRow, WorkerRow, utcnow
+from devspark.store.models import MatchRow, TournamentRow, UtcDateTime, WorkerRow, utcnow
 
 DEFAULT_LEASE_S = 15.0
 """Seconds without a heartbeat after which a worker's matches go back to the queue."""
@@ -250,29 +263,27 @@ def claim_match(
     it has a pace): that row lock orders the claim against a cancel, and the condition
     on ``next_play_at`` keeps a paced tournament's starts apart across workers.
 
+    The statements are built once (:data:`_CLAIM`) and run at the Core level: a claim
+    is on the hot path of every match.
     """
     started = utcnow()
     clock = _perf_ms()
-    found = _candidate(session, started, tournament_id, match_id)
+    connection = session.connection()
+    found = _candidate(connection, started, tournament_id, match_id)
     if found is None:
         session.rollback()
         return None
     owner, params = found
-    if owner is not None and not _serve(session, owner, params, started):
+    if owner is not None and not _serve(connection, owner, params, started):
         session.rollback()  # cancelled, or another worker started its paced match first
         return None
-    mine = (
-        MatchRow.id == match_id
-        if match_id is not None
-        else MatchRow.id == _next_queued(owner).scalar_subquery()
-    )
-    claimed = session.scalar(
-        update(MatchRow)
-        .where(mine, MatchRow.status == "queued")
-        .values(status="running", worker_id=worker_id, started_at=started, error=None)
-        .returning(MatchRow.id)
-        .execution_options(synchronize_session=False)
-    )
+    values = {"claimer": worker_id, "now": started}
+    if match_id is not None:
+        claimed = connection.execute(_CLAIM.one, {**values, "match": match_id}).scalar()
+    elif owner is None:
+        claimed = connection.execute(_CLAIM.own, values).scalar()
+    else:
+        claimed = connection.execute(_CLAIM.of_tournament, {**values, "tournament": owner}).scalar()
     if claimed is None:  # taken meanwhile (on SQLite, by another thread of this worker)
         session.rollback()
         return None
@@ -280,8 +291,83 @@ def claim_match(
     return Claim(match_id=claimed, tournament_id=owner, claim_ms=_perf_ms() - clock)
 
 
+def _next_queued(mine: ColumnElement[bool]) -> ScalarSelect[uuid.UUID]:
+    """The oldest queued match among ``mine``, locked, skipping locked ones."""
+    return (
+        select(MatchRow.id)
+        .where(MatchRow.status == "queued", mine)
+        .order_by(MatchRow.created_at, MatchRow.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+
+
+def _mark(which: ColumnElement[bool]) -> Update:
+    """``UPDATE`` a queued match to ``running`` for ``:claimer``, returning its id."""
+    return (
+        update(MatchRow)
+        .where(which, MatchRow.status == "queued")
+        .values(
+            status="running",
+            worker_id=bindparam("claimer"),
+            started_at=bindparam("now"),
+            error=None,
+        )
+        .returning(MatchRow.id)
+    )
+
+
+class _ClaimStatements:
+    """The claim's statements, built once at import."""
+
+    def __init__(self) -> None:
+        now: BindParameter[datetime] = bindparam("now", type_=UtcDateTime())
+        turn = func.coalesce(
+            TournamentRow.served_at, TournamentRow.started_at, TournamentRow.created_at
+        )
+        has_queued = (
+            select(MatchRow.id)
+            .where(MatchRow.status == "queued", MatchRow.tournament_id == TournamentRow.id)
+            .exists()
+        )
+        self.ready = select(TournamentRow.id, TournamentRow.params, turn).where(
+            TournamentRow.status == "running",
+            or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
+            has_queued,
+        )
+        self.first_tournament = self.ready.order_by(turn, TournamentRow.id).limit(1)
+        self.this_tournament = self.ready.where(TournamentRow.id == bindparam("tournament"))
+        self.oldest_own = (
+            select(MatchRow.created_at)
+            .where(MatchRow.status == "queued", MatchRow.tournament_id.is_(None))
+            .order_by(MatchRow.created_at)
+            .limit(1)
+        )
+        self.match = select(MatchRow.tournament_id, MatchRow.status).where(
+            MatchRow.id == bindparam("match")
+        )
+        self.serve = (
+            update(TournamentRow)
+            .where(
+                TournamentRow.id == bindparam("tournament"),
+                TournamentRow.status == "running",
+                or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
+            )
+            .values(served_at=now, next_play_at=bindparam("next_play"))
+        )
+        self.own = _mark(MatchRow.id == _next_queued(MatchRow.tournament_id.is_(None)))
+        self.of_tournament = _mark(
+            MatchRow.id == _next_queued(MatchRow.tournament_id == bindparam("tournament"))
+        )
+        self.one = _mark(MatchRow.id == bindparam("match"))
+
+
+_CLAIM = _ClaimStatements()
+
+
 def _candidate(
-    session: Session,
+    connection: Connection,
     now: datetime,
     tournament_id: uuid.UUID | None,
     match_id: uuid.UUID | None,
@@ -292,38 +378,20 @@ def _candidate(
     and the least recently served running tournament that has a queued match and is
     not waiting for its pace. The earlier of the two goes first.
     """
-    ready = and_(
-        TournamentRow.status == "running",
-        or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
-    )
-    queued = (
-        select(MatchRow.id)
-        .where(MatchRow.status == "queued", MatchRow.tournament_id == TournamentRow.id)
-        .exists()
-    )
     if match_id is not None:
-        row = session.execute(
-            select(MatchRow.tournament_id, MatchRow.status).where(MatchRow.id == match_id)
-        ).first()
+        row = connection.execute(_CLAIM.match, {"match": match_id}).first()
         if row is None or row.status != "queued":
             return None
         if row.tournament_id is None:
             return None, None
         tournament_id = row.tournament_id
-    turn = func.coalesce(
-        TournamentRow.served_at, TournamentRow.started_at, TournamentRow.created_at
-    )
-    tournaments = select(TournamentRow.id, TournamentRow.params, turn).where(ready, queued)
     if tournament_id is not None:
-        found = session.execute(tournaments.where(TournamentRow.id == tournament_id)).first()
+        found = connection.execute(
+            _CLAIM.this_tournament, {"now": now, "tournament": tournament_id}
+        ).first()
         return None if found is None else (found[0], found[1])
-    tournament = session.execute(tournaments.order_by(turn, TournamentRow.id).limit(1)).first()
-    own = session.scalar(
-        select(MatchRow.created_at)
-        .where(MatchRow.status == "queued", MatchRow.tournament_id.is_(None))
-        .order_by(MatchRow.created_at)
-        .limit(1)
-    )
+    tournament = connection.execute(_CLAIM.first_tournament, {"now": now}).first()
+    own = connection.execute(_CLAIM.oldest_own).scalar()
     if tournament is None:
         return None if own is None else (None, None)
     if own is not None and own < tournament[2]:
@@ -331,40 +399,18 @@ def _candidate(
     return tournament[0], tournament[1]
 
 
-def _next_queued(tournament_id: uuid.UUID | None) -> Select[uuid.UUID]:
-    """The oldest queued match of a tournament (or of its own), locked, skipping locked ones."""
-    mine = (
-        MatchRow.tournament_id.is_(None)
-        if tournament_id is None
-        else MatchRow.tournament_id == tournament_id
-    )
-    return (
-        select(MatchRow.id)
-        .where(MatchRow.status == "queued", mine)
-        .order_by(MatchRow.created_at, MatchRow.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-
-
 def _serve(
-    session: Session, tournament_id: uuid.UUID, params: dict[str, Any] | None, now: datetime
+    connection: Connection,
+    tournament_id: uuid.UUID,
+    params: dict[str, Any] | None,
+    now: datetime,
 ) -> bool:
     pace = max(0.0, float((params or {}).get("pace_s", 0.0) or 0.0))
-    served = _execute(
-        session,
-        update(TournamentRow)
-        .where(
-            TournamentRow.id == tournament_id,
-            TournamentRow.status == "running",
-            or_(TournamentRow.next_play_at.is_(None), TournamentRow.next_play_at <= now),
-        )
-        .values(
-            served_at=now,
-            next_play_at=now + timedelta(seconds=pace) if pace > 0 else None,
-        ),
+    next_play = now + timedelta(seconds=pace) if pace > 0 else None
+    served = connection.execute(
+        _CLAIM.serve, {"tournament": tournament_id, "now": now, "next_play": next_play}
     )
-    return served == 1
+    return served.rowcount == 1
 
 
 def _execute(session: Session, statement: Update) -> int:
