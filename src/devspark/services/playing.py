@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.executors import Executor
@@ -302,24 +302,26 @@ def store_result(
 
     """
     versions = version_ids(session, [record.agent for record in result.agents])
-    for seat, record in enumerate(result.agents):
-        version_id = versions.get(record.agent)
-        session.add(
-            MatchResultRow(
-                match_id=row.id,
-                seat=seat,
-                agent_ref=record.agent,
-                agent_version_id=version_id,
-                role=record.role,
-                status=str(record.status),
-                reward=record.reward,
-                moves=record.moves,
-                wall_ms=record.wall_ms,
-                cpu_s=record.cpu_s,
-                peak_mb=record.peak_mb,
-                detail=record.detail,
-            )
-        )
+    session.execute(  # one statement for every seat (ORM bulk insert)
+        insert(MatchResultRow),
+        [
+            {
+                "match_id": row.id,
+                "seat": seat,
+                "agent_ref": record.agent,
+                "agent_version_id": versions.get(record.agent),
+                "role": record.role,
+                "status": str(record.status),
+                "reward": record.reward,
+                "moves": record.moves,
+                "wall_ms": record.wall_ms,
+                "cpu_s": record.cpu_s,
+                "peak_mb": record.peak_mb,
+                "detail": record.detail,
+            }
+            for seat, record in enumerate(result.agents)
+        ],
+    )
     if versions:  # in SQL: sessions that cached the count never write a stale one back
         session.execute(
             update(AgentVersionRow)
