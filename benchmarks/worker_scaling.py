@@ -16,7 +16,9 @@ run:
   claim its whole transaction.
 
 Targets: claim p99 under 10 ms (a design we build on asks for task assignment under
-100 ms); two workers at least 1.6x one worker where storage is not the bottleneck. On a
+100 ms); two workers at least 1.6x one worker where storage is not the bottleneck; and
+claiming plus storing a match (results, gzip replay written and fsynced, two commits)
+under 20 ms, the difference between a worker's time per match and the bare one's. On a
 2-core machine the two workers, their agent sandboxes and PostgreSQL share two cores,
 so the scaling figure says as much about the cores as about the design: the printed
 CPU count and load say which.
@@ -219,14 +221,14 @@ def main() -> None:
             baseline_name="one worker, same run",
         ),
         figure(
-            "one worker, results and replays stored",
-            one,
-            "matches/s",
-            target=0.5 * bare,
-            better="higher",
-            target_source="this file: storage costs at most half of the bare rate",
-            baseline=bare,
-            baseline_name="bare LocalExecutor, nothing stored",
+            "storage per match, one worker",
+            1000 / one - 1000 / bare,
+            "ms",
+            target=20.0,
+            better="lower",
+            target_source="this file: claiming and storing a match costs under 20 ms",
+            baseline=1000 / bare,
+            baseline_name="playing it, bare LocalExecutor",
         ),
     ]
     emit(
