@@ -25,7 +25,7 @@ function queueCounts(queue) {
 
 function workerTable(page) {
   return simpleTable({
-    caption: page.total > page.items.length ? `Workers (${page.items.length} of ${page.total})` : 'Workers',
+    caption: page.total > page.items.length ? `${page.items.length} of ${page.total} workers` : null,
     rows: page.items,
     empty: 'No worker has registered yet: start one with devspark worker (devspark serve embeds one).',
     columns: [
