@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from devspark.arena.tournament import FORMATS, Tournament, read_outcomes, scenario_domains
@@ -87,12 +94,16 @@ def run(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=as_json) as progress:
-        task = progress.add_task(f"{tournament_format} {scenario}", total=None)
+    progress = Progress(*columns, console=console, transient=as_json)
+    tasks: list[TaskID] = []
 
-        def advance(played: int, planned: int | None) -> None:
-            progress.update(task, completed=played, total=planned)
+    def advance(played: int, planned: int | None) -> None:
+        if not tasks:  # shown once the tournament exists: a refused one shows no bar
+            progress.start()
+            tasks.append(progress.add_task(f"{tournament_format} {scenario}", total=planned))
+        progress.update(tasks[0], completed=played, total=planned)
 
+    try:
         local = play_local_tournament(
             scenario=scenario,
             format=tournament_format,
@@ -106,6 +117,8 @@ def run(
             data_dir=data_dir,
             progress=advance,
         )
+    finally:
+        progress.stop()
     tournament = local.tournament
     if results is not None:
         tournament.write(results)
