@@ -67,7 +67,7 @@ class Envelope(BaseModel):
     @field_validator("to", "sender")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        return None if not value else check_name(value)
+        return value if not value else check_name(value)  # "" stays "" (round trips)
 
     def expired(self, now_ms: float | None = None) -> bool:
         """Whether its time to live has run out."""

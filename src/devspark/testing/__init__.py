@@ -1,1 +1,5 @@
-"""Conformance kits (agents, scenarios) and the hostile-agent corpus."""
+"""Conformance kits (agents, scenarios, bus backends) and the hostile-agent corpus."""
+
+from devspark.testing.check_bus import check_bus
+
+__all__ = ["check_bus"]
