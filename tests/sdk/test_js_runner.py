@@ -24,10 +24,13 @@ NODE = "/usr/bin/node"
 PYTHON = "/usr/bin/python3"
 TIMEOUT_S = 5.0
 CONTEXT_NAMES = [
+    "bus_errors",
     "episode",
     "legal_actions",
     "log",
+    "messages",
     "params",
+    "publish",
     "rng",
     "role",
     "scenario",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from devspark.arena.agents import resolve_agent
+from devspark.arena.messaging import MatchBus
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage, AgentWorker, Decision
@@ -108,6 +109,10 @@ def play_episode(
         observer: Sees every decision before the scenario applies it.
         recorder: Sees every step after the scenario applied it (replays).
 
+    Messages the agents publish are routed between them after every step (see
+    :class:`~devspark.arena.messaging.MatchBus`); each agent's accepted and refused
+    counts land in its result.
+
     Returns:
         The result; faults are recorded in it, never raised.
 
@@ -134,7 +139,8 @@ def play_episode(
         )
     if recorder is not None:
         recorder.start(env)
-    episode_run = _Episode(env, by_name, results, observer, recorder)
+    bus = MatchBus(names, [worker.package for worker in workers])
+    episode_run = _Episode(env, by_name, results, observer, recorder, bus)
     if isinstance(env, ParallelScenario):
         steps = episode_run.play_rounds(env)
     else:
@@ -144,6 +150,7 @@ def play_episode(
         usage, log = worker.finish(reward=record.reward, status=record.status)
         record.wall_ms, record.cpu_s, record.peak_mb = usage.wall_ms, usage.cpu_s, usage.peak_mb
         record.logs, record.stderr = log.logs, log.stderr
+        record.messages_sent, record.messages_refused = bus.sent[name], bus.refused[name]
     wall_ms = (time.monotonic() - started) * 1000
     return MatchResult(env.full_id, seed, [results[n] for n in names], steps=steps, wall_ms=wall_ms)
 
@@ -171,18 +178,29 @@ class _Episode:
         results: dict[str, AgentResult],
         observer: StepObserver | None,
         recorder: StepRecorder | None,
+        bus: MatchBus,
     ) -> None:
         self.env = env
         self.workers = workers
         self.results = results
         self.observer = observer
         self.recorder = recorder
+        self.bus = bus
+
+    def request(self, name: str) -> Callable[[int], Decision]:
+        """Build ``name``'s move request now (observation, pending messages); ask it later."""
+        env, worker = self.env, self.workers[name]
+        observation, legal = env.observe_json(name), env.legal_actions(name)
+        messages, errors = self.bus.take(name)
+        # Only when there is something to tell: workers written before the bus still fit.
+        bus: dict[str, Any] = {"messages": messages} if messages else {}
+        if errors:
+            bus["bus_errors"] = errors
+        return lambda step: worker.act(step, observation, legal, **bus)
 
     def decide(self, step: int, name: str) -> Decision:
         """Ask ``name`` for its move and check it."""
-        env = self.env
-        decision = self.workers[name].act(step, env.observe_json(name), env.legal_actions(name))
-        return self.check(step, name, decision)
+        return self.check(step, name, self.request(name)(step))
 
     def check(self, step: int, name: str, decision: Decision) -> Decision:
         """Check that ``decision`` is legal, tell the observer and record it."""
@@ -199,7 +217,8 @@ class _Episode:
         return decision
 
     def applied(self, step: int, moves: list[Move]) -> None:
-        """Add up the rewards of the step just applied and tell the recorder."""
+        """Add up the rewards of the step just applied, route its messages, tell the recorder."""
+        self.bus.route(moves)
         results = self.results
         for agent, reward in self.env.rewards.items():
             if reward:
@@ -236,11 +255,11 @@ class _Episode:
         concurrent = False
         while env.agents and step < MAX_STEPS:
             names = list(env.agents)
-            asks = [(self.workers[n], env.observe_json(n), env.legal_actions(n)) for n in names]
+            asks = [self.request(name) for name in names]
             if concurrent and len(asks) > 1:
-                decisions = list(_threads().map(lambda a, s=step: a[0].act(s, a[1], a[2]), asks))
+                decisions = list(_threads().map(lambda ask, s=step: ask(s), asks))
             else:
-                decisions = [worker.act(step, obs, legal) for worker, obs, legal in asks]
+                decisions = [ask(step) for ask in asks]
             concurrent = max(d.elapsed_ms for d in decisions) > CONCURRENT_AFTER_MS
             moves = [(n, self.check(step, n, d)) for n, d in zip(names, decisions, strict=True)]
             faults = {n: d.status.value for n, d in moves if d.status is not AgentStatus.OK}

@@ -2,7 +2,8 @@
 
 A replay holds everything needed to re-run and to watch a match: the scenario id and
 version, seed, options, isolation, every agent's version and content hash, per step
-the moves (actor, action, status, time), the rewards and the scenario's
+the moves (actor, action, status, time), the messages agents sent each other (and
+how many were refused), the rewards and the scenario's
 ``render_state()``, the agents' captured logs (capped by the runtime) and the outcome.
 
 Format ``devspark-replay`` version 1 (documented in ``docs/replays.md``). States are
@@ -66,6 +67,7 @@ class ReplayRecorder:
         if self._last is _MISSING:  # pragma: no cover - play_episode always starts first
             raise InvalidArgumentError("ReplayRecorder.start() was not called")
         record: dict[str, Any] = {"moves": moves_json(moves)}
+        record.update(messages_json(moves))
         rewards = {agent: reward for agent, reward in env.rewards.items() if reward}
         if rewards:
             record["rewards"] = rewards
@@ -206,6 +208,38 @@ def moves_json(moves: Sequence[Move]) -> list[dict[str, Any]]:
     ]
 
 
+def messages_json(moves: Sequence[Move]) -> dict[str, Any]:
+    """A step's routed messages for a replay record (empty when there were none).
+
+    Returns:
+        ``messages``: the accepted ones in delivery order (seat, then publish order),
+        each ``{"sender", "channel", "payload", "to"}``; ``refused``: per agent, how many
+        of its publishes were refused. Either key is absent when empty.
+
+    """
+    messages = [
+        {
+            "sender": agent,
+            "channel": message["channel"],
+            "payload": plain_json(message["payload"]),
+            "to": list(message.get("to", [])),
+        }
+        for agent, decision in moves
+        for message in decision.published
+    ]
+    refused = {
+        agent: count
+        for agent, decision in moves
+        if (count := sum(int(entry.get("count", 1)) for entry in decision.bus_errors))
+    }
+    record: dict[str, Any] = {}
+    if messages:
+        record["messages"] = messages
+    if refused:
+        record["refused"] = refused
+    return record
+
+
 def write_replay(replay: Replay, path: Path) -> int:
     """Write ``replay`` as JSON, gzip-compressed when ``path`` ends in ``.gz``.
 
@@ -334,6 +368,16 @@ def _step_differences(
     moves_b = [(m["agent"], m["action"], m["status"]) for m in b["moves"]]
     if moves_a != moves_b:
         found.append(f"step {index}: moves recorded {moves_a}, re-run {moves_b}")
+    if a.get("messages", []) != b.get("messages", []):
+        found.append(
+            f"step {index}: messages recorded {str(a.get('messages', []))[:300]}, "
+            f"re-run {str(b.get('messages', []))[:300]}"
+        )
+    if a.get("refused", {}) != b.get("refused", {}):
+        found.append(
+            f"step {index}: refused messages recorded {a.get('refused', {})}, "
+            f"re-run {b.get('refused', {})}"
+        )
     if a.get("rewards", {}) != b.get("rewards", {}):
         found.append(
             f"step {index}: rewards recorded {a.get('rewards')}, re-run {b.get('rewards')}"

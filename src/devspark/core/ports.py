@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +35,10 @@ class Decision:
     status: AgentStatus = AgentStatus.OK
     detail: str = ""
     elapsed_ms: float = 0.0
+    published: list[dict[str, Any]] = field(default_factory=list)
+    """Bus messages written during the move (``{"channel", "payload"}``), within host limits."""
+    bus_errors: list[dict[str, Any]] = field(default_factory=list)
+    """Publishes refused during the move: ``{"channel", "error", "count"}`` each."""
 
 
 @dataclass(slots=True)
@@ -56,8 +61,20 @@ class AgentWorker(Protocol):
         """Start an episode (starting or restarting the agent process when needed)."""
         ...
 
-    def act(self, step: int, observation: Any, legal_actions: list[Any] | None) -> Decision:
-        """Ask for the action at ``step`` under the move deadline and time bank."""
+    def act(
+        self,
+        step: int,
+        observation: Any,
+        legal_actions: list[Any] | None,
+        *,
+        messages: Sequence[dict[str, Any]] = (),
+        bus_errors: Sequence[dict[str, Any]] = (),
+    ) -> Decision:
+        """Ask for the action at ``step`` under the move deadline and time bank.
+
+        ``messages`` are the bus messages delivered to the agent since its last move and
+        ``bus_errors`` why its earlier publishes were refused (both told with the move).
+        """
         ...
 
     def finish(self, *, reward: float, status: AgentStatus) -> tuple[Usage, EpisodeLog]:

@@ -46,6 +46,10 @@ class AgentResult:
     detail: str = ""
     logs: list[str] = field(default_factory=list)
     stderr: str = ""
+    messages_sent: int = 0
+    """Bus messages the agent published that were accepted and routed."""
+    messages_refused: int = 0
+    """Bus messages refused (over a host limit, malformed, or not granted by the manifest)."""
 
     def public(self) -> dict[str, Any]:
         """The stable JSON shape of ``devspark match run --json``."""

@@ -13,6 +13,7 @@ import itertools
 import random
 import sys
 import time
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +21,7 @@ from devspark.core.errors import FailedPreconditionError
 from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.ports import AgentPackage, Decision, EpisodeLog
 from devspark.core.results import AgentStatus, Usage
-from devspark.sandbox.worker import PlatformCaps
+from devspark.sandbox.worker import Outbox, PlatformCaps
 from devspark.sdk.kaggle import KaggleAgent
 
 _ids = itertools.count()
@@ -41,6 +42,9 @@ class TrustedContext:
         self._deadline = 0.0
         self._bank_ms = 0.0
         self._logs = logs
+        self.messages: list[dict[str, Any]] = []
+        self.bus_errors: list[dict[str, Any]] = []
+        self._outbox = Outbox()
 
     @property
     def time_left_ms(self) -> float:
@@ -51,6 +55,10 @@ class TrustedContext:
         """Record a log line."""
         if len(self._logs) < 200:
             self._logs.append(str(message)[:4096])
+
+    def publish(self, channel: str, payload: Any) -> None:
+        """Publish ``payload`` on ``channel`` (kept under the same limits as the runner's)."""
+        self._outbox.offer({"type": "publish", "channel": channel, "payload": payload})
 
 
 def _load(package: AgentPackage, limits: dict[str, Any]) -> Any:
@@ -133,10 +141,32 @@ class TrustedWorker:
             except Exception as exc:  # charged to the first move, as in the runner
                 self._reset_error = exc
 
-    def act(self, step: int, observation: Any, legal_actions: list[Any] | None) -> Decision:
-        """Call the agent's ``act`` directly."""
+    def act(
+        self,
+        step: int,
+        observation: Any,
+        legal_actions: list[Any] | None,
+        *,
+        messages: Sequence[dict[str, Any]] = (),
+        bus_errors: Sequence[dict[str, Any]] = (),
+    ) -> Decision:
+        """Call the agent's ``on_message`` hook for each message, then its ``act``."""
         context = self.context
         context.step, context.legal_actions = step, legal_actions
+        context.messages, context.bus_errors = list(messages), list(bus_errors)
+        hook = getattr(self.agent, "on_message", None)
+        if callable(hook):
+            for message in context.messages:
+                try:
+                    hook(message, context)
+                except Exception as exc:  # as in the runner: logged, no move is charged
+                    context.log(f"on_message raised: {exc!r}")
+        decision = self._act(observation, context)
+        outbox, context._outbox = context._outbox, Outbox()
+        decision.published, decision.bus_errors = outbox.published, outbox.errors
+        return decision
+
+    def _act(self, observation: Any, context: TrustedContext) -> Decision:
         context._bank_ms = self._bank
         started = time.monotonic()
         context._deadline = started + (self.move_ms + self._bank) / 1000

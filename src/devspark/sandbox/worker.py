@@ -14,6 +14,7 @@ import os
 import select
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,13 @@ MAX_MOVE_OUTPUT = 8 << 20
 MAX_LOG_LINES = 200
 MAX_LOG_CHARS = 4096
 MAX_STDERR_BYTES = 64 << 10
+MAX_PUBLISH_PER_MOVE = 32
+"""Publishes an agent may write in one move; later ones are refused."""
+MAX_PAYLOAD_BYTES = 16 << 10
+"""Largest publish payload, as compact JSON; larger ones are refused."""
+MAX_MOVE_DISCARD = 64 << 20
+"""Bytes of over-long publish lines skipped in one move before it is a protocol error."""
+_PUBLISH_PREFIX = b'{"type":"publish"'
 _S = AgentStatus
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _NO_HITS = CgroupUsage(0.0, 0, 0, 0, 0)
@@ -54,6 +62,74 @@ class PlatformCaps:
     tmp_mb: int = 64
     file_mb: int = 64
     state_mb: int = 64
+
+
+class Outbox:
+    """The publishes of one move, within the host's limits (shared by every level).
+
+    Attributes:
+        published: Accepted messages, ``{"channel", "payload"}``, in publish order.
+        errors: Refusals, ``{"channel", "error", "count"}``; equal ones are merged.
+
+    """
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self._tried = 0
+
+    def offer(self, message: dict[str, Any], size_hint: int = 0) -> None:
+        """Keep one ``publish`` message or refuse it (never raises).
+
+        Args:
+            message: The decoded ``publish`` line.
+            size_hint: The line's length in bytes; a line no longer than
+                :data:`MAX_PAYLOAD_BYTES` needs no re-encoding to be measured.
+
+        """
+        self._tried += 1
+        channel = message.get("channel")
+        name = channel if isinstance(channel, str) else None
+        if self._tried > MAX_PUBLISH_PER_MOVE:
+            self.refuse(None, f"more than {MAX_PUBLISH_PER_MOVE} messages in one move")
+            return
+        if name is None or not 0 < len(name) <= 255:
+            self.refuse(None, "a publish needs a channel name of 1-255 characters")
+            return
+        if "payload" not in message:
+            self.refuse(name, "a publish needs a payload")
+            return
+        payload = message["payload"]
+        if size_hint <= 0 or size_hint > MAX_PAYLOAD_BYTES:
+            try:
+                size = len(_encode(payload))
+            except (TypeError, ValueError, RecursionError):
+                self.refuse(name, "the payload is not JSON")
+                return
+            if size > MAX_PAYLOAD_BYTES:
+                self.refuse(name, f"payload over {MAX_PAYLOAD_BYTES} bytes")
+                return
+        self.published.append({"channel": name, "payload": payload})
+
+    def refuse(self, channel: str | None, error: str) -> None:
+        """Count a refused publish, merged with an equal earlier refusal."""
+        for entry in self.errors:
+            if entry["channel"] == channel and entry["error"] == error:
+                entry["count"] += 1
+                return
+        self.errors.append({"channel": channel, "error": error, "count": 1})
+
+
+def bus_fields(
+    messages: Sequence[dict[str, Any]], bus_errors: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``messages`` and ``bus_errors`` fields of an ``observe`` (absent when empty)."""
+    fields: dict[str, Any] = {}
+    if messages:
+        fields["messages"] = list(messages)
+    if bus_errors:
+        fields["bus_errors"] = list(bus_errors)
+    return fields
 
 
 class _FaultError(Exception):
@@ -95,6 +171,8 @@ class ProcessWorker:
         self.proc: AgentProcess | None = None
         self._poller = select.poll()
         self._buffer = b""
+        self._skipping = False  # inside an over-long publish line, dropping it
+        self._outbox = Outbox()
         self._stderr = bytearray()
         self._logs: list[str] = []
         self._broken = False
@@ -117,6 +195,7 @@ class ProcessWorker:
             self._poller.register(self.proc.stdout_fd, select.POLLIN)
             self._poller.register(self.proc.stderr_fd, select.POLLIN)
             self._buffer = b""
+            self._skipping = False
             hello = {
                 "type": "hello",
                 "protocol": PROTOCOL_VERSION,
@@ -227,8 +306,29 @@ class ProcessWorker:
         except _FaultError as fault:
             self._fail(fault)
 
-    def act(self, step: int, observation: Any, legal_actions: list[Any] | None) -> Decision:
-        """Ask for an action under the move deadline plus what is left of the bank."""
+    def act(
+        self,
+        step: int,
+        observation: Any,
+        legal_actions: list[Any] | None,
+        *,
+        messages: Sequence[dict[str, Any]] = (),
+        bus_errors: Sequence[dict[str, Any]] = (),
+    ) -> Decision:
+        """Ask for an action under the move deadline plus what is left of the bank.
+
+        ``messages`` and ``bus_errors`` ride on the ``observe`` line; the publishes the
+        agent writes before its reply come back in :attr:`Decision.published` (and the
+        refused ones in :attr:`Decision.bus_errors`).
+        """
+        decision = self._act(step, observation, legal_actions, bus_fields(messages, bus_errors))
+        outbox, self._outbox = self._outbox, Outbox()
+        decision.published, decision.bus_errors = outbox.published, outbox.errors
+        return decision
+
+    def _act(
+        self, step: int, observation: Any, legal_actions: list[Any] | None, bus: dict[str, Any]
+    ) -> Decision:
         if self._start_fault is not None:
             return Decision(None, self._start_fault.status, self._start_fault.detail)
         if self._broken:
@@ -243,6 +343,7 @@ class ProcessWorker:
             "legal_actions": legal_actions,
             "deadline_ms": self.move_ms,
             "time_bank_ms": int(self._bank_ms),
+            **bus,
         }
         try:
             self._send(message, deadline)
@@ -350,7 +451,7 @@ class ProcessWorker:
         """Read lines until a reply (action, error or ready) arrives or the deadline passes."""
         assert self.proc is not None
         stdout_fd = self.proc.stdout_fd
-        received = 0
+        received = discarded = 0
         while True:
             end = self._buffer.find(b"\n")
             if end >= 0:
@@ -360,6 +461,9 @@ class ProcessWorker:
                 if reply is not None:
                     return reply
                 continue
+            if len(self._buffer) > MAX_LINE_BYTES and self._buffer.startswith(_PUBLISH_PREFIX):
+                self._outbox.refuse(None, f"publish line longer than {MAX_LINE_BYTES} bytes")
+                self._buffer, self._skipping = b"", True
             if len(self._buffer) > MAX_LINE_BYTES:
                 raise _FaultError(_S.PROTOCOL_ERROR, f"line longer than {MAX_LINE_BYTES} bytes")
             remaining = deadline - time.monotonic()
@@ -374,6 +478,17 @@ class ProcessWorker:
                     if not chunk:
                         self._wait_exit()
                         raise _FaultError(_S.CRASHED, self._exit_detail())
+                    if self._skipping:  # the rest of an over-long publish line
+                        discarded += len(chunk)
+                        if discarded > MAX_MOVE_DISCARD:
+                            raise _FaultError(
+                                _S.PROTOCOL_ERROR,
+                                f"more than {MAX_MOVE_DISCARD} bytes of refused publish lines",
+                            )
+                        end = chunk.find(b"\n")
+                        if end < 0:
+                            continue
+                        chunk, self._skipping = chunk[end + 1 :], False
                     received += len(chunk)
                     if received > MAX_MOVE_OUTPUT:
                         raise _FaultError(
@@ -385,6 +500,9 @@ class ProcessWorker:
                     self._drain_stderr()
 
     def _handle(self, line: bytes, expect_step: int | None) -> dict[str, Any] | None:
+        if len(line) > MAX_LINE_BYTES and line.startswith(_PUBLISH_PREFIX):
+            self._outbox.refuse(None, f"publish line longer than {MAX_LINE_BYTES} bytes")
+            return None
         if len(line) > MAX_LINE_BYTES:
             raise _FaultError(_S.PROTOCOL_ERROR, f"line longer than {MAX_LINE_BYTES} bytes")
         try:
@@ -410,8 +528,11 @@ class ProcessWorker:
                     text[:MAX_LOG_CHARS] if isinstance(text, str) else "<non-text log>"
                 )
             return None
-        if kind in ("publish", "request", "reply"):
-            return None  # bus traffic: delivered by the bus layer when one is attached
+        if kind == "publish":
+            self._outbox.offer(message, len(line))
+            return None
+        if kind in ("request", "reply"):
+            return None  # reserved: agent-to-agent requests do not exist yet
         if kind == "ready" and expect_step is None:
             return message
         if kind == "error":

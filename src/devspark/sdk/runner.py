@@ -105,8 +105,10 @@ class Context:
     __slots__ = (
         "_bank_ms",
         "_deadline",
+        "bus_errors",
         "episode",
         "legal_actions",
+        "messages",
         "params",
         "rng",
         "role",
@@ -126,6 +128,8 @@ class Context:
         self.episode = -1
         self._deadline = 0.0
         self._bank_ms = 0.0  # what is left of the episode's overage bank (Kaggle adapter)
+        self.messages: list[dict[str, Any]] = []
+        self.bus_errors: list[dict[str, Any]] = []
 
     @property
     def time_left_ms(self) -> float:
@@ -135,6 +139,25 @@ class Context:
     def log(self, message: object) -> None:
         """Send a line to the match log (capped by the host)."""
         send({"type": "log", "step": self.step, "message": str(message)[:MAX_LOG_CHARS]})
+
+    def publish(self, channel: str, payload: Any) -> None:
+        """Publish ``payload`` (any JSON value) on ``channel``; the host routes it.
+
+        Subscribers whose manifest grants ``bus:subscribe:`` a matching pattern get it in
+        ``context.messages`` at their next move. A refused publish (no grant, over a
+        limit) shows up in ``context.bus_errors`` at this agent's next move.
+
+        Raises:
+            TypeError: ``payload`` is not JSON serialisable.
+            ValueError: ``payload`` holds NaN or an infinity.
+
+        """
+        send({"type": "publish", "channel": channel, "payload": payload})
+
+
+def _hook_failed(name: str, exc: BaseException) -> None:
+    """A hook outside ``act`` raised: tell the match log, charge no move."""
+    send({"type": "log", "step": -1, "message": f"{name} raised: {exc!r}"[:MAX_LOG_CHARS]})
 
 
 def _load_agent(
@@ -234,6 +257,15 @@ def main(argv: list[str]) -> int:
             context.legal_actions = message.get("legal_actions")
             context._bank_ms = bank_ms = message.get("time_bank_ms", 0)
             context._deadline = time.monotonic() + (message["deadline_ms"] + bank_ms) / 1000.0
+            context.messages = message.get("messages") or []
+            context.bus_errors = message.get("bus_errors") or []
+            hook = getattr(agent, "on_message", None)
+            if callable(hook):
+                for delivered in context.messages:
+                    try:
+                        hook(delivered, context)
+                    except Exception as exc:
+                        _hook_failed("on_message", exc)
             try:
                 if reset_error is not None:
                     pending, reset_error = reset_error, None
@@ -270,13 +302,7 @@ def main(argv: list[str]) -> int:
                 try:
                     hook(message, context)
                 except Exception as exc:  # outside a move: logged, no move is charged
-                    send(
-                        {
-                            "type": "log",
-                            "step": -1,
-                            "message": f"{name} raised: {exc!r}"[:MAX_LOG_CHARS],
-                        }
-                    )
+                    _hook_failed(name, exc)
         elif kind == "bye":
             return 0
     return 0

@@ -258,6 +258,8 @@ export class Context {
     this.role = "";
     this.scenario = "";
     this.episode = -1;
+    this.messages = [];
+    this.bus_errors = [];
     Object.seal(this); // Python's Context has __slots__: no new attributes
   }
 
@@ -269,6 +271,15 @@ export class Context {
   /** Send a line to the match log (capped by the host). */
   log(message) {
     send({ type: "log", step: this.step, message: head(String(message), MAX_LOG_CHARS) });
+  }
+
+  /**
+   * Publish `payload` (any JSON value) on `channel`; the host routes it to subscribers.
+   * Throws a RangeError for NaN or infinities, as Python's encoder does.
+   */
+  publish(channel, payload) {
+    const body = JSON.stringify(payload === undefined ? null : payload, rejectNonFinite);
+    writeLine(`{"type":"publish","channel":${JSON.stringify(String(channel))},"payload":${body}}`);
   }
 }
 
@@ -434,6 +445,12 @@ export async function main(argv) {
       context.legal_actions = message.legal_actions ?? null;
       const budget = field(message, "deadline_ms") + (message.time_bank_ms ?? 0);
       setDeadline(context, performance.now() + budget);
+      context.messages = message.messages ?? [];
+      context.bus_errors = message.bus_errors ?? [];
+      for (const delivered of context.messages) {
+        const error = await callHook(agent, "on_message", delivered, context);
+        if (error !== null) logHookError("on_message", error);
+      }
       try {
         if (resetError !== null) {
           const error = resetError;
