@@ -137,6 +137,7 @@ CORPUS: list[HostileCase] = [
     _case("log-flood", _PROTOCOL, "protocol: endless valid log lines (8 MiB cap)"),
     _case("stderr-flood", _TIMEOUT, "protocol: endless stderr (64 KiB capture)"),
     _case("garbage-json", _PROTOCOL, "protocol: malformed JSON line"),
+    _case("huge-publish", _OK, "protocol: a 10 MiB publish line (refused, the match goes on)"),
     _case("garbage-json-js", _PROTOCOL, "protocol: malformed JSON line on fd 1", js=True),
     _case("huge-line", _PROTOCOL, "protocol: one 10 MiB line"),
     _case("deep-json", _PROTOCOL, "protocol: JSON nested 400,000 deep (RecursionError)"),
