@@ -273,3 +273,19 @@ def test_granted_reads_patterns() -> None:
     capabilities = ["bus:publish:team.*", "net:loopback", "bus:subscribe:svc.x"]
     assert granted(capabilities, "bus:publish:") == ["team.*"]
     assert granted(capabilities, "bus:subscribe:") == ["svc.x"]
+
+
+def test_trusted_agents_talk_with_the_same_names(make_agent: Callable[..., Path]) -> None:
+    told = _agent(make_agent, "teller", "python", TELL)
+    hears = _agent(make_agent, "listener", "python", LISTEN)
+    spec = MatchSpec(
+        "prisoners_dilemma",
+        (told, hears),
+        seed=5,
+        options={"rounds": ROUNDS},
+        isolation=IsolationLevel.TRUSTED,
+    )
+    result, replay = record_match(spec)
+    assert [a.status for a in result.agents] == [AgentStatus.OK, AgentStatus.OK]
+    assert _moves(replay.steps, 1) == ["C"] + ["D"] * (ROUNDS - 1)
+    assert result.agents[0].messages_sent == ROUNDS

@@ -12,3 +12,13 @@ export function act(observation, context) {
   }
   return legal[Math.floor(context.rng() * legal.length)];
 }
+
+// Messages between the agents of a match (grant them in agent.toml, e.g.
+// capabilities = ["bus:publish:team.*", "bus:subscribe:team.*"]):
+//
+// export function on_message(message, context) { // once per message, before act
+//   context.log(`${message.sender} on ${message.channel}: ${JSON.stringify(message.payload)}`);
+// }
+//
+// and in act: context.publish("team.plan", { move: 4 }); read context.messages (what
+// arrived since the last move) and context.bus_errors (refused publishes).

@@ -13,3 +13,13 @@ def act(observation, context):
     if centre in legal and context.rng.random() < context.params["greed"]:
         return centre
     return context.rng.choice(legal)
+
+
+# Messages between the agents of a match (grant them in agent.toml, e.g.
+# capabilities = ["bus:publish:team.*", "bus:subscribe:team.*"]):
+#
+# def on_message(message, context):  # once per delivered message, before act
+#     context.log(f"{message['sender']} on {message['channel']}: {message['payload']}")
+#
+# and in act: context.publish("team.plan", {"move": 4}); read context.messages (what
+# arrived since the last move) and context.bus_errors (refused publishes).
