@@ -264,14 +264,21 @@ def test_a_second_worker_on_sqlite_says_so_and_waits(
     assert second.wait(30) == 0, second.output
 
 
+@pytest.mark.parametrize(
+    "bus",
+    [
+        pytest.param({"DEVSPARK_REDIS_URL": REDIS_URL}, id="redis"),
+        pytest.param({"DEVSPARK_BUS_URL": "nats://127.0.0.1:4222"}, id="nats"),
+    ],
+)
 def test_live_steps_of_a_worker_match_reach_a_client_of_an_api_without_a_worker(
-    tmp_path: Path, processes: list[Process]
+    tmp_path: Path, processes: list[Process], bus: dict[str, str]
 ) -> None:
     data = tmp_path / "data"
     url = f"sqlite:///{data / 'devspark.db'}"
     engine, _ = _prepare(url)
     engine.dispose()
-    env = _environ(url, DEVSPARK_REDIS_URL=REDIS_URL)
+    env = _environ(url, **bus)
     api = ApiServer(data, env, "--no-worker").start()
     processes.append(api)
     with httpx.Client(base_url=api.url, timeout=30) as client:
@@ -289,7 +296,7 @@ def test_live_steps_of_a_worker_match_reach_a_client_of_an_api_without_a_worker(
             assert json.loads(ws.recv(10))["type"] == "welcome"
             ws.send(json.dumps({"type": "subscribe", "topic": f"match:{match_id}"}))
             assert json.loads(ws.recv(10))["type"] == "subscribed"
-            # The worker starts after the watch: it learns of it over Redis, then plays.
+            # The worker starts after the watch: it learns of it over the bus, then plays.
             processes.append(worker(data, env, "live").start())
             events: list[dict[str, Any]] = []
             while not events or events[-1]["type"] != "match_finished":

@@ -21,7 +21,7 @@ from devspark.cli._database import DatabaseUrlOption, DataDirOption, server_data
 from devspark.core.status import WorkerState
 from devspark.services.entrants import AgentStager
 from devspark.services.live import LiveHub
-from devspark.services.live_bridge import RedisBridge
+from devspark.services.live_bus import BusBridge
 from devspark.services.playing import Playback
 from devspark.services.queue import DEFAULT_LEASE_S
 from devspark.store.artifacts import ArtifactStore
@@ -69,14 +69,15 @@ def worker(
             stager=AgentStager(artifacts, settings.data_dir / "work" / "agents"),
             replays=artifacts,
         )
-        bridge = None if settings.redis_url is None else RedisBridge(settings.redis_url)
+        url = settings.live_bus_url
+        bridge = None if url is None else BusBridge(url)
         hub = LiveHub(bridge=bridge) if bridge is not None else None
         if bridge is not None and hub is not None:
-            bridge.start_thread(hub.deliver_remote)  # learns which matches are watched
+            bridge.start(hub.deliver_remote)  # learns which matches are watched
         else:
             typer.echo(
-                "no DEVSPARK_REDIS_URL: the live events of this worker's matches reach no "
-                "server (results and replays are stored as always)",
+                "no DEVSPARK_BUS_URL or DEVSPARK_REDIS_URL: the live events of this "
+                "worker's matches reach no server (results and replays are stored as always)",
                 err=True,
             )
         engine_room = Worker(
@@ -93,7 +94,7 @@ def worker(
             engine_room.run()
         finally:
             if bridge is not None:
-                bridge.stop_thread()
+                bridge.stop()
     typer.echo("worker stopped", err=True)
 
 

@@ -60,7 +60,7 @@ from devspark.server.settings import Settings
 from devspark.server.work_metrics import WorkCollector
 from devspark.services.accounts import DEFAULT_HASHER, TokenService, secret_key
 from devspark.services.live import LiveHub
-from devspark.services.live_bridge import RedisBridge
+from devspark.services.live_bus import BusBridge
 from devspark.store.artifacts import ArtifactStore
 from devspark.store.db import make_engine, session_factory, upgrade
 
@@ -213,11 +213,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         upgrade(engine)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
-        bridge = None if settings.redis_url is None else RedisBridge(settings.redis_url)
+        url = settings.live_bus_url
+        bridge = None if url is None else BusBridge(url)
         live = LiveHub(bridge=bridge)
         live.bind(asyncio.get_running_loop())  # worker threads publish onto this loop
         if bridge is not None:  # events of the workers and other servers, and our watches
-            bridge.start(live.deliver_remote)
+            await asyncio.to_thread(bridge.start, live.deliver_remote)
         app.state.live = live
         background: Background | None = app.state.background
         platform = Platform(
@@ -236,7 +237,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                     yield
         finally:
             if bridge is not None:
-                await bridge.stop()
+                await asyncio.to_thread(bridge.stop)
     finally:
         engine.dispose()
 

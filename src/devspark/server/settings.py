@@ -19,6 +19,7 @@ RATE_LIMIT_ENV = "DEVSPARK_RATE_LIMIT"
 RATE_LIMIT_IP_ENV = "DEVSPARK_RATE_LIMIT_IP"
 MATCH_WORKERS_ENV = "DEVSPARK_MATCH_WORKERS"
 REDIS_URL_ENV = "DEVSPARK_REDIS_URL"
+BUS_URL_ENV = "DEVSPARK_BUS_URL"
 TRUSTED_PROXIES_ENV = "DEVSPARK_TRUSTED_PROXIES"
 MAX_BODY_ENV = "DEVSPARK_MAX_BODY_BYTES"
 WS_CONNECT_LIMIT_ENV = "DEVSPARK_WS_CONNECT_LIMIT"
@@ -60,6 +61,9 @@ class Settings(BaseModel):
         rate_limit_ip: Requests allowed per client IP (``DEVSPARK_RATE_LIMIT_IP``).
         match_workers: Matches the embedded worker plays at once, its slots
             (``DEVSPARK_MATCH_WORKERS``, default 1).
+        bus_url: The message bus live events ride between processes
+            (``DEVSPARK_BUS_URL``: ``redis://`` or ``nats://``); ``None`` uses
+            ``redis_url`` when set, else live events stay in this process.
         redis_url: Redis URL for shared rate-limit counters (``DEVSPARK_REDIS_URL``);
             ``None`` keeps them in process memory.
         max_body_bytes: Largest request body accepted, in bytes
@@ -86,6 +90,7 @@ class Settings(BaseModel):
     rate_limit: str = DEFAULT_RATE_LIMIT
     rate_limit_ip: str = DEFAULT_RATE_LIMIT_IP
     redis_url: str | None = None
+    bus_url: str | None = None
     match_workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1024)
@@ -116,6 +121,22 @@ class Settings(BaseModel):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("bus_url")
+    @classmethod
+    def _check_bus_url(cls, value: str | None) -> str | None:
+        schemes = ("redis://", "rediss://", "nats://", "tls://")
+        if value is not None and not value.startswith(schemes):
+            raise ValueError(
+                "must start with redis://, rediss://, nats:// or tls:// (a bus other "
+                "processes reach; memory:// would reach none)"
+            )
+        return value
+
+    @property
+    def live_bus_url(self) -> str | None:
+        """The bus live events ride: ``bus_url``, else ``redis_url``, else none."""
+        return self.bus_url or self.redis_url
+
     @classmethod
     def from_env(
         cls,
@@ -128,6 +149,7 @@ class Settings(BaseModel):
         rate_limit: str | None = None,
         rate_limit_ip: str | None = None,
         redis_url: str | None = None,
+        bus_url: str | None = None,
         match_workers: int | None = None,
         max_body_bytes: int | None = None,
         max_upload_bytes: int | None = None,
@@ -151,6 +173,7 @@ class Settings(BaseModel):
             rate_limit_ip: Per-IP limit; else ``DEVSPARK_RATE_LIMIT_IP``, else
                 ``"600/minute"``.
             redis_url: Rate-limit storage; else ``DEVSPARK_REDIS_URL``, else memory.
+            bus_url: Live events' bus; else ``DEVSPARK_BUS_URL``, else ``redis_url``.
             match_workers: Slots of the embedded worker; else ``DEVSPARK_MATCH_WORKERS``,
                 else 1.
             max_body_bytes: Body cap; else ``DEVSPARK_MAX_BODY_BYTES``, else 1 MiB.
@@ -191,6 +214,7 @@ class Settings(BaseModel):
                 rate_limit=rate_limit or env.get(RATE_LIMIT_ENV) or DEFAULT_RATE_LIMIT,
                 rate_limit_ip=rate_limit_ip or env.get(RATE_LIMIT_IP_ENV) or DEFAULT_RATE_LIMIT_IP,
                 redis_url=redis_url or env.get(REDIS_URL_ENV) or None,
+                bus_url=bus_url or env.get(BUS_URL_ENV) or None,
                 match_workers=(
                     match_workers
                     if match_workers is not None

@@ -19,7 +19,7 @@ All subscription state is touched on the loop thread only (on a bound hub);
 :meth:`LiveHub.publish`, :meth:`LiveHub.deliver_remote`, :meth:`LiveHub.watching` and
 :meth:`LiveHub.watch_counts` are the methods meant for other threads.
 
-With a :class:`~devspark.services.live_bridge.RedisBridge` (``DEVSPARK_REDIS_URL``),
+With a :class:`~devspark.services.live_bus.BusBridge` (``DEVSPARK_BUS_URL`` or ``DEVSPARK_REDIS_URL``),
 events and subscriptions also travel between processes, so a client of any server sees
 the matches of the worker that plays the match, whichever process that is.
 """
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from devspark.core.errors import ResourceExhaustedError
 
 if TYPE_CHECKING:
-    from devspark.services.live_bridge import RedisBridge
+    from devspark.services.live_bus import BusBridge
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class LiveHub:
     def __init__(
         self,
         queue_size: int = DEFAULT_QUEUE_SIZE,
-        bridge: RedisBridge | None = None,
+        bridge: BusBridge | None = None,
         *,
         max_topics: int = DEFAULT_MAX_TOPICS,
     ) -> None:
