@@ -338,7 +338,9 @@ async def _nothing(run: _Run, queue: str, what: str, wait_s: float) -> None:
     delivery = await run.bus.take(queue, visibility_ms=VISIBILITY_MS, timeout_s=wait_s)
     if delivery is not None:
         await delivery.ack()
-        raise _CheckFailedError(f"{what}: took attempt {delivery.attempt} of {delivery.envelope.payload!r}")
+        raise _CheckFailedError(
+            f"{what}: took attempt {delivery.attempt} of {delivery.envelope.payload!r}"
+        )
 
 
 async def _queue_ack(run: _Run) -> None:
