@@ -98,6 +98,9 @@ class _NatsSubscription:
         """The next ``(subject, data)``; ``None`` after ``timeout_s``, or once closed."""
         if self._closed.is_set():
             return None
+        if self._sub.pending_msgs > 0:  # already buffered: no race with close to set up
+            msg = await self._sub.next_msg(timeout=None)
+            return msg.subject, msg.data
         getter = asyncio.ensure_future(self._sub.next_msg(timeout=None))
         closer = asyncio.ensure_future(self._closed.wait())
         try:
