@@ -6,7 +6,8 @@
   :func:`~devspark.server.auth.optional_actor` but never requires one
   (:func:`~devspark.server.auth.current_actor`) is public; FastAPI still lists its
   security schemes as requirements. Such operations get the empty requirement ``{}``
-  too, which OpenAPI reads as "anonymous calls are allowed".
+  too, which OpenAPI reads as "anonymous calls are allowed", and a **401**: credentials
+  that are sent must be valid (a revoked or expired token is refused, not ignored).
 * **413** and **408**: every operation with a request body may be refused for its size,
   or for a body that does not arrive in time (:mod:`devspark.server.guards`).
 
@@ -25,6 +26,11 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from devspark.server.auth import current_actor, optional_actor
+
+BAD_CREDENTIALS_DESCRIPTION = (
+    "Unauthenticated: credentials were sent but are not valid (expired, revoked or "
+    "malformed). Send none to read anonymously."
+)
 
 BODY_TOO_LARGE_DESCRIPTION = (
     "Resource exhausted: the request body is over the server's size cap "
@@ -98,11 +104,14 @@ def document_server_behaviour(app: FastAPI) -> None:
         error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
         too_large = {"description": BODY_TOO_LARGE_DESCRIPTION, "content": error_body}
         late = {"description": BODY_LATE_DESCRIPTION, "content": error_body}
+        refused = {"description": BAD_CREDENTIALS_DESCRIPTION, "content": error_body}
         for path, operations in document.get("paths", {}).items():
             for method, operation in operations.items():
                 security = operation.get("security")
                 if (path, method) in public and security and {} not in security:
                     security.append({})
+                if (path, method) in public:
+                    operation.setdefault("responses", {}).setdefault("401", refused)
                 if "requestBody" in operation:
                     operation.setdefault("responses", {}).setdefault("413", too_large)
                     operation["responses"].setdefault("408", late)
@@ -112,6 +121,7 @@ def document_server_behaviour(app: FastAPI) -> None:
 
 
 __all__ = [
+    "BAD_CREDENTIALS_DESCRIPTION",
     "BODY_LATE_DESCRIPTION",
     "BODY_TOO_LARGE_DESCRIPTION",
     "document_server_behaviour",

@@ -38,8 +38,9 @@ NO_NUL = r"^[^\x00]*$"
 cannot store (refused with 422 naming the field)."""
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$"
 """What ``accounts.register`` accepts as a username (before lower-casing)."""
-EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+$"
-"""What ``accounts.register`` accepts as an email address."""
+EMAIL_PATTERN = r"^[^@\s\x00\x1c-\x1f\x85]+@[^@\s\x00\x1c-\x1f\x85]+$"
+"""What ``accounts.register`` accepts as an email address (the separators 0x1c-0x1f and
+0x85 are whitespace to Python, so the document excludes them too)."""
 
 _USER_EXAMPLE: dict[str, Any] = {
     "id": "0b7f2c1e-5a4d-4e8b-9c3f-2d1e0a9b8c7d",
