@@ -65,6 +65,8 @@ from devspark.worker.publishing import Announcer, AnnouncingExecutor
 
 logger = logging.getLogger(__name__)
 
+_IDLE, _PLAYED, _BROKE = "idle", "played", "broke"
+
 EXECUTORS = ("local", "ray")
 """Where a worker's slots play: in this process, or on a Ray cluster."""
 
@@ -337,28 +339,36 @@ class Worker:
     # ------------------------------------------------------------------ slots
 
     def _slot(self) -> None:
-        executor = self._executor_factory()
-        if self.announcer is not None:
-            executor = AnnouncingExecutor(executor, self.announcer)
+        executor = self._new_executor()
         try:
             while not self._draining.is_set():
-                if self._paused.is_set() or not self._play_next(executor):
+                outcome = _IDLE if self._paused.is_set() else self._play_next(executor)
+                if outcome == _BROKE:  # its warm agents may be mid-episode: start afresh
+                    executor.close()
+                    executor = self._new_executor()
+                elif outcome == _IDLE:
                     self._wake.wait(self.config.poll_s)
                     self._wake.clear()
         finally:
             executor.close()
 
-    def _play_next(self, executor: Executor) -> bool:
-        """Claim and play one match; whether there was one."""
+    def _new_executor(self) -> Executor:
+        executor = self._executor_factory()
+        if self.announcer is not None:
+            executor = AnnouncingExecutor(executor, self.announcer)
+        return executor
+
+    def _play_next(self, executor: Executor) -> str:
+        """Claim and play one match: ``idle`` (none), ``played``, or ``broke`` (it failed)."""
         assert self.worker_id is not None
         try:
             with self.session_factory() as session:
                 claim = claim_match(session, self.worker_id)
         except Exception:
             logger.exception("claiming work failed; trying again in %.1f s", self.config.poll_s)
-            return False
+            return _IDLE
         if claim is None:
-            return False
+            return _IDLE
         self._record_claim(claim.claim_ms)
         with self._count_lock:
             self._in_flight += 1
@@ -370,10 +380,10 @@ class Worker:
             )
         except PlayInterrupted as exc:
             logger.info("match %s given back to the queue: %s", claim.match_id, exc)
-            return False
+            return _IDLE
         except Exception:
             logger.exception("match %s could not be played or stored", claim.match_id)
-            return True
+            return _BROKE
         finally:
             with self._count_lock:
                 self._in_flight -= 1
@@ -384,7 +394,7 @@ class Worker:
             self.announcer.failed(claim.match_id, claim.tournament_id, played.error)
         if claim.tournament_id is not None:
             self._advance(claim.tournament_id)
-        return True
+        return _BROKE if played.error is not None else _PLAYED
 
     def _record_claim(self, ms: float) -> None:
         with self._count_lock:
