@@ -154,6 +154,7 @@ class Worker:
         self._stopped = threading.Event()
         self._wake = threading.Event()
         self._paused = threading.Event()
+        self._claiming: list[threading.Lock] = []  # one per slot, held while it claims
         self._slots: list[threading.Thread] = []
         self._supervisor: threading.Thread | None = None
 
@@ -211,8 +212,15 @@ class Worker:
         return self._stopped.wait(timeout)
 
     def pause(self) -> None:
-        """Claim nothing new until :meth:`resume` (the matches in flight go on)."""
+        """Claim nothing new until :meth:`resume` (the matches in flight go on).
+
+        Returns once no slot is in the middle of a claim: work queued after this call
+        waits for :meth:`resume`.
+        """
         self._paused.set()
+        for claiming in list(self._claiming):  # claims that started before the pause end
+            with claiming:
+                pass
 
     def resume(self) -> None:
         """Claim again after :meth:`pause`."""
@@ -340,9 +348,11 @@ class Worker:
 
     def _slot(self) -> None:
         executor = self._new_executor()
+        claiming = threading.Lock()
+        self._claiming.append(claiming)
         try:
             while not self._draining.is_set():
-                outcome = _IDLE if self._paused.is_set() else self._play_next(executor)
+                outcome = _IDLE if self._paused.is_set() else self._play_next(executor, claiming)
                 if outcome == _BROKE:  # its warm agents may be mid-episode: start afresh
                     executor.close()
                     executor = self._new_executor()
@@ -358,12 +368,15 @@ class Worker:
             executor = AnnouncingExecutor(executor, self.announcer)
         return executor
 
-    def _play_next(self, executor: Executor) -> str:
+    def _play_next(self, executor: Executor, claiming: threading.Lock) -> str:
         """Claim and play one match: ``idle`` (none), ``played``, or ``broke`` (it failed)."""
         assert self.worker_id is not None
         try:
-            with self.session_factory() as session:
-                claim = claim_match(session, self.worker_id)
+            with claiming:
+                if self._paused.is_set():
+                    return _IDLE
+                with self.session_factory() as session:
+                    claim = claim_match(session, self.worker_id)
         except Exception:
             logger.exception("claiming work failed; trying again in %.1f s", self.config.poll_s)
             return _IDLE
