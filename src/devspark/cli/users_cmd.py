@@ -20,15 +20,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from devspark.core.errors import NotFoundError
-from devspark.server.settings import Settings
+from devspark.cli._database import DatabaseUrlOption, DataDirOption, server_database
 from devspark.services import user_admin
 from devspark.services.accounts import parse_role
 from devspark.services.audit import SYSTEM
-from devspark.store.db import make_engine, session_factory, upgrade
+from devspark.store.db import session_factory
 
 app = typer.Typer(
     help="Manage accounts: create, roles, disabling (operator).", no_args_is_help=True
@@ -36,53 +34,14 @@ app = typer.Typer(
 
 _VIA_CLI = {"via": "cli"}
 
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder of the SQLite database (default: $DEVSPARK_DATA_DIR or "
-        "~/.local/share/devspark).",
-    ),
-]
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL of the server's database (default: $DEVSPARK_DATABASE_URL, "
-        "else SQLite in the data folder).",
-    ),
-]
-
-
-def _existing_sqlite(database_url: str) -> None:
-    """Refuse a SQLite database that does not exist yet (it would be created empty).
-
-    Raises:
-        NotFoundError: The URL names a SQLite file that is not there.
-
-    """
-    url = make_url(database_url)
-    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
-        return
-    path = Path(url.database)
-    if not path.is_file():
-        raise NotFoundError(
-            f"no server database at {path}: give --data-dir the folder `devspark serve "
-            f"--data-dir` uses (`make run` uses .devspark-data), or --database-url"
-        )
-
 
 @contextmanager
 def _session(data_dir: Path | None, database_url: str | None) -> Iterator[Session]:
-    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
-    _existing_sqlite(settings.database_url)
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade(engine)
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
+    with (
+        server_database(data_dir, database_url) as (_, engine),
+        session_factory(engine)() as session,
+    ):
+        yield session
 
 
 def _change(username: str, data_dir: Path | None, database_url: str | None, **fields: Any) -> None:
