@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,26 +18,13 @@ from devspark.core.results import MatchResult
 from devspark.services.matches import create_match
 from devspark.services.tournaments import create_tournament, start_tournament
 from devspark.store.models import MatchRow, TournamentRow, UserRow, WorkerRow
+from devspark.testing.waiting import wait_until
 from devspark.worker.engine import Worker, WorkerConfig
-
-T = TypeVar("T")
 
 AGENTS = ["builtin:minimax", "builtin:random"]
 
 FAST = {"poll_s": 0.05, "heartbeat_s": 0.2, "lease_s": 1.0}
 """Timings short enough that a lease runs out within a test."""
-
-
-def wait_until(check: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Poll ``check`` until it returns something truthy (``timeout`` seconds at most)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def make_worker(
