@@ -53,6 +53,25 @@ class WorkerState(StrEnum):
     """Stopped, or silent for longer than its lease."""
 
 
+class TaskStatus(StrEnum):
+    """Where a task is in its life: queued, assigned, running, then one final state."""
+
+    QUEUED = "queued"
+    """Stored and waiting for an instance that handles its type."""
+    ASSIGNED = "assigned"
+    """Taken by a worker for one of its instances; not yet handed to the agent."""
+    RUNNING = "running"
+    """Being handled by a service agent."""
+    SUCCEEDED = "succeeded"
+    """The agent returned a result."""
+    FAILED = "failed"
+    """The agent reported an error, or faulted, on its last attempt."""
+    TIMED_OUT = "timed_out"
+    """Not finished within its ``timeout_s``."""
+    DEAD_LETTERED = "dead_lettered"
+    """Given up on after ``max_attempts`` deliveries that never finished."""
+
+
 MATCH_STATUSES: tuple[str, ...] = tuple(status.value for status in MatchStatus)
 """Every match status, in the order of a match's life (the CHECK constraint's list)."""
 
@@ -61,6 +80,14 @@ TOURNAMENT_STATUSES: tuple[str, ...] = tuple(status.value for status in Tourname
 
 WORKER_STATES: tuple[str, ...] = tuple(state.value for state in WorkerState)
 """Every worker state (the CHECK constraint's list)."""
+
+TASK_STATUSES: tuple[str, ...] = tuple(status.value for status in TaskStatus)
+"""Every task status, in the order of a task's life (the CHECK constraint's list)."""
+
+TASK_FINAL: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.DEAD_LETTERED}
+)
+"""The task statuses a task never leaves."""
 
 MATCH_FINAL: frozenset[MatchStatus] = frozenset(
     {MatchStatus.FINISHED, MatchStatus.FAILED, MatchStatus.CANCELLED}
@@ -75,10 +102,13 @@ TOURNAMENT_FINAL: frozenset[TournamentStatus] = frozenset(
 __all__ = [
     "MATCH_FINAL",
     "MATCH_STATUSES",
+    "TASK_FINAL",
+    "TASK_STATUSES",
     "TOURNAMENT_FINAL",
     "TOURNAMENT_STATUSES",
     "WORKER_STATES",
     "MatchStatus",
+    "TaskStatus",
     "TournamentStatus",
     "WorkerState",
 ]
