@@ -24,18 +24,23 @@ NODE = "/usr/bin/node"
 PYTHON = "/usr/bin/python3"
 TIMEOUT_S = 5.0
 CONTEXT_NAMES = [
+    "RequestError",
     "bus_errors",
     "episode",
     "legal_actions",
     "log",
     "messages",
     "params",
+    "progress",
     "publish",
+    "request",
     "rng",
     "role",
     "scenario",
     "seed",
     "step",
+    "submit",
+    "task_id",
     "time_left_ms",
 ]
 

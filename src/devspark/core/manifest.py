@@ -20,9 +20,18 @@ from devspark.core.semver import SEMVER_RE
 
 MANIFEST_NAME = "agent.toml"
 _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_PATTERN = r"[A-Za-z0-9_*>./-]+"
 _CAPABILITY_RE = re.compile(
-    r"^(bus:(publish|subscribe|request):[A-Za-z0-9_*./-]+|net:(loopback|host))$"
+    rf"^(bus:(publish|subscribe|request):{_PATTERN}|memory:(read|write):{_PATTERN}"
+    r"|net:(loopback|host))$"
 )
+CAPABILITIES_ALLOWED = (
+    "bus:publish:PATTERN, bus:subscribe:PATTERN, bus:request:PATTERN, memory:read:PATTERN, "
+    "memory:write:PATTERN, net:loopback, net:host (PATTERN: letters, digits and _ - . / "
+    "with * for one dot-separated word and > for the rest, e.g. team.* or svc.>)"
+)
+"""What a ``capabilities`` entry may be (error messages quote it)."""
+_TASK_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _SPDX_RE = re.compile(r"^[A-Za-z0-9.+-]+(?:\s+(?:AND|OR|WITH)\s+[A-Za-z0-9.+-]+)*$")
 ENTRY_SUFFIXES = {"python": (".py",), "javascript": (".mjs", ".js")}
 
@@ -38,6 +47,29 @@ class Limits(_Strict):
     overage_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 2000
     memory_mb: Annotated[int, Field(ge=16, le=65_536)] = 256
     start_ms: Annotated[int, Field(gt=0, le=120_000)] = 5000
+
+
+class ServiceSpec(_Strict):
+    """The ``[service]`` table: the task types a service agent handles (docs/agents.md)."""
+
+    handles: Annotated[list[str], Field(min_length=1, max_length=32)]
+    concurrency: Annotated[int, Field(ge=1, le=16)] = 1
+    """Sandboxed processes per instance."""
+    task_ms: Annotated[int, Field(ge=1, le=600_000)] = 30_000
+    """Default per-task deadline (the platform caps it)."""
+
+    @field_validator("handles")
+    @classmethod
+    def _handles(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if len(item) > 128 or not _TASK_TYPE_RE.match(item):
+                raise ValueError(
+                    f"{item!r} is not a task type (lower-case dotted words such as "
+                    "'echo' or 'connect_four.best_move', at most 128 characters)"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("task types are listed twice")
+        return value
 
 
 class FloatParam(_Strict):
@@ -166,6 +198,8 @@ class AgentManifest(_Strict):
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     requirements: list[str] = Field(default_factory=list)
     adapter: Literal["native", "kaggle"] = "native"
+    service: ServiceSpec | None = None
+    """The ``[service]`` table; None for an agent that only plays matches."""
 
     @field_validator("name")
     @classmethod
@@ -195,10 +229,7 @@ class AgentManifest(_Strict):
     def _capabilities(cls, value: list[str]) -> list[str]:
         for item in value:
             if not _CAPABILITY_RE.match(item):
-                raise ValueError(
-                    f"{item!r} is not a capability (bus:publish:TOPIC, bus:subscribe:TOPIC, "
-                    "bus:request:TOPIC, net:loopback, net:host)"
-                )
+                raise ValueError(f"{item!r} is not a capability; allowed: {CAPABILITIES_ALLOWED}")
         return value
 
     @field_validator("requirements")
@@ -249,6 +280,8 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
         return list(AgentManifest.model_fields)
     if loc[0] == "limits":
         return list(Limits.model_fields)
+    if loc[0] == "service":
+        return list(ServiceSpec.model_fields)
     if loc[0] == "parameters":
         kinds = (FloatParam, IntParam, BoolParam, ChoiceParam)
         return sorted({name for kind in kinds for name in kind.model_fields})

@@ -8,27 +8,42 @@ own :class:`~devspark.sdk.kaggle.KaggleAgent`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
+import json
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 from devspark.core.errors import FailedPreconditionError
 from devspark.core.lifecycle import Lifecycle, LifecycleState
-from devspark.core.ports import AgentPackage, Decision, EpisodeLog
+from devspark.core.ports import AgentPackage, Decision, EpisodeLog, RequestHandler, TaskOutcome
 from devspark.core.results import AgentStatus, Usage
-from devspark.sandbox.worker import Outbox, PlatformCaps
+from devspark.sandbox.worker import (
+    DEFAULT_REQUEST_MS,
+    MAX_PROGRESS,
+    MAX_PROGRESS_BYTES,
+    MAX_REQUESTS,
+    Outbox,
+    PlatformCaps,
+)
 from devspark.sdk.kaggle import KaggleAgent
+from devspark.sdk.runner import RequestError
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 _ids = itertools.count()
 
 
 class TrustedContext:
     """In-process twin of the runner's ``Context``."""
+
+    RequestError = RequestError
+    """What ``request`` and ``submit`` raise on a refusal (the runner's class)."""
 
     def __init__(self, params: dict[str, Any], seed: int, logs: list[str]) -> None:
         self.params = params
@@ -45,6 +60,11 @@ class TrustedContext:
         self.messages: list[dict[str, Any]] = []
         self.bus_errors: list[dict[str, Any]] = []
         self._outbox = Outbox()
+        self.task_id: str | None = None
+        self._on_request: RequestHandler | None = None
+        self._on_progress: Callable[[Any], None] | None = None
+        self._requests = 0
+        self._progress_sent = self._progress_dropped = 0
 
     @property
     def time_left_ms(self) -> float:
@@ -60,6 +80,59 @@ class TrustedContext:
         """Publish ``payload`` on ``channel`` (kept under the same limits as the runner's)."""
         self._outbox.offer({"type": "publish", "channel": channel, "payload": payload})
 
+    def request(self, to: str, payload: Any = None, timeout_ms: int = 1000) -> Any:
+        """Ask ``to`` through the host's handler; the answer's payload, or RequestError."""
+        return self._ask({"type": "request", "to": to, "payload": payload}, timeout_ms)
+
+    def submit(
+        self, task_type: str, payload: Any = None, to: str | None = None, timeout_ms: int = 10000
+    ) -> Any:
+        """Submit a sub-task and wait for its result (service agents, within a task)."""
+        message = {"type": "submit", "task_type": task_type, "payload": payload, "to": to}
+        return self._ask(message, timeout_ms)
+
+    def progress(self, data: Any) -> None:
+        """Report progress on the current task (same caps as the sandboxed host's)."""
+        if self.task_id is None:
+            return
+        try:
+            fits = len(_encode(data)) <= MAX_PROGRESS_BYTES
+        except (TypeError, ValueError, RecursionError):
+            fits = False
+        if not fits or self._progress_sent >= MAX_PROGRESS:
+            self._progress_dropped += 1
+            return
+        self._progress_sent += 1
+        if self._on_progress is not None:
+            with contextlib.suppress(Exception):
+                self._on_progress(data)
+
+    def _ask(self, message: dict[str, Any], timeout_ms: Any) -> Any:
+        """What the sandboxed host does with a request line, in-process."""
+        self._requests += 1
+        kind = message["type"]
+        left_ms = int(self.time_left_ms)
+        if self._requests > MAX_REQUESTS:
+            raise RequestError(f"over the request limit ({MAX_REQUESTS} per move or task)")
+        if kind == "submit" and self.task_id is None:
+            raise RequestError("submit is for service agents")
+        if self._on_request is None:
+            raise RequestError("requests are not available here")
+        if left_ms <= 0:
+            raise RequestError("no time left")
+        _encode(message)  # TypeError/ValueError for a payload that is not JSON, as the runner
+        valid = isinstance(timeout_ms, int) and not isinstance(timeout_ms, bool) and timeout_ms > 0
+        message["timeout_ms"] = min(timeout_ms if valid else DEFAULT_REQUEST_MS, left_ms)
+        message["id"] = f"{kind[0]}{self._requests}"
+        try:
+            answer = self._on_request(message)
+        except Exception as exc:
+            raise RequestError(f"the host could not answer: {type(exc).__name__}") from None
+        if isinstance(answer, dict) and answer.get("ok") is True:
+            return answer.get("payload")
+        error = answer.get("error") if isinstance(answer, dict) else None
+        raise RequestError(str(error or "refused"))
+
 
 def _load(package: AgentPackage, limits: dict[str, Any]) -> Any:
     path = package.folder / package.manifest.entrypoint
@@ -72,25 +145,28 @@ def _load(package: AgentPackage, limits: dict[str, Any]) -> Any:
     module: ModuleType = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    if callable(getattr(module, "act", None)):
+    if callable(getattr(module, "act", None)) or callable(getattr(module, "handle", None)):
         return module
     cls = getattr(module, "Agent", None)
-    if cls is None:  # as the runner does: the first class defined here with an act method
+    if cls is None:  # as the runner does: the first class defined here with act or handle
         for value in vars(module).values():
             if (
                 isinstance(value, type)
                 and value.__module__ == name
-                and callable(getattr(value, "act", None))
+                and (
+                    callable(getattr(value, "act", None))
+                    or callable(getattr(value, "handle", None))
+                )
             ):
                 cls = value
                 break
     if cls is None:
-        raise FailedPreconditionError(f"{path} defines neither act() nor an Agent class")
+        raise FailedPreconditionError(f"{path} defines neither act(), handle() nor an Agent class")
     return cls()
 
 
 class TrustedWorker:
-    """An in-process agent (implements ``AgentWorker``)."""
+    """An in-process agent (implements ``AgentWorker`` and ``ServiceWorker``)."""
 
     def __init__(
         self,
@@ -121,6 +197,12 @@ class TrustedWorker:
         self._think_ms = 0.0
         self._cpu = 0.0
 
+    def start(self) -> None:
+        """Nothing to start: the agent was imported when the worker was made."""
+        if self.lifecycle.state in (LifecycleState.ERROR, LifecycleState.OFFLINE):
+            self.lifecycle.move(LifecycleState.DEPLOYING, "restarting in-process")
+            self.lifecycle.move(LifecycleState.ONLINE, "imported")
+
     def reset(
         self, *, episode: int, scenario: str, role: str, seed: int, config: dict[str, Any]
     ) -> None:
@@ -149,11 +231,16 @@ class TrustedWorker:
         *,
         messages: Sequence[dict[str, Any]] = (),
         bus_errors: Sequence[dict[str, Any]] = (),
+        on_request: RequestHandler | None = None,
     ) -> Decision:
-        """Call the agent's ``on_message`` hook for each message, then its ``act``."""
+        """Call the agent's ``on_message`` hook for each message, then its ``act``.
+
+        ``context.request`` during the move calls ``on_request`` (refused without one).
+        """
         context = self.context
         context.step, context.legal_actions = step, legal_actions
         context.messages, context.bus_errors = list(messages), list(bus_errors)
+        context._on_request, context._requests = on_request, 0
         hook = getattr(self.agent, "on_message", None)
         if callable(hook):
             for message in context.messages:
@@ -161,7 +248,10 @@ class TrustedWorker:
                     hook(message, context)
                 except Exception as exc:  # as in the runner: logged, no move is charged
                     context.log(f"on_message raised: {exc!r}")
-        decision = self._act(observation, context)
+        try:
+            decision = self._act(observation, context)
+        finally:
+            context._on_request = None
         outbox, context._outbox = context._outbox, Outbox()
         decision.published, decision.bus_errors = outbox.published, outbox.errors
         return decision
@@ -186,6 +276,54 @@ class TrustedWorker:
             if self._bank < 0:
                 return Decision(None, AgentStatus.TIMEOUT, f"move took {elapsed:.0f} ms", elapsed)
         return Decision(action, AgentStatus.OK, "", elapsed)
+
+    def serve(
+        self,
+        task: dict[str, Any],
+        *,
+        timeout_ms: int,
+        on_progress: Callable[[Any], None],
+        on_request: RequestHandler,
+    ) -> TaskOutcome:
+        """Call the agent's ``handle(task, context)`` in-process (see ``ProcessWorker.serve``).
+
+        No preemption: a task that runs past ``timeout_ms`` is a ``timeout`` once it returns.
+        """
+        context = self.context
+        self._logs.clear()
+        if self.lifecycle.state is not LifecycleState.BUSY:
+            self.lifecycle.move(LifecycleState.BUSY, f"task {str(task.get('id'))[:64]}")
+        started = time.monotonic()
+        context._deadline = started + timeout_ms / 1000
+        context.task_id = str(task.get("id"))
+        context._on_request, context._on_progress = on_request, on_progress
+        context._requests = context._progress_sent = context._progress_dropped = 0
+        handle = getattr(self.agent, "handle", None)
+        ok, result, error, status = True, None, "", AgentStatus.OK
+        try:
+            if not callable(handle):
+                ok, error = False, "agent has no handle()"
+            else:
+                result = handle(dict(task), context)
+                _encode(result)
+        except MemoryError:
+            ok, error, status = False, "MemoryError", AgentStatus.LIMIT_EXCEEDED
+        except Exception as exc:  # the agent's own fault, as the runner reports it
+            ok, error, result = False, f"{type(exc).__name__}: {exc}", None
+        finally:
+            context.task_id = context._on_request = context._on_progress = None
+        elapsed = (time.monotonic() - started) * 1000
+        if elapsed > timeout_ms:
+            ok, result, status = False, None, AgentStatus.TIMEOUT
+            error = f"task took {elapsed:.0f} ms"
+        logs = list(self._logs)
+        if context._progress_dropped:
+            logs.append(f"host: dropped {context._progress_dropped} progress lines")
+        if status is AgentStatus.OK:
+            self.lifecycle.move(LifecycleState.IDLE, "task done")
+        else:
+            self.lifecycle.move(LifecycleState.ERROR, f"{status.value}: {error[:200]}")
+        return TaskOutcome(ok, result, error, status, elapsed, logs)
 
     def finish(self, *, reward: float, status: AgentStatus) -> tuple[Usage, EpisodeLog]:
         """End the episode."""

@@ -14,14 +14,14 @@ import os
 import select
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.isolation import IsolationLevel
 from devspark.core.lifecycle import Lifecycle, LifecycleState
-from devspark.core.ports import AgentPackage, Decision, EpisodeLog
+from devspark.core.ports import AgentPackage, Decision, EpisodeLog, RequestHandler, TaskOutcome
 from devspark.core.results import AgentStatus, Usage
 from devspark.sandbox import staging
 from devspark.sandbox.cgroups import CgroupUsage
@@ -42,6 +42,16 @@ MAX_PAYLOAD_BYTES = 16 << 10
 """Largest publish payload, as compact JSON; larger ones are refused."""
 MAX_MOVE_DISCARD = 64 << 20
 """Bytes of over-long publish lines skipped in one move before it is a protocol error."""
+MAX_REQUESTS = 32
+"""Requests plus submits the host answers in one move or task; later ones are refused."""
+MAX_REQUEST_BYTES = 256 << 10
+"""Largest ``request``/``submit`` line; larger ones are refused (the bus's message limit)."""
+DEFAULT_REQUEST_MS = 1000
+"""A request's ``timeout_ms`` when it gives none (always cut to what the move has left)."""
+MAX_PROGRESS = 64
+"""``progress`` lines passed on per task; later ones are dropped and counted."""
+MAX_PROGRESS_BYTES = 16 << 10
+"""Largest progress ``data``, as compact JSON; larger ones are dropped and counted."""
 _PUBLISH_PREFIX = b'{"type":"publish"'
 _S = AgentStatus
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -182,6 +192,13 @@ class ProcessWorker:
         self._final_usage: tuple[float, int] | None = None  # read before a faulted process closed
         self._cpu_start = 0.0
         self._hits_seen = _NO_HITS  # limit counters when last checked (a new cgroup starts at 0)
+        # What the current move or task answers requests with, and its counters.
+        self._deadline = 0.0
+        self._on_request: RequestHandler | None = None
+        self._requests = 0
+        self._task: str | None = None  # the id of the task being served
+        self._on_progress: Callable[[Any], None] | None = None
+        self._progress_sent = self._progress_dropped = 0
 
     # -- process management -------------------------------------------------------------
     def start(self) -> None:
@@ -314,14 +331,22 @@ class ProcessWorker:
         *,
         messages: Sequence[dict[str, Any]] = (),
         bus_errors: Sequence[dict[str, Any]] = (),
+        on_request: RequestHandler | None = None,
     ) -> Decision:
         """Ask for an action under the move deadline plus what is left of the bank.
 
         ``messages`` and ``bus_errors`` ride on the ``observe`` line; the publishes the
         agent writes before its reply come back in :attr:`Decision.published` (and the
-        refused ones in :attr:`Decision.bus_errors`).
+        refused ones in :attr:`Decision.bus_errors`). The ``request`` lines the agent
+        writes before its reply are answered through ``on_request`` (``ok: False``
+        without one; ``submit`` always: it is for service agents), at most
+        :data:`MAX_REQUESTS` of them, their time counted against the move.
         """
-        decision = self._act(step, observation, legal_actions, bus_fields(messages, bus_errors))
+        self._on_request, self._requests = on_request, 0
+        try:
+            decision = self._act(step, observation, legal_actions, bus_fields(messages, bus_errors))
+        finally:
+            self._on_request = None
         outbox, self._outbox = self._outbox, Outbox()
         decision.published, decision.bus_errors = outbox.published, outbox.errors
         return decision
@@ -388,6 +413,107 @@ class ProcessWorker:
         log = EpisodeLog(self._logs, self._stderr.decode(errors="replace"))
         return usage, log
 
+    # -- service mode -----------------------------------------------------------------
+    def serve(
+        self,
+        task: dict[str, Any],
+        *,
+        timeout_ms: int,
+        on_progress: Callable[[Any], None],
+        on_request: RequestHandler,
+    ) -> TaskOutcome:
+        """Hand one task to the agent's ``handle`` and wait for its ``task_result``.
+
+        Implements :class:`devspark.core.ports.ServiceWorker`. The process must have been
+        started with :meth:`start`. ``task`` is ``{"id", "type", "payload"}``; the agent
+        has ``timeout_ms`` to answer. Its ``progress`` lines call ``on_progress(data)``
+        (at most :data:`MAX_PROGRESS` per task, :data:`MAX_PROGRESS_BYTES` each; the
+        others are dropped and counted in the logs), its ``request`` and ``submit`` lines
+        are answered through ``on_request`` (at most :data:`MAX_REQUESTS`, ``timeout_ms``
+        cut to what the task has left) and its ``log`` lines end up in
+        :attr:`TaskOutcome.logs`.
+
+        Nothing the agent does raises out of here. A task the agent answered, even with
+        an error, is ``status=ok``; a fault (timeout, crash, garbage, a flood, a memory
+        limit) is ``ok=False`` with the fault's status, and the process is killed
+        (lifecycle ``error``): the caller restarts it with :meth:`start`.
+
+        Example::
+
+            worker = ProcessWorker(resolve_agent("builtin:echo"))
+            worker.start()
+            outcome = worker.serve(
+                {"id": "t1", "type": "echo", "payload": {"hi": 1}},
+                timeout_ms=5000,
+                on_progress=lambda data: print("progress", data),
+                on_request=lambda line: {"ok": False, "error": "unknown target"},
+            )
+            assert outcome.ok and outcome.result == {"hi": 1}
+            if outcome.status is not AgentStatus.OK:
+                worker.start()  # the faulted process is gone
+            worker.close()
+
+        Raises:
+            InvalidArgumentError: ``task`` is not JSON (the caller's bug, not the agent's).
+
+        """
+        started = time.monotonic()
+        if self._start_fault is not None:
+            fault = self._start_fault
+            return TaskOutcome(False, error=fault.detail, status=fault.status)
+        if self.proc is None or self._broken:
+            return TaskOutcome(False, error="agent process is not running", status=_S.CRASHED)
+        task_id = str(task.get("id"))
+        self._logs = []
+        self._stderr.clear()
+        self._task, self._on_request, self._on_progress = task_id, on_request, on_progress
+        self._requests = self._progress_sent = self._progress_dropped = 0
+        if self.lifecycle.state is not LifecycleState.BUSY:
+            self.lifecycle.move(LifecycleState.BUSY, f"task {task_id[:64]}")
+        deadline = started + timeout_ms / 1000
+        message = {
+            "type": "task",
+            "id": task_id,
+            "task_type": task.get("type"),
+            "payload": task.get("payload"),
+            "deadline_ms": timeout_ms,
+        }
+        try:
+            self._send(message, deadline)
+            reply = self._receive(deadline, expect_step=None)
+        except _FaultError as fault:
+            status = self._classify(fault.status)  # before _fail: it removes the cgroup
+            self._fail(fault)
+            return self._outcome(False, None, fault.detail, status, started)
+        finally:
+            self._task = self._on_request = self._on_progress = None
+            self._outbox = Outbox()  # publishing is for matches: dropped in a task
+        if reply.get("ok") is True:
+            outcome = self._outcome(True, reply.get("result"), "", _S.OK, started)
+        else:
+            error = reply.get("error", "")
+            text = error[-MAX_LOG_CHARS:] if isinstance(error, str) else "<non-text error>"
+            status = _S.OK
+            if reply.get("kind") == "limit_exceeded":  # MemoryError and friends: restart
+                status = _S.LIMIT_EXCEEDED
+                self._fail(_FaultError(status, text))
+            outcome = self._outcome(False, None, text, status, started)
+        if self.lifecycle.state is LifecycleState.BUSY:
+            self.lifecycle.move(LifecycleState.IDLE, f"task {task_id[:64]} done")
+        return outcome
+
+    def _outcome(
+        self, ok: bool, result: Any, error: str, status: AgentStatus, started: float
+    ) -> TaskOutcome:
+        logs = list(self._logs)
+        if self._progress_dropped:
+            logs.append(
+                f"host: dropped {self._progress_dropped} progress lines (at most "
+                f"{MAX_PROGRESS} per task, {MAX_PROGRESS_BYTES} bytes each)"
+            )
+        elapsed = (time.monotonic() - started) * 1000
+        return TaskOutcome(ok, result, error, status, elapsed, logs)
+
     # -- wire ---------------------------------------------------------------------------
     def _fail(self, fault: _FaultError) -> None:
         self._broken = True
@@ -452,6 +578,7 @@ class ProcessWorker:
         assert self.proc is not None
         stdout_fd = self.proc.stdout_fd
         received = discarded = 0
+        self._deadline = deadline
         while True:
             end = self._buffer.find(b"\n")
             if end >= 0:
@@ -514,13 +641,6 @@ class ProcessWorker:
                 _S.PROTOCOL_ERROR, f"a line must be a JSON object, got {line[:120]!r}"
             )
         kind = message.get("type")
-        if kind == "action" and expect_step is not None:
-            if message.get("step") != expect_step or "action" not in message:
-                raise _FaultError(
-                    _S.PROTOCOL_ERROR,
-                    f"action for step {message.get('step')!r}, expected step {expect_step}",
-                )
-            return message
         if kind == "log":
             text = message.get("message", "")
             if len(self._logs) < MAX_LOG_LINES:
@@ -531,8 +651,36 @@ class ProcessWorker:
         if kind == "publish":
             self._outbox.offer(message, len(line))
             return None
-        if kind in ("request", "reply"):
-            return None  # reserved: agent-to-agent requests do not exist yet
+        if kind in ("request", "submit"):
+            self._answer(kind, message, len(line))
+            return None
+        if kind == "progress":
+            if self._task is not None:
+                self._progress(message, len(line))
+            return None  # outside a task there is nobody to tell
+        if kind == "reply":
+            return None  # reserved
+        if self._task is not None:
+            if kind != "task_result":
+                raise _FaultError(
+                    _S.PROTOCOL_ERROR, f"unexpected message type {kind!r} while handling a task"
+                )
+            if message.get("id") != self._task:
+                raise _FaultError(
+                    _S.PROTOCOL_ERROR,
+                    f"task_result for task {str(message.get('id'))[:80]!r}, "
+                    f"expected {self._task[:80]!r}",
+                )
+            if not isinstance(message.get("ok"), bool):
+                raise _FaultError(_S.PROTOCOL_ERROR, "task_result needs ok: true or false")
+            return message
+        if kind == "action" and expect_step is not None:
+            if message.get("step") != expect_step or "action" not in message:
+                raise _FaultError(
+                    _S.PROTOCOL_ERROR,
+                    f"action for step {message.get('step')!r}, expected step {expect_step}",
+                )
+            return message
         if kind == "ready" and expect_step is None:
             return message
         if kind == "error":
@@ -547,6 +695,74 @@ class ProcessWorker:
                 )
             return message
         raise _FaultError(_S.PROTOCOL_ERROR, f"unexpected message type {kind!r}")
+
+    def _answer(self, kind: str, message: dict[str, Any], size: int) -> None:
+        """Answer a ``request`` or ``submit`` line with a ``response`` (never a fault)."""
+        ident = message.get("id")
+        if isinstance(ident, bool) or not isinstance(ident, str | int):
+            ident = None
+        self._requests += 1
+        left_ms = int((self._deadline - time.monotonic()) * 1000)
+        handler = self._on_request
+        target = message.get("to") if kind == "request" else message.get("task_type")
+        refusal = ""
+        if ident is None:
+            refusal = f"a {kind} needs an id (a string)"
+        elif self._requests > MAX_REQUESTS:
+            refusal = f"over the request limit ({MAX_REQUESTS} per move or task)"
+        elif size > MAX_REQUEST_BYTES:
+            refusal = f"{kind} over {MAX_REQUEST_BYTES} bytes"
+        elif kind == "submit" and self._task is None:
+            refusal = "submit is for service agents"
+        elif not isinstance(target, str) or not 0 < len(target) <= 255:
+            field = "to" if kind == "request" else "task_type"
+            refusal = f"a {kind} needs {field}: a name of 1-255 characters"
+        elif handler is None:
+            refusal = "requests are not available here"
+        elif left_ms <= 0:
+            refusal = "no time left"
+        if refusal:
+            self._respond(ident, {"ok": False, "error": refusal})
+            return
+        assert handler is not None
+        asked = message.get("timeout_ms")
+        timeout_ms = DEFAULT_REQUEST_MS
+        if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+            timeout_ms = asked
+        timeout_ms = min(timeout_ms, left_ms)
+        try:
+            answer = handler({**message, "timeout_ms": timeout_ms})
+        except Exception as exc:  # the handler's bug: still not the agent's fault
+            answer = {"ok": False, "error": f"the host could not answer: {type(exc).__name__}"}
+        self._respond(ident, answer)
+
+    def _respond(self, ident: str | int | None, answer: Any) -> None:
+        ok = isinstance(answer, dict) and answer.get("ok") is True
+        response: dict[str, Any] = {"type": "response", "id": ident, "ok": ok}
+        if ok:
+            response["payload"] = answer.get("payload")
+        else:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            response["error"] = str(error or "refused")[:MAX_LOG_CHARS]
+        try:
+            self._send(response, self._deadline)
+        except InvalidArgumentError:
+            fallback = {"type": "response", "id": ident, "ok": False, "error": "answer not JSON"}
+            self._send(fallback, self._deadline)
+
+    def _progress(self, message: dict[str, Any], size: int) -> None:
+        data = message.get("data")
+        fits = size <= MAX_PROGRESS_BYTES
+        if not fits:
+            with contextlib.suppress(TypeError, ValueError, RecursionError):
+                fits = len(_encode(data)) <= MAX_PROGRESS_BYTES
+        if not fits or self._progress_sent >= MAX_PROGRESS or message.get("id") != self._task:
+            self._progress_dropped += 1
+            return
+        self._progress_sent += 1
+        if self._on_progress is not None:
+            with contextlib.suppress(Exception):  # the watcher's bug, not the agent's
+                self._on_progress(data)
 
     def _drain_stderr(self) -> None:
         if self.proc is None:

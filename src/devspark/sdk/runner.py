@@ -8,9 +8,11 @@ see docs/kaggle.md) through ``KaggleAgent`` from the sibling ``kaggle.py`` (load
 then); the default is the native ``act(observation, context)`` interface.
 
 The protocol is JSON lines: the host writes ``hello``, ``reset``, ``observe``,
-``message``, ``result`` and ``bye``; the runner answers ``ready`` to ``hello`` and
-``action`` to ``observe`` and may send ``log`` and ``error`` at any time. See
-docs/protocol.md. Agent code that prints goes to stderr: fd 1 is reserved for the
+``message``, ``result``, ``task``, ``response`` and ``bye``; the runner answers ``ready``
+to ``hello``, ``action`` to ``observe`` and ``task_result`` to ``task`` and may send
+``log`` and ``error`` at any time, ``publish``, ``request`` and ``submit`` while the agent
+works and ``progress`` while it handles a task (a ``request`` or ``submit`` blocks until
+its ``response``; lines arriving meanwhile wait their turn). See docs/protocol.md. Agent code that prints goes to stderr: fd 1 is reserved for the
 protocol, and fd 0 is replaced by /dev/null so agent code cannot eat host messages.
 """
 
@@ -90,6 +92,62 @@ def _claim_stdio() -> None:
     sys.stdout = sys.stderr
 
 
+class RequestError(Exception):
+    """A ``context.request`` or ``context.submit`` the host answered with ``ok: false``."""
+
+
+class _Input:
+    """The host's lines: read from the protocol fd, or kept while a request waited."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.kept: list[Any] = []  # decoded lines that arrived while a request waited
+
+    def read(self) -> bytes | None:
+        """The next non-empty line from the protocol fd (None at end of input)."""
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0:
+                line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
+                if line:
+                    return line
+                continue
+            chunk = os.read(PROTOCOL_IN_FD, 1 << 16)
+            if not chunk:
+                return None  # a partial last line is dropped
+            self.buffer += chunk
+
+    def wait_response(self, ident: str) -> dict[str, Any]:
+        """Block until the ``response`` to ``ident``, keeping every other line for later."""
+        while True:
+            line = self.read()
+            if line is None:
+                raise RequestError("the host closed the protocol before answering")
+            message = _loads(line)
+            if (
+                isinstance(message, dict)
+                and message.get("type") == "response"
+                and message.get("id") == ident
+            ):
+                return message
+            self.kept.append(message)
+
+
+_input = _Input()
+_request_ids = [0]
+
+
+def _ask(message: dict[str, Any]) -> Any:
+    """Send a ``request`` or ``submit`` and return the payload of its ``response``."""
+    _request_ids[0] += 1
+    ident = f"{message['type'][0]}{_request_ids[0]}"
+    send({"type": message["type"], "id": ident, **message})
+    answer = _input.wait_response(ident)
+    if answer.get("ok") is True:
+        return answer.get("payload")
+    raise RequestError(str(answer.get("error", "refused")))
+
+
 def send(message: dict[str, Any]) -> None:
     """Write one protocol message to the host."""
     data = _dumps_str(message).encode() + b"\n"
@@ -115,7 +173,11 @@ class Context:
         "scenario",
         "seed",
         "step",
+        "task_id",
     )
+
+    RequestError = RequestError
+    """What ``request`` and ``submit`` raise on a refusal: ``except context.RequestError``."""
 
     def __init__(self, params: dict[str, Any], seed: int) -> None:
         self.params = params
@@ -130,6 +192,7 @@ class Context:
         self._bank_ms = 0.0  # what is left of the episode's overage bank (Kaggle adapter)
         self.messages: list[dict[str, Any]] = []
         self.bus_errors: list[dict[str, Any]] = []
+        self.task_id: str | None = None  # the task being handled (service agents)
 
     @property
     def time_left_ms(self) -> float:
@@ -153,6 +216,40 @@ class Context:
 
         """
         send({"type": "publish", "channel": channel, "payload": payload})
+
+    def request(self, to: str, payload: Any = None, timeout_ms: int = 1000) -> Any:
+        """Ask ``to`` (``svc.TYPE``, ``sys.memory``...) and wait for its answer.
+
+        The host answers within ``timeout_ms``, cut to what is left of the move or task,
+        if the manifest grants ``bus:request:`` a pattern matching ``to``.
+
+        Returns:
+            The answer's payload.
+
+        Raises:
+            RequestError: the host refused or the target failed (the error text says why).
+
+        """
+        return _ask({"type": "request", "to": to, "payload": payload, "timeout_ms": timeout_ms})
+
+    def submit(
+        self, task_type: str, payload: Any = None, to: str | None = None, timeout_ms: int = 10000
+    ) -> Any:
+        """Submit a sub-task of ``task_type`` (to one instance, or any) and wait for its result.
+
+        For service agents while they handle a task; needs ``bus:request:svc.TASK_TYPE``.
+
+        Raises:
+            RequestError: refused, failed or timed out (the error text says which).
+
+        """
+        message = {"type": "submit", "task_type": task_type, "payload": payload, "to": to}
+        return _ask({**message, "timeout_ms": timeout_ms})
+
+    def progress(self, data: Any) -> None:
+        """Report progress on the current task (streamed to its watchers; capped by the host)."""
+        if self.task_id is not None:
+            send({"type": "progress", "id": self.task_id, "data": data})
 
 
 def _hook_failed(name: str, exc: BaseException) -> None:
@@ -179,17 +276,22 @@ def _load_agent(
     module.__file__ = path
     sys.modules["agent"] = module
     exec(code, module.__dict__)
-    if callable(getattr(module, "act", None)):
+    if callable(getattr(module, "act", None)) or callable(getattr(module, "handle", None)):
         return module
     cls = getattr(module, "Agent", None)
     if cls is None:
         for value in vars(module).values():
-            if isinstance(value, type) and value.__module__ == "agent" and hasattr(value, "act"):
+            if (
+                isinstance(value, type)
+                and value.__module__ == "agent"
+                and (hasattr(value, "act") or hasattr(value, "handle"))
+            ):
                 cls = value
                 break
     if cls is None:
         raise ImportError(
-            f"{entrypoint} defines neither act(observation, context) nor an Agent class"
+            f"{entrypoint} defines neither act(observation, context), "
+            "handle(task, context) nor an Agent class"
         )
     return cls()
 
@@ -205,32 +307,61 @@ def _fault_kind(exc: BaseException) -> str:
 
 
 def _report(step: int, exc: BaseException) -> None:
-    try:
-        import traceback  # only on the error path: it costs ~8 ms to import
-
-        text = "".join(traceback.format_exception(exc))[-MAX_LOG_CHARS:]
-    except Exception:  # no fds or memory left to import with: report what we have
-        text = repr(exc)[-MAX_LOG_CHARS:]
+    text = _traceback(exc)
     try:
         send({"type": "error", "step": step, "kind": _fault_kind(exc), "message": text})
     except MemoryError:
         send({"type": "error", "step": step, "kind": "limit_exceeded", "message": "MemoryError"})
 
 
+def _traceback(exc: BaseException) -> str:
+    try:
+        import traceback  # only on the error path: it costs ~8 ms to import
+
+        return "".join(traceback.format_exception(exc))[-MAX_LOG_CHARS:]
+    except Exception:  # no fds or memory left to import with: report what we have
+        return repr(exc)[-MAX_LOG_CHARS:]
+
+
+def _serve_task(agent: Any, message: dict[str, Any], context: Context) -> None:
+    """Run ``handle(task, context)`` and send its ``task_result``."""
+    ident = message["id"]
+    reply: dict[str, Any] = {"type": "task_result", "id": ident}
+    handle = getattr(agent, "handle", None)
+    if not callable(handle):
+        send({**reply, "ok": False, "error": "agent has no handle()"})
+        return
+    context.task_id = ident
+    context._deadline = time.monotonic() + message.get("deadline_ms", 0) / 1000.0
+    task = {"id": ident, "type": message.get("task_type"), "payload": message.get("payload")}
+    try:
+        result = handle(task, context)
+    except (Exception, MemoryError) as exc:  # the agent's own fault, reported
+        try:
+            send({**reply, "ok": False, "error": _traceback(exc), "kind": _fault_kind(exc)})
+        except MemoryError:
+            send({**reply, "ok": False, "error": "MemoryError", "kind": "limit_exceeded"})
+        return
+    finally:
+        context.task_id = None
+    try:
+        send({**reply, "ok": True, "result": result})
+    except (TypeError, ValueError, RecursionError) as exc:
+        send({**reply, "ok": False, "error": f"the result is not JSON: {exc}"[:MAX_LOG_CHARS]})
+    except MemoryError:
+        send({**reply, "ok": False, "error": "MemoryError", "kind": "limit_exceeded"})
+
+
 def _lines() -> Any:
-    buffer = b""
+    """Every line from the host, the ones kept while a request waited first."""
     while True:
-        chunk = os.read(PROTOCOL_IN_FD, 1 << 16)
-        if not chunk:
+        if _input.kept:
+            yield _input.kept.pop(0)
+            continue
+        line = _input.read()
+        if line is None:
             return
-        buffer += chunk
-        while True:
-            end = buffer.find(b"\n")
-            if end < 0:
-                break
-            line, buffer = buffer[:end], buffer[end + 1 :]
-            if line:
-                yield line
+        yield _loads(line)
 
 
 def main(argv: list[str]) -> int:
@@ -248,8 +379,7 @@ def main(argv: list[str]) -> int:
     agent: Any = None
     context: Context | None = None
     reset_error: BaseException | None = None  # charged to the episode's first move
-    for line in _lines():
-        message = _loads(line)
+    for message in _lines():
         kind = message["type"]
         if kind == "observe":
             assert context is not None
@@ -274,6 +404,9 @@ def main(argv: list[str]) -> int:
                 send({"type": "action", "step": step, "action": action})
             except (Exception, MemoryError) as exc:  # the agent's own fault, reported
                 _report(step, exc)
+        elif kind == "task":
+            assert context is not None
+            _serve_task(agent, message, context)
         elif kind == "reset":
             assert context is not None
             context.episode = message["episode"]

@@ -4,9 +4,11 @@
 // Usage: node --max-old-space-size=N runner.mjs AGENT_DIR ENTRYPOINT
 //
 // A behavioural mirror of ../runner.py. The protocol is JSON lines: the host writes
-// hello, reset, observe, message, result and bye; the runner answers ready to hello
-// and action to observe and may send log and error at any time (see
-// docs/protocol.md). Agent code that prints goes to stderr: console and
+// hello, reset, observe, message, result, task, response and bye; the runner answers
+// ready to hello, action to observe and task_result to task and may send log and error
+// at any time, publish, request and submit while the agent works and progress while it
+// handles a task (a request or submit blocks until its response; lines arriving
+// meanwhile wait their turn; see docs/protocol.md). Agent code that prints goes to stderr: console and
 // process.stdout are redirected before the agent is imported, and process.stdin
 // reads as empty, so agent code cannot corrupt or eat host messages through them.
 // Lines are read from fd 0 and written to fd 1 synchronously: a warm move costs a
@@ -235,6 +237,43 @@ function rng() {
   return (a * 67108864 + b) / 9007199254740992;
 }
 
+// --- requests through the host ------------------------------------------------------
+/** What context.request and context.submit throw when the host answers ok: false. */
+export class RequestError extends Error {}
+RequestError.prototype.name = "RequestError";
+
+const kept = []; // decoded host lines that arrived while a request waited
+let requestIds = 0;
+
+function encodeValue(value) {
+  return JSON.stringify(value === undefined ? null : value, rejectNonFinite) ?? "null";
+}
+
+/** Send a request or submit line and block until its response; its payload or a throw. */
+function ask(kind, fields, payload) {
+  requestIds += 1;
+  const id = `${kind[0]}${requestIds}`;
+  const prefix = JSON.stringify({ type: kind, id, ...fields }).slice(0, -1);
+  writeLine(`${prefix},"payload":${encodeValue(payload)}}`);
+  for (;;) {
+    const line = nextLine();
+    if (line === null) throw new RequestError("the host closed the protocol before answering");
+    const message = JSON.parse(line);
+    if (message !== null && message.type === "response" && message.id === id) {
+      if (message.ok === true) return message.payload ?? null;
+      throw new RequestError(String(message.error ?? "refused"));
+    }
+    kept.push(message);
+  }
+}
+
+/** The next message from the host (kept ones first), or null at end of input. */
+function nextMessage() {
+  if (kept.length > 0) return kept.shift();
+  const line = nextLine();
+  return line === null ? null : JSON.parse(line);
+}
+
 // --- the context ----------------------------------------------------------------------
 let setDeadline;
 
@@ -260,7 +299,13 @@ export class Context {
     this.episode = -1;
     this.messages = [];
     this.bus_errors = [];
+    this.task_id = null; // the task being handled (service agents)
     Object.seal(this); // Python's Context has __slots__: no new attributes
+  }
+
+  /** The class request and submit throw: `error instanceof context.RequestError`. */
+  get RequestError() {
+    return RequestError;
   }
 
   /** Milliseconds left for this move, time bank included. */
@@ -281,33 +326,99 @@ export class Context {
     const body = JSON.stringify(payload === undefined ? null : payload, rejectNonFinite);
     writeLine(`{"type":"publish","channel":${JSON.stringify(String(channel))},"payload":${body}}`);
   }
+
+  /**
+   * Ask `to` (svc.TYPE, sys.memory...) and block until the host answers; returns the
+   * answer's payload or throws a RequestError (refused, failed or timed out).
+   */
+  request(to, payload = null, timeout_ms = 1000) {
+    return ask("request", { to: String(to), timeout_ms }, payload);
+  }
+
+  /**
+   * Submit a sub-task of `task_type` (to one instance, or any) and block until its
+   * result; service agents only, while they handle a task. Throws a RequestError.
+   */
+  submit(task_type, payload = null, to = null, timeout_ms = 10000) {
+    return ask("submit", { task_type: String(task_type), to, timeout_ms }, payload);
+  }
+
+  /** Report progress on the current task (streamed to its watchers; capped by the host). */
+  progress(data) {
+    if (this.task_id === null) return;
+    writeLine(`{"type":"progress","id":${JSON.stringify(this.task_id)},"data":${encodeValue(data)}}`);
+  }
 }
 
 // --- the agent --------------------------------------------------------------------------
 class ImportError extends Error {}
 ImportError.prototype.name = "ImportError";
 
+function isAgent(value) {
+  return typeof value?.act === "function" || typeof value?.handle === "function";
+}
+
 function isAgentClass(value) {
-  return typeof value === "function" && typeof value.prototype?.act === "function";
+  return typeof value === "function" && isAgent(value.prototype);
 }
 
 async function loadAgent(agentDir, entrypoint) {
   const module = await import(pathToFileURL(join(agentDir, entrypoint)).href);
-  if (typeof module.act === "function") return module;
+  if (isAgent(module)) return module;
   let cls = module.Agent;
   if (cls === undefined) {
     const fallback = module.default;
-    if (fallback !== null && typeof fallback === "object" && typeof fallback.act === "function") {
+    if (fallback !== null && typeof fallback === "object" && isAgent(fallback)) {
       return fallback; // export default { act } or CommonJS module.exports = { act }
     }
     cls = isAgentClass(fallback) ? fallback : Object.values(module).find(isAgentClass);
   }
   if (cls === undefined) {
     throw new ImportError(
-      `${entrypoint} defines neither act(observation, context) nor an Agent class`,
+      `${entrypoint} defines neither act(observation, context), handle(task, context) ` +
+        "nor an Agent class",
     );
   }
   return new cls();
+}
+
+/** Run handle(task, context) and send its task_result. */
+async function serveTask(agent, message, context) {
+  const id = field(message, "id");
+  const prefix = `{"type":"task_result","id":${JSON.stringify(id)}`;
+  if (typeof agent?.handle !== "function") {
+    writeLine(`${prefix},"ok":false,"error":"agent has no handle()"}`);
+    return;
+  }
+  context.task_id = id;
+  setDeadline(context, performance.now() + (message.deadline_ms ?? 0));
+  const task = { id, type: message.task_type ?? null, payload: message.payload ?? null };
+  let result;
+  try {
+    result = agent.handle(task, context);
+    if (isThenable(result)) result = await result;
+  } catch (error) {
+    let text;
+    try {
+      text = tail(describe(error), MAX_LOG_CHARS);
+    } catch {
+      text = "MemoryError";
+    }
+    const kind = faultKind(error);
+    writeLine(`${prefix},"ok":false,"error":${JSON.stringify(text)},"kind":"${kind}"}`);
+    return;
+  } finally {
+    context.task_id = null;
+  }
+  let body;
+  try {
+    body = encodeValue(result);
+  } catch (error) {
+    const text = head(`the result is not JSON: ${error?.message ?? error}`, MAX_LOG_CHARS);
+    writeLine(`${prefix},"ok":false,"error":${JSON.stringify(text)}}`);
+    return;
+  }
+  writeLine(`${prefix},"ok":true,"result":${body}}`);
 }
 
 function faultKind(error) {
@@ -435,8 +546,7 @@ export async function main(argv) {
   let agent = null;
   let context = null;
   let resetError = null; // a reset hook failure is charged to the episode's first move
-  for (let line = nextLine(); line !== null; line = nextLine()) {
-    const message = JSON.parse(line);
+  for (let message = nextMessage(); message !== null; message = nextMessage()) {
     const kind = message.type;
     if (kind === "observe") {
       need(context);
@@ -465,6 +575,10 @@ export async function main(argv) {
         report(step, error); // the agent's own fault, reported
       }
       await undefined; // let microtasks the agent queued run before the next move
+    } else if (kind === "task") {
+      need(context);
+      await serveTask(agent, message, context);
+      await undefined;
     } else if (kind === "reset") {
       need(context);
       context.episode = field(message, "episode");
