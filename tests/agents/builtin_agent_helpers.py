@@ -70,13 +70,13 @@ def assert_standard_manifest(
 ) -> dict[str, Any]:
     """Check the built-in ``name``'s ``agent.toml``; return it for any further checks.
 
-    Every built-in has the full set of manifest keys, version 1.0.0, the default limits,
+    Every built-in has the full set of manifest keys (``[service]`` optional), version 1.0.0, the default limits,
     no capabilities, an entrypoint that exists, and a language that matches its name
     (``-js`` agents are JavaScript). It declares exactly ``scenarios`` and a
     ``[parameters]`` table with exactly the keys ``parameters``.
     """
     manifest = tomllib.loads((AGENTS / name / "agent.toml").read_text())
-    assert set(manifest) == MANIFEST_KEYS
+    assert set(manifest) - {"service"} == MANIFEST_KEYS  # [service]: also a service agent
     assert manifest["name"] == name
     assert manifest["version"] == "1.0.0"
     assert manifest["language"] == ("javascript" if name.endswith("-js") else "python")

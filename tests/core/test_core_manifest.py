@@ -15,6 +15,7 @@ from devspark.core.manifest import (
     FloatParam,
     IntParam,
     Limits,
+    ServiceSpec,
     load_manifest,
     parse_manifest,
 )
@@ -352,3 +353,64 @@ def test_nul_characters_are_refused_naming_the_field(changes: dict[str, Any], fi
         f"x/agent.toml: field {field!r} contains a NUL character (\\x00), which is not "
         "allowed in a manifest"
     )
+
+
+SERVICE_EXAMPLE = """
+name = "echo"
+version = "1.0.0"
+language = "python"
+entrypoint = "agent.py"
+license = "MIT"
+scenarios = []
+capabilities = ["bus:request:svc.>", "memory:read:team.*", "memory:write:team.notes"]
+[service]
+handles = ["echo", "connect_four.best_move"]
+concurrency = 4
+task_ms = 60000
+"""
+
+
+def test_service_table_parses() -> None:
+    manifest = parse_manifest(tomllib.loads(SERVICE_EXAMPLE))
+    assert manifest.service == ServiceSpec(
+        handles=["echo", "connect_four.best_move"], concurrency=4, task_ms=60_000
+    )
+    assert manifest.capabilities[0] == "bus:request:svc.>"
+    assert parse_manifest(minimal()).service is None  # not a service agent
+    assert parse_manifest(minimal(service={"handles": ["echo"]})).service == ServiceSpec(
+        handles=["echo"], concurrency=1, task_ms=30_000
+    )
+
+
+@pytest.mark.parametrize(
+    "capability",
+    ["bus:publish:team.>", "bus:subscribe:>", "bus:request:sys.memory", "memory:read:*"],
+)
+def test_wildcard_and_memory_capabilities(capability: str) -> None:
+    assert parse_manifest(minimal(capabilities=[capability])).capabilities == [capability]
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        ({"handles": []}, "field 'service.handles' = []"),
+        ({"handles": ["Echo"]}, "'Echo' is not a task type"),
+        ({"handles": ["echo."]}, "'echo.' is not a task type"),
+        ({"handles": ["echo", "echo"]}, "task types are listed twice"),
+        ({"handles": [f"t{n}" for n in range(33)]}, "field 'service.handles'"),
+        ({"handles": ["echo"], "concurrency": 0}, "field 'service.concurrency' = 0"),
+        ({"handles": ["echo"], "concurrency": 17}, "field 'service.concurrency' = 17"),
+        ({"handles": ["echo"], "task_ms": 600_001}, "field 'service.task_ms' = 600001"),
+        ({"handles": ["echo"], "replicas": 2}, "field 'service.replicas' = 2: unknown key"),
+        ({"concurrency": 1}, "field 'service.handles' is required"),
+    ],
+)
+def test_service_errors_name_field_and_value(service: dict[str, Any], expected: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape(expected)):
+        parse_manifest(minimal(service=service), source="x/agent.toml")
+
+
+@pytest.mark.parametrize("capability", ["memory:delete:x", "bus:request:", "bus:request:a b"])
+def test_capability_errors_list_what_is_allowed(capability: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="memory:read:PATTERN"):
+        parse_manifest(minimal(capabilities=[capability]))

@@ -275,6 +275,16 @@ def root_order(game, moves, rng):
 
 def best_move(observation, rng, max_nodes=DEFAULT_MAX_NODES, budget_ms=DEFAULT_MAX_MS):
     """The column the search picks, and the depth of its last finished iteration."""
+    col, finished, _ = search_move(observation, rng, max_nodes, budget_ms)
+    return col, finished
+
+
+def search_move(observation, rng, max_nodes=DEFAULT_MAX_NODES, budget_ms=DEFAULT_MAX_MS):
+    """``(column, depth of the last finished iteration, its score for the side to move)``.
+
+    The score is the search's: positive is good for ``mark``, above ``WIN - cells`` a
+    forced win, below ``-(WIN - cells)`` a forced loss, 0 when nothing was searched.
+    """
     game = game_for(observation["rows"], observation["columns"], observation["inarow"])
     position, mask = to_bitboards(game, observation["board"], observation["mark"])
     search = Search(game, max_nodes, time.perf_counter() + budget_ms / 1000)
@@ -282,19 +292,19 @@ def best_move(observation, rng, max_nodes=DEFAULT_MAX_NODES, budget_ms=DEFAULT_M
     score, moves, _, _ = search.analyse(mask, root.played, *root.lines)
     order = root_order(game, moves, rng)
     if score is not None or len(order) == 1:  # decided: win now, or every move loses
-        return order[0], 0
-    best_col, finished = order[0], 0
+        return order[0], 0, score or 0
+    best_col, finished, best_value = order[0], 0, 0
     for depth in range(1, game.cells - root.played + 1):
         try:
             col, value = root.search(search, order, depth)
         except OutOfBudget:
             break
-        best_col, finished = col, depth
+        best_col, finished, best_value = col, depth, value
         order.remove(col)
         order.insert(0, col)
         if abs(value) > WIN - game.cells - 2:  # a forced result: deeper cannot change it
             break
-    return best_col, finished
+    return best_col, finished, best_value
 
 
 class Root:
@@ -342,3 +352,47 @@ def act(observation, context):
     if legal and col not in legal:  # cannot happen with a consistent observation
         return legal[0]
     return col
+
+
+def task_observation(payload):
+    """The ``connect_four`` observation a ``connect_four.best_move`` payload describes.
+
+    ``board`` is either the observation's flat row-major list (with ``rows``,
+    ``columns`` and ``inarow``; 6, 7 and 4 by default) or a list of rows, top row first.
+    """
+    if not isinstance(payload, dict):
+        raise ValueError("payload must be an object with board and mark")
+    board, mark = payload.get("board"), payload.get("mark")
+    if mark not in (1, 2):
+        raise ValueError(f"mark must be 1 or 2, got {mark!r}")
+    if isinstance(board, list) and board and all(isinstance(row, list) for row in board):
+        rows, columns = len(board), len(board[0])
+        if any(len(row) != columns for row in board):
+            raise ValueError("every row of board must have the same length")
+        board = [cell for row in board for cell in row]
+    else:
+        rows, columns = payload.get("rows", 6), payload.get("columns", 7)
+    inarow = payload.get("inarow", 4)
+    for name, value in (("rows", rows), ("columns", columns), ("inarow", inarow)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 16:
+            raise ValueError(f"{name} must be an integer in 2..16, got {value!r}")
+    if not isinstance(board, list) or len(board) != rows * columns:
+        raise ValueError(f"board must hold {rows} x {columns} cells")
+    if any(cell not in (0, 1, 2) for cell in board):
+        raise ValueError("board cells must be 0 (empty), 1 or 2")
+    if all(board[col] for col in range(columns)):
+        raise ValueError("the board is full: no move to make")
+    return {"board": board, "rows": rows, "columns": columns, "inarow": inarow, "mark": mark}
+
+
+def handle(task, context):
+    """``connect_four.best_move``: ``{"column": c, "score": s}`` for the payload's position."""
+    if task["type"] != "connect_four.best_move":
+        raise ValueError(f"unknown task type {task['type']!r}")
+    observation = task_observation(task["payload"])
+    params = getattr(context, "params", None) or {}
+    budget_ms = min(params.get("max_ms", DEFAULT_MAX_MS), context.time_left_ms / 2)
+    col, _, score = search_move(
+        observation, context.rng, params.get("max_nodes", DEFAULT_MAX_NODES), budget_ms
+    )
+    return {"column": col, "score": score}
