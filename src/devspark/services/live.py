@@ -13,7 +13,8 @@ There :meth:`LiveHub.publish` still hands each event to the bridge (if any), and
 delivery is skipped while nobody here subscribes (a subscriber of an unbound hub gets the
 event on the publishing thread).
 
-Topics are ``tournament:<uuid>`` and ``match:<uuid>`` (see :func:`parse_topic`).
+Topics are ``tournament:<uuid>``, ``match:<uuid>``, ``task:<uuid>`` and ``instance:<uuid>``
+(see :func:`parse_topic`).
 
 All subscription state is touched on the loop thread only (on a bound hub);
 :meth:`LiveHub.publish`, :meth:`LiveHub.deliver_remote`, :meth:`LiveHub.watching` and
@@ -47,7 +48,7 @@ DEFAULT_QUEUE_SIZE = 256
 DEFAULT_MAX_TOPICS = 100
 """Topics one subscriber (one WebSocket connection) may watch at once."""
 
-TOPIC_KINDS = ("tournament", "match")
+TOPIC_KINDS = ("tournament", "match", "task", "instance")
 """The kinds of topic a client may subscribe to."""
 
 
@@ -76,7 +77,10 @@ def parse_topic(text: str) -> str:
     """
     kind, sep, ident = text.partition(":")
     if not sep or kind not in TOPIC_KINDS:
-        raise ValueError(f"unknown topic {text!r}: expected 'tournament:<id>' or 'match:<id>'")
+        raise ValueError(
+            f"unknown topic {text!r}: expected 'tournament:<id>', 'match:<id>', "
+            "'task:<id>' or 'instance:<id>'"
+        )
     return f"{kind}:{uuid.UUID(ident)}"
 
 

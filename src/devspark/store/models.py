@@ -43,8 +43,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from devspark.core.lifecycle import LifecycleState
 from devspark.core.status import MATCH_STATUSES as MATCH_STATUSES  # re-exported
+from devspark.core.status import (
+    TASK_STATUSES,
+    WORKER_STATES,
+    MatchStatus,
+    TaskStatus,
+    TournamentStatus,
+)
 from devspark.core.status import TOURNAMENT_STATUSES as TOURNAMENT_STATUSES  # re-exported
-from devspark.core.status import WORKER_STATES, MatchStatus, TournamentStatus
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -394,3 +400,101 @@ class AuditLogRow(Base):
     target_id: Mapped[str] = mapped_column(String(128))
     correlation_id: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+INSTANCE_DESIRED = ("running", "stopped")
+"""What an owner wants of a service instance: kept running, or drained and stopped."""
+
+
+class ServiceInstanceRow(Base):
+    """A service agent instance: a sandboxed agent that lives on a worker and takes tasks.
+
+    ``desired`` is what its owner wants; ``state`` (a lifecycle state) is what the worker
+    holding it (``worker_id``; ``None`` until one claims it) last reported.
+    """
+
+    __tablename__ = "service_instances"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", LIFECYCLE_STATES), name="state"),
+        CheckConstraint(_one_of("desired", INSTANCE_DESIRED), name="desired"),
+        CheckConstraint("concurrency >= 1 AND concurrency <= 16", name="concurrency"),
+        CheckConstraint("load >= 0 AND load <= 1", name="load"),
+        Index("ix_service_instances_claim", "desired", "worker_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True
+    )
+    agent_ref: Mapped[str] = mapped_column(String(255))
+    """The reference as given (``builtin:echo``, ``agent:ada/svc@1.0.0``)."""
+    agent_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agent_versions.id", ondelete="SET NULL")
+    )
+    agent_name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    handles: Mapped[list[str]] = mapped_column(default=list)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default=LifecycleState.REGISTERED.value)
+    desired: Mapped[str] = mapped_column(String(16), default="running")
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="SET NULL"), index=True
+    )
+    load: Mapped[float] = mapped_column(Float, default=0.0)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replaces: Mapped[uuid.UUID | None]
+    """The instance a rolling update replaces with this one (stopped once this is online)."""
+
+
+class TaskRow(Base):
+    """A task for a service agent: a type, a payload, and what became of it."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", TASK_STATUSES), name="status"),
+        CheckConstraint("priority >= 1 AND priority <= 10", name="priority"),
+        CheckConstraint("timeout_s >= 1 AND timeout_s <= 3600", name="timeout_s"),
+        CheckConstraint("max_attempts >= 1 AND max_attempts <= 10", name="max_attempts"),
+        Index("ix_tasks_claim", "status", "type", "priority", "created_at"),
+        Index(None, "status", "deadline_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[Any] = mapped_column(JSON, nullable=True)
+    to_instance: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    timeout_s: Mapped[int] = mapped_column(Integer, default=30)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.QUEUED.value)
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="SET NULL"), index=True
+    )
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("service_instances.id", ondelete="SET NULL"), index=True
+    )
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), index=True
+    )
+    """The task whose agent submitted this one as a sub-task."""
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[Any] = mapped_column(JSON, nullable=True)
+    """The latest progress the agent reported."""
+    created_at: Mapped[datetime] = _created_at()
+    assigned_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime]
+    """When it times out: ``created_at + timeout_s``."""
