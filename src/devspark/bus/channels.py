@@ -13,13 +13,29 @@ import re
 
 from devspark.core.errors import InvalidArgumentError
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-_NAME = re.compile(r"^[A-Za-z0-9_\-.:/@]{1,128}$")
+_PART_RE = r"[A-Za-z0-9_\-]{1,64}"
+_NAME_RE = r"[A-Za-z0-9_\-.:/@]{1,128}"
+_TOKEN = re.compile(_PART_RE)
+_NAME = re.compile(_NAME_RE)
 MAX_CHANNEL = 255
+
+CHANNEL_PATTERN = rf"^{_PART_RE}(?:\.{_PART_RE})*$"
+"""A concrete channel as one regular expression (with :data:`MAX_CHANNEL` characters at most).
+
+It says what :func:`check_channel` says, for pydantic's compiled (Rust) pattern check:
+``$`` there is the end of the text, as ``fullmatch`` is here.
+"""
+
+NAME_OR_EMPTY_PATTERN = rf"^(?:{_NAME_RE})?$"
+"""A name as :func:`check_name` accepts it, or the empty string (the platform's sender)."""
+
+_CHANNEL = re.compile(CHANNEL_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def check_channel(channel: str) -> str:
     """A concrete channel (no wildcard), or :class:`InvalidArgumentError`."""
+    if len(channel) <= MAX_CHANNEL and _CHANNEL.fullmatch(channel):
+        return channel  # the common case: one compiled match
     _check(channel, wildcards=False)
     return channel
 
@@ -32,7 +48,7 @@ def check_pattern(pattern: str) -> str:
 
 def check_name(name: str) -> str:
     """An agent instance or sender name (``agent:ada/bot@1.0.0#2`` style), or an error."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidArgumentError(
             f"name {name!r} must be 1-128 characters of letters, digits and _-.:/@"
         )
@@ -48,7 +64,7 @@ def _check(text: str, *, wildcards: bool) -> None:
             continue
         if wildcards and part == ">" and index == len(tokens) - 1:
             continue
-        if not _TOKEN.match(part):
+        if not _TOKEN.fullmatch(part):
             allowed = "tokens of letters, digits, _ and -, separated by dots"
             if wildcards:
                 allowed += "; '*' for one token, '>' last for the rest"
@@ -80,4 +96,13 @@ def _token_of(name: str) -> str:
     return f"{readable}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
-__all__ = ["check_channel", "check_name", "check_pattern", "inbox", "matches"]
+__all__ = [
+    "CHANNEL_PATTERN",
+    "MAX_CHANNEL",
+    "NAME_OR_EMPTY_PATTERN",
+    "check_channel",
+    "check_name",
+    "check_pattern",
+    "inbox",
+    "matches",
+]

@@ -7,10 +7,15 @@
 * **direct messages** to an agent instance (its inbox channel, :func:`inbox`);
 * **broadcasts** (``kind="broadcast"`` on the ``broadcast`` channel);
 * **request/response** with a timeout, correlated by ``correlation_id`` and answered on a
-  private ``reply_to`` channel;
+  ``reply_to`` channel of the request's own, which one long-lived reply subscription per
+  bus serves (no subscription per request);
 * **work queues** with acknowledgement: a taken message not acknowledged within its
   visibility timeout is delivered again; after ``max_attempts`` deliveries it moves to
   the dead-letter queue ``<queue>.dead``.
+
+**Batches**: :meth:`Bus.publish_many` checks and encodes every envelope first, then sends
+them together (a backend may carry several in one wire message); a subscription reads
+a batch back one envelope at a time.
 
 Envelopes are checked and size-limited on the way out (the sender gets the error) and
 on the way in (a bad message is counted and dropped, never raised into a subscriber).
@@ -20,14 +25,24 @@ Expired messages (``ttl_ms``) are dropped on delivery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import uuid
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from devspark.bus.channels import check_channel, check_pattern, inbox
-from devspark.bus.envelope import MAX_BYTES, Envelope, make
+from devspark.bus.envelope import (
+    MAX_BYTES,
+    Envelope,
+    encode_batch,
+    is_batch,
+    make,
+    make_many,
+    new_id,
+    unpack,
+)
 from devspark.core.errors import DeadlineExceededError, InvalidArgumentError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +55,87 @@ DEFAULT_VISIBILITY_MS = 30_000
 
 DEFAULT_MAX_ATTEMPTS = 5
 """Deliveries of a queue message before it goes to the dead-letter queue."""
+
+
+T = TypeVar("T")
+
+
+class Mailbox(Generic[T]):
+    """A bounded buffer that callbacks fill and async readers empty: no task, no timer per item.
+
+    A reader finds a buffered item at once; only a reader that has to wait sets up a
+    future (and a timer when it has a timeout). When full, :meth:`offer` drops the oldest
+    item (``keep="newest"``) or the offered one (``keep="oldest"``), counting it in
+    :attr:`dropped`: a producer never waits for a slow reader.
+
+    Args:
+        limit: Items held at most.
+        keep: Which items survive when it is full.
+
+    """
+
+    def __init__(self, limit: int, *, keep: Literal["newest", "oldest"] = "newest") -> None:
+        self.items: deque[T] = deque()
+        self.limit = limit
+        self.keep = keep
+        self.dropped = 0
+        self.closed = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def offer(self, item: T) -> bool:
+        """Buffer ``item`` and wake a waiting reader; ``False`` if it was dropped (full or closed)."""
+        if self.closed:
+            return False
+        if len(self.items) >= self.limit:
+            self.dropped += 1
+            if self.keep == "oldest":
+                return False
+            self.items.popleft()
+        self.items.append(item)
+        self._wake()
+        return True
+
+    async def get(self, timeout_s: float | None) -> T | None:
+        """The next item; ``None`` after ``timeout_s`` without one, or once closed."""
+        if self.items:
+            return self.items.popleft()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        while not self.closed:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = None if deadline is None else loop.call_at(deadline, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                if not waiter.done():  # the reader was cancelled
+                    waiter.cancel()
+            if self.items:
+                return self.items.popleft()
+            if deadline is not None and loop.time() >= deadline:
+                return None
+        return None
+
+    def close(self) -> None:
+        """Take no more items and forget those held; waiting readers get ``None``."""
+        self.closed = True
+        self.items.clear()
+        while self._waiters:
+            _resolve(self._waiters.popleft())
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class RawSubscription(Protocol):
@@ -75,6 +171,14 @@ class Transport(Protocol):
 
     async def publish(self, channel: str, data: bytes) -> None:
         """Send ``data`` to the subscribers of ``channel`` now (at most once)."""
+        ...
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """Send ``messages`` to the subscribers of ``channel``, in order, in one go (at most once).
+
+        Each is one wire message (an envelope, or a batch of them that subscriptions
+        unpack); a backend sends them in as few round trips as it can.
+        """
         ...
 
     async def subscribe(self, pattern: str) -> RawSubscription:
@@ -128,18 +232,37 @@ class Subscription:
         self.pattern = pattern
         self._raw = raw
         self._max_bytes = max_bytes
+        self._ready: deque[Envelope] = deque()  # the rest of a batch already read
         self.dropped = 0
 
     async def get(self, timeout_s: float | None = None) -> Envelope | None:
         """The next envelope; ``None`` after ``timeout_s`` seconds without one."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout_s is None else loop.time() + timeout_s
+        deadline = None
         while True:
-            left = None if deadline is None else max(0.0, deadline - loop.time())
+            while self._ready:
+                envelope = self._ready.popleft()
+                if envelope.expired():
+                    self.dropped += 1
+                    continue
+                return envelope
+            if timeout_s is None:
+                left = None
+            else:
+                loop = asyncio.get_running_loop()
+                if deadline is None:
+                    deadline = loop.time() + timeout_s
+                left = max(0.0, deadline - loop.time())
             received = await self._raw.next(left)
             if received is None:
                 return None
-            _, data = received
+            data = received[1]
+            if is_batch(data):
+                envelopes, problems = unpack(data, self._max_bytes)
+                for problem in problems:
+                    self.dropped += 1
+                    logger.warning("dropped a message on %s: %s", self.pattern, problem)
+                self._ready.extend(envelopes)
+                continue
             try:
                 envelope = Envelope.decode(data, self._max_bytes)
             except InvalidArgumentError as exc:
@@ -159,7 +282,8 @@ class Subscription:
             yield envelope
 
     async def close(self) -> None:
-        """Stop receiving."""
+        """Stop receiving (what was already read from a batch is dropped too)."""
+        self._ready.clear()
         await self._raw.close()
 
 
@@ -190,6 +314,12 @@ class Bus:
         self.url = url
         self.max_bytes = max_bytes
         self.max_attempts = max_attempts
+        self._reply_prefix = f"_reply.{new_id()}"
+        self._replies: Subscription | None = None
+        self._router: asyncio.Task[None] | None = None
+        self._reply_lock: asyncio.Lock | None = None
+        self._asked = 0
+        self._waiting: dict[str, tuple[str, asyncio.Future[Envelope]]] = {}
 
     async def __aenter__(self) -> Bus:
         return self
@@ -213,6 +343,54 @@ class Bus:
     async def send_envelope(self, envelope: Envelope) -> None:
         """Publish a ready envelope on its channel."""
         await self.transport.publish(envelope.channel, envelope.encode(self.max_bytes))
+
+    async def publish_many(
+        self, channel: str, payloads: Iterable[Any], **fields: Any
+    ) -> list[Envelope]:
+        """Publish one event (or ``kind=...``) per payload on ``channel``, as a batch.
+
+        Every envelope is made, checked and encoded before any is sent, so a bad field
+        or an oversized message refuses the whole batch. The envelopes then travel in
+        order, as few wire messages as fit in ``max_bytes`` each (JSON arrays of
+        envelopes, :func:`~devspark.bus.envelope.encode_batch`), in one round trip: the
+        same guarantee per message as :meth:`publish` (at most once, in order), at a
+        fraction of the cost per message.
+
+        Returns:
+            The envelopes sent, in order.
+
+        Raises:
+            InvalidArgumentError: A bad channel or field, or an oversized message (nothing
+                is sent).
+
+        """
+        envelopes = make_many(channel, payloads, **fields)
+        if envelopes:
+            await self.transport.publish_many(channel, encode_batch(envelopes, self.max_bytes))
+        return envelopes
+
+    async def send_envelopes(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish ready envelopes on their channels, in order, as a batch.
+
+        All are encoded (and size-checked) before any is sent; consecutive envelopes on
+        one channel travel together.
+
+        Raises:
+            InvalidArgumentError: One is oversized or its payload is not JSON (nothing
+                is sent).
+
+        """
+        runs: list[tuple[str, list[bytes]]] = []
+        start = 0
+        while start < len(envelopes):
+            channel = envelopes[start].channel
+            end = start + 1
+            while end < len(envelopes) and envelopes[end].channel == channel:
+                end += 1
+            runs.append((channel, encode_batch(envelopes[start:end], self.max_bytes)))
+            start = end
+        for channel, messages in runs:  # every one encoded (and checked) before any is sent
+            await self.transport.publish_many(channel, messages)
 
     async def subscribe(self, pattern: str) -> Subscription:
         """Receive what is published from now on on channels matching ``pattern``."""
@@ -241,6 +419,10 @@ class Bus:
     ) -> Envelope:
         """Ask on ``channel`` (an agent's inbox, or a service channel) and wait for one answer.
 
+        The answer comes back on a reply channel of this request's own
+        (``_reply.<bus>.<n>``), which the bus's one reply subscription (made by the first
+        request) hands to the request with the same correlation id.
+
         Raises:
             DeadlineExceededError: No response within ``timeout_ms``.
             InvalidArgumentError: A bad channel or field.
@@ -249,31 +431,74 @@ class Bus:
         if timeout_ms <= 0:
             raise InvalidArgumentError(f"timeout_ms={timeout_ms} must be positive")
         check_channel(channel)
-        reply_to = f"_reply.{uuid.uuid4().hex}"
-        answers = await self.subscribe(reply_to)
+        self._asked += 1
+        reply_to = f"{self._reply_prefix}.{self._asked}"
+        question = make(
+            channel,
+            payload,
+            kind="request",
+            reply_to=reply_to,
+            correlation_id=fields.pop("correlation_id", None) or new_id(),
+            ttl_ms=fields.pop("ttl_ms", None) or timeout_ms,
+            **fields,
+        )
+        await self._start_replies()
+        answer: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        self._waiting[reply_to] = (question.correlation_id or "", answer)
         try:
-            question = make(
-                channel,
-                payload,
-                kind="request",
-                reply_to=reply_to,
-                correlation_id=fields.pop("correlation_id", None) or uuid.uuid4().hex,
-                ttl_ms=fields.pop("ttl_ms", None) or timeout_ms,
-                **fields,
-            )
             await self.send_envelope(question)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout_ms / 1000
-            while (left := deadline - loop.time()) > 0:
-                answer = await answers.get(left)
-                if answer is not None and answer.correlation_id == question.correlation_id:
-                    return answer
+            return await asyncio.wait_for(answer, timeout_ms / 1000)
+        except TimeoutError:
             raise DeadlineExceededError(
                 f"no response on {channel!r} within {timeout_ms} ms "
                 f"(request {question.correlation_id})"
-            )
+            ) from None
         finally:
-            await answers.close()
+            del self._waiting[reply_to]
+
+    async def _start_replies(self) -> None:
+        """Subscribe to this bus's reply channels once, and route what arrives there."""
+        if self._replies is not None and self._router_alive():
+            return
+        if self._reply_lock is None:
+            self._reply_lock = asyncio.Lock()
+        async with self._reply_lock:
+            if self._replies is None or not self._router_alive():
+                stale, self._replies = self._replies, None
+                if stale is not None:  # left by a loop that has ended
+                    with contextlib.suppress(Exception):
+                        await stale.close()
+                replies = await self.subscribe(self._reply_prefix + ".*")
+                self._router = asyncio.get_running_loop().create_task(
+                    self._route_replies(replies), name=f"bus replies {self._reply_prefix}"
+                )
+                self._replies = replies
+
+    def _router_alive(self) -> bool:
+        """Whether the reply router runs on this loop (a bus used from a new loop starts one)."""
+        router = self._router
+        return (
+            router is not None
+            and not router.done()
+            and router.get_loop() is asyncio.get_running_loop()
+        )
+
+    async def _route_replies(self, replies: Subscription) -> None:
+        """Hand each response to the request waiting on its reply channel and correlation."""
+        try:
+            while (answer := await replies.get()) is not None:
+                waiting = self._waiting.get(answer.channel)
+                if waiting is None or waiting[0] != answer.correlation_id:
+                    continue  # a late answer (its request timed out), or a stray one
+                if not waiting[1].done():
+                    waiting[1].set_result(answer)
+        except Exception:  # the backend failed: the next request subscribes afresh
+            logger.warning("bus %s: the reply subscription failed", self.url, exc_info=True)
+        finally:
+            if self._replies is replies:
+                self._replies = None
+                self._router = None
+            await replies.close()
 
     async def reply(self, request: Envelope, payload: Any = None, **fields: Any) -> Envelope:
         """Answer ``request`` on its ``reply_to`` channel, with its correlation id.
@@ -347,7 +572,19 @@ class Bus:
         await raw.ack()
 
     async def close(self) -> None:
-        """Release the backend's connections."""
+        """Release the backend's connections (requests still waiting time out)."""
+        router, self._router = self._router, None
+        replies, self._replies = self._replies, None
+        if router is not None:
+            router.cancel()
+            try:
+                await router
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+        if replies is not None:
+            await replies.close()
         await self.transport.close()
 
 
@@ -362,6 +599,7 @@ __all__ = [
     "DEFAULT_VISIBILITY_MS",
     "Bus",
     "Delivery",
+    "Mailbox",
     "RawDelivery",
     "RawSubscription",
     "Subscription",

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from devspark.bus.channels import matches
+from devspark.bus.core import Mailbox
 
 DEFAULT_BACKLOG = 10_000
 """Messages a subscription buffers before the oldest are dropped (slow subscriber)."""
@@ -24,25 +26,28 @@ class _MemorySubscription:
     def __init__(self, broker: MemoryBroker, pattern: str) -> None:
         self.broker = broker
         self.pattern = pattern
-        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(DEFAULT_BACKLOG)
-        self.dropped = 0
+        wild = "*" in pattern or ">" in pattern
+        self.exact: str | None = None if wild else pattern  # a plain channel: one comparison
+        self.mailbox: Mailbox[tuple[str, bytes]] = Mailbox(DEFAULT_BACKLOG, keep="newest")
+
+    @property
+    def dropped(self) -> int:
+        """Messages lost because this subscriber fell more than the backlog behind."""
+        return self.mailbox.dropped
+
+    def wants(self, channel: str) -> bool:
+        exact = self.exact
+        return exact == channel if exact is not None else matches(self.pattern, channel)
 
     def offer(self, channel: str, data: bytes) -> None:
-        if self.queue.full():  # a slow subscriber loses its oldest, never blocks others
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait((channel, data))
+        self.mailbox.offer((channel, data))  # a slow subscriber loses its oldest, never blocks
 
     async def next(self, timeout_s: float | None) -> tuple[str, bytes] | None:
-        if not self.queue.empty():  # the common case under load: no task, no timer
-            return self.queue.get_nowait()
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout_s)
-        except TimeoutError:
-            return None
+        return await self.mailbox.get(timeout_s)
 
     async def close(self) -> None:
         self.broker.subscriptions.discard(self)
+        self.mailbox.close()
 
 
 @dataclass(order=True)
@@ -124,8 +129,15 @@ class MemoryTransport:
     async def publish(self, channel: str, data: bytes) -> None:
         """Hand ``data`` to every matching subscription."""
         for subscription in list(self.broker.subscriptions):
-            if matches(subscription.pattern, channel):
+            if subscription.wants(channel):
                 subscription.offer(channel, data)
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """Hand each of ``messages`` to every matching subscription, in order."""
+        for subscription in list(self.broker.subscriptions):
+            if subscription.wants(channel):
+                for data in messages:
+                    subscription.offer(channel, data)
 
     async def subscribe(self, pattern: str) -> _MemorySubscription:
         """A subscription to ``pattern``."""

@@ -6,6 +6,9 @@
   Each subscription buffers up to :data:`PENDING_MSGS` messages (:data:`PENDING_BYTES`
   bytes); beyond that the client drops what a slow subscriber has not read (counted in
   :attr:`NatsTransport.slow_drops`) rather than slowing the connection or its publishers.
+  :meth:`NatsTransport.publish_many` publishes several messages and flushes once;
+  :meth:`~devspark.bus.core.Bus.publish_many` gives it batches of envelopes (one NATS
+  message each, counted once against that limit).
 * **Work queues** use JetStream: one stream, :data:`STREAM` (file storage, work-queue
   retention, subjects ``devspark.q.>``), created on first use; queue ``jobs`` is the
   subject ``devspark.q.jobs``. Each queue has one durable pull consumer (explicit acks,
@@ -29,6 +32,7 @@ import contextlib
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 
 import nats.errors
 import nats.js.errors
@@ -38,6 +42,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType
 
+from devspark.bus.core import Mailbox
 from devspark.core.errors import FailedPreconditionError
 
 logger = logging.getLogger(__name__)
@@ -87,48 +92,60 @@ def consumer_name(queue: str) -> str:
 
 
 class _NatsSubscription:
-    """A core NATS subscription read one message at a time."""
+    """A core NATS subscription whose callback fills a :class:`~devspark.bus.core.Mailbox`.
 
-    def __init__(self, sub: Subscription, live: set[_NatsSubscription]) -> None:
-        self._sub = sub
-        self._live = live
-        self._closed = asyncio.Event()
+    The client hands each message to :meth:`_receive` (on the subscription's one task);
+    :meth:`next` takes it from the mailbox without a task or a timer of its own, unless it
+    has to wait. Past :data:`PENDING_MSGS` messages or :data:`PENDING_BYTES` bytes unread,
+    new messages are dropped and counted in :attr:`NatsTransport.slow_drops`.
+    """
+
+    def __init__(self, transport: NatsTransport) -> None:
+        self._transport = transport
+        self._sub: Subscription | None = None
+        self.mailbox: Mailbox[tuple[str, bytes]] = Mailbox(PENDING_MSGS, keep="oldest")
+        self._bytes = 0
+
+    async def start(self, pattern: str) -> None:
+        """Subscribe; the server knows the subscription when this returns."""
+        self._sub = await self._transport._nc.subscribe(
+            pattern,
+            cb=self._receive,
+            pending_msgs_limit=PENDING_MSGS,
+            pending_bytes_limit=PENDING_BYTES,
+        )
+        # A message published right after this returns must not miss the subscription.
+        await self._transport._nc.flush()
+
+    async def _receive(self, msg: Msg) -> None:
+        if self.mailbox.closed:
+            return
+        size = len(msg.data)
+        if len(self.mailbox.items) >= PENDING_MSGS or self._bytes + size > PENDING_BYTES:
+            self._transport.slow_drops += 1  # a slow subscriber: drop, never push back
+            return
+        self._bytes += size
+        self.mailbox.offer((msg.subject, msg.data))
 
     async def next(self, timeout_s: float | None) -> tuple[str, bytes] | None:
         """The next ``(subject, data)``; ``None`` after ``timeout_s``, or once closed."""
-        if self._closed.is_set():
-            return None
-        if self._sub.pending_msgs > 0:  # already buffered: no race with close to set up
-            msg = await self._sub.next_msg(timeout=None)
-            return msg.subject, msg.data
-        getter = asyncio.ensure_future(self._sub.next_msg(timeout=None))
-        closer = asyncio.ensure_future(self._closed.wait())
-        try:
-            await asyncio.wait(
-                {getter, closer}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            closer.cancel()
-            getter.cancel()
-        try:
-            msg = await getter
-        except (asyncio.CancelledError, nats.errors.Error):
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
-            return None
-        return msg.subject, msg.data
+        item = await self.mailbox.get(timeout_s)
+        if item is not None:
+            self._bytes -= len(item[1])
+        return item
 
     async def close(self) -> None:
         """Unsubscribe; a waiting :meth:`next` returns ``None``."""
-        if self._closed.is_set():
+        if self.mailbox.closed:
             return
-        self._closed.set()
-        self._live.discard(self)
-        with contextlib.suppress(
-            nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError
-        ):
-            await self._sub.unsubscribe()
+        self.mailbox.close()
+        self._bytes = 0
+        self._transport._subscriptions.discard(self)
+        if self._sub is not None:
+            with contextlib.suppress(
+                nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError
+            ):
+                await self._sub.unsubscribe()
 
 
 class _NatsDelivery:
@@ -230,16 +247,24 @@ class NatsTransport:
         """Publish ``data`` on the subject ``channel`` (at most once)."""
         await self._nc.publish(channel, data)
 
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """Publish each of ``messages`` on ``channel``, in order, then flush once.
+
+        It returns when the server has had them all (one round trip per call).
+        """
+        for data in messages:
+            await self._nc.publish(channel, data)
+        await self._nc.flush()
+
     async def subscribe(self, pattern: str) -> _NatsSubscription:
         """A subscription to the subjects ``pattern`` matches, from now on."""
-        sub = await self._nc.subscribe(
-            pattern, pending_msgs_limit=PENDING_MSGS, pending_bytes_limit=PENDING_BYTES
-        )
-        # The server must know the subscription before this returns, or a message
-        # published right after could miss it.
-        await self._nc.flush()
-        subscription = _NatsSubscription(sub, self._subscriptions)
+        subscription = _NatsSubscription(self)
         self._subscriptions.add(subscription)
+        try:
+            await subscription.start(pattern)
+        except BaseException:
+            await subscription.close()
+            raise
         return subscription
 
     # ------------------------------------------------------------------ work queues

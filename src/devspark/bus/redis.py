@@ -9,6 +9,10 @@ receives ``team.a.b``). Each subscription has its own connection, released by it
 waits for a subscriber (Redis buffers per client, and disconnects a subscriber that falls
 further behind than its ``client-output-buffer-limit pubsub``).
 
+:meth:`RedisTransport.publish_many` sends several messages in one pipeline (one round
+trip); :meth:`~devspark.bus.core.Bus.publish_many` gives it batches of envelopes (one
+``PUBLISH`` each), which subscriptions unpack.
+
 **Work queues** are Redis Streams read through the consumer group ``devspark`` (the
 stream ``devspark:q:<queue>``, its group made on the first take). ``take`` first reclaims
 an entry that was taken but not acknowledged in time (``XAUTOCLAIM``), then waits for a new
@@ -33,7 +37,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -285,6 +289,16 @@ class RedisTransport:
     async def publish(self, channel: str, data: bytes) -> None:
         """``PUBLISH`` ``data`` on ``channel`` (never waits for subscribers)."""
         await self._client.publish(channel, data)
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        """``PUBLISH`` each of ``messages`` on ``channel``, in order, in one pipeline."""
+        if len(messages) == 1:
+            await self._client.publish(channel, messages[0])
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for data in messages:
+                pipe.publish(channel, data)
+            await pipe.execute()
 
     async def subscribe(self, pattern: str) -> _RedisSubscription:
         """A subscription on its own connection, active when this returns."""
