@@ -9,7 +9,7 @@ import threading
 import uuid
 
 import pytest
-from service_fakes import make_user, make_worker, serve_builtins
+from service_fakes import make_user, make_worker
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,11 +29,6 @@ from devspark.store.db import session_factory
 from devspark.store.models import AuditLogRow, ServiceInstanceRow, UserRow
 
 
-@pytest.fixture(autouse=True)
-def _services(monkeypatch: pytest.MonkeyPatch) -> None:
-    serve_builtins(monkeypatch)
-
-
 @pytest.fixture
 def owner(session: Session) -> UserRow:
     return make_user(session)
@@ -42,22 +37,22 @@ def owner(session: Session) -> UserRow:
 def test_start_instances_stores_registered_rows_with_their_audit_entry(
     session: Session, owner: UserRow
 ) -> None:
-    rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:random", replicas=3)
+    rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=3)
     assert [(r.state, r.desired, r.handles, r.agent_name) for r in rows] == [
-        ("registered", "running", ["echo", "echo.slow"], "random")
+        ("registered", "running", ["echo", "echo.slow"], "echo")
     ] * 3
     entry = session.scalars(select(AuditLogRow).where(AuditLogRow.action == "instance.start")).one()
     assert entry.detail["instances"] == [str(r.id) for r in rows]
 
 
 def test_an_unknown_agent_is_refused_with_the_near_name(session: Session, owner: UserRow) -> None:
-    with pytest.raises(InvalidArgumentError, match=r"agent='builtin:randm'.*`builtin:random`"):
-        start_instances(session, owner_id=owner.id, agent_ref="builtin:randm")
+    with pytest.raises(InvalidArgumentError, match=r"agent='builtin:ecoh'.*`builtin:echo`"):
+        start_instances(session, owner_id=owner.id, agent_ref="builtin:ecoh")
     assert session.scalar(select(ServiceInstanceRow.id)) is None
 
 
 def test_an_agent_without_a_service_table_is_refused(session: Session, owner: UserRow) -> None:
-    with pytest.raises(InvalidArgumentError, match=r"is not a service agent.*builtin:random"):
+    with pytest.raises(InvalidArgumentError, match=r"is not a service agent.*builtin:echo"):
         start_instances(session, owner_id=owner.id, agent_ref="builtin:grim")
 
 
@@ -66,7 +61,7 @@ def test_replicas_out_of_range_are_refused(session: Session, owner: UserRow, rep
     with pytest.raises(
         InvalidArgumentError, match=rf"replicas={replicas} must be between 1 and 64"
     ):
-        start_instances(session, owner_id=owner.id, agent_ref="builtin:random", replicas=replicas)
+        start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=replicas)
 
 
 def test_an_unknown_uploaded_agent_is_refused(session: Session, owner: UserRow) -> None:
@@ -75,8 +70,8 @@ def test_an_unknown_uploaded_agent_is_refused(session: Session, owner: UserRow) 
 
 
 def test_list_instances_filters_by_capability_and_state(session: Session, owner: UserRow) -> None:
-    echo = start_instances(session, owner_id=owner.id, agent_ref="builtin:random", replicas=2)
-    best = start_instances(session, owner_id=owner.id, agent_ref="builtin:minimax")
+    echo = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=2)
+    best = start_instances(session, owner_id=owner.id, agent_ref="builtin:connect-four-alphabeta")
     rows, total = list_instances(session, capability="connect_four.best_move")
     assert (total, [r.id for r in rows]) == (1, [best[0].id])
     # "_" is a LIKE wildcard: a type differing only there must not match.
@@ -93,7 +88,7 @@ def test_list_instances_refuses_an_unknown_state(session: Session) -> None:
 
 
 def test_stopping_an_unplaced_instance_ends_it_at_once(session: Session, owner: UserRow) -> None:
-    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:random")
+    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
     stopped = stop_instance(session, row.id)
     assert (stopped.state, stopped.desired) == ("offline", "stopped")
     assert claim_instances(session, make_worker(session), 5) == []
@@ -102,7 +97,7 @@ def test_stopping_an_unplaced_instance_ends_it_at_once(session: Session, owner: 
 def test_stopping_a_placed_instance_drains_it_through_its_worker(
     session: Session, owner: UserRow
 ) -> None:
-    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:random")
+    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
     worker = make_worker(session)
     claim_instances(session, worker, 1)
     assert stop_instance(session, row.id).state == "maintenance"
@@ -123,12 +118,12 @@ def test_get_instance_names_a_missing_id(session: Session) -> None:
 def test_claim_instances_places_the_oldest_up_to_the_limit(
     session: Session, owner: UserRow
 ) -> None:
-    rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:random", replicas=3)
+    rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=3)
     worker = make_worker(session)
     placed = claim_instances(session, worker, 2)
     assert {p.id for p in placed} <= {r.id for r in rows} and len(placed) == 2
-    assert placed[0].agent_ref == "builtin:random" and placed[0].handles == ("echo", "echo.slow")
-    assert placed[0].concurrency == 2 and placed[0].replaces is None
+    assert placed[0].agent_ref == "builtin:echo" and placed[0].handles == ("echo", "echo.slow")
+    assert placed[0].concurrency == 1 and placed[0].replaces is None
     session.expire_all()
     states = {r.id: (r.state, r.worker_id) for r in session.scalars(select(ServiceInstanceRow))}
     assert sorted(states.values(), key=str).count(("deploying", worker)) == 2
@@ -138,7 +133,7 @@ def test_claim_instances_places_the_oldest_up_to_the_limit(
 
 def test_two_workers_never_claim_the_same_instance(migrated: Engine, session: Session) -> None:
     owner = make_user(session)
-    start_instances(session, owner_id=owner.id, agent_ref="builtin:random", replicas=40)
+    start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=40)
     factory: sessionmaker[Session] = session_factory(migrated)
     workers = [make_worker(session) for _ in range(4)]
     taken: list[uuid.UUID] = []
@@ -164,7 +159,7 @@ def test_two_workers_never_claim_the_same_instance(migrated: Engine, session: Se
 def test_report_instances_records_state_and_beats_the_heartbeat(
     session: Session, owner: UserRow
 ) -> None:
-    rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:random", replicas=2)
+    rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=2)
     worker = make_worker(session)
     claim_instances(session, worker, 2)
     report = InstanceReport(
@@ -181,7 +176,7 @@ def test_report_instances_records_state_and_beats_the_heartbeat(
 
 
 def test_a_report_with_an_unknown_state_records_nothing(session: Session, owner: UserRow) -> None:
-    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:random")
+    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
     worker = make_worker(session)
     claim_instances(session, worker, 1)
     with pytest.raises(InvalidArgumentError, match="state='sleepy'"):
@@ -191,7 +186,7 @@ def test_a_report_with_an_unknown_state_records_nothing(session: Session, owner:
 def test_a_report_on_an_instance_held_elsewhere_says_it_was_released(
     session: Session, owner: UserRow
 ) -> None:
-    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:random")
+    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
     worker, other = make_worker(session), make_worker(session)
     claim_instances(session, other, 1)
     orders = report_instances(session, worker, [InstanceReport(id=row.id, state="online")])
@@ -203,7 +198,7 @@ def test_a_report_on_an_instance_held_elsewhere_says_it_was_released(
 def test_instance_stopped_with_an_error_unplaces_it_for_another_worker(
     session: Session, owner: UserRow
 ) -> None:
-    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:random")
+    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
     worker = make_worker(session)
     claim_instances(session, worker, 1)
     instance_stopped(session, row.id, error="crashed three times")
@@ -214,7 +209,7 @@ def test_instance_stopped_with_an_error_unplaces_it_for_another_worker(
 
 
 def _old_version(session: Session, owner: UserRow) -> ServiceInstanceRow:
-    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:random")
+    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
     row.version = "0.0.1"
     session.commit()
     return row
@@ -222,19 +217,19 @@ def _old_version(session: Session, owner: UserRow) -> ServiceInstanceRow:
 
 def test_roll_out_replaces_other_versions_one_for_one(session: Session, owner: UserRow) -> None:
     old = _old_version(session, owner)
-    same = start_instances(session, owner_id=owner.id, agent_ref="builtin:random")[0]
-    new = roll_out(session, owner_id=owner.id, agent_ref="builtin:random")
+    same = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")[0]
+    new = roll_out(session, owner_id=owner.id, agent_ref="builtin:echo")
     assert [r.replaces for r in new] == [old.id]
     assert new[0].version == same.version
     # A second roll-out starts no second replacement.
-    assert roll_out(session, owner_id=owner.id, agent_ref="builtin:random") == []
+    assert roll_out(session, owner_id=owner.id, agent_ref="builtin:echo") == []
 
 
 def test_roll_out_replaces_only_the_callers_instances_unless_told(session: Session) -> None:
     ada, bob = make_user(session), make_user(session)
     old = _old_version(session, ada)
-    assert roll_out(session, owner_id=bob.id, agent_ref="builtin:random") == []
-    replaced = roll_out(session, owner_id=bob.id, agent_ref="builtin:random", only_owner=False)
+    assert roll_out(session, owner_id=bob.id, agent_ref="builtin:echo") == []
+    replaced = roll_out(session, owner_id=bob.id, agent_ref="builtin:echo", only_owner=False)
     assert [r.replaces for r in replaced] == [old.id]
 
 
@@ -244,7 +239,7 @@ def test_an_old_instance_stops_once_its_replacement_serves(
     old = _old_version(session, owner)
     worker = make_worker(session)
     claim_instances(session, worker, 1)
-    (new,) = roll_out(session, owner_id=owner.id, agent_ref="builtin:random")
+    (new,) = roll_out(session, owner_id=owner.id, agent_ref="builtin:echo")
     claim_instances(session, worker, 1)
     waiting = report_instances(session, worker, [InstanceReport(id=new.id, state="deploying")])
     assert waiting.stop == ()

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from service_fakes import make_user, make_worker, serve_builtins
+from service_fakes import make_user, make_worker
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,11 +47,6 @@ from devspark.store.db import session_factory
 from devspark.store.models import AuditLogRow, ServiceInstanceRow, TaskRow, UserRow, utcnow
 
 
-@pytest.fixture(autouse=True)
-def _services(monkeypatch: pytest.MonkeyPatch) -> None:
-    serve_builtins(monkeypatch)
-
-
 @pytest.fixture
 def owner(session: Session) -> UserRow:
     return make_user(session)
@@ -59,7 +54,7 @@ def owner(session: Session) -> UserRow:
 
 @pytest.fixture
 def echo(session: Session, owner: UserRow) -> ServiceInstanceRow:
-    return start_instances(session, owner_id=owner.id, agent_ref="builtin:random")[0]
+    return start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")[0]
 
 
 def _events(hub: LiveHub, task_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -131,7 +126,7 @@ def test_to_must_name_a_running_instance_that_handles_the_type(
     missing = uuid.uuid4()
     with pytest.raises(InvalidArgumentError, match=rf"to='{missing}': no such running"):
         _submit(session, owner, to=missing)
-    start_instances(session, owner_id=owner.id, agent_ref="builtin:minimax")
+    start_instances(session, owner_id=owner.id, agent_ref="builtin:connect-four-alphabeta")
     with pytest.raises(
         InvalidArgumentError, match=r"does not handle type 'connect_four.best_move'"
     ):
@@ -358,7 +353,9 @@ def test_task_started_refuses_a_task_no_longer_assigned(
 def test_the_interaction_graph_shows_users_and_sub_tasks(
     session: Session, owner: UserRow, echo: ServiceInstanceRow
 ) -> None:
-    (best,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:minimax")
+    (best,) = start_instances(
+        session, owner_id=owner.id, agent_ref="builtin:connect-four-alphabeta"
+    )
     worker = make_worker(session)
     parent = _submit(session, owner)
     claim_tasks(session, worker, {"echo": 1})

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from devspark.arena.agents import BUILTIN_PREFIX, builtin_names, resolve_agent
 from devspark.core.errors import InvalidArgumentError, NotFoundError, did_you_mean
 from devspark.core.lifecycle import LifecycleState
-from devspark.core.manifest import AgentManifest
+from devspark.core.manifest import AgentManifest, ServiceSpec
 from devspark.services.audit import SYSTEM, AuditContext
 from devspark.services.entrants import find_version, is_uploaded, unresolved
 from devspark.services.matches import window
@@ -167,10 +167,8 @@ def service_builtins() -> tuple[str, ...]:
     return tuple(found)
 
 
-def _service_of(manifest: AgentManifest) -> Any:
-    # ``AgentManifest.service`` (a ServiceSpec, or None) comes with the manifest's
-    # [service] table; read it with getattr so an older manifest model reads as "none".
-    return getattr(manifest, "service", None)
+def _service_of(manifest: AgentManifest) -> ServiceSpec | None:
+    return manifest.service
 
 
 def resolve_service(session: Session, agent_ref: str, *, field: str = "agent") -> ServiceAgent:
