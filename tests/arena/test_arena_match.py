@@ -14,7 +14,7 @@ from devspark.arena.pool import WorkerCache
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.manifest import parse_manifest
-from devspark.core.ports import AgentPackage, Decision, EpisodeLog
+from devspark.core.ports import AgentPackage, Decision, EpisodeLog, RequestHandler
 from devspark.core.results import AgentStatus, MatchResult, Usage
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import make
@@ -215,7 +215,14 @@ class FakeWorker:
     ) -> None:
         self.resets.append({"episode": episode, "scenario": scenario, "role": role, "seed": seed})
 
-    def act(self, step: int, observation: Any, legal_actions: list[Any] | None) -> Decision:
+    def act(
+        self,
+        step: int,
+        observation: Any,
+        legal_actions: list[Any] | None,
+        *,
+        on_request: RequestHandler | None = None,
+    ) -> Decision:
         self.steps.append(step)
         if self.fault is not None:
             return Decision(None, self.fault, f"fake {self.fault.value}", 1.0)

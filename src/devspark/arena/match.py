@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from devspark.arena.agents import resolve_agent
-from devspark.arena.messaging import MatchBus
+from devspark.arena.messaging import MatchBus, MatchTools
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import AgentPackage, AgentWorker, Decision
@@ -111,7 +111,8 @@ def play_episode(
 
     Messages the agents publish are routed between them after every step (see
     :class:`~devspark.arena.messaging.MatchBus`); each agent's accepted and refused
-    counts land in its result.
+    counts land in its result. Requests they make during a move are answered by the
+    episode's own collaboration tools (:class:`~devspark.arena.messaging.MatchTools`).
 
     Returns:
         The result; faults are recorded in it, never raised.
@@ -139,8 +140,9 @@ def play_episode(
         )
     if recorder is not None:
         recorder.start(env)
-    bus = MatchBus(names, [worker.package for worker in workers])
-    episode_run = _Episode(env, by_name, results, observer, recorder, bus)
+    packages = [worker.package for worker in workers]
+    bus, tools = MatchBus(names, packages), MatchTools(names, packages)
+    episode_run = _Episode(env, by_name, results, observer, recorder, bus, tools)
     if isinstance(env, ParallelScenario):
         steps = episode_run.play_rounds(env)
     else:
@@ -179,6 +181,7 @@ class _Episode:
         observer: StepObserver | None,
         recorder: StepRecorder | None,
         bus: MatchBus,
+        tools: MatchTools,
     ) -> None:
         self.env = env
         self.workers = workers
@@ -186,6 +189,7 @@ class _Episode:
         self.observer = observer
         self.recorder = recorder
         self.bus = bus
+        self.tools = tools
 
     def request(self, name: str) -> Callable[[int], Decision]:
         """Build ``name``'s move request now (observation, pending messages); ask it later."""
@@ -196,7 +200,11 @@ class _Episode:
         bus: dict[str, Any] = {"messages": messages} if messages else {}
         if errors:
             bus["bus_errors"] = errors
-        return lambda step: worker.act(step, observation, legal, **bus)
+        return lambda step: self.tools.ask(
+            name,
+            step,
+            lambda on_request: worker.act(step, observation, legal, on_request=on_request, **bus),
+        )
 
     def decide(self, step: int, name: str) -> Decision:
         """Ask ``name`` for its move and check it."""
@@ -249,14 +257,16 @@ class _Episode:
         Every live agent gets its observation before any answer is read. Agents are
         asked one after another while they answer fast; once a round's slowest move
         took over :data:`CONCURRENT_AFTER_MS`, they are asked concurrently, so a round
-        lasts as long as its slowest agent rather than the sum of all of them.
+        lasts as long as its slowest agent rather than the sum of all of them; never
+        when an agent may request (:attr:`MatchTools.sequential`): requests then reach
+        the episode's tools in seat order.
         """
         step = 0
         concurrent = False
         while env.agents and step < MAX_STEPS:
             names = list(env.agents)
             asks = [self.request(name) for name in names]
-            if concurrent and len(asks) > 1:
+            if concurrent and len(asks) > 1 and not self.tools.sequential:
                 decisions = list(_threads().map(lambda ask, s=step: ask(s), asks))
             else:
                 decisions = [ask(step) for ask in asks]

@@ -8,19 +8,31 @@ delivers the accepted ones to every other agent granted ``bus:subscribe:PATTERN`
 the channel, with its next move. The order is deterministic: by step, then seat, then
 publish order, so a re-run of a match with deterministic agents delivers the same
 messages in the same order.
+
+Requests an agent makes during a move (``context.request("sys.memory", ...)``) are
+answered at once by :class:`MatchTools`: the collaboration tools of this episode
+(shared memory, consensus, discovery, teams; :mod:`devspark.bus.tools`), which no
+other match sees. Consensus deadlines count steps (``deadline_steps``). When any seat
+is granted a ``bus:request`` capability its round's agents are asked one after another
+in seat order, so the requests reach the tools in the same order on every run. Each
+move's request/answer pairs travel with its decision (:class:`AnsweredDecision`) into
+the replay. ``svc.*`` targets and ``submit`` are refused in a match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from devspark.bus.channels import check_channel, matches
+from devspark.bus.tools import Consensus, ToolRouter
 from devspark.core.errors import InvalidArgumentError
-from devspark.core.ports import AgentPackage, Decision
+from devspark.core.ports import AgentPackage, Decision, RequestHandler
 
 _PUBLISH = "bus:publish:"
 _SUBSCRIBE = "bus:subscribe:"
+_REQUEST = "bus:request:"
 
 
 def granted(capabilities: Sequence[str], prefix: str) -> list[str]:
@@ -127,4 +139,65 @@ class MatchBus:
         return None
 
 
-__all__ = ["MatchBus", "granted"]
+@dataclass(slots=True)
+class AnsweredDecision(Decision):
+    """A decision with the requests its move made and how the host answered them."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    """``{"to", "payload", "ok", "answer" | "error"}`` per request, in the order made."""
+
+
+class MatchTools:
+    """The collaboration tools of one episode, answering its agents' requests.
+
+    Attributes:
+        router: Answers ``sys.*`` (capabilities from each seat's manifest).
+        sequential: Some seat may request: ask a round's agents one after another.
+        step: The step being played (the consensus clock).
+
+    """
+
+    def __init__(self, names: Sequence[str], packages: Sequence[AgentPackage]) -> None:
+        """Fresh tools for the seats ``names`` played by ``packages``."""
+        grants = {
+            name: list(package.manifest.capabilities)
+            for name, package in zip(names, packages, strict=True)
+        }
+        self.step = 0
+        self.router = ToolRouter(
+            grants.__getitem__,
+            consensus=Consensus(lambda: self.step),
+            deadline_field="deadline_steps",
+            deadline_scale=1,
+        )
+        self.sequential = any(granted(caps, _REQUEST) for caps in grants.values())
+
+    def ask(self, name: str, step: int, act: Callable[[RequestHandler], Decision]) -> Decision:
+        """Run ``act`` (a worker's move) with ``name``'s request handler.
+
+        Returns:
+            The decision; an :class:`AnsweredDecision` when the move made requests.
+
+        """
+        self.step = step
+        asked: list[dict[str, Any]] = []
+
+        def on_request(line: dict[str, Any]) -> dict[str, Any]:
+            answer = self.router.answer(name, line)
+            target = line.get("to") if line.get("type") != "submit" else line.get("task_type")
+            record = {"to": target, "payload": line.get("payload"), "ok": answer["ok"]}
+            if answer["ok"]:
+                record["answer"] = answer.get("payload")
+            else:
+                record["error"] = answer.get("error")
+            asked.append(record)
+            return answer
+
+        decision = act(on_request)
+        if not asked:
+            return decision
+        kept = {item.name: getattr(decision, item.name) for item in fields(Decision)}
+        return AnsweredDecision(**kept, requests=asked)
+
+
+__all__ = ["AnsweredDecision", "MatchBus", "MatchTools", "granted"]

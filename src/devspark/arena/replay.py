@@ -3,7 +3,8 @@
 A replay holds everything needed to re-run and to watch a match: the scenario id and
 version, seed, options, isolation, every agent's version and content hash, per step
 the moves (actor, action, status, time), the messages agents sent each other (and
-how many were refused), the rewards and the scenario's
+how many were refused), the requests they made to the collaboration tools and the
+answers, the rewards and the scenario's
 ``render_state()``, the agents' captured logs (capped by the runtime) and the outcome.
 
 Format ``devspark-replay`` version 1 (documented in ``docs/replays.md``). States are
@@ -214,7 +215,9 @@ def messages_json(moves: Sequence[Move]) -> dict[str, Any]:
     Returns:
         ``messages``: the accepted ones in delivery order (seat, then publish order),
         each ``{"sender", "channel", "payload", "to"}``; ``refused``: per agent, how many
-        of its publishes were refused. Either key is absent when empty.
+        of its publishes were refused; ``requests``: the requests made during the moves
+        (seat order, then the order made), each ``{"agent", "to", "payload", "ok",
+        "answer" | "error"}``. Each key is absent when empty.
 
     """
     messages = [
@@ -232,11 +235,18 @@ def messages_json(moves: Sequence[Move]) -> dict[str, Any]:
         for agent, decision in moves
         if (count := sum(int(entry.get("count", 1)) for entry in decision.bus_errors))
     }
+    requests = [
+        {"agent": agent, **plain_json(asked)}
+        for agent, decision in moves
+        for asked in getattr(decision, "requests", ())
+    ]
     record: dict[str, Any] = {}
     if messages:
         record["messages"] = messages
     if refused:
         record["refused"] = refused
+    if requests:
+        record["requests"] = requests
     return record
 
 
@@ -372,6 +382,11 @@ def _step_differences(
         found.append(
             f"step {index}: messages recorded {str(a.get('messages', []))[:300]}, "
             f"re-run {str(b.get('messages', []))[:300]}"
+        )
+    if a.get("requests", []) != b.get("requests", []):
+        found.append(
+            f"step {index}: requests recorded {str(a.get('requests', []))[:300]}, "
+            f"re-run {str(b.get('requests', []))[:300]}"
         )
     if a.get("refused", {}) != b.get("refused", {}):
         found.append(
