@@ -117,6 +117,28 @@ export async function guarded(control, action, context = '') {
   }
 }
 
+/**
+ * A form's submit handler: runs `action` with `control` disabled and shows its error, as
+ * guarded() does; a new submission first takes the previous one's error out of the alert
+ * region, so a mistake that was fixed does not stay on screen next to the success.
+ */
+export function submitHandler(control, action, context) {
+  let shown = null;
+  return async (event) => {
+    event.preventDefault();
+    if (shown) shown.remove();
+    shown = null;
+    control.disabled = true;
+    try {
+      await action();
+    } catch (error) {
+      shown = showError(error, context);
+    } finally {
+      control.disabled = false;
+    }
+  };
+}
+
 // ---------------------------------------------------------------- formats
 
 export function fmtNum(value, digits = 1) {

@@ -3,7 +3,8 @@
 // and is imported lazily, so this page still shows the match when it fails to load.
 
 import { api, freshAccessToken, openSocket } from '../api.js';
-import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtNum, fmtSigned, h, hasReplay, notify, showError, simpleTable, tournamentLink } from '../dom.js';
+import { add, agentLink, badge, clear, failureBlock, fmtDate, fmtInt, fmtNum, fmtSigned, h, hasReplay, notify, showError, simpleTable, tournamentLink } from '../dom.js';
+import { interactionGraph, replayInteractions } from '../graph.js';
 
 const POLL_MS = 3000;
 const PLAYING = new Set(['queued', 'running']);
@@ -64,6 +65,29 @@ function facts(match, tournament, live = null) {
     h('dt', {}, 'Finished'), h('dd', {}, fmtDate(match.finished_at))));
 }
 
+/**
+ * Who messaged whom in the match (from the replay's recorded messages), or null when no
+ * agent published anything (nor had a message refused).
+ */
+function messagesSection(doc) {
+  const found = replayInteractions(doc);
+  if (!found.published && !found.refused) return null;
+  const plural = (n, one, many) => `${fmtInt(n)} ${n === 1 ? one : many}`;
+  const summary = [
+    `${plural(found.published, 'message', 'messages')} published, ${plural(found.delivered, 'delivery', 'deliveries')}`,
+    found.unheard ? `${plural(found.unheard, 'message', 'messages')} nobody subscribed to` : null,
+    found.refused ? `${plural(found.refused, 'message', 'messages')} refused (no grant, over a limit)` : null,
+  ].filter(Boolean).join('; ');
+  return h('section', { 'aria-labelledby': 'messages-heading', class: 'match-messages' },
+    h('h2', { id: 'messages-heading' }, 'Messages between agents'),
+    interactionGraph(found.graph, {
+      caption: 'Who messaged whom (an arrow per channel, with the number of deliveries)',
+      kindLabel: 'Channel',
+      empty: 'No message reached another agent.',
+      summary: `${summary}.`,
+    }));
+}
+
 async function loadPlayer() {
   try {
     return await import('../replay/player.js');
@@ -86,11 +110,13 @@ export async function render(ctx) {
   const resultsHost = h('div', {}, resultsTable(match));
   const playerHeading = h('h2', { id: 'player-heading' }, 'Replay');
   const playerHost = h('div', { class: 'replay-host' });
+  const messagesHost = h('div');
   add(ctx.main, 
     h('h1', {}, `${match.agents.join(' vs ')}`),
     h('p', { class: 'muted' }, `${match.scenario_id} · match ${match.id}`),
     factsHost,
     h('section', { 'aria-labelledby': 'player-heading' }, playerHeading, playerHost),
+    messagesHost,
     h('section', { 'aria-labelledby': 'results-heading' }, h('h2', { id: 'results-heading' }, 'Results'), resultsHost));
 
   let mounted = null;
@@ -116,6 +142,7 @@ export async function render(ctx) {
       }
       throw error;
     }
+    add(clear(messagesHost), messagesSection(doc)); // shown even if the player fails to load
     const player = await loadPlayer();
     if (!ctx.isCurrent()) return;
     clear(playerHost);
