@@ -8,8 +8,8 @@ import pytest
 from test_arena_messaging import _agent, _package
 
 from devspark.arena.match import MatchSpec
-from devspark.arena.messaging import AnsweredDecision, MatchTools
-from devspark.arena.replay import Replay, record_match, verify_replay
+from devspark.arena.messaging import RECORDED_BYTES, AnsweredDecision, MatchTools
+from devspark.arena.replay import Replay, messages_json, record_match, verify_replay
 from devspark.core.ports import Decision
 from devspark.core.results import AgentStatus
 from devspark.sandbox import IsolationLevel
@@ -237,3 +237,24 @@ def test_match_tools_answer_in_order_and_keep_the_pairs_with_the_decision() -> N
 def test_agents_without_request_grants_may_still_be_asked_concurrently() -> None:
     tools = MatchTools(["a", "b"], [_package(["bus:publish:team.*"]), _package([])])
     assert not tools.sequential
+
+
+def test_big_or_unplain_payloads_are_recorded_by_size_and_hash_or_a_reason() -> None:
+    tools = MatchTools(["a", "b"], [_package(WRITE), _package([])])
+    big = "x" * RECORDED_BYTES
+
+    def asks(on_request: Any) -> Decision:
+        for value in (big, float("nan")):
+            payload = {"op": "put", "space": "team.x", "key": "k", "value": value}
+            on_request({"type": "request", "id": "r1", "to": "sys.memory", "payload": payload})
+        return Decision("C")
+
+    decision = tools.ask("a", 0, asks)
+    [first, second] = messages_json([("a", decision)])["requests"]  # plain JSON: no raise
+    assert (
+        first["payload"]["omitted_bytes"] > RECORDED_BYTES and len(first["payload"]["sha256"]) == 64
+    )
+    assert first["ok"] is True and first["answer"] == {"version": 1}  # stored whole, 16 KiB
+    not_json = "Out of range float values are not JSON compliant"
+    assert second["payload"]["unrecordable"].startswith(not_json)
+    assert second["ok"] is False and second["error"].startswith(f"value is not JSON: {not_json}")

@@ -21,6 +21,8 @@ the replay. ``svc.*`` targets and ``submit`` are refused in a match.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -33,6 +35,8 @@ from devspark.core.ports import AgentPackage, Decision, RequestHandler
 _PUBLISH = "bus:publish:"
 _SUBSCRIBE = "bus:subscribe:"
 _REQUEST = "bus:request:"
+RECORDED_BYTES = 16 * 1024
+"""The largest request payload or answer a replay stores whole (larger: size and hash)."""
 
 
 def granted(capabilities: Sequence[str], prefix: str) -> list[str]:
@@ -185,9 +189,9 @@ class MatchTools:
         def on_request(line: dict[str, Any]) -> dict[str, Any]:
             answer = self.router.answer(name, line)
             target = line.get("to") if line.get("type") != "submit" else line.get("task_type")
-            record = {"to": target, "payload": line.get("payload"), "ok": answer["ok"]}
+            record = {"to": target, "payload": recorded(line.get("payload")), "ok": answer["ok"]}
             if answer["ok"]:
-                record["answer"] = answer.get("payload")
+                record["answer"] = recorded(answer.get("payload"))
             else:
                 record["error"] = answer.get("error")
             asked.append(record)
@@ -200,4 +204,20 @@ class MatchTools:
         return AnsweredDecision(**kept, requests=asked)
 
 
-__all__ = ["AnsweredDecision", "MatchBus", "MatchTools", "granted"]
+def recorded(value: Any) -> Any:
+    """``value`` as a replay keeps it: whole up to :data:`RECORDED_BYTES` of JSON.
+
+    A larger value becomes ``{"omitted_bytes", "sha256"}`` of its compact JSON (still
+    compared by ``replay verify``); one that is not plain JSON (NaN, an infinity, from a
+    hand-written request line) becomes ``{"unrecordable": reason}``.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return {"unrecordable": str(exc)[:200]}
+    if len(text) <= RECORDED_BYTES:
+        return value
+    return {"omitted_bytes": len(text), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+__all__ = ["RECORDED_BYTES", "AnsweredDecision", "MatchBus", "MatchTools", "granted", "recorded"]
