@@ -145,7 +145,9 @@ def act(observation, context):
 
 
 @integration
-@pytest.mark.parametrize("isolation", [IsolationLevel.PROCESS, IsolationLevel.TRUSTED])
+@pytest.mark.parametrize(
+    "isolation", [IsolationLevel.TRUSTED, IsolationLevel.PROCESS, IsolationLevel.SANDBOX]
+)
 def test_refused_requests_are_answers_and_the_match_goes_on(
     make_agent: Callable[..., Path], isolation: IsolationLevel
 ) -> None:
