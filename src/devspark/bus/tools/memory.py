@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from devspark.bus.tools.access import check_name
 from devspark.core.errors import ConflictError, InvalidArgumentError, ResourceExhaustedError
@@ -53,8 +53,33 @@ class Entry:
     version: int
 
 
+class MemoryStore(Protocol):
+    """What :class:`~devspark.bus.tools.router.ToolRouter` needs of a shared memory.
+
+    :class:`SharedMemory` (this process) and
+    :class:`~devspark.bus.tools.redis_memory.RedisSharedMemory` (shared by every process
+    using one Redis) implement it, with the same versions and errors.
+    """
+
+    def get(self, space: str, key: str) -> Entry | None:
+        """The entry under ``key`` in ``space``, or ``None``."""
+        ...
+
+    def put(self, space: str, key: str, value: Any, *, expected_version: int | None = None) -> int:
+        """Store ``value``; the new version (or :class:`VersionConflictError`)."""
+        ...
+
+    def delete(self, space: str, key: str, *, expected_version: int | None = None) -> bool:
+        """Remove ``key``; whether it existed (or :class:`VersionConflictError`)."""
+        ...
+
+    def keys(self, space: str, prefix: str = "") -> list[str]:
+        """The keys of ``space`` starting with ``prefix``, sorted."""
+        ...
+
+
 class SharedMemory:
-    """Spaces of versioned keys (see the module documentation)."""
+    """Spaces of versioned keys in this process (see the module documentation)."""
 
     def __init__(self, *, max_keys: int = MAX_KEYS, max_value_bytes: int = MAX_VALUE_BYTES) -> None:
         """An empty memory.
@@ -73,7 +98,7 @@ class SharedMemory:
 
     def get(self, space: str, key: str) -> Entry | None:
         """The entry under ``key`` in ``space``, or ``None`` when there is none."""
-        _check(space, key)
+        check_key(space, key)
         with self._lock:
             return self._spaces.get(space, {}).get(key)
 
@@ -94,13 +119,7 @@ class SharedMemory:
             ResourceExhaustedError: a new key past ``max_keys``.
 
         """
-        _check(space, key)
-        size = _json_size(value)
-        if size > self._max_value_bytes:
-            raise InvalidArgumentError(
-                f"value of {space}/{key} is {size} bytes of JSON, over {self._max_value_bytes}"
-            )
-        stored = json.loads(json.dumps(value))  # a copy the caller cannot change
+        stored = json.loads(checked_value(space, key, value, self._max_value_bytes))  # a copy
         with self._lock:
             entries = self._spaces.setdefault(space, {})
             current = entries.get(key)
@@ -123,7 +142,7 @@ class SharedMemory:
             VersionConflictError: ``expected_version`` is not the current version.
 
         """
-        _check(space, key)
+        check_key(space, key)
         with self._lock:
             entries = self._spaces.get(space, {})
             current = entries.get(key)
@@ -147,17 +166,42 @@ class SharedMemory:
             raise VersionConflictError(space, key, expected, have)
 
 
-def _check(space: str, key: object) -> None:
+def checked_value(space: str, key: str, value: Any, max_bytes: int) -> str:
+    """``value`` as compact JSON after checking the space, key and size.
+
+    Raises:
+        InvalidArgumentError: a bad space or key, or a value that is not JSON or too big.
+
+    """
+    check_key(space, key)
+    text = _json(value)
+    if len(text) > max_bytes:
+        raise InvalidArgumentError(
+            f"value of {space}/{key} is {len(text)} bytes of JSON, over {max_bytes}"
+        )
+    return text
+
+
+def check_key(space: str, key: object) -> None:
+    """Check a space name and a key (raises :class:`InvalidArgumentError`)."""
     check_name("space", space)
     if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY:
         raise InvalidArgumentError(f"key {key!r} must be a string of 1-{MAX_KEY} characters")
 
 
-def _json_size(value: Any) -> int:
+def _json(value: Any) -> str:
     try:
-        return len(json.dumps(value, separators=(",", ":"), allow_nan=False))
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"value is not JSON: {exc}") from None
 
 
-__all__ = ["MAX_VALUE_BYTES", "Entry", "SharedMemory", "VersionConflictError"]
+__all__ = [
+    "MAX_VALUE_BYTES",
+    "Entry",
+    "MemoryStore",
+    "SharedMemory",
+    "VersionConflictError",
+    "check_key",
+    "checked_value",
+]

@@ -17,7 +17,7 @@ from typing import Any
 from devspark.bus.tools.access import require
 from devspark.bus.tools.consensus import Consensus
 from devspark.bus.tools.directory import Discovery, Teams
-from devspark.bus.tools.memory import SharedMemory
+from devspark.bus.tools.memory import MemoryStore, SharedMemory
 from devspark.core.errors import DevSparkError, InvalidArgumentError, PermissionDeniedError
 from devspark.core.ports import RequestHandler
 
@@ -40,7 +40,8 @@ class ToolRouter:
 
     Args:
         capabilities_of: The manifest capabilities of a requester (by its name).
-        memory, consensus, discovery, teams: The tools (fresh ones when omitted).
+        memory, consensus, discovery, teams: The tools (fresh in-process ones when
+            omitted; ``memory`` may be a :class:`~devspark.bus.tools.redis_memory.RedisSharedMemory`).
         deadline_field: The payload field of a proposal's deadline, relative to now:
             ``deadline_ms`` (wall time) or, in a match, ``deadline_steps``.
         deadline_scale: Clock units per unit of ``deadline_field`` (the default clock
@@ -54,7 +55,7 @@ class ToolRouter:
         self,
         capabilities_of: Callable[[str], Sequence[str]],
         *,
-        memory: SharedMemory | None = None,
+        memory: MemoryStore | None = None,
         consensus: Consensus | None = None,
         discovery: Discovery | None = None,
         teams: Teams | None = None,
@@ -63,7 +64,7 @@ class ToolRouter:
         fallback: RequestHandler | None = None,
     ) -> None:
         self.capabilities_of = capabilities_of
-        self.memory = memory or SharedMemory()
+        self.memory: MemoryStore = memory or SharedMemory()
         self.consensus = consensus or Consensus()
         self.discovery = discovery or Discovery()
         self.teams = teams or Teams(self.discovery)
