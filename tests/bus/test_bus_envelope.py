@@ -7,7 +7,18 @@ import time
 
 import pytest
 
-from devspark.bus.envelope import KINDS, MAX_BYTES, Envelope, make
+from devspark.bus.envelope import (
+    KINDS,
+    MAX_BYTES,
+    Envelope,
+    encode_batch,
+    is_batch,
+    make,
+    make_many,
+    new_id,
+    pack,
+    unpack,
+)
 from devspark.core.errors import InvalidArgumentError
 
 
@@ -121,3 +132,83 @@ def test_expired_counts_from_ts() -> None:
     assert not envelope.expired(now_ms=1_000_100.0)
     assert envelope.expired(now_ms=1_000_100.5)
     assert not Envelope(channel="a", ts=0.0).expired()  # no ttl: never
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"channel": "team.red\n"}, {"sender": "ada\n"}, {"to": "bob\n"}, {"reply_to": "a\n"}],
+)
+def test_a_trailing_newline_is_refused_everywhere(fields: dict[str, str]) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"\\n"):
+        make(**{"channel": "team.red", **fields})  # type: ignore[arg-type]
+
+
+def test_ids_are_32_hex_characters_and_do_not_repeat() -> None:
+    ids = {new_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_make_many_shares_the_fields_and_names_a_bad_one() -> None:
+    envelopes = make_many("team.red", [1, "two", {"three": 3}], sender="svc:a", priority=9)
+    assert [e.payload for e in envelopes] == [1, "two", {"three": 3}]
+    assert {(e.channel, e.sender, e.priority, e.kind) for e in envelopes} == {
+        ("team.red", "svc:a", 9, "event")
+    }
+    assert len({e.id for e in envelopes}) == 3
+    with pytest.raises(InvalidArgumentError, match=r"^priority=0"):
+        make_many("team.red", [1], priority=0)
+    with pytest.raises(InvalidArgumentError, match=r"^channel='team\.\*'"):
+        make_many("team.*", [1])
+
+
+def test_encode_batch_is_one_json_array_when_it_fits() -> None:
+    envelopes = make_many("team.red", range(5))
+    (wire,) = encode_batch(envelopes)
+    assert wire == b"[" + b",".join(e.encode() for e in envelopes) + b"]"
+    assert encode_batch(envelopes[:1]) == [envelopes[0].encode()]  # one travels as itself
+
+
+def test_encode_batch_splits_at_the_limit_and_keeps_order() -> None:
+    envelopes = make_many("team.red", [f"{n}" + "x" * 300 for n in range(7)])
+    wires = encode_batch(envelopes, max_bytes=1000)
+    assert len(wires) > 1 and all(len(w) <= 1000 for w in wires)
+    back = [e for w in wires for e in unpack(w, 1000)[0]]
+    assert back == envelopes
+
+
+def test_encode_batch_refuses_an_oversized_or_non_json_member_naming_it() -> None:
+    envelopes = make_many("team.red", ["ok", "x" * 2000])
+    with pytest.raises(InvalidArgumentError, match=rf"message {envelopes[1].id} .* at most 1,000"):
+        encode_batch(envelopes, max_bytes=1000)
+    bad = make_many("team.red", ["ok", object()])
+    with pytest.raises(InvalidArgumentError, match=rf"payload of message {bad[1].id} is not JSON"):
+        encode_batch(bad)
+
+
+def test_pack_puts_as_many_as_fit_in_each_wire_message() -> None:
+    items = [b'{"a":1}'] * 5  # 7 bytes each: "[" + 7 + "," + 7 + "]" = 17 for two
+    assert pack(items, max_bytes=17) == [b'[{"a":1},{"a":1}]'] * 2 + [b'{"a":1}']
+    assert pack([], max_bytes=17) == []
+
+
+def test_unpack_keeps_the_good_members_of_a_batch_and_names_the_bad_ones() -> None:
+    one, two = make("a.b", 1), make("a.b", 2)
+    wire = b"[" + b",".join([one.encode(), b'{"channel": "a..b"}', b"7", two.encode()]) + b"]"
+    good, bad = unpack(wire)
+    assert good == [one, two]
+    assert bad[0].startswith("not an envelope: [1].channel: channel 'a..b': bad token")
+    assert bad[1].startswith("not an envelope: [2].")
+    assert unpack(one.encode()) == ([one], [])
+    assert unpack(b"[]") == ([], ["not an envelope: an empty batch"])
+    assert unpack(b"[nope")[1][0].startswith("not an envelope: message: Invalid JSON")
+    assert unpack(b"{")[1][0].startswith("not an envelope: message: Invalid JSON")
+
+
+def test_unpack_refuses_an_oversized_batch_unread() -> None:
+    wire = b"[" + b"," * 2000 + b"]"
+    assert unpack(wire, max_bytes=1000) == (
+        [],
+        ["a batch of 2,002 bytes arrived; the bus carries at most 1,000"],
+    )
+    assert is_batch(wire) and is_batch("[") and not is_batch(b"{}")

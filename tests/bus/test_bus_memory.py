@@ -1,4 +1,5 @@
-"""The memory backend's own promises: priority order, shared brokers, slow subscribers."""
+"""The memory backend's own promises (priority, shared brokers, slow subscribers), the mailbox
+subscriptions read from, and the bus's one reply subscription."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from devspark.bus import connect
 from devspark.bus import memory as memory_backend
+from devspark.bus.core import Mailbox
 from devspark.bus.memory import MemoryTransport
 
 
@@ -100,3 +102,110 @@ def test_take_waits_for_a_message_enqueued_later() -> None:
             return delivery.envelope.payload
 
     assert asyncio.run(scenario()) == "arrived"
+
+
+def test_a_mailbox_keeps_the_newest_or_the_oldest_when_full_and_counts_the_drops() -> None:
+    newest: Mailbox[int] = Mailbox(3, keep="newest")
+    oldest: Mailbox[int] = Mailbox(3, keep="oldest")
+    for n in range(5):
+        newest.offer(n)
+        oldest.offer(n)
+    assert (list(newest.items), newest.dropped) == ([2, 3, 4], 2)
+    assert (list(oldest.items), oldest.dropped) == ([0, 1, 2], 2)
+
+
+def test_a_mailbox_reader_waits_times_out_and_is_woken_by_close() -> None:
+    async def scenario() -> tuple[object, object, object, object, bool]:
+        box: Mailbox[str] = Mailbox(10)
+        nothing = await box.get(0.01)
+        waiting = asyncio.create_task(box.get(5))
+        await asyncio.sleep(0)  # let the reader wait
+        box.offer("later")
+        woken = await waiting
+        two = [asyncio.create_task(box.get(None)) for _ in range(2)]
+        await asyncio.sleep(0)
+        box.offer("one")
+        first = await two[0]
+        box.close()
+        closed = await two[1]
+        return nothing, woken, first, closed, box.offer("after close")
+
+    assert asyncio.run(scenario()) == (None, "later", "one", None, False)
+
+
+def test_a_cancelled_mailbox_reader_leaves_the_next_one_working() -> None:
+    async def scenario() -> object:
+        box: Mailbox[str] = Mailbox(10)
+        gone = asyncio.create_task(box.get(None))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(0)
+        reader = asyncio.create_task(box.get(5))
+        await asyncio.sleep(0)
+        box.offer("kept")
+        return await reader
+
+    assert asyncio.run(scenario()) == "kept"
+
+
+def test_requests_share_one_reply_subscription_per_bus() -> None:
+    async def scenario() -> tuple[list[int], list[object]]:
+        bus = await connect("memory://")
+        transport = bus.transport
+        assert isinstance(transport, MemoryTransport)
+        requests = await bus.subscribe("svc.echo")
+
+        async def serve() -> None:
+            async for request in requests:
+                await bus.reply(request, request.payload)
+
+        server = asyncio.create_task(serve())
+        counts, answers = [], []
+        for n in range(5):
+            answers.append((await bus.request("svc.echo", n, timeout_ms=1000)).payload)
+            counts.append(len(transport.broker.subscriptions))
+        await bus.close()
+        counts.append(len(transport.broker.subscriptions))  # the reply subscription is gone
+        server.cancel()
+        return counts, answers
+
+    counts, answers = asyncio.run(scenario())
+    assert answers == [0, 1, 2, 3, 4]
+    assert counts == [2, 2, 2, 2, 2, 1]  # the service's and the bus's one reply subscription
+
+
+def test_a_bus_used_from_a_new_event_loop_still_gets_answers() -> None:
+    bus = asyncio.run(connect("memory://loops"))
+
+    async def ask(n: int) -> object:
+        requests = await bus.subscribe("svc.loops")
+
+        async def serve() -> None:
+            request = await requests.get(1)
+            assert request is not None
+            await bus.reply(request, n)
+
+        server = asyncio.create_task(serve())
+        answer = await bus.request("svc.loops", n, timeout_ms=1000)
+        await server
+        await requests.close()
+        return answer.payload
+
+    assert [asyncio.run(ask(1)), asyncio.run(ask(2))] == [1, 2]
+
+
+def test_a_batch_counts_as_one_message_of_a_slow_subscriber_backlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(memory_backend, "DEFAULT_BACKLOG", 3)
+
+    async def scenario() -> list[object]:
+        async with await connect("memory://") as bus:
+            slow = await bus.subscribe("ticks")
+            await bus.publish_many("ticks", range(50))  # one wire message: kept whole
+            got = []
+            while (envelope := await slow.get(0.01)) is not None:
+                got.append(envelope.payload)
+            return got
+
+    assert asyncio.run(scenario()) == list(range(50))

@@ -256,3 +256,42 @@ def test_dead_letter_after_max_attempts(nats_url: str, prefix: str) -> None:
 
 def test_check_bus_passes_on_nats(nats_url: str) -> None:
     check_bus(nats_url)
+
+
+def test_publish_many_is_one_nats_message_per_batch(nats_url: str, prefix: str) -> None:
+    async def test() -> None:
+        async with _bus(nats_url, []) as bus:
+            channel = f"{prefix}.batch"
+            raw = await bus.transport.subscribe(channel)
+            subscription = await bus.subscribe(channel)
+            sent = await bus.publish_many(channel, range(20))
+            first = await raw.next(5)
+            assert first is not None and first[1].startswith(b"[{")
+            assert await raw.next(0.2) is None  # the twenty travelled as one message
+            got = [await subscription.get(5) for _ in range(20)]
+            assert [g.id if g else None for g in got] == [s.id for s in sent]
+
+    _run(test)
+
+
+def test_requests_share_one_reply_subscription(nats_url: str, prefix: str) -> None:
+    async def test() -> None:
+        async with _bus(nats_url, []) as bus:
+            transport = bus.transport
+            assert isinstance(transport, NatsTransport)
+            requests = await bus.subscribe(f"{prefix}.svc.echo")
+
+            async def serve() -> None:
+                async for request in requests:
+                    await bus.reply(request, request.payload)
+
+            server = asyncio.create_task(serve())
+            counts = []
+            for n in range(5):
+                answer = await bus.request(f"{prefix}.svc.echo", n, timeout_ms=5000)
+                assert answer.payload == n
+                counts.append(len(transport._subscriptions))
+            server.cancel()
+            assert counts == [2] * 5  # the service's and the bus's one reply subscription
+
+    _run(test)

@@ -286,3 +286,52 @@ def test_an_unreachable_server_is_a_failed_precondition_without_the_password() -
 
 def test_the_conformance_kit_passes_on_redis(redis_url: str) -> None:
     check_bus(redis_url)
+
+
+def test_requests_use_the_one_reply_connection_of_the_bus(redis_url: str, prefix: str) -> None:
+    async def scenario() -> tuple[list[int], list[object]]:
+        async with await connect(redis_url) as bus:
+            transport = bus.transport
+            assert isinstance(transport, RedisTransport)
+            requests = await bus.subscribe(f"{prefix}.svc.echo")
+
+            async def serve() -> None:
+                async for request in requests:
+                    await bus.reply(request, request.payload)
+
+            server = asyncio.create_task(serve())
+            counts, answers = [], []
+            for n in range(5):
+                answer = await bus.request(f"{prefix}.svc.echo", n, timeout_ms=5000)
+                answers.append(answer.payload)
+                counts.append(_clients_named(redis_url, transport.client_name))
+            server.cancel()
+            await requests.close()
+            return counts, answers
+
+    counts, answers = run(scenario)
+    assert answers == [0, 1, 2, 3, 4]
+    assert len(set(counts)) == 1  # no connection per request
+
+
+def test_publish_many_is_one_publish_per_batch_read_back_in_order(
+    redis_url: str, prefix: str
+) -> None:
+    channel = f"{prefix}.batch"
+
+    async def scenario() -> tuple[list[bytes], list[str | None], list[str]]:
+        async with await connect(redis_url) as bus:
+            raw = await bus.transport.subscribe(channel)
+            subscription = await bus.subscribe(channel)
+            sent = await bus.publish_many(channel, range(20))
+            wires = [await raw.next(5), await raw.next(0.2)]
+            got = [await subscription.get(5) for _ in range(20)]
+            return (
+                [w[1] for w in wires if w],
+                [g.id if g else None for g in got],
+                [s.id for s in sent],
+            )
+
+    wires, got, sent = run(scenario)
+    assert len(wires) == 1 and wires[0].startswith(b"[{")  # one PUBLISH carried all twenty
+    assert got == sent

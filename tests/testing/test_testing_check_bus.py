@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 
 import pytest
 
@@ -81,6 +82,21 @@ class _AckIgnored(MemoryTransport):
         return delivery
 
 
+class _BatchReversed(MemoryTransport):
+    """Broken: the messages of a batch arrive last first."""
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        for data in reversed(messages):
+            await self.publish(channel, data)
+
+
+class _BatchTruncated(MemoryTransport):
+    """Broken: only the first wire message of a batch is sent."""
+
+    async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
+        await self.publish(channel, messages[0])
+
+
 @pytest.mark.parametrize(
     ("broken", "message"),
     [
@@ -90,8 +106,19 @@ class _AckIgnored(MemoryTransport):
         ),
         (_CloseIgnored, r"^check_bus\(memory://\): closed subscription: a closed subscription "),
         (_AckIgnored, r"^check_bus\(memory://\): queue enqueue/take/ack: an acknowledged message"),
+        (_BatchReversed, r"^check_bus\(memory://\): publish_many over max_bytes: a batch larger"),
+        (
+            _BatchTruncated,
+            r"^check_bus\(memory://\): publish_many over max_bytes: large batch message 2 did not",
+        ),
     ],
-    ids=["star-greedy", "close-ignored", "ack-ignored"],
+    ids=[
+        "star-greedy",
+        "close-ignored",
+        "ack-ignored",
+        "batch-reversed",
+        "batch-truncated",
+    ],
 )
 def test_check_bus_fails_on_a_broken_backend_naming_the_check(
     monkeypatch: pytest.MonkeyPatch, broken: type[MemoryTransport], message: str
@@ -113,4 +140,4 @@ def test_check_bus_names_an_unreachable_server_as_a_connect_failure() -> None:
 
 def test_every_check_has_a_distinct_name() -> None:
     names = [name for name, _ in CHECKS]
-    assert len(set(names)) == len(names) >= 19
+    assert len(set(names)) == len(names) >= 26

@@ -70,7 +70,7 @@ def _now_ms() -> float:
     return time.time() * 1000
 
 
-class Envelope(BaseModel):
+class Envelope(BaseModel, frozen=True):
     """One message.
 
     Attributes:
@@ -88,7 +88,7 @@ class Envelope(BaseModel):
 
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(default_factory=new_id)
     kind: Kind = "event"

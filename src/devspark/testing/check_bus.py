@@ -9,7 +9,14 @@ shared Redis or NATS never collide):
   closed subscription receives nothing;
 * **direct** messages (``send``/``listen``) reach only their addressee; **broadcasts**
   reach every listener;
-* **request/response** answers each request with its own correlation id and payload; a
+* **batches**: ``publish_many`` delivers every message of a batch, unchanged and in
+  order, also when the batch is larger than ``max_bytes``; a batch with one bad or
+  oversized message is refused whole at its sender; ``send_envelopes`` keeps order
+  across channels and an expired message in a batch is dropped; a wire batch (a JSON
+  array) with bad elements delivers the good ones and counts the others in ``dropped``;
+* **request/response** answers each request with its own correlation id and payload
+  (ten at once, answered in reverse order); an answer that comes after its request
+  timed out never answers a later request, even one with the same correlation id; a
   request nobody answers raises :class:`~devspark.core.errors.DeadlineExceededError`
   close to its timeout;
 * **envelopes**: a malformed or oversized one is refused at its sender with
@@ -38,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from devspark.bus import Bus, Envelope, Subscription, connect, dead_letters
+from devspark.bus import Bus, Envelope, Subscription, connect, dead_letters, make
 from devspark.bus.core import BROADCAST
 from devspark.core.errors import DeadlineExceededError, InvalidArgumentError
 
@@ -53,6 +60,9 @@ VISIBILITY_MS = 200
 
 MAX_ATTEMPTS = 2
 """Deliveries before dead-lettering, for the dead-letter check."""
+
+BATCH = 100
+"""Messages in the batch of the ``publish_many`` check."""
 
 CHECK_TIMEOUT_S = 15.0
 """A check running longer than this fails (a backend that hangs)."""
@@ -204,6 +214,129 @@ async def _closed_subscription(run: _Run) -> None:
         await open_.close()
 
 
+# ---------------------------------------------------------------------- batches
+
+
+async def _publish_many(run: _Run) -> None:
+    channel = run.name("batch")
+    subscription = await run.bus.subscribe(channel)
+    try:
+        sent = await run.bus.publish_many(
+            channel, [{"n": n} for n in range(BATCH)], sender="agent:ada/bot@1.0.0", priority=8
+        )
+        _expect(len(sent) == BATCH, f"publish_many returned {len(sent)} envelopes for {BATCH}")
+        got = [await run.first(subscription, f"batch message {n}") for n in range(BATCH)]
+        _expect(
+            got == sent,
+            "a batch arrived changed or out of order: "
+            f"payloads {[g.payload for g in got][:5]}..., ids match "
+            f"{sum(g.id == s.id for g, s in zip(got, sent, strict=True))} of {BATCH}",
+        )
+        _expect(len({e.id for e in sent}) == BATCH, "a batch's envelopes share an id")
+    finally:
+        await subscription.close()
+
+
+async def _publish_many_over_the_limit(run: _Run) -> None:
+    channel = run.name("bigbatch")
+    subscription = await run.bus.subscribe(channel)
+    chunk = "x" * (run.bus.max_bytes * 2 // 5)  # two fit in one wire message, three do not
+    try:
+        sent = await run.bus.publish_many(channel, [f"{n}{chunk}" for n in range(5)])
+        got = [await run.first(subscription, f"large batch message {n}") for n in range(5)]
+        _expect(
+            [g.id for g in got] == [s.id for s in sent],
+            f"a batch larger than max_bytes arrived as {[str(g.payload)[:1] for g in got]}",
+        )
+    finally:
+        await subscription.close()
+
+
+async def _publish_many_refused_whole(run: _Run) -> None:
+    channel = run.name("refused")
+    subscription = await run.bus.subscribe(channel)
+    oversized = "x" * (run.bus.max_bytes + 1)
+    cases: list[tuple[str, Callable[[], Awaitable[object]], str]] = [
+        (
+            "a batch with one oversized message",
+            lambda: run.bus.publish_many(channel, ["ok", oversized, "ok"]),
+            "bytes",
+        ),
+        (
+            "a batch with a payload that is not JSON",
+            lambda: run.bus.publish_many(channel, ["ok", object()]),
+            "JSON",
+        ),
+        (
+            "a batch with priority=0",
+            lambda: run.bus.publish_many(channel, ["ok"], priority=0),
+            "priority",
+        ),
+        ("a batch on channel 'a.*'", lambda: run.bus.publish_many("a.*", ["ok"]), "channel"),
+    ]
+    try:
+        for what, send, field in cases:
+            try:
+                await send()
+            except InvalidArgumentError as exc:
+                _expect(field in str(exc), f"{what} was refused without naming {field!r}: {exc}")
+                continue
+            raise _CheckFailedError(f"{what} was sent instead of refused with InvalidArgumentError")
+        await run.bus.publish(channel, "after")
+        got = await run.first(subscription, "a message after the refused batches")
+        _expect(got.payload == "after", f"part of a refused batch was sent: {got.payload!r:.40}")
+    finally:
+        await subscription.close()
+
+
+async def _send_envelopes_mixed(run: _Run) -> None:
+    base = run.name("mixed")
+    subscription = await run.bus.subscribe(base + ".>")
+    try:
+        envelopes = [
+            make(f"{base}.{colour}", n, kind="command")
+            for n, colour in enumerate(["red", "red", "blue", "red", "blue", "blue"])
+        ]
+        stale = Envelope(
+            channel=base + ".red", payload="stale", ts=time.time() * 1000 - 10_000, ttl_ms=1000
+        )
+        await run.bus.send_envelopes([*envelopes[:3], stale, *envelopes[3:]])
+        got = [await run.first(subscription, f"mixed batch message {n}") for n in range(6)]
+        _expect(
+            [(g.channel, g.payload) for g in got] == [(e.channel, e.payload) for e in envelopes],
+            f"send_envelopes on two channels arrived as {[(g.channel[-4:], g.payload) for g in got]}",
+        )
+        _expect(
+            subscription.dropped == 1,
+            f"an expired message in a batch: dropped is {subscription.dropped}",
+        )
+    finally:
+        await subscription.close()
+
+
+async def _raw_batch_with_garbage(run: _Run) -> None:
+    channel = run.name("rawbatch")
+    subscription = await run.bus.subscribe(channel)
+    try:
+        one, two = make(channel, 1), make(channel, 2)
+        batch = b"[" + b",".join([one.encode(), b'{"kind": "event"}', b"7", two.encode()]) + b"]"
+        await run.bus.transport.publish(channel, batch)
+        await run.bus.transport.publish(channel, b"[not json")
+        got = [await run.first(subscription, f"good message {n} of a bad batch") for n in (1, 2)]
+        _expect(
+            [g.id for g in got] == [one.id, two.id],
+            f"a batch with bad elements gave {[g.payload for g in got]} instead of [1, 2]",
+        )
+        await run.bus.publish(channel, "after")
+        await run.first(subscription, "a message after a broken batch")
+        _expect(
+            subscription.dropped == 3,
+            f"bad batch elements: Subscription.dropped is {subscription.dropped}, expected 3",
+        )
+    finally:
+        await subscription.close()
+
+
 # ---------------------------------------------------------------------- direct, broadcast
 
 
@@ -265,6 +398,56 @@ async def _request_response(run: _Run) -> None:
                 f"the request {word!r} was answered with kind={answer.kind!r} "
                 f"correlation_id={answer.correlation_id!r} payload={answer.payload!r}",
             )
+    finally:
+        await requests.close()
+
+
+async def _requests_concurrent(run: _Run) -> None:
+    service = run.name("svc")
+    requests = await run.bus.subscribe(service)
+    count = 10
+    try:
+
+        async def serve() -> None:
+            asked = [await run.first(requests, f"request {n}") for n in range(count)]
+            for request in reversed(asked):
+                await run.bus.reply(request, request.payload * 10)
+
+        server = asyncio.create_task(serve())
+        answers = await asyncio.gather(
+            *(run.bus.request(service, n, timeout_ms=int(WAIT_S * 1000)) for n in range(count))
+        )
+        await server
+        got = [answer.payload for answer in answers]
+        _expect(got == [n * 10 for n in range(count)], f"{count} concurrent requests got {got}")
+    finally:
+        await requests.close()
+
+
+async def _late_response_ignored(run: _Run) -> None:
+    service = run.name("svc")
+    requests = await run.bus.subscribe(service)
+    try:
+        try:
+            await run.bus.request(  # a long ttl: the service still sees it after the timeout
+                service, "first", timeout_ms=200, correlation_id="same", ttl_ms=60_000
+            )
+        except DeadlineExceededError:
+            pass
+        else:
+            raise _CheckFailedError("a request nobody answered yet was answered")
+        late = await run.first(requests, "the first request")
+        second = asyncio.create_task(
+            run.bus.request(service, "second", timeout_ms=int(WAIT_S * 1000), correlation_id="same")
+        )
+        current = await run.first(requests, "the second request")
+        await run.bus.reply(late, "late answer to the first")
+        await run.bus.reply(current, "answer to the second")
+        answer = await second
+        _expect(
+            answer.payload == "answer to the second",
+            f"a request got the late answer to an earlier one: {answer.payload!r}",
+        )
     finally:
         await requests.close()
 
@@ -457,9 +640,16 @@ CHECKS: tuple[tuple[str, _Check], ...] = (
     ("wildcard '>' one or more tokens", _gt_one_or_more),
     ("two subscribers", _two_subscribers),
     ("closed subscription", _closed_subscription),
+    ("publish_many in order", _publish_many),
+    ("publish_many over max_bytes", _publish_many_over_the_limit),
+    ("publish_many refused whole", _publish_many_refused_whole),
+    ("send_envelopes on several channels", _send_envelopes_mixed),
+    ("batch with bad elements", _raw_batch_with_garbage),
     ("direct send/listen", _direct),
     ("broadcast", _broadcast),
     ("request/response", _request_response),
+    ("request/response concurrent", _requests_concurrent),
+    ("request/response late answer ignored", _late_response_ignored),
     ("request timeout", _request_timeout),
     ("envelope refused at sender", _refused_at_sender),
     ("non-envelope dropped and counted", _raw_garbage_dropped),
