@@ -56,6 +56,8 @@ MATCH = {
     "isolation": "trusted",
 }
 NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
+INSTANCES = "/api/v1/instances"
+TASKS = "/api/v1/tasks"
 
 CALLERS = ("anonymous", "viewer", "owner", "other", "agent", "admin")
 ACCOUNTS = {  # caller -> (username, role)
@@ -191,6 +193,15 @@ class Target:
     def tournament_id(self) -> str:
         return self.env.tournament("owner")
 
+    @cached_property
+    def instance_id(self) -> str:
+        """A service instance of A's (``builtin:echo``)."""
+        response = self.env.client.post(
+            INSTANCES, json={"agent": "builtin:echo"}, headers=self.env.headers["owner"]
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["instances"][0]["id"])
+
     @property
     def tournament(self) -> str:
         return f"{TOURNAMENTS}/{self.tournament_id}"
@@ -238,6 +249,8 @@ def _owned(status: int) -> dict[str, int]:
 
 _CREATE = {"anonymous": 401, "viewer": 403, "owner": 201, "other": 201, "agent": 403, "admin": 201}
 _ADMIN_ONLY = {**dict.fromkeys(CALLERS, 403), "anonymous": 401, "admin": 200}
+# Service instances and tasks: users create, agent accounts execute (like matches).
+_RUN = {"anonymous": 401, "viewer": 403, "owner": 202, "other": 202, "agent": 202, "admin": 202}
 
 TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
     # ----------------------------------------------------------------- health, public
@@ -391,6 +404,45 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
     ("POST", f"{TOURNAMENTS}/{{tournament_id}}/cancel"): (
         lambda e, t: ("POST", f"{t.tournament}/cancel", {}),
         _owned(200),
+    ),
+    # ----------------------------------------------------------------- service agents
+    ("GET", INSTANCES): (lambda e, t: ("GET", INSTANCES, {}), _authenticated(200)),
+    ("POST", INSTANCES): (
+        lambda e, t: ("POST", INSTANCES, {"json": {"agent": "builtin:echo"}}),
+        {**_CREATE, "agent": 201},
+    ),
+    ("GET", f"{INSTANCES}/graph"): (
+        lambda e, t: ("GET", f"{INSTANCES}/graph", {}),
+        _authenticated(200),
+    ),
+    ("POST", f"{INSTANCES}/rollout"): (
+        lambda e, t: ("POST", f"{INSTANCES}/rollout", {"json": {"agent": "builtin:echo"}}),
+        _RUN,
+    ),
+    ("GET", f"{INSTANCES}/{{instance_id}}"): (
+        lambda e, t: ("GET", f"{INSTANCES}/{NO_SUCH_ID}", {}),
+        _authenticated(404),
+    ),
+    ("DELETE", f"{INSTANCES}/{{instance_id}}"): (
+        lambda e, t: ("DELETE", f"{INSTANCES}/{t.instance_id}", {}),
+        _owned(202),
+    ),
+    ("GET", TASKS): (lambda e, t: ("GET", TASKS, {}), _authenticated(200)),
+    ("GET", f"{TASKS}/{{task_id}}"): (
+        lambda e, t: ("GET", f"{TASKS}/{NO_SUCH_ID}", {}),
+        _authenticated(404),
+    ),
+    ("POST", TASKS): (
+        lambda e, t: ("POST", TASKS, {"json": {"type": "echo", "to": t.instance_id}}),
+        _RUN,
+    ),
+    ("POST", f"{TASKS}/batch"): (
+        lambda e, t: (
+            "POST",
+            f"{TASKS}/batch",
+            {"json": {"tasks": [{"type": "echo", "to": t.instance_id}]}},
+        ),
+        _RUN,
     ),
 }
 

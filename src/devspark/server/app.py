@@ -47,9 +47,11 @@ from devspark.server.redaction import install_log_redaction
 from devspark.server.routes import (
     agents,
     health,
+    instances,
     leaderboards,
     matches,
     scenarios,
+    tasks,
     tournaments,
     users,
     workers,
@@ -324,6 +326,8 @@ def create_app(
     app.include_router(matches.router)
     app.include_router(leaderboards.router)
     app.include_router(workers.router)
+    app.include_router(instances.router)
+    app.include_router(tasks.router)
     app.include_router(ws.router)
 
     @app.get(

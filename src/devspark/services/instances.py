@@ -688,6 +688,7 @@ __all__ = [
     "InstancePlacement",
     "InstanceReport",
     "ServiceAgent",
+    "ServiceInstanceRow",
     "check_task_type",
     "claim_instances",
     "get_instance",

@@ -25,6 +25,7 @@ Every change publishes on the live topic ``task:<id>`` (:func:`task_topic`) when
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -49,6 +50,9 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 
 MAX_BATCH = 100
 """The most tasks one :func:`submit_batch` takes."""
+
+FALLBACK_POLL_S = 1.0
+"""How often :func:`wait_finished` re-reads its task (for a worker whose events it cannot hear)."""
 
 _T = TaskRow
 _UNFINISHED = (TaskStatus.QUEUED.value, TaskStatus.ASSIGNED.value, TaskStatus.RUNNING.value)
@@ -344,6 +348,55 @@ def list_tasks(
 def is_final(status: str) -> bool:
     """Whether a task in ``status`` is finished for good."""
     return status in TASK_FINAL
+
+
+def _reread(session: Session, task_id: uuid.UUID) -> TaskRow:
+    session.expire_all()
+    row = get_task(session, task_id)
+    session.rollback()  # hold no connection while waiting
+    return row
+
+
+async def wait_finished(
+    hub: LiveHub, session: Session, task_id: uuid.UUID, wait_s: float
+) -> TaskRow | None:
+    """Wait on the event loop until a task is finished; ``None`` when ``wait_s`` passes first.
+
+    Waits on the hub's ``task:<id>`` topic for ``task.finished`` (published by the worker
+    that finishes it, here or, through the bus bridge, in another process). It subscribes
+    before reading the row, so an event published after the read is not missed. Without
+    a bridge, a worker in another process publishes nowhere this hub hears: the row is
+    also re-read every :data:`FALLBACK_POLL_S` seconds. Reads run in a thread.
+
+    Args:
+        hub: A hub bound to the running loop (a server's).
+        session: Session for the reads (no connection is held between them).
+        task_id: The task.
+        wait_s: The most seconds to wait.
+
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    subscription = hub.subscribe(task_topic(task_id))
+    try:
+        while True:
+            row = await asyncio.to_thread(_reread, session, task_id)
+            if is_final(row.status):
+                return row
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            try:
+                async with asyncio.timeout(min(left, FALLBACK_POLL_S)):
+                    while (await subscription.get()).get("type") not in _WAKE:
+                        pass
+            except TimeoutError:
+                pass
+    finally:
+        hub.unsubscribe(subscription)
+
+
+_WAKE = ("task.finished", "dropped")
 
 
 # --------------------------------------------------------------------------- worker side
@@ -710,12 +763,14 @@ def interaction_graph(
 
 
 __all__ = [
+    "FALLBACK_POLL_S",
     "MAX_BATCH",
     "MAX_PAYLOAD_BYTES",
     "ClaimedTask",
     "GraphEdge",
     "GraphNode",
     "Outcome",
+    "TaskRow",
     "TaskSpec",
     "claim_tasks",
     "expire_tasks",
@@ -730,4 +785,5 @@ __all__ = [
     "task_progress",
     "task_started",
     "task_topic",
+    "wait_finished",
 ]
