@@ -6,8 +6,7 @@
   Each subscription buffers up to :data:`PENDING_MSGS` messages (:data:`PENDING_BYTES`
   bytes); beyond that the client drops what a slow subscriber has not read (counted in
   :attr:`NatsTransport.slow_drops`) rather than slowing the connection or its publishers.
-  :meth:`NatsTransport.publish_many` publishes several messages and flushes once;
-  :meth:`~devspark.bus.core.Bus.publish_many` gives it batches of envelopes (one NATS
+  :meth:`~devspark.bus.core.Bus.publish_many` sends batches of envelopes (one NATS
   message each, counted once against that limit).
 * **Work queues** use JetStream: one stream, :data:`STREAM` (file storage, work-queue
   retention, subjects ``devspark.q.>``), created on first use; queue ``jobs`` is the
@@ -248,13 +247,15 @@ class NatsTransport:
         await self._nc.publish(channel, data)
 
     async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
-        """Publish each of ``messages`` on ``channel``, in order, then flush once.
+        """Publish each of ``messages`` on ``channel``, in order (at most once).
 
-        It returns when the server has had them all (one round trip per call).
+        Like :meth:`publish`, it returns once the client has them in its send buffer,
+        which it writes out in one go; it does not wait for a round trip to the server
+        (a ``flush`` per call would cap a publisher at one batch per round trip). The
+        client makes a publisher wait when more than its pending limit is unsent.
         """
         for data in messages:
             await self._nc.publish(channel, data)
-        await self._nc.flush()
 
     async def subscribe(self, pattern: str) -> _NatsSubscription:
         """A subscription to the subjects ``pattern`` matches, from now on."""
