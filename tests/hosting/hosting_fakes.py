@@ -13,7 +13,7 @@ from devspark.core.errors import InvalidArgumentError
 from devspark.core.lifecycle import Lifecycle, LifecycleState
 from devspark.core.ports import RequestHandler, TaskOutcome
 from devspark.core.results import AgentStatus
-from devspark.hosting import HostedTask, InstanceReport, Placement, SubResult
+from devspark.hosting import HostedTask, HostOrders, InstanceReport, Placement, SubResult
 
 Behaviour = Callable[[dict[str, Any], Callable[[Any], None], RequestHandler], TaskOutcome]
 
@@ -50,7 +50,9 @@ class FakeWorker:
         fail_starts: int = 0,
     ) -> None:
         self.behaviour = behaviour
-        self.package = SimpleNamespace(manifest=SimpleNamespace(capabilities=list(capabilities)))
+        self.package = SimpleNamespace(
+            manifest=SimpleNamespace(capabilities=list(capabilities), service=None)
+        )
         self.lifecycle = Lifecycle()
         self.fail_starts = fail_starts
         self.starts = 0
@@ -106,6 +108,7 @@ class FakeBackend:
         self.tasks: dict[str, StoredTask] = {}
         self.reports: list[list[InstanceReport]] = []
         self.stop: set[str] = set()
+        self.released_ids: set[str] = set()
         self.stopped: dict[str, str] = {}
         self.released = False
         self._ids = itertools.count(1)
@@ -130,10 +133,10 @@ class FakeBackend:
             taken, self.placements = self.placements[:limit], self.placements[limit:]
         return taken
 
-    def report(self, reports: Sequence[InstanceReport]) -> set[str]:
+    def report(self, reports: Sequence[InstanceReport]) -> HostOrders:
         with self.lock:
             self.reports.append(list(reports))
-            return set(self.stop)
+            return HostOrders(frozenset(self.stop), frozenset(self.released_ids))
 
     def instance_stopped(self, instance_id: str, error: str = "") -> None:
         with self.lock:

@@ -73,9 +73,26 @@ def test_placed_instances_serve_queued_tasks_and_outcomes_are_stored(
     assert [backend.tasks[t].result for t in ids] == [{"n": n} for n in range(6)]
     assert {backend.tasks[t].instance for t in ids} == {"a", "b"}
     host.beat()
-    reports = {r.id: r for r in backend.reports[-1]}
+    reports = {r.id: r for beat in backend.reports for r in beat}
     assert reports["a"].tasks_done + reports["b"].tasks_done == 6
     assert reports["z"].tasks_done == 0
+    host.beat()
+    assert backend.reports[-1] == []  # nothing changed: nothing to write
+
+
+def test_an_instance_released_to_another_worker_is_closed_and_not_reported_stopped(
+    backend: FakeBackend, stopped_after: list[Host]
+) -> None:
+    backend.place(placement("a"))
+    host = hosting(backend)
+    stopped_after.append(host)
+    host.beat()
+    wait_until(online(host, 1), "instance online", timeout=5)
+    hosted = host.instances["a"]
+    backend.released_ids = {"a"}
+    host.beat()
+    wait_until(lambda: hosted.state is S.OFFLINE, "the released instance closed", 5)
+    assert host.instances == {} and backend.stopped == {}
 
 
 def test_an_instance_that_crashes_goes_to_error_and_is_restarted_with_backoff(
@@ -209,15 +226,50 @@ def test_stopping_the_host_lets_tasks_end_closes_instances_and_gives_them_back(
     assert all(slot.worker.closed for slot in hosted.slots)  # type: ignore[attr-defined]
 
 
-def test_an_instance_whose_agent_cannot_be_built_is_stopped_with_the_reason(
+def test_an_instance_whose_agent_cannot_be_built_is_in_error_and_tried_again(
     backend: FakeBackend, stopped_after: list[Host]
 ) -> None:
+    tries: list[str] = []
+
     def make(p: Placement) -> list[FakeWorker]:
-        raise LookupError("Unknown built-in agent 'builtin:gone'")
+        tries.append(p.id)
+        if len(tries) == 1:
+            raise LookupError("Unknown built-in agent 'builtin:gone'")
+        return [FakeWorker()]
 
     backend.place(placement("a"))
     host = Host(backend, make, config=FAST)
+    host.start()
     stopped_after.append(host)
     host.beat()
-    assert backend.stopped == {"a": "Unknown built-in agent 'builtin:gone'"}
-    assert host.instances == {}
+    wait_until(lambda: len(tries) == 2, "a second build after the backoff", 5)
+    wait_until(online(host, 1), "instance online", timeout=5)
+    report = host.instances["a"].report()
+    assert (report.restarts, report.error) == (1, "")
+    assert backend.stopped == {}
+
+
+def test_sys_memory_is_shared_by_the_instances_of_a_host_within_their_grants(
+    backend: FakeBackend, stopped_after: list[Host]
+) -> None:
+    def remember(
+        task: dict[str, Any], progress: Callable[[Any], None], ask: RequestHandler
+    ) -> TaskOutcome:
+        line = {"type": "request", "id": "r", "to": "sys.memory", "timeout_ms": 500}
+        op = {"space": "team", "key": "k", **task["payload"]}
+        return TaskOutcome(ok=True, result=ask({**line, "payload": op}))
+
+    grants = ("bus:request:sys.memory", "memory:read:team", "memory:write:team")
+    backend.place(placement("a"), placement("b"))
+    host = hosting(backend, {"a": remember, "b": remember}, capabilities=grants)
+    stopped_after.append(host)
+    host.beat()
+    wait_until(online(host, 2), "instances online", timeout=5)
+    put = backend.queue("echo", {"op": "put", "value": 42}, to="a")
+    host.wake()
+    wait_until(lambda: backend.status(put) == "succeeded", "the put", 5)
+    get = backend.queue("echo", {"op": "get"}, to="b")
+    host.wake()
+    wait_until(lambda: backend.status(get) == "succeeded", "the get", 5)
+    assert backend.tasks[put].result == {"ok": True, "payload": {"version": 1}}
+    assert backend.tasks[get].result == {"ok": True, "payload": {"value": 42, "version": 1}}

@@ -34,6 +34,7 @@ def make_worker(
     *,
     executor_factory: Callable[[], Any] | None = None,
     say: Callable[[str], None] | None = None,
+    service_workers: Callable[[Any], Any] | None = None,
     **config: Any,
 ) -> Worker:
     """A worker with short timings (``config`` overrides :data:`FAST`), not started."""
@@ -44,6 +45,7 @@ def make_worker(
         config=WorkerConfig(**{**FAST, **config}),
         executor_factory=executor_factory,
         say=say,
+        service_workers=service_workers,
     )
 
 

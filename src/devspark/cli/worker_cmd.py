@@ -5,6 +5,11 @@ is claimed by exactly one); on SQLite one plays at a time and the others wait. S
 (or Ctrl-C) drains: the matches in flight finish and are stored, nothing new is claimed,
 and the process exits 0. A second signal stops at once; the matches it held are played
 again by another worker once its lease runs out.
+
+The worker also hosts service agents (:mod:`devspark.hosting`): up to ``--instances``
+sandboxed instances (``POST /api/v1/instances``) that take the tasks queued for them.
+With a bus (``DEVSPARK_BUS_URL``) a task submitted to any server wakes the worker at
+once (its ``task.queued`` live event); without one the worker looks every 0.2 s.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import os
 import signal
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -52,6 +57,15 @@ def worker(
     heartbeat_s: Annotated[
         float, typer.Option("--heartbeat-s", min=0.1, help="Seconds between heartbeats.")
     ] = 2.0,
+    instances: Annotated[
+        int,
+        typer.Option(
+            "--instances",
+            min=0,
+            max=4096,
+            help="Service-agent instances hosted at once (0: host none).",
+        ),
+    ] = 32,
 ) -> None:
     """Play queued matches and tournaments until SIGTERM (which drains, then exits 0)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -62,6 +76,7 @@ def worker(
         name=name,
         lease_s=lease_s,
         heartbeat_s=heartbeat_s,
+        instances=instances,
     )
     with server_database(data_dir, database_url) as (settings, engine):
         artifacts = ArtifactStore(settings.data_dir / "artifacts")
@@ -72,8 +87,9 @@ def worker(
         url = settings.live_bus_url
         bridge = None if url is None else BusBridge(url)
         hub = LiveHub(bridge=bridge) if bridge is not None else None
+        wake = _Wake(hub)
         if bridge is not None and hub is not None:
-            bridge.start(hub.deliver_remote)  # learns which matches are watched
+            bridge.start(wake.deliver)  # learns which matches are watched, and new tasks
         else:
             typer.echo(
                 "no DEVSPARK_BUS_URL or DEVSPARK_REDIS_URL: the live events of this "
@@ -89,6 +105,7 @@ def worker(
             playback=playback,
             say=lambda line: typer.echo(line, err=True),
         )
+        wake.worker = engine_room
         _drain_on_signals(engine_room)
         try:
             engine_room.run()
@@ -96,6 +113,20 @@ def worker(
             if bridge is not None:
                 bridge.stop()
     typer.echo("worker stopped", err=True)
+
+
+class _Wake:
+    """Delivers other processes' live events here; a queued task wakes the worker."""
+
+    def __init__(self, hub: LiveHub | None) -> None:
+        self.hub = hub
+        self.worker: Worker | None = None
+
+    def deliver(self, topic: str, event: dict[str, Any]) -> None:
+        if self.hub is not None:
+            self.hub.deliver_remote(topic, event)
+        if event.get("type") == "task.queued" and self.worker is not None:
+            self.worker.notify()
 
 
 def _drain_on_signals(engine_room: Worker) -> None:

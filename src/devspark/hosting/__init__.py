@@ -9,7 +9,7 @@ from devspark.hosting.backoff import Backoff
 from devspark.hosting.dispatch import Assignment, Dispatcher
 from devspark.hosting.host import Host, HostConfig
 from devspark.hosting.instance import Instance, InstanceReport, Placement, Slot
-from devspark.hosting.ports import HostBackend, HostedTask, SubResult, WorkerFactory
+from devspark.hosting.ports import HostBackend, HostedTask, HostOrders, SubResult, WorkerFactory
 from devspark.hosting.requests import MAX_REQUESTS_PER_TASK, TaskRequests, may_request
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Host",
     "HostBackend",
     "HostConfig",
+    "HostOrders",
     "HostedTask",
     "Instance",
     "InstanceReport",

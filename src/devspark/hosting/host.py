@@ -37,12 +37,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from devspark.bus.tools import ToolRouter
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.ports import RequestHandler, TaskOutcome
 from devspark.core.results import AgentStatus
 from devspark.hosting.backoff import Backoff
 from devspark.hosting.dispatch import Assignment, Dispatcher
-from devspark.hosting.instance import Instance, Placement
+from devspark.hosting.instance import Instance, InstanceReport, Placement
 from devspark.hosting.ports import HostBackend, SubResult, WorkerFactory
 from devspark.hosting.requests import TaskRequests
 
@@ -130,7 +131,9 @@ class Host:
         backend: The store (placements, reports, tasks).
         make_workers: Builds an instance's sandboxed workers.
         config: Sizes and timings.
-        tools: Answers agents' ``sys.*`` requests (``None``: refused).
+        tools: The ``sys.*`` request handler of an instance, by its id (default: a
+            :class:`~devspark.bus.tools.ToolRouter` of this host's own, its tools shared
+            by the instances hosted here).
         clock: Monotonic seconds (tests pass a fake one).
 
     """
@@ -141,13 +144,13 @@ class Host:
         make_workers: WorkerFactory,
         *,
         config: HostConfig | None = None,
-        tools: RequestHandler | None = None,
+        tools: Callable[[str], RequestHandler] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or HostConfig()
         self.backend = backend
         self.make_workers = make_workers
-        self.tools = tools
+        self.tools = tools or ToolRouter(self.capabilities_of).handler
         self.clock = clock
         self.served = 0
         """Tasks whose outcome was stored."""
@@ -156,6 +159,7 @@ class Host:
         self._running = 0
         self._idle = threading.Condition(self._lock)
         self._deploying: set[str] = set()
+        self._reported: dict[str, InstanceReport] = {}
         self._waiters: dict[str, _Waiter] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -170,6 +174,11 @@ class Host:
         """The instances hosted now, by id (a copy)."""
         with self._lock:
             return dict(self._dispatcher.instances)
+
+    def capabilities_of(self, instance_id: str) -> tuple[str, ...]:
+        """The manifest capabilities of a hosted instance (none once it is gone)."""
+        instance = self.instances.get(instance_id)
+        return () if instance is None else instance.capabilities
 
     @property
     def running(self) -> int:
@@ -193,9 +202,17 @@ class Host:
             self._place()
         with self._lock:
             hosted = list(self._dispatcher.instances.values())
-        stop = self.backend.report([instance.report() for instance in hosted])
+        reports = [instance.report() for instance in hosted]
+        changed = [r for r in reports if self._reported.get(r.id) != r]
+        orders = self.backend.report(changed)
+        self._reported = {r.id: r for r in reports}
         for instance in hosted:
-            if instance.id in stop and not instance.draining:
+            if instance.id in orders.released:
+                logger.warning("instance %s was given to another worker: closed", instance.id)
+                with self._lock:
+                    self._dispatcher.remove(instance)
+                self._deployers.submit(instance.close)
+            elif instance.id in orders.stop and not instance.draining:
                 logger.info("instance %s drains: told to stop", instance.id)
                 instance.drain()
                 with self._lock:
@@ -232,15 +249,8 @@ class Host:
         if room <= 0:
             return
         for placement in self.backend.claim_instances(room):
-            try:
-                workers = list(self.make_workers(placement))
-                if not workers:
-                    raise InvalidArgumentError("an instance needs at least one worker")
-            except Exception as exc:
-                logger.warning("instance %s cannot be hosted: %s", placement.id, exc)
-                self.backend.instance_stopped(placement.id, error=str(exc) or type(exc).__name__)
-                continue
-            instance = Instance(placement, workers, backoff=self._backoff(), clock=self.clock)
+            build = functools.partial(self.make_workers, placement)
+            instance = Instance(placement, build, backoff=self._backoff(), clock=self.clock)
             with self._lock:
                 self._dispatcher.add(instance)
             self._deploy_later(instance)
@@ -353,13 +363,13 @@ class Host:
             requests = TaskRequests(
                 instance.capabilities,
                 functools.partial(self._submit_and_wait, task.id),
-                self.tools,
+                self.tools(instance.id),
             )
             progress = _Progress(self.backend, task.id, self.config.progress_every_s, self.clock)
             try:
                 outcome = slot.worker.serve(
                     {"id": task.id, "type": task.type, "payload": task.payload},
-                    timeout_ms=task.timeout_ms,
+                    timeout_ms=min(task.timeout_ms, instance.task_ms or task.timeout_ms),
                     on_progress=progress,
                     on_request=requests,
                 )

@@ -96,7 +96,9 @@ class Instance:
 
     Args:
         placement: What to host.
-        workers: Its ``placement.concurrency`` workers, not started.
+        workers: Its ``placement.concurrency`` workers, not started, or what builds them
+            at the first deploy (a build that raises is a failed deploy: ``error``, and
+            tried again after the backoff delay, like a crash).
         backoff: The restart delays (0.5 s doubling to 30 s by default).
         clock: Monotonic seconds (tests pass a fake one).
 
@@ -105,7 +107,7 @@ class Instance:
     def __init__(
         self,
         placement: Placement,
-        workers: Sequence[ServiceWorker],
+        workers: Sequence[ServiceWorker] | Callable[[], Sequence[ServiceWorker]],
         *,
         backoff: Backoff | None = None,
         clock: Callable[[], float],
@@ -113,12 +115,17 @@ class Instance:
         self.placement = placement
         self.id = placement.id
         self.handles = placement.handles
-        self.slots = [Slot(worker, index) for index, worker in enumerate(workers)]
-        self.concurrency = len(self.slots)
+        self.slots: list[Slot] = []
+        self.concurrency = placement.concurrency
         self.lifecycle = Lifecycle()
         self.backoff = backoff or Backoff()
-        manifest = workers[0].package.manifest if workers else None
-        self.capabilities: tuple[str, ...] = tuple(manifest.capabilities) if manifest else ()
+        self.capabilities: tuple[str, ...] = ()
+        """The agent's manifest capabilities (known once its workers are built)."""
+        self.task_ms: int | None = None
+        """The manifest's per-task deadline: no task runs longer here."""
+        self._build = workers if callable(workers) else None
+        if not callable(workers):
+            self._adopt(workers)
         self._clock = clock
         self._lock = threading.Lock()
         self._c = _Counters()
@@ -197,6 +204,15 @@ class Instance:
 
     # ------------------------------------------------------------------ deploying
 
+    def _adopt(self, workers: Sequence[ServiceWorker]) -> None:
+        if not workers:
+            raise ValueError("an instance needs at least one worker")
+        self.slots = [Slot(worker, index) for index, worker in enumerate(workers)]
+        self.concurrency = len(self.slots)
+        manifest = workers[0].package.manifest
+        self.capabilities = tuple(manifest.capabilities)
+        self.task_ms = manifest.service.task_ms if manifest.service else None
+
     def begin_deploy(self) -> list[Slot] | None:
         """Move to ``deploying``; the slots whose process must be started.
 
@@ -221,6 +237,13 @@ class Instance:
         slots = self.begin_deploy()
         if slots is None:
             return self.state in _SERVING
+        if self._build is not None:
+            try:
+                self._adopt(self._build())
+            except Exception as exc:
+                return self._end_deploy(f"cannot build its workers: {exc}")
+            self._build = None
+            slots = list(self.slots)
         failure = ""
         for slot in slots:
             with contextlib.suppress(Exception):

@@ -53,6 +53,21 @@ class SubResult:
         return self.status == "succeeded"
 
 
+@dataclass(frozen=True, slots=True)
+class HostOrders:
+    """What the store wants done after a heartbeat's report.
+
+    Attributes:
+        stop: Instances to drain, then close and report stopped.
+        released: Instances no longer held here (the worker's lease ran out and they
+            were given to others): close them at once and record nothing.
+
+    """
+
+    stop: frozenset[str] = frozenset()
+    released: frozenset[str] = frozenset()
+
+
 class HostBackend(Protocol):
     """The store as the host sees it: placements, reports, tasks and sub-tasks."""
 
@@ -60,8 +75,8 @@ class HostBackend(Protocol):
         """Up to ``limit`` instances no worker hosts yet, now placed here."""
         ...
 
-    def report(self, reports: Sequence[InstanceReport]) -> set[str]:
-        """Store this heartbeat's reports; the ids of the instances that must stop."""
+    def report(self, reports: Sequence[InstanceReport]) -> HostOrders:
+        """Store the reports of the instances that changed; what must stop."""
         ...
 
     def instance_stopped(self, instance_id: str, error: str = "") -> None:
@@ -103,4 +118,4 @@ WorkerFactory = Callable[[Placement], Sequence[ServiceWorker]]
 """Builds an instance's ``concurrency`` workers, not started (raises when the agent is unknown)."""
 
 
-__all__ = ["HostBackend", "HostedTask", "SubResult", "WorkerFactory"]
+__all__ = ["HostBackend", "HostOrders", "HostedTask", "SubResult", "WorkerFactory"]

@@ -39,6 +39,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from devspark.arena.executors import Executor, make_executor
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.status import TournamentStatus, WorkerState
+from devspark.hosting import Host, HostConfig, WorkerFactory
+from devspark.hosting.database import DatabaseBackend, requeue_orphans, sandboxed_workers
 from devspark.services.durable import (
     TournamentBooks,
     advance,
@@ -59,6 +61,7 @@ from devspark.services.queue import (
     retire_worker,
     workers_on,
 )
+from devspark.services.tasks import expire_tasks
 from devspark.services.tournaments import get_tournament
 from devspark.worker.lease import FileLease, lease_for
 from devspark.worker.publishing import Announcer, AnnouncingExecutor
@@ -82,6 +85,9 @@ class WorkerConfig:
         poll_s: How long an idle slot waits before looking for work again.
         heartbeat_s: Seconds between two heartbeats (and reaps).
         lease_s: A worker silent this long is offline and its matches are queued again.
+        instances: Service instances hosted at once (0: host none;
+            :mod:`devspark.hosting`).
+        task_threads: Service tasks handled at once.
 
     """
 
@@ -91,8 +97,16 @@ class WorkerConfig:
     poll_s: float = 0.2
     heartbeat_s: float = 2.0
     lease_s: float = DEFAULT_LEASE_S
+    instances: int = 32
+    task_threads: int = 256
 
     def __post_init__(self) -> None:
+        if not 0 <= self.instances <= 4096:
+            raise InvalidArgumentError(f"instances={self.instances} must be between 0 and 4096")
+        if not 1 <= self.task_threads <= 4096:
+            raise InvalidArgumentError(
+                f"task_threads={self.task_threads} must be between 1 and 4096"
+            )
         if not 1 <= self.slots <= 64:
             raise InvalidArgumentError(f"workers={self.slots} must be between 1 and 64")
         if self.executor not in EXECUTORS:
@@ -117,6 +131,8 @@ class Worker:
         playback: Agent staging and replay storage.
         executor_factory: Builds a slot's executor (tests substitute one).
         say: Told what an operator should know (waiting for the SQLite lock...).
+        service_workers: Builds the processes of a hosted service instance (default:
+            sandboxed, :func:`~devspark.hosting.database.sandboxed_workers`).
 
     """
 
@@ -131,8 +147,13 @@ class Worker:
         playback: Playback = NO_PLAYBACK,
         executor_factory: Callable[[], Executor] | None = None,
         say: Callable[[str], None] | None = None,
+        service_workers: WorkerFactory | None = None,
     ) -> None:
         self.config = config or WorkerConfig()
+        self.hub = hub
+        self.host: Host | None = None
+        """The service instances hosted here (set once the worker registered)."""
+        self._service_workers = service_workers or sandboxed_workers()
         self.session_factory = session_factory
         self.lease: FileLease | None = lease_for(engine, data_dir)
         self.announcer = None if hub is None else Announcer(hub)
@@ -228,8 +249,10 @@ class Worker:
         self._wake.set()
 
     def notify(self) -> None:
-        """Work was queued: idle slots look at once instead of after ``poll_s``."""
+        """Work was queued: idle slots and the host look at once instead of after ``poll_s``."""
         self._wake.set()
+        if self.host is not None:
+            self.host.wake()
 
     # ------------------------------------------------------------------ supervisor
 
@@ -247,6 +270,7 @@ class Worker:
                 f"{self.config.slots} slot(s) on the {self.config.executor} executor"
             )
             self._housekeeping()
+            self._start_host(self.worker_id)
             self._slots = [
                 threading.Thread(target=self._slot, name=f"devspark-slot-{n}", daemon=True)
                 for n in range(self.config.slots)
@@ -259,8 +283,38 @@ class Worker:
             self._beat()  # others see "draining"
             for slot in self._slots:
                 slot.join()
+            if self.host is not None:
+                self.host.stop()
         finally:
             self._retire()
+
+    def _start_host(self, worker_id: uuid.UUID) -> None:
+        if self.config.instances == 0:
+            return
+        backend = DatabaseBackend(
+            self.session_factory, worker_id, hub=self.hub, stager=self.playback.stager
+        )
+        self.host = Host(
+            backend,
+            self._service_workers,
+            config=HostConfig(
+                instances=self.config.instances,
+                max_threads=self.config.task_threads,
+                poll_s=self.config.poll_s,
+            ),
+        )
+        self.host.start()
+        self._beat_host()
+
+    def _beat_host(self) -> None:
+        if self.host is None or self._draining.is_set():
+            return
+        try:
+            self.host.beat()
+        except Exception:  # a database blip must not end the worker
+            logger.exception(
+                "service heartbeat failed; trying again in %.1f s", self.config.heartbeat_s
+            )
 
     def _take_lease(self) -> bool:
         lease = self.lease
@@ -288,6 +342,7 @@ class Worker:
                     in_flight=self._in_flight,
                     played=self.played,
                 )
+            self._beat_host()
             if not alive:
                 logger.warning(
                     "this worker's lease ran out (no heartbeat for %.0f s): the matches it "
@@ -302,12 +357,15 @@ class Worker:
             with self.session_factory() as session:
                 self._forget_the_dead_here(session)
                 requeued = reap(session, self.config.lease_s)
+                requeued += requeue_orphans(session, hub=self.hub)
+                expire_tasks(session, hub=self.hub)
                 due = needing_advance(session) + cancelled_with_queued(session)
             if requeued:
                 logger.warning(
-                    "%d match(es) of workers that went silent were queued again", requeued
+                    "%d match(es) or task(s) of workers that went silent were queued again",
+                    requeued,
                 )
-                self._wake.set()
+                self.notify()
             for tournament_id in due:
                 if self._draining.is_set():
                     break
