@@ -82,6 +82,10 @@ class Mailbox(Generic[T]):
         self.closed = False
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    def poll(self) -> T | None:
+        """The next item if there is one, else ``None`` (never waits)."""
+        return self.items.popleft() if self.items else None
+
     def offer(self, item: T) -> bool:
         """Buffer ``item`` and wake a waiting reader; ``False`` if it was dropped (full or closed)."""
         if self.closed:
@@ -143,6 +147,10 @@ class RawSubscription(Protocol):
 
     async def next(self, timeout_s: float | None) -> tuple[str, bytes] | None:
         """The next ``(channel, data)``; ``None`` after ``timeout_s`` without one."""
+        ...
+
+    def poll(self) -> tuple[str, bytes] | None:
+        """The next ``(channel, data)`` if one is already here, else ``None`` (never waits)."""
         ...
 
     async def close(self) -> None:
@@ -245,16 +253,18 @@ class Subscription:
                     self.dropped += 1
                     continue
                 return envelope
-            if timeout_s is None:
-                left = None
-            else:
-                loop = asyncio.get_running_loop()
-                if deadline is None:
-                    deadline = loop.time() + timeout_s
-                left = max(0.0, deadline - loop.time())
-            received = await self._raw.next(left)
+            received = self._raw.poll()  # under load the next one is already here
             if received is None:
-                return None
+                if timeout_s is None:
+                    left = None
+                else:
+                    loop = asyncio.get_running_loop()
+                    if deadline is None:
+                        deadline = loop.time() + timeout_s
+                    left = max(0.0, deadline - loop.time())
+                received = await self._raw.next(left)
+                if received is None:
+                    return None
             data = received[1]
             if is_batch(data):
                 envelopes, problems = unpack(data, self._max_bytes)

@@ -45,6 +45,9 @@ class _MemorySubscription:
     async def next(self, timeout_s: float | None) -> tuple[str, bytes] | None:
         return await self.mailbox.get(timeout_s)
 
+    def poll(self) -> tuple[str, bytes] | None:
+        return self.mailbox.poll()
+
     async def close(self) -> None:
         self.broker.subscriptions.discard(self)
         self.mailbox.close()

@@ -133,6 +133,13 @@ class _NatsSubscription:
             self._bytes -= len(item[1])
         return item
 
+    def poll(self) -> tuple[str, bytes] | None:
+        """The next ``(subject, data)`` already received, else ``None`` (never waits)."""
+        item = self.mailbox.poll()
+        if item is not None:
+            self._bytes -= len(item[1])
+        return item
+
     async def close(self) -> None:
         """Unsubscribe; a waiting :meth:`next` returns ``None``."""
         if self.mailbox.closed:

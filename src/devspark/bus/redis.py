@@ -184,6 +184,10 @@ class _RedisSubscription:
                 return None
         return None
 
+    def poll(self) -> tuple[str, bytes] | None:
+        """Always ``None``: reading from Redis waits on the connection (see :meth:`next`)."""
+        return None
+
     async def close(self) -> None:
         """Unsubscribe and release the connection."""
         if self._closed:
