@@ -10,6 +10,7 @@ from devspark.cli import (
     replay_cmd,
     scenarios_cmd,
     serve_cmd,
+    task_cmd,
     tournament_cmd,
     users_cmd,
     worker_cmd,
@@ -30,6 +31,8 @@ app.add_typer(replay_cmd.app, name="replay")
 app.add_typer(scenarios_cmd.app, name="scenarios")
 app.add_typer(tournament_cmd.app, name="tournament")
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(task_cmd.app, name="task")
+app.add_typer(task_cmd.instances_app, name="instances")
 app.command("leaderboard")(tournament_cmd.leaderboard)
 app.command("demo")(demo)
 app.command("serve")(serve_cmd.serve)
