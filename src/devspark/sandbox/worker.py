@@ -207,6 +207,9 @@ class ProcessWorker:
         self._start_fault = None
         try:
             self.proc = self._spawn()
+            # Writes must not block on an agent that stops reading (it could flood us
+            # with requests and never read the answers): _send waits to the deadline.
+            os.set_blocking(self.proc.stdin_fd, False)
             self._hits_seen = _NO_HITS
             self._poller = select.poll()
             self._poller.register(self.proc.stdout_fd, select.POLLIN)

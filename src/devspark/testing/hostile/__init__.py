@@ -17,6 +17,11 @@ of :data:`VERDICTS`:
 - ``INFO <what>``: an observation of the sandbox itself;
 - ``ERROR <detail>``: the probe itself broke (a test failure, not a verdict);
 - ``DONE <name> <n> checks``: the last line, so a truncated probe shows.
+
+Hostile *service* agents live one level down, in ``SERVICE_DIR/<name>/`` (a ``[service]``
+table handling ``hostile``; each one behaves for the payload ``"behave"``), and are
+listed in ``SERVICE_CORPUS``; ``tests/security/test_hostile_services.py`` hands each one
+a task and checks that the fault costs that task only.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from typing import Literal
 
 HOSTILE_DIR = Path(__file__).resolve().parent
 """The folder holding one sub-folder per hostile agent."""
+
+SERVICE_DIR = HOSTILE_DIR / "services"
+"""The folder holding one sub-folder per hostile service agent."""
 
 CANARY_DIR = Path("/var/tmp/devspark-hostile-canary")
 """A host folder the test plants (mode 0777) and the probes try to reach."""
@@ -66,6 +74,7 @@ class HostileCase:
         expected: the statuses (``AgentStatus`` values) the host may give the agent.
         attacks: what the agent attacks, in a few words.
         probe: whether it logs verdicts and then plays legal moves.
+        service: whether it is a service agent (its folder is under ``SERVICE_DIR``).
     """
 
     name: str
@@ -73,11 +82,12 @@ class HostileCase:
     expected: frozenset[str]
     attacks: str
     probe: bool = False
+    service: bool = False
 
     @property
     def folder(self) -> Path:
         """The agent's folder."""
-        return HOSTILE_DIR / self.name
+        return (SERVICE_DIR if self.service else HOSTILE_DIR) / self.name
 
     @property
     def entrypoint(self) -> str:
@@ -152,6 +162,39 @@ CORPUS: list[HostileCase] = [
 ]
 """Every hostile agent, in the order the security suite plays them."""
 
+SERVICE_CORPUS: list[HostileCase] = [
+    HostileCase(
+        "progress-flood",
+        "python",
+        frozenset({"protocol_error", "timeout"}),
+        "tasks: valid progress lines without end",
+        service=True,
+    ),
+    HostileCase(
+        "garbage-result",
+        "python",
+        _PROTOCOL,
+        "tasks: a task_result line that is not JSON",
+        service=True,
+    ),
+    HostileCase("silent-task", "python", _TIMEOUT, "tasks: never answers", service=True),
+    HostileCase(
+        "request-flood",
+        "python",
+        frozenset({"timeout", "protocol_error"}),
+        "tasks: request lines without end, answers never read",
+        service=True,
+    ),
+    HostileCase(
+        "request-flood-js",
+        "javascript",
+        frozenset({"timeout", "protocol_error"}),
+        "tasks: request lines without end, answers never read",
+        service=True,
+    ),
+]
+"""Every hostile service agent, with the statuses its task must end with."""
+
 __all__ = [
     "CANARY_DIR",
     "CANARY_FILE",
@@ -159,6 +202,8 @@ __all__ = [
     "HOSTILE_DIR",
     "MARKER_NAME",
     "REDIS_CANARY_KEY",
+    "SERVICE_CORPUS",
+    "SERVICE_DIR",
     "SLEEPER_NAME",
     "VERDICTS",
     "HostileCase",
