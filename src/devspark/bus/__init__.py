@@ -3,9 +3,10 @@
 ``await connect("memory://")`` (in this process, the embedded default),
 ``await connect("redis://127.0.0.1:6379/0")`` (Redis pub/sub and Streams) or
 ``await connect("nats://127.0.0.1:4222")`` (NATS and JetStream) give a
-:class:`~devspark.bus.core.Bus` with publish/subscribe and wildcards, direct messages,
-broadcasts, request/response and acknowledged work queues with dead letters. See
-docs/bus.md for what each pattern guarantees on each backend.
+:class:`~devspark.bus.core.Bus` with publish/subscribe and wildcards, batches
+(``publish_many``), direct messages, broadcasts, request/response and acknowledged work
+queues with dead letters. See docs/bus.md for what each pattern guarantees on each
+backend.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from devspark.bus.core import (
     Transport,
     dead_letters,
 )
-from devspark.bus.envelope import KINDS, MAX_BYTES, Envelope, make
+from devspark.bus.envelope import KINDS, MAX_BYTES, Envelope, make, make_many
 from devspark.core.errors import DevSparkError, InvalidArgumentError, did_you_mean
 
 SCHEMES = ("memory", "redis", "rediss", "nats", "tls")
@@ -97,5 +98,6 @@ __all__ = [
     "dead_letters",
     "inbox",
     "make",
+    "make_many",
     "matches",
 ]

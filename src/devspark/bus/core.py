@@ -249,7 +249,7 @@ class Subscription:
         while True:
             while self._ready:
                 envelope = self._ready.popleft()
-                if envelope.expired():
+                if envelope.ttl_ms is not None and envelope.expired():
                     self.dropped += 1
                     continue
                 return envelope
@@ -279,7 +279,7 @@ class Subscription:
                 self.dropped += 1
                 logger.warning("dropped a message on %s: %s", self.pattern, exc)
                 continue
-            if envelope.expired():
+            if envelope.ttl_ms is not None and envelope.expired():
                 self.dropped += 1
                 continue
             return envelope
