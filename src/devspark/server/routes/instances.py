@@ -30,7 +30,7 @@ from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
 from devspark.services import instances, tasks
 from devspark.services.accounts import Action, can
-from devspark.services.instances import ServiceInstanceRow
+from devspark.services.instances import MAX_REPLICAS, TASK_TYPE_RE, ServiceInstanceRow
 
 router = APIRouter(prefix="/api/v1/instances", tags=["instances"])
 
@@ -128,7 +128,11 @@ class InstancesCreate(BaseModel):
         max_length=255,
         description="A service agent: `builtin:NAME` or `agent:USER/NAME[@VERSION]`.",
     )
-    replicas: StrictInt = Field(default=1, description="How many instances, 1..64.")
+    replicas: StrictInt = Field(
+        default=1,
+        description="How many instances, 1..64.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_REPLICAS},
+    )
 
 
 class InstanceList(BaseModel):
@@ -229,7 +233,12 @@ def list_instances(
     params: Window,
     actor: Reader,
     capability: Annotated[
-        str | None, Query(max_length=128, description="Only instances that handle this type.")
+        str | None,
+        Query(
+            max_length=128,
+            pattern=TASK_TYPE_RE.pattern,
+            description="Only instances that handle this task type.",
+        ),
     ] = None,
     state: Annotated[LifecycleName | None, Query(description="Only this state.")] = None,
 ) -> Page[InstancePublic]:
@@ -285,7 +294,7 @@ def roll_out(request: Request, body: RolloutCreate, session: SessionDep, actor: 
 
 
 @router.get(
-    "/{instance_id}",
+    "/{instance_id:uuid}",
     summary="Get a service instance",
     responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE},
 )
@@ -295,7 +304,7 @@ def get_instance(instance_id: InstanceId, session: SessionDep, actor: Reader) ->
 
 
 @router.delete(
-    "/{instance_id}",
+    "/{instance_id:uuid}",
     status_code=202,
     summary="Stop a service instance",
     responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE},

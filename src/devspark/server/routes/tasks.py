@@ -36,6 +36,7 @@ from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
 from devspark.server.routes.instances import require_runner
 from devspark.services import tasks
+from devspark.services.instances import TASK_TYPE_RE
 from devspark.services.live import LiveHub
 from devspark.services.tasks import TaskRow, TaskSpec
 
@@ -136,6 +137,12 @@ class TaskAccepted(BaseModel):
     status: str
 
 
+def _range(low: int, high: int) -> dict[str, Any]:
+    # Documented, and checked by the service with the other rules (so a batch's errors
+    # name ``tasks[i].field``), not by the body's validation.
+    return {"minimum": low, "maximum": high}
+
+
 class TaskCreate(BaseModel):
     """What ``POST /api/v1/tasks`` needs (ranges are checked with the other rules)."""
 
@@ -144,12 +151,22 @@ class TaskCreate(BaseModel):
         json_schema_extra={"examples": [{"type": "echo", "payload": {"text": "hello"}}]},
     )
 
-    type: str = Field(max_length=128, description="A task type some instance handles.")
+    type: str = Field(
+        max_length=128,
+        description="A task type some instance handles.",
+        json_schema_extra={"pattern": TASK_TYPE_RE.pattern},
+    )
     payload: Any = Field(default=None, description="Any JSON, at most 256 KiB.")
     to: uuid.UUID | None = Field(default=None, description="One instance that must take it.")
-    priority: StrictInt = Field(default=5, description="1..10, higher first.")
-    timeout_s: StrictInt = Field(default=30, description="1..3600 seconds to finish.")
-    max_attempts: StrictInt = Field(default=3, description="1..10 deliveries.")
+    priority: StrictInt = Field(
+        default=5, description="1..10, higher first.", json_schema_extra=_range(1, 10)
+    )
+    timeout_s: StrictInt = Field(
+        default=30, description="Seconds to finish, 1..3600.", json_schema_extra=_range(1, 3600)
+    )
+    max_attempts: StrictInt = Field(
+        default=3, description="Deliveries, 1..10.", json_schema_extra=_range(1, 10)
+    )
 
     def spec(self) -> TaskSpec:
         """The service's view of this request."""
@@ -168,7 +185,9 @@ class BatchCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tasks: list[TaskCreate] = Field(description="The tasks, 1 to 100.")
+    tasks: list[TaskCreate] = Field(
+        description="The tasks, 1 to 100.", json_schema_extra={"minItems": 1, "maxItems": 100}
+    )
 
 
 class BatchAccepted(BaseModel):
@@ -252,7 +271,10 @@ def list_tasks(
     params: Window,
     actor: Reader,
     status: Annotated[TaskStatusName | None, Query(description="Only this status.")] = None,
-    type: Annotated[str | None, Query(max_length=128, description="Only this type.")] = None,
+    type: Annotated[
+        str | None,
+        Query(max_length=128, pattern=TASK_TYPE_RE.pattern, description="Only this type."),
+    ] = None,
 ) -> Page[TaskPublic]:
     """Tasks, newest first."""
     rows, total = tasks.list_tasks(
@@ -266,7 +288,9 @@ def list_tasks(
     )
 
 
-@router.get("/{task_id}", summary="Get a task", responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE})
+@router.get(
+    "/{task_id:uuid}", summary="Get a task", responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE}
+)
 def get_task(task_id: TaskId, session: SessionDep, actor: Reader) -> TaskPublic:
     """One task: its status, progress, result or error."""
     return TaskPublic.from_row(tasks.get_task(session, task_id))
