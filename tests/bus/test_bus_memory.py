@@ -209,3 +209,15 @@ def test_a_batch_counts_as_one_message_of_a_slow_subscriber_backlog(
             return got
 
     assert asyncio.run(scenario()) == list(range(50))
+
+
+def test_a_reader_polling_an_idle_mailbox_leaves_no_waiter_behind() -> None:
+    async def scenario() -> tuple[int, object]:
+        box: Mailbox[str] = Mailbox(10)
+        for _ in range(50):
+            assert await box.get(0) is None
+        left = len(box._waiters)
+        box.offer("still delivered")
+        return left, await box.get(1)
+
+    assert asyncio.run(scenario()) == (0, "still delivered")

@@ -116,6 +116,8 @@ class Mailbox(Generic[T]):
                     timer.cancel()
                 if not waiter.done():  # the reader was cancelled
                     waiter.cancel()
+                with contextlib.suppress(ValueError):  # timed out or cancelled: not woken
+                    self._waiters.remove(waiter)  # (a reader polling an idle mailbox leaks none)
             if self.items:
                 return self.items.popleft()
             if deadline is not None and loop.time() >= deadline:
@@ -327,7 +329,7 @@ class Bus:
         self._reply_prefix = f"_reply.{new_id()}"
         self._replies: Subscription | None = None
         self._router: asyncio.Task[None] | None = None
-        self._reply_lock: asyncio.Lock | None = None
+        self._reply_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._asked = 0
         self._waiting: dict[str, tuple[str, asyncio.Future[Envelope]]] = {}
 
@@ -470,9 +472,10 @@ class Bus:
         """Subscribe to this bus's reply channels once, and route what arrives there."""
         if self._replies is not None and self._router_alive():
             return
-        if self._reply_lock is None:
-            self._reply_lock = asyncio.Lock()
-        async with self._reply_lock:
+        loop = asyncio.get_running_loop()
+        if self._reply_lock is None or self._reply_lock[0] is not loop:
+            self._reply_lock = (loop, asyncio.Lock())  # a lock belongs to one loop
+        async with self._reply_lock[1]:
             if self._replies is None or not self._router_alive():
                 stale, self._replies = self._replies, None
                 if stale is not None:  # left by a loop that has ended
