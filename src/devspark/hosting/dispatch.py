@@ -98,7 +98,11 @@ class Dispatcher:
             return {}
         free: dict[str, int] = {}
         for task_type, queue in self._free.items():
-            count = sum(instance.free for instance in queue.values())
+            count = 0
+            for instance in queue.values():  # stop counting once the budget is reached
+                count += instance.free
+                if count >= budget:
+                    break
             if count:
                 free[task_type] = min(count, budget)
         return free

@@ -49,6 +49,12 @@ from devspark.hosting.requests import TaskRequests
 
 logger = logging.getLogger(__name__)
 
+CLAIM_BATCH = 64
+"""Most tasks of one type claimed at once (the dispatch thread claims again at once).
+
+A host with more instances than this looks for tasks sent ``to`` one of them only once
+per ``poll_s`` (naming every instance in each claim would cost more than the claim)."""
+
 
 @dataclass(frozen=True, slots=True)
 class HostConfig:
@@ -160,6 +166,7 @@ class Host:
         self._idle = threading.Condition(self._lock)
         self._deploying: set[str] = set()
         self._reported: dict[str, InstanceReport] = {}
+        self._next_scan = 0.0
         self._waiters: dict[str, _Waiter] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -310,16 +317,21 @@ class Host:
         now = self.clock()
         with self._lock:
             hosted = list(self._dispatcher.instances.values())
-        for instance in hosted:
-            if instance.restart_due(now):
-                logger.info("instance %s restarts after its backoff delay", instance.id)
-                self._deploy_later(instance)
-        if any(instance.drained() for instance in hosted):
-            self._close_drained()
+        scan = now >= self._next_scan
+        if scan:  # restarts and drains are looked at every poll_s
+            self._next_scan = now + self.config.poll_s
+            for instance in hosted:
+                if instance.restart_due(now):
+                    logger.info("instance %s restarts after its backoff delay", instance.id)
+                    self._deploy_later(instance)
+            if any(instance.drained() for instance in hosted):
+                self._close_drained()
         with self._lock:
             budget = self.config.max_threads - self._running - self._dispatcher.waiting
-            free = self._dispatcher.free_capacity(budget)
+            free = self._dispatcher.free_capacity(min(budget, CLAIM_BATCH))
             local = [i.id for i in hosted if not i.draining and not i.closed]
+            if len(local) > CLAIM_BATCH and not scan:
+                local = []  # tasks sent to one instance: every poll_s on a big host
         claimed = self.backend.claim_tasks(free, local) if free else []
         with self._lock:
             self._dispatcher.offer(claimed, now)
@@ -332,8 +344,11 @@ class Host:
                 self._deployers.submit(self._give_up, assignment)
             else:
                 self._tasks.submit(self._serve, assignment)
-        if claimed:
-            self._wake.set()  # there may be more where they came from
+        taken: dict[str, int] = {}
+        for task in claimed:
+            taken[task.type] = taken.get(task.type, 0) + 1
+        if any(taken.get(task_type, 0) >= room for task_type, room in free.items()):
+            self._wake.set()  # a type took all it had room for: there may be more queued
 
     def _give_up(self, assignment: Assignment) -> None:
         timed_out = assignment.refusal.startswith("no instance was free")
@@ -389,6 +404,8 @@ class Host:
                 self._idle.notify_all()
 
     def _store_outcome(self, task_id: str, outcome: TaskOutcome) -> None:
+        if outcome.ok:  # a parent waiting here has its answer before the store write
+            self._resolve(task_id, SubResult("succeeded", outcome.result))
         try:
             final = self.backend.finish(task_id, outcome)
         except Exception:
@@ -396,9 +413,14 @@ class Host:
             return
         with self._lock:
             self.served += 1
-            waiter = self._waiters.get(task_id) if final is not None else None
-        if waiter is not None:
-            waiter.result = final
+        if final is not None:
+            self._resolve(task_id, final)
+
+    def _resolve(self, task_id: str, result: SubResult) -> None:
+        with self._lock:
+            waiter = self._waiters.get(task_id)
+        if waiter is not None and not waiter.event.is_set():
+            waiter.result = result
             waiter.event.set()
 
     def _submit_and_wait(
@@ -427,4 +449,4 @@ class Host:
                 self._waiters.pop(task_id, None)
 
 
-__all__ = ["Host", "HostConfig", "Placement"]
+__all__ = ["CLAIM_BATCH", "Host", "HostConfig", "Placement"]
