@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from devspark.arena.agents import resolve_agent
+from devspark.core.errors import InvalidArgumentError
 from devspark.core.lifecycle import LifecycleState
 from devspark.core.ports import AgentPackage, TaskOutcome
 from devspark.core.results import AgentStatus
-from devspark.sandbox import IsolationLevel, ProcessWorker, TrustedWorker
+from devspark.sandbox import IsolationLevel, ProcessWorker, TrustedWorker, open_service
 from devspark.sandbox.worker import MAX_PROGRESS, MAX_REQUESTS
 
 pytestmark = pytest.mark.integration
@@ -378,3 +379,13 @@ def test_trusted_requests_in_a_move(make_agent: Callable[..., Path]) -> None:
     ]
     alone = worker.act(1, {"calls": calls[:1]}, LEGAL)
     assert alone.action == ["refused: requests are not available here"]
+
+
+def test_open_service_needs_a_service_table() -> None:
+    echo = open_service(resolve_agent("builtin:echo"), IsolationLevel.PROCESS)
+    assert isinstance(echo, ProcessWorker) and echo.lifecycle.state is S.REGISTERED
+    assert isinstance(
+        open_service(resolve_agent("builtin:echo"), IsolationLevel.TRUSTED), TrustedWorker
+    )
+    with pytest.raises(InvalidArgumentError, match=r"builtin:random|random@1.0.0"):
+        open_service(resolve_agent("builtin:random"))

@@ -16,8 +16,7 @@ from devspark.core.errors import DevSparkError
 from devspark.core.isolation import IsolationLevel
 from devspark.core.lifecycle import LifecycleState
 from devspark.core.results import AgentStatus
-from devspark.sandbox import ProcessWorker, TrustedWorker
-from devspark.sandbox.isolation import require
+from devspark.sandbox import open_service
 from devspark.sandbox.worker import PlatformCaps
 from devspark.testing.check_agent import CheckReport, _close_and_find_survivors, _tail
 
@@ -44,13 +43,8 @@ def check_service(
         report.add("manifest", False, f"{package.label} has no [service] table")
         return report
     report.add("manifest", True, f"{package.label} handles {', '.join(service.handles)}")
-    worker: ProcessWorker | TrustedWorker
     try:
-        require(isolation, package.manifest.language)
-        if isolation is IsolationLevel.TRUSTED:
-            worker = TrustedWorker(package)
-        else:
-            worker = ProcessWorker(package, level=isolation, caps=PlatformCaps())
+        worker = open_service(package, isolation, caps=PlatformCaps())
     except DevSparkError as exc:
         report.add("start", False, str(exc))
         return report
@@ -75,7 +69,7 @@ def check_service(
                     detail = f"answered with an error: {_tail(outcome.error)}"
                 report.add(f"serves {task_type}", outcome.status is AgentStatus.OK, detail)
     finally:
-        survivors = _close_and_find_survivors(worker)
+        survivors = _close_and_find_survivors(worker)  # type: ignore[arg-type]  # both kinds are AgentWorkers too
     report.add(
         "clean stop",
         not survivors,
