@@ -389,3 +389,20 @@ def test_open_service_needs_a_service_table() -> None:
     )
     with pytest.raises(InvalidArgumentError, match=r"builtin:random|random@1.0.0"):
         open_service(resolve_agent("builtin:random"))
+
+
+def test_trusted_tasks_see_only_id_type_and_payload(make_agent: Callable[..., Path]) -> None:
+    worker = trusted(
+        make_agent,
+        """
+        def handle(task, context):
+            return float("nan") if task["payload"] == "nan" else sorted(task)
+        """,
+    )
+    host = Host()
+    task = {"id": 7, "type": "t", "payload": 1, "extra": True}
+    outcome = worker.serve(task, timeout_ms=1000, on_progress=print, on_request=host.answer)
+    assert outcome.result == ["id", "payload", "type"]
+    nan = host.serve(worker, "nan")
+    assert (nan.ok, nan.status) == (False, AgentStatus.OK)
+    assert nan.error.startswith("the result is not JSON")

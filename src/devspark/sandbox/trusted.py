@@ -304,14 +304,23 @@ class TrustedWorker:
             if not callable(handle):
                 ok, error = False, "agent has no handle()"
             else:
-                result = handle(dict(task), context)
-                _encode(result)
+                given = {
+                    "id": context.task_id,
+                    "type": task.get("type"),
+                    "payload": task.get("payload"),
+                }
+                result = handle(given, context)
         except MemoryError:
             ok, error, status = False, "MemoryError", AgentStatus.LIMIT_EXCEEDED
         except Exception as exc:  # the agent's own fault, as the runner reports it
             ok, error, result = False, f"{type(exc).__name__}: {exc}", None
         finally:
             context.task_id = context._on_request = context._on_progress = None
+        if ok:
+            try:
+                _encode(result)
+            except (TypeError, ValueError, RecursionError) as exc:  # as the runner says it
+                ok, error, result = False, f"the result is not JSON: {exc}", None
         elapsed = (time.monotonic() - started) * 1000
         if elapsed > timeout_ms:
             ok, result, status = False, None, AgentStatus.TIMEOUT
