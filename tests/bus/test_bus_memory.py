@@ -221,3 +221,39 @@ def test_a_reader_polling_an_idle_mailbox_leaves_no_waiter_behind() -> None:
         return left, await box.get(1)
 
     assert asyncio.run(scenario()) == (0, "still delivered")
+
+
+def test_a_failed_reply_subscription_fails_the_waiting_request_and_the_next_one_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> tuple[str, object]:
+        bus = await connect("memory://")
+        transport = bus.transport
+        assert isinstance(transport, MemoryTransport)
+        requests = await bus.subscribe("svc.flaky")
+        asking = asyncio.create_task(bus.request("svc.flaky", 1, timeout_ms=5000))
+        first = await requests.get(1)
+        assert first is not None
+        replies = next(s for s in transport.broker.subscriptions if s.pattern.startswith("_reply"))
+
+        async def broken(_timeout_s: float | None) -> tuple[str, bytes] | None:
+            raise ConnectionError("the backend went away")
+
+        monkeypatch.setattr(replies, "next", broken)
+        monkeypatch.setattr(replies, "poll", lambda: None)
+        replies.offer("wake", b"")  # wakes the router; after this non-envelope it reads again
+        try:
+            await asking
+            failed = "answered"
+        except ConnectionError as exc:
+            failed = str(exc)
+        serving = asyncio.create_task(requests.get(1))
+        again = asyncio.create_task(bus.request("svc.flaky", 2, timeout_ms=5000))
+        second = await serving
+        assert second is not None
+        await bus.reply(second, "recovered")
+        answer = (await again).payload
+        await bus.close()
+        return failed, answer
+
+    assert asyncio.run(scenario()) == ("the backend went away", "recovered")

@@ -505,8 +505,11 @@ class Bus:
                     continue  # a late answer (its request timed out), or a stray one
                 if not waiting[1].done():
                     waiting[1].set_result(answer)
-        except Exception:  # the backend failed: the next request subscribes afresh
-            logger.warning("bus %s: the reply subscription failed", self.url, exc_info=True)
+        except Exception as exc:  # the backend failed: the next request subscribes afresh
+            logger.warning("bus %s: the reply subscription failed: %s", self.url, exc)
+            for _, waiting_answer in list(self._waiting.values()):
+                if not waiting_answer.done():  # the requests waiting now fail with it
+                    waiting_answer.set_exception(exc)
         finally:
             if self._replies is replies:
                 self._replies = None
