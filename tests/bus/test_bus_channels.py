@@ -1,10 +1,15 @@
-"""Channel names and patterns: validation names the bad token; matching; inboxes."""
+"""Channel names and patterns: checks naming the bad token, matching, inboxes, patterns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devspark.bus.channels import check_channel, check_name, check_pattern, inbox, matches
+from devspark.bus.envelope import make
 from devspark.core.errors import InvalidArgumentError
 
 
@@ -100,3 +105,29 @@ def test_check_name_refuses_bad_names_and_quotes_them(name: str) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         check_name(name)
     assert repr(name) in str(caught.value)
+
+
+def _accepts(check: Callable[[str], str], text: str) -> bool:
+    try:
+        check(text)
+    except InvalidArgumentError:
+        return False
+    return True
+
+
+_TEXT = st.text(alphabet="ab-_.*>:/@ \n\té", max_size=70) | st.builds(
+    lambda n, t: ".".join([t] * n),
+    st.integers(1, 5),
+    st.text(alphabet="ab", min_size=60, max_size=70),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_the_envelope_s_compiled_patterns_agree_with_the_python_checks(text: str) -> None:
+    as_channel = _accepts(check_channel, text)
+    assert _accepts(lambda c: make(c).channel, text) is as_channel  # channel
+    assert _accepts(lambda c: make("a", reply_to=c).channel, text) is as_channel  # reply_to
+    as_name = text == "" or _accepts(check_name, text)
+    assert _accepts(lambda n: make("a", sender=n).channel, text) is as_name
+    assert _accepts(lambda n: make("a", to=n).channel, text) is as_name

@@ -1,5 +1,4 @@
-"""The memory backend's own promises (priority, shared brokers, slow subscribers), the mailbox
-subscriptions read from, and the bus's one reply subscription."""
+"""The memory backend's promises, the subscriptions' mailbox, and the one reply subscription."""
 
 from __future__ import annotations
 
