@@ -14,9 +14,8 @@ same agent at another version, each with ``replaces`` naming the old one; the ol
 is told to stop only once its replacement is ``online`` (or ``idle``/``busy``), so the
 agent never has fewer instances than before and no task is lost.
 
-On PostgreSQL claims lock their rows ``FOR UPDATE SKIP LOCKED``: two workers never wait
-on each other for one instance and never take the same one. On SQLite (one worker) the
-same statements run without row locks; the conditional ``UPDATE`` keeps them exclusive.
+The worker side (claims, reports, stops) lives in
+:mod:`devspark.services.instance_work` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -24,19 +23,13 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     String,
-    Update,
-    bindparam,
-    case,
     cast,
     select,
-    update,
 )
 from sqlalchemy.orm import Session
 
@@ -46,20 +39,25 @@ from devspark.core.lifecycle import LifecycleState
 from devspark.core.manifest import AgentManifest, ServiceSpec
 from devspark.services.audit import SYSTEM, AuditContext
 from devspark.services.entrants import find_version, is_uploaded, unresolved
+from devspark.services.instance_work import (
+    SERVING_STATES,
+    InstanceOrders,
+    InstancePlacement,
+    InstanceReport,
+    claim_instances,
+    instance_stopped,
+    release_instances_of,
+    report_instances,
+)
 from devspark.services.matches import window
 from devspark.services.transaction import in_transaction
-from devspark.store.models import LIFECYCLE_STATES, ServiceInstanceRow, UtcDateTime, utcnow
+from devspark.store.models import LIFECYCLE_STATES, ServiceInstanceRow, utcnow
 
 MAX_REPLICAS = 64
 """The most instances one ``start_instances`` call starts."""
 
 TASK_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 """What a task type looks like (``echo``, ``connect_four.best_move``)."""
-
-SERVING_STATES = frozenset(
-    {LifecycleState.ONLINE.value, LifecycleState.IDLE.value, LifecycleState.BUSY.value}
-)
-"""States in which an instance takes tasks (a replacement in one of them takes over)."""
 
 _S = ServiceInstanceRow
 
@@ -86,71 +84,6 @@ class ServiceAgent:
     handles: tuple[str, ...]
     concurrency: int
     task_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class InstancePlacement:
-    """An instance a worker took with :func:`claim_instances`: what to start.
-
-    Attributes:
-        id: The instance.
-        agent_ref: Its agent (``builtin:NAME`` or ``agent:USER/NAME@VERSION``).
-        agent_version_id: The registry version of an uploaded agent (``None``: built-in).
-        handles: The task types it takes.
-        concurrency: Sandboxed processes to start for it.
-        replaces: The instance it replaces in a rolling update (``None``: none).
-
-    """
-
-    id: uuid.UUID
-    agent_ref: str
-    agent_version_id: uuid.UUID | None
-    handles: tuple[str, ...]
-    concurrency: int
-    replaces: uuid.UUID | None
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceReport:
-    """How one instance is, as its worker sees it (see :func:`report_instances`).
-
-    Attributes:
-        id: The instance.
-        state: Its lifecycle state (one of :data:`LIFECYCLE_STATES`).
-        load: Busy share of its processes, 0..1.
-        in_flight: Tasks it is handling now.
-        tasks_done: Tasks it has finished since it was placed.
-        tasks_failed: Of those, the ones that did not succeed.
-        restarts: Times its processes were restarted after a crash.
-        error: Its latest error (``None``: none).
-
-    """
-
-    id: uuid.UUID
-    state: str
-    load: float = 0.0
-    in_flight: int = 0
-    tasks_done: int = 0
-    tasks_failed: int = 0
-    restarts: int = 0
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InstanceOrders:
-    """What a worker must do after a report.
-
-    Attributes:
-        stop: Instances it holds that must drain and stop (stopped by their owner, or
-            replaced by an instance that is now serving). Each is ``maintenance`` and
-            ``desired = "stopped"`` already; call :func:`instance_stopped` once drained.
-        released: Reported instances it no longer holds (its lease ran out and they were
-            given back): stop them at once without recording anything.
-
-    """
-
-    stop: tuple[uuid.UUID, ...] = ()
-    released: tuple[uuid.UUID, ...] = ()
 
 
 # --------------------------------------------------------------------------- resolution
@@ -473,205 +406,6 @@ def roll_out(
         return rows
 
     return in_transaction(session, change)
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-class _Statements:
-    """The worker side's statements, built once at import."""
-
-    def __init__(self) -> None:
-        unplaced = (
-            select(_S.id)
-            .where(_S.desired == "running", _S.worker_id.is_(None))
-            .order_by(_S.created_at, _S.id)
-            .limit(bindparam("limit"))
-            .with_for_update(skip_locked=True)
-        )
-        # A CTE that locks rows is computed once on PostgreSQL; an IN (subquery) with a
-        # LIMIT may be re-run by the plan and pick more rows than the limit.
-        picked = unplaced.cte("picked")
-        self.claim = (
-            update(_S)
-            .where(_S.id.in_(select(picked.c.id)), _S.worker_id.is_(None))
-            .values(
-                worker_id=bindparam("worker"),
-                state=LifecycleState.DEPLOYING.value,
-                error=None,
-                load=0.0,
-                in_flight=0,
-                updated_at=bindparam("now", type_=UtcDateTime()),
-            )
-            .returning(
-                _S.id, _S.agent_ref, _S.agent_version_id, _S.handles, _S.concurrency, _S.replaces
-            )
-        )
-        self.report = (
-            update(_S)
-            .where(_S.id == bindparam("ident"), _S.worker_id == bindparam("worker"))
-            .values(
-                state=bindparam("state"),
-                load=bindparam("load"),
-                in_flight=bindparam("in_flight"),
-                tasks_done=bindparam("tasks_done"),
-                tasks_failed=bindparam("tasks_failed"),
-                restarts=bindparam("restarts"),
-                error=bindparam("error"),
-                updated_at=bindparam("now", type_=UtcDateTime()),
-            )
-        )
-        self.beat = (
-            update(_S)
-            .where(_S.worker_id == bindparam("worker"))
-            .values(heartbeat_at=bindparam("now", type_=UtcDateTime()))
-        )
-        newer = _S.__table__.alias("newer")
-        self.superseded = select(newer.c.replaces).where(
-            newer.c.replaces.is_not(None), newer.c.state.in_(sorted(SERVING_STATES))
-        )
-        self.held = select(_S.id, _S.desired).where(_S.worker_id == bindparam("worker"))
-
-
-_SQL = _Statements()
-
-
-def claim_instances(session: Session, worker_id: uuid.UUID, limit: int) -> list[InstancePlacement]:
-    """Take up to ``limit`` unplaced instances that should run, oldest first (commits).
-
-    Each is ``deploying`` and held by ``worker_id``; the worker starts its processes and
-    reports it ``online`` (or ``error``) with :func:`report_instances`.
-
-    Returns:
-        What to start (empty when nothing waits or ``limit`` is below 1).
-
-    """
-    if limit < 1:
-        return []
-    rows = session.execute(_SQL.claim, {"worker": worker_id, "limit": limit, "now": utcnow()})
-    placements = [
-        InstancePlacement(
-            id=row.id,
-            agent_ref=row.agent_ref,
-            agent_version_id=row.agent_version_id,
-            handles=tuple(row.handles),
-            concurrency=row.concurrency,
-            replaces=row.replaces,
-        )
-        for row in rows
-    ]
-    session.commit()
-    return placements
-
-
-def _check_report(report: InstanceReport) -> dict[str, Any]:
-    if report.state not in LIFECYCLE_STATES:
-        raise InvalidArgumentError(
-            f"state={report.state!r} is not one of: {', '.join(LIFECYCLE_STATES)}"
-        )
-    return {
-        "ident": report.id,
-        "state": report.state,
-        "load": min(1.0, max(0.0, float(report.load))),
-        "in_flight": max(0, report.in_flight),
-        "tasks_done": max(0, report.tasks_done),
-        "tasks_failed": max(0, report.tasks_failed),
-        "restarts": max(0, report.restarts),
-        "error": None if report.error is None else report.error[-4000:],
-    }
-
-
-def report_instances(
-    session: Session, worker_id: uuid.UUID, reports: Sequence[InstanceReport]
-) -> InstanceOrders:
-    """Record how the worker's instances are, beat their heartbeat, say which must stop (commits).
-
-    One ``UPDATE`` per report (send the instances that changed since the last report;
-    an instance held by another worker now is left alone), then one that sets
-    ``heartbeat_at`` on every instance ``worker_id`` holds. An instance whose
-    replacement serves is marked ``desired = "stopped"`` and ``maintenance`` here.
-
-    Raises:
-        InvalidArgumentError: A report with an unknown state (nothing is recorded).
-
-    """
-    now = utcnow()
-    params = [{**_check_report(report), "worker": worker_id, "now": now} for report in reports]
-    if params:  # Core executemany: one UPDATE per report, in one round trip where it can
-        session.connection().execute(_SQL.report, params)
-    session.execute(
-        _SQL.beat,
-        {"worker": worker_id, "now": now},
-        execution_options={"synchronize_session": False},
-    )
-    _stop_superseded(session, worker_id, now)
-    held = {ident: desired for ident, desired in session.execute(_SQL.held, {"worker": worker_id})}
-    session.commit()
-    stop = tuple(ident for ident, desired in held.items() if desired == "stopped")
-    released = tuple(report.id for report in reports if report.id not in held)
-    return InstanceOrders(stop=stop, released=released)
-
-
-def _stop_superseded(session: Session, worker_id: uuid.UUID, now: Any) -> None:
-    statement: Update = (
-        update(_S)
-        .where(
-            _S.worker_id == worker_id,
-            _S.desired == "running",
-            _S.id.in_(_SQL.superseded),
-        )
-        .values(desired="stopped", state=LifecycleState.MAINTENANCE.value, updated_at=now)
-    )
-    session.execute(statement, execution_options={"synchronize_session": False})
-
-
-def instance_stopped(session: Session, instance_id: uuid.UUID, error: str | None = None) -> None:
-    """Record that a worker stopped an instance's processes (commits).
-
-    The instance is ``offline`` (``error`` with the text when given) and no longer
-    placed. One that should still run (its worker exits, or gave up on it) is then
-    unplaced: another worker's :func:`claim_instances` takes it again.
-    """
-    state = LifecycleState.OFFLINE if error is None else LifecycleState.ERROR
-    session.execute(
-        update(_S)
-        .where(_S.id == instance_id)
-        .values(
-            state=state.value,
-            worker_id=None,
-            load=0.0,
-            in_flight=0,
-            error=None if error is None else error[-4000:],
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-
-
-def release_instances_of(session: Session, worker_ids: Sequence[uuid.UUID]) -> int:
-    """Unplace the instances of workers that are gone (flushes; the caller commits).
-
-    Those that should run go back to ``registered`` for another worker; those being
-    stopped are ``offline``.
-
-    Returns:
-        How many instances were unplaced.
-
-    """
-    if not worker_ids:
-        return 0
-    state = case(
-        (_S.desired == "running", LifecycleState.REGISTERED.value),
-        else_=LifecycleState.OFFLINE.value,
-    )
-    done = session.execute(
-        update(_S)
-        .where(_S.worker_id.in_(list(worker_ids)))
-        .values(state=state, worker_id=None, load=0.0, in_flight=0, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def live_instance(session: Session, instance_id: uuid.UUID) -> ServiceInstanceRow | None:

@@ -13,7 +13,8 @@ A task is a :class:`~devspark.store.models.TaskRow`: a ``type``, a JSON ``payloa
 * A worker's hosting runtime takes queued tasks for its idle capacity with
   :func:`claim_tasks` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), marks one
   :func:`task_started` when an agent process gets it, stores :func:`task_progress`
-  and :func:`finish_task` with the agent's outcome.
+  and :func:`finish_task` with the agent's outcome (the worker side lives in
+  :mod:`devspark.services.task_work` and is re-exported here).
 * Housekeeping calls :func:`expire_tasks` (past ``deadline_at``: ``timed_out``) and
   :func:`requeue_tasks_of` for reaped workers.
 
@@ -28,22 +29,35 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from devspark.core.errors import InvalidArgumentError, NotFoundError, did_you_mean
-from devspark.core.status import TASK_FINAL, TASK_STATUSES, TaskStatus
+from devspark.core.status import TASK_STATUSES, TaskStatus
 from devspark.services.audit import SYSTEM, AuditContext
-from devspark.services.instances import check_task_type, handles_clause, release_instances_of
+from devspark.services.instances import check_task_type, handles_clause
 from devspark.services.live import LiveHub
 from devspark.services.matches import window
+from devspark.services.task_work import (
+    ClaimedTask,
+    Outcome,
+    claim_tasks,
+    expire_tasks,
+    finish_task,
+    is_final,
+    publish_task_event,
+    requeue_tasks_of,
+    task_progress,
+    task_started,
+    task_topic,
+)
 from devspark.services.transaction import in_transaction
-from devspark.store.models import ServiceInstanceRow, TaskRow, UserRow, UtcDateTime, utcnow
+from devspark.store.models import ServiceInstanceRow, TaskRow, UserRow, utcnow
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 """The largest task payload, as compact JSON."""
@@ -53,15 +67,6 @@ MAX_BATCH = 100
 
 FALLBACK_POLL_S = 1.0
 """How often :func:`wait_finished` re-reads its task (for a worker whose events it cannot hear)."""
-
-_T = TaskRow
-_UNFINISHED = (TaskStatus.QUEUED.value, TaskStatus.ASSIGNED.value, TaskStatus.RUNNING.value)
-_HELD = (TaskStatus.ASSIGNED.value, TaskStatus.RUNNING.value)
-
-
-def task_topic(task_id: uuid.UUID | str) -> str:
-    """The live topic of one task's events."""
-    return f"task:{task_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,75 +89,6 @@ class TaskSpec:
     priority: int = 5
     timeout_s: int = 30
     max_attempts: int = 3
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedTask:
-    """A task a worker took with :func:`claim_tasks`: ``assigned`` to it.
-
-    Attributes:
-        id: The task.
-        type: Its type.
-        payload: Its payload.
-        to_instance: The instance it must go to (``None``: any local one of its type).
-        priority: Its priority.
-        attempts: This delivery's number (1 for the first).
-        max_attempts: Deliveries allowed.
-        deadline_at: When it times out; hand the agent what is left.
-        parent_id: The task that submitted it, for a sub-task.
-
-    """
-
-    id: uuid.UUID
-    type: str
-    payload: Any
-    to_instance: uuid.UUID | None
-    priority: int
-    attempts: int
-    max_attempts: int
-    deadline_at: datetime
-    parent_id: uuid.UUID | None
-
-    def time_left_ms(self, now: datetime | None = None) -> int:
-        """Milliseconds left before its deadline (0 when past)."""
-        left = self.deadline_at - (now or utcnow())
-        return max(0, int(left.total_seconds() * 1000))
-
-
-class Outcome(Protocol):
-    """What a service agent did with a task (``core.ports.TaskOutcome`` has this shape)."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether it returned a result."""
-        ...
-
-    @property
-    def result(self) -> Any:
-        """The result when ``ok``."""
-        ...
-
-    @property
-    def error(self) -> str:
-        """What went wrong when not ``ok``."""
-        ...
-
-    @property
-    def status(self) -> str:
-        """``ok`` when the agent answered (even with an error); a fault status otherwise."""
-        ...
-
-
-# --------------------------------------------------------------------------- events
-
-
-def _publish(hub: LiveHub | None, task_id: uuid.UUID, kind: str, **data: Any) -> None:
-    if hub is not None:
-        hub.publish(task_topic(task_id), {"type": f"task.{kind}", "id": str(task_id), **data})
-
-
-def _finished(hub: LiveHub | None, row_id: uuid.UUID, status: str, result: Any, error: Any) -> None:
-    _publish(hub, row_id, "finished", status=status, result=result, error=error)
 
 
 # --------------------------------------------------------------------------- submission
@@ -263,7 +199,7 @@ def submit_task(
         return row
 
     row = in_transaction(session, change)
-    _publish(hub, row.id, "queued", status=row.status)
+    publish_task_event(hub, row.id, "queued", status=row.status)
     return row
 
 
@@ -298,7 +234,7 @@ def submit_batch(
 
     rows = in_transaction(session, change)
     for row in rows:
-        _publish(hub, row.id, "queued", status=row.status)
+        publish_task_event(hub, row.id, "queued", status=row.status)
     return rows
 
 
@@ -343,11 +279,6 @@ def list_tasks(
     if type is not None:
         query = query.where(TaskRow.type == check_task_type(type))
     return window(session, query.order_by(TaskRow.created_at.desc(), TaskRow.id), offset, limit)
-
-
-def is_final(status: str) -> bool:
-    """Whether a task in ``status`` is finished for good."""
-    return status in TASK_FINAL
 
 
 def _reread(session: Session, task_id: uuid.UUID) -> TaskRow:
@@ -397,302 +328,6 @@ async def wait_finished(
 
 
 _WAKE = ("task.finished", "dropped")
-
-
-# --------------------------------------------------------------------------- worker side
-
-
-class _Statements:
-    """The worker side's statements, built once at import."""
-
-    def __init__(self) -> None:
-        now: BindParameter[datetime] = bindparam("now", type_=UtcDateTime())
-        queued = (
-            select(_T.id)
-            .where(
-                _T.status == TaskStatus.QUEUED.value,
-                _T.type == bindparam("task_type"),
-                _T.deadline_at > now,
-                (_T.to_instance.is_(None)) | _T.to_instance.in_(bindparam("local", expanding=True)),
-            )
-            .order_by(_T.priority.desc(), _T.created_at, _T.id)
-            .limit(bindparam("limit"))
-            .with_for_update(skip_locked=True)
-        )
-        # A CTE that locks rows is computed once on PostgreSQL (see services.instances).
-        picked = queued.cte("picked")
-        self.claim = (
-            update(_T)
-            .where(_T.id.in_(select(picked.c.id)), _T.status == TaskStatus.QUEUED.value)
-            .values(
-                status=TaskStatus.ASSIGNED.value,
-                attempts=_T.attempts + 1,
-                worker_id=bindparam("worker"),
-                assigned_at=now,
-                error=None,
-            )
-            .returning(
-                _T.id,
-                _T.type,
-                _T.payload,
-                _T.to_instance,
-                _T.priority,
-                _T.attempts,
-                _T.max_attempts,
-                _T.deadline_at,
-                _T.parent_id,
-                _T.created_at,
-            )
-        )
-        self.start = (
-            update(_T)
-            .where(_T.id == bindparam("task"), _T.status == TaskStatus.ASSIGNED.value)
-            .values(
-                status=TaskStatus.RUNNING.value, instance_id=bindparam("instance"), started_at=now
-            )
-        )
-        self.progress = (
-            update(_T)
-            .where(_T.id == bindparam("task"), _T.status.in_(_HELD))
-            .values(progress=bindparam("data", type_=_T.__table__.c.progress.type))
-        )
-        self.held = select(_T.status, _T.attempts, _T.max_attempts, _T.deadline_at).where(
-            _T.id == bindparam("task"), _T.worker_id == bindparam("worker"), _T.status.in_(_HELD)
-        )
-
-
-_SQL = _Statements()
-
-
-def claim_tasks(
-    session: Session,
-    worker_id: uuid.UUID,
-    free: Mapping[str, int],
-    local_ids: Collection[uuid.UUID] = (),
-    *,
-    hub: LiveHub | None = None,
-) -> list[ClaimedTask]:
-    """Take queued tasks for the idle capacity of a worker's instances (commits).
-
-    For each task type with free capacity here (``free[type] > 0``: idle processes of
-    the local instances that handle it), up to that many queued tasks of the type,
-    highest priority first then oldest, not yet past their deadline, that go to any
-    instance or to one of ``local_ids``. Each is ``assigned`` to ``worker_id`` with
-    ``attempts`` one higher. Rows other workers are claiming are skipped, not waited
-    for (``SKIP LOCKED``); ``task.assigned`` is published for each.
-
-    Args:
-        session: Database session.
-        worker_id: The claiming worker.
-        free: Free capacity per task type.
-        local_ids: The instances this worker holds (a task sent ``to`` one of them
-            is taken here, when its type has free capacity).
-        hub: Where live events go.
-
-    Returns:
-        The tasks taken, per type in claim order.
-
-    """
-    now = utcnow()
-    local = list(local_ids)
-    claimed: list[ClaimedTask] = []
-    for task_type, count in free.items():
-        if count < 1:
-            continue
-        rows = session.execute(
-            _SQL.claim,
-            {
-                "task_type": task_type,
-                "limit": count,
-                "worker": worker_id,
-                "now": now,
-                "local": local,
-            },
-        )
-        ordered = sorted(rows, key=lambda row: (-row.priority, row.created_at, str(row.id)))
-        claimed.extend(ClaimedTask(*row[:-1]) for row in ordered)
-    session.commit()
-    for task in claimed:
-        _publish(hub, task.id, "assigned", status=TaskStatus.ASSIGNED.value, attempts=task.attempts)
-    return claimed
-
-
-def task_started(
-    session: Session, task_id: uuid.UUID, instance_id: uuid.UUID, *, hub: LiveHub | None = None
-) -> bool:
-    """Mark an assigned task ``running`` on ``instance_id`` (commits); ``task.running``.
-
-    Returns:
-        Whether it was still ``assigned`` (``False``: it timed out or was given back meanwhile).
-
-    """
-    done = session.execute(_SQL.start, {"task": task_id, "instance": instance_id, "now": utcnow()})
-    session.commit()
-    changed = bool(getattr(done, "rowcount", 0))
-    if changed:
-        _publish(
-            hub, task_id, "running", status=TaskStatus.RUNNING.value, instance_id=str(instance_id)
-        )
-    return changed
-
-
-def task_progress(
-    session: Session, task_id: uuid.UUID, data: Any, *, hub: LiveHub | None = None
-) -> None:
-    """Store the latest progress of a held task (commits) and publish ``task.progress``.
-
-    Every report is a write: call it at most every 100 ms per task (keep the latest
-    and drop the ones in between), as the hosting runtime does.
-    """
-    session.execute(_SQL.progress, {"task": task_id, "data": data})
-    session.commit()
-    _publish(hub, task_id, "progress", data=data)
-
-
-def _fault_status(outcome: Outcome) -> str:
-    return str(getattr(outcome.status, "value", outcome.status))
-
-
-def finish_task(
-    session: Session,
-    task_id: uuid.UUID,
-    worker_id: uuid.UUID,
-    outcome: Outcome,
-    *,
-    hub: LiveHub | None = None,
-) -> str | None:
-    """Store what an agent did with a task ``worker_id`` holds (commits).
-
-    * ``outcome.ok``: ``succeeded`` with its result;
-    * the agent answered with an error (``status == "ok"``, not ``ok``): ``failed``;
-    * the agent timed out (``status == "timeout"``) or the task is past its deadline:
-      ``timed_out``;
-    * another fault (crash, garbage, flood): ``queued`` again while attempts are
-      left, else ``dead_lettered``.
-
-    Returns:
-        The task's new status; ``None`` when ``worker_id`` no longer holds it (it timed
-        out, or the worker was reaped and the task given back): the outcome is dropped.
-
-    """
-    now = utcnow()
-    held = session.execute(_SQL.held, {"task": task_id, "worker": worker_id}).first()
-    if held is None:
-        session.rollback()
-        return None
-    fault = _fault_status(outcome)
-    values: dict[str, Any] = {"finished_at": now}
-    if outcome.ok:
-        values.update(status=TaskStatus.SUCCEEDED.value, result=outcome.result, error=None)
-    elif fault == "ok":
-        values.update(status=TaskStatus.FAILED.value, error=outcome.error[-4000:] or "failed")
-    elif fault == "timeout" or held.deadline_at <= now:
-        values.update(status=TaskStatus.TIMED_OUT.value, error=f"timeout: {outcome.error}"[-4000:])
-    elif held.attempts < held.max_attempts:
-        values = {
-            "status": TaskStatus.QUEUED.value,
-            "worker_id": None,
-            "instance_id": None,
-            "assigned_at": None,
-            "started_at": None,
-            "error": f"attempt {held.attempts} {fault}: {outcome.error}"[-4000:],
-        }
-    else:
-        values.update(
-            status=TaskStatus.DEAD_LETTERED.value,
-            error=f"{held.attempts} attempts, the last {fault}: {outcome.error}"[-4000:],
-        )
-    session.execute(
-        update(_T)
-        .where(_T.id == task_id, _T.worker_id == worker_id, _T.status.in_(_HELD))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    status = str(values["status"])
-    if status == TaskStatus.QUEUED.value:
-        _publish(hub, task_id, "queued", status=status, attempts=held.attempts)
-    else:
-        _finished(hub, task_id, status, values.get("result"), values.get("error"))
-    return status
-
-
-def expire_tasks(session: Session, *, hub: LiveHub | None = None) -> int:
-    """End every unfinished task past its deadline ``timed_out`` (commits).
-
-    Returns:
-        How many tasks timed out.
-
-    """
-    now = utcnow()
-    expired = session.execute(
-        update(_T)
-        .where(_T.status.in_(_UNFINISHED), _T.deadline_at <= now)
-        .values(
-            status=TaskStatus.TIMED_OUT.value,
-            finished_at=now,
-            error="timed out: not finished within its timeout_s",
-        )
-        .returning(_T.id)
-        .execution_options(synchronize_session=False)
-    )
-    ids = list(expired.scalars())
-    session.commit()
-    for ident in ids:
-        _finished(hub, ident, TaskStatus.TIMED_OUT.value, None, "timed out")
-    return len(ids)
-
-
-def requeue_tasks_of(
-    session: Session, worker_ids: Iterable[uuid.UUID], *, hub: LiveHub | None = None
-) -> int:
-    """Give back the tasks and instances of workers that are gone (commits).
-
-    Their ``assigned`` and ``running`` tasks are ``queued`` again, or ``dead_lettered``
-    when that was their last attempt; their instances are unplaced (``registered`` for
-    another worker, ``offline`` when being stopped).
-
-    Returns:
-        How many tasks went back to the queue.
-
-    """
-    ids = list(worker_ids)
-    if not ids:
-        return 0
-    mine = (_T.worker_id.in_(ids), _T.status.in_(_HELD))
-    lost = session.execute(
-        update(_T)
-        .where(*mine, _T.attempts >= _T.max_attempts)
-        .values(
-            status=TaskStatus.DEAD_LETTERED.value,
-            finished_at=utcnow(),
-            error="its worker stopped answering on its last attempt",
-        )
-        .returning(_T.id)
-        .execution_options(synchronize_session=False)
-    )
-    dead = list(lost.scalars())
-    back = session.execute(
-        update(_T)
-        .where(*mine)
-        .values(
-            status=TaskStatus.QUEUED.value,
-            worker_id=None,
-            instance_id=None,
-            assigned_at=None,
-            started_at=None,
-        )
-        .returning(_T.id)
-        .execution_options(synchronize_session=False)
-    )
-    queued = list(back.scalars())
-    release_instances_of(session, ids)
-    session.commit()
-    for ident in dead:
-        _finished(hub, ident, TaskStatus.DEAD_LETTERED.value, None, "worker lost")
-    for ident in queued:
-        _publish(hub, ident, "queued", status=TaskStatus.QUEUED.value)
-    return len(queued)
 
 
 # --------------------------------------------------------------------------- graph
