@@ -22,3 +22,16 @@ export function act(observation, context) {
 //
 // and in act: context.publish("team.plan", { move: 4 }); read context.messages (what
 // arrived since the last move) and context.bus_errors (refused publishes).
+
+// A service agent (add to agent.toml: [service] with handles = ["my.task"]) also, or
+// only, exports handle; each task is {id, type, payload} and the return value is its
+// result:
+//
+// export function handle(task, context) {
+//   context.progress({ started: context.task_id }); // streamed to the task's watchers
+//   // context.submit("other.task", payload) runs a sub-task and returns its result, and
+//   // context.request("sys.memory", { op: "get", space: "s", key: "k" }) asks the
+//   // platform (grant both with capabilities = ["bus:request:..."]); both throw a
+//   // context.RequestError when refused.
+//   return { echo: task.payload };
+// }
