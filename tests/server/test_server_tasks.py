@@ -78,16 +78,18 @@ class FakeWorker:
         with self.factory() as session:
             self.id = register_worker(session, WorkerIdentity(name="fake", host="h", pid=1))
 
-    def serve_one(self, progress: Any = None) -> None:
+    def serve_one(self, progress: Any = None, *, publish: bool = True) -> None:
+        """Claim one echo task and answer it; ``publish=False``: as a worker this server cannot hear."""
+        hub = self.hub if publish else None
         with self.factory() as session:
             (task,) = wait_until(
-                lambda: claim_tasks(session, self.id, {"echo": 1}, hub=self.hub), "a queued task"
+                lambda: claim_tasks(session, self.id, {"echo": 1}, hub=hub), "a queued task"
             )
-            task_started(session, task.id, self.instance_id, hub=self.hub)
+            task_started(session, task.id, self.instance_id, hub=hub)
             if progress is not None:
-                task_progress(session, task.id, progress, hub=self.hub)
+                task_progress(session, task.id, progress, hub=hub)
             outcome = TaskOutcome(ok=True, result=task.payload)
-            finish_task(session, task.id, self.id, outcome, hub=self.hub)
+            finish_task(session, task.id, self.id, outcome, hub=hub)
 
 
 @pytest.mark.usefixtures("echo")
@@ -114,6 +116,20 @@ def test_wait_answers_200_with_the_finished_task(
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["result"], body["instance_id"]) == ("succeeded", "hi", echo)
+
+
+def test_wait_rereads_a_task_finished_where_no_event_reaches_it(
+    client: TestClient, ada: dict[str, str], echo: str
+) -> None:
+    worker = FakeWorker(client, echo)
+    serving = threading.Thread(target=worker.serve_one, kwargs={"publish": False})
+    serving.start()
+    response = client.post(
+        "/api/v1/tasks", params={"wait": 30}, json={"type": "echo", "payload": 3}, headers=ada
+    )
+    serving.join(timeout=60)
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["result"]) == ("succeeded", 3)
 
 
 @pytest.mark.usefixtures("echo")

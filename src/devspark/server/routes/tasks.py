@@ -212,6 +212,13 @@ _SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _wake_embedded_worker(request: Request) -> None:
+    """Have the server's embedded worker (if any) look for tasks now, not at its next poll."""
+    notify = getattr(getattr(request.app.state, "worker", None), "notify", None)
+    if callable(notify):
+        notify()
+
+
 @router.post(
     "",
     status_code=202,
@@ -241,6 +248,7 @@ async def submit_task(
     row = await run_in_threadpool(
         tasks.submit_task, session, body.spec(), owner_id=actor.user.id, audit=audit, hub=hub
     )
+    _wake_embedded_worker(request)
     if wait is not None:
         finished = await tasks.wait_finished(hub, session, row.id, wait)
         if finished is not None:
@@ -262,6 +270,7 @@ def submit_batch(
         audit=audit_context(request, actor),
         hub=request.app.state.live,
     )
+    _wake_embedded_worker(request)
     return BatchAccepted(tasks=[TaskAccepted(id=row.id, status=row.status) for row in rows])
 
 
