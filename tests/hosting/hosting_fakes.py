@@ -150,12 +150,11 @@ class FakeBackend:
             claimed = []
             for stored in queued:
                 task = stored.task
-                if task.to is not None and task.to in local_ids:
-                    pass
-                elif room.get(task.type, 0) > 0:
-                    room[task.type] -= 1
-                else:
+                if task.to is not None and task.to not in local_ids:
                     continue
+                if room.get(task.type, 0) <= 0:
+                    continue
+                room[task.type] -= 1
                 stored.status = "assigned"
                 claimed.append(task)
         return claimed

@@ -273,3 +273,19 @@ def test_sys_memory_is_shared_by_the_instances_of_a_host_within_their_grants(
     wait_until(lambda: backend.status(get) == "succeeded", "the get", 5)
     assert backend.tasks[put].result == {"ok": True, "payload": {"version": 1}}
     assert backend.tasks[get].result == {"ok": True, "payload": {"value": 42, "version": 1}}
+
+
+def test_a_big_host_still_takes_tasks_sent_to_one_of_its_instances(
+    backend: FakeBackend, stopped_after: list[Host]
+) -> None:
+    backend.place(*(placement(f"i{n}") for n in range(70)))
+    host = hosting(backend, config=HostConfig(instances=70, poll_s=0.05))
+    stopped_after.append(host)
+    host.beat()
+    wait_until(online(host, 70), "70 instances online", timeout=10)
+    addressed = backend.queue("echo", "for 65", to="i65")
+    anyone = backend.queue("echo", "for anyone")
+    host.wake()
+    wait_until(lambda: backend.status(addressed) == "succeeded", "the addressed task", 5)
+    wait_until(lambda: backend.status(anyone) == "succeeded", "the other task", 5)
+    assert backend.tasks[addressed].instance == "i65"

@@ -39,12 +39,13 @@ from typing import Any
 
 from devspark.bus.tools import ToolRouter
 from devspark.core.errors import InvalidArgumentError
+from devspark.core.lifecycle import LifecycleState
 from devspark.core.ports import RequestHandler, TaskOutcome
 from devspark.core.results import AgentStatus
 from devspark.hosting.backoff import Backoff
 from devspark.hosting.dispatch import Assignment, Dispatcher
 from devspark.hosting.instance import Instance, InstanceReport, Placement
-from devspark.hosting.ports import HostBackend, SubResult, WorkerFactory
+from devspark.hosting.ports import HostBackend, HostedTask, SubResult, WorkerFactory
 from devspark.hosting.requests import TaskRequests
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,9 @@ class Host:
         self._deploying: set[str] = set()
         self._reported: dict[str, InstanceReport] = {}
         self._next_scan = 0.0
+        self._attention: set[str] = set()
+        """Instances to look at in the next scan: in error (restart due?) or draining."""
+        self._addressing = False
         self._waiters: dict[str, _Waiter] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -224,6 +228,7 @@ class Host:
                 instance.drain()
                 with self._lock:
                     self._dispatcher.refresh(instance)
+                    self._attention.add(instance.id)
         self._close_drained()
 
     def stop(self, timeout: float = 60.0) -> None:
@@ -279,15 +284,18 @@ class Host:
                 logger.warning(
                     "instance %s failed to start: %s", instance.id, instance.report().error
                 )
+                self._watch(instance)
         finally:
             with self._lock:
                 self._deploying.discard(instance.id)
                 self._dispatcher.refresh(instance)
             self._wake.set()
 
-    def _close_drained(self) -> None:
+    def _close_drained(self, candidates: list[Instance] | None = None) -> None:
+        """Close the drained instances among ``candidates`` (default: every instance)."""
         with self._lock:
-            drained = [i for i in self._dispatcher.instances.values() if i.drained()]
+            pool = self._dispatcher.instances.values() if candidates is None else candidates
+            drained = [i for i in pool if i.drained() and i.id in self._dispatcher.instances]
             for instance in drained:
                 self._dispatcher.remove(instance)
         for instance in drained:
@@ -315,24 +323,68 @@ class Host:
 
     def _cycle(self) -> None:
         now = self.clock()
-        with self._lock:
-            hosted = list(self._dispatcher.instances.values())
-        scan = now >= self._next_scan
-        if scan:  # restarts and drains are looked at every poll_s
+        if now >= self._next_scan:  # restarts, drains, big hosts' addressed tasks: every poll_s
             self._next_scan = now + self.config.poll_s
-            for instance in hosted:
-                if instance.restart_due(now):
-                    logger.info("instance %s restarts after its backoff delay", instance.id)
-                    self._deploy_later(instance)
-            if any(instance.drained() for instance in hosted):
-                self._close_drained()
+            self._scan(now)
         with self._lock:
             budget = self.config.max_threads - self._running - self._dispatcher.waiting
             free = self._dispatcher.free_capacity(min(budget, CLAIM_BATCH))
-            local = [i.id for i in hosted if not i.draining and not i.closed]
-            if len(local) > CLAIM_BATCH and not scan:
-                local = []  # tasks sent to one instance: every poll_s on a big host
+            local = self._local_ids(limit=CLAIM_BATCH)
         claimed = self.backend.claim_tasks(free, local) if free else []
+        self._dispatch(claimed, now)
+        taken: dict[str, int] = {}
+        for task in claimed:
+            taken[task.type] = taken.get(task.type, 0) + 1
+        if any(taken.get(task_type, 0) >= room for task_type, room in free.items()):
+            self._wake.set()  # a type took all it had room for: there may be more queued
+
+    def _local_ids(self, limit: int | None = None) -> list[str]:
+        """Instances a task may be addressed to; none when there are over ``limit``."""
+        hosted = self._dispatcher.instances
+        if limit is not None and len(hosted) > limit:
+            return []  # naming them all costs more than the claim: see _claim_addressed
+        return [i.id for i in hosted.values() if not i.draining and not i.closed]
+
+    def _scan(self, now: float) -> None:
+        with self._lock:
+            attention = [self._dispatcher.instances.get(i) for i in self._attention]
+            self._attention.clear()
+            big = len(self._dispatcher.instances) > CLAIM_BATCH
+        for instance in attention:
+            if instance is None or instance.closed:
+                continue
+            if instance.restart_due(now):
+                logger.info("instance %s restarts after its backoff delay", instance.id)
+                self._deploy_later(instance)
+            elif instance.state is LifecycleState.ERROR or (
+                instance.draining and not instance.drained()
+            ):
+                self._watch(instance)  # not due yet: look again at the next scan
+        self._close_drained([i for i in attention if i is not None])
+        if big and not self._addressing:
+            self._addressing = True
+            self._deployers.submit(self._claim_addressed, now)
+
+    def _watch(self, instance: Instance) -> None:
+        """Look at ``instance`` at the next scans (it failed, or drains) until settled."""
+        with self._lock:
+            self._attention.add(instance.id)
+
+    def _claim_addressed(self, now: float) -> None:
+        """A big host's claim that names every instance, for tasks sent ``to`` one of them."""
+        try:
+            with self._lock:
+                budget = self.config.max_threads - self._running - self._dispatcher.waiting
+                free = self._dispatcher.free_capacity(min(budget, CLAIM_BATCH))
+                local = self._local_ids()
+            if free:
+                self._dispatch(self.backend.claim_tasks(free, local), now)
+        except Exception:
+            logger.exception("claiming addressed tasks failed")
+        finally:
+            self._addressing = False
+
+    def _dispatch(self, claimed: list[HostedTask], now: float) -> None:
         with self._lock:
             self._dispatcher.offer(claimed, now)
             assignments = self._dispatcher.assign(now, self.config.max_threads - self._running)
@@ -344,11 +396,6 @@ class Host:
                 self._deployers.submit(self._give_up, assignment)
             else:
                 self._tasks.submit(self._serve, assignment)
-        taken: dict[str, int] = {}
-        for task in claimed:
-            taken[task.type] = taken.get(task.type, 0) + 1
-        if any(taken.get(task_type, 0) >= room for task_type, room in free.items()):
-            self._wake.set()  # a type took all it had room for: there may be more queued
 
     def _give_up(self, assignment: Assignment) -> None:
         timed_out = assignment.refusal.startswith("no instance was free")
@@ -395,6 +442,8 @@ class Host:
             instance.release(slot, outcome)
             with self._lock:
                 self._dispatcher.refresh(instance)
+                if instance.draining or outcome.status is not AgentStatus.OK:
+                    self._attention.add(instance.id)
             self._wake.set()
             self._store_outcome(task.id, outcome)
         finally:

@@ -11,7 +11,11 @@ A :class:`Worker` registers itself in the ``workers`` table, then runs:
 * one supervising thread that beats every ``heartbeat_s`` seconds, reaps the workers
   whose lease ran out (their matches go back to the queue), advances running
   tournaments that have nothing queued (just started, or whose last match's worker
-  died), and ends the queued matches of cancelled tournaments.
+  died), and ends the queued matches of cancelled tournaments; it also expires service
+  tasks past their deadline and gives back the tasks and instances of dead workers.
+* a :class:`~devspark.hosting.Host` (unless ``instances=0``) that hosts up to
+  ``instances`` service-agent instances and runs the tasks queued for them; it beats
+  with the worker and is woken by :meth:`Worker.notify`.
 
 :meth:`Worker.drain` (what SIGTERM does in ``devspark worker``) stops claiming; the
 matches in flight finish and are stored, then the worker marks itself ``offline``.
