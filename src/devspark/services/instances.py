@@ -408,12 +408,6 @@ def roll_out(
     return in_transaction(session, change)
 
 
-def live_instance(session: Session, instance_id: uuid.UUID) -> ServiceInstanceRow | None:
-    """The instance when it should run (``desired = "running"``), else ``None``."""
-    row = session.get(ServiceInstanceRow, instance_id)
-    return row if row is not None and row.desired == "running" else None
-
-
 __all__ = [
     "MAX_REPLICAS",
     "SERVING_STATES",
@@ -429,7 +423,6 @@ __all__ = [
     "handles_clause",
     "instance_stopped",
     "list_instances",
-    "live_instance",
     "release_instances_of",
     "report_instances",
     "resolve_service",
