@@ -35,6 +35,19 @@ def test_minimax_passes_in_the_sandbox() -> None:
     assert report.checks[4].detail.startswith("same seed, same ")
 
 
+def test_a_service_agent_that_plays_nothing_is_checked_as_a_service() -> None:
+    report = check_agent(BUILTIN_DIR / "echo", episodes=1)
+    assert report.ok, report.checks
+    assert names(report) == ["manifest", "start", "clean stop", "serves echo", "serves echo.slow"]
+
+
+def test_an_agent_that_plays_and_serves_gets_both_kits() -> None:
+    report = check_agent(BUILTIN_DIR / "connect-four-alphabeta", episodes=1)
+    assert report.ok, report.checks
+    assert "serves connect_four.best_move" in names(report)
+    assert "plays connect_four" in names(report)
+
+
 def test_syntax_error_fails_start(make_agent: Callable[..., Path]) -> None:
     folder = make_agent("def act(observation, context)\n    return 0\n", name="broken")
     report = check_agent(folder, episodes=1)

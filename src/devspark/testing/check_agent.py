@@ -113,7 +113,12 @@ def _close_and_find_survivors(worker: AgentWorker) -> list[str]:
 def check_agent(
     folder: Path, *, isolation: IsolationLevel = IsolationLevel.SANDBOX, episodes: int = 4
 ) -> CheckReport:
-    """Run the conformance kit on the agent in ``folder``."""
+    """Run the conformance kit on the agent in ``folder``.
+
+    A service agent (one with a ``[service]`` table) is also given one task of every
+    type it handles (see :func:`~devspark.testing.check_service.check_service`); one
+    that plays no scenario (``scenarios = []``) is checked as a service only.
+    """
     report = CheckReport()
     try:
         package = resolve_agent(str(folder))
@@ -141,9 +146,18 @@ def check_agent(
         not survivors,
         "no process or cgroup left after stop" if not survivors else f"left behind: {survivors}",
     )
+    if package.manifest.service is not None:
+        from devspark.testing.check_service import check_service  # it builds on this module
+
+        for item in check_service(folder, isolation=isolation).checks:
+            if item.name.startswith("serves "):
+                report.add(item.name, item.ok, item.detail)
     scenarios = _scenarios(package)
     if not scenarios:
-        report.add("scenarios", False, f"none of {package.manifest.scenarios} is a known scenario")
+        if package.manifest.service is None or package.manifest.scenarios:
+            report.add(
+                "scenarios", False, f"none of {package.manifest.scenarios} is a known scenario"
+            )
         return report
     for scenario in scenarios:
         seats = len(make(scenario).possible_agents)
