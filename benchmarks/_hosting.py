@@ -132,7 +132,7 @@ def hosting_worker(
     artifacts = ArtifactStore(data_dir / "artifacts")
     playback = Playback(stager=AgentStager(artifacts, data_dir / "work"), replays=artifacts)
     config = WorkerConfig(
-        instances=instances, task_threads=threads, heartbeat_s=1.0, lease_s=15.0, poll_s=0.2
+        instances=instances, task_threads=threads, heartbeat_s=2.0, lease_s=15.0, poll_s=0.2
     )
     worker = Worker(made, engine, data_dir, config=config, playback=playback)
     seen: set[int] = set()

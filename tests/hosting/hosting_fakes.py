@@ -159,10 +159,13 @@ class FakeBackend:
                 claimed.append(task)
         return claimed
 
-    def started(self, task_id: str, instance_id: str) -> None:
+    def started(self, task_id: str, instance_id: str) -> bool:
         with self.lock:
+            if self.tasks[task_id].status != "assigned":
+                return False
             self.tasks[task_id].status = "running"
             self.tasks[task_id].instance = instance_id
+            return True
 
     def progress(self, task_id: str, data: Any) -> None:
         with self.lock:

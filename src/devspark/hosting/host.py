@@ -280,6 +280,8 @@ class Host:
 
     def _deploy(self, instance: Instance) -> None:
         try:
+            if self._stopping.is_set():
+                return
             if not instance.deploy() and not instance.closed:
                 logger.warning(
                     "instance %s failed to start: %s", instance.id, instance.report().error
@@ -413,7 +415,9 @@ class Host:
         assert instance is not None and slot is not None
         try:
             try:
-                self.backend.started(task.id, instance.id)
+                if not self.backend.started(task.id, instance.id):
+                    instance.give_back(slot)  # it timed out or went back meanwhile
+                    return
             except Exception as exc:
                 logger.exception("task %s could not be started", task.id)
                 instance.give_back(slot)

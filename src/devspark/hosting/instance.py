@@ -258,6 +258,11 @@ class Instance:
                 failure = history[-1].reason if history else "start failed"
             else:
                 slot.broken = False
+        if self._c.closed:  # closed while starting: stop what this deploy started
+            for slot in slots:
+                with contextlib.suppress(Exception):
+                    slot.worker.close()
+                slot.broken = True
         return self._end_deploy(failure)
 
     def _end_deploy(self, failure: str) -> bool:

@@ -87,8 +87,8 @@ class HostBackend(Protocol):
         """Queued tasks for the free capacity per type (and those addressed to ``local_ids``)."""
         ...
 
-    def started(self, task_id: str, instance_id: str) -> None:
-        """The task was handed to the agent of ``instance_id``."""
+    def started(self, task_id: str, instance_id: str) -> bool:
+        """The task goes to the agent of ``instance_id``; ``False``: it is no longer ours."""
         ...
 
     def progress(self, task_id: str, data: Any) -> None:
