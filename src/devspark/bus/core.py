@@ -116,8 +116,8 @@ class Mailbox(Generic[T]):
                     timer.cancel()
                 if not waiter.done():  # the reader was cancelled
                     waiter.cancel()
-                with contextlib.suppress(ValueError):  # timed out or cancelled: not woken
-                    self._waiters.remove(waiter)  # (a reader polling an idle mailbox leaks none)
+                if waiter in self._waiters:  # timed out or cancelled, not woken by an offer:
+                    self._waiters.remove(waiter)  # a reader polling an idle mailbox leaks none
             if self.items:
                 return self.items.popleft()
             if deadline is not None and loop.time() >= deadline:
