@@ -137,10 +137,10 @@ class DatabaseBackend:
             for task in claimed
         ]
 
-    def started(self, task_id: str, instance_id: str) -> None:
-        """The task is ``running`` on the instance."""
+    def started(self, task_id: str, instance_id: str) -> bool:
+        """The task is ``running`` on the instance (``False``: it timed out or went back)."""
         with self.session_factory() as session:
-            svc_tasks.task_started(
+            return svc_tasks.task_started(
                 session, uuid.UUID(task_id), uuid.UUID(instance_id), hub=self.hub
             )
 
