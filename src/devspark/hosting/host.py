@@ -171,6 +171,8 @@ class Host:
         self._attention: set[str] = set()
         """Instances to look at in the next scan: in error (restart due?) or draining."""
         self._addressing = False
+        self._poked = True
+        self._backlog = False
         self._waiters: dict[str, _Waiter] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -205,6 +207,7 @@ class Host:
 
     def wake(self) -> None:
         """Work may have been queued: look for it now instead of after ``poll_s``."""
+        self._poked = True
         self._wake.set()
 
     def beat(self) -> None:
@@ -291,7 +294,7 @@ class Host:
             with self._lock:
                 self._deploying.discard(instance.id)
                 self._dispatcher.refresh(instance)
-            self._wake.set()
+            self.wake()  # new capacity: tasks of its types may be waiting
 
     def _close_drained(self, candidates: list[Instance] | None = None) -> None:
         """Close the drained instances among ``candidates`` (default: every instance)."""
@@ -314,7 +317,8 @@ class Host:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(self.config.poll_s)
+            if not self._wake.wait(self.config.poll_s):
+                self._poked = True  # the periodic look, for work no one told us about
             self._wake.clear()
             if self._stopping.is_set():
                 return
@@ -332,13 +336,18 @@ class Host:
             budget = self.config.max_threads - self._running - self._dispatcher.waiting
             free = self._dispatcher.free_capacity(min(budget, CLAIM_BATCH))
             local = self._local_ids(limit=CLAIM_BATCH)
-        claimed = self.backend.claim_tasks(free, local) if free else []
+        # Claim when told of work (wake, a poll, a deploy) or when the last claim filled
+        # its room; a freed worker alone does not claim: the queue was empty last time.
+        claim, self._poked = self._poked or self._backlog, False
+        claimed = self.backend.claim_tasks(free, local) if free and claim else []
         self._dispatch(claimed, now)
-        taken: dict[str, int] = {}
-        for task in claimed:
-            taken[task.type] = taken.get(task.type, 0) + 1
-        if any(taken.get(task_type, 0) >= room for task_type, room in free.items()):
-            self._wake.set()  # a type took all it had room for: there may be more queued
+        if claim and free:
+            taken: dict[str, int] = {}
+            for task in claimed:
+                taken[task.type] = taken.get(task.type, 0) + 1
+            self._backlog = any(taken.get(kind, 0) >= room for kind, room in free.items())
+            if self._backlog:
+                self._wake.set()  # a type took all it had room for: there may be more queued
 
     def _local_ids(self, limit: int | None = None) -> list[str]:
         """Instances a task may be addressed to; none when there are over ``limit``."""
@@ -385,6 +394,8 @@ class Host:
             logger.exception("claiming addressed tasks failed")
         finally:
             self._addressing = False
+        self._poked = True
+        self._backlog = False
 
     def _dispatch(self, claimed: list[HostedTask], now: float) -> None:
         with self._lock:
@@ -468,6 +479,8 @@ class Host:
             self.served += 1
         if final is not None:
             self._resolve(task_id, final)
+        elif not outcome.ok:
+            self.wake()  # a fault with attempts left: queued again
 
     def _resolve(self, task_id: str, result: SubResult) -> None:
         with self._lock:
@@ -484,7 +497,7 @@ class Host:
         waiter = _Waiter()
         with self._lock:
             self._waiters[task_id] = waiter
-        self._wake.set()
+        self.wake()
         try:
             while True:
                 left = deadline - self.clock()
