@@ -293,6 +293,13 @@ export function failureBlock(item, what) {
     reason ? h('pre', { class: 'failure-reason' }, reason) : h('p', {}, 'The server recorded no reason.'));
 }
 
+/** The telling line of an error: a traceback's last line (the exception), else the first. */
+export function errorLine(error, max = 48) {
+  const lines = String(error).trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const line = (lines.some((l) => l.startsWith('Traceback')) ? lines[lines.length - 1] : lines[0]) || '';
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
 /** A status badge; a failed item's reason in its tooltip and a short text beside it. */
 export function statusWithReason(item) {
   const shown = badge(item.status);

@@ -5,7 +5,7 @@
 // Colours come from CSS classes (s0..s5 per edge kind, node-<kind> per node kind), so the
 // page's style-src 'self' policy holds; the same data is in a table for screen readers.
 
-import { fmtInt, h, s, simpleTable } from './dom.js';
+import { add, fmtInt, h, s, simpleTable } from './dom.js';
 
 const WIDTH = 760;
 const HEIGHT = 440;
@@ -97,7 +97,7 @@ export function interactionGraph(graph, { caption = 'Who messaged whom', kindLab
   const edges = (graph.edges || []).filter((e) => known.has(e.source) && known.has(e.target) && e.count > 0);
   const figure = h('figure', { class: 'graph' }, h('figcaption', {}, caption), summary ? h('p', { class: 'muted graph-summary' }, summary) : null);
   if (!nodes.length || !edges.length) {
-    figure.append(h('p', { class: 'muted graph-empty' }, empty));
+    add(figure, h('p', { class: 'muted graph-empty' }, empty));
     return figure;
   }
   const id = `graph${++graphCounter}`;
@@ -152,7 +152,7 @@ export function interactionGraph(graph, { caption = 'Who messaged whom', kindLab
 
   const total = edges.reduce((sum, e) => sum + e.count, 0);
   const label = `${caption}: ${nodes.length} ${nodes.length === 1 ? 'node' : 'nodes'}, ${edges.length} ${edges.length === 1 ? 'link' : 'links'}, ${fmtInt(total)} in all (the table below lists them).`;
-  figure.append(
+  add(figure,
     s('svg', { class: 'graph-svg', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label },
       s('defs', {}, markers), s('g', { class: 'edges' }, drawn), s('g', { class: 'nodes' }, drawnNodes)),
     narrow ? h('ol', { class: 'graph-key', 'aria-label': 'Nodes' }, nodes.map((node) => h('li', {}, labels.get(node.id)))) : null,

@@ -3,7 +3,7 @@
 // (GET /instances/graph). Polled every 2 s while shown; filters ?capability=&state=.
 
 import { api } from '../api.js';
-import { add, agentLink, badge, clear, field, fmtInt, guarded, h, notify, s, showError, simpleTable, submitHandler, timeAgo } from '../dom.js';
+import { add, agentLink, badge, clear, errorLine, field, fmtInt, guarded, h, notify, s, showError, simpleTable, submitHandler, timeAgo } from '../dom.js';
 import { interactionGraph } from '../graph.js';
 import { canCreate, me } from '../session.js';
 
@@ -24,13 +24,6 @@ function loadBar(load) {
       s('rect', { class: 'load-track', x: 0, y: 0, width: 100, height: 10 }),
       s('rect', { class: 'load-fill', x: 0, y: 0, width: percent, height: 10 })),
     h('span', { class: 'load-value' }, `${percent} %`));
-}
-
-/** The telling line of an error: a traceback's last line (the exception), else the first. */
-export function errorLine(error, max = 48) {
-  const lines = String(error).trim().split('\n').map((l) => l.trim()).filter(Boolean);
-  const line = (lines.some((l) => l.includes('Traceback')) ? lines[lines.length - 1] : lines[0]) || '';
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 function stateCell(instance) {

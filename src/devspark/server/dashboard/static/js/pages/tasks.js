@@ -4,7 +4,7 @@
 // requests: one per status), to stay well under the per-user rate limit.
 
 import { api } from '../api.js';
-import { add, badge, clear, field, fmtInt, h, showError, simpleTable, submitHandler, timeAgo } from '../dom.js';
+import { add, badge, clear, errorLine, field, fmtInt, h, showError, simpleTable, submitHandler, timeAgo } from '../dom.js';
 import { canCreate, me } from '../session.js';
 
 const REFRESH_MS = 3_000;
@@ -32,10 +32,8 @@ export function taskDuration(task) {
 export function taskStatus(task) {
   const shown = badge(task.status);
   if (!task.error || task.status === 'succeeded') return shown;
-  const first = String(task.error).trim().split('\n')[0];
   shown.setAttribute('title', task.error);
-  return h('span', { class: 'status-reason' }, shown, ' ',
-    h('span', { class: 'failure-short', title: task.error }, first.length > 60 ? `${first.slice(0, 59)}…` : first));
+  return h('span', { class: 'status-reason' }, shown, ' ', h('span', { class: 'failure-short', title: task.error }, errorLine(task.error, 60)));
 }
 
 function counts(totals, ctx) {
