@@ -9,7 +9,7 @@ from typing import Annotated
 
 import anyio.to_thread
 import httpx
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,7 @@ from devspark.server.deps import (
     UNBOUNDED_SLOTS,
     get_session,
     session_slots,
+    slot_given_back,
 )
 
 
@@ -81,3 +82,47 @@ def test_a_burst_larger_than_the_pool_is_served_without_stalling(tmp_path: Path)
 
     assert asyncio.run(burst()) == [200] * 60  # a stall ends in the pool's 500s
     assert open_sessions[1] <= 6 - RESERVED_CONNECTIONS  # never more than the slots
+
+
+def test_a_request_that_gave_its_slot_back_lets_others_through(tmp_path: Path) -> None:
+    # One slot (4 connections, 3 reserved): three long waits would hold up every other
+    # request if they kept it; with slot_given_back each borrows it only to read.
+    engine = create_engine(
+        f"sqlite:///{tmp_path / 'wait.db'}", poolclass=QueuePool, pool_size=4, max_overflow=0
+    )
+    app = FastAPI()
+    app.state.session_factory = sessionmaker(bind=engine)
+    assert session_slots(engine.pool) == 1
+    release = asyncio.Event()
+    waiting = asyncio.Semaphore(0)
+
+    def one(session: Session) -> int:
+        return int(session.execute(text("SELECT 1")).scalar_one())
+
+    @app.get("/wait")
+    async def wait(request: Request, session: Annotated[Session, Depends(get_session)]) -> Answer:
+        async with slot_given_back(request, session) as loan:
+            waiting.release()
+            await release.wait()
+            value = await loan.run(one, session)
+        return Answer(value=value)
+
+    @app.get("/read")
+    def read(session: Annotated[Session, Depends(get_session)]) -> Answer:
+        return Answer(value=one(session))
+
+    async def scenario() -> tuple[int, list[int]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            waits = [asyncio.create_task(client.get("/wait")) for _ in range(3)]
+            for _ in waits:
+                await waiting.acquire()  # every wait is parked, slot given back
+            async with asyncio.timeout(5):
+                read_status = (await client.get("/read")).status_code
+            release.set()
+            return read_status, [(await task).status_code for task in waits]
+
+    read_status, wait_statuses = asyncio.run(scenario())
+    assert read_status == 200
+    assert wait_statuses == [200, 200, 200]
+    assert app.state.session_slots._value == 1  # every slot given back was taken back

@@ -8,13 +8,16 @@ object, so FastAPI shares one session per request whichever name a route uses.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import Pool, QueuePool
 from starlette.concurrency import run_in_threadpool
+
+T = TypeVar("T")
 
 RESERVED_CONNECTIONS = 3
 """Pool connections kept for users other than requests: the sessions of an embedded
@@ -81,8 +84,56 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
                 session.close()
 
 
+class SlotLoan:
+    """What a route waiting off the database may do: borrow a session slot for one read."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(*args)`` in the thread pool while holding a session slot."""
+        async with self._slots:
+            return await run_in_threadpool(work, *args)
+
+
+@asynccontextmanager
+async def slot_given_back(request: Request, session: Session) -> AsyncIterator[SlotLoan]:
+    """Give the request's session slot back for a long wait (``POST /tasks?wait``).
+
+    The session's connection goes back to the pool and the slot to the requests
+    waiting for one; the route borrows a slot again for every read it makes meanwhile
+    (:meth:`SlotLoan.run`). The slot is taken back on the way out, so the request ends
+    holding it, as :func:`get_session` expects. Without this, sixty-second waits as
+    many as the pool has connections would stall every other request.
+
+    Args:
+        request: The current request (it holds a slot through :func:`get_session`).
+        session: Its session, closed now (it reconnects when used again).
+
+    Yields:
+        The loan to read with.
+
+    """
+    slots = _slots(request.app)
+    await run_in_threadpool(session.close)
+    slots.release()
+    try:
+        yield SlotLoan(slots)
+    finally:
+        # Shielded: a cancelled request must still end holding the slot it gives back.
+        await asyncio.shield(slots.acquire())
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 """A route parameter holding the request's session (routes import no sqlalchemy)."""
 
 
-__all__ = ["RESERVED_CONNECTIONS", "UNBOUNDED_SLOTS", "SessionDep", "get_session", "session_slots"]
+__all__ = [
+    "RESERVED_CONNECTIONS",
+    "UNBOUNDED_SLOTS",
+    "SessionDep",
+    "SlotLoan",
+    "get_session",
+    "session_slots",
+    "slot_given_back",
+]

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -281,7 +281,8 @@ def list_tasks(
     return window(session, query.order_by(TaskRow.created_at.desc(), TaskRow.id), offset, limit)
 
 
-def _reread(session: Session, task_id: uuid.UUID) -> TaskRow:
+def read_fresh(session: Session, task_id: uuid.UUID) -> TaskRow:
+    """Read a task as it is now, holding no connection afterwards (for waits)."""
     session.expire_all()
     row = get_task(session, task_id)
     session.rollback()  # hold no connection while waiting
@@ -289,7 +290,7 @@ def _reread(session: Session, task_id: uuid.UUID) -> TaskRow:
 
 
 async def wait_finished(
-    hub: LiveHub, session: Session, task_id: uuid.UUID, wait_s: float
+    hub: LiveHub, read: Callable[[], Awaitable[TaskRow]], task_id: uuid.UUID, wait_s: float
 ) -> TaskRow | None:
     """Wait on the event loop until a task is finished; ``None`` when ``wait_s`` passes first.
 
@@ -297,11 +298,12 @@ async def wait_finished(
     that finishes it, here or, through the bus bridge, in another process). It subscribes
     before reading the row, so an event published after the read is not missed. Without
     a bridge, a worker in another process publishes nowhere this hub hears: the row is
-    also re-read every :data:`FALLBACK_POLL_S` seconds. Reads run in a thread.
+    also re-read every :data:`FALLBACK_POLL_S` seconds.
 
     Args:
         hub: A hub bound to the running loop (a server's).
-        session: Session for the reads (no connection is held between them).
+        read: Reads the task as it is now (:func:`read_fresh` in a thread, holding a
+            database slot only while it reads).
         task_id: The task.
         wait_s: The most seconds to wait.
 
@@ -311,7 +313,7 @@ async def wait_finished(
     subscription = hub.subscribe(task_topic(task_id))
     try:
         while True:
-            row = await asyncio.to_thread(_reread, session, task_id)
+            row = await read()
             if is_final(row.status):
                 return row
             left = deadline - loop.time()
@@ -414,6 +416,7 @@ __all__ = [
     "interaction_graph",
     "is_final",
     "list_tasks",
+    "read_fresh",
     "requeue_tasks_of",
     "submit_batch",
     "submit_task",

@@ -11,7 +11,9 @@ The wait listens on the live hub's ``task:<id>`` topic: the worker that finishes
 task publishes ``task.finished`` there (in this process, or through the bus bridge from
 another one). Without a bridge, a worker in another process publishes nowhere this
 server hears, so the wait also re-reads the row every second
-(:func:`devspark.services.tasks.wait_finished`).
+(:func:`devspark.services.tasks.wait_finished`). A waiting request gives its database
+slot back while it waits (:func:`devspark.server.deps.slot_given_back`), so long waits
+never hold up other requests.
 
 Reads need a logged-in account (any role). Submitting needs the ``user`` role, the
 ``agent`` role or admin and, for API keys, the ``matches:write`` scope, like starting a
@@ -31,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from devspark.server.auditing import audit_context
 from devspark.server.auth import AUTH_RESPONSES, Actor, current_actor
-from devspark.server.deps import SessionDep
+from devspark.server.deps import SessionDep, slot_given_back
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
 from devspark.server.pagination import Page, PageParams, page_params
 from devspark.server.routes.instances import require_runner
@@ -250,7 +252,10 @@ async def submit_task(
     )
     _wake_embedded_worker(request)
     if wait is not None:
-        finished = await tasks.wait_finished(hub, session, row.id, wait)
+        async with slot_given_back(request, session) as loan:
+            finished = await tasks.wait_finished(
+                hub, lambda: loan.run(tasks.read_fresh, session, row.id), row.id, wait
+            )
         if finished is not None:
             response.status_code = 200
             return TaskPublic.from_row(finished)
