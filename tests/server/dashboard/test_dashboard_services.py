@@ -13,7 +13,9 @@ as the seeded admin:
 - ``#/tasks`` submits an ``echo`` task and waits for its result, shows the queue's
   counts and filters the list; an ``echo.slow`` task's page follows its progress live
   over ``task:<id>`` to its result; a task whose agent raises shows the reason;
-- ``#/instances`` then draws the graph of who asked whom from ``GET /instances/graph``.
+- an uploaded coordinator (``fanout``) answers a task with two ``echo`` sub-tasks, and
+  ``#/instances`` draws who asked whom from ``GET /instances/graph``: the admin to the
+  instances, the coordinator's instance to the echo ones; a stop drains an instance.
 
 Every page is photographed at 1280x800 (``shots``); script errors and Content Security
 Policy violations fail the test.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,10 +275,61 @@ def tasks_waited_streamed_failed(admin: Admin, shots: Shot) -> None:
     expect(page.locator("main table tbody tr")).to_have_count(2)
 
 
-def instances_graph_and_stop(admin: Admin, shots: Shot) -> None:
+COORDINATOR_MANIFEST = """\
+name = "fanout"
+version = "1.0.0"
+language = "python"
+entrypoint = "agent.py"
+description = "Splits a task into echo sub-tasks (a coordinator for the dashboard test)"
+license = "MIT"
+scenarios = []
+capabilities = ["bus:request:svc.echo"]
+[service]
+handles = ["fanout"]
+concurrency = 1
+"""
+COORDINATOR_CODE = """\
+def handle(task, context):
+    return [context.submit("echo", {"part": part}) for part in task["payload"]["parts"]]
+"""
+
+
+def coordinator_asks_echo(admin: Admin, folder: Path) -> None:
+    """An uploaded coordinator instance answers a task with two echo sub-tasks."""
+    source = folder / "fanout"
+    source.mkdir()
+    (source / "agent.toml").write_text(COORDINATOR_MANIFEST)
+    (source / "agent.py").write_text(COORDINATOR_CODE)
+    archive = Path(shutil.make_archive(str(folder / "fanout"), "gztar", root_dir=source))
+    with archive.open("rb") as data:
+        files = {"file": (archive.name, data, "application/gzip")}
+        uploaded = httpx.post(f"{admin.api}/agents", headers=admin.headers, files=files, timeout=30)
+    assert uploaded.status_code == 201, uploaded.text
+    version = uploaded.json()
+    started = httpx.post(
+        f"{admin.api}/agents/{version['agent_id']}/start?version_id={version['id']}",
+        headers=admin.headers,
+        timeout=30,
+    )
+    assert started.status_code == 200, started.text
+    body = {"agent": "agent:admin/fanout@1.0.0", "replicas": 1}
+    created = httpx.post(f"{admin.api}/instances", headers=admin.headers, json=body, timeout=30)
+    assert created.status_code == 201, created.text
+    task = {"type": "fanout", "payload": {"parts": ["a", "b"]}}
+    answer = httpx.post(
+        f"{admin.api}/tasks?wait=60", headers=admin.headers, json=task, timeout=90
+    ).json()
+    assert answer.get("result") == [{"part": "a"}, {"part": "b"}], answer
+
+
+def instances_graph_and_stop(admin: Admin, shots: Shot, folder: Path) -> None:
     """The graph of who asked whom, as the API reads it; a stopped instance drains."""
+    coordinator_asks_echo(admin, folder)
     graph = httpx.get(f"{admin.api}/instances/graph", headers=admin.headers, timeout=10).json()
-    assert graph["edges"], graph
+    kinds = {edge["kind"]: 0 for edge in graph["edges"]}
+    for edge in graph["edges"]:
+        kinds[edge["kind"]] += edge["count"]
+    assert kinds.get("subtask") == 2, graph  # the coordinator's two echo sub-tasks
     page = admin.go("#/instances")
     figure = page.locator("figure.graph")
     expect(figure.locator("[data-node]")).to_have_count(len(graph["nodes"]))
@@ -284,6 +338,11 @@ def instances_graph_and_stop(admin: Admin, shots: Shot) -> None:
         int(t.replace(",", "")) for t in figure.locator(".edge-count").all_text_contents()
     )
     assert drawn == sorted(edge["count"] for edge in graph["edges"])
+    expect(figure.locator(".legend")).to_contain_text("subtask")
+    titles = figure.locator(".edge-group > title").all_text_contents()
+    assert any(
+        re.match(r"^fanout@1\.0\.0 \S+ → echo@1\.0\.0 \S+ \(subtask\)", t) for t in titles
+    ), titles
     rows = page.locator(".instances tbody tr").filter(has=page.locator(".instance-agent"))
 
     def tasks_counted() -> int:
@@ -359,7 +418,9 @@ def phone_layout(browser: Any, server: Any, shots: Shot, match_id: str) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_service_agent_pages(browser: Any, dashboard_server: Any, shots: Shot) -> None:
+def test_service_agent_pages(
+    browser: Any, dashboard_server: Any, shots: Shot, tmp_path: Path
+) -> None:
     """Instances, tasks and interaction graphs in order, as the admin; then as nobody, and
     on a phone (one server for all: under xdist a second test would start another)."""
     with opened(browser, dashboard_server, DESKTOP) as tab:
@@ -368,6 +429,6 @@ def test_service_agent_pages(browser: Any, dashboard_server: Any, shots: Shot) -
         unknown_agent_refused(admin, shots)
         instances_started(admin, shots)
         tasks_waited_streamed_failed(admin, shots)
-        instances_graph_and_stop(admin, shots)
+        instances_graph_and_stop(admin, shots, tmp_path)
     anonymous_is_asked_to_log_in(browser, dashboard_server)
     phone_layout(browser, dashboard_server, shots, talking)
