@@ -289,3 +289,38 @@ def test_a_big_host_still_takes_tasks_sent_to_one_of_its_instances(
     wait_until(lambda: backend.status(addressed) == "succeeded", "the addressed task", 5)
     wait_until(lambda: backend.status(anyone) == "succeeded", "the other task", 5)
     assert backend.tasks[addressed].instance == "i65"
+
+
+def test_a_task_no_longer_held_when_its_agent_is_free_is_not_run(
+    backend: FakeBackend, stopped_after: list[Host]
+) -> None:
+    ran: list[Any] = []
+
+    def record(
+        task: dict[str, Any], progress: Callable[[Any], None], ask: RequestHandler
+    ) -> TaskOutcome:
+        ran.append(task["payload"])
+        return TaskOutcome(ok=True, result=task["payload"])
+
+    original = backend.started
+
+    def expire_first(task_id: str, instance_id: str) -> bool:
+        if backend.tasks[task_id].task.payload == "late":
+            backend.tasks[task_id].status = "timed_out"  # expired between claim and start
+        return original(task_id, instance_id)
+
+    backend.started = expire_first  # type: ignore[method-assign]
+    backend.place(placement("a"))
+    host = hosting(backend, {"a": record})
+    stopped_after.append(host)
+    host.beat()
+    wait_until(online(host, 1), "instance online", timeout=5)
+    late = backend.queue("echo", "late")
+    host.wake()
+    wait_until(
+        lambda: host.instances["a"].free == 1 and backend.status(late) == "timed_out", "x", 5
+    )
+    fine = backend.queue("echo", "fine")
+    host.wake()
+    wait_until(lambda: backend.status(fine) == "succeeded", "the next task", 5)
+    assert ran == ["fine"] and host.instances["a"].report().tasks_done == 1
