@@ -96,7 +96,8 @@ class Mailbox(Generic[T]):
                 return False
             self.items.popleft()
         self.items.append(item)
-        self._wake()
+        if self._waiters:
+            self._wake()
         return True
 
     async def get(self, timeout_s: float | None) -> T | None:
@@ -349,7 +350,7 @@ class Bus:
 
         """
         envelope = make(channel, payload, **fields)
-        await self.send_envelope(envelope)
+        await self.transport.publish(channel, envelope.encode(self.max_bytes))
         return envelope
 
     async def send_envelope(self, envelope: Envelope) -> None:

@@ -49,7 +49,7 @@ class _MemorySubscription:
         return self.mailbox.poll()
 
     async def close(self) -> None:
-        self.broker.subscriptions.discard(self)
+        self.broker.remove(self)
         self.mailbox.close()
 
 
@@ -111,8 +111,20 @@ class MemoryBroker:
 
     def __init__(self) -> None:
         self.subscriptions: set[_MemorySubscription] = set()
+        self.current: tuple[_MemorySubscription, ...] = ()
+        """The subscriptions as a snapshot a publish can walk while others come and go."""
         self.queues: dict[str, _MemoryQueue] = {}
         self.sequence = itertools.count()
+
+    def add(self, subscription: _MemorySubscription) -> None:
+        """Start delivering to ``subscription``."""
+        self.subscriptions.add(subscription)
+        self.current = tuple(self.subscriptions)
+
+    def remove(self, subscription: _MemorySubscription) -> None:
+        """Stop delivering to ``subscription``."""
+        self.subscriptions.discard(subscription)
+        self.current = tuple(self.subscriptions)
 
 
 _brokers: dict[str, MemoryBroker] = {}
@@ -131,13 +143,13 @@ class MemoryTransport:
 
     async def publish(self, channel: str, data: bytes) -> None:
         """Hand ``data`` to every matching subscription."""
-        for subscription in list(self.broker.subscriptions):
+        for subscription in self.broker.current:
             if subscription.wants(channel):
                 subscription.offer(channel, data)
 
     async def publish_many(self, channel: str, messages: Sequence[bytes]) -> None:
         """Hand each of ``messages`` to every matching subscription, in order."""
-        for subscription in list(self.broker.subscriptions):
+        for subscription in self.broker.current:
             if subscription.wants(channel):
                 for data in messages:
                     subscription.offer(channel, data)
@@ -145,7 +157,7 @@ class MemoryTransport:
     async def subscribe(self, pattern: str) -> _MemorySubscription:
         """A subscription to ``pattern``."""
         subscription = _MemorySubscription(self.broker, pattern)
-        self.broker.subscriptions.add(subscription)
+        self.broker.add(subscription)
         return subscription
 
     def _queue(self, name: str) -> _MemoryQueue:
