@@ -122,14 +122,20 @@ export async function render(ctx) {
   };
   ctx.cleanup(stop);
 
+  let again = false;
+  let heard = false; // progress came by event: newer than the stored (throttled) one
   async function reload() {
-    if (fetching) return; // one read at a time; the next poll or event asks again
+    if (fetching) {
+      again = true; // read once more when this read is done: it may predate the news
+      return;
+    }
     fetching = true;
     try {
       const fresh = await api(`/tasks/${encodeURIComponent(id)}`);
       if (!ctx.isCurrent() || ended) return;
+      if (TASK_FINAL.has(task.status) && !TASK_FINAL.has(fresh.status)) return; // read before it ended
       task = fresh;
-      if (task.progress !== null && task.progress !== undefined) latest = task.progress;
+      if (!heard && task.progress !== null && task.progress !== undefined) latest = task.progress;
       draw();
       if (TASK_FINAL.has(task.status)) {
         liveState.textContent = 'Finished.';
@@ -139,6 +145,10 @@ export async function render(ctx) {
       if (ctx.isCurrent()) showError(error, 'Refreshing the task');
     } finally {
       fetching = false;
+      if (again && !ended && ctx.isCurrent()) {
+        again = false;
+        reload();
+      }
     }
   }
 
@@ -162,6 +172,7 @@ export async function render(ctx) {
     const status = String(event.type || '').replace(/^task\./, '');
     if (event.type === 'task.progress') {
       latest = event.data;
+      heard = true;
       if (!['running', ...TASK_FINAL].includes(task.status)) task = { ...task, status: 'running' };
       draw();
     } else if (event.type === 'task.finished') {
