@@ -64,7 +64,7 @@ def hosting_worker(
     **config: Any,
 ) -> Worker:
     """A worker hosting up to 8 instances, started (and stopped after the test)."""
-    worker = make_worker(made, engine, data_dir, instances=8, **config)
+    worker = make_worker(made, engine, data_dir, **{"instances": 8, **config})
     worker.start()
     started.append(worker)
     return worker
@@ -225,3 +225,15 @@ def test_the_tasks_and_instances_of_a_dead_worker_are_taken_over(
     with made() as session:
         held = session.scalars(select(TaskRow.id).where(TaskRow.worker_id == dead)).all()
     assert held == []
+
+
+def test_a_worker_with_no_instances_hosts_none(
+    made: sessionmaker[Session], migrated: Engine, tmp_path: Path, workers: list[Worker]
+) -> None:
+    (echo,) = instances(made)
+    worker = hosting_worker(made, migrated, tmp_path, workers, instances=0)
+    wait_until(lambda: worker.worker_id is not None and worker.played == 0, "registered")
+    worker.stop()
+    assert worker.host is None
+    row = instance(made, echo)
+    assert (row.state, row.worker_id) == ("registered", None)
