@@ -31,6 +31,9 @@ from devspark.services.entrants import AgentStager
 from devspark.services.live import LiveHub
 from devspark.store.models import AgentVersionRow, ServiceInstanceRow, TaskRow, WorkerRow
 
+ADDRESSED_CHECK = 64
+"""Local instances past which a claim first checks that a task is addressed to one."""
+
 
 class DatabaseBackend:
     """A :class:`~devspark.hosting.ports.HostBackend` on the platform's database.
@@ -119,8 +122,14 @@ class DatabaseBackend:
             svc_instances.instance_stopped(session, uuid.UUID(instance_id), error or None)
 
     def claim_tasks(self, free: Mapping[str, int], local_ids: Collection[str]) -> list[HostedTask]:
-        """Queued tasks for the free capacity; each gets what is left of its timeout."""
+        """Queued tasks for the free capacity; each gets what is left of its timeout.
+
+        A long ``local_ids`` (a big host) is sent only when a queued task is addressed to
+        an instance of this worker: one cheap query first spares the claim naming them all.
+        """
         with self.session_factory() as session:
+            if len(local_ids) > ADDRESSED_CHECK and not self._addressed_here(session):
+                local_ids = ()
             claimed = svc_tasks.claim_tasks(
                 session, self.worker_id, free, [uuid.UUID(i) for i in local_ids], hub=self.hub
             )
@@ -136,6 +145,16 @@ class DatabaseBackend:
             )
             for task in claimed
         ]
+
+    def _addressed_here(self, session: Session) -> bool:
+        mine = select(ServiceInstanceRow.id).where(ServiceInstanceRow.worker_id == self.worker_id)
+        found = session.scalar(
+            select(TaskRow.id)
+            .where(TaskRow.status == "queued", TaskRow.to_instance.in_(mine))
+            .limit(1)
+        )
+        session.rollback()
+        return found is not None
 
     def started(self, task_id: str, instance_id: str) -> bool:
         """The task is ``running`` on the instance (``False``: it timed out or went back)."""
@@ -250,4 +269,4 @@ def sandboxed_workers(
     return make
 
 
-__all__ = ["DatabaseBackend", "requeue_orphans", "sandboxed_workers"]
+__all__ = ["ADDRESSED_CHECK", "DatabaseBackend", "requeue_orphans", "sandboxed_workers"]
