@@ -178,6 +178,8 @@ def unknown_agent_refused(admin: Admin, shots: Shot) -> None:
     expect(alert).to_have_count(1)
     expect(alert).to_contain_text("Start instances")
     expect(alert).to_contain_text(message.split("\n")[0])
+    # ... and under the form's button too, where the user is looking.
+    expect(page.locator("form .form-error")).to_contain_text(message.split("\n")[0])
     shots(page, "services-instances-refused")
     # A second try that is refused again replaces the first error, never piles up.
     page.get_by_role("button", name="Start instances").click()
@@ -213,6 +215,7 @@ def tasks_waited_streamed_failed(admin: Admin, shots: Shot) -> None:
     payload.fill('{"hello": ')
     page.get_by_role("button", name="Submit task").click()
     expect(_alert(page)).to_contain_text("The payload is not JSON")
+    expect(page.locator("form .form-error")).to_contain_text("The payload is not JSON")
     # Synchronous: wait for the result, shown under the form; the fixed error goes away.
     payload.fill('{"hello": "dashboard"}')
     page.get_by_label("Wait for the result").check()
@@ -222,6 +225,7 @@ def tasks_waited_streamed_failed(admin: Admin, shots: Shot) -> None:
         "hello": "dashboard"
     }
     expect(_alert(page)).to_have_count(0)
+    expect(page.locator("form .form-error")).to_be_empty()
     expect(page.locator('[data-count="succeeded"] .queue-value')).to_have_text("1")
     shots(page, "services-tasks")
 

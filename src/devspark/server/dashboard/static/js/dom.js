@@ -120,19 +120,23 @@ export async function guarded(control, action, context = '') {
 /**
  * A form's submit handler: runs `action` with `control` disabled and shows its error, as
  * guarded() does; a new submission first takes the previous one's error out of the alert
- * region, so a mistake that was fixed does not stay on screen next to the success.
+ * region, so a mistake that was fixed does not stay on screen next to the success. With
+ * `inline` (an element in the form), the error's message is also written there, next to
+ * the button, where the user is looking.
  */
-export function submitHandler(control, action, context) {
+export function submitHandler(control, action, context, inline = null) {
   let shown = null;
   return async (event) => {
     event.preventDefault();
     if (shown) shown.remove();
     shown = null;
+    if (inline) clear(inline);
     control.disabled = true;
     try {
       await action();
     } catch (error) {
       shown = showError(error, context);
+      if (inline) inline.append((error && error.message) || String(error));
     } finally {
       control.disabled = false;
     }

@@ -97,12 +97,14 @@ function startForm(refresh) {
     notify(`Started ${started.length} ${started.length === 1 ? 'instance' : 'instances'} of ${body.agent}.`);
     await refresh({ graph: false });
   }
-  const form = h('form', { class: 'stack panel', 'aria-labelledby': 'start-instances', onsubmit: submitHandler(submit, start, 'Start instances') },
+  const problem = h('p', { class: 'form-error' });
+  const form = h('form', { class: 'stack panel', 'aria-labelledby': 'start-instances', onsubmit: submitHandler(submit, start, 'Start instances', problem) },
   h('h2', { id: 'start-instances' }, 'Start instances'),
   field('Service agent', agent, 'builtin:NAME or agent:USER/NAME[@VERSION]; its manifest needs a [service] table.'),
   datalist,
   field('Replicas', replicas, '1 to 64; each runs the agent\u2019s concurrency in sandboxed processes.'),
-  h('div', {}, submit));
+  h('div', {}, submit),
+  problem);
   return { form, suggest };
 }
 

@@ -120,7 +120,8 @@ function submitForm(ctx, onSubmitted) {
         : h('pre', { class: 'failure-reason task-error', 'aria-label': 'Error' }, task.error || 'No reason recorded.'));
     await onSubmitted();
   }
-  const form = h('form', { class: 'stack panel', 'aria-labelledby': 'submit-task', onsubmit: submitHandler(submit, send, 'Submit task') },
+  const problem = h('p', { class: 'form-error' });
+  const form = h('form', { class: 'stack panel', 'aria-labelledby': 'submit-task', onsubmit: submitHandler(submit, send, 'Submit task', problem) },
   h('h2', { id: 'submit-task' }, 'Submit a task'),
   field('Task type', type, 'One a running instance handles: echo, connect_four.best_move, …'),
   datalist,
@@ -132,6 +133,7 @@ function submitForm(ctx, onSubmitted) {
       field('Timeout (seconds)', timeout, '30 by default, at most 3600.'),
       field('Instance', to, 'An instance id, to send it to that one only.'))),
   h('div', {}, submit),
+  problem,
   outcome);
   return { form, suggest };
 }
