@@ -37,6 +37,7 @@ INSTANCE_KEYS = {
     "error",
     "created_at",
     "replaces",
+    "owner_id",
 }
 
 

@@ -60,6 +60,7 @@ _INSTANCE_EXAMPLE: dict[str, Any] = {
     "error": None,
     "created_at": "2025-01-31T12:00:00Z",
     "replaces": None,
+    "owner_id": "2b7c4e1d-6a5f-4c3b-9d8e-1f0a2b3c4d5e",
 }
 
 
@@ -89,6 +90,7 @@ class InstancePublic(BaseModel):
     error: str | None
     created_at: datetime
     replaces: uuid.UUID | None = Field(description="The instance a rolling update replaces.")
+    owner_id: uuid.UUID = Field(description="Who started it (they and admins may stop it).")
 
     @classmethod
     def from_row(cls, row: ServiceInstanceRow) -> InstancePublic:
@@ -109,6 +111,7 @@ class InstancePublic(BaseModel):
             restarts=row.restarts,
             worker_id=row.worker_id,
             heartbeat_at=row.heartbeat_at,
+            owner_id=row.owner_id,
             error=row.error,
             created_at=row.created_at,
             replaces=row.replaces,
