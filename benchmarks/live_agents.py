@@ -26,7 +26,9 @@ on a fresh database (PostgreSQL by default: ``DEVSPARK_BENCH_POSTGRES_URL``). Ke
 
 Baselines measured in the same run: the PSS of a bare ``python3 -I -S`` process (no
 sandbox, no runner), ``SELECT 1`` transactions on the same database (the floor of any
-store-backed assignment), and one warm sandboxed echo served directly, no store.
+store-backed assignment), one warm sandboxed echo served directly, no store, and the
+store alone: ``store_ms_per_task`` / ``store_cpu_ms_per_task``, claiming, starting and
+finishing tasks one at a time with no agent (wall and this process's CPU per task).
 
 Every agent process is stopped on the way out, also on Ctrl-C or SIGTERM. On a 2-core
 machine the agents, the worker and PostgreSQL share the CPUs: see the printed load.
@@ -97,6 +99,55 @@ def direct_serve_per_s(seconds: float = 2.0) -> float:
         return done / (time.perf_counter() - start)
     finally:
         worker.close()
+
+
+def store_cost_ms(made: Any, tasks: int = 300) -> tuple[float, float]:
+    """``(wall, CPU)`` ms per task of claiming, starting and finishing it, one at a time.
+
+    No agent: one thread calls the worker-side services as a host does, on a worker row
+    and an instance of their own (stopped after), so this is what the store alone costs.
+    """
+    from devspark.core.ports import TaskOutcome
+    from devspark.services.instances import (
+        claim_instances,
+        instance_stopped,
+        start_instances,
+        stop_instance,
+    )
+    from devspark.services.queue import WorkerIdentity, register_worker, retire_worker
+    from devspark.services.tasks import (
+        TaskSpec,
+        claim_tasks,
+        finish_task,
+        submit_batch,
+        task_started,
+    )
+
+    who = owner_id(made)
+    with made() as session:
+        start_instances(session, owner_id=who, agent_ref="builtin:echo")
+        worker_id = register_worker(session, WorkerIdentity.here("store-cost"))
+        (placed,) = claim_instances(session, worker_id, 1)
+        for start in range(0, tasks, 100):
+            count = min(100, tasks - start)
+            submit_batch(session, [TaskSpec("echo", n) for n in range(count)], owner_id=who)
+    wall, cpu, done = time.perf_counter(), time.process_time(), 0
+    while True:
+        with made() as session:
+            claimed = claim_tasks(session, worker_id, {"echo": 1}, ())
+        if not claimed:
+            break
+        with made() as session:
+            task_started(session, claimed[0].id, placed.id)
+        with made() as session:
+            finish_task(session, claimed[0].id, worker_id, TaskOutcome(ok=True, result=1))
+        done += 1
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with made() as session:  # stopped for good: the hosting worker must not take it
+        stop_instance(session, placed.id)
+        instance_stopped(session, placed.id)
+        retire_worker(session, worker_id, played=0)
+    return 1000 * wall / done, 1000 * cpu / done
 
 
 def start_echoes(made: Any, agents: int) -> None:
@@ -212,6 +263,8 @@ def main() -> None:
         hosting_worker(url, Path(folder), instances=args.agents) as (worker, made),
     ):
         select_p50, select_p99 = p50_p99(select_one_ms(made))
+        store_wall, store_cpu = store_cost_ms(made)
+        print(f"store alone, per task: {store_wall:.2f} ms wall, {store_cpu:.2f} ms CPU")
         start_echoes(made, args.agents)
         started = time.perf_counter()
         wait_for(lambda: worker.host is not None, "the host", timeout=60)
@@ -292,6 +345,8 @@ def main() -> None:
             "baseline_direct_serve_per_s": direct,
             "baseline_select1_ms_p50": select_p50,
             "baseline_select1_ms_p99": select_p99,
+            "store_ms_per_task": store_wall,
+            "store_cpu_ms_per_task": store_cpu,
         },
         judged,
     )
