@@ -134,7 +134,7 @@ def store_cost_ms(made: Any, tasks: int = 300) -> tuple[float, float]:
     wall, cpu, done = time.perf_counter(), time.process_time(), 0
     while True:
         with made() as session:
-            claimed = claim_tasks(session, worker_id, {"echo": 1}, ())
+            claimed = claim_tasks(session, worker_id, {"echo": 1})
         if not claimed:
             break
         with made() as session:

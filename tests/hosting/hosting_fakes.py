@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -110,6 +110,8 @@ class FakeBackend:
         self.stop: set[str] = set()
         self.released_ids: set[str] = set()
         self.stopped: dict[str, str] = {}
+        self.local: set[str] = set()
+        """Instances placed here and neither stopped nor told to stop."""
         self.released = False
         self._ids = itertools.count(1)
 
@@ -131,6 +133,7 @@ class FakeBackend:
     def claim_instances(self, limit: int) -> list[Placement]:
         with self.lock:
             taken, self.placements = self.placements[:limit], self.placements[limit:]
+            self.local.update(p.id for p in taken)
         return taken
 
     def report(self, reports: Sequence[InstanceReport]) -> HostOrders:
@@ -141,10 +144,12 @@ class FakeBackend:
     def instance_stopped(self, instance_id: str, error: str = "") -> None:
         with self.lock:
             self.stopped[instance_id] = error
+            self.local.discard(instance_id)
 
-    def claim_tasks(self, free: Mapping[str, int], local_ids: Collection[str]) -> list[HostedTask]:
+    def claim_tasks(self, free: Mapping[str, int]) -> list[HostedTask]:
         room = dict(free)
         with self.lock:
+            local_ids = self.local - self.stop - self.released_ids
             queued = [s for s in self.tasks.values() if s.status == "queued"]
             queued.sort(key=lambda s: (-s.task.priority, s.task.age))
             claimed = []

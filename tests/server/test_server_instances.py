@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.app import create_app
 from devspark.server.settings import Settings
-from devspark.services.instances import claim_instances
+from devspark.services.instances import claim_instances, instance_stopped
 from devspark.services.queue import WorkerIdentity, register_worker
-from devspark.store.models import ServiceInstanceRow, UserRow
+from devspark.store.models import ServiceInstanceRow, UserRow, WorkerRow
 
 INSTANCE_KEYS = {
     "id",
@@ -35,6 +36,7 @@ INSTANCE_KEYS = {
     "worker_id",
     "heartbeat_at",
     "error",
+    "retry_at",
     "created_at",
     "replaces",
     "owner_id",
@@ -167,3 +169,50 @@ def test_the_graph_is_empty_without_tasks(client: TestClient) -> None:
     ada = login(client, "ada")
     body = client.get("/api/v1/instances/graph", params={"since_s": 60}, headers=ada).json()
     assert body == {"nodes": [], "edges": []}
+
+
+def test_an_instance_reads_its_workers_heartbeat_and_a_failed_placement_its_retry(
+    client: TestClient,
+) -> None:
+    ada = login(client, "ada")
+    (instance,) = start(client, ada)
+    ident = uuid.UUID(str(instance["id"]))
+    assert (instance["heartbeat_at"], instance["retry_at"]) == (None, None)
+    with sessions(client)() as session:
+        worker = register_worker(session, WorkerIdentity(name="w", host="h", pid=1))
+        claim_instances(session, worker, 1)
+        beat = datetime.now(UTC) + timedelta(seconds=30)
+        session.execute(update(WorkerRow).where(WorkerRow.id == worker).values(heartbeat_at=beat))
+        session.commit()
+    got = client.get(f"/api/v1/instances/{ident}", headers=ada).json()
+    assert datetime.fromisoformat(got["heartbeat_at"]) == beat
+    listed = client.get("/api/v1/instances", headers=ada).json()["items"]
+    assert [datetime.fromisoformat(i["heartbeat_at"]) for i in listed] == [beat]
+    with sessions(client)() as session:
+        instance_stopped(session, ident, error="cannot unpack its agent: bad archive")
+    failed = client.get(f"/api/v1/instances/{ident}", headers=ada).json()
+    assert (failed["state"], failed["worker_id"]) == ("error", None)
+    assert failed["error"] == "cannot unpack its agent: bad archive"
+    assert failed["retry_at"] is not None
+    assert datetime.fromisoformat(failed["heartbeat_at"]) < beat
+
+
+def test_the_instance_topic_streams_state_changes(client: TestClient) -> None:
+    ada = login(client, "ada")
+    (instance,) = start(client, ada)
+    token = ada["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"/api/v1/ws?token={token}") as ws:
+        ws.receive_json()  # hello
+        ws.send_json({"type": "subscribe", "topic": f"instance:{instance['id']}"})
+        assert ws.receive_json()["type"] == "subscribed"
+        client.delete(f"/api/v1/instances/{instance['id']}", headers=ada)
+        event = ws.receive_json()
+    assert event == {
+        "topic": f"instance:{instance['id']}",
+        "type": "instance.state",
+        "id": instance["id"],
+        "state": "offline",
+        "load": 0.0,
+        "in_flight": 0,
+        "error": None,
+    }

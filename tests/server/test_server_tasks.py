@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.app import create_app
 from devspark.core.ports import TaskOutcome
+from devspark.core.status import TASK_STATUSES
 from devspark.server.settings import Settings
 from devspark.services.live import LiveHub
 from devspark.services.queue import WorkerIdentity, register_worker
@@ -191,6 +192,19 @@ def test_the_list_filters_by_status_and_type(client: TestClient, ada: dict[str, 
     assert (page["total"], len(page["items"])) == (2, 2)
     bad = client.get("/api/v1/tasks", params={"status": "queud"}, headers=ada)
     assert bad.status_code == 422 and "`queued`" in bad.text
+
+
+def test_counts_name_every_status(client: TestClient, ada: dict[str, str], echo: str) -> None:
+    assert client.get("/api/v1/tasks/counts").status_code == 401
+    empty = client.get("/api/v1/tasks/counts", headers=ada)
+    assert empty.status_code == 200 and empty.json() == dict.fromkeys(TASK_STATUSES, 0)
+    for payload in range(3):
+        client.post("/api/v1/tasks", json={"type": "echo", "payload": payload}, headers=ada)
+    FakeWorker(client, echo).serve_one()
+    counts = client.get("/api/v1/tasks/counts", headers=ada).json()
+    assert counts == {**dict.fromkeys(TASK_STATUSES, 0), "queued": 2, "succeeded": 1}
+    other = client.get("/api/v1/tasks/counts", params={"type": "echo.slow"}, headers=ada)
+    assert other.json() == dict.fromkeys(TASK_STATUSES, 0)
 
 
 def test_reads_need_an_account_and_submits_a_role_that_creates(

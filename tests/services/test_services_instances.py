@@ -7,26 +7,32 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import pytest
-from service_fakes import make_user, make_worker
-from sqlalchemy import Engine, select
+from service_fakes import heard, make_user, make_worker
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.core.errors import InvalidArgumentError, NotFoundError
+from devspark.services.instance_work import RETRY_BASE_S, RETRY_CAP_S, retry_delay
 from devspark.services.instances import (
     InstanceReport,
     claim_instances,
     get_instance,
+    instance_heartbeats,
     instance_stopped,
+    instance_topic,
     list_instances,
     report_instances,
     roll_out,
     start_instances,
     stop_instance,
 )
+from devspark.services.live import LiveHub, parse_topic
 from devspark.store.db import session_factory
-from devspark.store.models import AuditLogRow, ServiceInstanceRow, UserRow
+from devspark.store.models import AuditLogRow, ServiceInstanceRow, UserRow, WorkerRow, utcnow
 
 
 @pytest.fixture
@@ -156,23 +162,61 @@ def test_two_workers_never_claim_the_same_instance(migrated: Engine, session: Se
     assert len(taken) == 40 and len(set(taken)) == 40
 
 
-def test_report_instances_records_state_and_beats_the_heartbeat(
-    session: Session, owner: UserRow
-) -> None:
+def test_report_instances_records_state_and_publishes_it(session: Session, owner: UserRow) -> None:
     rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=2)
     worker = make_worker(session)
     claim_instances(session, worker, 2)
+    hub = LiveHub()
+    seen = _events(hub, rows[0].id)
     report = InstanceReport(
         id=rows[0].id, state="busy", load=1.5, in_flight=2, tasks_done=7, tasks_failed=1, restarts=1
     )
-    orders = report_instances(session, worker, [report])
+    orders = report_instances(session, worker, [report], hub=hub)
     assert orders.stop == () and orders.released == ()
     session.expire_all()
     first, second = (get_instance(session, r.id) for r in rows)
     assert (first.state, first.load, first.in_flight, first.tasks_done) == ("busy", 1.0, 2, 7)
     assert (first.tasks_failed, first.restarts) == (1, 1)
-    assert first.heartbeat_at is not None and second.heartbeat_at is not None
     assert second.state == "deploying"
+    assert seen == [
+        {
+            "topic": instance_topic(rows[0].id),
+            "type": "instance.state",
+            "id": str(rows[0].id),
+            "state": "busy",
+            "load": 1.0,
+            "in_flight": 2,
+            "error": None,
+        }
+    ]
+
+
+def test_a_report_writes_only_the_changed_rows_and_heartbeats_are_the_workers(
+    session: Session, owner: UserRow
+) -> None:
+    rows = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo", replicas=2)
+    worker = make_worker(session)
+    claim_instances(session, worker, 2)
+    session.expire_all()
+    before = {r.id: get_instance(session, r.id).updated_at for r in rows}
+    report_instances(session, worker, [InstanceReport(id=rows[0].id, state="online")])
+    report_instances(session, worker, [])
+    session.expire_all()
+    first, second = (get_instance(session, r.id) for r in rows)
+    assert first.updated_at > before[first.id] and second.updated_at == before[second.id]
+    beat = utcnow() + timedelta(seconds=30)
+    session.execute(update(WorkerRow).where(WorkerRow.id == worker).values(heartbeat_at=beat))
+    session.commit()
+    assert instance_heartbeats(session, [first, second]) == {first.id: beat, second.id: beat}
+    (never,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
+    instance_stopped(session, second.id)
+    session.expire_all()
+    stopped = get_instance(session, second.id)
+    assert instance_heartbeats(session, [stopped, never]) == {
+        stopped.id: stopped.heartbeat_at,
+        never.id: None,
+    }
+    assert stopped.heartbeat_at is not None and stopped.heartbeat_at < beat
 
 
 def test_a_report_with_an_unknown_state_records_nothing(session: Session, owner: UserRow) -> None:
@@ -195,17 +239,67 @@ def test_a_report_on_an_instance_held_elsewhere_says_it_was_released(
     assert get_instance(session, row.id).state == "deploying"
 
 
-def test_instance_stopped_with_an_error_unplaces_it_for_another_worker(
+def test_a_failed_placement_is_an_error_retried_only_after_a_growing_delay(
+    session: Session, owner: UserRow
+) -> None:
+    (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
+    worker = make_worker(session)
+    hub = LiveHub()
+    seen = _events(hub, row.id)
+    delays = []
+    for failures in (1, 2, 3):
+        assert [p.id for p in claim_instances(session, worker, 1, hub=hub)] == [row.id]
+        instance_stopped(session, row.id, error="cannot unpack its agent: bad archive", hub=hub)
+        session.expire_all()
+        got = get_instance(session, row.id)
+        assert (got.state, got.worker_id, got.desired) == ("error", None, "running")
+        assert (got.error, got.failures) == ("cannot unpack its agent: bad archive", failures)
+        assert got.retry_at is not None
+        delays.append(got.retry_at - got.updated_at)
+        assert claim_instances(session, worker, 1) == []  # not before retry_at
+        _due_now(session, row.id)
+    assert delays == [retry_delay(1), retry_delay(2), retry_delay(3)]
+    assert [d.total_seconds() for d in delays] == [RETRY_BASE_S, 2 * RETRY_BASE_S, 4 * RETRY_BASE_S]
+    assert retry_delay(50).total_seconds() == RETRY_CAP_S
+    assert [e["state"] for e in seen] == ["deploying", "error"] * 3
+    assert seen[1]["error"] == "cannot unpack its agent: bad archive"
+    claim_instances(session, worker, 1)
+    session.expire_all()
+    assert get_instance(session, row.id).retry_at is None
+    report_instances(session, worker, [InstanceReport(id=row.id, state="online")])
+    session.expire_all()
+    assert get_instance(session, row.id).failures == 0
+
+
+def _due_now(session: Session, ident: uuid.UUID) -> None:
+    session.execute(
+        update(ServiceInstanceRow)
+        .where(ServiceInstanceRow.id == ident)
+        .values(retry_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+
+
+def test_instance_stopped_without_an_error_unplaces_it_for_another_worker(
     session: Session, owner: UserRow
 ) -> None:
     (row,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
     worker = make_worker(session)
     claim_instances(session, worker, 1)
-    instance_stopped(session, row.id, error="crashed three times")
+    instance_stopped(session, row.id)
     session.expire_all()
     got = get_instance(session, row.id)
-    assert (got.state, got.error, got.worker_id) == ("error", "crashed three times", None)
+    assert (got.state, got.error, got.worker_id, got.retry_at) == ("offline", None, None, None)
     assert [p.id for p in claim_instances(session, make_worker(session), 1)] == [row.id]
+
+
+def test_instance_topics_are_accepted_by_clients() -> None:
+    ident = uuid.uuid4()
+    assert parse_topic(f"instance:{ident}") == instance_topic(ident)
+
+
+def _events(hub: LiveHub, instance_id: uuid.UUID) -> list[dict[str, Any]]:
+    return heard(hub, instance_topic(instance_id))
 
 
 def _old_version(session: Session, owner: UserRow) -> ServiceInstanceRow:

@@ -13,16 +13,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from service_fakes import make_user, make_worker
+from service_fakes import heard, hold_many, make_user, make_worker
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.core.errors import InvalidArgumentError, NotFoundError
 from devspark.core.ports import TaskOutcome
 from devspark.core.results import AgentStatus
+from devspark.core.status import TASK_STATUSES
 from devspark.services.instances import (
     claim_instances,
     get_instance,
+    instance_topic,
     start_instances,
     stop_instance,
 )
@@ -31,11 +33,13 @@ from devspark.services.tasks import (
     MAX_PAYLOAD_BYTES,
     TaskSpec,
     claim_tasks,
+    count_tasks,
     expire_tasks,
     finish_task,
     get_task,
     interaction_graph,
     list_tasks,
+    requeue_orphans,
     requeue_tasks_of,
     submit_batch,
     submit_task,
@@ -44,7 +48,14 @@ from devspark.services.tasks import (
     task_topic,
 )
 from devspark.store.db import session_factory
-from devspark.store.models import AuditLogRow, ServiceInstanceRow, TaskRow, UserRow, utcnow
+from devspark.store.models import (
+    AuditLogRow,
+    ServiceInstanceRow,
+    TaskRow,
+    UserRow,
+    WorkerRow,
+    utcnow,
+)
 
 
 @pytest.fixture
@@ -58,16 +69,7 @@ def echo(session: Session, owner: UserRow) -> ServiceInstanceRow:
 
 
 def _events(hub: LiveHub, task_id: uuid.UUID) -> list[dict[str, Any]]:
-    subscription = hub.subscribe(task_topic(task_id))
-    events: list[dict[str, Any]] = []
-    original = subscription.offer
-
-    def offer(event: dict[str, Any]) -> bool:
-        events.append(event)
-        return original(event)
-
-    subscription.offer = offer  # type: ignore[method-assign]
-    return events
+    return heard(hub, task_topic(task_id))
 
 
 def _submit(session: Session, owner: UserRow, **fields: Any) -> TaskRow:
@@ -187,9 +189,34 @@ def test_a_task_sent_to_an_instance_is_claimed_only_where_it_lives(
 ) -> None:
     directed = _submit(session, owner, to=echo.id)
     here, there = make_worker(session), make_worker(session)
-    assert claim_tasks(session, there, {"echo": 3}, [uuid.uuid4()]) == []
-    assert [c.to_instance for c in claim_tasks(session, here, {"echo": 3}, [echo.id])] == [echo.id]
-    assert directed.id
+    assert claim_tasks(session, here, {"echo": 3}) == []  # placed nowhere yet
+    claim_instances(session, here, 1)
+    assert claim_tasks(session, there, {"echo": 3}) == []
+    (claimed,) = claim_tasks(session, here, {"echo": 3})
+    assert (claimed.id, claimed.to_instance) == (directed.id, echo.id)
+
+
+def test_a_task_sent_to_a_draining_instance_is_not_claimed(
+    session: Session, owner: UserRow, echo: ServiceInstanceRow
+) -> None:
+    worker = make_worker(session)
+    claim_instances(session, worker, 1)
+    directed = _submit(session, owner, to=echo.id)
+    stop_instance(session, echo.id)
+    assert claim_tasks(session, worker, {"echo": 3}) == []
+    session.expire_all()
+    assert get_task(session, directed.id).status == "queued"
+
+
+def test_a_claim_among_a_thousand_local_instances_takes_the_one_addressed(
+    session: Session, owner: UserRow, echo: ServiceInstanceRow
+) -> None:
+    worker = make_worker(session)
+    claim_instances(session, worker, 1)
+    hold_many(session, owner.id, worker, 1000)
+    anyone, directed = _submit(session, owner), _submit(session, owner, to=echo.id)
+    claimed = claim_tasks(session, worker, {"echo": 5})
+    assert sorted(str(c.id) for c in claimed) == sorted([str(anyone.id), str(directed.id)])
 
 
 @pytest.mark.usefixtures("echo")
@@ -341,6 +368,51 @@ def test_requeue_tasks_of_gives_back_tasks_and_instances(
     assert events[-1]["status"] == "dead_lettered"
     instance = get_instance(session, echo.id)
     assert (instance.state, instance.worker_id) == ("registered", None)
+
+
+def test_requeue_orphans_gives_back_what_offline_workers_hold(
+    session: Session, owner: UserRow, echo: ServiceInstanceRow
+) -> None:
+    gone, alive = make_worker(session), make_worker(session)
+    claim_instances(session, gone, 1)
+    held = _submit(session, owner)
+    claim_tasks(session, gone, {"echo": 1})
+    (other,) = start_instances(session, owner_id=owner.id, agent_ref="builtin:echo")
+    claim_instances(session, alive, 1)
+    hub = LiveHub()
+    seen = heard(hub, instance_topic(echo.id))
+    assert requeue_orphans(session, hub=hub) == 0  # both workers are still online
+    session.execute(update(WorkerRow).where(WorkerRow.id == gone).values(state="offline"))
+    session.commit()
+    assert requeue_orphans(session, hub=hub) == 1
+    session.expire_all()
+    assert (get_task(session, held.id).status, get_task(session, held.id).worker_id) == (
+        "queued",
+        None,
+    )
+    assert (get_instance(session, echo.id).state, get_instance(session, echo.id).worker_id) == (
+        "registered",
+        None,
+    )
+    assert get_instance(session, other.id).worker_id == alive
+    assert [e["state"] for e in seen] == ["registered"]
+    assert requeue_orphans(session, hub=hub) == 0
+
+
+def test_count_tasks_names_every_status(
+    session: Session, owner: UserRow, echo: ServiceInstanceRow
+) -> None:
+    assert count_tasks(session) == dict.fromkeys(TASK_STATUSES, 0)
+    worker = make_worker(session)
+    claim_instances(session, worker, 1)
+    for _ in range(3):
+        _submit(session, owner)
+    (first,) = claim_tasks(session, worker, {"echo": 1})
+    finish_task(session, first.id, worker, TaskOutcome(ok=True, result=1))
+    claim_tasks(session, worker, {"echo": 1})
+    counts = count_tasks(session)
+    assert list(counts) == list(TASK_STATUSES)
+    assert {k: v for k, v in counts.items() if v} == {"queued": 1, "assigned": 1, "succeeded": 1}
 
 
 def test_task_started_refuses_a_task_no_longer_assigned(

@@ -216,7 +216,7 @@ def test_the_tasks_and_instances_of_a_dead_worker_are_taken_over(
             .values(worker_id=dead, state="idle")
         )
         session.commit()
-        (claimed,) = claim_tasks(session, dead, {"echo": 1}, [echo])
+        (claimed,) = claim_tasks(session, dead, {"echo": 1})
     assert claimed.id == ident and task(made, ident).status == "assigned"
     worker = hosting_worker(made, migrated, tmp_path, workers)  # lease_s=1.0
     done = wait_until(lambda: finished(made, ident), "the orphaned task", timeout=30)

@@ -3,8 +3,7 @@
 Each method is one short transaction of :mod:`devspark.services.instances` or
 :mod:`devspark.services.tasks` (the worker-side functions), in a session of its own, so
 the task threads of a host never share one. :func:`sandboxed_workers` builds the
-sandboxed :class:`~devspark.sandbox.worker.ProcessWorker` processes of an instance and
-:func:`requeue_orphans` is the housekeeping that gives back what dead workers held.
+sandboxed :class:`~devspark.sandbox.worker.ProcessWorker` processes of an instance.
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devspark.arena.agents import resolve_agent
@@ -29,10 +27,7 @@ from devspark.services import instances as svc_instances
 from devspark.services import tasks as svc_tasks
 from devspark.services.entrants import AgentStager
 from devspark.services.live import LiveHub
-from devspark.store.models import AgentVersionRow, ServiceInstanceRow, TaskRow, WorkerRow
-
-ADDRESSED_CHECK = 64
-"""Local instances past which a claim first checks that a task is addressed to one."""
+from devspark.store.models import AgentVersionRow, TaskRow
 
 
 class DatabaseBackend:
@@ -63,7 +58,7 @@ class DatabaseBackend:
     def claim_instances(self, limit: int) -> list[Placement]:
         """Unplaced instances, now placed here (an uploaded one is unpacked first)."""
         with self.session_factory() as session:
-            claimed = svc_instances.claim_instances(session, self.worker_id, limit)
+            claimed = svc_instances.claim_instances(session, self.worker_id, limit, hub=self.hub)
         placements = []
         for row in claimed:
             try:
@@ -110,29 +105,23 @@ class DatabaseBackend:
             for r in reports
         ]
         with self.session_factory() as session:
-            orders = svc_instances.report_instances(session, self.worker_id, rows)
+            orders = svc_instances.report_instances(session, self.worker_id, rows, hub=self.hub)
         return HostOrders(
             stop=frozenset(str(i) for i in orders.stop),
             released=frozenset(str(i) for i in orders.released),
         )
 
     def instance_stopped(self, instance_id: str, error: str = "") -> None:
-        """The instance is ``offline`` (``error`` with ``error``) and no longer placed."""
+        """The instance is ``offline`` (``error`` with ``error``, retried later) and unplaced."""
         with self.session_factory() as session:
-            svc_instances.instance_stopped(session, uuid.UUID(instance_id), error or None)
-
-    def claim_tasks(self, free: Mapping[str, int], local_ids: Collection[str]) -> list[HostedTask]:
-        """Queued tasks for the free capacity; each gets what is left of its timeout.
-
-        A long ``local_ids`` (a big host) is sent only when a queued task is addressed to
-        an instance of this worker: one cheap query first spares the claim naming them all.
-        """
-        with self.session_factory() as session:
-            if len(local_ids) > ADDRESSED_CHECK and not self._addressed_here(session):
-                local_ids = ()
-            claimed = svc_tasks.claim_tasks(
-                session, self.worker_id, free, [uuid.UUID(i) for i in local_ids], hub=self.hub
+            svc_instances.instance_stopped(
+                session, uuid.UUID(instance_id), error or None, hub=self.hub
             )
+
+    def claim_tasks(self, free: Mapping[str, int]) -> list[HostedTask]:
+        """Queued tasks for the free capacity (and those sent to an instance held here)."""
+        with self.session_factory() as session:
+            claimed = svc_tasks.claim_tasks(session, self.worker_id, free, hub=self.hub)
         return [
             HostedTask(
                 id=str(task.id),
@@ -145,16 +134,6 @@ class DatabaseBackend:
             )
             for task in claimed
         ]
-
-    def _addressed_here(self, session: Session) -> bool:
-        mine = select(ServiceInstanceRow.id).where(ServiceInstanceRow.worker_id == self.worker_id)
-        found = session.scalar(
-            select(TaskRow.id)
-            .where(TaskRow.status == "queued", TaskRow.to_instance.in_(mine))
-            .limit(1)
-        )
-        session.rollback()
-        return found is not None
 
     def started(self, task_id: str, instance_id: str) -> bool:
         """The task is ``running`` on the instance (``False``: it timed out or went back)."""
@@ -218,37 +197,6 @@ class DatabaseBackend:
             svc_tasks.requeue_tasks_of(session, [self.worker_id], hub=self.hub)
 
 
-def requeue_orphans(session: Session, *, hub: LiveHub | None = None) -> int:
-    """Give back the tasks and instances that offline workers still hold (commits).
-
-    Housekeeping: after :func:`~devspark.services.queue.reap` marked the silent workers
-    offline, whatever they held goes back through
-    :func:`~devspark.services.tasks.requeue_tasks_of`.
-
-    Returns:
-        How many tasks went back to the queue.
-
-    """
-    offline = select(WorkerRow.id).where(WorkerRow.state == "offline")
-    holders = set(
-        session.scalars(
-            select(TaskRow.worker_id)
-            .where(TaskRow.status.in_(("assigned", "running")), TaskRow.worker_id.in_(offline))
-            .distinct()
-        )
-    )
-    holders.update(
-        session.scalars(
-            select(ServiceInstanceRow.worker_id)
-            .where(ServiceInstanceRow.worker_id.in_(offline))
-            .distinct()
-        )
-    )
-    session.rollback()
-    ids = [ident for ident in holders if ident is not None]
-    return svc_tasks.requeue_tasks_of(session, ids, hub=hub) if ids else 0
-
-
 def sandboxed_workers(
     level: IsolationLevel = IsolationLevel.SANDBOX, caps: PlatformCaps | None = None
 ) -> WorkerFactory:
@@ -269,4 +217,4 @@ def sandboxed_workers(
     return make
 
 
-__all__ = ["ADDRESSED_CHECK", "DatabaseBackend", "requeue_orphans", "sandboxed_workers"]
+__all__ = ["DatabaseBackend", "sandboxed_workers"]

@@ -51,10 +51,7 @@ from devspark.hosting.requests import TaskRequests
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 64
-"""Most tasks of one type claimed at once (the dispatch thread claims again at once).
-
-A host with more instances than this looks for tasks sent ``to`` one of them only once
-per ``poll_s`` (naming every instance in each claim would cost more than the claim)."""
+"""Most tasks of one type claimed at once (the dispatch thread claims again at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +167,6 @@ class Host:
         self._next_scan = 0.0
         self._attention: set[str] = set()
         """Instances to look at in the next scan: in error (restart due?) or draining."""
-        self._addressing = False
         self._poked = True
         self._backlog = False
         self._waiters: dict[str, _Waiter] = {}
@@ -329,17 +325,16 @@ class Host:
 
     def _cycle(self) -> None:
         now = self.clock()
-        if now >= self._next_scan:  # restarts, drains, big hosts' addressed tasks: every poll_s
+        if now >= self._next_scan:  # restarts and drains: every poll_s
             self._next_scan = now + self.config.poll_s
             self._scan(now)
         with self._lock:
             budget = self.config.max_threads - self._running - self._dispatcher.waiting
             free = self._dispatcher.free_capacity(min(budget, CLAIM_BATCH))
-            local = self._local_ids(limit=CLAIM_BATCH)
         # Claim when told of work (wake, a poll, a deploy) or when the last claim filled
         # its room; a freed worker alone does not claim: the queue was empty last time.
         claim, self._poked = self._poked or self._backlog, False
-        claimed = self.backend.claim_tasks(free, local) if free and claim else []
+        claimed = self.backend.claim_tasks(free) if free and claim else []
         self._dispatch(claimed, now)
         if claim and free:
             taken: dict[str, int] = {}
@@ -349,18 +344,10 @@ class Host:
             if self._backlog:
                 self._wake.set()  # a type took all it had room for: there may be more queued
 
-    def _local_ids(self, limit: int | None = None) -> list[str]:
-        """Instances a task may be addressed to; none when there are over ``limit``."""
-        hosted = self._dispatcher.instances
-        if limit is not None and len(hosted) > limit:
-            return []  # naming them all costs more than the claim: see _claim_addressed
-        return [i.id for i in hosted.values() if not i.draining and not i.closed]
-
     def _scan(self, now: float) -> None:
         with self._lock:
             attention = [self._dispatcher.instances.get(i) for i in self._attention]
             self._attention.clear()
-            big = len(self._dispatcher.instances) > CLAIM_BATCH
         for instance in attention:
             if instance is None or instance.closed:
                 continue
@@ -372,30 +359,11 @@ class Host:
             ):
                 self._watch(instance)  # not due yet: look again at the next scan
         self._close_drained([i for i in attention if i is not None])
-        if big and not self._addressing:
-            self._addressing = True
-            self._deployers.submit(self._claim_addressed, now)
 
     def _watch(self, instance: Instance) -> None:
         """Look at ``instance`` at the next scans (it failed, or drains) until settled."""
         with self._lock:
             self._attention.add(instance.id)
-
-    def _claim_addressed(self, now: float) -> None:
-        """A big host's claim that names every instance, for tasks sent ``to`` one of them."""
-        try:
-            with self._lock:
-                budget = self.config.max_threads - self._running - self._dispatcher.waiting
-                free = self._dispatcher.free_capacity(min(budget, CLAIM_BATCH))
-                local = self._local_ids()
-            if free:
-                self._dispatch(self.backend.claim_tasks(free, local), now)
-        except Exception:
-            logger.exception("claiming addressed tasks failed")
-        finally:
-            self._addressing = False
-        self._poked = True
-        self._backlog = False
 
     def _dispatch(self, claimed: list[HostedTask], now: float) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ a :data:`WorkerFactory` builds the sandboxed workers of an instance.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -83,8 +83,12 @@ class HostBackend(Protocol):
         """The instance is stopped here (``offline``, or ``error`` with ``error``)."""
         ...
 
-    def claim_tasks(self, free: Mapping[str, int], local_ids: Collection[str]) -> list[HostedTask]:
-        """Queued tasks for the free capacity per type (and those addressed to ``local_ids``)."""
+    def claim_tasks(self, free: Mapping[str, int]) -> list[HostedTask]:
+        """Queued tasks for the free capacity per type.
+
+        Tasks sent ``to`` one instance are taken by the worker that hosts it (and does not
+        drain it), when their type has free capacity here.
+        """
         ...
 
     def started(self, task_id: str, instance_id: str) -> bool:

@@ -16,23 +16,75 @@ The statements are built once, at import.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Update, bindparam, case, select, update
+from sqlalchemy import Update, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.lifecycle import LifecycleState
-from devspark.store.models import LIFECYCLE_STATES, ServiceInstanceRow, UtcDateTime, utcnow
+from devspark.services.live import LiveHub
+from devspark.store.models import (
+    LIFECYCLE_STATES,
+    ServiceInstanceRow,
+    UtcDateTime,
+    WorkerRow,
+    utcnow,
+)
 
 SERVING_STATES = frozenset(
     {LifecycleState.ONLINE.value, LifecycleState.IDLE.value, LifecycleState.BUSY.value}
 )
 """States in which an instance takes tasks (a replacement in one of them takes over)."""
 
+RETRY_BASE_S = 1.0
+"""Wait before placing again an instance whose placement failed once (doubled per failure)."""
+
+RETRY_CAP_S = 300.0
+"""Longest wait between two placements of an instance that keeps failing."""
+
 _S = ServiceInstanceRow
+
+
+def retry_delay(failures: int) -> timedelta:
+    """How long an instance that failed ``failures`` placements in a row waits for the next."""
+    exponent = min(max(0, failures - 1), 30)
+    return timedelta(seconds=min(RETRY_CAP_S, RETRY_BASE_S * 2**exponent))
+
+
+def instance_topic(instance_id: uuid.UUID | str) -> str:
+    """The live topic of one instance's events."""
+    return f"instance:{instance_id}"
+
+
+def publish_instance_state(
+    hub: LiveHub | None,
+    instance_id: uuid.UUID,
+    state: str,
+    *,
+    load: float = 0.0,
+    in_flight: int = 0,
+    error: str | None = None,
+) -> None:
+    """Publish ``{"type": "instance.state", "id", "state", "load", "in_flight", "error"}``.
+
+    On ``instance:<id>`` (no hub: nothing); call it after the commit that changed it.
+    """
+    if hub is not None:
+        hub.publish(
+            instance_topic(instance_id),
+            {
+                "type": "instance.state",
+                "id": str(instance_id),
+                "state": state,
+                "load": load,
+                "in_flight": in_flight,
+                "error": error,
+            },
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +158,11 @@ class _Statements:
     def __init__(self) -> None:
         unplaced = (
             select(_S.id)
-            .where(_S.desired == "running", _S.worker_id.is_(None))
+            .where(
+                _S.desired == "running",
+                _S.worker_id.is_(None),
+                or_(_S.retry_at.is_(None), _S.retry_at <= bindparam("now", type_=UtcDateTime())),
+            )
             .order_by(_S.created_at, _S.id)
             .limit(bindparam("limit"))
             .with_for_update(skip_locked=True)
@@ -123,6 +179,8 @@ class _Statements:
                 error=None,
                 load=0.0,
                 in_flight=0,
+                retry_at=None,
+                heartbeat_at=bindparam("now", type_=UtcDateTime()),
                 updated_at=bindparam("now", type_=UtcDateTime()),
             )
             .returning(
@@ -140,14 +198,12 @@ class _Statements:
                 tasks_failed=bindparam("tasks_failed"),
                 restarts=bindparam("restarts"),
                 error=bindparam("error"),
+                failures=case((bindparam("serving"), 0), else_=_S.failures),
+                heartbeat_at=bindparam("now", type_=UtcDateTime()),
                 updated_at=bindparam("now", type_=UtcDateTime()),
             )
         )
-        self.beat = (
-            update(_S)
-            .where(_S.worker_id == bindparam("worker"))
-            .values(heartbeat_at=bindparam("now", type_=UtcDateTime()))
-        )
+        self.worker_beat = select(WorkerRow.heartbeat_at).where(WorkerRow.id == _S.worker_id)
         newer = _S.__table__.alias("newer")
         self.superseded = select(newer.c.replaces).where(
             newer.c.replaces.is_not(None), newer.c.state.in_(sorted(SERVING_STATES))
@@ -158,11 +214,15 @@ class _Statements:
 _SQL = _Statements()
 
 
-def claim_instances(session: Session, worker_id: uuid.UUID, limit: int) -> list[InstancePlacement]:
+def claim_instances(
+    session: Session, worker_id: uuid.UUID, limit: int, *, hub: LiveHub | None = None
+) -> list[InstancePlacement]:
     """Take up to ``limit`` unplaced instances that should run, oldest first (commits).
 
     Each is ``deploying`` and held by ``worker_id``; the worker starts its processes and
-    reports it ``online`` (or ``error``) with :func:`report_instances`.
+    reports it ``online`` (or ``error``) with :func:`report_instances`. An instance whose
+    last placement failed waits until its ``retry_at`` (see :func:`instance_stopped`).
+    ``instance.state`` is published for each.
 
     Returns:
         What to start (empty when nothing waits or ``limit`` is below 1).
@@ -183,6 +243,8 @@ def claim_instances(session: Session, worker_id: uuid.UUID, limit: int) -> list[
         for row in rows
     ]
     session.commit()
+    for placement in placements:
+        publish_instance_state(hub, placement.id, LifecycleState.DEPLOYING.value)
     return placements
 
 
@@ -194,6 +256,7 @@ def _check_report(report: InstanceReport) -> dict[str, Any]:
     return {
         "ident": report.id,
         "state": report.state,
+        "serving": report.state in SERVING_STATES,
         "load": min(1.0, max(0.0, float(report.load))),
         "in_flight": max(0, report.in_flight),
         "tasks_done": max(0, report.tasks_done),
@@ -204,14 +267,20 @@ def _check_report(report: InstanceReport) -> dict[str, Any]:
 
 
 def report_instances(
-    session: Session, worker_id: uuid.UUID, reports: Sequence[InstanceReport]
+    session: Session,
+    worker_id: uuid.UUID,
+    reports: Sequence[InstanceReport],
+    *,
+    hub: LiveHub | None = None,
 ) -> InstanceOrders:
-    """Record how the worker's instances are, beat their heartbeat, say which must stop (commits).
+    """Record how the worker's instances are, say which must stop (commits).
 
-    One ``UPDATE`` per report (send the instances that changed since the last report;
-    an instance held by another worker now is left alone), then one that sets
-    ``heartbeat_at`` on every instance ``worker_id`` holds. An instance whose
-    replacement serves is marked ``desired = "stopped"`` and ``maintenance`` here.
+    One ``UPDATE`` per report (send only the instances that changed since the last
+    report; an instance held by another worker now is left alone), which also sets its
+    ``heartbeat_at``. Instances that did not change are not written: their liveness is
+    their worker's heartbeat (:func:`instance_heartbeats`), which the worker beats
+    anyway. An instance whose replacement serves is marked ``desired = "stopped"`` and
+    ``maintenance`` here. ``instance.state`` is published for each report recorded.
 
     Raises:
         InvalidArgumentError: A report with an unknown state (nothing is recorded).
@@ -221,14 +290,19 @@ def report_instances(
     params = [{**_check_report(report), "worker": worker_id, "now": now} for report in reports]
     if params:  # Core executemany: one UPDATE per report, in one round trip where it can
         session.connection().execute(_SQL.report, params)
-    session.execute(
-        _SQL.beat,
-        {"worker": worker_id, "now": now},
-        execution_options={"synchronize_session": False},
-    )
     _stop_superseded(session, worker_id, now)
     held = {ident: desired for ident, desired in session.execute(_SQL.held, {"worker": worker_id})}
     session.commit()
+    for param in params:
+        if param["ident"] in held:
+            publish_instance_state(
+                hub,
+                param["ident"],
+                param["state"],
+                load=param["load"],
+                in_flight=param["in_flight"],
+                error=param["error"],
+            )
     stop = tuple(ident for ident, desired in held.items() if desired == "stopped")
     released = tuple(report.id for report in reports if report.id not in held)
     return InstanceOrders(stop=stop, released=released)
@@ -247,42 +321,92 @@ def _stop_superseded(session: Session, worker_id: uuid.UUID, now: Any) -> None:
     session.execute(statement, execution_options={"synchronize_session": False})
 
 
-def instance_stopped(session: Session, instance_id: uuid.UUID, error: str | None = None) -> None:
+def instance_stopped(
+    session: Session,
+    instance_id: uuid.UUID,
+    error: str | None = None,
+    *,
+    hub: LiveHub | None = None,
+) -> None:
     """Record that a worker stopped an instance's processes (commits).
 
-    The instance is ``offline`` (``error`` with the text when given) and no longer
-    placed. One that should still run (its worker exits, or gave up on it) is then
-    unplaced: another worker's :func:`claim_instances` takes it again.
+    The instance is no longer placed. Without ``error`` it is ``offline``; one that
+    should still run (its worker exits) is then claimed again by another worker's
+    :func:`claim_instances`. With ``error`` (its placement failed: an archive that
+    cannot be unpacked, an agent that no longer resolves) it is ``error`` with the
+    text, one more ``failures``, and ``retry_at`` set :func:`retry_delay` ahead: no
+    worker claims it before then, so a placement that keeps failing is retried every
+    1, 2, 4 ... 300 s instead of every heartbeat. ``instance.state`` is published.
     """
-    state = LifecycleState.OFFLINE if error is None else LifecycleState.ERROR
-    session.execute(
+    now = utcnow()
+    values: dict[str, Any] = {
+        "state": LifecycleState.OFFLINE.value,
+        "worker_id": None,
+        "load": 0.0,
+        "in_flight": 0,
+        "error": None,
+        "heartbeat_at": now,
+        "updated_at": now,
+    }
+    if error is not None:
+        failures = session.scalar(select(_S.failures).where(_S.id == instance_id))
+        failures = (failures or 0) + 1
+        values.update(
+            state=LifecycleState.ERROR.value,
+            error=error[-4000:],
+            failures=failures,
+            retry_at=now + retry_delay(failures),
+        )
+    done = session.execute(
         update(_S)
         .where(_S.id == instance_id)
-        .values(
-            state=state.value,
-            worker_id=None,
-            load=0.0,
-            in_flight=0,
-            error=None if error is None else error[-4000:],
-            updated_at=utcnow(),
-        )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    if getattr(done, "rowcount", 0):
+        publish_instance_state(hub, instance_id, values["state"], error=values["error"])
 
 
-def release_instances_of(session: Session, worker_ids: Sequence[uuid.UUID]) -> int:
+def instance_heartbeats(
+    session: Session, rows: Iterable[ServiceInstanceRow]
+) -> dict[uuid.UUID, datetime | None]:
+    """The latest heartbeat of each instance, by id (one query).
+
+    A placed instance lives as long as its worker does, so its heartbeat is its
+    worker's latest one (``workers.heartbeat_at``, beaten every few seconds); an
+    unplaced one has the last moment a worker said anything of it (its own
+    ``heartbeat_at``: claimed, changed, stopped or released), ``None`` if never placed.
+    """
+    listed = list(rows)
+    workers = {row.worker_id for row in listed if row.worker_id is not None}
+    beats: dict[uuid.UUID, datetime] = {}
+    if workers:
+        found_beats = session.execute(
+            select(WorkerRow.id, WorkerRow.heartbeat_at).where(WorkerRow.id.in_(workers))
+        )
+        beats = {ident: beat for ident, beat in found_beats}
+    found: dict[uuid.UUID, datetime | None] = {}
+    for row in listed:
+        beat = None if row.worker_id is None else beats.get(row.worker_id)
+        found[row.id] = beat if beat is not None else row.heartbeat_at
+    return found
+
+
+def release_instances_of(
+    session: Session, worker_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str]]:
     """Unplace the instances of workers that are gone (flushes; the caller commits).
 
     Those that should run go back to ``registered`` for another worker; those being
-    stopped are ``offline``.
+    stopped are ``offline``. Each keeps its worker's last heartbeat as its own.
 
     Returns:
-        How many instances were unplaced.
+        The instances unplaced and their new state (publish them after the commit).
 
     """
     if not worker_ids:
-        return 0
+        return []
     state = case(
         (_S.desired == "running", LifecycleState.REGISTERED.value),
         else_=LifecycleState.OFFLINE.value,
@@ -290,19 +414,33 @@ def release_instances_of(session: Session, worker_ids: Sequence[uuid.UUID]) -> i
     done = session.execute(
         update(_S)
         .where(_S.worker_id.in_(list(worker_ids)))
-        .values(state=state, worker_id=None, load=0.0, in_flight=0, updated_at=utcnow())
+        .values(
+            state=state,
+            heartbeat_at=_SQL.worker_beat.scalar_subquery(),
+            worker_id=None,
+            load=0.0,
+            in_flight=0,
+            updated_at=utcnow(),
+        )
+        .returning(_S.id, _S.state)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(done, "rowcount", 0) or 0)
+    return [(ident, str(state)) for ident, state in done]
 
 
 __all__ = [
+    "RETRY_BASE_S",
+    "RETRY_CAP_S",
     "SERVING_STATES",
     "InstanceOrders",
     "InstancePlacement",
     "InstanceReport",
     "claim_instances",
+    "instance_heartbeats",
     "instance_stopped",
+    "instance_topic",
+    "publish_instance_state",
     "release_instances_of",
     "report_instances",
+    "retry_delay",
 ]

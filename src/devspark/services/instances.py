@@ -45,10 +45,14 @@ from devspark.services.instance_work import (
     InstancePlacement,
     InstanceReport,
     claim_instances,
+    instance_heartbeats,
     instance_stopped,
+    instance_topic,
+    publish_instance_state,
     release_instances_of,
     report_instances,
 )
+from devspark.services.live import LiveHub
 from devspark.services.matches import window
 from devspark.services.transaction import in_transaction
 from devspark.store.models import LIFECYCLE_STATES, ServiceInstanceRow, utcnow
@@ -310,13 +314,18 @@ def list_instances(
 
 
 def stop_instance(
-    session: Session, instance_id: uuid.UUID, *, audit: AuditContext = SYSTEM
+    session: Session,
+    instance_id: uuid.UUID,
+    *,
+    audit: AuditContext = SYSTEM,
+    hub: LiveHub | None = None,
 ) -> ServiceInstanceRow:
     """Ask an instance to drain and stop (one commit).
 
     A placed instance becomes ``maintenance`` (draining: its worker finishes the tasks
     it holds, then records :func:`instance_stopped`); one never placed is ``offline`` at
-    once. Stopping a stopped instance changes nothing (still audited).
+    once. Stopping a stopped instance changes nothing (still audited). A change is
+    published as ``instance.state`` on ``instance:<id>`` after the commit.
 
     Raises:
         NotFoundError: No such instance.
@@ -335,7 +344,11 @@ def stop_instance(
         audit.record(session, "instance.stop", "instance", row.id, previous=previous)
         return row
 
-    return in_transaction(session, change)
+    row = in_transaction(session, change)
+    publish_instance_state(
+        hub, row.id, row.state, load=row.load, in_flight=row.in_flight, error=row.error
+    )
+    return row
 
 
 def _family(ref: str) -> str:
@@ -421,8 +434,11 @@ __all__ = [
     "claim_instances",
     "get_instance",
     "handles_clause",
+    "instance_heartbeats",
     "instance_stopped",
+    "instance_topic",
     "list_instances",
+    "publish_instance_state",
     "release_instances_of",
     "report_instances",
     "resolve_service",

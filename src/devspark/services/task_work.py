@@ -4,7 +4,8 @@ A worker's hosting runtime takes queued tasks for the idle capacity of its insta
 :func:`claim_tasks` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two workers never take the
 same task), marks one :func:`task_started` when an agent process gets it, stores
 :func:`task_progress` and :func:`finish_task` with the agent's outcome. Housekeeping
-calls :func:`expire_tasks` and :func:`requeue_tasks_of`.
+calls :func:`expire_tasks` and :func:`requeue_orphans` (:func:`requeue_tasks_of` for
+the workers found offline).
 
 Each change publishes on the live topic ``task:<id>`` (:func:`task_topic`) when a
 :class:`~devspark.services.live.LiveHub` is given, after the commit.
@@ -13,7 +14,7 @@ Each change publishes on the live topic ``task:<id>`` (:func:`task_topic`) when 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,9 +23,9 @@ from sqlalchemy import BindParameter, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from devspark.core.status import TASK_FINAL, TaskStatus
-from devspark.services.instance_work import release_instances_of
+from devspark.services.instance_work import publish_instance_state, release_instances_of
 from devspark.services.live import LiveHub
-from devspark.store.models import TaskRow, UtcDateTime, utcnow
+from devspark.store.models import ServiceInstanceRow, TaskRow, UtcDateTime, WorkerRow, utcnow
 
 _T = TaskRow
 _UNFINISHED = (TaskStatus.QUEUED.value, TaskStatus.ASSIGNED.value, TaskStatus.RUNNING.value)
@@ -116,13 +117,19 @@ class _Statements:
 
     def __init__(self) -> None:
         now: BindParameter[datetime] = bindparam("now", type_=UtcDateTime())
+        # The instances this worker holds that take tasks (not draining): a subquery, so
+        # a claim costs the same whether the worker hosts one instance or a thousand.
+        local = select(ServiceInstanceRow.id).where(
+            ServiceInstanceRow.worker_id == bindparam("worker"),
+            ServiceInstanceRow.desired == "running",
+        )
         queued = (
             select(_T.id)
             .where(
                 _T.status == TaskStatus.QUEUED.value,
                 _T.type == bindparam("task_type"),
                 _T.deadline_at > now,
-                (_T.to_instance.is_(None)) | _T.to_instance.in_(bindparam("local", expanding=True)),
+                (_T.to_instance.is_(None)) | _T.to_instance.in_(local),
             )
             .order_by(_T.priority.desc(), _T.created_at, _T.id)
             .limit(bindparam("limit"))
@@ -177,7 +184,6 @@ def claim_tasks(
     session: Session,
     worker_id: uuid.UUID,
     free: Mapping[str, int],
-    local_ids: Collection[uuid.UUID] = (),
     *,
     hub: LiveHub | None = None,
 ) -> list[ClaimedTask]:
@@ -186,16 +192,16 @@ def claim_tasks(
     For each task type with free capacity here (``free[type] > 0``: idle processes of
     the local instances that handle it), up to that many queued tasks of the type,
     highest priority first then oldest, not yet past their deadline, that go to any
-    instance or to one of ``local_ids``. Each is ``assigned`` to ``worker_id`` with
-    ``attempts`` one higher. Rows other workers are claiming are skipped, not waited
-    for (``SKIP LOCKED``); ``task.assigned`` is published for each.
+    instance or to one this worker holds and that is not being stopped (``to``; a
+    subquery on ``service_instances``, so the cost does not grow with the instances).
+    Each is ``assigned`` to ``worker_id`` with ``attempts`` one higher. Rows other
+    workers are claiming are skipped, not waited for (``SKIP LOCKED``);
+    ``task.assigned`` is published for each.
 
     Args:
         session: Database session.
         worker_id: The claiming worker.
         free: Free capacity per task type.
-        local_ids: The instances this worker holds (a task sent ``to`` one of them
-            is taken here, when its type has free capacity).
         hub: Where live events go.
 
     Returns:
@@ -203,7 +209,6 @@ def claim_tasks(
 
     """
     now = utcnow()
-    local = list(local_ids)
     claimed: list[ClaimedTask] = []
     for task_type, count in free.items():
         if count < 1:
@@ -215,7 +220,6 @@ def claim_tasks(
                 "limit": count,
                 "worker": worker_id,
                 "now": now,
-                "local": local,
             },
         )
         ordered = sorted(rows, key=lambda row: (-row.priority, row.created_at, str(row.id)))
@@ -397,13 +401,43 @@ def requeue_tasks_of(
         .execution_options(synchronize_session=False)
     )
     queued = list(back.scalars())
-    release_instances_of(session, ids)
+    released = release_instances_of(session, ids)
     session.commit()
+    for instance_id, state in released:
+        publish_instance_state(hub, instance_id, state)
     for ident in dead:
         _finished(hub, ident, TaskStatus.DEAD_LETTERED.value, None, "worker lost")
     for ident in queued:
         publish_task_event(hub, ident, "queued", status=TaskStatus.QUEUED.value)
     return len(queued)
+
+
+def requeue_orphans(session: Session, *, hub: LiveHub | None = None) -> int:
+    """Give back the tasks and instances that offline workers still hold (commits).
+
+    Housekeeping: after :func:`~devspark.services.queue.reap` marked the silent workers
+    offline, whatever they held goes back through :func:`requeue_tasks_of`.
+
+    Returns:
+        How many tasks went back to the queue.
+
+    """
+    offline = select(WorkerRow.id).where(WorkerRow.state == "offline")
+    holders = set(
+        session.scalars(
+            select(_T.worker_id).where(_T.status.in_(_HELD), _T.worker_id.in_(offline)).distinct()
+        )
+    )
+    holders.update(
+        session.scalars(
+            select(ServiceInstanceRow.worker_id)
+            .where(ServiceInstanceRow.worker_id.in_(offline))
+            .distinct()
+        )
+    )
+    session.rollback()
+    ids = [ident for ident in holders if ident is not None]
+    return requeue_tasks_of(session, ids, hub=hub) if ids else 0
 
 
 __all__ = [
@@ -414,6 +448,7 @@ __all__ = [
     "finish_task",
     "is_final",
     "publish_task_event",
+    "requeue_orphans",
     "requeue_tasks_of",
     "task_progress",
     "task_started",

@@ -16,7 +16,8 @@ A task is a :class:`~devspark.store.models.TaskRow`: a ``type``, a JSON ``payloa
   and :func:`finish_task` with the agent's outcome (the worker side lives in
   :mod:`devspark.services.task_work` and is re-exported here).
 * Housekeeping calls :func:`expire_tasks` (past ``deadline_at``: ``timed_out``) and
-  :func:`requeue_tasks_of` for reaped workers.
+  :func:`requeue_orphans` (:func:`requeue_tasks_of` for the workers reaped offline).
+* :func:`count_tasks` counts the tasks in each status (one ``GROUP BY``).
 
 Every change publishes on the live topic ``task:<id>`` (:func:`task_topic`) when a
 :class:`~devspark.services.live.LiveHub` is given: ``task.queued``, ``task.assigned``,
@@ -51,6 +52,7 @@ from devspark.services.task_work import (
     finish_task,
     is_final,
     publish_task_event,
+    requeue_orphans,
     requeue_tasks_of,
     task_progress,
     task_started,
@@ -281,6 +283,27 @@ def list_tasks(
     return window(session, query.order_by(TaskRow.created_at.desc(), TaskRow.id), offset, limit)
 
 
+def count_tasks(session: Session, *, type: str | None = None) -> dict[str, int]:
+    """How many tasks are in each status, every status named (zero included; one query).
+
+    Args:
+        session: Database session.
+        type: Only tasks of this type.
+
+    Raises:
+        InvalidArgumentError: ``type`` is not a task type.
+
+    """
+    counts = dict.fromkeys(TASK_STATUSES, 0)
+    query = select(TaskRow.status, func.count()).group_by(TaskRow.status)
+    if type is not None:
+        query = query.where(TaskRow.type == check_task_type(type))
+    rows = session.execute(query)
+    for status, count in rows:
+        counts[status] = int(count)
+    return counts
+
+
 def read_fresh(session: Session, task_id: uuid.UUID) -> TaskRow:
     """Read a task as it is now, holding no connection afterwards (for waits)."""
     session.expire_all()
@@ -410,6 +433,7 @@ __all__ = [
     "TaskRow",
     "TaskSpec",
     "claim_tasks",
+    "count_tasks",
     "expire_tasks",
     "finish_task",
     "get_task",
@@ -417,6 +441,7 @@ __all__ = [
     "is_final",
     "list_tasks",
     "read_fresh",
+    "requeue_orphans",
     "requeue_tasks_of",
     "submit_batch",
     "submit_task",

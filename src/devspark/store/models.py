@@ -451,6 +451,10 @@ class ServiceInstanceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     replaces: Mapped[uuid.UUID | None]
     """The instance a rolling update replaces with this one (stopped once this is online)."""
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed placements in a row (reset once it serves); they space out its retries."""
+    retry_at: Mapped[datetime | None]
+    """After a failed placement, when a worker may claim it again (``None``: at once)."""
 
 
 class TaskRow(Base):

@@ -44,7 +44,7 @@ from devspark.arena.executors import Executor, make_executor
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.status import TournamentStatus, WorkerState
 from devspark.hosting import Host, HostConfig, WorkerFactory
-from devspark.hosting.database import DatabaseBackend, requeue_orphans, sandboxed_workers
+from devspark.hosting.database import DatabaseBackend, sandboxed_workers
 from devspark.services.durable import (
     TournamentBooks,
     advance,
@@ -65,7 +65,7 @@ from devspark.services.queue import (
     retire_worker,
     workers_on,
 )
-from devspark.services.tasks import expire_tasks
+from devspark.services.tasks import expire_tasks, requeue_orphans
 from devspark.services.tournaments import get_tournament
 from devspark.worker.lease import FileLease, lease_for
 from devspark.worker.publishing import Announcer, AnnouncingExecutor

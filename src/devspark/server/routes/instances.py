@@ -15,6 +15,7 @@ with the request's correlation id.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -58,6 +59,7 @@ _INSTANCE_EXAMPLE: dict[str, Any] = {
     "worker_id": "0f6f5d1e-8c7b-4a39-9e21-5b4c3d2e1f0a",
     "heartbeat_at": "2025-01-31T12:30:02Z",
     "error": None,
+    "retry_at": None,
     "created_at": "2025-01-31T12:00:00Z",
     "replaces": None,
     "owner_id": "2b7c4e1d-6a5f-4c3b-9d8e-1f0a2b3c4d5e",
@@ -86,15 +88,25 @@ class InstancePublic(BaseModel):
     tasks_failed: int
     restarts: int
     worker_id: uuid.UUID | None = Field(description="The worker holding it (null: none).")
-    heartbeat_at: datetime | None
-    error: str | None
+    heartbeat_at: datetime | None = Field(
+        description="The latest heartbeat of the worker holding it (every ~2 s while it "
+        "lives); once unplaced, the last time a worker spoke of it; null if never placed."
+    )
+    error: str | None = Field(description="Why it is in `error` (its latest failure).")
+    retry_at: datetime | None = Field(
+        default=None,
+        description="After a failed placement, when a worker may place it again (retries "
+        "back off 1 s, 2 s, 4 s ... up to 300 s); null: at once.",
+    )
     created_at: datetime
     replaces: uuid.UUID | None = Field(description="The instance a rolling update replaces.")
     owner_id: uuid.UUID = Field(description="Who started it (they and admins may stop it).")
 
     @classmethod
-    def from_row(cls, row: ServiceInstanceRow) -> InstancePublic:
-        """Build the public view of an instance row."""
+    def from_row(
+        cls, row: ServiceInstanceRow, heartbeat_at: datetime | None = None
+    ) -> InstancePublic:
+        """Build the public view of an instance row (``heartbeat_at``: its worker's beat)."""
         return cls(
             id=row.id,
             agent=row.agent_ref,
@@ -110,9 +122,10 @@ class InstancePublic(BaseModel):
             tasks_failed=row.tasks_failed,
             restarts=row.restarts,
             worker_id=row.worker_id,
-            heartbeat_at=row.heartbeat_at,
+            heartbeat_at=heartbeat_at or row.heartbeat_at,
             owner_id=row.owner_id,
             error=row.error,
+            retry_at=row.retry_at,
             created_at=row.created_at,
             replaces=row.replaces,
         )
@@ -185,6 +198,12 @@ class Graph(BaseModel):
     edges: list[GraphEdgePublic]
 
 
+def public(session: SessionDep, rows: Sequence[ServiceInstanceRow]) -> list[InstancePublic]:
+    """The public views of ``rows``, each with its worker's latest heartbeat (one query)."""
+    beats = instances.instance_heartbeats(session, rows)
+    return [InstancePublic.from_row(row, beats.get(row.id)) for row in rows]
+
+
 Reader = Annotated[Actor, Depends(current_actor)]
 Window = Annotated[PageParams, Depends(page_params)]
 InstanceId = Annotated[uuid.UUID, PathParam(description="Instance id.")]
@@ -227,7 +246,7 @@ def start_instances(
         replicas=body.replicas,
         audit=audit_context(request, actor),
     )
-    return InstanceList(instances=[InstancePublic.from_row(row) for row in rows])
+    return InstanceList(instances=public(session, rows))
 
 
 @router.get("", summary="List service instances", responses=AUTH_RESPONSES)
@@ -250,7 +269,7 @@ def list_instances(
         session, capability=capability, state=state, offset=params.offset, limit=params.limit
     )
     return Page[InstancePublic](
-        items=[InstancePublic.from_row(row) for row in rows],
+        items=public(session, rows),
         total=total,
         offset=params.offset,
         limit=params.limit,
@@ -293,7 +312,7 @@ def roll_out(request: Request, body: RolloutCreate, session: SessionDep, actor: 
         only_owner=not actor.is_admin,
         audit=audit_context(request, actor),
     )
-    return Rollout(replacing=len(rows), instances=[InstancePublic.from_row(r) for r in rows])
+    return Rollout(replacing=len(rows), instances=public(session, rows))
 
 
 @router.get(
@@ -303,7 +322,8 @@ def roll_out(request: Request, body: RolloutCreate, session: SessionDep, actor: 
 )
 def get_instance(instance_id: InstanceId, session: SessionDep, actor: Reader) -> InstancePublic:
     """One instance: agent, state, load, counters, worker and heartbeat."""
-    return InstancePublic.from_row(instances.get_instance(session, instance_id))
+    (found,) = public(session, [instances.get_instance(session, instance_id)])
+    return found
 
 
 @router.delete(
@@ -323,8 +343,11 @@ def stop_instance(
             f"user {actor.user.username!r} may not stop instance {instance_id}: "
             "only its owner or an admin may"
         )
-    stopped = instances.stop_instance(session, instance_id, audit=audit_context(request, actor))
-    return InstancePublic.from_row(stopped)
+    stopped = instances.stop_instance(
+        session, instance_id, audit=audit_context(request, actor), hub=request.app.state.live
+    )
+    (found,) = public(session, [stopped])
+    return found
 
 
 __all__ = ["WRITE_SCOPE", "InstancePublic", "router"]

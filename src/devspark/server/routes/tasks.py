@@ -302,6 +302,47 @@ def list_tasks(
     )
 
 
+class TaskCounts(BaseModel):
+    """How many tasks are in each status (every status named, zero included)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "queued": 3,
+                    "assigned": 1,
+                    "running": 2,
+                    "succeeded": 120,
+                    "failed": 4,
+                    "timed_out": 0,
+                    "dead_lettered": 1,
+                }
+            ]
+        }
+    )
+
+    queued: int
+    assigned: int
+    running: int
+    succeeded: int
+    failed: int
+    timed_out: int
+    dead_lettered: int
+
+
+@router.get("/counts", summary="Count tasks by status", responses=AUTH_RESPONSES)
+def count_tasks(
+    session: SessionDep,
+    actor: Reader,
+    type: Annotated[
+        str | None,
+        Query(max_length=128, pattern=TASK_TYPE_RE.pattern, description="Only this type."),
+    ] = None,
+) -> TaskCounts:
+    """How many tasks are in each status (every status named), in one query."""
+    return TaskCounts(**tasks.count_tasks(session, type=type))
+
+
 @router.get(
     "/{task_id:uuid}", summary="Get a task", responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE}
 )
@@ -310,4 +351,4 @@ def get_task(task_id: TaskId, session: SessionDep, actor: Reader) -> TaskPublic:
     return TaskPublic.from_row(tasks.get_task(session, task_id))
 
 
-__all__ = ["MAX_WAIT_S", "WRITE_SCOPE", "TaskPublic", "router"]
+__all__ = ["MAX_WAIT_S", "WRITE_SCOPE", "TaskCounts", "TaskPublic", "router"]
