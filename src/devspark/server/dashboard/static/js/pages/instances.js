@@ -35,6 +35,10 @@ function stateCell(instance) {
     shown.setAttribute('title', instance.error);
     parts.push(h('div', { class: 'failure-short', title: instance.error }, errorLine(instance.error)));
   }
+  if (instance.state === 'error' && instance.retry_at && instance.desired !== 'stopped') {
+    // A failed placement waits (with backoff) before a worker tries it again.
+    parts.push(h('div', { class: 'muted retry-at' }, 'retried after ', h('time', { datetime: instance.retry_at }, new Date(instance.retry_at).toLocaleTimeString())));
+  }
   return h('span', { class: 'status-reason' }, parts);
 }
 
