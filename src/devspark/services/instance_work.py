@@ -309,13 +309,14 @@ def report_instances(
 
 
 def _stop_superseded(session: Session, worker_id: uuid.UUID, now: Any) -> None:
+    # Two steps: the replacements that serve are few (an index on ``replaces``); a
+    # single UPDATE ... IN (subquery) was planned as a scan per held row (80 ms at 1,000).
+    replaced = list(session.scalars(_SQL.superseded))
+    if not replaced:
+        return
     statement: Update = (
         update(_S)
-        .where(
-            _S.worker_id == worker_id,
-            _S.desired == "running",
-            _S.id.in_(_SQL.superseded),
-        )
+        .where(_S.worker_id == worker_id, _S.desired == "running", _S.id.in_(replaced))
         .values(desired="stopped", state=LifecycleState.MAINTENANCE.value, updated_at=now)
     )
     session.execute(statement, execution_options={"synchronize_session": False})

@@ -420,6 +420,7 @@ class ServiceInstanceRow(Base):
         CheckConstraint("concurrency >= 1 AND concurrency <= 16", name="concurrency"),
         CheckConstraint("load >= 0 AND load <= 1", name="load"),
         Index("ix_service_instances_claim", "desired", "worker_id", "created_at"),
+        Index("ix_service_instances_replaces", "replaces"),
     )
 
     id: Mapped[uuid.UUID] = _id()

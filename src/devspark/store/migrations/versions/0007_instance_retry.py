@@ -2,7 +2,8 @@
 
 ``service_instances.failures`` counts the failed placements in a row (an uploaded
 agent whose archive cannot be unpacked, for instance) and ``retry_at`` is when a worker
-may claim the instance again.
+may claim the instance again. ``ix_service_instances_replaces`` finds the replacements of
+a rolling update (every heartbeat looks for those that serve).
 
 Revision ID: 0007
 Revises: 0006
@@ -29,10 +30,12 @@ def upgrade() -> None:
             sa.Column("failures", sa.Integer(), nullable=False, server_default=sa.text("0"))
         )
         batch.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_service_instances_replaces", "service_instances", ["replaces"])
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_index("ix_service_instances_replaces", table_name="service_instances")
     with op.batch_alter_table("service_instances") as batch:
         batch.drop_column("retry_at")
         batch.drop_column("failures")
