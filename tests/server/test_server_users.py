@@ -176,6 +176,14 @@ def _checked_scopes() -> set[str]:
             for target in node.targets
             if isinstance(target, ast.Name) and isinstance(node.value.value, str)
         }
+        for function in ast.walk(tree):  # a scope passed on as a parameter: its default
+            if isinstance(function, ast.FunctionDef):
+                arguments = function.args.args[
+                    len(function.args.args) - len(function.args.defaults) :
+                ]
+                for argument, default in zip(arguments, function.args.defaults, strict=True):
+                    if isinstance(default, ast.Name) and default.id in constants:
+                        constants[argument.arg] = constants[default.id]
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
