@@ -36,6 +36,7 @@ from devspark.services.tasks import (
     count_tasks,
     expire_tasks,
     finish_task,
+    finish_tasks,
     get_task,
     interaction_graph,
     list_tasks,
@@ -46,6 +47,7 @@ from devspark.services.tasks import (
     task_progress,
     task_started,
     task_topic,
+    tasks_started,
 )
 from devspark.store.db import session_factory
 from devspark.store.models import (
@@ -454,3 +456,38 @@ def test_task_topics_are_accepted_by_clients() -> None:
     assert parse_topic(f"task:{ident}") == task_topic(ident)
     with pytest.raises(ValueError, match="'task:<id>'"):
         parse_topic(f"tasks:{ident}")
+
+
+def test_starts_and_outcomes_of_several_tasks_are_stored_in_one_transaction(
+    session: Session, owner: UserRow, echo: ServiceInstanceRow
+) -> None:
+    worker = make_worker(session)
+    claim_instances(session, worker, 1)
+    rows = [_submit(session, owner, payload=n) for n in range(3)]
+    stray = _submit(session, owner)  # never claimed: neither started nor finished
+    claim_tasks(session, worker, {"echo": 3})
+    hub = LiveHub()
+    heard_first = _events(hub, rows[0].id)
+    starts = [(row.id, echo.id) for row in [*rows, stray]]
+    assert tasks_started(session, starts, hub=hub) == [True, True, True, False]
+    crash = TaskOutcome(ok=False, error="exit 139", status=AgentStatus.CRASHED)
+    outcomes = [
+        (rows[0].id, TaskOutcome(ok=True, result=0)),
+        (rows[1].id, TaskOutcome(ok=False, error="no", status=AgentStatus.OK)),
+        (rows[2].id, crash),
+        (stray.id, TaskOutcome(ok=True, result=9)),
+    ]
+    assert finish_tasks(session, worker, outcomes, hub=hub) == [
+        "succeeded",
+        "failed",
+        "queued",
+        None,
+    ]
+    session.expire_all()
+    assert [get_task(session, r.id).status for r in [*rows, stray]] == [
+        "succeeded",
+        "failed",
+        "queued",
+        "queued",
+    ]
+    assert [e["type"] for e in heard_first] == ["task.running", "task.finished"]

@@ -2,7 +2,9 @@
 
 Each method is one short transaction of :mod:`devspark.services.instances` or
 :mod:`devspark.services.tasks` (the worker-side functions), in a session of its own, so
-the task threads of a host never share one. :func:`sandboxed_workers` builds the
+the task threads of a host never share one; starts and outcomes of tasks that arrive
+together from several task threads are written in one transaction
+(:class:`~devspark.hosting.batching.GroupCommit`). :func:`sandboxed_workers` builds the
 sandboxed :class:`~devspark.sandbox.worker.ProcessWorker` processes of an instance.
 """
 
@@ -20,6 +22,7 @@ from devspark.arena.agents import resolve_agent
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.isolation import IsolationLevel
 from devspark.core.ports import ServiceWorker, TaskOutcome
+from devspark.hosting.batching import GroupCommit
 from devspark.hosting.instance import InstanceReport, Placement
 from devspark.hosting.ports import HostedTask, HostOrders, SubResult, WorkerFactory
 from devspark.sandbox.worker import PlatformCaps, ProcessWorker
@@ -54,6 +57,11 @@ class DatabaseBackend:
         self.hub = hub
         self.stager = stager
         self._order = itertools.count()
+        # Task threads that start or finish tasks at the same moment share a transaction.
+        self._starts: GroupCommit[tuple[str, str], bool] = GroupCommit(self._start_batch)
+        self._finishes: GroupCommit[tuple[str, TaskOutcome], str | None] = GroupCommit(
+            self._finish_batch
+        )
 
     def claim_instances(self, limit: int) -> list[Placement]:
         """Unplaced instances, now placed here (an uploaded one is unpacked first)."""
@@ -136,11 +144,16 @@ class DatabaseBackend:
         ]
 
     def started(self, task_id: str, instance_id: str) -> bool:
-        """The task is ``running`` on the instance (``False``: it timed out or went back)."""
+        """The task is ``running`` on the instance (``False``: it timed out or went back).
+
+        Starts that arrive together are written in one transaction.
+        """
+        return self._starts((task_id, instance_id))
+
+    def _start_batch(self, starts: Sequence[tuple[str, str]]) -> list[bool]:
+        pairs = [(uuid.UUID(task), uuid.UUID(instance)) for task, instance in starts]
         with self.session_factory() as session:
-            return svc_tasks.task_started(
-                session, uuid.UUID(task_id), uuid.UUID(instance_id), hub=self.hub
-            )
+            return svc_tasks.tasks_started(session, pairs, hub=self.hub)
 
     def progress(self, task_id: str, data: Any) -> None:
         """Store and publish the latest progress."""
@@ -148,16 +161,21 @@ class DatabaseBackend:
             svc_tasks.task_progress(session, uuid.UUID(task_id), data, hub=self.hub)
 
     def finish(self, task_id: str, outcome: TaskOutcome) -> SubResult | None:
-        """Store the outcome; the final task, or ``None`` (queued again, or not held here)."""
-        with self.session_factory() as session:
-            status = svc_tasks.finish_task(
-                session, uuid.UUID(task_id), self.worker_id, outcome, hub=self.hub
-            )
+        """Store the outcome; the final task, or ``None`` (queued again, or not held here).
+
+        Outcomes that arrive together are written in one transaction.
+        """
+        status = self._finishes((task_id, outcome))
         if status is None or not svc_tasks.is_final(status):
             return None
         if status == "succeeded":
             return SubResult(status, outcome.result)
         return SubResult(status, error=outcome.error)
+
+    def _finish_batch(self, outcomes: Sequence[tuple[str, TaskOutcome]]) -> list[str | None]:
+        pairs = [(uuid.UUID(task), outcome) for task, outcome in outcomes]
+        with self.session_factory() as session:
+            return svc_tasks.finish_tasks(session, self.worker_id, pairs, hub=self.hub)
 
     def submit(
         self, parent_id: str, task_type: str, payload: Any, *, to: str | None, timeout_ms: int

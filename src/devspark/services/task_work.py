@@ -14,7 +14,7 @@ Each change publishes on the live topic ``task:<id>`` (:func:`task_topic`) when 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -241,13 +241,36 @@ def task_started(
         Whether it was still ``assigned`` (``False``: it timed out or was given back meanwhile).
 
     """
-    done = session.execute(_SQL.start, {"task": task_id, "instance": instance_id, "now": utcnow()})
+    return tasks_started(session, [(task_id, instance_id)], hub=hub)[0]
+
+
+def tasks_started(
+    session: Session,
+    starts: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    *,
+    hub: LiveHub | None = None,
+) -> list[bool]:
+    """:func:`task_started` for several ``(task, instance)`` pairs in one transaction (commits).
+
+    Returns:
+        For each pair, whether its task was still ``assigned`` and is now ``running``.
+
+    """
+    now = utcnow()
+    changed = []
+    for task_id, instance_id in starts:
+        done = session.execute(_SQL.start, {"task": task_id, "instance": instance_id, "now": now})
+        changed.append(bool(getattr(done, "rowcount", 0)))
     session.commit()
-    changed = bool(getattr(done, "rowcount", 0))
-    if changed:
-        publish_task_event(
-            hub, task_id, "running", status=TaskStatus.RUNNING.value, instance_id=str(instance_id)
-        )
+    for (task_id, instance_id), running in zip(starts, changed, strict=True):
+        if running:
+            publish_task_event(
+                hub,
+                task_id,
+                "running",
+                status=TaskStatus.RUNNING.value,
+                instance_id=str(instance_id),
+            )
     return changed
 
 
@@ -290,10 +313,48 @@ def finish_task(
         out, or the worker was reaped and the task given back): the outcome is dropped.
 
     """
+    return finish_tasks(session, worker_id, [(task_id, outcome)], hub=hub)[0]
+
+
+def finish_tasks(
+    session: Session,
+    worker_id: uuid.UUID,
+    outcomes: Sequence[tuple[uuid.UUID, Outcome]],
+    *,
+    hub: LiveHub | None = None,
+) -> list[str | None]:
+    """:func:`finish_task` for several ``(task, outcome)`` pairs in one transaction (commits).
+
+    Returns:
+        Each task's new status, ``None`` for one ``worker_id`` no longer holds.
+
+    """
     now = utcnow()
+    stored = [
+        _store_outcome(session, task_id, worker_id, outcome, now) for task_id, outcome in outcomes
+    ]
+    session.commit()
+    statuses: list[str | None] = []
+    for (task_id, _), change in zip(outcomes, stored, strict=True):
+        if change is None:
+            statuses.append(None)
+            continue
+        values, attempts = change
+        status = str(values["status"])
+        if status == TaskStatus.QUEUED.value:
+            publish_task_event(hub, task_id, "queued", status=status, attempts=attempts)
+        else:
+            _finished(hub, task_id, status, values.get("result"), values.get("error"))
+        statuses.append(status)
+    return statuses
+
+
+def _store_outcome(
+    session: Session, task_id: uuid.UUID, worker_id: uuid.UUID, outcome: Outcome, now: datetime
+) -> tuple[dict[str, Any], int] | None:
+    """Write one outcome (no commit): the values set and the task's attempts, or ``None``."""
     held = session.execute(_SQL.held, {"task": task_id, "worker": worker_id}).first()
     if held is None:
-        session.rollback()
         return None
     fault = _fault_status(outcome)
     values: dict[str, Any] = {"finished_at": now}
@@ -323,13 +384,7 @@ def finish_task(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
-    status = str(values["status"])
-    if status == TaskStatus.QUEUED.value:
-        publish_task_event(hub, task_id, "queued", status=status, attempts=held.attempts)
-    else:
-        _finished(hub, task_id, status, values.get("result"), values.get("error"))
-    return status
+    return values, int(held.attempts)
 
 
 def expire_tasks(session: Session, *, hub: LiveHub | None = None) -> int:
@@ -446,6 +501,7 @@ __all__ = [
     "claim_tasks",
     "expire_tasks",
     "finish_task",
+    "finish_tasks",
     "is_final",
     "publish_task_event",
     "requeue_orphans",
@@ -453,4 +509,5 @@ __all__ = [
     "task_progress",
     "task_started",
     "task_topic",
+    "tasks_started",
 ]

@@ -50,6 +50,7 @@ from devspark.services.task_work import (
     claim_tasks,
     expire_tasks,
     finish_task,
+    finish_tasks,
     is_final,
     publish_task_event,
     requeue_orphans,
@@ -57,6 +58,7 @@ from devspark.services.task_work import (
     task_progress,
     task_started,
     task_topic,
+    tasks_started,
 )
 from devspark.services.transaction import in_transaction
 from devspark.store.models import ServiceInstanceRow, TaskRow, UserRow, utcnow
@@ -436,6 +438,7 @@ __all__ = [
     "count_tasks",
     "expire_tasks",
     "finish_task",
+    "finish_tasks",
     "get_task",
     "interaction_graph",
     "is_final",
@@ -448,5 +451,6 @@ __all__ = [
     "task_progress",
     "task_started",
     "task_topic",
+    "tasks_started",
     "wait_finished",
 ]
