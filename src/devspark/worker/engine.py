@@ -180,6 +180,7 @@ class Worker:
         self._wake = threading.Event()
         self._paused = threading.Event()
         self._claiming: list[threading.Lock] = []  # one per slot, held while it claims
+        self._advancing = threading.Lock()  # held while the supervisor advances a tournament
         self._slots: list[threading.Thread] = []
         self._supervisor: threading.Thread | None = None
 
@@ -237,14 +238,16 @@ class Worker:
         return self._stopped.wait(timeout)
 
     def pause(self) -> None:
-        """Claim nothing new until :meth:`resume` (the matches in flight go on).
+        """Claim nothing new and queue no tournament's round until :meth:`resume`.
 
-        Returns once no slot is in the middle of a claim: work queued after this call
-        waits for :meth:`resume`.
+        The matches in flight go on (a tournament whose match finishes still advances).
+        Returns once no slot is in the middle of a claim and the supervisor is not
+        advancing a tournament: work queued or changed after this call waits for
+        :meth:`resume`.
         """
         self._paused.set()
-        for claiming in list(self._claiming):  # claims that started before the pause end
-            with claiming:
+        for held in [self._advancing, *self._claiming]:  # what started before the pause ends
+            with held:
                 pass
 
     def resume(self) -> None:
@@ -371,9 +374,10 @@ class Worker:
                 )
                 self.notify()
             for tournament_id in due:
-                if self._draining.is_set():
-                    break
-                self._advance(tournament_id, announce_start=True)
+                with self._advancing:
+                    if self._draining.is_set() or self._paused.is_set():
+                        break
+                    self._advance(tournament_id, announce_start=True)
         except Exception:
             logger.exception("housekeeping failed; trying again in %.1f s", self.config.heartbeat_s)
 
