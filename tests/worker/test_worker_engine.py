@@ -292,6 +292,28 @@ def test_work_stored_with_options_the_scenario_refuses_fails_with_the_option_nam
     assert _running(made) == 0
 
 
+def test_a_warm_slot_refuses_stored_options_the_scenario_refuses(
+    made: sessionmaker[Session], worker: Worker
+) -> None:
+    first = queued_match(made, seed=1)
+    worker.notify()
+    wait_until(lambda: match_status(made, first)[0] == "finished", "a first match to warm the slot")
+    worker.pause()
+    match_id = queued_match(made, seed=2)
+    with made() as session:  # as stored before options were checked when created
+        match = session.get(MatchRow, match_id)
+        assert match is not None
+        match.options = {**match.options, "reset": {"dificulty": 2}}
+        session.commit()
+    worker.resume()
+    wait_until(
+        lambda: match_status(made, match_id)[0] in ("finished", "failed"), "the match to end"
+    )
+    status, error = match_status(made, match_id)
+    assert status == "failed"
+    assert "options.dificulty is not an option of tictactoe-v1" in (error or "")
+
+
 def test_a_tournament_whose_format_cannot_be_rebuilt_ends_failed(
     made: sessionmaker[Session], worker: Worker
 ) -> None:

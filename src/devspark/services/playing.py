@@ -34,6 +34,7 @@ from devspark.core.status import MatchStatus
 from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import ScenarioCore, resolve
+from devspark.scenarios.options import check_options
 from devspark.services.entrants import AgentStager, is_uploaded, version_ids
 from devspark.services.failures import PlayInterrupted, describe, fail_tournament
 from devspark.services.queue import WorkerIdentity, claim_match, register_worker, retire_worker
@@ -248,12 +249,19 @@ class CannotStageError(FailedPreconditionError, PlayInterrupted):
 def match_spec(session: Session, row: MatchRow, playback: Playback = NO_PLAYBACK) -> MatchSpec:
     """The match spec of a persisted row, uploaded agents staged.
 
+    Its reset options are checked again (:func:`~devspark.scenarios.options.check_options`):
+    a row may have been stored before they were checked, and an executor that keeps its
+    scenario warm between matches does not check them.
+
     Raises:
         CannotStageError: An uploaded agent but no stager to unpack it (the match
             stays queued: it is this runner that cannot play it).
-        NotFoundError: An uploaded version or its archive no longer exists.
+        NotFoundError: An uploaded version or its archive no longer exists, or an
+            unknown scenario.
+        InvalidArgumentError: Options the scenario refuses (naming the option).
 
     """
+    options = check_options(resolve(row.scenario_id), row.options.get("reset"))
     agents = tuple(row.options["pairing"]["agents"])
     sources: tuple[str, ...] = ()
     if any(is_uploaded(ref) for ref in agents):
@@ -266,7 +274,7 @@ def match_spec(session: Session, row: MatchRow, playback: Playback = NO_PLAYBACK
         row.scenario_id,
         agents,
         seed=row.seed,
-        options=dict(row.options.get("reset") or {}),
+        options=options,
         isolation=IsolationLevel(row.isolation),
         sources=sources,
         record=playback.replays is not None,
