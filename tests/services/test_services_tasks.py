@@ -105,6 +105,15 @@ def test_a_type_of_a_stopped_instance_is_refused(
         _submit(session, owner)
 
 
+def test_a_task_with_no_instance_running_says_how_to_start_one(
+    session: Session, owner: UserRow
+) -> None:
+    with pytest.raises(
+        InvalidArgumentError, match=r"no instance runs yet: start one with POST /api/v1/instances"
+    ):
+        _submit(session, owner, type="summary.count")
+
+
 @pytest.mark.usefixtures("echo")
 @pytest.mark.parametrize(
     ("fields", "message"),

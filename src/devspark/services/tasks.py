@@ -146,8 +146,17 @@ def _check_spec(session: Session, spec: TaskSpec, prefix: str = "") -> None:
         types = _serving_types(session)
         raise InvalidArgumentError(
             f"{prefix}type={spec.type!r}: no running service instance handles it"
-            + (did_you_mean(spec.type, types) or f" (types served: {', '.join(types) or 'none'})")
+            + (
+                did_you_mean(spec.type, types)
+                or (f" (types served: {', '.join(types)})" if types else _NO_INSTANCES)
+            )
         )
+
+
+_NO_INSTANCES = (
+    " (no instance runs yet: start one with POST /api/v1/instances or "
+    "`devspark instances start builtin:echo`, which handles `echo`)"
+)
 
 
 def _row(spec: TaskSpec, owner_id: uuid.UUID | None, parent_id: uuid.UUID | None) -> TaskRow:
