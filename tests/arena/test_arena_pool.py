@@ -6,6 +6,7 @@ import pytest
 
 from devspark.arena.match import MatchSpec, run_match
 from devspark.arena.pool import WorkerCache, run_matches
+from devspark.core.errors import InvalidArgumentError
 from devspark.core.results import AgentStatus, MatchResult
 from devspark.sandbox import IsolationLevel
 
@@ -61,3 +62,17 @@ def test_cache_keeps_sandboxed_workers_warm() -> None:
         assert all(a.status is AgentStatus.OK for a in result.agents)
         minimax = next(a for a in result.agents if a.agent == "builtin:minimax")
         assert minimax.reward >= 0
+
+
+def test_a_warm_cache_checks_the_options_of_every_match() -> None:
+    cache = WorkerCache()
+    try:
+        warm = specs(IsolationLevel.TRUSTED, count=1)[0]
+        assert all(a.status is AgentStatus.OK for a in cache.play(warm).agents)
+        typo = MatchSpec(
+            "tictactoe", warm.agents, seed=1, isolation=warm.isolation, options={"dificulty": 1}
+        )
+        with pytest.raises(InvalidArgumentError, match="did you mean `difficulty`"):
+            cache.play(typo)
+    finally:
+        cache.close()

@@ -28,7 +28,8 @@ from devspark.core.ports import AgentPackage, AgentWorker
 from devspark.core.results import MatchResult
 from devspark.sandbox import open_worker
 from devspark.sandbox.reaper import become_subreaper
-from devspark.scenarios import AnyScenario
+from devspark.scenarios import AnyScenario, resolve
+from devspark.scenarios.options import check_options
 
 
 class WorkerCache:
@@ -65,14 +66,16 @@ class WorkerCache:
 
         Raises:
             NotFoundError: Unknown scenario or agent.
-            InvalidArgumentError: An agent does not play the scenario, or the seat count
-                does not fit.
+            InvalidArgumentError: An agent does not play the scenario, the seat count
+                does not fit, or the scenario refuses the options (checked every match).
 
         """
         key = (spec.scenario, len(spec.agents))
         env = self._envs.get(key)
         if env is None:
             env = self._envs[key] = make_for(spec)
+        else:  # a warm scenario was checked with the options of its first match only
+            check_options(resolve(spec.scenario), spec.options)
         packages = [self.package(ref, spec.source(seat)) for seat, ref in enumerate(spec.agents)]
         self._episodes += 1
         replay = ReplayRecorder() if spec.record else None
