@@ -127,3 +127,13 @@ def test_instances_list_and_stop(server: dict[str, str]) -> None:
     stopped = runner.invoke(app, ["instances", "stop", instance["id"], "--json"], env=server)
     assert stopped.exit_code == 0, stopped.output
     assert json.loads(stopped.output)[0]["desired"] == "stopped"
+
+
+def test_instances_rollout_reports_what_it_replaces(server: dict[str, str]) -> None:
+    runner.invoke(app, ["instances", "start", "builtin:echo", "--json"], env=server)
+    same = runner.invoke(app, ["instances", "rollout", "builtin:echo"], env=server)
+    assert same.exit_code == 0, same.output
+    shown = " ".join(same.output.split())  # the table title may wrap
+    assert "replacing 0 instances with builtin:echo" in shown  # same version: none
+    typo = runner.invoke(app, ["instances", "rollout", "builtin:ecko"], env=server)
+    assert typo.exit_code != 0 and "did you mean `builtin:echo`" in typo.output

@@ -428,6 +428,7 @@ TABLE: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         _owned(202),
     ),
     ("GET", TASKS): (lambda e, t: ("GET", TASKS, {}), _authenticated(200)),
+    ("GET", f"{TASKS}/counts"): (lambda e, t: ("GET", f"{TASKS}/counts", {}), _authenticated(200)),
     ("GET", f"{TASKS}/{{task_id}}"): (
         lambda e, t: ("GET", f"{TASKS}/{NO_SUCH_ID}", {}),
         _authenticated(404),

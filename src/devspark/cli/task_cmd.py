@@ -6,6 +6,7 @@ an access token or an API key (``--token``, ``$DEVSPARK_TOKEN``)::
     devspark instances start builtin:echo --replicas 2
     devspark task submit echo --payload '{"text": "hi"}' --wait
     devspark instances list --capability echo
+    devspark instances rollout agent:ada/summariser@2.0.0
 """
 
 from __future__ import annotations
@@ -147,6 +148,25 @@ def stop(
     """Drain an instance and stop it."""
     _, body = ApiClient(server, token).request("DELETE", f"/api/v1/instances/{instance_id}")
     _show([body], as_json, "stopping")
+
+
+@instances_app.command("rollout")
+def rollout(
+    agent: Annotated[
+        str, typer.Argument(help="The new version: agent:USER/NAME@VERSION (or builtin:NAME).")
+    ],
+    as_json: JsonFlag = False,
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Replace the running instances of another version of AGENT's agent, one by one.
+
+    Each old instance is drained only once its replacement serves, so no task is lost.
+    """
+    _, body = ApiClient(server, token).request(
+        "POST", "/api/v1/instances/rollout", {"agent": agent}
+    )
+    _show(body["instances"], as_json, f"replacing {body['replacing']} instances with {agent}")
 
 
 def _show(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
