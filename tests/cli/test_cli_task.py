@@ -136,4 +136,5 @@ def test_instances_rollout_reports_what_it_replaces(server: dict[str, str]) -> N
     shown = " ".join(same.output.split())  # the table title may wrap
     assert "replacing 0 instances with builtin:echo" in shown  # same version: none
     typo = runner.invoke(app, ["instances", "rollout", "builtin:ecko"], env=server)
-    assert typo.exit_code != 0 and "did you mean `builtin:echo`" in typo.output
+    assert isinstance(typo.exception, InvalidArgumentError)  # the app's handler prints it
+    assert "did you mean `builtin:echo`" in str(typo.exception)
