@@ -206,8 +206,11 @@ class BusBridge:
                 bus = self._bus = await connect(self.url)
                 sending = asyncio.create_task(self._send_all(bus, self._outbox))
                 subscription = await bus.subscribe(self.channel)
+                # (Re)subscribed: catch up on what we may have missed. The hello is queued
+                # before start() returns, so a note sent after it is never overwritten
+                # by the hello's (older) list of watches at the other end.
+                self.hello()
                 self._subscribed.set()
-                self.hello()  # (re)subscribed: catch up on what we may have missed
                 await self._receive(subscription, deliver)
             except Exception as exc:  # the bus went away: try again
                 self._failed(f"{type(exc).__name__}: {exc}")
