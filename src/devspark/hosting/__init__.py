@@ -10,7 +10,7 @@ from devspark.hosting.dispatch import Assignment, Dispatcher
 from devspark.hosting.host import Host, HostConfig
 from devspark.hosting.instance import Instance, InstanceReport, Placement, Slot
 from devspark.hosting.ports import HostBackend, HostedTask, HostOrders, SubResult, WorkerFactory
-from devspark.hosting.requests import MAX_REQUESTS_PER_TASK, TaskRequests, may_request
+from devspark.hosting.requests import MAX_REQUESTS_PER_TASK, TaskRequests
 
 __all__ = [
     "MAX_REQUESTS_PER_TASK",
@@ -29,5 +29,4 @@ __all__ = [
     "SubResult",
     "TaskRequests",
     "WorkerFactory",
-    "may_request",
 ]

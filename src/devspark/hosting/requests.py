@@ -23,26 +23,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from devspark.bus.channels import matches
-from devspark.core.errors import DevSparkError
+from devspark.bus.tools.access import require
+from devspark.core.errors import DevSparkError, PermissionDeniedError
 from devspark.core.ports import RequestHandler
 from devspark.hosting.ports import SubResult
 
 MAX_REQUESTS_PER_TASK = 32
 """Requests and submits one task may make; later ones are answered ``ok: false``."""
 
-_REQUEST = "bus:request:"
 
 SubmitAndWait = Callable[[str, Any, str | None, int], SubResult | str]
 """``(task_type, payload, to, timeout_ms)`` -> the finished sub-task, or why it could not run."""
-
-
-def may_request(capabilities: Sequence[str], target: str) -> bool:
-    """Whether a ``bus:request:PATTERN`` among ``capabilities`` matches ``target``."""
-    for capability in capabilities:
-        if capability.startswith(_REQUEST) and matches(capability.removeprefix(_REQUEST), target):
-            return True
-    return False
 
 
 class TaskRequests:
@@ -100,8 +91,9 @@ class TaskRequests:
         if target.startswith("svc.") and len(target) > 4:
             return self._sub_task(target[4:], line.get("payload"), None, timeout_ms)
         if target.startswith("sys."):
-            if not may_request(self.capabilities, target):
-                return _refusal(f"no capability bus:request:{target}")
+            refused = _ungranted(self.capabilities, target)
+            if refused:
+                return _refusal(refused)
             if self.tools is None:
                 return _refusal(f"{target} is not available here")
             return self.tools(line)
@@ -110,9 +102,9 @@ class TaskRequests:
     def _sub_task(
         self, task_type: str, payload: Any, to: str | None, timeout_ms: int
     ) -> dict[str, Any]:
-        target = f"svc.{task_type}"
-        if not may_request(self.capabilities, target):
-            return _refusal(f"no capability bus:request:{target}")
+        refused = _ungranted(self.capabilities, f"svc.{task_type}")
+        if refused:
+            return _refusal(refused)
         try:
             done = self.submit_and_wait(task_type, payload, to, timeout_ms)
         except DevSparkError as exc:
@@ -130,8 +122,17 @@ def _timeout(value: Any) -> int:
     return 1000
 
 
+def _ungranted(capabilities: Sequence[str], target: str) -> str:
+    """Why no ``bus:request:`` grant allows ``target`` (the tools' words); ``""`` if one does."""
+    try:
+        require(capabilities, "bus:request", target)
+    except PermissionDeniedError as exc:
+        return str(exc)
+    return ""
+
+
 def _refusal(error: str) -> dict[str, Any]:
     return {"ok": False, "error": error}
 
 
-__all__ = ["MAX_REQUESTS_PER_TASK", "SubmitAndWait", "TaskRequests", "may_request"]
+__all__ = ["MAX_REQUESTS_PER_TASK", "SubmitAndWait", "TaskRequests"]
