@@ -256,3 +256,17 @@ def test_a_failed_reply_subscription_fails_the_waiting_request_and_the_next_one_
         return failed, answer
 
     assert asyncio.run(scenario()) == ("the backend went away", "recovered")
+
+
+def test_a_subscription_used_as_a_context_manager_is_closed_on_exit() -> None:
+    async def scenario() -> tuple[object, object]:
+        bus = await connect("memory://")
+        async with await bus.subscribe("news") as subscription:
+            await bus.publish("news", "inside")
+            got = await subscription.get(1)
+        await bus.publish("news", "after")  # a closed subscription hears nothing more
+        after = await subscription.get(0.05)
+        await bus.close()
+        return (got.payload if got else None), after
+
+    assert asyncio.run(scenario()) == ("inside", None)

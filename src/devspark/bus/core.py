@@ -294,6 +294,13 @@ class Subscription:
         while (envelope := await self.get()) is not None:
             yield envelope
 
+    async def __aenter__(self) -> Subscription:
+        """``async with await bus.subscribe(pattern) as subscription:`` closes it on exit."""
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         """Stop receiving (what was already read from a batch is dropped too)."""
         self._ready.clear()

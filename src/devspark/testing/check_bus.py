@@ -110,8 +110,7 @@ class _Run:
 
     async def only_after(self, pattern: str, wrong: list[str], right: str, rule: str) -> None:
         """Publish on the ``wrong`` channels then on ``right``: ``right`` must come first."""
-        subscription = await self.bus.subscribe(pattern)
-        try:
+        async with await self.bus.subscribe(pattern) as subscription:
             for channel in wrong:
                 await self.bus.publish(channel, "wrong")
             await self.bus.publish(right, "right")
@@ -120,8 +119,6 @@ class _Run:
                 envelope.channel == right,
                 f"{pattern!r} received a message on {envelope.channel!r}: {rule}",
             )
-        finally:
-            await subscription.close()
 
 
 # ---------------------------------------------------------------------- pub/sub
@@ -130,8 +127,7 @@ class _Run:
 async def _exact(run: _Run) -> None:
     channel = run.name("exact")
     await run.only_after(channel, [channel + "x", run.name("other")], channel, "no wildcard")
-    subscription = await run.bus.subscribe(channel)
-    try:
+    async with await run.bus.subscribe(channel) as subscription:
         sent = await run.bus.publish(
             channel,
             {"n": 1, "text": "héllo", "list": [1, 2.5, None]},
@@ -142,8 +138,6 @@ async def _exact(run: _Run) -> None:
         )
         got = await run.first(subscription, "a message on an exact channel")
         _expect(got == sent, f"the envelope changed on the way: sent {sent!r}, got {got!r}")
-    finally:
-        await subscription.close()
 
 
 async def _star_one_token(run: _Run) -> None:
@@ -175,15 +169,12 @@ async def _gt_not_zero(run: _Run) -> None:
 
 async def _gt_one_or_more(run: _Run) -> None:
     base = run.name("team")
-    subscription = await run.bus.subscribe(base + ".>")
-    try:
+    async with await run.bus.subscribe(base + ".>") as subscription:
         channels = [base + ".red", base + ".red.moves", base + ".a.b.c"]
         for channel in channels:
             await run.bus.publish(channel, "x")
         got = [(await run.first(subscription, f"a message on {c!r}")).channel for c in channels]
         _expect(got == channels, f"'>' received {got}, expected {channels}")
-    finally:
-        await subscription.close()
 
 
 async def _two_subscribers(run: _Run) -> None:
@@ -219,8 +210,7 @@ async def _closed_subscription(run: _Run) -> None:
 
 async def _publish_many(run: _Run) -> None:
     channel = run.name("batch")
-    subscription = await run.bus.subscribe(channel)
-    try:
+    async with await run.bus.subscribe(channel) as subscription:
         sent = await run.bus.publish_many(
             channel, [{"n": n} for n in range(BATCH)], sender="agent:ada/bot@1.0.0", priority=8
         )
@@ -233,48 +223,42 @@ async def _publish_many(run: _Run) -> None:
             f"{sum(g.id == s.id for g, s in zip(got, sent, strict=True))} of {BATCH}",
         )
         _expect(len({e.id for e in sent}) == BATCH, "a batch's envelopes share an id")
-    finally:
-        await subscription.close()
 
 
 async def _publish_many_over_the_limit(run: _Run) -> None:
     channel = run.name("bigbatch")
-    subscription = await run.bus.subscribe(channel)
-    chunk = "x" * (run.bus.max_bytes * 2 // 5)  # two fit in one wire message, three do not
-    try:
+    async with await run.bus.subscribe(channel) as subscription:
+        chunk = "x" * (run.bus.max_bytes * 2 // 5)  # two fit in one wire message, three do not
         sent = await run.bus.publish_many(channel, [f"{n}{chunk}" for n in range(5)])
         got = [await run.first(subscription, f"large batch message {n}") for n in range(5)]
         _expect(
             [g.id for g in got] == [s.id for s in sent],
             f"a batch larger than max_bytes arrived as {[str(g.payload)[:1] for g in got]}",
         )
-    finally:
-        await subscription.close()
 
 
 async def _publish_many_refused_whole(run: _Run) -> None:
     channel = run.name("refused")
-    subscription = await run.bus.subscribe(channel)
-    oversized = "x" * (run.bus.max_bytes + 1)
-    cases: list[tuple[str, Callable[[], Awaitable[object]], str]] = [
-        (
-            "a batch with one oversized message",
-            lambda: run.bus.publish_many(channel, ["ok", oversized, "ok"]),
-            "bytes",
-        ),
-        (
-            "a batch with a payload that is not JSON",
-            lambda: run.bus.publish_many(channel, ["ok", object()]),
-            "JSON",
-        ),
-        (
-            "a batch with priority=0",
-            lambda: run.bus.publish_many(channel, ["ok"], priority=0),
-            "priority",
-        ),
-        ("a batch on channel 'a.*'", lambda: run.bus.publish_many("a.*", ["ok"]), "channel"),
-    ]
-    try:
+    async with await run.bus.subscribe(channel) as subscription:
+        oversized = "x" * (run.bus.max_bytes + 1)
+        cases: list[tuple[str, Callable[[], Awaitable[object]], str]] = [
+            (
+                "a batch with one oversized message",
+                lambda: run.bus.publish_many(channel, ["ok", oversized, "ok"]),
+                "bytes",
+            ),
+            (
+                "a batch with a payload that is not JSON",
+                lambda: run.bus.publish_many(channel, ["ok", object()]),
+                "JSON",
+            ),
+            (
+                "a batch with priority=0",
+                lambda: run.bus.publish_many(channel, ["ok"], priority=0),
+                "priority",
+            ),
+            ("a batch on channel 'a.*'", lambda: run.bus.publish_many("a.*", ["ok"]), "channel"),
+        ]
         for what, send, field in cases:
             try:
                 await send()
@@ -285,14 +269,11 @@ async def _publish_many_refused_whole(run: _Run) -> None:
         await run.bus.publish(channel, "after")
         got = await run.first(subscription, "a message after the refused batches")
         _expect(got.payload == "after", f"part of a refused batch was sent: {got.payload!r:.40}")
-    finally:
-        await subscription.close()
 
 
 async def _send_envelopes_mixed(run: _Run) -> None:
     base = run.name("mixed")
-    subscription = await run.bus.subscribe(base + ".>")
-    try:
+    async with await run.bus.subscribe(base + ".>") as subscription:
         envelopes = [
             make(f"{base}.{colour}", n, kind="command")
             for n, colour in enumerate(["red", "red", "blue", "red", "blue", "blue"])
@@ -310,14 +291,11 @@ async def _send_envelopes_mixed(run: _Run) -> None:
             subscription.dropped == 1,
             f"an expired message in a batch: dropped is {subscription.dropped}",
         )
-    finally:
-        await subscription.close()
 
 
 async def _raw_batch_with_garbage(run: _Run) -> None:
     channel = run.name("rawbatch")
-    subscription = await run.bus.subscribe(channel)
-    try:
+    async with await run.bus.subscribe(channel) as subscription:
         one, two = make(channel, 1), make(channel, 2)
         batch = b"[" + b",".join([one.encode(), b'{"kind": "event"}', b"7", two.encode()]) + b"]"
         await run.bus.transport.publish(channel, batch)
@@ -333,8 +311,6 @@ async def _raw_batch_with_garbage(run: _Run) -> None:
             subscription.dropped == 3,
             f"bad batch elements: Subscription.dropped is {subscription.dropped}, expected 3",
         )
-    finally:
-        await subscription.close()
 
 
 # ---------------------------------------------------------------------- direct, broadcast
@@ -492,8 +468,7 @@ async def _refused_at_sender(run: _Run) -> None:
 
 async def _raw_garbage_dropped(run: _Run) -> None:
     channel = run.name("raw")
-    subscription = await run.bus.subscribe(channel)
-    try:
+    async with await run.bus.subscribe(channel) as subscription:
         garbage = [b"not json", b'{"kind": "event"}', b"\xff\xfe", b"[]"]
         for data in garbage:
             await run.bus.transport.publish(channel, data)
@@ -504,8 +479,6 @@ async def _raw_garbage_dropped(run: _Run) -> None:
             subscription.dropped == len(garbage),
             f"Subscription.dropped is {subscription.dropped}, expected {len(garbage)}",
         )
-    finally:
-        await subscription.close()
 
 
 # ---------------------------------------------------------------------- work queues
@@ -613,14 +586,11 @@ async def _competing_consumers(run: _Run, other: Bus) -> None:
 async def _ttl(run: _Run) -> None:
     channel = run.name("ttl")
     stale = Envelope(channel=channel, payload="stale", ts=time.time() * 1000 - 10_000, ttl_ms=1000)
-    subscription = await run.bus.subscribe(channel)
-    try:
+    async with await run.bus.subscribe(channel) as subscription:
         await run.bus.send_envelope(stale)
         await run.bus.publish(channel, "fresh", ttl_ms=60_000)
         got = await run.first(subscription, "a fresh message after an expired one")
         _expect(got.payload == "fresh", f"an expired message was delivered: {got!r}")
-    finally:
-        await subscription.close()
     queue = run.name("q")
     stale = Envelope(channel=queue, payload="stale", ts=time.time() * 1000 - 10_000, ttl_ms=1000)
     await run.bus.transport.enqueue(queue, stale.encode(), stale.priority)
