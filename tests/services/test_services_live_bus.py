@@ -143,12 +143,16 @@ def test_the_listener_delivers_events_and_tracks_watch_notes(
     assert worker.listening
     with pytest.raises(FailedPreconditionError, match="listens already"):
         worker.start(inbox)
-    server.start(lambda t, e: None)
     topic = match_topic(uuid.uuid4())
+    watching: dict[str, int] = {}  # the server's local watches, as its hub would list them
+    server.set_watch_source(lambda: dict(watching))  # a hello's answer tells the same
+    server.start(lambda t, e: None)
+    watching[topic] = 1
     server.watch(topic)
     server.publish(topic, {"type": "marker", "n": 1})  # after the note, on one connection
     assert inbox.next() == (topic, {"type": "marker", "n": 1})
     assert worker.watched_elsewhere(topic)  # the note came first
+    del watching[topic]
     server.unwatch(topic)
     server.publish(topic, {"type": "marker", "n": 2})
     assert inbox.next() == (topic, {"type": "marker", "n": 2})
