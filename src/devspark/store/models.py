@@ -175,7 +175,10 @@ class AgentRow(Base):
     """An agent (owner/name); its code lives in :class:`AgentVersionRow`."""
 
     __tablename__ = "agents"
-    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name"),
+        Index(None, "created_at", "name", "id"),  # the agents list's order
+    )
 
     id: Mapped[uuid.UUID] = _id()
     owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
@@ -255,13 +258,14 @@ class TournamentRow(Base):
     __tablename__ = "tournaments"
     __table_args__ = (
         CheckConstraint(_one_of("status", TOURNAMENT_STATUSES), name="status"),
-        Index(None, "status", "created_at"),
+        # Keyset pages, newest first, of the whole list and of its filters.
+        Index(None, "created_at", "id"),
+        Index(None, "status", "created_at", "id"),
+        Index(None, "owner_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = _id()
-    owner_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="RESTRICT"), index=True
-    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id", ondelete="RESTRICT"))
     format: Mapped[str] = mapped_column(String(32))
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -284,8 +288,13 @@ class MatchRow(Base):
     __tablename__ = "matches"
     __table_args__ = (
         CheckConstraint(_one_of("status", MATCH_STATUSES), name="status"),
-        Index(None, "status", "created_at"),
         Index("ix_matches_claim", "status", "tournament_id", "created_at"),
+        # Keyset pages, newest first, of the whole list and of its filters.
+        Index(None, "created_at", "id"),
+        Index(None, "status", "created_at", "id"),
+        Index(None, "tournament_id", "created_at", "id"),
+        Index(None, "owner_id", "created_at", "id"),
+        Index(None, "scenario_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -295,11 +304,9 @@ class MatchRow(Base):
     isolation: Mapped[str] = mapped_column(String(32), default="process")
     status: Mapped[str] = mapped_column(String(16), default=MatchStatus.QUEUED)
     tournament_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("tournaments.id", ondelete="CASCADE"), index=True
+        ForeignKey("tournaments.id", ondelete="CASCADE")
     )
-    owner_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     """Who started a match of its own; ``None`` for a tournament's matches."""
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None]
@@ -343,6 +350,7 @@ class MatchResultRow(Base):
     """One seat's result in a match: who played, how it ended, what it used."""
 
     __tablename__ = "match_results"
+    __table_args__ = (Index(None, "agent_ref", "match_id"),)  # the matches an agent played
 
     match_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True
