@@ -511,3 +511,104 @@ class TaskRow(Base):
     finished_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime]
     """When it times out: ``created_at + timeout_s``."""
+
+
+class BoardPairRow(Base):
+    """Two agents' pairwise results on one platform board: what a Bradley-Terry fit reads.
+
+    ``board`` is ``"global"``, ``"scenario:<versioned id>"`` or ``"domain:<tag>"``;
+    ``agent_a < agent_b``. A multi-player match adds one result per pair of seats, by
+    rank (the higher reward wins, equal rewards draw). Incremented in the transaction
+    that stores a match, so a fit costs the number of pairs, not of matches.
+    """
+
+    __tablename__ = "board_pairs"
+    __table_args__ = (Index(None, "board", "agent_b"),)
+
+    board: Mapped[str] = mapped_column(String(160), primary_key=True)
+    agent_a: Mapped[str] = mapped_column(String(255), primary_key=True)
+    agent_b: Mapped[str] = mapped_column(String(255), primary_key=True)
+    wins: Mapped[int] = mapped_column(Integer, default=0)
+    """``agent_a``'s wins over ``agent_b``."""
+    losses: Mapped[int] = mapped_column(Integer, default=0)
+    """``agent_b``'s wins over ``agent_a``."""
+    draws: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BoardRecordRow(Base):
+    """An agent's record on one platform board, per final status of its seat."""
+
+    __tablename__ = "board_records"
+
+    board: Mapped[str] = mapped_column(String(160), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+    wins: Mapped[int] = mapped_column(Integer, default=0)
+    draws: Mapped[int] = mapped_column(Integer, default=0)
+    losses: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_s: Mapped[float] = mapped_column(Float, default=0.0)
+    moves: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BoardInboxRow(Base):
+    """A rated match the board keeper has not taken in yet (OpenSkill is order-dependent).
+
+    ``counted`` says whether its pair and record counts were added when it was stored;
+    matches stored before the boards kept counts arrive with ``False``.
+    """
+
+    __tablename__ = "board_inbox"
+    __table_args__ = (Index(None, "finished_at", "match_id"),)
+
+    match_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True
+    )
+    finished_at: Mapped[datetime]
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class BoardSkillRow(Base):
+    """An agent's OpenSkill rating on one platform board, updated online in finish order."""
+
+    __tablename__ = "board_skill"
+
+    board: Mapped[str] = mapped_column(String(160), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    mu: Mapped[float] = mapped_column(Float)
+    sigma: Mapped[float] = mapped_column(Float)
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BoardHistoryRow(Base):
+    """One point of an agent's global OpenSkill history (thinned evenly as it grows)."""
+
+    __tablename__ = "board_history"
+
+    agent: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The rated match number after which the point was taken (from 1)."""
+    mu: Mapped[float] = mapped_column(Float)
+    sigma: Mapped[float] = mapped_column(Float)
+
+
+class BoardStateRow(Base):
+    """The board keeper's bookkeeping (one row): matches rated, and who keeps the boards."""
+
+    __tablename__ = "board_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rated: Mapped[int] = mapped_column(Integer, default=0)
+    leader: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+
+
+class PlatformBoardRow(Base):
+    """The latest platform boards of one rating method, as the API serves them (JSON)."""
+
+    __tablename__ = "platform_boards"
+
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
