@@ -293,12 +293,12 @@ def board_reads(url: str, reads: int) -> list[float]:
     return times
 
 
-def subsample_build_s(seed: int) -> float:
-    """Seconds ``build_leaderboards`` takes over 100 agents and 10,000 matches (before)."""
+def subsample_build_s(agents: int, matches: int, seed: int) -> float:
+    """Seconds ``build_leaderboards`` takes over a subsample: every board read before."""
     from devspark.rating.leaderboard import build_leaderboards
     from devspark.rating.outcomes import Outcome
 
-    data = synthetic.generate(100, 10_000, seed)
+    data = synthetic.generate(agents, matches, seed)
     scenario_ids = [s for s, _ in synthetic.SCENARIOS]
     outcomes = []
     for n in range(data.matches):
@@ -370,11 +370,12 @@ def run(
     reads: int = 200,
     swiss_entrants: int = 1024,
     ladder_agents: int = 1000,
+    subsample: tuple[int, int] = (100, 10_000),
     admin_url: str = ADMIN_URL,
     seed: int = 0,
 ) -> tuple[dict[str, Any], list[Figure]]:
     """Measure everything (see the module docstring): the figures and the judged ones."""
-    out: dict[str, Any] = {"agents": agents, "matches": matches}
+    out: dict[str, Any] = {"agents": agents, "matches": matches, "subsample": list(subsample)}
     started = time.perf_counter()
     data = synthetic.generate(agents, matches, seed)
     out["generate_s"] = time.perf_counter() - started
@@ -419,7 +420,7 @@ def run(
             out["board_read_ms_p99"] = percentile(reads_big, 99)
             out["board_read_ms_p50"] = percentile(reads_big, 50)
             out["board_read_empty_ms_p99"] = percentile(empty_reads, 99)
-    out["build_leaderboards_subsample_s"] = subsample_build_s(seed)
+    out["build_leaderboards_subsample_s"] = subsample_build_s(*subsample, seed)
     out.update(swiss_round(swiss_entrants))
     out.update(ladder_pick(ladder_agents))
     return out, judge(out)
@@ -427,7 +428,9 @@ def run(
 
 def judge(out: dict[str, Any]) -> list[Figure]:
     """Print each figure present in ``out`` against its target and same-run baseline."""
-    subsample = "build_leaderboards, 100 agents x 10,000 matches"
+    subsample = "build_leaderboards over a subsample ({:,} agents x {:,} matches)".format(
+        *out.get("subsample", (0, 0))
+    )
     specs = [  # key, what, unit, target, its source, baseline key, the baseline
         (
             "store_result_ms_p99",
