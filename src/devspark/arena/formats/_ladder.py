@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
-import numpy.typing as npt
 
 from devspark.arena.formats._base import (
     FormatBase,
@@ -17,13 +16,22 @@ from devspark.arena.formats._base import (
     check_agents,
     check_count,
 )
+from devspark.arena.formats._ladder_sampling import (
+    BoolArray,
+    FarPairs,
+    FloatArray,
+    IntArray,
+    Proposal,
+    candidates,
+    lookup,
+    misorder,
+    pair_key,
+)
 from devspark.core.errors import InvalidArgumentError
 from devspark.rating.outcomes import Outcome
 
 MATCHMAKING: Final = ("info_gain", "uniform", "active")
 """The ladder's matchmaking rules."""
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def information_gain(p: FloatArray, variance: FloatArray, played: FloatArray) -> FloatArray:
@@ -83,15 +91,10 @@ def misorder_probability(mu: FloatArray, sigma: FloatArray) -> FloatArray:
         [[0.0, 0.5, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]]
 
     """
-    from scipy.special import ndtr  # type: ignore[import-untyped]  # scipy ships no stubs
-
     spread = np.sqrt(sigma[:, None] ** 2 + sigma[None, :] ** 2)
-    gap = np.abs(mu[:, None] - mu[None, :])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(spread > 0, gap / spread, np.inf)
-    probability = np.asarray(ndtr(-z), dtype=np.float64)
+    probability = misorder(mu[:, None] - mu[None, :], spread)
     np.fill_diagonal(probability, 0.0)
-    return np.nan_to_num(probability)
+    return probability
 
 
 def _finite(value: object) -> bool:
@@ -100,6 +103,21 @@ def _finite(value: object) -> bool:
 
 DEFAULT_BATCH = 4
 """Pairs per ladder batch unless told otherwise (the ranking-fidelity benchmark's setting)."""
+
+EXACT_AGENTS = 64
+"""Ladders of up to this many agents weigh every pair each batch (at most 2,016 pairs).
+
+At that size the full table costs no more than the sampler's setup (well under a
+millisecond), and it keeps small ladders' schedules exactly as they were, so the
+ranking fidelity benchmark (32 agents) replays the same games. Larger ladders sample
+candidate pairs (:mod:`devspark.arena.formats._ladder_sampling`): ``O(n k)`` per batch.
+"""
+
+_BLOCK = 64
+"""Candidate pairs drawn at once when sampling a large ladder's batch."""
+
+_TRIES = 4
+"""Blocks tried for a pair that keeps the batch disjoint before taking a uniform one."""
 
 
 class Ladder(FormatBase):
@@ -197,19 +215,40 @@ class Ladder(FormatBase):
         self.concentration = float(concentration)
         self._ratings = ratings
         self._rng = np.random.default_rng(seed % 2**63)
-        self._first, self._second = np.triu_indices(len(found), 1)
-        self._seat_balance = np.zeros(len(found), dtype=np.int64)
-        self._estimates = np.full((len(found), 2), np.nan)
+        n = len(found)
+        self._exact = n <= EXACT_AGENTS
+        self._first, self._second = np.triu_indices(n if self._exact else 0, 1)
+        self._seat_balance = np.zeros(n, dtype=np.int64)
+        self._estimates = np.full((n, 2), np.nan)
         self._p = np.full(len(self._first), 0.5)
         self._pair_games = np.zeros(len(self._first))
-        self._games = np.zeros(len(found))
+        self._games = np.zeros(n)
+        # Large ladders: games per pair that has played, and the cached win
+        # probabilities of the last batch's candidate pairs (sorted pair keys).
+        self._played_keys: IntArray = np.zeros(0, dtype=np.int64)
+        self._played_counts: FloatArray = np.zeros(0)
+        self._p_keys: IntArray = np.zeros(0, dtype=np.int64)
+        self._p_values: FloatArray = np.zeros(0)
 
     def pair_weights(self) -> dict[tuple[str, str], float]:
-        """The weight each unordered pair would get in the next batch (for inspection)."""
-        weights = self._weights()
+        """The weight each unordered pair would get in the next batch (for inspection).
+
+        A full table: ``O(n^2)`` time and memory (about a second and a few hundred MB
+        at 1,000 agents), so it is for tests and debugging, never the scheduling
+        path. Above :data:`EXACT_AGENTS` it is the rule the sampler draws from; for
+        ``active`` the sampler's exploration floor uses an estimate of the total
+        weight of pairs beyond the rating window, and for ``info_gain`` pairs beyond
+        the window get the floor only (as here).
+        """
+        if self._exact:
+            weights = self._weights()
+            first, second = self._first, self._second
+        else:
+            first, second = np.triu_indices(len(self._agents), 1)
+            weights = self._table(first, second)
         return {
             (self._agents[i], self._agents[j]): float(w)
-            for i, j, w in zip(self._first, self._second, weights, strict=True)
+            for i, j, w in zip(first, second, weights, strict=True)
         }
 
     def _finished(self) -> bool:
@@ -250,9 +289,12 @@ class Ladder(FormatBase):
 
     def _schedule(self) -> list[tuple[tuple[str, ...], str]]:
         count = min(self.batch, self.matches - self._issued)
-        weights = self._weights()
         label = f"B{self._round + 1}"
-        return [(self._seat(i, j), label) for i, j in self._sample(weights, count)]
+        if self._exact:
+            chosen = self._sample(self._weights(), count)
+        else:
+            chosen = self._sample_sparse(self._proposal(), count)
+        return [(self._seat(i, j), label) for i, j in chosen]
 
     def _sample(self, weights: FloatArray, count: int) -> list[tuple[int, int]]:
         """``count`` pairs by weight, without replacement, disjoint while possible."""
@@ -278,6 +320,141 @@ class Ladder(FormatBase):
             self._games[j] += 1
             chosen.append((i, j))
         return chosen
+
+    def _read_estimates(self) -> tuple[FloatArray, BoolArray]:
+        """``mu`` and ``sigma`` of every agent now, and which moved since the last read."""
+        estimates = np.array([self._ratings.estimate(agent) for agent in self._agents], dtype=float)
+        changed: BoolArray = np.any(estimates != self._estimates, axis=1)
+        self._estimates = estimates
+        return estimates, changed
+
+    def _proposal(self) -> Proposal:
+        """The next batch's pair distribution, in ``O(n k)`` (large ladders)."""
+        n = len(self._agents)
+        if self.matchmaking == "uniform":
+            return Proposal(n, floor=1.0)
+        deficit = np.maximum(self.warmup - self._games, 0.0)
+        if self.matchmaking == "active" and deficit.any():
+            # Agent i by its missing games, then a uniform opponent: pair (i, j) gets
+            # (d_i + d_j) / (n - 1), the warm-up weight of the full table.
+            return Proposal(n, focal=np.cumsum(deficit))
+        estimates, changed = self._read_estimates()
+        mu, sigma = estimates[:, 0], estimates[:, 1]
+        first, second, order, uncertain = candidates(mu, sigma)
+        far = None
+        if self.matchmaking == "active":
+            weights = misorder(mu[first] - mu[second], np.hypot(sigma[first], sigma[second]))
+            skip = np.zeros(n, dtype=bool)
+            skip[uncertain] = True  # their pairs with everyone are among the candidates
+            far = FarPairs.build(order, mu[order], sigma[order], skip[order])
+            total = float(weights.sum()) + far.estimate(self._rng)
+            if total <= 0 and far.mass <= 0:
+                return Proposal(n, floor=1.0)
+        else:
+            first, second, weights = self._gains(first, second, estimates, changed)
+            total = float(weights.sum())
+            if total <= 0:
+                return Proposal(n, floor=1.0)
+        return Proposal(
+            n, first, second, np.cumsum(weights), far=far, floor=self.exploration * total
+        )
+
+    def _gains(
+        self, first: IntArray, second: IntArray, estimates: FloatArray, changed: BoolArray
+    ) -> tuple[IntArray, IntArray, FloatArray]:
+        """The candidate pairs (reordered) and their ``information_gain ** concentration``."""
+        n = len(self._agents)
+        keys = pair_key(first, second, n)
+        ordered = np.argsort(keys)  # sorted keys look up faster and become the cache
+        first, second, keys = first[ordered], second[ordered], keys[ordered]
+        # Win probabilities of the last batch's candidates whose agents did not move
+        # are reused; predict_win is asked only for the others.
+        fresh = ~(changed[self._p_keys // n] | changed[self._p_keys % n])
+        p, known = lookup(self._p_keys[fresh], self._p_values[fresh], keys)
+        for k in np.flatnonzero(~known):
+            low, high = divmod(int(keys[k]), n)
+            p[k] = self._ratings.predict_win(self._agents[low], self._agents[high])
+        self._p_keys, self._p_values = keys, p
+        variance = estimates[:, 1] ** 2
+        played = lookup(self._played_keys, self._played_counts, keys)[0]
+        scores = information_gain(np.clip(p, 0.0, 1.0), variance[first] + variance[second], played)
+        weights: FloatArray = np.nan_to_num(np.maximum(scores, 0.0)) ** self.concentration
+        return first, second, weights
+
+    def _table(self, first: IntArray, second: IntArray) -> FloatArray:
+        """Every pair's weight in a large ladder (``O(n^2)``, for :meth:`pair_weights`)."""
+        n = len(self._agents)
+        deficit = np.maximum(self.warmup - self._games, 0.0)
+        if self.matchmaking == "uniform" or (self.matchmaking == "active" and deficit.any()):
+            return (
+                np.ones(len(first))
+                if self.matchmaking == "uniform"
+                else deficit[first] + deficit[second]
+            )
+        if self.matchmaking == "active":
+            estimates = self._read_estimates()[0]
+            scores = misorder_probability(estimates[:, 0], estimates[:, 1])[first, second]
+        else:
+            proposal = self._proposal()
+            scores = np.zeros(len(first))
+            low = np.minimum(proposal.first, proposal.second)
+            high = np.maximum(proposal.first, proposal.second)
+            at = low * n - low * (low + 1) // 2 + high - low - 1  # index in triu order
+            scores[at] = np.diff(proposal.near, prepend=0.0)
+        mean = float(scores.mean())
+        return scores + self.exploration * mean if mean > 0 else np.ones(len(scores))
+
+    def _sample_sparse(self, proposal: Proposal, count: int) -> list[tuple[int, int]]:
+        """``count`` pairs from ``proposal``, without replacement, disjoint while possible."""
+        n = len(self._agents)
+        busy = np.zeros(n, dtype=bool)
+        used: set[int] = set()
+        chosen = []
+        for _ in range(count):
+            if len(used) >= n * (n - 1) // 2:
+                used.clear()
+            free = n - int(busy.sum())
+            among = sum(not (busy[k // n] or busy[k % n]) for k in used) if free < 64 else 0
+            if free * (free - 1) // 2 <= among:  # no unused pair among the free agents
+                busy[:] = False
+            i, j = self._draw(proposal, busy, used)
+            used.add(i * n + j if i < j else j * n + i)
+            busy[i] = busy[j] = True
+            self._games[i] += 1
+            self._games[j] += 1
+            self._note_played(min(i, j) * n + max(i, j))
+            chosen.append((i, j))
+        return chosen
+
+    def _draw(self, proposal: Proposal, busy: BoolArray, used: set[int]) -> tuple[int, int]:
+        """The first candidate whose agents are free and whose pair is unused.
+
+        Rejecting the others samples the proposal restricted to the allowed pairs,
+        as masking the full table does. If no allowed candidate turns up in
+        ``_TRIES * _BLOCK`` draws (the allowed pairs hold a tiny share of the
+        weight), an allowed pair is taken uniformly.
+        """
+        n = len(self._agents)
+        for _ in range(_TRIES):
+            first, second = proposal.draw(self._rng, _BLOCK)
+            for k in np.flatnonzero(~busy[first] & ~busy[second]):
+                i, j = int(first[k]), int(second[k])
+                if min(i, j) * n + max(i, j) not in used:
+                    return i, j
+        free = np.flatnonzero(~busy)
+        while True:
+            i, j = (int(a) for a in self._rng.choice(free, 2, replace=False))
+            if min(i, j) * n + max(i, j) not in used:
+                return i, j
+
+    def _note_played(self, key: int) -> None:
+        """One more game for the pair ``key`` (sorted sparse counts, large ladders)."""
+        at = int(np.searchsorted(self._played_keys, key))
+        if at < len(self._played_keys) and self._played_keys[at] == key:
+            self._played_counts[at] += 1
+        else:
+            self._played_keys = np.insert(self._played_keys, at, key)
+            self._played_counts = np.insert(self._played_counts, at, 1.0)
 
     def _seat(self, i: int, j: int) -> tuple[str, str]:
         if self._seat_balance[i] == self._seat_balance[j]:
