@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from devspark.arena.formats._base import FormatBase, Pairing, check_agents, check_count
-from devspark.arena.formats._matching import matching_size
+from devspark.arena.formats._matching import max_matching, without
 from devspark.rating.outcomes import Outcome
 
 _LAST_SEAT_CLAIM: dict[int | None, int] = {1: 0, None: 1, 0: 2}
@@ -41,10 +41,19 @@ class Swiss(FormatBase):
     (pass agents best first when ratings are known). Round one folds the list (first
     half against second half: 1 v n/2+1, 2 v n/2+2, ...); later rounds pair the
     highest unpaired agent with the nearest agent below it that it has not met,
-    *provided the rest can still be paired without a rematch*. That proviso is checked
-    exactly with a maximum matching on the graph of pairs that have not met, so a
-    rematch happens only when no rematch-free pairing of the round exists, and then
-    the round has the fewest rematches possible.
+    *provided the rest can still be paired with the fewest rematches possible* (and
+    only when no such agent exists, with the nearest one it has met, under the same
+    proviso). So a rematch happens only when no rematch-free pairing of the round
+    exists, and then the round has the fewest rematches possible.
+
+    The rule runs in two steps. First it pairs top-down within score groups (each
+    agent takes the nearest fresh agent below it, a leftover floats down to the next
+    group); when that pairs everyone without a rematch it *is* the rule's pairing,
+    since the rest of the run pairs each choice's remainder fresh. Only when it gets
+    stuck is the proviso checked exactly, on the graph of pairs that have not met: one
+    maximum matching (Edmonds' blossom algorithm) is kept up to date, and a candidate
+    costs one or two augmenting-path searches from the mates it leaves alone, not a
+    new matching. A round of 1,024 agents pairs in well under a second.
 
     Odd counts: the lowest-ranked agent among those with the fewest byes sits out
     (preferring one whose absence leaves a rematch-free pairing) and scores a win.
@@ -136,46 +145,14 @@ class Swiss(FormatBase):
             batch.append((self._seat(a, b, board), label))
         return batch
 
-    def _fresh_pairs(self, players: Sequence[str]) -> int:
-        """Size of a maximum matching on the pairs of ``players`` that have not met."""
-        index = {p: i for i, p in enumerate(players)}
-        adjacency: list[list[int]] = [[] for _ in players]
-        for i, p in enumerate(players):
-            met = self._met[p]
-            adjacency[i] = [index[q] for q in players if q != p and q not in met]
-        return matching_size(adjacency)
-
     def _choose_bye(self, order: list[str]) -> str:
-        fewest = min(self._bye_count.values())
-        candidates = [p for p in reversed(order) if self._bye_count[p] == fewest]
-        best, best_size = candidates[0], -1
-        full = (len(order) - 1) // 2
-        for candidate in candidates:
-            size = self._fresh_pairs([p for p in order if p != candidate])
-            if size == full:
-                return candidate
-            if size > best_size:
-                best, best_size = candidate, size
-        return best
+        return choose_bye(order, self._met_sets(), self._bye_count)
 
     def _pair(self, players: list[str]) -> list[tuple[str, str]]:
-        """Pair ``players`` (in preference order) with the fewest rematches possible."""
-        remaining = list(players)
-        target = self._fresh_pairs(remaining)
-        pairs = []
-        while remaining:
-            top, rest = remaining[0], remaining[1:]
-            fresh = [c for c in rest if c not in self._met[top]]
-            stale = [c for c in rest if c in self._met[top]]
-            for choice in fresh + stale:
-                others = [p for p in rest if p != choice]
-                gain = 1 if choice in fresh else 0
-                if not others or gain + self._fresh_pairs(others) == target:
-                    break
-            pairs.append((top, choice))
-            remaining = others
-            target -= gain
-        return pairs
+        return pair_round(players, self._met_sets())
+
+    def _met_sets(self) -> dict[str, frozenset[str]]:
+        return {agent: frozenset(met) for agent, met in self._met.items()}
 
     def _seat(self, higher: str, lower: str, board: int) -> tuple[str, str]:
         def claim(agent: str) -> tuple[int, int]:  # smaller claims the first seat
@@ -194,3 +171,149 @@ class Swiss(FormatBase):
     def _apply(self, pairing: Pairing, outcome: Outcome) -> None:
         for agent in pairing.agents:
             self._points[agent] += outcome.points(agent)
+
+
+def pair_round(players: Sequence[str], met: Mapping[str, Collection[str]]) -> list[tuple[str, str]]:
+    """Pair ``players`` (an even number, best first) with the fewest rematches possible.
+
+    The highest unpaired player takes the nearest player below it that it has not met,
+    provided the rest can still be paired with the fewest rematches; failing every
+    such player, the nearest one it has met under the same proviso. Pairs come out in
+    that order (board order).
+
+    Args:
+        players: The players, in preference order.
+        met: ``met[p]`` holds the players ``p`` has met.
+
+    Returns:
+        The pairs, each ``(higher, lower)`` in ``players`` order.
+
+    Examples:
+        >>> pair_round(["a", "b", "c", "d"], {"a": {"b"}, "b": {"a"}, "c": set(), "d": set()})
+        [('a', 'c'), ('b', 'd')]
+
+    """
+    pairs, stuck = _greedy(players, met, set())
+    if not stuck:  # every choice's remainder was paired fresh by the greedy continuation
+        return [(players[a], players[b]) for a, b in pairs]
+    graph = _FreshGraph(players, met)
+    return graph.pair(max_matching(graph.adjacency, _mates(len(players), pairs)))
+
+
+def choose_bye(
+    order: Sequence[str], met: Mapping[str, Collection[str]], byes: Mapping[str, int]
+) -> str:
+    """The bye of an odd round: lowest-ranked among the fewest byes, rematch-free first.
+
+    Among the players with the fewest byes, the lowest-ranked one whose absence leaves
+    a pairing of the rest without a rematch (or, when no absence does, with the fewest
+    rematches any absence allows; failing that too, the lowest-ranked).
+
+    Args:
+        order: The players, best first.
+        met: ``met[p]`` holds the players ``p`` has met.
+        byes: Byes received so far per player.
+
+    Returns:
+        The player who sits out.
+
+    """
+    fewest = min(byes[p] for p in order)
+    candidates = [i for i in reversed(range(len(order))) if byes[order[i]] == fewest]
+    _, stuck = _greedy(order, met, {candidates[0]})
+    if not stuck:  # the usual case: the last eligible player leaves a fresh pairing
+        return order[candidates[0]]
+    graph = _FreshGraph(order, met)
+    mate = max_matching(graph.adjacency, _mates(len(order), _greedy(order, met, set())[0]))
+    size = sum(1 for v in mate if v != -1) // 2
+    for candidate in candidates:  # removing one vertex costs a maximum matching 0 or 1
+        if mate[candidate] == -1 or without(
+            graph.adjacency, mate, graph.removed, (candidate,), size
+        ):
+            return order[candidate]
+    return order[candidates[0]]
+
+
+def _greedy(
+    players: Sequence[str], met: Mapping[str, Collection[str]], skip: set[int]
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Top-down pairing with the nearest fresh player below; ``stuck``: left unpaired.
+
+    Players arrive sorted by score, so this pairs within score groups in table order
+    and a player left over floats down to the next group.
+    """
+    taken = [i in skip for i in range(len(players))]
+    pairs: list[tuple[int, int]] = []
+    stuck: list[int] = []
+    start = 0
+    for top, player in enumerate(players):
+        if taken[top]:
+            continue
+        taken[top] = True
+        seen = met[player]
+        while start < len(players) and taken[start]:
+            start += 1
+        for other in range(max(start, top + 1), len(players)):
+            if not taken[other] and players[other] not in seen:
+                taken[other] = True
+                pairs.append((top, other))
+                break
+        else:
+            stuck.append(top)
+    return pairs, stuck
+
+
+def _mates(size: int, pairs: list[tuple[int, int]]) -> list[int]:
+    mate = [-1] * size
+    for a, b in pairs:
+        mate[a], mate[b] = b, a
+    return mate
+
+
+class _FreshGraph:
+    """The players as vertices ``0 .. n-1`` (their order), joined when they have not met."""
+
+    def __init__(self, players: Sequence[str], met: Mapping[str, Collection[str]]) -> None:
+        index = {p: i for i, p in enumerate(players)}
+        upwards = range(len(players) - 1, -1, -1)  # nearest first for the players below
+        self.met = [{index[q] for q in met[p] if q in index} for p in players]
+        self.adjacency = [
+            [j for j in upwards if j != i and j not in seen] for i, seen in enumerate(self.met)
+        ]
+        self.removed = [False] * len(players)
+        self.players = players
+
+    def pair(self, mate: list[int]) -> list[tuple[str, str]]:
+        """Top-down pairing, each choice checked against the maximum matching ``mate``."""
+        remaining = list(range(len(self.players)))
+        size = sum(1 for v in mate if v != -1) // 2
+        pairs = []
+        while remaining:
+            top, rest = remaining[0], remaining[1:]
+            choice, mate, size = self._choose(top, rest, mate, size)
+            self.removed[top] = self.removed[choice] = True
+            mate[top] = mate[choice] = -1
+            remaining = [v for v in rest if v != choice]
+            pairs.append((self.players[top], self.players[choice]))
+        return pairs
+
+    def _choose(
+        self, top: int, rest: list[int], mate: list[int], size: int
+    ) -> tuple[int, list[int], int]:
+        """The first of ``rest`` (fresh ones first) that keeps a maximum matching's size.
+
+        Returns the choice, a maximum matching of the rest without it and that
+        matching's size (one less than ``size`` for a fresh choice).
+        """
+        seen = self.met[top]
+        for fresh in (True, False):
+            keep = size - 1 if fresh else size
+            for choice in rest:
+                if (choice not in seen) != fresh:
+                    continue
+                if mate[top] == choice:  # the matching pairs them already
+                    return choice, mate, keep
+                found = without(self.adjacency, mate, self.removed, (top, choice), keep)
+                if found is not None:
+                    return choice, found, keep
+        raise AssertionError("a maximum matching always leaves a choice")  # pragma: no cover
