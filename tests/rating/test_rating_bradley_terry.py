@@ -14,7 +14,16 @@ from scipy.optimize import minimize
 from scipy.stats import kendalltau
 
 from devspark.core.errors import InvalidArgumentError
-from devspark.rating import Outcome, RatingRow, fit_bradley_terry, interval_ranks
+from devspark.rating import (
+    Outcome,
+    PairCounts,
+    RatingRow,
+    bradley_terry,
+    fit_bradley_terry,
+    fit_pair_counts,
+    interval_ranks,
+    rows_from_fit,
+)
 from devspark.rating.bradley_terry import ELO_BASE, ELO_SCALE, L2_PRIOR, _scipy_openblas
 
 W = (1.0, 0.0)
@@ -199,3 +208,209 @@ def test_blas_threads_are_restored_after_a_fit() -> None:
     before = library.scipy_openblas_get_num_threads()
     fit_bradley_terry(games("a", "b", 3, 1, 2), bootstrap=5)
     assert library.scipy_openblas_get_num_threads() == before
+
+
+# --- fits from pairwise counts -------------------------------------------------------------
+
+
+def to_counts(outcomes: list[Outcome]) -> tuple[PairCounts, list[str], list[int]]:
+    """Pairwise counts of ``outcomes`` (every pair of a match by rank), agents, matches played."""
+    agents = sorted({a for o in outcomes for a in o.agents})
+    index = {a: i for i, a in enumerate(agents)}
+    tally: dict[tuple[int, int], list[float]] = {}
+    played = [0] * len(agents)
+    for outcome in outcomes:
+        seats = [(index[a], rank) for a, rank in zip(outcome.agents, outcome.ranks, strict=True)]
+        for i, _ in seats:
+            played[i] += 1
+        for s, (i, rank_i) in enumerate(seats):
+            for j, rank_j in seats[s + 1 :]:
+                (lo, rank_lo), (hi, rank_hi) = sorted(((i, rank_i), (j, rank_j)))
+                cell = tally.setdefault((lo, hi), [0.0, 0.0, 0.0])
+                cell[2 if rank_lo == rank_hi else 0 if rank_lo < rank_hi else 1] += 1
+    keys = sorted(tally)
+    cells = np.array([tally[k] for k in keys])
+    counts = PairCounts(
+        np.array([k[0] for k in keys]), np.array([k[1] for k in keys]), *cells.T.copy()
+    )
+    return counts, agents, played
+
+
+def logits(rows: list[RatingRow], agents: list[str]) -> np.ndarray:
+    by = by_agent(rows)
+    return (np.array([by[a].rating for a in agents]) - ELO_BASE) / ELO_SCALE
+
+
+def mixed_outcomes() -> list[Outcome]:
+    outcomes = simulate(np.linspace(-1.5, 1.5, 8), 400, seed=21, draw_rate=0.15)
+    outcomes += [Outcome(agents=("a00", "a03", "a05"), scores=(2.0, 5.0, 2.0))] * 3
+    outcomes += [Outcome(agents=("a07", "a01", "a02", "a06"), scores=(1.0, 4.0, 4.0, 0.0))] * 2
+    return outcomes
+
+
+def test_counts_fit_equals_the_outcome_fit() -> None:
+    outcomes = mixed_outcomes()
+    counts, agents, played = to_counts(outcomes)
+    fit = fit_pair_counts(counts, len(agents), bootstrap=0)
+    expected = logits(fit_bradley_terry(outcomes, bootstrap=0), agents)
+    assert fit.theta == pytest.approx(expected.tolist(), abs=1e-6)
+    assert fit.theta.mean() == pytest.approx(0.0, abs=1e-12)
+    assert fit.samples.shape == (0, len(agents))
+    rows, expected_rows = (
+        rows_from_fit(agents, fit, played),
+        fit_bradley_terry(outcomes, bootstrap=0),
+    )
+    assert [(r.agent, r.rank, r.matches) for r in rows] == [
+        (r.agent, r.rank, r.matches) for r in expected_rows
+    ]
+    assert [r.rating for r in rows] == pytest.approx([r.rating for r in expected_rows], abs=1e-4)
+    assert all(r.lower == r.rating == r.upper for r in rows)
+
+
+def test_rows_from_fit_builds_the_table_as_the_outcome_fit_does() -> None:
+    outcomes = mixed_outcomes()
+    counts, agents, played = to_counts(outcomes)
+    rows = rows_from_fit(agents, fit_pair_counts(counts, len(agents), bootstrap=80), played)
+    expected = fit_bradley_terry(outcomes, bootstrap=0)
+    assert [r.agent for r in rows] == [r.agent for r in sorted(rows, key=lambda r: r.rank)]
+    assert [r.rank for r in rows] == interval_ranks(
+        [r.lower for r in rows], [r.upper for r in rows]
+    )
+    assert all(r.lower <= r.rating <= r.upper for r in rows)
+    assert any(r.lower < r.rating for r in rows)
+    assert {r.agent: r.matches for r in rows} == {r.agent: r.matches for r in expected}
+    assert {r.agent: r.rating for r in rows} == pytest.approx(
+        {r.agent: r.rating for r in expected}, abs=1e-4
+    )
+
+
+def test_counts_fit_of_an_agent_that_won_every_game_stays_finite() -> None:
+    outcomes = games("ace", "b", 12, 0, 0) + games("ace", "c", 12, 0, 0) + games("b", "c", 6, 0, 6)
+    counts, agents, played = to_counts(outcomes)
+    fit = fit_pair_counts(counts, 3, bootstrap=50)
+    assert np.all(np.isfinite(fit.theta)) and np.all(np.isfinite(fit.samples))
+    assert fit.theta == pytest.approx(logits(fit_bradley_terry(outcomes, bootstrap=0), agents))
+    rows = rows_from_fit(agents, fit, played)
+    assert rows[0].agent == "ace" and rows[0].lower > max(r.upper for r in rows[1:])
+
+
+def interval_summary(rows: list[RatingRow], truth: dict[str, float]) -> tuple[float, float]:
+    """Mean interval width (Elo points) and the share of intervals holding the true rating."""
+    widths = [r.upper - r.lower for r in rows]
+    held = [r.lower <= truth[r.agent] <= r.upper for r in rows]
+    return float(np.mean(widths)), float(np.mean(held))
+
+
+def test_poisson_intervals_agree_with_the_outcome_bootstrap() -> None:
+    strengths = np.random.default_rng(7).normal(0.0, 1.0, 20)
+    truth = {
+        f"a{i:02d}": ELO_BASE + ELO_SCALE * s for i, s in enumerate(strengths - strengths.mean())
+    }
+    poisson, outcome = [], []
+    for seed in range(3):
+        outcomes = simulate(strengths, 2000, seed=100 + seed, draw_rate=0.1)
+        counts, agents, played = to_counts(outcomes)
+        fit = fit_pair_counts(counts, len(agents), bootstrap=200, seed=seed)
+        poisson.append(interval_summary(rows_from_fit(agents, fit, played), truth))
+        outcome.append(interval_summary(fit_bradley_terry(outcomes, seed=seed), truth))
+    (width_p, held_p), (width_o, held_o) = np.mean(poisson, axis=0), np.mean(outcome, axis=0)
+    assert width_p == pytest.approx(width_o, rel=0.2)
+    assert held_p == pytest.approx(held_o, abs=0.1)
+    assert held_p >= 0.8
+
+
+def test_warm_start_gives_the_cold_answer() -> None:
+    outcomes = simulate(np.linspace(-2.0, 2.0, 16), 3000, seed=4, draw_rate=0.1)
+    before, _, _ = to_counts(outcomes[:2900])
+    counts, agents, _ = to_counts(outcomes)
+    assert before.first.tolist() == counts.first.tolist()  # the same pairs met in both
+    previous = fit_pair_counts(before, len(agents), bootstrap=0).theta
+    cold = fit_pair_counts(counts, len(agents), bootstrap=40, seed=3)
+    warm = fit_pair_counts(counts, len(agents), bootstrap=40, seed=3, start=previous)
+    assert warm.theta == pytest.approx(cold.theta.tolist(), abs=1e-9)
+    assert warm.samples == pytest.approx(cold.samples, abs=1e-5)
+
+
+def test_counts_fit_is_deterministic_given_the_seed() -> None:
+    counts, agents, _ = to_counts(mixed_outcomes())
+    first = fit_pair_counts(counts, len(agents), bootstrap=30, seed=4)
+    again = fit_pair_counts(counts, len(agents), bootstrap=30, seed=4)
+    other = fit_pair_counts(counts, len(agents), bootstrap=30, seed=5)
+    assert np.array_equal(first.samples, again.samples)
+    assert np.array_equal(first.theta, other.theta)
+    assert not np.array_equal(first.samples, other.samples)
+    assert first.samples.shape == (30, len(agents))
+    assert first.samples.mean(axis=1) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_resamples_that_do_not_converge_are_refitted_by_lbfgs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counts, agents, _ = to_counts(mixed_outcomes())
+    fit = fit_pair_counts(counts, len(agents), bootstrap=20, seed=1)
+    monkeypatch.setattr(bradley_terry, "_MAX_ITERATIONS", 1)
+    refit = fit_pair_counts(counts, len(agents), bootstrap=20, seed=1)
+    assert refit.theta == pytest.approx(fit.theta, abs=1e-6)
+    assert refit.samples == pytest.approx(fit.samples, abs=1e-5)
+
+
+def test_agents_in_no_pair_get_strength_zero() -> None:
+    counts = PairCounts(np.array([0]), np.array([2]), np.array([3.0]), np.array([1.0]), np.zeros(1))
+    fit = fit_pair_counts(counts, 4, bootstrap=10)
+    assert fit.theta[1] == fit.theta[3] == pytest.approx(0.0, abs=1e-12)
+    assert fit.theta[0] > 0 > fit.theta[2]
+    empty = PairCounts(*(np.zeros(0, dtype=np.int64),) * 2, *(np.zeros(0),) * 3)
+    assert fit_pair_counts(empty, 2, bootstrap=5).theta.tolist() == [0.0, 0.0]
+
+
+def pair_counts(**changes: Any) -> PairCounts:
+    fields: dict[str, Any] = {
+        "first": [0, 0],
+        "second": [1, 2],
+        "wins": [1.0, 2.0],
+        "losses": [0.0, 1.0],
+        "draws": [0.0, 0.0],
+    }
+    return PairCounts(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"second": [1]}, "must have one length, got first=2, second=1"),
+        ({"second": [1, 0]}, "first < second in every pair; pair 1 has first=0, second=0"),
+        ({"second": [1, 1]}, r"lists pair \(0, 1\) more than once"),
+        ({"first": [0.0, 0.0]}, "first must hold agent indices"),
+        ({"first": [-1, 0]}, "first must hold indices 0 or more, got -1"),
+        ({"wins": [1.0, -2.0]}, "wins must be finite and 0 or more; pair 1 has -2.0"),
+        ({"draws": [math.nan, 0.0]}, "draws must be finite and 0 or more; pair 0 has nan"),
+        ({"losses": [[0.0, 1.0]]}, "losses must be one-dimensional, got 2"),
+        ({"losses": ["x", "y"]}, "losses must hold numbers"),
+    ],
+)
+def test_bad_pair_counts_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        pair_counts(**changes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n": 2}, "counts name agent 2 but n=2"),
+        ({"n": 0}, "n must be 1 or more, got 0"),
+        ({"bootstrap": -1}, "bootstrap must be 0 or more, got -1"),
+        ({"start": np.zeros(2)}, r"start must hold 3 finite strengths, got shape \(2,\)"),
+        ({"start": np.array([0.0, math.inf, 0.0])}, "start must hold 3 finite strengths"),
+    ],
+)
+def test_bad_fit_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        fit_pair_counts(pair_counts(), **{"n": 3, **kwargs})
+
+
+def test_bad_table_arguments_are_refused() -> None:
+    fit = fit_pair_counts(pair_counts(), 3, bootstrap=4)
+    with pytest.raises(InvalidArgumentError, match="one agent and one played count per strength"):
+        rows_from_fit(["a", "b"], fit, [1, 2, 3])
+    with pytest.raises(InvalidArgumentError, match=r"confidence must lie in \(0, 1\), got 1.5"):
+        rows_from_fit(["a", "b", "c"], fit, [2, 1, 1], confidence=1.5)

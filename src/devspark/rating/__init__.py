@@ -1,7 +1,8 @@
 """Ratings, statistics and leaderboards: what the playground's verdicts are made of.
 
 - :class:`OpenSkillRatings` (online, Bayesian, with uncertainty) and :class:`EloRatings`.
-- :func:`fit_bradley_terry`: maximum-likelihood strengths with bootstrap intervals.
+- :func:`fit_bradley_terry`: maximum-likelihood strengths with bootstrap intervals;
+  :func:`fit_pair_counts` the same from pairwise counts (:class:`PairCounts`).
 - :func:`compare`, :func:`pairwise_matrix`, :func:`wilson_interval`: head-to-head verdicts.
 - :func:`build_leaderboards`: global, per-scenario, per-domain, efficiency and history.
 
@@ -9,7 +10,13 @@ Ranks everywhere follow one rule (:func:`interval_ranks`): ``1 +`` the number of
 whose interval lies entirely above this one's. See docs/ratings.md.
 """
 
-from devspark.rating.bradley_terry import fit_bradley_terry
+from devspark.rating.bradley_terry import (
+    CountsFit,
+    PairCounts,
+    fit_bradley_terry,
+    fit_pair_counts,
+    rows_from_fit,
+)
 from devspark.rating.leaderboard import (
     EfficiencyRow,
     Leaderboards,
@@ -39,20 +46,24 @@ __all__ = [
     "DEFAULT_BETA",
     "OPENSKILL_MODELS",
     "Comparison",
+    "CountsFit",
     "EfficiencyRow",
     "EloRatings",
     "LeaderRow",
     "Leaderboards",
     "OpenSkillRatings",
     "Outcome",
+    "PairCounts",
     "PairRecord",
     "RatingRow",
     "build_leaderboards",
     "compare",
     "decisive_games_needed",
     "fit_bradley_terry",
+    "fit_pair_counts",
     "interval_ranks",
     "pairwise_matrix",
     "pairwise_results",
+    "rows_from_fit",
     "wilson_interval",
 ]

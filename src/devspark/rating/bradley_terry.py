@@ -18,8 +18,9 @@ import ctypes
 import functools
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -93,19 +94,30 @@ def fit_bradley_terry(
     with _one_blas_thread():
         theta = _fit_many(np.asarray(design.sum(axis=0)), incidence)[0]
         boot = _bootstrap(design, incidence, bootstrap, seed) if bootstrap else None
+    played = np.zeros(len(agents), dtype=np.int64)
+    for outcome in outcomes:
+        for agent in outcome.agents:
+            played[index[agent]] += 1
+    return _rows(agents, theta, boot, played.tolist(), confidence)
+
+
+def _rows(
+    agents: Sequence[str],
+    theta: FloatArray,
+    boot: FloatArray | None,
+    played: Sequence[int],
+    confidence: float,
+) -> list[RatingRow]:
+    """Rows on the Elo-like scale with percentile intervals (widened to hold the estimate)."""
     rating = ELO_BASE + ELO_SCALE * theta
-    if boot is not None:
+    if boot is not None and len(boot):
         samples = ELO_BASE + ELO_SCALE * boot
         tail = (1.0 - confidence) / 2.0
         lower = np.minimum(np.quantile(samples, tail, axis=0), rating)
         upper = np.maximum(np.quantile(samples, 1.0 - tail, axis=0), rating)
     else:
         lower = upper = rating
-    played = np.zeros(len(agents), dtype=np.int64)
-    for outcome in outcomes:
-        for agent in outcome.agents:
-            played[index[agent]] += 1
-    return ranked_rows(agents, rating.tolist(), lower.tolist(), upper.tolist(), played.tolist())
+    return ranked_rows(agents, rating.tolist(), lower.tolist(), upper.tolist(), list(played))
 
 
 def _pair_design(
@@ -214,6 +226,388 @@ def _fit_many(results: FloatArray, incidence: sparse.csr_matrix) -> FloatArray:
     theta = np.asarray(result.x, dtype=np.float64).reshape(problems, n)
     centred: FloatArray = theta - theta.mean(axis=1, keepdims=True)
     return centred
+
+
+# --- Fits from pairwise counts ---------------------------------------------------------
+
+_POINT_TOL: Final = 1e-9
+"""The point fit stops once its Newton step moves no strength by more than this (logits)."""
+
+_BOOT_TOL: Final = 1e-6
+"""A resample has converged once its next step would move no strength by more than this."""
+
+_REFACTOR_ABOVE: Final = 1e-3
+"""Newton refactors the Hessian while its steps are larger than this (logits); below, the
+last factor is reused (chord steps: the Hessian barely moves over such distances)."""
+
+_MAX_ITERATIONS: Final = 60
+"""Steps a fit may take before it is handed to L-BFGS instead."""
+
+_DIVERGED_ABOVE: Final = 8.0
+"""A resample step larger than this (logits) is taken as divergence (L-BFGS refits it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PairCounts:
+    """Pairwise results among ``n`` agents: one entry per pair that met (first < second).
+
+    A multi-player match adds one result to every pair of its agents, by rank (as
+    :func:`fit_bradley_terry` breaks it up); a draw counts in ``draws`` only. Counts need
+    not be whole numbers (weights), but must be finite and non-negative.
+
+    Attributes:
+        first: The pair's lower agent index, per pair.
+        second: The pair's higher agent index (``first < second``), per pair.
+        wins: ``first``'s wins over ``second``.
+        losses: ``second``'s wins over ``first``.
+        draws: Draws between the two.
+
+    Raises:
+        InvalidArgumentError: Arrays of different lengths or not one-dimensional,
+            negative or non-integer indices, ``first >= second``, a pair listed twice,
+            or a negative or non-finite count.
+
+    """
+
+    first: npt.NDArray[np.int64]
+    second: npt.NDArray[np.int64]
+    wins: FloatArray
+    losses: FloatArray
+    draws: FloatArray
+
+    def __post_init__(self) -> None:
+        for name in ("first", "second"):
+            object.__setattr__(self, name, _index_array(name, getattr(self, name)))
+        for name in ("wins", "losses", "draws"):
+            object.__setattr__(self, name, _count_array(name, getattr(self, name)))
+        sizes = {name: len(getattr(self, name)) for name in _COUNT_FIELDS}
+        if len(set(sizes.values())) > 1:
+            shown = ", ".join(f"{name}={size}" for name, size in sizes.items())
+            raise InvalidArgumentError(f"PairCounts arrays must have one length, got {shown}")
+        unordered = np.flatnonzero(self.first >= self.second)
+        if unordered.size:
+            k = int(unordered[0])
+            raise InvalidArgumentError(
+                f"PairCounts needs first < second in every pair; pair {k} has "
+                f"first={self.first[k]}, second={self.second[k]}"
+            )
+        if self.first.size:
+            keys = np.sort(self.first * (int(self.second.max()) + 1) + self.second)
+            repeated = np.flatnonzero(keys[1:] == keys[:-1])
+            if repeated.size:
+                key = int(keys[repeated[0]])
+                first, second = divmod(key, int(self.second.max()) + 1)
+                raise InvalidArgumentError(
+                    f"PairCounts lists pair ({first}, {second}) more than once; "
+                    "add its counts into one entry"
+                )
+
+    @property
+    def games(self) -> FloatArray:
+        """Games per pair: ``wins + losses + draws``."""
+        total: FloatArray = self.wins + self.losses + self.draws
+        return total
+
+
+_COUNT_FIELDS: Final = ("first", "second", "wins", "losses", "draws")
+
+
+def _index_array(name: str, values: object) -> npt.NDArray[np.int64]:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise InvalidArgumentError(f"PairCounts.{name} must be one-dimensional, got {array.ndim}")
+    if array.size and array.dtype.kind not in "iu":
+        raise InvalidArgumentError(
+            f"PairCounts.{name} must hold agent indices (integers), got dtype {array.dtype}"
+        )
+    if array.size and int(array.min()) < 0:
+        raise InvalidArgumentError(
+            f"PairCounts.{name} must hold indices 0 or more, got {int(array.min())}"
+        )
+    return array.astype(np.int64)
+
+
+def _count_array(name: str, values: object) -> FloatArray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"PairCounts.{name} must hold numbers: {exc}") from exc
+    if array.ndim != 1:
+        raise InvalidArgumentError(f"PairCounts.{name} must be one-dimensional, got {array.ndim}")
+    bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0.0)))
+    if bad.size:
+        raise InvalidArgumentError(
+            f"PairCounts.{name} must be finite and 0 or more; pair {int(bad[0])} has "
+            f"{array[bad[0]]}"
+        )
+    return array
+
+
+@dataclass(frozen=True, slots=True)
+class CountsFit:
+    """Bradley-Terry strengths fitted from :class:`PairCounts`.
+
+    Attributes:
+        theta: MAP strengths in logits, one per agent, mean 0.
+        samples: Strengths refitted on each Poisson resample of the counts
+            (``(bootstrap, n)``, each row centred); ``(0, n)`` without bootstrap.
+
+    """
+
+    theta: FloatArray
+    samples: FloatArray
+
+
+def fit_pair_counts(
+    counts: PairCounts,
+    n: int,
+    *,
+    bootstrap: int = 100,
+    seed: int = 0,
+    start: FloatArray | None = None,
+) -> CountsFit:
+    """Fit Bradley-Terry strengths from pairwise counts, with a Poisson bootstrap.
+
+    The same model and prior as :func:`fit_bradley_terry` (a draw is half a win to
+    each side), so the strengths equal that function's on the outcomes the counts
+    were taken from. The cost grows with the pairs and agents, not the matches.
+
+    Args:
+        counts: The results per pair of agents.
+        n: The number of agents (indices ``0 .. n - 1``; an agent in no pair gets 0).
+        bootstrap: Poisson resamples of the counts for intervals (0: none).
+        seed: Seed of the resampling (the result is deterministic given it).
+        start: Strengths to start the point fit from (a previous fit's ``theta``,
+            when the counts have grown a little): fewer steps, same answer.
+
+    Returns:
+        The strengths and their resamples.
+
+    Raises:
+        InvalidArgumentError: ``n`` below 1 or below an index in ``counts``, a negative
+            ``bootstrap``, or a ``start`` of the wrong shape or not finite.
+
+    Examples:
+        >>> counts = PairCounts(np.array([0]), np.array([1]), np.array([3.0]),
+        ...                     np.array([1.0]), np.array([0.0]))
+        >>> fit = fit_pair_counts(counts, 2, bootstrap=0)
+        >>> [round(float(x), 3) for x in fit.theta]
+        [0.548, -0.548]
+
+    """
+    if n < 1:
+        raise InvalidArgumentError(f"n must be 1 or more, got {n}")
+    if counts.second.size and int(counts.second.max()) >= n:
+        raise InvalidArgumentError(
+            f"counts name agent {int(counts.second.max())} but n={n}; n must exceed every index"
+        )
+    if bootstrap < 0:
+        raise InvalidArgumentError(f"bootstrap must be 0 or more, got {bootstrap}")
+    if start is not None:
+        start = np.asarray(start, dtype=np.float64)
+        if start.shape != (n,) or not np.all(np.isfinite(start)):
+            raise InvalidArgumentError(
+                f"start must hold {n} finite strengths, got shape {start.shape}"
+            )
+    graph = _Graph.of(counts, n)
+    score = counts.wins + 0.5 * counts.draws
+    with _one_blas_thread():
+        theta, factor = _point_fit(graph, score, counts.games, start)
+        if bootstrap:
+            samples = _poisson_bootstrap(graph, counts, theta, factor, bootstrap, seed)
+        else:
+            samples = np.zeros((0, n))
+    return CountsFit(theta=theta, samples=samples)
+
+
+def rows_from_fit(
+    agents: Sequence[str],
+    fit: CountsFit,
+    played: Sequence[int],
+    *,
+    confidence: float = 0.95,
+) -> list[RatingRow]:
+    """The rating table of a :class:`CountsFit`, as :func:`fit_bradley_terry` builds it.
+
+    Elo-like scale, percentile intervals of the resamples widened to contain the
+    estimate (none without resamples), ranked by the interval rule, best first.
+
+    Args:
+        agents: Agent ids, by index.
+        fit: The fit.
+        played: Matches each agent played, by index.
+        confidence: Coverage of the percentile intervals.
+
+    Returns:
+        One row per agent, best first.
+
+    Raises:
+        InvalidArgumentError: ``agents`` or ``played`` not one per strength, or
+            ``confidence`` outside (0, 1).
+
+    """
+    n = len(fit.theta)
+    if len(agents) != n or len(played) != n:
+        raise InvalidArgumentError(
+            f"rows_from_fit needs one agent and one played count per strength ({n}), got "
+            f"{len(agents)} agents and {len(played)} played counts"
+        )
+    if not 0.0 < confidence < 1.0:
+        raise InvalidArgumentError(f"confidence must lie in (0, 1), got {confidence}")
+    return _rows(agents, fit.theta, fit.samples, played, confidence)
+
+
+@dataclass(frozen=True, slots=True)
+class _Graph:
+    """Who met whom: index arrays and the (pairs x agents) difference matrix."""
+
+    n: int
+    first: npt.NDArray[np.int64]
+    second: npt.NDArray[np.int64]
+    down: sparse.csr_matrix  # theta -> theta_first - theta_second, per pair
+    up: sparse.csr_matrix  # its transpose: per-pair values -> per-agent sums
+
+    @classmethod
+    def of(cls, counts: PairCounts, n: int) -> _Graph:
+        from scipy import sparse
+
+        pairs = counts.first.size
+        rows = np.tile(np.arange(pairs), 2)
+        signs = np.repeat([1.0, -1.0], pairs)
+        columns = np.concatenate([counts.first, counts.second])
+        down = sparse.csr_matrix((signs, (rows, columns)), shape=(pairs, n))
+        return cls(n, counts.first, counts.second, down, down.T.tocsr())
+
+    def spread(self, per_pair: FloatArray) -> FloatArray:
+        """Per-agent sums of a per-pair value: + at the first agent, - at the second."""
+        n = self.n
+        sums = np.bincount(self.first, per_pair, n) - np.bincount(self.second, per_pair, n)
+        return np.asarray(sums, dtype=np.float64)
+
+    def hessian(self, curvature: FloatArray) -> FloatArray:
+        """``L2_PRIOR * I`` plus the graph Laplacian weighted by ``curvature`` per pair."""
+        n = self.n
+        matrix = np.zeros((n, n))
+        matrix[self.first, self.second] = -curvature
+        matrix[self.second, self.first] = -curvature
+        diagonal = np.bincount(self.first, curvature, n) + np.bincount(self.second, curvature, n)
+        matrix[np.diag_indices(n)] = diagonal + L2_PRIOR
+        return matrix
+
+
+def _evaluate(
+    graph: _Graph, score: FloatArray, games: FloatArray, theta: FloatArray
+) -> tuple[float, FloatArray, FloatArray]:
+    """Objective, gradient and per-pair curvature ``games * p * (1 - p)`` at ``theta``."""
+    from scipy.special import expit, log_expit
+
+    diff = theta[graph.first] - theta[graph.second]
+    log_p = log_expit(diff)
+    value = -float(np.dot(games, log_p) - np.dot(games - score, diff))
+    value += 0.5 * L2_PRIOR * float(theta @ theta)
+    p = expit(diff)
+    gradient = L2_PRIOR * theta - graph.spread(score - games * p)
+    return value, gradient, games * p * (1.0 - p)
+
+
+def _point_fit(
+    graph: _Graph, score: FloatArray, games: FloatArray, start: FloatArray | None
+) -> tuple[FloatArray, Any]:
+    """MAP strengths by damped Newton, and the Cholesky factor of the Hessian near them."""
+    from scipy.linalg import cho_factor, cho_solve  # type: ignore[import-untyped]
+
+    theta = np.zeros(graph.n) if start is None else start - start.mean()
+    value, gradient, curvature = _evaluate(graph, score, games, theta)
+    factor = None
+    moved = math.inf
+    for _ in range(_MAX_ITERATIONS):
+        if factor is None or moved > _REFACTOR_ABOVE:
+            factor = cho_factor(graph.hessian(curvature), check_finite=False)
+        step = cho_solve(factor, gradient, check_finite=False)
+        size = float(np.max(np.abs(step)))
+        scale = 1.0
+        while True:  # backtrack until the objective falls enough (far from the optimum)
+            trial = theta - scale * step
+            result = _evaluate(graph, score, games, trial)
+            drop = scale * float(gradient @ step)
+            if size * scale <= _REFACTOR_ABOVE or result[0] <= value - 1e-4 * drop:
+                break
+            scale /= 2.0
+        theta, (value, gradient, curvature) = trial, result
+        moved = size * scale
+        if moved <= _POINT_TOL:
+            centred: FloatArray = theta - theta.mean()
+            return centred, factor
+    theta = _fit_many(_interleave(score[None, :], games[None, :]), graph.down)[0]
+    _, _, curvature = _evaluate(graph, score, games, theta)
+    return theta, cho_factor(graph.hessian(curvature), check_finite=False)
+
+
+def _interleave(score: FloatArray, games: FloatArray) -> FloatArray:
+    """Rows of per-pair (first's wins, second's wins) as :func:`_fit_many` reads them."""
+    results = np.empty((score.shape[0], 2 * score.shape[1]))
+    results[:, 0::2] = score
+    results[:, 1::2] = games - score
+    return results
+
+
+def _poisson_bootstrap(
+    graph: _Graph,
+    counts: PairCounts,
+    theta: FloatArray,
+    factor: Any,
+    resamples: int,
+    seed: int,
+) -> FloatArray:
+    """Strengths refitted on Poisson resamples of the counts (resamples x agents).
+
+    Every resample starts at ``theta`` and steps with the Hessian factored at
+    ``theta`` (chord steps: a resample's optimum lies close, where the Hessian is
+    nearly the same); all resamples are one matrix right-hand side.
+    """
+    from scipy.linalg import cho_solve
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    score, games = _poisson_counts(counts, resamples, rng)  # (pairs, resamples) each
+    fits = np.repeat(theta[:, None], resamples, axis=1)
+    active = np.arange(resamples)
+    failed = np.zeros(0, dtype=np.int64)
+    for _ in range(_MAX_ITERATIONS):
+        current = fits[:, active]
+        p = expit(graph.down @ current)
+        residual = score[:, active] - games[:, active] * p
+        gradient = L2_PRIOR * current - graph.up @ residual
+        step = cho_solve(factor, gradient, check_finite=False)
+        fits[:, active] = current - step
+        size = np.max(np.abs(step), axis=0)
+        diverged = ~(size <= _DIVERGED_ABOVE)
+        failed = np.concatenate([failed, active[diverged]])
+        active = active[~diverged & (size > _BOOT_TOL)]
+        if not active.size:
+            break
+    failed = np.concatenate([failed, active])
+    if failed.size:
+        refits = _fit_many(_interleave(score[:, failed].T, games[:, failed].T), graph.down)
+        fits[:, failed] = refits.T
+    samples: FloatArray = (fits - fits.mean(axis=0)).T
+    return np.ascontiguousarray(samples)
+
+
+def _poisson_counts(
+    counts: PairCounts, resamples: int, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray]:
+    """Per-pair score and games of each resample: every count ``c`` becomes Poisson(c)."""
+    pairs = counts.first.size
+    score = np.zeros((pairs, resamples))
+    games = np.zeros((pairs, resamples))
+    for values, weight in ((counts.wins, 1.0), (counts.losses, 0.0), (counts.draws, 0.5)):
+        cells = np.flatnonzero(values)
+        drawn = rng.poisson(values[cells, None], size=(cells.size, resamples)).astype(np.float64)
+        games[cells] += drawn
+        if weight:
+            score[cells] += weight * drawn
+    return score, games
 
 
 @functools.cache

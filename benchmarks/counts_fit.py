@@ -1,0 +1,178 @@
+"""Bradley-Terry from pairwise counts at arena scale: seconds per fit, cold and warm.
+
+Synthetic population (``synthetic_counts``): hidden strengths ``Normal(0, 1.5)`` logits;
+each match pairs a uniformly drawn agent with a rating neighbour (rank offset
+``Normal(0, 25)``, so most opponents lie within 50 ranks) or, one match in twenty, with
+any other agent; one game in ten is drawn, the rest are won with the Bradley-Terry
+probability. A million matches among 1,000 agents give about 120,000 distinct pairs.
+
+Figures:
+- ``fit_pair_counts(..., bootstrap=100)`` on 1,000 agents and 1,000,000 matches
+  (target 0.5 s, set by issue 14's board refresh under 1 s). Baseline in the same run:
+  ``fit_bradley_terry(outcomes, bootstrap=100)`` at the largest size it manages in a run,
+  100 agents and 100,000 matches (its cost grows with the matches).
+- The warm point fit (``bootstrap=0, start=`` the fit before the last 1% of the
+  matches; target 50 ms, set here: a board refreshed every few seconds). Baseline: the
+  cold point fit of the same counts.
+
+``--agents``/``--matches`` change the size; ``--repeats`` timings are taken (median).
+Prints one JSON object last: agents, matches, pairs, fit_s, cold_point_s, warm_point_s,
+baseline_fit_s, same_data_counts_fit_s and the judged figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from _util import emit, figure, machine
+from devspark.rating.bradley_terry import PairCounts, fit_bradley_terry, fit_pair_counts
+from devspark.rating.outcomes import Outcome
+
+TARGET_FIT_S = 0.5
+TARGET_WARM_S = 0.05
+BOOTSTRAP = 100
+DRAW_RATE = 0.1
+
+IntArray = npt.NDArray[np.int64]
+
+
+def _matches(agents: int, matches: int, seed: int) -> tuple[IntArray, IntArray, IntArray]:
+    """Seats ``(a, b)`` and results (0: a won, 1: b won, 2: draw) of simulated matches."""
+    rng = np.random.default_rng(seed)
+    strength = np.sort(rng.normal(0.0, 1.5, agents))[::-1]  # by rank
+    identity = rng.permutation(agents)  # the agent index holding each rank
+    rank_a = rng.integers(0, agents, matches)
+    offset = np.rint(rng.normal(0.0, 25.0, matches)).astype(np.int64)
+    rank_b = rank_a + np.where(offset == 0, 1, offset)
+    anyone = (rng.random(matches) < 0.05) | (rank_b < 0) | (rank_b >= agents)
+    rank_b[anyone] = (rank_a[anyone] + rng.integers(1, agents, int(anyone.sum()))) % agents
+    a_wins = rng.random(matches) < 1.0 / (1.0 + np.exp(strength[rank_b] - strength[rank_a]))
+    result = np.where(rng.random(matches) < DRAW_RATE, 2, np.where(a_wins, 0, 1))
+    return identity[rank_a], identity[rank_b], result
+
+
+def _aggregate(
+    agents: int, a: IntArray, b: IntArray, result: IntArray
+) -> tuple[PairCounts, list[int]]:
+    """Per-pair wins, losses and draws (first < second) and matches played per agent."""
+    swapped = a > b
+    flipped = np.where(swapped & (result < 2), 1 - result, result)
+    keys, pair = np.unique(np.minimum(a, b) * agents + np.maximum(a, b), return_inverse=True)
+    cells = np.bincount(pair * 3 + flipped, minlength=3 * keys.size).reshape(-1, 3)
+    counts = PairCounts(
+        first=keys // agents,
+        second=keys % agents,
+        wins=cells[:, 0].astype(np.float64),
+        losses=cells[:, 1].astype(np.float64),
+        draws=cells[:, 2].astype(np.float64),
+    )
+    played = np.bincount(np.concatenate([a, b]), minlength=agents)
+    return counts, played.tolist()
+
+
+def synthetic_counts(agents: int, matches: int, seed: int = 0) -> tuple[PairCounts, list[int]]:
+    """Pairwise counts of ``matches`` simulated matches among ``agents``, and matches played.
+
+    The population is described in this module's docstring (neighbours in rating meet
+    most, one game in ten is drawn); the result is deterministic given ``seed``.
+    """
+    return _aggregate(agents, *_matches(agents, matches, seed))
+
+
+def _outcomes(agents: int, matches: int, seed: int) -> list[Outcome]:
+    """The same simulated matches as outcomes, for ``fit_bradley_terry``."""
+    scores = {0: (1.0, 0.0), 1: (0.0, 1.0), 2: (0.5, 0.5)}
+    a, b, result = _matches(agents, matches, seed)
+    return [
+        Outcome((f"a{i:04d}", f"a{j:04d}"), scores[r])
+        for i, j, r in zip(a.tolist(), b.tolist(), result.tolist(), strict=True)
+    ]
+
+
+def _median_s(run: Callable[[], object], repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--matches", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    load = machine()
+    agents, matches, repeats = args.agents, args.matches, args.repeats
+    a, b, result = _matches(agents, matches, seed=0)
+    counts, _ = _aggregate(agents, a, b, result)
+    earlier = matches - matches // 100
+    before, _ = _aggregate(agents, a[:earlier], b[:earlier], result[:earlier])
+    fit_pair_counts(counts, agents, bootstrap=2)  # imports scipy's modules
+    fit_s = _median_s(lambda: fit_pair_counts(counts, agents, bootstrap=BOOTSTRAP), repeats)
+    cold_s = _median_s(lambda: fit_pair_counts(counts, agents, bootstrap=0), repeats)
+    previous = fit_pair_counts(before, agents, bootstrap=0).theta
+    warm_s = _median_s(
+        lambda: fit_pair_counts(counts, agents, bootstrap=0, start=previous), repeats
+    )
+    small_agents, small_matches = 100, 100_000
+    outcomes = _outcomes(small_agents, small_matches, seed=1)
+    small, _ = synthetic_counts(small_agents, small_matches, seed=1)
+    baseline_s = _median_s(lambda: fit_bradley_terry(outcomes, bootstrap=BOOTSTRAP), 1)
+    same_s = _median_s(lambda: fit_pair_counts(small, small_agents, bootstrap=BOOTSTRAP), repeats)
+    pairs = int(counts.first.size)
+    print(f"{agents} agents, {matches:,} matches, {pairs:,} pairs, {BOOTSTRAP} resamples")
+    print(f"cold point fit {cold_s * 1e3:.1f} ms, warm point fit {warm_s * 1e3:.1f} ms")
+    print(
+        f"{small_agents} agents, {small_matches:,} matches: fit_bradley_terry {baseline_s:.2f} s,"
+        f" fit_pair_counts {same_s:.3f} s"
+    )
+    judged = [
+        figure(
+            f"counts fit with {BOOTSTRAP} Poisson resamples, {agents} agents, "
+            f"{matches:,} matches ({pairs:,} pairs)",
+            fit_s,
+            "s",
+            target=TARGET_FIT_S,
+            better="lower",
+            target_source="issue 14 (board refresh under 1 s)",
+            baseline=baseline_s,
+            baseline_name=f"fit_bradley_terry, {small_agents} agents, {small_matches:,} matches",
+        ),
+        figure(
+            "warm point fit after 1% more matches",
+            warm_s,
+            "s",
+            target=TARGET_WARM_S,
+            better="lower",
+            target_source="set here",
+            baseline=cold_s,
+            baseline_name="cold point fit of the same counts",
+        ),
+    ]
+    emit(
+        {
+            **load,
+            "agents": agents,
+            "matches": matches,
+            "pairs": pairs,
+            "fit_s": fit_s,
+            "cold_point_s": cold_s,
+            "warm_point_s": warm_s,
+            "baseline_fit_s": baseline_s,
+            "same_data_counts_fit_s": same_s,
+        },
+        judged,
+    )
+
+
+if __name__ == "__main__":
+    main()
