@@ -244,7 +244,7 @@ def build_leaderboards(
         global_=global_,
         by_scenario={name: board(games) for name, games in sorted(by_scenario.items())},
         by_domain={tag: board(games) for tag, games in sorted(by_domain.items())},
-        efficiency=_efficiency(global_),
+        efficiency=efficiency_rows(global_),
         history=history,
     )
 
@@ -254,6 +254,60 @@ def _tags(scenario: str, domains: Mapping[str, Sequence[str]]) -> Sequence[str]:
     if tags is None:
         tags = domains.get(_VERSION_SUFFIX.sub("", scenario), ())
     return tags
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    """What an agent's matches on one board add up to, besides its rating.
+
+    Attributes:
+        wins: Pairwise wins (a multi-player match counts once per opponent, by rank).
+        draws: Pairwise draws.
+        losses: Pairwise losses.
+        cpu_s: CPU seconds over the matches that recorded CPU and moves.
+        moves: Moves over the same matches.
+        statuses: How the agent's matches ended, status -> count.
+
+    """
+
+    wins: int = 0
+    draws: int = 0
+    losses: int = 0
+    cpu_s: float = 0.0
+    moves: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+
+
+def leader_rows(table: Sequence[RatingRow], records: Mapping[str, AgentRecord]) -> list[LeaderRow]:
+    """Join a rating table with each agent's record, keeping the table's order.
+
+    Args:
+        table: Ratings, best first (every agent must have a record).
+        records: Agent -> record.
+
+    Returns:
+        One :class:`LeaderRow` per table row.
+
+    """
+    rows = []
+    for row in table:
+        record = records[row.agent]
+        rows.append(
+            LeaderRow(
+                agent=row.agent,
+                rank=row.rank,
+                rating=row.rating,
+                lower=row.lower,
+                upper=row.upper,
+                matches=row.matches,
+                wins=record.wins,
+                draws=record.draws,
+                losses=record.losses,
+                cpu_s_per_move=record.cpu_s / record.moves if record.moves else None,
+                statuses=dict(sorted(record.statuses.items())),
+            )
+        )
+    return rows
 
 
 def _board(
@@ -268,58 +322,46 @@ def _board(
         for outcome in outcomes:
             ratings.update(outcome)
         table = ratings.table()
-    records = _records(outcomes)
-    rows = []
-    for row in table:
-        wins, draws, losses, cpu, moves, statuses = records[row.agent]
-        rows.append(
-            LeaderRow(
-                agent=row.agent,
-                rank=row.rank,
-                rating=row.rating,
-                lower=row.lower,
-                upper=row.upper,
-                matches=row.matches,
-                wins=wins,
-                draws=draws,
-                losses=losses,
-                cpu_s_per_move=cpu / moves if moves else None,
-                statuses=dict(sorted(statuses.items())),
-            )
-        )
-    return rows
+    return leader_rows(table, _records(outcomes))
 
 
-_Record = tuple[int, int, int, float, int, Counter[str]]
-
-
-def _records(outcomes: Sequence[Outcome]) -> dict[str, _Record]:
-    """Agent -> (wins, draws, losses, cpu seconds, moves, status counts)."""
-    wdl: dict[str, list[int]] = {}
-    cost: dict[str, list[float]] = {}
-    statuses: dict[str, Counter[str]] = {}
+def _records(outcomes: Sequence[Outcome]) -> dict[str, AgentRecord]:
+    """Agent -> its record over ``outcomes``."""
+    records: dict[str, AgentRecord] = {}
     for outcome in outcomes:
         for a, b, points in pairwise_results(outcome):
-            slot = 0 if points == 1.0 else 1 if points == 0.5 else 2
-            wdl.setdefault(a, [0, 0, 0])[slot] += 1
-            wdl.setdefault(b, [0, 0, 0])[2 - slot] += 1
+            first = records.setdefault(a, AgentRecord())
+            second = records.setdefault(b, AgentRecord())
+            if points == 1.0:
+                first.wins += 1
+                second.losses += 1
+            elif points == 0.5:
+                first.draws += 1
+                second.draws += 1
+            else:
+                first.losses += 1
+                second.wins += 1
         timed = bool(outcome.cpu_s) and bool(outcome.moves)
         for seat, agent in enumerate(outcome.agents):
-            spent = cost.setdefault(agent, [0.0, 0.0])
+            record = records.setdefault(agent, AgentRecord())
             if timed:
-                spent[0] += outcome.cpu_s[seat]
-                spent[1] += outcome.moves[seat]
+                record.cpu_s += outcome.cpu_s[seat]
+                record.moves += outcome.moves[seat]
             if outcome.statuses:
-                statuses.setdefault(agent, Counter())[outcome.statuses[seat]] += 1
-    records = {}
-    for agent, (wins, draws, losses) in wdl.items():
-        cpu, moves = cost[agent]
-        records[agent] = (wins, draws, losses, cpu, int(moves), statuses.get(agent, Counter()))
+                record.statuses[outcome.statuses[seat]] += 1
     return records
 
 
-def _efficiency(board: Sequence[LeaderRow]) -> list[EfficiencyRow]:
-    """Pareto flags in (higher rating, lower CPU per move)."""
+def efficiency_rows(board: Sequence[LeaderRow]) -> list[EfficiencyRow]:
+    """Each agent's rating and CPU per move, flagged when Pareto-optimal.
+
+    Args:
+        board: The global board.
+
+    Returns:
+        The efficiency rows, best rated first (Pareto in higher rating, lower CPU).
+
+    """
     known: list[tuple[float, float]] = []
     for row in board:
         if row.cpu_s_per_move is not None:

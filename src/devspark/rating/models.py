@@ -257,6 +257,19 @@ class OpenSkillRatings:
             if self.keep_history:
                 self.history.append((self._count, agent, player.mu, player.sigma))
 
+    def restore(self, agent: str, mu: float, sigma: float, matches: int) -> None:
+        """Set ``agent``'s rating as a previous run left it (ratings kept in a database).
+
+        Args:
+            agent: The agent.
+            mu: Its mean skill.
+            sigma: Its uncertainty (positive).
+            matches: Matches behind the rating.
+
+        """
+        self._ratings[agent] = self._model.rating(mu=mu, sigma=sigma)
+        self._matches[agent] = matches
+
     def estimate(self, agent: str) -> tuple[float, float]:
         """``(mu, sigma)`` for ``agent``; the model's prior when it has not played."""
         player = self._ratings.get(agent)

@@ -61,6 +61,7 @@ from devspark.server.routes import auth as auth_routes
 from devspark.server.settings import Settings
 from devspark.server.work_metrics import WorkCollector
 from devspark.services.accounts import DEFAULT_HASHER, TokenService, secret_key
+from devspark.services.board_keeper import BoardKeeper
 from devspark.services.live import LiveHub
 from devspark.services.live_bus import BusBridge
 from devspark.store.artifacts import ArtifactStore
@@ -222,6 +223,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if bridge is not None:  # events of the workers and other servers, and our watches
             await asyncio.to_thread(bridge.start, live.deliver_remote)
         app.state.live = live
+        keeper = app.state.boards = BoardKeeper(app.state.session_factory)
+        keeper.start()  # the platform boards, refitted in the background
         background: Background | None = app.state.background
         platform = Platform(
             engine=engine,
@@ -238,6 +241,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 with background(platform) as app.state.worker:
                     yield
         finally:
+            await asyncio.to_thread(keeper.stop)
             if bridge is not None:
                 await asyncio.to_thread(bridge.stop)
     finally:
@@ -256,7 +260,9 @@ def create_app(
     On startup the database is migrated (``upgrade``), ``app.state.engine`` and
     ``app.state.session_factory`` are set, and ``app.state.live`` (a
     :class:`~devspark.server.live.LiveHub` bound to the server's loop) feeds
-    ``/api/v1/ws``; on shutdown the engine is disposed. Each app
+    ``/api/v1/ws``, and ``app.state.boards`` (a
+    :class:`~devspark.services.board_keeper.BoardKeeper`) refits the platform boards in
+    a background thread; on shutdown the engine is disposed. Each app
     has its own Prometheus registry (``app.state.metrics_registry``), token service
     (``app.state.tokens``) and password hasher (``app.state.hasher``).
 

@@ -35,6 +35,7 @@ from devspark.rating.outcomes import Outcome
 from devspark.sandbox import IsolationLevel
 from devspark.scenarios import ScenarioCore, resolve
 from devspark.scenarios.options import check_options
+from devspark.services.boards import Seat, count_stored
 from devspark.services.entrants import AgentStager, is_uploaded, version_ids
 from devspark.services.failures import PlayInterrupted, describe, fail_tournament
 from devspark.services.queue import WorkerIdentity, claim_match, register_worker, retire_worker
@@ -301,7 +302,7 @@ def store_result(
     *,
     worker_id: uuid.UUID | None = None,
 ) -> bool:
-    """Store a match's result rows and replay and mark it finished, in one transaction.
+    """Store a match's result rows and replay, count it on the boards, mark it finished.
 
     With ``worker_id`` the match is marked only while it is still that worker's claim.
 
@@ -342,6 +343,7 @@ def store_result(
         document = json.dumps(result.replay, separators=(",", ":"), allow_nan=False)
         data = gzip.compress(document.encode(), compresslevel=6, mtime=0)
         replay_ref = str(playback.replays.put_bytes(data, "replay"))
+    finished_at = utcnow()
     mine = [MatchRow.id == row.id, MatchRow.status == MatchStatus.RUNNING]
     if worker_id is not None:
         mine.append(MatchRow.worker_id == worker_id)
@@ -351,7 +353,7 @@ def store_result(
         .values(
             status=MatchStatus.FINISHED,
             error=None,
-            finished_at=utcnow(),
+            finished_at=finished_at,
             steps=result.steps,
             wall_ms=result.wall_ms,
             replay_ref=replay_ref,
@@ -362,6 +364,11 @@ def store_result(
         session.rollback()  # no longer ours (or no longer running): keep nothing
         logger.warning("match %s was not stored: its claim was lost", row.id)
         return False
+    seats = [
+        Seat(record.agent, record.reward, str(record.status), record.cpu_s, record.moves)
+        for record in result.agents
+    ]
+    count_stored(session, row.id, row.scenario_id, finished_at, seats)
     session.commit()
     if playback.on_stored is not None:
         session.refresh(row)  # the listener reads the stored row

@@ -129,6 +129,25 @@ def _wait_idle(url: str) -> None:
     pytest.fail(f"matches still playing after {READY_TIMEOUT_S} s: {busy}")
 
 
+def _wait_boards(url: str) -> None:
+    """Wait until the board keeper has rated every finished match (pages show the boards).
+
+    Matches of fewer than two distinct agents (a maze, a puzzle) are not rated.
+    """
+    finished = httpx.get(f"{url}/api/v1/matches?status=finished&limit=200", timeout=10).json()
+    ratable = sum(
+        len({seat["agent"] for seat in match["results"]}) >= 2 for match in finished["items"]
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    rated = -1
+    while time.monotonic() < deadline:
+        rated = httpx.get(f"{url}/api/v1/leaderboards/boards", timeout=10).json()["matches"]
+        if rated >= ratable:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the boards rated {rated} of {ratable} finished matches")
+
+
 @pytest.fixture(scope="module")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``devspark serve`` on a free port, fresh data folder, rate limits off."""
@@ -160,9 +179,7 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         assert found, f"no admin password in the server's output:\n{log.read_text()}"
         _cancel_running(url, found.group(1))
         _wait_idle(url)
-        # The boards over the samples are computed once and cached until a match
-        # finishes: pay that (seconds on a loaded machine) before the pages time out on it.
-        assert httpx.get(f"{url}/api/v1/leaderboards/boards", timeout=120).status_code == 200
+        _wait_boards(url)
         yield Server(url=url, admin_password=found.group(1), data_dir=data_dir)
     finally:
         process.terminate()

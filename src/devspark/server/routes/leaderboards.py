@@ -4,7 +4,9 @@
   the tournament that produced it published it.
 * ``GET /api/v1/leaderboards/boards``: the platform's boards over every finished
   match (global, per scenario, per domain, efficiency, rating history), rated together
-  and cached until another match finishes (:mod:`devspark.services.leaderboards`).
+  from kept pair counts and refitted in the background
+  (:mod:`devspark.services.board_keeper`): a read serves the last boards built, as
+  stored JSON, and never waits for a fit.
 * ``GET /api/v1/leaderboards/head-to-head?agent=REF``: wins, draws and losses of one
   agent against each opponent.
 
@@ -28,12 +30,9 @@ from devspark.server.cache import TtlCache
 from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE
 from devspark.server.pagination import Page, PageParams, page_params, paginate
-from devspark.services.leaderboards import (
-    PlatformBoards,
-    RatingSnapshotRow,
-    head_to_head,
-    latest_snapshots,
-)
+from devspark.services.board_keeper import BoardKeeper
+from devspark.services.boards import head_to_head
+from devspark.services.leaderboards import RatingSnapshotRow, latest_snapshots
 
 router = APIRouter(prefix="/api/v1/leaderboards", tags=["leaderboards"])
 
@@ -162,9 +161,13 @@ class PlatformLeaderboards(BaseModel):
     efficiency: list[EfficiencyLine]
     history: dict[str, list[list[float]]] = Field(
         description="Agent -> [match number, OpenSkill mu, sigma] after its matches "
-        "(at most 200 points, evenly thinned)."
+        "(evenly thinned: at most 200 points per agent and 20,000 in all, 20 per agent "
+        "at least)."
     )
     matches: int = Field(ge=0, description="Rated matches behind the boards.")
+    built_at: datetime | None = Field(
+        description="When the boards were built (null before the first match is rated)."
+    )
 
 
 class HeadToHeadLine(BaseModel):
@@ -183,17 +186,16 @@ class HeadToHead(BaseModel):
     opponents: list[HeadToHeadLine]
 
 
-def _boards(request: Request) -> PlatformBoards:
-    boards: PlatformBoards | None = getattr(request.app.state, "boards", None)
-    if boards is None:
-        boards = request.app.state.boards = PlatformBoards()
-    return boards
+def _boards(request: Request) -> BoardKeeper:
+    keeper: BoardKeeper = request.app.state.boards
+    return keeper
 
 
 @router.get(
     "/boards",
     summary="Platform leaderboards",
     dependencies=_PUBLIC,
+    response_model=PlatformLeaderboards,
     response_model_by_alias=True,
 )
 def platform_boards(
@@ -205,13 +207,16 @@ def platform_boards(
             description="Bradley-Terry with bootstrap intervals, or OpenSkill mu -/+ 1.96 sigma."
         ),
     ] = "bradley_terry",
-) -> PlatformLeaderboards:
+) -> Response:
     """Global, per-scenario, per-domain and efficiency boards over every finished match.
 
     Unlike the snapshot leaderboard, all agents are rated on one scale from all their
-    matches. Cached until another match finishes.
+    matches. The boards are refitted in the background at most every few seconds while
+    matches arrive; `matches` and `built_at` say what they cover. A read never waits
+    for a fit.
     """
-    return PlatformLeaderboards.model_validate(_boards(request).get(session, method))
+    body = _boards(request).read(session, method)
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/head-to-head", summary="An agent's record per opponent", dependencies=_PUBLIC)

@@ -1,0 +1,772 @@
+"""The board keeper: platform boards refitted in the background from kept aggregates.
+
+Storing a match adds its counts to ``board_pairs`` and ``board_records`` and leaves it in
+``board_inbox`` (:mod:`devspark.services.boards`). A :class:`BoardKeeper` thread in the
+server then, at most every ``interval_s`` seconds while matches arrive:
+
+1. takes the inbox in finishing order, adds the counts to its copy of the aggregates in
+   memory, and rates each match with OpenSkill on each of its boards (the global
+   board's ratings make the rating history), writing the new ratings and history and
+   removing the inbox rows in one transaction;
+2. refits every board that changed: a Bradley-Terry fit over the board's pair counts,
+   warm-started from the last one (:func:`~devspark.rating.bradley_terry.fit_pair_counts`);
+   the intervals come from a Poisson bootstrap of the counts, redone for the boards
+   whose bootstrap is oldest within ``bootstrap_budget_s`` per refresh (always for a
+   board with agents its last bootstrap lacked); a board not re-bootstrapped keeps its
+   last resamples' spread around the new estimate;
+3. writes each method's boards as one JSON document to ``platform_boards``.
+
+Reads never wait: they serve the last document (:meth:`BoardKeeper.read`). One keeper
+across processes keeps the boards: a lease in ``board_state`` names it, renewed at each
+refresh; the others serve what it writes, and take over when its lease runs out. A
+keeper that lost its lease reloads the aggregates before it keeps boards again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from devspark.rating.bradley_terry import CountsFit, PairCounts, fit_pair_counts, rows_from_fit
+from devspark.rating.leaderboard import (
+    METHODS,
+    AgentRecord,
+    LeaderRow,
+    efficiency_rows,
+    leader_rows,
+)
+from devspark.rating.models import OpenSkillRatings
+from devspark.rating.outcomes import Outcome
+from devspark.services.boards import (
+    DOMAIN_PREFIX,
+    GLOBAL,
+    SCENARIO_PREFIX,
+    Seat,
+    Tally,
+    _upsert,
+    add_counts,
+    empty_boards,
+    tally,
+)
+from devspark.store.models import (
+    BoardHistoryRow,
+    BoardInboxRow,
+    BoardPairRow,
+    BoardRecordRow,
+    BoardSkillRow,
+    BoardStateRow,
+    MatchResultRow,
+    MatchRow,
+    PlatformBoardRow,
+    utcnow,
+)
+
+logger = logging.getLogger(__name__)
+
+HISTORY_POINTS: Final = 200
+"""The most rating-history points served per agent (evenly thinned, last one kept)."""
+
+HISTORY_TOTAL: Final = 20_000
+"""The most history points served in all: with many agents each gets fewer (20 at least)."""
+
+HISTORY_KEPT: Final = 2 * HISTORY_POINTS
+"""Stored points per agent before every other one is dropped (the last is kept)."""
+
+DEFAULT_BOOTSTRAP: Final = 100
+"""Poisson resamples behind each board's intervals."""
+
+DEFAULT_INTERVAL_S: Final = 2.0
+"""Seconds between refreshes while matches arrive."""
+
+DEFAULT_BOOTSTRAP_BUDGET_S: Final = 0.5
+"""Seconds a refresh spends re-bootstrapping boards, oldest first (one board at least)."""
+
+LEASE_S: Final = 15.0
+"""How long a keeper's lease lasts without a refresh renewing it."""
+
+INBOX_BATCH: Final = 5_000
+"""Matches taken from the inbox per transaction."""
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshStats:
+    """What one refresh did.
+
+    Attributes:
+        leader: Whether this keeper held the lease (a follower does nothing else).
+        matches_applied: Matches taken from the inbox.
+        rated: Matches rated in all, after the refresh.
+        boards: Boards refitted.
+        bootstrapped: Boards whose intervals were re-bootstrapped.
+        seconds: Wall time of the whole refresh.
+        fit_s: Wall time of the fits.
+        loaded: Whether the aggregates were (re)loaded from the database first.
+
+    """
+
+    leader: bool
+    matches_applied: int = 0
+    rated: int = 0
+    boards: int = 0
+    bootstrapped: int = 0
+    seconds: float = 0.0
+    fit_s: float = 0.0
+    loaded: bool = False
+
+
+class _Pairs:
+    """One board's pair counts as growable arrays (new pairs appended)."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple[int, int], int] = {}
+        self.size = 0
+        self.first = np.zeros(64, dtype=np.int64)
+        self.second = np.zeros(64, dtype=np.int64)
+        self.cells = np.zeros((64, 3), dtype=np.float64)  # wins, losses, draws
+
+    def add(self, i: int, j: int, wins: float, losses: float, draws: float) -> None:
+        if i > j:
+            i, j, wins, losses = j, i, losses, wins
+        k = self.index.get((i, j))
+        if k is None:
+            k = self.index[(i, j)] = self.size
+            if k == len(self.first):
+                grow = 2 * len(self.first)
+                self.first = np.resize(self.first, grow)
+                self.second = np.resize(self.second, grow)
+                self.cells = np.resize(self.cells, (grow, 3))
+            self.first[k], self.second[k] = i, j
+            self.cells[k] = 0.0
+            self.size += 1
+        self.cells[k, 0] += wins
+        self.cells[k, 1] += losses
+        self.cells[k, 2] += draws
+
+    def counts(self) -> PairCounts:
+        n = self.size
+        return PairCounts(
+            first=self.first[:n].copy(),
+            second=self.second[:n].copy(),
+            wins=self.cells[:n, 0].copy(),
+            losses=self.cells[:n, 1].copy(),
+            draws=self.cells[:n, 2].copy(),
+        )
+
+
+@dataclass(slots=True)
+class _Board:
+    """One board in memory: agents, pair counts, records, OpenSkill and the last fit."""
+
+    key: str
+    agents: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    pairs: _Pairs = field(default_factory=_Pairs)
+    records: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    skill: OpenSkillRatings = field(default_factory=lambda: OpenSkillRatings(keep_history=False))
+    theta: FloatArray = field(default_factory=lambda: np.zeros(0))
+    deviation: FloatArray | None = None
+    bootstrapped_at: float = float("-inf")
+    bootstraps: int = 0
+    dirty: bool = True
+    rows: dict[str, list[LeaderRow]] = field(default_factory=dict)
+
+    def slot(self, agent: str) -> int:
+        i = self.index.get(agent)
+        if i is None:
+            i = self.index[agent] = len(self.agents)
+            self.agents.append(agent)
+        return i
+
+    def add_pair(self, a: str, b: str, wins: float, losses: float, draws: float) -> None:
+        self.pairs.add(self.slot(a), self.slot(b), wins, losses, draws)
+
+    def add_record(self, agent: str, status: str, values: Sequence[float]) -> None:
+        self.slot(agent)
+        line = self.records.setdefault(agent, {}).setdefault(status, [0, 0, 0, 0, 0.0, 0])
+        for n, value in enumerate(values):
+            line[n] += value
+
+    def record(self, agent: str) -> tuple[int, AgentRecord]:
+        """Matches played and the record of ``agent``."""
+        played = 0
+        result = AgentRecord()
+        for status, (matches, wins, draws, losses, cpu_s, moves) in sorted(
+            self.records.get(agent, {}).items()
+        ):
+            played += int(matches)
+            result.wins += int(wins)
+            result.draws += int(draws)
+            result.losses += int(losses)
+            result.cpu_s += cpu_s
+            result.moves += int(moves)
+            result.statuses[status] = int(matches)
+        return played, result
+
+
+class BoardKeeper:
+    """Keeps the platform boards (thread-safe; one background thread when started).
+
+    Args:
+        factory: Opens database sessions.
+        bootstrap: Poisson resamples behind each board's intervals (0: none).
+        interval_s: Seconds between refreshes.
+        bootstrap_budget_s: Seconds a refresh spends re-bootstrapping boards.
+        lease_s: How long the keeper's lease lasts without renewal.
+        confidence: Coverage of the intervals.
+        clock: Monotonic clock (tests substitute one).
+
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        bootstrap: int = DEFAULT_BOOTSTRAP,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        bootstrap_budget_s: float = DEFAULT_BOOTSTRAP_BUDGET_S,
+        lease_s: float = LEASE_S,
+        confidence: float = 0.95,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._factory = factory
+        self.bootstrap = bootstrap
+        self.interval_s = interval_s
+        self.bootstrap_budget_s = bootstrap_budget_s
+        self.lease_s = lease_s
+        self.confidence = confidence
+        self._clock = clock
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()  # one refresh at a time
+        self._built = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._boards: dict[str, _Board] = {}
+        self._history: dict[str, list[tuple[int, float, float]]] = {}
+        self._rated = 0
+        self._counted: set[uuid.UUID] = set()
+        self._loaded = False
+        self._built_rated = -1
+        self._served: dict[str, tuple[datetime | None, str]] = {}
+        self.last: RefreshStats | None = None
+
+    # ------------------------------------------------------------------ reads
+
+    def read(self, session: Session, method: str) -> str:
+        """The latest boards of ``method`` as JSON: never waits for a fit.
+
+        Serves what this keeper built, or what the keeper holding the lease stored
+        (read again only when its ``built_at`` moved).
+
+        Raises:
+            ValueError: ``method`` is not one of :data:`~devspark.rating.leaderboard.METHODS`.
+
+        """
+        if method not in METHODS:
+            raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+        built_at = session.scalar(
+            select(PlatformBoardRow.built_at).where(PlatformBoardRow.method == method)
+        )
+        served = self._served.get(method)
+        if built_at is None:
+            return empty_boards(method) if served is None else served[1]
+        if served is not None and served[0] is not None and served[0] >= built_at:
+            return served[1]
+        body = session.scalar(
+            select(PlatformBoardRow.body).where(PlatformBoardRow.method == method)
+        )
+        if body is None:
+            return empty_boards(method)
+        self._served[method] = (built_at, body)
+        return body
+
+    # --------------------------------------------------------------- thread
+
+    def start(self) -> None:
+        """Refresh in a background thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="board-keeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread (waits for a refresh under way)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def nudge(self) -> None:
+        """Refresh now rather than at the next interval."""
+        self._wake.set()
+
+    def wait_for(self, matches: int, timeout_s: float) -> bool:
+        """Wait until this keeper has built boards over at least ``matches`` rated matches.
+
+        Returns:
+            Whether it did within ``timeout_s``.
+
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._built:
+            while self._built_rated < matches:
+                self._wake.set()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._built.wait(min(left, 0.5))
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.refresh()
+            except Exception:  # a failed refresh is retried at the next interval
+                logger.exception("board refresh failed")
+                self._loaded = False
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+
+    # -------------------------------------------------------------- refresh
+
+    def refresh(self) -> RefreshStats:
+        """Take in the new matches and, if any, refit and store the boards."""
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                applied, loaded, leader = self._take_inbox()
+            except Exception:
+                self._loaded = False
+                raise
+            if not leader:
+                self._loaded = False
+                stats = RefreshStats(leader=False, seconds=time.perf_counter() - started)
+                self.last = stats
+                return stats
+            fitted = bootstrapped = 0
+            fit_s = 0.0
+            if applied or loaded or self._built_rated < 0:
+                fit_started = time.perf_counter()
+                fitted, bootstrapped = self._fit()
+                fit_s = time.perf_counter() - fit_started
+                self._store()
+            stats = RefreshStats(
+                leader=True,
+                matches_applied=applied,
+                rated=self._rated,
+                boards=fitted,
+                bootstrapped=bootstrapped,
+                seconds=time.perf_counter() - started,
+                fit_s=fit_s,
+                loaded=loaded,
+            )
+            self.last = stats
+            if applied:
+                logger.info(
+                    "boards refreshed: %d new matches, %d boards in %.3f s",
+                    applied,
+                    fitted,
+                    stats.seconds,
+                )
+            return stats
+
+    def _claim(self, session: Session) -> bool:
+        """Take or renew the lease (the transaction's first write)."""
+        now = utcnow()
+        claimed = session.execute(
+            update(BoardStateRow)
+            .where(
+                BoardStateRow.id == 1,
+                or_(
+                    BoardStateRow.leader.is_(None),
+                    BoardStateRow.leader == self.name,
+                    BoardStateRow.lease_until < now,
+                ),
+            )
+            .values(leader=self.name, lease_until=now + timedelta(seconds=self.lease_s))
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(claimed, "rowcount", 0) == 1
+
+    def _session(self, *, snapshot: bool) -> Session:
+        """A session; with ``snapshot`` its reads share one snapshot.
+
+        A load must read the aggregates and the inbox as of one moment, so that it
+        knows which inbox matches the counts it read hold already. PostgreSQL gets
+        ``REPEATABLE READ``; on SQLite the lease update that opens every transaction
+        takes the write lock, so nothing commits until the load is done.
+        """
+        session = self._factory()
+        if snapshot and session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return session
+
+    def _take_inbox(self) -> tuple[int, bool, bool]:
+        """Load the aggregates if needed, then apply the inbox.
+
+        Returns:
+            (matches applied, whether the aggregates were loaded, whether this keeper
+            holds the lease).
+
+        """
+        loaded = False
+        if not self._loaded:
+            with self._session(snapshot=True) as session:
+                if not self._claimed(session):
+                    return 0, False, False
+                self._load(session)
+                session.commit()
+            loaded = True
+        applied = 0
+        deadline = time.perf_counter() + 5.0
+        while True:
+            with self._session(snapshot=False) as session:
+                if not self._claimed(session):
+                    return applied, loaded, False
+                taken = self._apply(session)
+                session.commit()
+            applied += taken
+            if taken < INBOX_BATCH or time.perf_counter() > deadline:
+                return applied, loaded, True
+
+    def _claimed(self, session: Session) -> bool:
+        """Whether this keeper holds the lease, taking or renewing it."""
+        try:
+            if self._claim(session):
+                return True
+        except DBAPIError:  # another keeper renewed its lease meanwhile
+            pass
+        session.rollback()
+        return False
+
+    def _load(self, session: Session) -> None:
+        """Read the kept aggregates, ratings and history into memory."""
+        boards: dict[str, _Board] = {}
+
+        def board(key: str) -> _Board:
+            found = boards.get(key)
+            if found is None:
+                found = boards[key] = _Board(key)
+            return found
+
+        for key, a, b, wins, losses, draws in session.execute(
+            select(
+                BoardPairRow.board,
+                BoardPairRow.agent_a,
+                BoardPairRow.agent_b,
+                BoardPairRow.wins,
+                BoardPairRow.losses,
+                BoardPairRow.draws,
+            )
+        ):
+            board(key).add_pair(a, b, wins, losses, draws)
+        for record in session.scalars(select(BoardRecordRow)):
+            board(record.board).add_record(
+                record.agent,
+                record.status,
+                (
+                    record.matches,
+                    record.wins,
+                    record.draws,
+                    record.losses,
+                    record.cpu_s,
+                    record.moves,
+                ),
+            )
+        for skill in session.scalars(select(BoardSkillRow)):
+            board(skill.board).skill.restore(skill.agent, skill.mu, skill.sigma, skill.matches)
+        history: dict[str, list[tuple[int, float, float]]] = {}
+        for point in session.scalars(
+            select(BoardHistoryRow).order_by(BoardHistoryRow.agent, BoardHistoryRow.seq)
+        ):
+            history.setdefault(point.agent, []).append((point.seq, point.mu, point.sigma))
+        rated = session.scalar(select(BoardStateRow.rated).where(BoardStateRow.id == 1))
+        self._counted = set(
+            session.scalars(select(BoardInboxRow.match_id).where(BoardInboxRow.counted.is_(True)))
+        )
+        self._boards = boards
+        self._history = history
+        self._rated = int(rated or 0)
+        self._loaded = True
+
+    def _apply(self, session: Session) -> int:
+        """Rate the oldest inbox matches; count them too where memory lacks them.
+
+        A match stored after the aggregates were loaded has its counts in the database
+        only: they are added to memory. A match from before the boards kept counts
+        (``counted`` false) is counted in both. The ones the load saw counted are in
+        memory already.
+
+        Returns:
+            Matches taken from the inbox.
+
+        """
+        inbox = session.execute(
+            select(BoardInboxRow.match_id, BoardInboxRow.counted)
+            .order_by(BoardInboxRow.finished_at, BoardInboxRow.match_id)
+            .limit(INBOX_BATCH)
+        ).all()
+        if not inbox:
+            return 0
+        ids = [match_id for match_id, _ in inbox]
+        scenarios: dict[uuid.UUID, str] = {}
+        seats: dict[uuid.UUID, list[Seat]] = {match_id: [] for match_id in ids}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for match_id, scenario_id in session.execute(
+                select(MatchRow.id, MatchRow.scenario_id).where(MatchRow.id.in_(chunk))
+            ):
+                scenarios[match_id] = scenario_id
+            for result in session.scalars(
+                select(MatchResultRow)
+                .where(MatchResultRow.match_id.in_(chunk))
+                .order_by(MatchResultRow.match_id, MatchResultRow.seat)
+            ):
+                seats[result.match_id].append(Seat.of(result))
+        uncounted: list[Tally] = []
+        touched: set[tuple[str, str]] = set()
+        points: list[tuple[str, int, float, float]] = []
+        dropped: list[tuple[str, int]] = []
+        for match_id, counted in inbox:
+            rated = tally(scenarios[match_id], seats[match_id])
+            if rated is None:
+                continue
+            if not counted:
+                uncounted.append(rated)
+            if match_id in self._counted:
+                self._counted.discard(match_id)
+            else:
+                self._count(rated)
+            self._rated += 1
+            outcome = Outcome(agents=rated.agents, scores=rated.scores)
+            for key in rated.boards:
+                board = self._boards.get(key)
+                if board is None:
+                    board = self._boards[key] = _Board(key)
+                board.skill.update(outcome)
+                board.dirty = True
+                touched.update((key, agent) for agent in rated.agents)
+            ratings = self._boards[GLOBAL].skill
+            for agent in rated.agents:
+                mu, sigma = ratings.estimate(agent)
+                line = self._history.setdefault(agent, [])
+                line.append((self._rated, mu, sigma))
+                points.append((agent, self._rated, mu, sigma))
+                if len(line) > HISTORY_KEPT:  # drop every other point, keep the last
+                    keep = [*line[:-1:2], line[-1]]
+                    kept = {seq for seq, _, _ in keep}
+                    dropped.extend((agent, seq) for seq, _, _ in line if seq not in kept)
+                    self._history[agent] = keep
+        if uncounted:
+            add_counts(session, uncounted)
+        self._write_ratings(session, touched, points, dropped)
+        session.execute(
+            update(BoardStateRow)
+            .where(BoardStateRow.id == 1)
+            .values(rated=self._rated)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(delete(BoardInboxRow).where(BoardInboxRow.match_id.in_(ids)))
+        return len(inbox)
+
+    def _count(self, rated: Tally) -> None:
+        for key in rated.boards:
+            board = self._boards.get(key)
+            if board is None:
+                board = self._boards[key] = _Board(key)
+            for a, b, wins, losses, draws in rated.pairs:
+                board.add_pair(a, b, wins, losses, draws)
+            for agent, status, wins, draws, losses, cpu_s, moves in rated.records:
+                board.add_record(agent, status, (1, wins, draws, losses, cpu_s, moves))
+
+    def _write_ratings(
+        self,
+        session: Session,
+        touched: set[tuple[str, str]],
+        points: list[tuple[str, int, float, float]],
+        dropped: list[tuple[str, int]],
+    ) -> None:
+        rows = []
+        for key, agent in sorted(touched):
+            skill = self._boards[key].skill
+            mu, sigma = skill.estimate(agent)
+            rows.append(
+                {
+                    "board": key,
+                    "agent": agent,
+                    "mu": mu,
+                    "sigma": sigma,
+                    "matches": skill.matches(agent),
+                }
+            )
+        for start in range(0, len(rows), 1000):
+            upsert = _upsert(session, BoardSkillRow)
+            new = upsert.excluded
+            session.execute(
+                upsert.values(rows[start : start + 1000]).on_conflict_do_update(
+                    index_elements=["board", "agent"],
+                    set_={"mu": new.mu, "sigma": new.sigma, "matches": new.matches},
+                )
+            )
+        dropped_keys = set(dropped)
+        kept = [
+            {"agent": agent, "seq": seq, "mu": mu, "sigma": sigma}
+            for agent, seq, mu, sigma in points
+            if (agent, seq) not in dropped_keys
+        ]
+        for start in range(0, len(kept), 1000):
+            session.execute(insert(BoardHistoryRow), kept[start : start + 1000])
+        by_agent: dict[str, list[int]] = {}
+        for agent, seq in dropped:
+            by_agent.setdefault(agent, []).append(seq)
+        for agent, seqs in by_agent.items():
+            session.execute(
+                delete(BoardHistoryRow).where(
+                    BoardHistoryRow.agent == agent, BoardHistoryRow.seq.in_(seqs)
+                )
+            )
+
+    # ------------------------------------------------------------------ fit
+
+    def _fit(self) -> tuple[int, int]:
+        """Refit the boards that changed; returns (boards fitted, boards bootstrapped)."""
+        dirty = [board for board in self._boards.values() if board.dirty and board.pairs.size]
+        dirty.sort(key=lambda board: board.bootstrapped_at)
+        budget_end = time.perf_counter() + self.bootstrap_budget_s
+        bootstrapped = 0
+        for board in dirty:
+            n = len(board.agents)
+            start = np.zeros(n)
+            start[: len(board.theta)] = board.theta
+            stale = board.deviation is None or board.deviation.shape[1] != n
+            resample = self.bootstrap > 0 and (
+                stale or bootstrapped == 0 or time.perf_counter() < budget_end
+            )
+            if resample:
+                board.bootstraps += 1
+                fit = fit_pair_counts(
+                    board.pairs.counts(),
+                    n,
+                    bootstrap=self.bootstrap,
+                    seed=board.bootstraps,
+                    start=start,
+                )
+                board.deviation = fit.samples - fit.theta
+                board.bootstrapped_at = self._clock()
+                bootstrapped += 1
+            else:
+                fit = fit_pair_counts(board.pairs.counts(), n, bootstrap=0, start=start)
+            board.theta = fit.theta
+            samples = (
+                fit.theta + board.deviation if board.deviation is not None else np.zeros((0, n))
+            )
+            records = {agent: board.record(agent) for agent in board.agents}
+            table = rows_from_fit(
+                board.agents,
+                CountsFit(theta=fit.theta, samples=samples),
+                [records[agent][0] for agent in board.agents],
+                confidence=self.confidence,
+            )
+            board.rows["bradley_terry"] = leader_rows(
+                table, {agent: record for agent, (_, record) in records.items()}
+            )
+            board.rows["openskill"] = leader_rows(
+                board.skill.table(), {agent: record for agent, (_, record) in records.items()}
+            )
+            board.dirty = False
+        return len(dirty), bootstrapped
+
+    def _document(self, method: str, built_at: datetime) -> dict[str, Any]:
+        if not self._rated or GLOBAL not in self._boards:
+            empty: dict[str, Any] = json.loads(empty_boards(method))
+            return empty
+        global_ = self._boards[GLOBAL].rows[method]
+        by_scenario = {}
+        by_domain = {}
+        for key, board in sorted(self._boards.items()):
+            if key.startswith(SCENARIO_PREFIX):
+                by_scenario[key[len(SCENARIO_PREFIX) :]] = board.rows[method]
+            elif key.startswith(DOMAIN_PREFIX):
+                by_domain[key[len(DOMAIN_PREFIX) :]] = board.rows[method]
+        keep = max(20, min(HISTORY_POINTS, HISTORY_TOTAL // max(1, len(self._history))))
+        return {
+            "method": method,
+            "global": [row.to_json() for row in global_],
+            "by_scenario": {k: [r.to_json() for r in v] for k, v in by_scenario.items()},
+            "by_domain": {k: [r.to_json() for r in v] for k, v in by_domain.items()},
+            "efficiency": [row.to_json() for row in efficiency_rows(global_)],
+            "history": {
+                agent: [list(point) for point in _thin(points, keep)]
+                for agent, points in sorted(self._history.items())
+            },
+            "matches": self._rated,
+            "built_at": built_at.isoformat().replace("+00:00", "Z"),
+        }
+
+    def _store(self) -> None:
+        built_at = utcnow()
+        bodies = {
+            method: json.dumps(self._document(method, built_at), separators=(",", ":"))
+            for method in METHODS
+        }
+        with self._factory() as session:
+            if not self._claimed(session):
+                self._loaded = False
+                return
+            upsert = _upsert(session, PlatformBoardRow)
+            new = upsert.excluded
+            session.execute(
+                upsert.values(
+                    [
+                        {"method": m, "body": body, "matches": self._rated, "built_at": built_at}
+                        for m, body in bodies.items()
+                    ]
+                ).on_conflict_do_update(
+                    index_elements=["method"],
+                    set_={"body": new.body, "matches": new.matches, "built_at": new.built_at},
+                )
+            )
+            session.commit()
+        for method, body in bodies.items():
+            self._served[method] = (built_at, body)
+        with self._built:
+            self._built_rated = self._rated
+            self._built.notify_all()
+
+
+def _thin(points: Sequence[tuple[int, float, float]], keep: int) -> list[tuple[int, float, float]]:
+    """At most ``keep`` points, evenly spaced, the last one kept."""
+    if len(points) <= keep:
+        return list(points)
+    step = len(points) / keep
+    thinned = [points[int(i * step)] for i in range(keep - 1)]
+    thinned.append(points[-1])
+    return thinned
+
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "DEFAULT_INTERVAL_S",
+    "HISTORY_POINTS",
+    "BoardKeeper",
+    "RefreshStats",
+]
