@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.stats import kendalltau
 from test_arena_formats import FakeRatings, names, play
 
-from devspark.arena.formats import Ladder, Pairing, information_gain
+from devspark.arena.formats import Ladder, Pairing, _ladder, _ladder_sampling, information_gain
 from devspark.arena.formats._ladder import DEFAULT_BATCH, misorder_probability
 from devspark.core.errors import InvalidArgumentError
 from devspark.rating.models import OpenSkillRatings
@@ -35,20 +35,24 @@ def run_ladder(
     return batches
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     count=st.integers(2, 12),
     matches=st.integers(1, 60),
     batch=st.one_of(st.none(), st.integers(1, 8)),
     matchmaking=st.sampled_from(["active", "info_gain", "uniform"]),
     seed=st.integers(0, 2**32),
+    sampled=st.booleans(),
 )
 def test_ladder_batches_are_well_formed(
-    count: int, matches: int, batch: int | None, matchmaking: str, seed: int
+    count: int, matches: int, batch: int | None, matchmaking: str, seed: int, sampled: bool
 ) -> None:
     agents = names(count)
     ratings = OpenSkillRatings(keep_history=False)
-    ladder = Ladder(agents, ratings, matches, seed=seed, batch=batch, matchmaking=matchmaking)
+    with pytest.MonkeyPatch.context() as patch:
+        if sampled:  # the large ladders' sampler, on ladders small enough to check
+            patch.setattr(_ladder, "EXACT_AGENTS", 1)
+        ladder = Ladder(agents, ratings, matches, seed=seed, batch=batch, matchmaking=matchmaking)
     strength = {a: random.Random(seed + i).gauss(0, 2) for i, a in enumerate(agents)}
     batches = run_ladder(ladder, ratings, strength, seed)
     size = max(1, min(DEFAULT_BATCH, count // 2)) if batch is None else batch
@@ -123,7 +127,12 @@ def test_nobody_starves_under_info_gain() -> None:
     assert games["outcast"] >= 20
 
 
-def test_ladder_reads_estimates_when_scheduling() -> None:
+@pytest.mark.parametrize("sampled", [False, True])
+def test_ladder_reads_estimates_when_scheduling(
+    sampled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if sampled:
+        monkeypatch.setattr(_ladder, "EXACT_AGENTS", 1)
     agents, ratings = close_pair_world()
     ladder = Ladder(agents, ratings, 10, seed=0, matchmaking="info_gain")
     before = ladder.pair_weights()
@@ -150,7 +159,10 @@ def test_information_gain_prefers_close_uncertain_fresh_pairs() -> None:
     )
 
 
-def test_ladder_seats_stay_balanced() -> None:
+@pytest.mark.parametrize("sampled", [False, True])
+def test_ladder_seats_stay_balanced(sampled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if sampled:
+        monkeypatch.setattr(_ladder, "EXACT_AGENTS", 1)
     agents = names(9)
     ratings = OpenSkillRatings(keep_history=False)
     ladder = Ladder(agents, ratings, 600, seed=4)
@@ -278,11 +290,14 @@ def test_nobody_starves_under_active() -> None:
     assert games["outcast"] >= 10
 
 
-def test_active_is_deterministic() -> None:
-    agents, ratings = close_pair_world()
+@pytest.mark.parametrize("large", [False, True])
+def test_active_is_deterministic(large: bool) -> None:
+    agents, ratings = spread_world(100, newcomers=1) if large else close_pair_world()
 
     def schedule(seed: int) -> list[tuple[str, ...]]:
-        ladder = Ladder(agents, ratings, 60, seed=seed, batch=3)
+        ladder = Ladder(
+            agents, ratings, 200 if large else 60, seed=seed, batch=3, warmup=1 if large else 4
+        )
         out = []
         while not ladder.done:
             for pairing in ladder.next_round():
@@ -314,3 +329,172 @@ def test_ladder_rejects_bad_arguments(kwargs: dict[str, object], message: str) -
     arguments: dict[str, object] = {"matches": 10} | kwargs
     with pytest.raises(InvalidArgumentError, match=message):
         Ladder(agents, ratings, **arguments)  # type: ignore[arg-type]
+
+
+# Large ladders (more than EXACT_AGENTS agents) sample candidate pairs instead of
+# weighing all n (n - 1) / 2 pairs: the same rules, in O(n k) per batch.
+
+
+def spread_world(
+    count: int, newcomers: int = 0, step: float = 1.0
+) -> tuple[list[str], FakeRatings]:
+    """``count`` agents ``step`` apart in ``mu``, ``sigma`` 1 to 2, and uncertain newcomers."""
+    rng = random.Random(count)
+    beliefs = {f"a{i}": (step * i, 1.0 + rng.random()) for i in range(count)}
+    beliefs |= {f"new-{i}": (step * count / (i + 2), 12.0) for i in range(newcomers)}
+    return list(beliefs), FakeRatings(beliefs)
+
+
+def drawn_frequencies(ladder: Ladder, draws: int) -> dict[tuple[str, str], float]:
+    """Frequencies of the pairs the ladder's next-batch sampler proposes (before batch rules)."""
+    proposal = ladder._proposal()
+    rng = np.random.default_rng(0)
+    counts = Counter[tuple[str, str]]()
+    while sum(counts.values()) < draws:
+        first, second = proposal.draw(rng, 50_000)
+        for i, j in zip(first.tolist(), second.tolist(), strict=True):
+            counts[(ladder.agents[min(i, j)], ladder.agents[max(i, j)])] += 1
+    total = sum(counts.values())
+    return {pair: count / total for pair, count in counts.items()}
+
+
+def matches_weights(
+    frequencies: dict[tuple[str, str], float], weights: dict[tuple[str, str], float], draws: int
+) -> bool:
+    """Whether the pairs' frequencies are as close to ``weights`` as sampling noise allows.
+
+    The total variation distance to the normalised weights, against the distance a
+    multinomial sample of the same size from the weights themselves has (fixed seed).
+    """
+    pairs = list(weights)
+    p = np.array([weights[pair] for pair in pairs]) / sum(weights.values())
+    drawn = np.array([frequencies.get(pair, 0.0) for pair in pairs])
+    noise = np.random.default_rng(1).multinomial(draws, p) / draws
+    distance = 0.5 * np.abs(drawn - p).sum() + 0.5 * sum(
+        f for pair, f in frequencies.items() if pair not in weights
+    )
+    return bool(distance < 1.1 * 0.5 * np.abs(noise - p).sum())
+
+
+def test_large_active_ladder_samples_the_full_tables_weights() -> None:
+    """The sampler's pairs follow misorder probability plus the floor over all pairs."""
+    agents, ratings = spread_world(150, newcomers=2, step=0.1)  # far pairs matter too
+    ladder = Ladder(agents, ratings, 10, seed=0, warmup=0)
+    assert len(agents) > _ladder.EXACT_AGENTS
+    mu, sigma = (np.array([ratings.estimate(a)[k] for a in agents]) for k in (0, 1))
+    misorder = misorder_probability(mu, sigma)  # the rule, computed in full here
+    first, second = np.triu_indices(len(agents), 1)
+    exact = misorder[first, second] + 0.05 * misorder[first, second].mean()
+    weights = {(agents[i], agents[j]): w for i, j, w in zip(first, second, exact, strict=True)}
+    assert ladder.pair_weights() == pytest.approx(weights)
+    frequencies = drawn_frequencies(ladder, 400_000)
+    assert matches_weights(frequencies, weights, 400_000)
+    rank = {a: i for i, a in enumerate(sorted(agents, key=lambda a: ratings.estimate(a)[0]))}
+    far = [
+        pair
+        for pair in weights
+        if abs(rank[pair[0]] - rank[pair[1]]) > _ladder_sampling.WINDOW
+        and not any(a.startswith("new") for a in pair)
+    ]
+    far_share = sum(weights[pair] for pair in far) / sum(weights.values())
+    assert far_share > 0.05  # the far pairs matter here ...
+    assert sum(frequencies.get(pair, 0.0) for pair in far) == pytest.approx(far_share, rel=0.05)
+    for newcomer in ("new-0", "new-1"):  # ... and so do the newcomers' rows
+        share = sum(w for pair, w in weights.items() if newcomer in pair) / sum(weights.values())
+        drawn = sum(f for pair, f in frequencies.items() if newcomer in pair)
+        assert drawn == pytest.approx(share, rel=0.05)
+
+
+@pytest.mark.parametrize("matchmaking", ["info_gain", "uniform"])
+def test_large_ladder_samples_its_pair_weights(matchmaking: str) -> None:
+    agents, ratings = spread_world(120, newcomers=1)
+    ladder = Ladder(agents, ratings, 10, seed=0, matchmaking=matchmaking)
+    weights = ladder.pair_weights()
+    assert len(weights) == len(agents) * (len(agents) - 1) // 2
+    assert min(weights.values()) > 0  # the floor: no pair starves
+    assert matches_weights(drawn_frequencies(ladder, 300_000), weights, 300_000)
+
+
+def test_large_ladder_warmup_weights_pairs_by_missing_games() -> None:
+    agents, ratings = spread_world(100)
+    ladder = Ladder(agents, ratings, 10, seed=0, warmup=2)
+    weights = ladder.pair_weights()
+    assert set(weights.values()) == {4.0}  # nobody has played: d_i + d_j = 2 + 2
+    assert matches_weights(drawn_frequencies(ladder, 200_000), weights, 200_000)
+
+
+def test_large_ladder_warms_up_new_entrants_first() -> None:
+    agents, ratings = spread_world(200)
+    ladder = Ladder(agents, ratings, 200, seed=1, warmup=2)
+    games = Counter[str]()
+    while not ladder.done:  # 200 matches: two games each if coverage were perfect
+        for pairing in ladder.next_round():
+            games.update(pairing.agents)
+            ladder.record(
+                pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(0))
+            )
+    idle = sum(games[a] == 0 for a in agents)
+    assert idle <= 12  # random pairs leave e^-2 of them, about 27, without a game
+
+
+@pytest.mark.parametrize("matchmaking", ["active", "info_gain"])
+def test_large_ladder_plays_uncertain_agents_first(matchmaking: str) -> None:
+    agents, ratings = spread_world(200, newcomers=1)
+    games = Counter[str]()
+    ladder = Ladder(agents, ratings, 400, seed=2, matchmaking=matchmaking, warmup=0)
+    while not ladder.done:
+        for pairing in ladder.next_round():
+            games.update(pairing.agents)
+            ladder.record(
+                pairing, play(pairing.agents, dict.fromkeys(agents, 0.0), random.Random(0))
+            )
+    average = 2 * 400 / len(agents)
+    assert games["new-0"] > 5 * average
+
+
+def test_nobody_starves_in_a_large_ladder() -> None:
+    beliefs = {f"a{i}": (10.0 * i, 0.5) for i in range(79)}
+    beliefs["outcast"] = (10_000.0, 0.5)  # settled against everyone
+    games = run_active(list(beliefs), FakeRatings(beliefs), 8000, seed=3, warmup=0)
+    assert set(games) == set(beliefs)
+    assert games["outcast"] >= 3  # expected about 10: 8000 x 0.05 / 1.05 x 2 / 80
+
+
+class Counting(FakeRatings):
+    """Fake ratings that count the win probabilities asked of them."""
+
+    asked = 0
+
+    def predict_win(self, a: str, b: str) -> float:
+        self.asked += 1
+        return super().predict_win(a, b)
+
+
+@pytest.mark.parametrize("matchmaking", ["active", "info_gain"])
+def test_large_ladder_work_grows_linearly(
+    matchmaking: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pairs scored per batch grow like n, not n^2 (counted, not timed)."""
+    scored = [0]
+
+    def counting(gap: np.ndarray, spread: np.ndarray) -> np.ndarray:
+        scored[0] += np.size(gap)
+        return misorder(gap, spread)
+
+    misorder = _ladder_sampling.misorder
+    monkeypatch.setattr(_ladder, "misorder", counting)
+    monkeypatch.setattr(_ladder_sampling, "misorder", counting)
+    work = {}
+    for count in (1000, 4000):
+        beliefs = {f"a{i}": (0.05 * i, 1.0 + (i % 7 == 0)) for i in range(count)}
+        ratings = Counting(beliefs)
+        ladder = Ladder(list(beliefs), ratings, 100, seed=0, matchmaking=matchmaking, warmup=0)
+        scored[0] = 0
+        for pairing in ladder.next_round():
+            ladder.record(
+                pairing, play(pairing.agents, dict.fromkeys(beliefs, 0.0), random.Random(0))
+            )
+        work[count] = scored[0] + ratings.asked
+        pairs = count * (count - 1) // 2
+        assert work[count] < pairs / 8
+    assert work[4000] < 4.5 * work[1000]  # 4x the agents: 16x the pairs, ~4x the work
