@@ -156,7 +156,7 @@ def test_a_folder_agent_plays_as_a_local_upload_and_the_data_dir_keeps_it(tmp_pa
     engine = make_engine(f"sqlite:///{data / 'devspark.db'}")
     try:
         with session_factory(engine)() as session:
-            rows, total = list_tournaments(session, offset=0, limit=10)
+            rows, total, _ = list_tournaments(session, offset=0, limit=10)
             assert total == 1 and rows[0].status == TournamentStatus.FINISHED
             assert read_tournament(session, rows[0].id).public() == printed
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import exists, func, select
@@ -23,6 +24,7 @@ from devspark.scenarios import resolve
 from devspark.scenarios.options import check_options
 from devspark.services.audit import SYSTEM, AuditContext
 from devspark.services.entrants import check_entrants
+from devspark.services.keyset import Keyset, Window, keyset_window
 from devspark.services.playing import ensure_scenario, scenario_for_work
 from devspark.services.transaction import in_transaction
 from devspark.store.artifacts import ArtifactStore
@@ -108,6 +110,15 @@ def get_match(session: Session, match_id: uuid.UUID) -> MatchRow:
     return row
 
 
+MATCHES = Keyset("matches", (MatchRow.created_at, MatchRow.id), (datetime, uuid.UUID))
+"""The matches list's order: newest first, by ``(created_at, id)`` (both descending)."""
+
+MATCHES_OLDEST_FIRST = Keyset(
+    "matches.oldest", (MatchRow.created_at, MatchRow.id), (datetime, uuid.UUID), descending=False
+)
+"""The order matches were written in (a tournament's matches)."""
+
+
 def list_matches(
     session: Session,
     *,
@@ -117,9 +128,14 @@ def list_matches(
     scenario: str | None = None,
     offset: int = 0,
     limit: int = 50,
+    cursor: str | None = None,
     oldest_first: bool = False,
-) -> tuple[list[MatchRow], int]:
-    """One window of the matches, newest first, and how many match the filters in all.
+) -> Window[MatchRow]:
+    """One page of the matches, newest first, by offset or by cursor.
+
+    A cursor page (``cursor`` given) is one index range scan at any depth and does not
+    count the list; an offset page counts it. Both give the ``next_cursor``
+    (:mod:`devspark.services.keyset`).
 
     Args:
         session: Database session.
@@ -127,16 +143,20 @@ def list_matches(
         agent: Only matches this agent reference played in.
         status: Only matches in this state (one of :data:`MATCH_STATUSES`).
         scenario: Only this scenario (name or versioned id).
-        offset: Index of the first row returned.
+        offset: Index of the first row returned (0 with a cursor).
         limit: The most rows returned.
-        oldest_first: In the order they were written instead.
+        cursor: Continue after this ``next_cursor`` of a previous page of the same order
+            (the filters are not in it: send the same ones); ``""``: the first page.
+        oldest_first: In the order they were written instead (ties by ``id`` ascending).
 
     Returns:
-        The rows of the window and the total count of the filtered listing.
+        The rows of the page, the total count of the filtered list (``None`` on a cursor
+        page) and the cursor of the next page (``None`` at the end).
 
     Raises:
         NotFoundError: ``scenario`` names no scenario.
-        InvalidArgumentError: ``status`` is not a match status.
+        InvalidArgumentError: ``status`` is not a match status, ``cursor`` is malformed
+            or from another list, or ``cursor`` comes with an ``offset``.
 
     """
     query = select(MatchRow)
@@ -156,8 +176,8 @@ def list_matches(
                 MatchResultRow.match_id == MatchRow.id, MatchResultRow.agent_ref == agent
             )
         )
-    written = MatchRow.created_at if oldest_first else MatchRow.created_at.desc()
-    return window(session, query.order_by(written, MatchRow.id), offset, limit)
+    keyset = MATCHES_OLDEST_FIRST if oldest_first else MATCHES
+    return keyset_window(session, query, keyset, cursor=cursor, offset=offset, limit=limit)
 
 
 def window(session: Session, query: Select[T], offset: int, limit: int) -> tuple[list[T], int]:
@@ -212,9 +232,12 @@ def replay_bytes(session: Session, artifacts: ArtifactStore, match_id: uuid.UUID
 
 
 __all__ = [
+    "MATCHES",
+    "MATCHES_OLDEST_FIRST",
     "MATCH_STATUSES",
     "MatchResultRow",
     "MatchRow",
+    "Window",
     "create_match",
     "get_match",
     "list_matches",

@@ -27,7 +27,7 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -52,6 +52,7 @@ from devspark.sandbox import IsolationLevel, open_worker
 from devspark.scenarios.registry import list_scenarios
 from devspark.services.audit import AuditContext
 from devspark.services.entrants import AgentStager
+from devspark.services.keyset import Keyset, keyset_window
 from devspark.store.archives import MAX_COMPRESSED_BYTES, ExtractedAgent, extract_agent_archive
 from devspark.store.artifacts import ArtifactRef, ArtifactStore
 from devspark.store.models import (
@@ -66,6 +67,14 @@ from devspark.store.models import (
 )
 
 T = TypeVar("T")
+
+AGENTS = Keyset(
+    "agents",
+    (AgentRow.created_at, AgentRow.name, AgentRow.id),
+    (datetime, str, uuid.UUID),
+    descending=False,
+)
+"""The agents list's order: oldest first, by ``(created_at, name, id)``."""
 
 MAX_PAGE_LIMIT = 100
 """The most rows one page of a listing may hold."""
@@ -88,16 +97,19 @@ class Page(Generic[T]):
 
     Attributes:
         items: The rows on this page.
-        total: How many rows the whole listing holds.
+        total: How many rows the whole listing holds; ``None`` on a cursor page.
         offset: Index of the first row of this page in the listing.
         limit: The most rows a page holds.
+        next_cursor: Where the next page starts, for listings read by cursor
+            (:mod:`devspark.services.keyset`); ``None`` at the end or for other listings.
 
     """
 
     items: list[T]
-    total: int
+    total: int | None
     offset: int
     limit: int
+    next_cursor: str | None = None
 
 
 def _check_page(offset: int, limit: int) -> None:
@@ -332,18 +344,31 @@ class AgentRegistry:
         *,
         offset: int = 0,
         limit: int = 50,
+        cursor: str | None = None,
     ) -> Page[AgentRow]:
         """Agents that are not deleted, oldest first, optionally of one owner.
 
+        Args:
+            owner: Only this user's agents.
+            offset: Index of the first row returned (0 with a cursor).
+            limit: The most rows returned (``1..MAX_PAGE_LIMIT``).
+            cursor: Continue after this ``next_cursor`` of a previous page (the same
+                ``owner``); ``""``: the first page. A cursor page has no ``total``.
+
         Raises:
-            InvalidArgumentError: ``offset`` or ``limit`` is out of range.
+            InvalidArgumentError: ``offset`` or ``limit`` is out of range, or ``cursor``
+                is malformed, from another list, or comes with an ``offset``.
 
         """
+        _check_page(offset, limit)
         query = select(AgentRow).where(AgentRow.deleted_at.is_(None))
         if owner is not None:
             owner_id = owner.id if isinstance(owner, UserRow) else owner
             query = query.where(AgentRow.owner_id == owner_id)
-        return self._page(query.order_by(AgentRow.created_at, AgentRow.name), offset, limit)
+        window = keyset_window(
+            self.session, query, AGENTS, cursor=cursor, offset=offset, limit=limit
+        )
+        return Page(window.items, window.total, offset, limit, window.next_cursor)
 
     def list_versions(
         self, agent_id: uuid.UUID, *, offset: int = 0, limit: int = 50

@@ -16,6 +16,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -35,7 +36,8 @@ from devspark.rating.models import OpenSkillRatings
 from devspark.scenarios.options import check_options
 from devspark.services.audit import SYSTEM, AuditContext
 from devspark.services.entrants import check_entrants
-from devspark.services.matches import list_matches, window
+from devspark.services.keyset import Keyset, Window, keyset_window
+from devspark.services.matches import list_matches
 from devspark.services.playing import ensure_scenario, scenario_for_work
 from devspark.services.transaction import in_transaction
 from devspark.store.models import MatchRow, RatingSnapshotRow, TournamentRow, utcnow
@@ -324,6 +326,12 @@ def get_tournament(
     return row
 
 
+TOURNAMENTS = Keyset(
+    "tournaments", (TournamentRow.created_at, TournamentRow.id), (datetime, uuid.UUID)
+)
+"""The tournaments list's order: newest first, by ``(created_at, id)`` (both descending)."""
+
+
 def list_tournaments(
     session: Session,
     *,
@@ -331,18 +339,26 @@ def list_tournaments(
     owner_id: uuid.UUID | None = None,
     offset: int = 0,
     limit: int = 50,
-) -> tuple[list[TournamentRow], int]:
-    """One window of the tournaments, newest first, and how many match in all.
+    cursor: str | None = None,
+) -> Window[TournamentRow]:
+    """One page of the tournaments, newest first, by offset or by cursor.
 
     Args:
         session: Database session.
         status: Only tournaments in this status.
         owner_id: Only this user's.
-        offset: Index of the first row returned.
+        offset: Index of the first row returned (0 with a cursor).
         limit: The most rows returned.
+        cursor: Continue after this ``next_cursor`` of a previous page (send the same
+            filters); ``""``: the first page (:mod:`devspark.services.keyset`).
 
     Returns:
-        The rows of the window and the total count of the filtered listing.
+        The rows of the page, the total count of the filtered list (``None`` on a cursor
+        page) and the cursor of the next page (``None`` at the end).
+
+    Raises:
+        InvalidArgumentError: ``cursor`` is malformed or from another list, or it comes
+            with an ``offset``.
 
     """
     query = select(TournamentRow)
@@ -350,8 +366,7 @@ def list_tournaments(
         query = query.where(TournamentRow.status == status)
     if owner_id is not None:
         query = query.where(TournamentRow.owner_id == owner_id)
-    order = (TournamentRow.created_at.desc(), TournamentRow.id)
-    return window(session, query.order_by(*order), offset, limit)
+    return keyset_window(session, query, TOURNAMENTS, cursor=cursor, offset=offset, limit=limit)
 
 
 def match_counts(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
@@ -397,17 +412,38 @@ def standings(session: Session, tournament_id: uuid.UUID) -> list[RatingSnapshot
 
 
 def tournament_matches(
-    session: Session, tournament_id: uuid.UUID, *, offset: int = 0, limit: int = 50
-) -> tuple[list[MatchRow], int]:
-    """One window of a tournament's matches in the order they were written, and the total.
+    session: Session,
+    tournament_id: uuid.UUID,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Window[MatchRow]:
+    """One page of a tournament's matches in the order they were written.
+
+    Args:
+        session: Database session.
+        tournament_id: The tournament.
+        offset: Index of the first row returned (0 with a cursor).
+        limit: The most rows returned.
+        cursor: Continue after this ``next_cursor``; ``""``: the first page.
+
+    Returns:
+        The page (as :func:`~devspark.services.matches.list_matches` gives it).
 
     Raises:
         NotFoundError: No such tournament.
+        InvalidArgumentError: ``cursor`` is malformed or comes with an ``offset``.
 
     """
     get_tournament(session, tournament_id)
     return list_matches(
-        session, tournament_id=tournament_id, offset=offset, limit=limit, oldest_first=True
+        session,
+        tournament_id=tournament_id,
+        offset=offset,
+        limit=limit,
+        cursor=cursor,
+        oldest_first=True,
     )
 
 
@@ -428,6 +464,7 @@ def build(
 
 __all__ = [
     "FORMATS",
+    "TOURNAMENTS",
     "RatingSnapshotRow",
     "TournamentParams",
     "TournamentRow",

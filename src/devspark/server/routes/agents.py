@@ -42,7 +42,7 @@ from devspark.server.auth import (
 )
 from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
-from devspark.server.pagination import Page, PageParams, page_params, paginate
+from devspark.server.pagination import Page, PageParams, keyset_params, page_params, paginate
 from devspark.services.accounts import Action, can
 from devspark.services.entrants import REGISTRY_PREFIX
 from devspark.services.registry import (
@@ -217,6 +217,7 @@ def upload_limit() -> int:
 Registry = Annotated[AgentRegistry, Depends(get_registry)]
 Writer = Annotated[Actor, Depends(current_actor)]
 Window = Annotated[PageParams, Depends(page_params)]
+KeysetWindow = Annotated[PageParams, Depends(keyset_params)]
 _PUBLIC = [Depends(optional_actor)]
 
 
@@ -232,18 +233,28 @@ def _authorize(actor: Actor, action: Action, what: str, agent: AgentRow | None =
 
 
 def _window(
-    fetch: Callable[[int, int], RegistryPage[T]], params: PageParams
-) -> tuple[list[T], int]:
-    """Read ``params``' window through a registry listing capped at ``MAX_PAGE_LIMIT``."""
+    fetch: Callable[[int, str | None, int], RegistryPage[T]], params: PageParams
+) -> tuple[list[T], int | None, str | None]:
+    """Read ``params``' window through a registry listing capped at ``MAX_PAGE_LIMIT``.
+
+    Returns:
+        The items, the listing's total (``None`` on a cursor page) and the next cursor.
+
+    """
     items: list[T] = []
-    offset, remaining = params.offset, params.limit
+    offset, cursor, remaining = params.offset, params.cursor, params.limit
     while True:
-        page = fetch(offset, min(remaining, MAX_PAGE_LIMIT))
+        page = fetch(offset, cursor, min(remaining, MAX_PAGE_LIMIT))
         items.extend(page.items)
         remaining -= len(page.items)
-        offset += len(page.items)
-        if remaining <= 0 or not page.items or offset >= page.total:
-            return items, page.total
+        if cursor is None:
+            offset += len(page.items)
+            done = page.total is not None and offset >= page.total
+        else:
+            cursor = page.next_cursor
+            done = cursor is None
+        if remaining <= 0 or not page.items or done:
+            return items, page.total, page.next_cursor
 
 
 async def archive_upload(request: Request, actor: Writer) -> AsyncIterator[UploadFile]:
@@ -361,20 +372,28 @@ def publish_version(
 @router.get("", summary="List agents", dependencies=_PUBLIC)
 def list_agents(
     registry: Registry,
-    params: Window,
+    params: KeysetWindow,
     owner_id: Annotated[
         uuid.UUID | None, Query(description="Only the agents of this user.")
     ] = None,
 ) -> Page[AgentPublic]:
-    """Agents that are not deleted, oldest first."""
-    rows, total = _window(
-        lambda offset, limit: registry.list_agents(owner_id, offset=offset, limit=limit), params
+    """Agents that are not deleted, oldest first (by creation time, name, then id).
+
+    Page by `offset`, or by `cursor` (each page's `next_cursor`); a cursor page has
+    `total` null.
+    """
+    rows, total, next_cursor = _window(
+        lambda offset, cursor, limit: registry.list_agents(
+            owner_id, offset=offset, limit=limit, cursor=cursor
+        ),
+        params,
     )
     return Page[AgentPublic](
         items=_public_agents(registry, rows),
         total=total,
         offset=params.offset,
         limit=params.limit,
+        next_cursor=next_cursor,
     )
 
 
@@ -408,8 +427,9 @@ def list_versions(
     agent_id: AgentId, registry: Registry, params: Window
 ) -> Page[AgentVersionPublic]:
     """The versions of an agent, deprecated ones included, oldest first."""
-    rows, total = _window(
-        lambda offset, limit: registry.list_versions(agent_id, offset=offset, limit=limit), params
+    rows, total, _ = _window(
+        lambda offset, _cursor, limit: registry.list_versions(agent_id, offset=offset, limit=limit),
+        params,
     )
     return Page[AgentVersionPublic](
         items=[AgentVersionPublic.from_row(row) for row in rows],

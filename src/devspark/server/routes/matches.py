@@ -39,7 +39,7 @@ from devspark.server.auth import (
 )
 from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
-from devspark.server.pagination import Page, PageParams, page_params
+from devspark.server.pagination import Page, PageParams, keyset_params, page_params
 from devspark.services import matches
 from devspark.services.accounts import Action, can
 from devspark.services.matches import MatchResultRow, MatchRow
@@ -215,6 +215,7 @@ class MatchCreate(BaseModel):
 
 Writer = Annotated[Actor, Depends(current_actor)]
 Window = Annotated[PageParams, Depends(page_params)]
+KeysetWindow = Annotated[PageParams, Depends(keyset_params)]
 MatchId = Annotated[uuid.UUID, PathParam(description="Match id.")]
 
 _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -275,7 +276,7 @@ def start_match(
 @router.get("", summary="List matches", dependencies=_PUBLIC, responses=NOT_FOUND_RESPONSE)
 def list_matches(
     session: SessionDep,
-    params: Window,
+    params: KeysetWindow,
     tournament_id: Annotated[
         uuid.UUID | None, Query(description="Only this tournament's matches.")
     ] = None,
@@ -291,8 +292,12 @@ def list_matches(
         Query(max_length=128, description="Only this scenario (name or versioned id)."),
     ] = None,
 ) -> Page[MatchPublic]:
-    """Matches, newest first, with their results."""
-    rows, total = matches.list_matches(
+    """Matches, newest first (by creation time, then id), with their results.
+
+    Page by `offset`, or by `cursor` (each page's `next_cursor`) at the same cost at any
+    depth; a cursor page has `total` null.
+    """
+    page = matches.list_matches(
         session,
         tournament_id=tournament_id,
         agent=agent,
@@ -300,9 +305,14 @@ def list_matches(
         scenario=scenario,
         offset=params.offset,
         limit=params.limit,
+        cursor=params.cursor,
     )
     return Page[MatchPublic](
-        items=with_results(session, rows), total=total, offset=params.offset, limit=params.limit
+        items=with_results(session, page.items),
+        total=page.total,
+        offset=params.offset,
+        limit=params.limit,
+        next_cursor=page.next_cursor,
     )
 
 

@@ -46,7 +46,7 @@ from devspark.server.auth import (
 )
 from devspark.server.deps import SessionDep
 from devspark.server.errors import NOT_FOUND_RESPONSE, ErrorBody
-from devspark.server.pagination import Page, PageParams, page_params, paginate
+from devspark.server.pagination import Page, PageParams, keyset_params, page_params, paginate
 from devspark.server.routes.matches import MatchPublic, with_results
 from devspark.services import tournaments
 from devspark.services.accounts import Action, can
@@ -305,6 +305,7 @@ class StandingPublic(BaseModel):
 
 Writer = Annotated[Actor, Depends(current_actor)]
 Window = Annotated[PageParams, Depends(page_params)]
+KeysetWindow = Annotated[PageParams, Depends(keyset_params)]
 TournamentId = Annotated[uuid.UUID, PathParam(description="Tournament id.")]
 
 
@@ -398,7 +399,7 @@ def cancel_tournament(
 @router.get("", summary="List tournaments", dependencies=_PUBLIC)
 def list_tournaments(
     session: SessionDep,
-    params: Window,
+    params: KeysetWindow,
     status: Annotated[
         str | None,
         Query(
@@ -408,16 +409,26 @@ def list_tournaments(
     ] = None,
     owner_id: Annotated[uuid.UUID | None, Query(description="Only this user's.")] = None,
 ) -> Page[TournamentPublic]:
-    """Tournaments, newest first."""
-    rows, total = tournaments.list_tournaments(
-        session, status=status, owner_id=owner_id, offset=params.offset, limit=params.limit
-    )
-    counts = tournaments.match_counts(session, [row.id for row in rows])
-    return Page[TournamentPublic](
-        items=[TournamentPublic.from_row(row, _counts(counts[row.id])) for row in rows],
-        total=total,
+    """Tournaments, newest first (by creation time, then id).
+
+    Page by `offset`, or by `cursor` (each page's `next_cursor`); a cursor page has
+    `total` null.
+    """
+    page = tournaments.list_tournaments(
+        session,
+        status=status,
+        owner_id=owner_id,
         offset=params.offset,
         limit=params.limit,
+        cursor=params.cursor,
+    )
+    counts = tournaments.match_counts(session, [row.id for row in page.items])
+    return Page[TournamentPublic](
+        items=[TournamentPublic.from_row(row, _counts(counts[row.id])) for row in page.items],
+        total=page.total,
+        offset=params.offset,
+        limit=params.limit,
+        next_cursor=page.next_cursor,
     )
 
 
@@ -453,14 +464,22 @@ def standings(
     responses=NOT_FOUND_RESPONSE,
 )
 def tournament_matches(
-    tournament_id: TournamentId, session: SessionDep, params: Window
+    tournament_id: TournamentId, session: SessionDep, params: KeysetWindow
 ) -> Page[MatchPublic]:
-    """The tournament's matches in the order they were written (results included)."""
-    rows, total = tournaments.tournament_matches(
-        session, tournament_id, offset=params.offset, limit=params.limit
+    """The tournament's matches in the order they were written (results included).
+
+    Page by `offset`, or by `cursor` (each page's `next_cursor`); a cursor page has
+    `total` null.
+    """
+    page = tournaments.tournament_matches(
+        session, tournament_id, offset=params.offset, limit=params.limit, cursor=params.cursor
     )
     return Page[MatchPublic](
-        items=with_results(session, rows), total=total, offset=params.offset, limit=params.limit
+        items=with_results(session, page.items),
+        total=page.total,
+        offset=params.offset,
+        limit=params.limit,
+        next_cursor=page.next_cursor,
     )
 
 
