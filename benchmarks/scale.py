@@ -273,24 +273,74 @@ def keeper_class() -> Any:
     return None
 
 
-def board_reads(url: str, reads: int) -> list[float]:
-    """Times (ms) of ``read_boards`` for both methods, each read its own session."""
+def board_reads(url: str, reads: int, keeper: Any = None) -> dict[str, list[float]]:
+    """Times (ms) of ``read_boards`` (and of ``keeper.read``), both methods, a session each.
+
+    Returns:
+        ``"read_boards"`` (and ``"keeper"``) times, and ``"kb"``: the size of each body.
+    """
     from devspark.services import boards
     from devspark.store.db import make_engine, session_factory
 
     engine = make_engine(url)
     made = session_factory(engine)
-    times = []
+    readers: dict[str, Callable[[Any, str], str]] = {"read_boards": boards.read_boards}
+    if keeper is not None:
+        readers["keeper"] = keeper.read
+    times: dict[str, list[float]] = {name: [] for name in readers}
+    sizes: list[float] = []
     try:
         for n in range(reads):
             method = "bradley_terry" if n % 2 == 0 else "openskill"
-            with made() as session:
-                ms, body = _timed(lambda s=session, m=method: boards.read_boards(s, m))  # type: ignore[misc]
+            for name, read in readers.items():
+                with made() as session:
+                    ms, body = _timed(lambda r=read, s=session, m=method: r(s, m))  # type: ignore[misc]
                 assert body.startswith("{"), body[:80]
-                times.append(ms)
+                times[name].append(ms)
+                sizes.append(len(body) / 1024)
     finally:
         engine.dispose()
-    return times
+    return {**times, "kb": sizes}
+
+
+def store_and_refresh(
+    url: str, data: synthetic.Synthetic, *, stores: int, rounds: int, seed: int, reads: int
+) -> dict[str, Any]:
+    """Store ``stores`` results in ``rounds``, the board keeper refreshing after each."""
+    keeper_type = keeper_class()
+    out: dict[str, Any] = {}
+    storer = Storer(url, data, seed)
+    keeper: Any = None
+    stored: list[float] = []
+    refreshes: list[Any] = []
+    try:
+        if keeper_type is not None:
+            keeper = keeper_type(storer.factory)
+            cold = keeper.refresh()
+            out["board_cold_start_s"] = cold.seconds
+            out["board_cold_start_fit_s"] = cold.fit_s
+        for _ in range(rounds):
+            stored += storer.store(stores // rounds)
+            if keeper is not None:
+                stats = keeper.refresh()
+                assert stats.matches_applied == stores // rounds, stats
+                refreshes.append(stats)
+    finally:
+        storer.close()
+    out["store_result_ms_p50"] = percentile(stored, 50)
+    out["store_result_ms_p99"] = percentile(stored, 99)
+    if keeper is not None:
+        seconds = [stats.seconds for stats in refreshes]
+        out["board_refresh_s"] = max(seconds)
+        out["board_refresh_s_p50"] = percentile(seconds, 50)
+        out["board_refresh_fit_s_max"] = max(stats.fit_s for stats in refreshes)
+        out["board_refresh_bootstrapped"] = [stats.bootstrapped for stats in refreshes]
+        read = board_reads(url, reads, keeper)
+        out["board_read_ms_p99"] = percentile(read["read_boards"], 99)
+        out["board_read_ms_p50"] = percentile(read["read_boards"], 50)
+        out["board_read_keeper_ms_p99"] = percentile(read["keeper"], 99)
+        out["board_body_kb"] = max(read["kb"])
+    return out
 
 
 def subsample_build_s(agents: int, matches: int, seed: int) -> float:
@@ -341,19 +391,23 @@ def swiss_round(entrants: int) -> dict[str, Any]:
 
 
 def ladder_pick(agents: int) -> dict[str, Any]:
-    """p99 of a ladder pick, its target and baseline (empty while its benchmark is missing)."""
+    """p99 of a ladder pick, its target and the full-table pick before issue 14.
+
+    Empty while ``benchmarks/ladder_pick.py`` is missing.
+    """
     try:
         module = importlib.import_module("ladder_pick")
     except ImportError:
         return {}
-    figures = module.pick_ms(agents)
+    now = module.pick_ms(agents)
+    before = module.pick_ms(agents, int(module.BASELINE_BATCHES), full_table=True)
     return {
-        "ladder_pick_ms": float(figures["p99_ms"]),
-        "ladder_pick_ms_p50": float(figures["p50_ms"]),
+        "ladder_pick_ms": float(now["p99_ms"]),
+        "ladder_pick_ms_p50": float(now["p50_ms"]),
         "ladder_agents": agents,
-        "ladder_pick_target_ms": float(getattr(module, "TARGET_MS", 50.0)),
-        "ladder_baseline_ms": float(figures["p50_ms"]),
-        "ladder_baseline_name": "ladder pick p50, same run",
+        "ladder_pick_target_ms": float(module.TARGET_P99_MS),
+        "ladder_baseline_ms": float(before["p99_ms"]),
+        "ladder_baseline_name": f"the full-table pick p99 (before issue 14), {agents:,} agents",
     }
 
 
@@ -379,47 +433,23 @@ def run(
     started = time.perf_counter()
     data = synthetic.generate(agents, matches, seed)
     out["generate_s"] = time.perf_counter() - started
-    keeper_type = keeper_class()
     with fresh_database(admin_url, "empty") as url:
         load(url, data, matches=False)
         storer = Storer(url, data, seed)
         try:
-            empty_store = storer.store(min(stores, 500))
+            out["store_result_empty_ms_p99"] = percentile(storer.store(min(stores, 500)), 99)
         finally:
             storer.close()
-        if keeper_type is not None:
-            empty_reads = board_reads(url, min(reads, 100))
+        if keeper_class() is not None:
+            empty = board_reads(url, min(reads, 100))["read_boards"]
+            out["board_read_empty_ms_p99"] = percentile(empty, 99)
     with fresh_database(admin_url, "big") as url:
         out.update(load(url, data, matches=True))
         print(f"loaded {matches:,} matches of {agents:,} agents in {out['load_s']:.1f} s")
         out.update(match_lists(url, data, repeats=list_repeats, seed=seed))
-        storer = Storer(url, data, seed + 1)
-        keeper: Any = None
-        try:
-            if keeper_type is not None:
-                keeper = keeper_type(storer.factory)
-                cold = keeper.refresh()
-                out["board_cold_start_s"] = cold.seconds
-            stored: list[float] = []
-            refreshes: list[float] = []
-            for _ in range(rounds):
-                stored += storer.store(stores // rounds)
-                if keeper is not None:
-                    stats = keeper.refresh()
-                    assert stats.matches_applied == stores // rounds, stats
-                    refreshes.append(stats.seconds)
-        finally:
-            storer.close()
-        out["store_result_ms_p50"] = percentile(stored, 50)
-        out["store_result_ms_p99"] = percentile(stored, 99)
-        out["store_result_empty_ms_p99"] = percentile(empty_store, 99)
-        if keeper is not None:
-            out["board_refresh_s"] = max(refreshes)
-            out["board_refresh_s_p50"] = percentile(refreshes, 50)
-            reads_big = board_reads(url, reads)
-            out["board_read_ms_p99"] = percentile(reads_big, 99)
-            out["board_read_ms_p50"] = percentile(reads_big, 50)
-            out["board_read_empty_ms_p99"] = percentile(empty_reads, 99)
+        out.update(
+            store_and_refresh(url, data, stores=stores, rounds=rounds, seed=seed + 1, reads=reads)
+        )
     out["build_leaderboards_subsample_s"] = subsample_build_s(*subsample, seed)
     out.update(swiss_round(swiss_entrants))
     out.update(ladder_pick(ladder_agents))
