@@ -59,6 +59,16 @@ class Server:
     admin_password: str
     data_dir: Path
 
+    def wait_rated(self, agent: str) -> None:
+        """Wait until ``agent`` is on the global board (the keeper refits in the background)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            board = httpx.get(f"{self.url}/api/v1/leaderboards/boards", timeout=10).json()
+            if any(row["agent"] == agent for row in board["global"]):
+                return
+            time.sleep(0.2)
+        pytest.fail(f"{agent} never reached the boards")
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -353,7 +353,9 @@ def journey(desktop: Tab, shots: Shot, agent_archive: Path) -> None:
     shots(page, "desktop-match")
     readable(page, "match")
 
-    # The leaderboard shows the new agent with its interval, and its history.
+    # The leaderboard shows the new agent with its interval, and its history (once the
+    # board keeper, which refits in the background, has rated its matches).
+    desktop.server.wait_rated(AGENT_REF)
     page.goto(f"{desktop.server.url}/#/leaderboards?board=scenario:tictactoe-v1")
     board = page.get_by_role("region", name=re.compile("^tictactoe-v1"))
     expect(board).to_contain_text(re.compile(r"tictactoe-v1: Bradley-Terry over \d+ matches"))

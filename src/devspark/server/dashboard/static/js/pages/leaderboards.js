@@ -2,7 +2,7 @@
 // with its 95% interval drawn as an error bar on the board's scale; history per agent.
 // Query: ?board=global|scenario:<id>|domain:<tag>|efficiency&agent=<ref>
 
-import { add, agentLink, clear, field, fmtInt, fmtInterval, fmtNum, fmtRating, h, methodName, sortableTable } from '../dom.js';
+import { add, agentLink, clear, field, fmtInt, fmtInterval, fmtNum, fmtRating, h, methodName, sortableTable, timeAgo } from '../dom.js';
 import { historyChart, historySeries, intervalBar, intervalScale } from '../charts.js';
 import { boards } from '../data.js';
 
@@ -121,8 +121,13 @@ export async function render(ctx) {
     drawChart();
   });
 
-  add(ctx.main, 
+  // The boards are refitted in the background while matches arrive: say how fresh they are.
+  const freshness = data.built_at
+    ? h('p', { class: 'muted', id: 'boards-freshness' }, `Rated ${fmtInt(data.matches)} matches; refitted `, timeAgo(data.built_at), '.')
+    : h('p', { class: 'muted', id: 'boards-freshness' }, 'No match rated yet.');
+  add(ctx.main,
     h('div', { class: 'toolbar' }, field('Board', select)),
+    freshness,
     tableHost,
     h('section', { 'aria-labelledby': 'history-heading' },
       h('h2', { id: 'history-heading' }, 'Rating history'),
