@@ -33,6 +33,8 @@ import random
 import time
 from typing import Any
 
+import numpy as np
+
 from _util import emit, figure, machine, percentile
 from devspark.arena.formats import Ladder, _ladder
 from devspark.rating.models import OpenSkillRatings
@@ -108,6 +110,69 @@ def pick_ms(
     }
 
 
+def fidelity(
+    agents: int, populations: int, horizon: int, check: int, matchmaking: str
+) -> dict[str, list[float]]:
+    """Mean Kendall tau every ``check`` matches: uniform, sampled and full-table picks.
+
+    ``devspark.testing.populations.simulate_ladder`` (the ranking fidelity benchmark's
+    simulation, DevSpark's ladder defaults) on ``populations`` seeded populations of
+    ``agents``; the full-table arm raises ``EXACT_AGENTS`` above ``agents``.
+    """
+    from devspark.testing.populations import simulate_ladder
+
+    def curve(mode: str, full_table: bool) -> list[float]:
+        exact = _ladder.EXACT_AGENTS
+        _ladder.EXACT_AGENTS = agents if full_table else exact
+        try:
+            runs = [
+                simulate_ladder(
+                    Population.draw(seed, agents, 3.0),
+                    mode,
+                    matches=horizon,
+                    seed=seed,
+                    check=check,
+                ).taus
+                for seed in range(populations)
+            ]
+        finally:
+            _ladder.EXACT_AGENTS = exact
+        return [float(tau) for tau in np.mean(runs, axis=0)]
+
+    return {
+        "uniform": curve("uniform", False),
+        f"{matchmaking}_sampled": curve(matchmaking, False),
+        f"{matchmaking}_full_table": curve(matchmaking, True),
+    }
+
+
+def report_fidelity(args: argparse.Namespace) -> None:
+    """``--fidelity N``: the sampled pick ranks as well as the full table at N agents."""
+    from devspark.testing.populations import matches_to
+
+    curves = fidelity(args.fidelity, args.populations, args.horizon, args.check, args.matchmaking)
+    print(
+        f"{args.fidelity} agents, {args.populations} populations, mean Kendall tau every "
+        f"{args.check} matches"
+    )
+    print("matches  " + "".join(f"{name:>22s}" for name in curves))
+    for index in range(len(curves["uniform"])):
+        row = "".join(f"{curve[index]:22.3f}" for curve in curves.values())
+        print(f"{(index + 1) * args.check:7d}  {row}")
+    reached = {
+        name: matches_to(args.tau, np.asarray(curve), args.check) for name, curve in curves.items()
+    }
+    print(f"matches to tau >= {args.tau}: " + ", ".join(f"{k} {v}" for k, v in reached.items()))
+    emit(
+        {
+            "agents": args.fidelity,
+            "populations": args.populations,
+            "curves": curves,
+            "matches_to_tau": reached,
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=SIZES, help="entrants, comma-separated")
@@ -115,8 +180,16 @@ def main() -> None:
     parser.add_argument("--baseline-batches", type=int, default=BASELINE_BATCHES)
     parser.add_argument("--matchmaking", default="active")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fidelity", type=int, default=0, help="agents: compare rankings")
+    parser.add_argument("--populations", type=int, default=8)
+    parser.add_argument("--horizon", type=int, default=8000)
+    parser.add_argument("--check", type=int, default=500)
+    parser.add_argument("--tau", type=float, default=0.9)
     args = parser.parse_args()
     load = machine()
+    if args.fidelity:
+        report_fidelity(args)
+        return
     sizes = [int(size) for size in args.sizes.split(",")]
     sampled: dict[int, dict[str, float]] = {}
     full: dict[int, dict[str, float]] = {}

@@ -145,6 +145,16 @@ class Ladder(FormatBase):
     benchmark (1 is proportional sampling, larger values approach argmax). New entrants have a large ``sigma`` and get played first; between
     known agents close ratings get played most, as on Kaggle's ladders.
 
+    Ladders of up to :data:`EXACT_AGENTS` agents weigh every pair each batch. Larger
+    ones draw candidate pairs with the same probabilities in ``O(n k)`` per batch
+    (:mod:`devspark.arena.formats._ladder_sampling`): uniform pairs; warm-up by agent
+    deficit and a uniform opponent; ``active`` exactly, by scoring each agent's
+    :data:`~devspark.arena.formats._ladder_sampling.WINDOW` rating neighbours and the
+    outlying-``sigma`` agents' pairs with everyone, the farther pairs by rejection
+    against a bound of their misorder probability; ``info_gain`` on the same
+    candidates, farther pairs getting the floor only. Candidates that break the batch
+    rules are rejected, which samples the masked table as small ladders do.
+
     The ladder never updates ratings itself: the runner applies every outcome to the
     rating model behind ``ratings`` (e.g. ``OpenSkillRatings.update``) as well as to
     :meth:`record`, and the next batch reads the new estimates. Seats: the agent with

@@ -171,7 +171,9 @@ class FarPairs:
         s = np.where(pick < left, pick, pick - left + r + WINDOW + 1)
         p = misorder(self.mu[s] - self.mu[r], np.sqrt(self.sigma[r] ** 2 + self.sigma[s] ** 2))
         with np.errstate(divide="ignore", invalid="ignore"):
-            accept = np.where(self.skip[s], 0.0, p / (self.bound[r] + self.bound[s]))
+            accept = np.where(
+                self.skip[s] | (self.count[r] == 0), 0.0, p / (self.bound[r] + self.bound[s])
+            )
         return self.order[r], self.order[s], np.nan_to_num(accept)
 
     def estimate(self, rng: np.random.Generator) -> float:
