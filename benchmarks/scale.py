@@ -109,9 +109,16 @@ def load(url: str, data: synthetic.Synthetic, *, matches: bool) -> dict[str, flo
 
 
 class Storer:
-    """Stores new finished two-seat matches the way a worker does: claim, then store."""
+    """Stores new finished two-seat matches the way a worker does: claim, then store.
+
+    Besides the wall time of each ``store_result`` it keeps the CPU time of the calling
+    thread (Python: SQLAlchemy, psycopg, the service) and the time and number of the
+    SQL statements it ran (the database's share, round trips included).
+    """
 
     def __init__(self, url: str, data: synthetic.Synthetic, seed: int) -> None:
+        from sqlalchemy import event
+
         from devspark.services.queue import WorkerIdentity, register_worker
         from devspark.store.db import make_engine, session_factory
 
@@ -119,8 +126,21 @@ class Storer:
         self.factory = session_factory(self.engine)
         self.data = data
         self.rng = random.Random(seed)
+        self.cpu_ms: list[float] = []
+        self.sql_ms: list[float] = []
+        self.statements: list[int] = []
+        self._sql = [0.0, 0.0, 0.0]  # started, ms, statements
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
         with self.factory() as session:
             self.worker_id = register_worker(session, WorkerIdentity.here("bench-scale"))
+
+    def _before(self, *_: Any) -> None:
+        self._sql[0] = time.perf_counter()
+
+    def _after(self, *_: Any) -> None:
+        self._sql[1] += (time.perf_counter() - self._sql[0]) * 1000
+        self._sql[2] += 1
 
     def close(self) -> None:
         """Release the engine."""
@@ -171,9 +191,13 @@ class Storer:
                     steps=9,
                     wall_ms=50.0,
                 )
-                started = time.perf_counter()
+                self._sql[1:] = [0.0, 0.0]
+                started, cpu = time.perf_counter(), time.thread_time()
                 stored = store_result(session, row, result, worker_id=self.worker_id)
                 times.append((time.perf_counter() - started) * 1000)
+                self.cpu_ms.append((time.thread_time() - cpu) * 1000)
+                self.sql_ms.append(self._sql[1])
+                self.statements.append(int(self._sql[2]))
                 assert stored, row.id
         return times
 
@@ -329,6 +353,9 @@ def store_and_refresh(
         storer.close()
     out["store_result_ms_p50"] = percentile(stored, 50)
     out["store_result_ms_p99"] = percentile(stored, 99)
+    out["store_result_cpu_ms_p50"] = percentile(storer.cpu_ms, 50)
+    out["store_result_sql_ms_p50"] = percentile(storer.sql_ms, 50)
+    out["store_result_statements"] = percentile([float(n) for n in storer.statements], 50)
     if keeper is not None:
         seconds = [stats.seconds for stats in refreshes]
         out["board_refresh_s"] = max(seconds)
