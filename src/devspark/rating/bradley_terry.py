@@ -233,18 +233,34 @@ def _fit_many(results: FloatArray, incidence: sparse.csr_matrix) -> FloatArray:
 _POINT_TOL: Final = 1e-9
 """The point fit stops once its Newton step moves no strength by more than this (logits)."""
 
-_BOOT_TOL: Final = 1e-6
-"""A resample has converged once its next step would move no strength by more than this."""
+_BOOT_TOL: Final = 1e-5
+"""A resample has converged once its next step would move no strength by more than this
+(logits; 0.002 Elo points, a thousandth of a typical interval's width). Its per-pair work
+is single precision, whose rounding moves the steps by about 1e-7."""
 
-_REFACTOR_ABOVE: Final = 1e-3
+_REFACTOR_ABOVE: Final = 0.05
 """Newton refactors the Hessian while its steps are larger than this (logits); below, the
 last factor is reused (chord steps: the Hessian barely moves over such distances)."""
 
 _MAX_ITERATIONS: Final = 60
 """Steps a fit may take before it is handed to L-BFGS instead."""
 
+_SINGLE_PRECISION_UP_TO: Final = 1e6
+"""Largest ``max(diag(H)) / L2_PRIOR`` (a bound on the Hessian's condition number) for
+which it is factored in single precision."""
+
 _DIVERGED_ABOVE: Final = 8.0
 """A resample step larger than this (logits) is taken as divergence (L-BFGS refits it)."""
+
+_CHUNK_RESAMPLES: Final = 25
+"""Resamples drawn and solved together (their per-pair arrays stay in cache)."""
+
+_UNIFORM_BITS: Final = 16
+"""Bits of the uniform draws that Poisson counts are read from (inversion by table)."""
+
+_TABLE_MIN_DRAWS: Final = 2048
+"""A count value gets its own quantile table when it is drawn at least this often in a
+fit (cells x resamples); rarer values are drawn by numpy's Poisson sampler."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,14 +425,14 @@ def fit_pair_counts(
             raise InvalidArgumentError(
                 f"start must hold {n} finite strengths, got shape {start.shape}"
             )
-    graph = _Graph.of(counts, n)
+    graph = _Graph(n, counts.first, counts.second)
     score = counts.wins + 0.5 * counts.draws
     with _one_blas_thread():
-        theta, factor = _point_fit(graph, score, counts.games, start)
-        if bootstrap:
-            samples = _poisson_bootstrap(graph, counts, theta, factor, bootstrap, seed)
-        else:
-            samples = np.zeros((0, n))
+        theta = _point_fit(graph, score, counts.games, start)
+        if bootstrap and counts.first.size:
+            samples = _poisson_bootstrap(counts, theta, bootstrap, seed)
+        else:  # without pairs every resample is empty: all strengths stay 0
+            samples = np.zeros((bootstrap, n))
     return CountsFit(theta=theta, samples=samples)
 
 
@@ -459,24 +475,22 @@ def rows_from_fit(
 
 @dataclass(frozen=True, slots=True)
 class _Graph:
-    """Who met whom: index arrays and the (pairs x agents) difference matrix."""
+    """Who met whom: agent count and each pair's first and second agent."""
 
     n: int
     first: npt.NDArray[np.int64]
     second: npt.NDArray[np.int64]
-    down: sparse.csr_matrix  # theta -> theta_first - theta_second, per pair
-    up: sparse.csr_matrix  # its transpose: per-pair values -> per-agent sums
 
-    @classmethod
-    def of(cls, counts: PairCounts, n: int) -> _Graph:
+    def incidence(self) -> sparse.csr_matrix:
+        """(pairs x agents) matrix: +1 at the pair's first agent, -1 at its second."""
         from scipy import sparse
 
-        pairs = counts.first.size
-        rows = np.tile(np.arange(pairs), 2)
-        signs = np.repeat([1.0, -1.0], pairs)
-        columns = np.concatenate([counts.first, counts.second])
-        down = sparse.csr_matrix((signs, (rows, columns)), shape=(pairs, n))
-        return cls(n, counts.first, counts.second, down, down.T.tocsr())
+        pairs = self.first.size
+        columns = np.stack([self.first, self.second], axis=1).reshape(-1)
+        signs = np.tile([1.0, -1.0], pairs)
+        return sparse.csr_matrix(
+            (signs, columns, np.arange(0, 2 * pairs + 1, 2)), shape=(pairs, self.n)
+        )
 
     def spread(self, per_pair: FloatArray) -> FloatArray:
         """Per-agent sums of a per-pair value: + at the first agent, - at the second."""
@@ -484,63 +498,92 @@ class _Graph:
         sums = np.bincount(self.first, per_pair, n) - np.bincount(self.second, per_pair, n)
         return np.asarray(sums, dtype=np.float64)
 
-    def hessian(self, curvature: FloatArray) -> FloatArray:
-        """``L2_PRIOR * I`` plus the graph Laplacian weighted by ``curvature`` per pair."""
+    def factor(self, curvature: FloatArray) -> Any:
+        """Cholesky factor of the Hessian, ``L2_PRIOR * I`` plus the weighted Laplacian.
+
+        ``curvature`` weighs each pair (``games * p * (1 - p)``). In single precision (half the time) unless the Hessian is too ill-conditioned
+        for it; callers iterate on a double-precision gradient, so the factor only needs
+        to be a good preconditioner.
+        """
+        from scipy.linalg import cho_factor  # type: ignore[import-untyped]
+
         n = self.n
-        matrix = np.zeros((n, n))
+        diagonal = np.bincount(self.first, curvature, n) + np.bincount(self.second, curvature, n)
+        single = float(diagonal.max(initial=0.0)) <= _SINGLE_PRECISION_UP_TO * L2_PRIOR
+        matrix = np.zeros((n, n), dtype=np.float32 if single else np.float64)
         matrix[self.first, self.second] = -curvature
         matrix[self.second, self.first] = -curvature
-        diagonal = np.bincount(self.first, curvature, n) + np.bincount(self.second, curvature, n)
         matrix[np.diag_indices(n)] = diagonal + L2_PRIOR
-        return matrix
+        return cho_factor(matrix, overwrite_a=True, check_finite=False)
 
 
-def _evaluate(
-    graph: _Graph, score: FloatArray, games: FloatArray, theta: FloatArray
-) -> tuple[float, FloatArray, FloatArray]:
-    """Objective, gradient and per-pair curvature ``games * p * (1 - p)`` at ``theta``."""
-    from scipy.special import expit, log_expit
+def _solve(factor: Any, gradient: FloatArray) -> FloatArray:
+    """Newton-like step ``H^-1 gradient`` (columns: one per problem), centred.
+
+    Strengths have mean 0 at the optimum, and the step's mean is rounding amplified by
+    ``1 / L2_PRIOR`` (the Hessian's eigenvalue along it), so it is dropped.
+    """
+    from scipy.linalg import cho_solve
+
+    step = cho_solve(factor, gradient.astype(factor[0].dtype), check_finite=False)
+    step = step.astype(np.float64)
+    centred: FloatArray = step - step.mean(axis=0)
+    return centred
+
+
+def _objective(graph: _Graph, score: FloatArray, games: FloatArray, theta: FloatArray) -> float:
+    """Negative log-posterior at ``theta`` (up to a constant)."""
+    from scipy.special import log_expit
 
     diff = theta[graph.first] - theta[graph.second]
-    log_p = log_expit(diff)
-    value = -float(np.dot(games, log_p) - np.dot(games - score, diff))
-    value += 0.5 * L2_PRIOR * float(theta @ theta)
-    p = expit(diff)
+    # log P(second beats first) = log_expit(diff) - diff. Sums of products, not np.dot:
+    # numpy's own BLAS is not held to one thread.
+    loglik = float(np.sum(games * log_expit(diff) - (games - score) * diff))
+    return -loglik + 0.5 * L2_PRIOR * float(np.sum(theta * theta))
+
+
+def _gradient(
+    graph: _Graph, score: FloatArray, games: FloatArray, theta: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Gradient at ``theta`` and per-pair curvature ``games * p * (1 - p)``."""
+    from scipy.special import expit
+
+    p = expit(theta[graph.first] - theta[graph.second])
     gradient = L2_PRIOR * theta - graph.spread(score - games * p)
-    return value, gradient, games * p * (1.0 - p)
+    return gradient, games * p * (1.0 - p)
 
 
 def _point_fit(
     graph: _Graph, score: FloatArray, games: FloatArray, start: FloatArray | None
-) -> tuple[FloatArray, Any]:
-    """MAP strengths by damped Newton, and the Cholesky factor of the Hessian near them."""
-    from scipy.linalg import cho_factor, cho_solve  # type: ignore[import-untyped]
-
+) -> FloatArray:
+    """MAP strengths by damped Newton (chord steps once the steps are small), centred."""
     theta = np.zeros(graph.n) if start is None else start - start.mean()
-    value, gradient, curvature = _evaluate(graph, score, games, theta)
+    gradient, curvature = _gradient(graph, score, games, theta)
     factor = None
     moved = math.inf
     for _ in range(_MAX_ITERATIONS):
         if factor is None or moved > _REFACTOR_ABOVE:
-            factor = cho_factor(graph.hessian(curvature), check_finite=False)
-        step = cho_solve(factor, gradient, check_finite=False)
-        size = float(np.max(np.abs(step)))
+            factor = graph.factor(curvature)
+        step = _solve(factor, gradient)
+        size = float(np.max(np.abs(step), initial=0.0))
         scale = 1.0
-        while True:  # backtrack until the objective falls enough (far from the optimum)
-            trial = theta - scale * step
-            result = _evaluate(graph, score, games, trial)
-            drop = scale * float(gradient @ step)
-            if size * scale <= _REFACTOR_ABOVE or result[0] <= value - 1e-4 * drop:
-                break
-            scale /= 2.0
-        theta, (value, gradient, curvature) = trial, result
+        if size > _REFACTOR_ABOVE:  # far from the optimum: backtrack until the objective falls
+            value = _objective(graph, score, games, theta)
+            slope = 1e-4 * float(np.sum(gradient * step))
+            while (
+                scale * size > _REFACTOR_ABOVE
+                and _objective(graph, score, games, theta - scale * step) > value - scale * slope
+            ):
+                scale /= 2.0
+        theta = theta - scale * step
+        gradient, curvature = _gradient(graph, score, games, theta)
         moved = size * scale
         if moved <= _POINT_TOL:
             centred: FloatArray = theta - theta.mean()
-            return centred, factor
-    theta = _fit_many(_interleave(score[None, :], games[None, :]), graph.down)[0]
-    _, _, curvature = _evaluate(graph, score, games, theta)
-    return theta, cho_factor(graph.hessian(curvature), check_finite=False)
+            return centred
+    incidence = graph.incidence()
+    fitted: FloatArray = _fit_many(_interleave(score[None, :], games[None, :]), incidence)[0]
+    return fitted
 
 
 def _interleave(score: FloatArray, games: FloatArray) -> FloatArray:
@@ -552,62 +595,195 @@ def _interleave(score: FloatArray, games: FloatArray) -> FloatArray:
 
 
 def _poisson_bootstrap(
-    graph: _Graph,
-    counts: PairCounts,
-    theta: FloatArray,
-    factor: Any,
-    resamples: int,
-    seed: int,
+    counts: PairCounts, theta: FloatArray, resamples: int, seed: int
 ) -> FloatArray:
     """Strengths refitted on Poisson resamples of the counts (resamples x agents).
 
-    Every resample starts at ``theta`` and steps with the Hessian factored at
-    ``theta`` (chord steps: a resample's optimum lies close, where the Hessian is
-    nearly the same); all resamples are one matrix right-hand side.
+    Agents are relabelled by strength first, so that pairs of rating neighbours (most
+    pairs, where matchmaking pairs by rating) touch nearby memory. Resamples are drawn
+    and solved a chunk at a time (the per-pair arrays of a chunk stay in cache).
     """
-    from scipy.linalg import cho_solve
-    from scipy.special import expit
-
+    n = theta.size
+    order = np.argsort(-theta, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    resampling = _Resampling.of(counts, theta[order], rank, resamples)
     rng = np.random.default_rng(seed)
-    score, games = _poisson_counts(counts, resamples, rng)  # (pairs, resamples) each
-    fits = np.repeat(theta[:, None], resamples, axis=1)
-    active = np.arange(resamples)
-    failed = np.zeros(0, dtype=np.int64)
-    for _ in range(_MAX_ITERATIONS):
-        current = fits[:, active]
-        p = expit(graph.down @ current)
-        residual = score[:, active] - games[:, active] * p
-        gradient = L2_PRIOR * current - graph.up @ residual
-        step = cho_solve(factor, gradient, check_finite=False)
-        fits[:, active] = current - step
-        size = np.max(np.abs(step), axis=0)
-        diverged = ~(size <= _DIVERGED_ABOVE)
-        failed = np.concatenate([failed, active[diverged]])
-        active = active[~diverged & (size > _BOOT_TOL)]
-        if not active.size:
-            break
-    failed = np.concatenate([failed, active])
-    if failed.size:
-        refits = _fit_many(_interleave(score[:, failed].T, games[:, failed].T), graph.down)
-        fits[:, failed] = refits.T
-    samples: FloatArray = (fits - fits.mean(axis=0)).T
-    return np.ascontiguousarray(samples)
+    fits = np.empty((resamples, n))
+    for begin in range(0, resamples, _CHUNK_RESAMPLES):
+        size = min(_CHUNK_RESAMPLES, resamples - begin)
+        score, games = resampling.draw(rng, size)
+        fits[begin : begin + size] = resampling.solve(score, games)
+    samples: FloatArray = fits[:, rank]
+    return samples
 
 
-def _poisson_counts(
-    counts: PairCounts, resamples: int, rng: np.random.Generator
-) -> tuple[FloatArray, FloatArray]:
-    """Per-pair score and games of each resample: every count ``c`` becomes Poisson(c)."""
-    pairs = counts.first.size
-    score = np.zeros((pairs, resamples))
-    games = np.zeros((pairs, resamples))
-    for values, weight in ((counts.wins, 1.0), (counts.losses, 0.0), (counts.draws, 0.5)):
-        cells = np.flatnonzero(values)
-        drawn = rng.poisson(values[cells, None], size=(cells.size, resamples)).astype(np.float64)
-        games[cells] += drawn
-        if weight:
-            score[cells] += weight * drawn
-    return score, games
+@dataclass(frozen=True, slots=True)
+class _Resampling:
+    """The Poisson bootstrap of one fit, in the strength-ordered labelling of the agents.
+
+    Per-pair work is single precision (resampled counts are whole numbers, exact in
+    float32; the strengths move by tenths of a logit from ``theta``, so ``exp(-d)`` is
+    computed as ``exp(-d0) * exp(-(d - d0))``, each factor accurate to float32).
+    """
+
+    theta: FloatArray  # (n,) point strengths, relabelled
+    up: sparse.csr_matrix  # (n, pairs) float32: +1 at the first agent, -1 at the second
+    neg_down: sparse.csr_matrix  # (pairs, n) float32: -(theta_first - theta_second)
+    decay: npt.NDArray[np.float32]  # exp(-d0) per pair, d0 the point fit's difference
+    p0: npt.NDArray[np.float32]  # sigmoid(d0) per pair
+    factor: Any  # Cholesky factor of the Hessian at theta
+    mixing: sparse.csr_matrix  # (2 pairs, cells): cell draws -> per-pair score and games
+    tables: list[tuple[int, int, npt.NDArray[np.float32]]]  # cell range, its quantile table
+    rare: tuple[int, FloatArray]  # first cell drawn by numpy, and those cells' counts
+
+    @classmethod
+    def of(
+        cls, counts: PairCounts, theta: FloatArray, rank: npt.NDArray[np.int64], resamples: int
+    ) -> _Resampling:
+        from scipy import sparse
+        from scipy.special import expit
+
+        n, pairs = theta.size, counts.first.size
+        first, second = rank[counts.first], rank[counts.second]
+        order = np.lexsort((np.maximum(first, second), np.minimum(first, second)))
+        first, second = first[order], second[order]
+        rows = np.tile(np.arange(pairs), 2)
+        signs = np.repeat(np.array([-1.0, 1.0], dtype=np.float32), pairs)
+        neg_down = sparse.csr_matrix(
+            (signs, (rows, np.concatenate([first, second]))), shape=(pairs, n)
+        )
+        d0 = theta[first] - theta[second]
+        p0 = expit(d0)
+        games = counts.games[order]
+        factor = _Graph(n, first, second).factor(games * p0 * (1.0 - p0))
+        values = np.concatenate([counts.wins[order], counts.losses[order], counts.draws[order]])
+        cell_pair = np.tile(np.arange(pairs), 3)
+        weight = np.repeat(np.array([1.0, 0.0, 0.5], dtype=np.float32), pairs)
+        drawn = values > 0.0
+        values, cell_pair, weight = values[drawn], cell_pair[drawn], weight[drawn]
+        distinct, which, often = np.unique(values, return_inverse=True, return_counts=True)
+        tabled = often * resamples >= _TABLE_MIN_DRAWS
+        cells = np.lexsort((which, ~tabled[which]))
+        values, cell_pair, weight = values[cells], cell_pair[cells], weight[cells]
+        tables = []
+        stop = 0
+        for mean, cells_with_it in zip(distinct[tabled], often[tabled], strict=True):
+            tables.append((stop, stop + int(cells_with_it), _poisson_table(float(mean))))
+            stop += int(cells_with_it)
+        scored = weight > 0.0
+        mixing = sparse.csr_matrix(
+            (
+                np.concatenate([weight[scored], np.ones(values.size, dtype=np.float32)]),
+                (
+                    np.concatenate([cell_pair[scored], pairs + cell_pair]),
+                    np.concatenate([np.flatnonzero(scored), np.arange(values.size)]),
+                ),
+            ),
+            shape=(2 * pairs, values.size),
+        )
+        up = (-neg_down).T.tocsr()
+        decay = np.exp(-d0).astype(np.float32)
+        return cls(
+            theta,
+            up,
+            neg_down,
+            decay,
+            p0.astype(np.float32),
+            factor,
+            mixing,
+            tables,
+            (stop, values[stop:]),
+        )
+
+    def draw(
+        self, rng: np.random.Generator, size: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Per-pair score and games of ``size`` resamples: each count ``c`` is Poisson(c)."""
+        cells = self.mixing.shape[1]
+        drawn = np.empty((cells, size), dtype=np.float32)
+        # 16-bit uniforms: the generator's raw 64-bit words, four draws each.
+        words = -(-cells * size // 4)
+        uniform = rng.bit_generator.random_raw(words).view(np.uint16)[: cells * size]
+        uniform = uniform.reshape(cells, size)
+        for start, stop, table in self.tables:
+            np.take(table, uniform[start:stop], out=drawn[start:stop], mode="wrap")  # in range
+        start, means = self.rare
+        if means.size:
+            drawn[start:] = rng.poisson(means[:, None], size=(means.size, size))
+        both = self.mixing @ drawn
+        pairs = both.shape[0] // 2
+        return both[:pairs], both[pairs:]
+
+    def solve(self, score: npt.NDArray[np.float32], games: npt.NDArray[np.float32]) -> FloatArray:
+        """Each column's MAP strengths (resamples x agents, centred), by chord steps."""
+        size = score.shape[1]
+        fits = np.empty((size, self.theta.size))
+        delta = np.zeros((self.theta.size, size))
+        columns = np.arange(size)
+        stuck: list[tuple[int, npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
+        for iteration in range(_MAX_ITERATIONS):
+            if iteration == 0:
+                residual = score - games * self.p0[:, None]
+            else:
+                residual = self.neg_down @ delta.astype(np.float32)
+                with np.errstate(over="ignore"):
+                    np.exp(residual, out=residual)
+                residual *= self.decay[:, None]
+                residual += 1.0
+                np.divide(games, residual, out=residual)
+                np.subtract(score, residual, out=residual)
+            gradient = L2_PRIOR * (self.theta[:, None] + delta) - self.up @ residual
+            step = _solve(self.factor, gradient)
+            delta -= step
+            moved = np.max(np.abs(step), axis=0)
+            diverged = ~(moved <= _DIVERGED_ABOVE)
+            done = diverged | (moved <= _BOOT_TOL)
+            if not done.any():
+                continue
+            stuck += [(columns[j], score[:, j], games[:, j]) for j in np.flatnonzero(diverged)]
+            converged = done & ~diverged
+            fits[columns[converged]] = delta[:, converged].T
+            keep = ~done
+            columns = columns[keep]
+            if not columns.size:
+                break
+            score, games, delta = score[:, keep], games[:, keep], delta[:, keep]
+        stuck += [(columns[j], score[:, j], games[:, j]) for j in range(columns.size)]
+        fits += self.theta
+        if stuck:
+            fits[[column for column, _, _ in stuck]] = self._refit(stuck)
+        centred: FloatArray = fits - fits.mean(axis=1, keepdims=True)
+        return centred
+
+    def _refit(
+        self, stuck: list[tuple[int, npt.NDArray[np.float32], npt.NDArray[np.float32]]]
+    ) -> FloatArray:
+        """L-BFGS fits of the resamples whose chord steps did not converge."""
+        score = np.array([column_score for _, column_score, _ in stuck], dtype=np.float64)
+        games = np.array([column_games for _, _, column_games in stuck], dtype=np.float64)
+        incidence = -self.neg_down.astype(np.float64)
+        return _fit_many(_interleave(score, games), incidence)
+
+
+def _poisson_table(mean: float) -> npt.NDArray[np.float32]:
+    """Poisson(``mean``) quantiles at the midpoints of ``2**16`` equal slices of (0, 1).
+
+    A uniform 16-bit draw ``u`` read through the table is Poisson distributed up to the
+    rounding of each probability to slices: for every ``k`` the sampled ``P(X <= k)``
+    lies within ``2**-17`` of the Poisson CDF (slice ``j`` holds the smallest ``k`` with
+    ``CDF(k) > (j + 1/2) / 2**16``).
+    """
+    from scipy.special import gammaln
+
+    slices = 1 << _UNIFORM_BITS
+    spread = 12.0 * math.sqrt(mean) + 12.0  # beyond it the tails hold < 1e-30
+    low, high = max(0, math.floor(mean - spread)), math.ceil(mean + spread)
+    values = np.arange(low, high + 1)
+    cdf = np.cumsum(np.exp(values * math.log(mean) - mean - gammaln(values + 1.0)))
+    below = np.clip(np.ceil(cdf * slices - 0.5), 0, slices).astype(np.int64)
+    below[-1] = slices
+    return np.repeat(values.astype(np.float32), np.diff(below, prepend=0))
 
 
 @functools.cache
