@@ -646,12 +646,15 @@ class _Resampling:
 
         n, pairs = theta.size, counts.first.size
         first, second = rank[counts.first], rank[counts.second]
-        order = np.lexsort((np.maximum(first, second), np.minimum(first, second)))
+        order = np.argsort(_small(np.minimum(first, second)), kind="stable")
         first, second = first[order], second[order]
-        rows = np.tile(np.arange(pairs), 2)
-        signs = np.repeat(np.array([-1.0, 1.0], dtype=np.float32), pairs)
         neg_down = sparse.csr_matrix(
-            (signs, (rows, np.concatenate([first, second]))), shape=(pairs, n)
+            (
+                np.tile(np.array([-1.0, 1.0], dtype=np.float32), pairs),
+                np.stack([first, second], axis=1).reshape(-1),
+                np.arange(0, 2 * pairs + 1, 2),
+            ),
+            shape=(pairs, n),
         )
         d0 = theta[first] - theta[second]
         p0 = expit(d0)
@@ -662,9 +665,11 @@ class _Resampling:
         weight = np.repeat(np.array([1.0, 0.0, 0.5], dtype=np.float32), pairs)
         drawn = values > 0.0
         values, cell_pair, weight = values[drawn], cell_pair[drawn], weight[drawn]
-        distinct, which, often = np.unique(values, return_inverse=True, return_counts=True)
+        distinct, which, often = _distinct(values)
         tabled = often * resamples >= _TABLE_MIN_DRAWS
-        cells = np.lexsort((which, ~tabled[which]))
+        cells = np.argsort(
+            _small(np.where(tabled[which], which, which + often.size)), kind="stable"
+        )
         values, cell_pair, weight = values[cells], cell_pair[cells], weight[cells]
         tables = []
         stop = 0
@@ -764,6 +769,31 @@ class _Resampling:
         games = np.array([column_games for _, _, column_games in stuck], dtype=np.float64)
         incidence = -self.neg_down.astype(np.float64)
         return _fit_many(_interleave(score, games), incidence)
+
+
+def _small(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any]]:
+    """Non-negative ``keys`` as 16-bit integers when they fit (numpy radix-sorts those)."""
+    if keys.size and int(keys.max()) < 1 << 16:  # keys are never negative
+        return keys.astype(np.uint16)
+    return keys
+
+
+def _distinct(
+    values: FloatArray,
+) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Distinct values, each value's index among them, and how often each occurs.
+
+    As ``np.unique(..., return_inverse=True, return_counts=True)``, by counting where
+    the values are small whole numbers (as match counts are; no sort needed).
+    """
+    whole = values.astype(np.int64)
+    if values.size and int(whole.max()) < 1 << 16 and np.array_equal(whole, values):
+        often = np.bincount(whole)
+        present = np.flatnonzero(often)
+        index = np.cumsum(often > 0) - 1
+        return present.astype(np.float64), index[whole], often[present]
+    distinct, which, often = np.unique(values, return_inverse=True, return_counts=True)
+    return distinct, which.astype(np.int64), often.astype(np.int64)
 
 
 def _poisson_table(mean: float) -> npt.NDArray[np.float32]:
