@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import minimize
-from scipy.stats import kendalltau
+from scipy.optimize import brentq, minimize
+from scipy.stats import kendalltau, poisson
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.rating import (
@@ -414,3 +414,44 @@ def test_bad_table_arguments_are_refused() -> None:
         rows_from_fit(["a", "b"], fit, [1, 2, 3])
     with pytest.raises(InvalidArgumentError, match=r"confidence must lie in \(0, 1\), got 1.5"):
         rows_from_fit(["a", "b", "c"], fit, [2, 1, 1], confidence=1.5)
+
+
+@pytest.mark.parametrize("mean", [0.3, 1.0, 7.0, 55.0, 2500.0])
+def test_poisson_tables_follow_the_poisson_cdf_within_2_to_the_minus_17(mean: float) -> None:
+    table = bradley_terry._poisson_table(mean)
+    assert table.size == 1 << 16 and np.all(np.diff(table) >= 0)
+    values = np.arange(int(table.max()) + 1)
+    sampled = np.searchsorted(table, values, side="right") / table.size  # P(X <= k)
+    assert np.max(np.abs(sampled - poisson.cdf(values, mean))) <= 2**-17 + 1e-12
+
+
+@pytest.mark.parametrize("resamples", [60, 3000])  # numpy's sampler / quantile tables
+def test_resampled_counts_are_poisson(resamples: int) -> None:
+    counts = PairCounts(
+        np.array([0, 0, 1]),
+        np.array([1, 2, 2]),
+        np.array([5.0, 40.0, 0.5]),
+        np.array([3.0, 0.0, 0.0]),
+        np.array([2.0, 1.0, 0.0]),
+    )
+    resampling = bradley_terry._Resampling.of(counts, np.zeros(3), np.arange(3), resamples)
+    score, games = resampling.draw(np.random.default_rng(0), 40_000)
+    assert games.mean(axis=1) == pytest.approx([10.0, 41.0, 0.5], rel=0.02)
+    assert games.var(axis=1) == pytest.approx([10.0, 41.0, 0.5], rel=0.05)
+    assert score.mean(axis=1) == pytest.approx([6.0, 40.5, 0.5], rel=0.02)
+    assert score.var(axis=1) == pytest.approx([5.5, 40.25, 0.5], rel=0.05)  # wins + draws / 4
+
+
+def test_huge_counts_are_fitted_exactly() -> None:
+    # 100,000 games in one pair: the Hessian is factored in double precision.
+    wins, losses = 60_000.0, 40_000.0
+    counts = PairCounts(
+        np.array([0]), np.array([1]), np.array([wins]), np.array([losses]), np.zeros(1)
+    )
+    fit = fit_pair_counts(counts, 2, bootstrap=20)
+
+    def slope(t: float) -> float:  # d/dt of the objective at theta = (t, -t)
+        return -2.0 * (wins - (wins + losses) / (1.0 + math.exp(-2.0 * t))) + 2.0 * L2_PRIOR * t
+
+    assert fit.theta[0] == pytest.approx(brentq(slope, 0.0, 5.0), abs=1e-9)
+    assert np.all(np.abs(fit.samples[:, 0] - fit.theta[0]) < 0.05)
