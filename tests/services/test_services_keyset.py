@@ -263,3 +263,25 @@ def test_cursor_of_another_list_is_refused(session: Session) -> None:
 def test_cursor_with_an_offset_is_refused(session: Session) -> None:
     with pytest.raises(InvalidArgumentError, match="offset=3 cannot be combined with cursor"):
         list_matches(session, cursor=START, offset=3)
+
+
+@pytest.mark.parametrize("agent_first_max", [0, 5_000], ids=["walk-and-check", "results-first"])
+def test_agent_filter_pages_are_the_same_either_way(
+    session: Session, monkeypatch: pytest.MonkeyPatch, agent_first_max: int
+) -> None:
+    monkeypatch.setattr("devspark.services.matches.AGENT_FIRST_MAX", agent_first_max)
+    rows = [
+        _match(session, second, agents=("builtin:greedy", "builtin:greedy"))  # self-play
+        if second % 3 == 0
+        else _match(session, second)
+        for second in range(12)
+    ]
+    session.commit()
+    selfplay = [r for r in rows if r.created_at.second % 3 == 0]
+    page = list_matches(session, agent="builtin:greedy", limit=3)
+    assert page.total == len(selfplay)
+    walked = _ids(_walk(list_matches, session=session, agent="builtin:greedy", limit=3))
+    assert walked == _newest_first(selfplay)
+    assert _ids(_walk(list_matches, session=session, agent="builtin:random", limit=5)) == (
+        _newest_first([r for r in rows if r not in selfplay])
+    )

@@ -171,13 +171,36 @@ def list_matches(
             )
         query = query.where(MatchRow.status == status)
     if agent is not None:
-        query = query.where(
+        query = _played_by(session, query, agent)
+    keyset = MATCHES_OLDEST_FIRST if oldest_first else MATCHES
+    return keyset_window(session, query, keyset, cursor=cursor, offset=offset, limit=limit)
+
+
+AGENT_FIRST_MAX = 5_000
+"""Up to this many results, an agent's matches are read from its results first."""
+
+
+def _played_by(session: Session, query: Select[T], agent: str) -> Select[T]:
+    """``query`` restricted to the matches ``agent`` played in, in the cheaper of two ways.
+
+    A page of an agent with few results (at most :data:`AGENT_FIRST_MAX`, counted with a
+    cap) reads those results first (index ``(agent_ref, match_id)``) and then their
+    matches, however deep the page; walking the matches newest first and checking each
+    would visit ``limit / share`` matches (25,000 for an agent in one match in 500 on a
+    million). An agent in many matches is found within the first few matches of the walk,
+    which PostgreSQL then does.
+    """
+    played = select(MatchResultRow.match_id).where(MatchResultRow.agent_ref == agent)
+    capped = select(func.count()).select_from(played.limit(AGENT_FIRST_MAX + 1).subquery())
+    if (session.scalar(capped) or 0) > AGENT_FIRST_MAX:
+        return query.where(
             exists().where(
                 MatchResultRow.match_id == MatchRow.id, MatchResultRow.agent_ref == agent
             )
         )
-    keyset = MATCHES_OLDEST_FIRST if oldest_first else MATCHES
-    return keyset_window(session, query, keyset, cursor=cursor, offset=offset, limit=limit)
+    # MATERIALIZED keeps PostgreSQL from folding the results back into a walk.
+    first = played.distinct().cte("played").prefix_with("MATERIALIZED", dialect="postgresql")
+    return query.join(first, MatchRow.id == first.c.match_id)
 
 
 def window(session: Session, query: Select[T], offset: int, limit: int) -> tuple[list[T], int]:
