@@ -374,16 +374,14 @@ class Ladder(FormatBase):
     ) -> tuple[IntArray, IntArray, FloatArray]:
         """The candidate pairs (reordered) and their ``information_gain ** concentration``."""
         n = len(self._agents)
-        keys = pair_key(first, second, n)
-        ordered = np.argsort(keys)  # sorted keys look up faster and become the cache
-        first, second, keys = first[ordered], second[ordered], keys[ordered]
+        keys = np.sort(pair_key(first, second, n))  # sorted: faster lookups, the next cache
+        first, second = np.divmod(keys, n)
         # Win probabilities of the last batch's candidates whose agents did not move
         # are reused; predict_win is asked only for the others.
-        fresh = ~(changed[self._p_keys // n] | changed[self._p_keys % n])
-        p, known = lookup(self._p_keys[fresh], self._p_values[fresh], keys)
+        p, known = lookup(self._p_keys, self._p_values, keys)
+        known &= ~(changed[first] | changed[second])
         for k in np.flatnonzero(~known):
-            low, high = divmod(int(keys[k]), n)
-            p[k] = self._ratings.predict_win(self._agents[low], self._agents[high])
+            p[k] = self._ratings.predict_win(self._agents[first[k]], self._agents[second[k]])
         self._p_keys, self._p_values = keys, p
         variance = estimates[:, 1] ** 2
         played = lookup(self._played_keys, self._played_counts, keys)[0]

@@ -95,8 +95,8 @@ def candidates(mu: FloatArray, sigma: FloatArray) -> tuple[IntArray, IntArray, I
     low = np.repeat(np.arange(n), WINDOW)
     high = low + np.tile(np.arange(1, WINDOW + 1), n)
     inside = high < n
-    uncertain = np.argsort(-sigma, kind="stable")[: min(UNCERTAIN, n)].astype(np.int64)
-    uncertain = uncertain[sigma[uncertain] > OUTLIER * float(np.median(sigma))]
+    uncertain = np.flatnonzero(sigma > OUTLIER * float(np.median(sigma)))
+    uncertain = uncertain[np.argsort(-sigma[uncertain], kind="stable")[:UNCERTAIN]]
     position = np.full(n, len(uncertain))
     position[uncertain] = np.arange(len(uncertain))
     rows = np.repeat(uncertain, n)
