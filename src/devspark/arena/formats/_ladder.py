@@ -418,16 +418,18 @@ class Ladder(FormatBase):
         busy = np.zeros(n, dtype=bool)
         used: set[int] = set()
         chosen = []
+        free = n
         for _ in range(count):
             if len(used) >= n * (n - 1) // 2:
                 used.clear()
-            free = n - int(busy.sum())
             among = sum(not (busy[k // n] or busy[k % n]) for k in used) if free < 64 else 0
             if free * (free - 1) // 2 <= among:  # no unused pair among the free agents
                 busy[:] = False
+                free = n
             i, j = self._draw(proposal, busy, used)
             used.add(i * n + j if i < j else j * n + i)
             busy[i] = busy[j] = True
+            free -= 2
             self._games[i] += 1
             self._games[j] += 1
             self._note_played(min(i, j) * n + max(i, j))
