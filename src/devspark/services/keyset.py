@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -233,17 +233,11 @@ def keyset_window(
     return Window(items, total, keyset.encode(items[-1]) if more else None)
 
 
-def encode_after(keyset: Keyset, rows: Sequence[Any]) -> str | None:
-    """The cursor after the last of ``rows`` (``None`` when there are none)."""
-    return keyset.encode(rows[-1]) if rows else None
-
-
 __all__ = [
     "MAX_CURSOR_LENGTH",
     "START",
     "Keyset",
     "Window",
     "check_cursor_offset",
-    "encode_after",
     "keyset_window",
 ]
