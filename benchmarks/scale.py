@@ -17,7 +17,11 @@ and drops it at the end, also on failure. Measured in one run:
   of a keeper, which loads the aggregates). Baseline: ``build_leaderboards`` over a
   100-agent, 10,000-match subsample, the path every board read took before.
 * ``board_read_ms_p99``: :func:`devspark.services.boards.read_boards` on the big
-  database; baseline: the same on the empty one.
+  database (the stored JSON, read from the database every time); baseline: the same on
+  the empty one. Beside it ``board_read_keeper_ms_p99`` (``BoardKeeper.read``, which
+  serves its last body while ``built_at`` has not moved) and
+  ``board_http_read_ms_p99`` (``GET /api/v1/leaderboards/boards`` on an in-process
+  API server), with ``board_body_kb``, the size of what is served.
 * ``match_list_ms_p99``: :func:`devspark.services.matches.list_matches` by cursor at
   depths 0, 1,000, 100,000, 500,000 and the last page, unfiltered and filtered by
   status, scenario, agent and tournament. Baseline: an offset page at depth 1,000.
@@ -41,6 +45,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import _scale_data as synthetic
@@ -327,6 +332,41 @@ def board_reads(url: str, reads: int, keeper: Any = None) -> dict[str, list[floa
     return {**times, "kb": sizes}
 
 
+def http_reads(url: str, reads: int) -> list[float]:
+    """Times (ms) of ``GET /api/v1/leaderboards/boards`` on an in-process API server.
+
+    Run right after a refresh: the server's own keeper follows the benchmark's (which
+    holds the lease), so the reads do not share the cores with its cold start.
+    """
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from devspark.server.app import create_app
+    from devspark.server.settings import Settings
+
+    times = []
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings.from_env(
+            data_dir=Path(folder),
+            database_url=url,
+            dev_mode=True,
+            rate_limit="1000000/second",
+            rate_limit_ip="1000000/second",
+            environ={},
+        )
+        with TestClient(create_app(settings)) as client:
+            for n in range(-2, reads):  # two untimed reads warm the app up
+                method = "bradley_terry" if n % 2 == 0 else "openskill"
+                ms, response = _timed(
+                    lambda m=method: client.get("/api/v1/leaderboards/boards", params={"method": m})  # type: ignore[misc]
+                )
+                assert response.status_code == 200, response.text[:200]
+                if n >= 0:
+                    times.append(ms)
+    return times
+
+
 def store_and_refresh(
     url: str, data: synthetic.Synthetic, *, stores: int, rounds: int, seed: int, reads: int
 ) -> dict[str, Any]:
@@ -367,6 +407,9 @@ def store_and_refresh(
         out["board_read_ms_p50"] = percentile(read["read_boards"], 50)
         out["board_read_keeper_ms_p99"] = percentile(read["keeper"], 99)
         out["board_body_kb"] = max(read["kb"])
+        http = http_reads(url, min(reads, 100))
+        out["board_http_read_ms_p99"] = percentile(http, 99)
+        out["board_http_read_ms_p50"] = percentile(http, 50)
     return out
 
 
