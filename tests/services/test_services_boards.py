@@ -146,6 +146,7 @@ def test_the_boards_agree_with_a_fit_over_every_stored_match(
     for name, mine, theirs in boards:
         by_agent = {row["agent"]: row for row in theirs}
         assert [row["agent"] for row in mine] == [row["agent"] for row in theirs], name
+        widths = []
         for row in mine:
             other = by_agent[row["agent"]]
             for key in ("matches", "wins", "draws", "losses", "statuses"):
@@ -154,10 +155,14 @@ def test_the_boards_agree_with_a_fit_over_every_stored_match(
             # The same estimate: Bradley-Terry on pair counts is the same likelihood, and
             # OpenSkill saw the matches in the same order.
             assert row["rating"] == pytest.approx(other["rating"], abs=0.01), name
-            # Intervals from a Poisson bootstrap of the counts against resampled matches:
-            # the same within bootstrap noise.
-            width, their_width = row["upper"] - row["lower"], other["upper"] - other["lower"]
-            assert width == pytest.approx(their_width, rel=0.35, abs=1e-6), (name, row["agent"])
+            widths.append((row["upper"] - row["lower"], other["upper"] - other["lower"]))
+        # Intervals from a Poisson bootstrap of the counts against resampled matches: the
+        # same within bootstrap noise (one agent's width over 60 matches varies by a third
+        # from seed to seed, a board's mean width far less).
+        mean, their_mean = (sum(w) / len(widths) for w in zip(*widths, strict=True))
+        assert mean == pytest.approx(their_mean, rel=0.25, abs=1e-6), name
+        for width, their_width in widths:
+            assert their_width / 2 <= width <= 2 * their_width or width == their_width == 0
     assert ours["history"] == today["history"] if method == "openskill" else True
     assert [e["agent"] for e in ours["efficiency"]] == [e["agent"] for e in today["efficiency"]]
 
@@ -291,3 +296,27 @@ def test_the_background_keeper_builds_what_wait_for_waits_on(
         assert _boards(keeper, factory, "bradley_terry")["matches"] == 6
     finally:
         keeper.stop()
+
+
+def test_a_refresh_renews_a_chunk_of_resamples_and_new_agents_draw_them_all(
+    factory: sessionmaker[Session],
+) -> None:
+    _population(factory, 30)
+    keeper = BoardKeeper(factory, bootstrap=40, bootstrap_chunk=10, bootstrap_budget_s=0.0)
+    first = keeper.refresh()
+    assert first.bootstrapped == first.boards  # every board draws all 40 the first time
+    _store(factory, "tictactoe-v1", ["builtin:a0", "builtin:a1"], [1.0, 0.0])
+    renewed = keeper.refresh()
+    # Over budget at once: one chunk of the board renewed longest ago, point fits elsewhere.
+    assert renewed.boards >= 3 and renewed.bootstrapped == 1
+    assert sorted(board.renewed for board in keeper._boards.values()).count(10) == 1
+    _store(factory, "tictactoe-v1", ["builtin:a0", "builtin:newcomer"], [1.0, 0.0])
+    keeper.refresh()
+    board = keeper._boards["global"]
+    assert board.deviation is not None and board.deviation.shape == (40, 6)
+    line = next(
+        r
+        for r in _boards(keeper, factory, "bradley_terry")["global"]
+        if r["agent"] == "builtin:newcomer"  # type: ignore[union-attr]
+    )
+    assert line["lower"] < line["rating"] < line["upper"]

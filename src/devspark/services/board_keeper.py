@@ -10,10 +10,12 @@ server then, at most every ``interval_s`` seconds while matches arrive:
    removing the inbox rows in one transaction;
 2. refits every board that changed: a Bradley-Terry fit over the board's pair counts,
    warm-started from the last one (:func:`~devspark.rating.bradley_terry.fit_pair_counts`);
-   the intervals come from a Poisson bootstrap of the counts, redone for the boards
-   whose bootstrap is oldest within ``bootstrap_budget_s`` per refresh (always for a
-   board with agents its last bootstrap lacked); a board not re-bootstrapped keeps its
-   last resamples' spread around the new estimate;
+   the intervals come from a Poisson bootstrap of the counts. A board keeps its
+   resamples as deviations from the estimate they were drawn around; each refresh
+   renews the oldest ``bootstrap_chunk`` of them with draws on the current counts, for
+   the boards renewed longest ago, within ``bootstrap_budget_s`` (one chunk at least),
+   so the whole set turns over every few refreshes at a bounded cost per refresh. A
+   board with agents its resamples lack draws them all again;
 3. writes each method's boards as one JSON document to ``platform_boards``.
 
 Reads never wait: they serve the last document (:meth:`BoardKeeper.read`). One keeper
@@ -94,7 +96,10 @@ DEFAULT_INTERVAL_S: Final = 2.0
 """Seconds between refreshes while matches arrive."""
 
 DEFAULT_BOOTSTRAP_BUDGET_S: Final = 0.5
-"""Seconds a refresh spends re-bootstrapping boards, oldest first (one board at least)."""
+"""Seconds a refresh spends renewing resamples, oldest board first (one chunk at least)."""
+
+DEFAULT_BOOTSTRAP_CHUNK: Final = 20
+"""Resamples a board renews at a time (its oldest ones, with draws on today's counts)."""
 
 LEASE_S: Final = 15.0
 """How long a keeper's lease lasts without a refresh renewing it."""
@@ -182,6 +187,7 @@ class _Board:
     skill: OpenSkillRatings = field(default_factory=lambda: OpenSkillRatings(keep_history=False))
     theta: FloatArray = field(default_factory=lambda: np.zeros(0))
     deviation: FloatArray | None = None
+    renewed: int = 0
     bootstrapped_at: float = float("-inf")
     bootstraps: int = 0
     dirty: bool = True
@@ -227,7 +233,8 @@ class BoardKeeper:
         factory: Opens database sessions.
         bootstrap: Poisson resamples behind each board's intervals (0: none).
         interval_s: Seconds between refreshes.
-        bootstrap_budget_s: Seconds a refresh spends re-bootstrapping boards.
+        bootstrap_budget_s: Seconds a refresh spends renewing resamples.
+        bootstrap_chunk: Resamples a board renews at a time.
         lease_s: How long the keeper's lease lasts without renewal.
         confidence: Coverage of the intervals.
         clock: Monotonic clock (tests substitute one).
@@ -241,6 +248,7 @@ class BoardKeeper:
         bootstrap: int = DEFAULT_BOOTSTRAP,
         interval_s: float = DEFAULT_INTERVAL_S,
         bootstrap_budget_s: float = DEFAULT_BOOTSTRAP_BUDGET_S,
+        bootstrap_chunk: int = DEFAULT_BOOTSTRAP_CHUNK,
         lease_s: float = LEASE_S,
         confidence: float = 0.95,
         clock: Callable[[], float] = time.monotonic,
@@ -249,6 +257,7 @@ class BoardKeeper:
         self.bootstrap = bootstrap
         self.interval_s = interval_s
         self.bootstrap_budget_s = bootstrap_budget_s
+        self.bootstrap_chunk = bootstrap_chunk
         self.lease_s = lease_s
         self.confidence = confidence
         self._clock = clock
@@ -657,24 +666,30 @@ class BoardKeeper:
             n = len(board.agents)
             start = np.zeros(n)
             start[: len(board.theta)] = board.theta
-            stale = board.deviation is None or board.deviation.shape[1] != n
-            resample = self.bootstrap > 0 and (
-                stale or bootstrapped == 0 or time.perf_counter() < budget_end
-            )
-            if resample:
+            counts = board.pairs.counts()
+            if self.bootstrap and (board.deviation is None or board.deviation.shape[1] != n):
+                # No resamples yet, or agents they lack: all of them, whatever the budget.
                 board.bootstraps += 1
                 fit = fit_pair_counts(
-                    board.pairs.counts(),
-                    n,
-                    bootstrap=self.bootstrap,
-                    seed=board.bootstraps,
-                    start=start,
+                    counts, n, bootstrap=self.bootstrap, seed=board.bootstraps, start=start
                 )
                 board.deviation = fit.samples - fit.theta
+                board.renewed = 0
+                board.bootstrapped_at = self._clock()
+                bootstrapped += 1
+            elif self.bootstrap and (bootstrapped == 0 or time.perf_counter() < budget_end):
+                # Renew the oldest chunk of resamples with fresh draws on today's counts.
+                size = min(self.bootstrap_chunk, self.bootstrap)
+                board.bootstraps += 1
+                fit = fit_pair_counts(counts, n, bootstrap=size, seed=board.bootstraps, start=start)
+                assert board.deviation is not None
+                rows = (board.renewed + np.arange(size)) % self.bootstrap
+                board.deviation[rows] = fit.samples - fit.theta
+                board.renewed = int((board.renewed + size) % self.bootstrap)
                 board.bootstrapped_at = self._clock()
                 bootstrapped += 1
             else:
-                fit = fit_pair_counts(board.pairs.counts(), n, bootstrap=0, start=start)
+                fit = fit_pair_counts(counts, n, bootstrap=0, start=start)
             board.theta = fit.theta
             samples = (
                 fit.theta + board.deviation if board.deviation is not None else np.zeros((0, n))
@@ -765,6 +780,8 @@ def _thin(points: Sequence[tuple[int, float, float]], keep: int) -> list[tuple[i
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
+    "DEFAULT_BOOTSTRAP_BUDGET_S",
+    "DEFAULT_BOOTSTRAP_CHUNK",
     "DEFAULT_INTERVAL_S",
     "HISTORY_POINTS",
     "BoardKeeper",
