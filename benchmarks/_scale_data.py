@@ -264,81 +264,80 @@ def load_registry(conn: psycopg.Connection[Any], data: Synthetic, seed: int = 0)
     conn.commit()
 
 
+MATCH_COLUMNS = (
+    "id, scenario_id, seed, options, isolation, status, tournament_id, owner_id, "
+    "created_at, started_at, finished_at, steps, wall_ms"
+)
+RESULT_COLUMNS = (
+    "match_id, seat, agent_version_id, agent_ref, role, status, reward, moves, "
+    "wall_ms, cpu_s, peak_mb, detail"
+)
+FAILED_EVERY = round(1 / FAILED_SHARE)
+
+
+def _match_lines(data: Synthetic, n: int, match_id: str) -> tuple[list[str], list[str]]:
+    """``COPY`` lines of match ``n`` (and of a failed one after every 100th) and its results."""
+    users, versions, refs = data.ids["users"], data.ids["versions"], data.refs
+    step = timedelta(seconds=SPACING_S)
+    created = data.ids["origin"] + (n + n // FAILED_EVERY) * step  # a failed one's slot kept
+    s0, s1 = int(data.seat0[n]), int(data.seat1[n])
+    t, o = int(data.tournament[n]), int(data.owner[n])
+    tournament = data.ids["tournaments"][t] if t >= 0 else "\\N"
+    owner = users[1 + o] if o >= 0 else "\\N"
+    m0, m1 = int(data.moves0[n]), int(data.moves1[n])
+    options = (
+        f'{{"reset": {{}}, "pairing": {{"round": {n % 7}, "label": "match", '
+        f'"agents": ["{refs[s0]}", "{refs[s1]}"]}}}}'
+    )
+    wall = 40.0 + 3.0 * (m0 + m1)
+    head = f"{SCENARIOS[int(data.scenario[n])][0]}\t{n}\t{options}\tsandbox"
+    tail = f"{tournament}\t{owner}"
+    matches = [
+        f"{match_id}\t{head}\tfinished\t{tail}\t{_ts(created)}\t{_ts(created + step / 10)}\t"
+        f"{_ts(created + step / 2)}\t{m0 + m1}\t{wall}\n"
+    ]
+    if n % FAILED_EVERY == FAILED_EVERY - 1:
+        matches.append(
+            f"{uuid.uuid4()}\t{head}\tfailed\t{tail}\t{_ts(created + step)}\t"
+            f"{_ts(created + step * 1.1)}\t{_ts(created + step * 1.5)}\t0\t0.0\n"
+        )
+    p0 = float(data.points0[n])
+    reward0, reward1 = (0.0, 0.0) if p0 == 0.5 else (1.0, -1.0) if p0 else (-1.0, 1.0)
+    late = bool(data.timeout[n])
+    status0 = "timeout" if late and p0 == 0.0 else "ok"
+    status1 = "timeout" if late and p0 == 1.0 else "ok"
+    results = [
+        f"{match_id}\t{seat}\t{versions[agent]}\t{refs[agent]}\tplayer_{seat}\t"
+        f"{status}\t{reward}\t{moves}\t{wall / 2}\t{moves * 0.002:.4f}\t30.0\t\n"
+        for seat, (agent, reward, moves, status) in enumerate(
+            ((s0, reward0, m0, status0), (s1, reward1, m1, status1))
+        )
+    ]
+    return matches, results
+
+
 def load_matches(conn: psycopg.Connection[Any], data: Synthetic, seed: int = 0) -> None:
     """The finished (and failed) matches and their two result rows each (commits per chunk).
 
     Needs :func:`load_registry` first (it draws the ids the rows refer to).
     """
     rng = np.random.default_rng(seed + 2)
-    users, versions = data.ids["users"], data.ids["versions"]
-    tournaments, origin = data.ids["tournaments"], data.ids["origin"]
-    refs = data.refs
-    scenario_ids = [s for s, _ in SCENARIOS]
-    failed_every = round(1 / FAILED_SHARE)
-    step = timedelta(seconds=SPACING_S)
     for start in range(0, data.matches, CHUNK):
         stop = min(data.matches, start + CHUNK)
-        ids = _uuids(rng, stop - start)
         match_lines: list[str] = []
         result_lines: list[str] = []
-        for n in range(start, stop):
-            i = n - start
-            slot = n + n // failed_every  # a failed match every 100th slot
-            created = origin + slot * step
-            s0, s1 = int(data.seat0[n]), int(data.seat1[n])
-            t, o = int(data.tournament[n]), int(data.owner[n])
-            tournament = tournaments[t] if t >= 0 else "\\N"
-            owner = users[1 + o] if o >= 0 else "\\N"
-            m0, m1 = int(data.moves0[n]), int(data.moves1[n])
-            options = (
-                f'{{"reset": {{}}, "pairing": {{"round": {n % 7}, "label": "match", '
-                f'"agents": ["{refs[s0]}", "{refs[s1]}"]}}}}'
-            )
-            wall = 40.0 + 3.0 * (m0 + m1)
-            scenario = scenario_ids[int(data.scenario[n])]
-            match_lines.append(
-                f"{ids[i]}\t{scenario}\t{n}\t{options}\tsandbox\tfinished\t{tournament}\t"
-                f"{owner}\t{_ts(created)}\t{_ts(created + step / 10)}\t"
-                f"{_ts(created + step / 2)}\t{m0 + m1}\t{wall}\n"
-            )
-            if n % failed_every == failed_every - 1:
-                match_lines.append(
-                    f"{uuid.uuid4()}\t{scenario}\t{n}\t{options}\tsandbox\tfailed\t{tournament}\t"
-                    f"{owner}\t{_ts(created + step)}\t{_ts(created + step * 1.1)}\t"
-                    f"{_ts(created + step * 1.5)}\t0\t0.0\n"
-                )
-            p0 = float(data.points0[n])
-            reward0, reward1 = (0.0, 0.0) if p0 == 0.5 else (1.0, -1.0) if p0 else (-1.0, 1.0)
-            late = bool(data.timeout[n])
-            status0 = "timeout" if late and p0 == 0.0 else "ok"
-            status1 = "timeout" if late and p0 == 1.0 else "ok"
-            for seat, (agent, reward, moves, status) in enumerate(
-                ((s0, reward0, m0, status0), (s1, reward1, m1, status1))
-            ):
-                result_lines.append(
-                    f"{ids[i]}\t{seat}\t{versions[agent]}\t{refs[agent]}\tplayer_{seat}\t"
-                    f"{status}\t{reward}\t{moves}\t{wall / 2}\t{moves * 0.002:.4f}\t30.0\t\n"
-                )
-        _copy(
-            conn,
-            "matches",
-            "id, scenario_id, seed, options, isolation, status, tournament_id, owner_id, "
-            "created_at, started_at, finished_at, steps, wall_ms",
-            iter(match_lines),
-        )
-        _copy(
-            conn,
-            "match_results",
-            "match_id, seat, agent_version_id, agent_ref, role, status, reward, moves, "
-            "wall_ms, cpu_s, peak_mb, detail",
-            iter(result_lines),
-        )
+        for n, match_id in zip(range(start, stop), _uuids(rng, stop - start), strict=True):
+            matches, results = _match_lines(data, n, match_id)
+            match_lines += matches
+            result_lines += results
+        _copy(conn, "matches", MATCH_COLUMNS, iter(match_lines))
+        _copy(conn, "match_results", RESULT_COLUMNS, iter(result_lines))
         conn.commit()
     played = np.bincount(np.concatenate([data.seat0, data.seat1]), minlength=data.agents)
     with conn.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE bench_played (id uuid, n int)")
         with cursor.copy("COPY bench_played (id, n) FROM STDIN") as copy:
-            for version, n in zip(versions, played, strict=True):
+            for version, n in zip(data.ids["versions"], played, strict=True):
                 copy.write_row((version, int(n)))
         cursor.execute(
             "UPDATE agent_versions v SET matches_played = p.n FROM bench_played p WHERE v.id = p.id"
