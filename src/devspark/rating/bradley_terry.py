@@ -622,15 +622,15 @@ def _poisson_bootstrap(
 class _Resampling:
     """The Poisson bootstrap of one fit, in the strength-ordered labelling of the agents.
 
-    Per-pair work is single precision (resampled counts are whole numbers, exact in
-    float32; the strengths move by tenths of a logit from ``theta``, so ``exp(-d)`` is
-    computed as ``exp(-d0) * exp(-(d - d0))``, each factor accurate to float32).
+    Per-pair work is single precision: resampled counts are whole numbers (exact in
+    float32), and rounding strengths to float32 moves them by under 1e-6 logits, far
+    below ``_BOOT_TOL`` and further below the bootstrap's own noise (hundredths of a
+    logit). Convergence is judged on the steps, whose rounding noise is about 1e-7.
     """
 
     theta: FloatArray  # (n,) point strengths, relabelled
     up: sparse.csr_matrix  # (n, pairs) float32: +1 at the first agent, -1 at the second
     neg_down: sparse.csr_matrix  # (pairs, n) float32: -(theta_first - theta_second)
-    decay: npt.NDArray[np.float32]  # exp(-d0) per pair, d0 the point fit's difference
     p0: npt.NDArray[np.float32]  # sigmoid(d0) per pair
     factor: Any  # Cholesky factor of the Hessian at theta
     mixing: sparse.csr_matrix  # (2 pairs, cells): cell draws -> per-pair score and games
@@ -688,12 +688,10 @@ class _Resampling:
             shape=(2 * pairs, values.size),
         )
         up = (-neg_down).T.tocsr()
-        decay = np.exp(-d0).astype(np.float32)
         return cls(
             theta,
             up,
             neg_down,
-            decay,
             p0.astype(np.float32),
             factor,
             mixing,
@@ -721,45 +719,67 @@ class _Resampling:
         return both[:pairs], both[pairs:]
 
     def solve(self, score: npt.NDArray[np.float32], games: npt.NDArray[np.float32]) -> FloatArray:
-        """Each column's MAP strengths (resamples x agents, centred), by chord steps."""
-        size = score.shape[1]
-        fits = np.empty((size, self.theta.size))
-        delta = np.zeros((self.theta.size, size))
-        columns = np.arange(size)
+        """Each column's MAP strengths (resamples x agents, centred), by chord steps.
+
+        A column has converged when its chord step (the Hessian at ``theta`` solved
+        against the gradient at its iterate) moves no strength by more than
+        ``_BOOT_TOL``. Finished columns (converged, or diverged and left to L-BFGS) are
+        dropped once they are a quarter of the columns: dropping copies the arrays,
+        which costs more than stepping a few finished columns along.
+        """
+        fits = np.empty((score.shape[1], self.theta.size))
+        delta = np.zeros((self.theta.size, score.shape[1]))
+        columns = np.arange(score.shape[1])
+        finished = np.zeros(columns.size, dtype=bool)
         stuck: list[tuple[int, npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
         for iteration in range(_MAX_ITERATIONS):
-            if iteration == 0:
-                residual = score - games * self.p0[:, None]
-            else:
-                residual = self.neg_down @ delta.astype(np.float32)
-                with np.errstate(over="ignore"):
-                    np.exp(residual, out=residual)
-                residual *= self.decay[:, None]
-                residual += 1.0
-                np.divide(games, residual, out=residual)
-                np.subtract(score, residual, out=residual)
-            gradient = L2_PRIOR * (self.theta[:, None] + delta) - self.up @ residual
-            step = _solve(self.factor, gradient)
+            step = self._step(score, games, delta, iteration)
             delta -= step
             moved = np.max(np.abs(step), axis=0)
-            diverged = ~(moved <= _DIVERGED_ABOVE)
-            done = diverged | (moved <= _BOOT_TOL)
-            if not done.any():
-                continue
-            stuck += [(columns[j], score[:, j], games[:, j]) for j in np.flatnonzero(diverged)]
-            converged = done & ~diverged
+            diverged = np.flatnonzero(~(moved <= _DIVERGED_ABOVE) & ~finished)
+            stuck += [(columns[j], score[:, j].copy(), games[:, j].copy()) for j in diverged]
+            converged = np.flatnonzero((moved <= _BOOT_TOL) & ~finished)
             fits[columns[converged]] = delta[:, converged].T
-            keep = ~done
-            columns = columns[keep]
-            if not columns.size:
+            finished[diverged] = finished[converged] = True
+            if 4 * np.count_nonzero(finished) < finished.size and iteration + 1 < _MAX_ITERATIONS:
+                continue
+            keep = np.flatnonzero(~finished)
+            if not keep.size:
                 break
-            score, games, delta = score[:, keep], games[:, keep], delta[:, keep]
-        stuck += [(columns[j], score[:, j], games[:, j]) for j in range(columns.size)]
+            score, games = np.take(score, keep, axis=1), np.take(games, keep, axis=1)
+            delta = np.take(delta, keep, axis=1)
+            columns, finished = columns[keep], finished[keep]
+        else:
+            stuck += [
+                (columns[j], score[:, j].copy(), games[:, j].copy()) for j in range(columns.size)
+            ]
         fits += self.theta
         if stuck:
             fits[[column for column, _, _ in stuck]] = self._refit(stuck)
         centred: FloatArray = fits - fits.mean(axis=1, keepdims=True)
         return centred
+
+    def _step(
+        self,
+        score: npt.NDArray[np.float32],
+        games: npt.NDArray[np.float32],
+        delta: FloatArray,
+        iteration: int,
+    ) -> FloatArray:
+        """Chord step of each column: the gradient at ``theta + delta`` through the factor."""
+        if iteration == 0:  # delta is 0: p is p0
+            residual = score - games * self.p0[:, None]
+        else:
+            strengths = (self.theta[:, None] + delta).astype(np.float32)
+            residual = self.neg_down @ strengths  # -(theta_first - theta_second)
+            with np.errstate(over="ignore"):  # a diverging column; it is refitted
+                np.exp(residual, out=residual)
+            residual += 1.0
+            np.divide(games, residual, out=residual)  # games * p
+            np.subtract(score, residual, out=residual)
+        with np.errstate(invalid="ignore"):
+            gradient = L2_PRIOR * (self.theta[:, None] + delta) - self.up @ residual
+            return _solve(self.factor, gradient)
 
     def _refit(
         self, stuck: list[tuple[int, npt.NDArray[np.float32], npt.NDArray[np.float32]]]
