@@ -15,9 +15,15 @@ Figures:
   matches; target 50 ms, set here: a board refreshed every few seconds). Baseline: the
   cold point fit of the same counts.
 
-``--agents``/``--matches`` change the size; ``--repeats`` timings are taken (median).
-Prints one JSON object last: agents, matches, pairs, fit_s, cold_point_s, warm_point_s,
-baseline_fit_s, same_data_counts_fit_s and the judged figures.
+Also printed: CPU seconds to factor the dense Hessian (float32, one BLAS thread) at
+1,000 and 4,000 agents, the regime docs/ratings.md describes.
+
+``--agents``/``--matches`` change the size; ``--repeats`` timings are taken (medians).
+Figures are wall-clock seconds; the CPU seconds of the same runs are printed beside
+them (on a shared machine the wall clock also counts the time other work held the CPU).
+Prints one JSON object last: agents, matches, pairs, fit_s, fit_cpu_s, cold_point_s,
+warm_point_s, warm_point_cpu_s, baseline_fit_s, same_data_counts_fit_s and the judged
+figures.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from _util import emit, figure, machine
+from devspark.rating import bradley_terry
 from devspark.rating.bradley_terry import PairCounts, fit_bradley_terry, fit_pair_counts
 from devspark.rating.outcomes import Outcome
 
@@ -96,12 +103,30 @@ def _outcomes(agents: int, matches: int, seed: int) -> list[Outcome]:
 
 
 def _median_s(run: Callable[[], object], repeats: int) -> float:
-    samples = []
+    return _timed(run, repeats)[0]
+
+
+def _timed(run: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall-clock and median CPU seconds of ``repeats`` runs."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         run()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def _factor_cpu_s(agents: int) -> float:
+    """CPU seconds to factor the Hessian of ``agents`` agents who each met 100 others."""
+    rng = np.random.default_rng(agents)
+    first = np.repeat(np.arange(agents), 50)
+    second = (first + rng.integers(1, agents, first.size)) % agents
+    pairs = np.unique(np.stack([np.minimum(first, second), np.maximum(first, second)]), axis=1)
+    graph = bradley_terry._Graph(agents, pairs[0], pairs[1])
+    curvature = rng.uniform(0.5, 2.5, pairs.shape[1])
+    with bradley_terry._one_blas_thread():
+        return _timed(lambda: graph.factor(curvature), 3)[1]
 
 
 def main() -> None:
@@ -117,12 +142,13 @@ def main() -> None:
     earlier = matches - matches // 100
     before, _ = _aggregate(agents, a[:earlier], b[:earlier], result[:earlier])
     fit_pair_counts(counts, agents, bootstrap=2)  # imports scipy's modules
-    fit_s = _median_s(lambda: fit_pair_counts(counts, agents, bootstrap=BOOTSTRAP), repeats)
+    fit_s, fit_cpu_s = _timed(lambda: fit_pair_counts(counts, agents, bootstrap=BOOTSTRAP), repeats)
     cold_s = _median_s(lambda: fit_pair_counts(counts, agents, bootstrap=0), repeats)
     previous = fit_pair_counts(before, agents, bootstrap=0).theta
-    warm_s = _median_s(
+    warm_s, warm_cpu_s = _timed(
         lambda: fit_pair_counts(counts, agents, bootstrap=0, start=previous), repeats
     )
+    factor_s = {size: _factor_cpu_s(size) for size in (1000, 4000)}
     small_agents, small_matches = 100, 100_000
     outcomes = _outcomes(small_agents, small_matches, seed=1)
     small, _ = synthetic_counts(small_agents, small_matches, seed=1)
@@ -130,11 +156,17 @@ def main() -> None:
     same_s = _median_s(lambda: fit_pair_counts(small, small_agents, bootstrap=BOOTSTRAP), repeats)
     pairs = int(counts.first.size)
     print(f"{agents} agents, {matches:,} matches, {pairs:,} pairs, {BOOTSTRAP} resamples")
-    print(f"cold point fit {cold_s * 1e3:.1f} ms, warm point fit {warm_s * 1e3:.1f} ms")
+    print(f"fit with {BOOTSTRAP} resamples {fit_s:.3f} s ({fit_cpu_s:.3f} s of CPU)")
+    print(
+        f"cold point fit {cold_s * 1e3:.1f} ms, warm point fit {warm_s * 1e3:.1f} ms"
+        f" ({warm_cpu_s * 1e3:.1f} ms of CPU)"
+    )
     print(
         f"{small_agents} agents, {small_matches:,} matches: fit_bradley_terry {baseline_s:.2f} s,"
         f" fit_pair_counts {same_s:.3f} s"
     )
+    for size, seconds in factor_s.items():
+        print(f"dense Hessian factor, {size:,} agents: {seconds:.3f} s of CPU")
     judged = [
         figure(
             f"counts fit with {BOOTSTRAP} Poisson resamples, {agents} agents, "
@@ -165,10 +197,13 @@ def main() -> None:
             "matches": matches,
             "pairs": pairs,
             "fit_s": fit_s,
+            "fit_cpu_s": fit_cpu_s,
             "cold_point_s": cold_s,
             "warm_point_s": warm_s,
+            "warm_point_cpu_s": warm_cpu_s,
             "baseline_fit_s": baseline_s,
             "same_data_counts_fit_s": same_s,
+            "factor_cpu_s": {str(size): seconds for size, seconds in factor_s.items()},
         },
         judged,
     )
