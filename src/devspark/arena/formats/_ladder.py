@@ -243,8 +243,8 @@ class Ladder(FormatBase):
     def pair_weights(self) -> dict[tuple[str, str], float]:
         """The weight each unordered pair would get in the next batch (for inspection).
 
-        A full table: ``O(n^2)`` time and memory (about a second and a few hundred MB
-        at 1,000 agents), so it is for tests and debugging, never the scheduling
+        A full table: ``O(n^2)`` time and memory (about two seconds and 70 MB at
+        1,000 agents), so it is for tests and debugging, never the scheduling
         path. Above :data:`EXACT_AGENTS` it is the rule the sampler draws from; for
         ``active`` the sampler's exploration floor uses an estimate of the total
         weight of pairs beyond the rating window, and for ``info_gain`` pairs beyond
