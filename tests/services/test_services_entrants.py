@@ -26,6 +26,7 @@ from devspark.services.entrants import (
     check_entrants,
     find_version,
     parse_registry_ref,
+    version_ids,
 )
 from devspark.services.matches import create_match
 from devspark.services.playing import Playback, run_match_durably
@@ -305,3 +306,21 @@ def test_suggestions_never_name_a_deleted_agent(
         check_entrants(session, ["agent:ada/randdy"], IsolationLevel.SANDBOX)
     assert "did you mean" not in str(caught.value)
     assert "no user 'ada' has an agent 'randdy'" in str(caught.value)
+
+
+def test_version_ids_finds_pinned_and_unpinned_references_and_skips_the_rest(
+    session: Session, artifacts: ArtifactStore, ada: UserRow, tmp_path: Path
+) -> None:
+    version = publish(session, artifacts, ada, tmp_path, start=True)
+    found = version_ids(
+        session,
+        [
+            "agent:ada/randy@1.0.0",
+            "agent:ada/randy",
+            "builtin:random",
+            "agent:ada/randy@9.9.9",
+            "agent:ada/nobody@1.0.0",
+            "agent:ada/randy@1.0.0",  # twice: asked once
+        ],
+    )
+    assert found == {"agent:ada/randy@1.0.0": version.id, "agent:ada/randy": version.id}

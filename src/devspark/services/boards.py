@@ -26,9 +26,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from devspark.scenarios import resolve
@@ -163,10 +163,42 @@ def _upsert(session: Session, table: Any) -> Any:
     return sqlite_insert(table)
 
 
+_ADDED: Final = ("matches", "wins", "draws", "losses", "cpu_s", "moves")
+
+
+@functools.cache
+def _adders(dialect: str) -> tuple[Any, Any]:
+    """The two upserts that add counts, built once per dialect (their SQL is cached).
+
+    Executed with a list of parameter sets, they go out as one multi-row statement each.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    pairs = build(BoardPairRow)
+    records = build(BoardRecordRow)
+    return (
+        pairs.on_conflict_do_update(
+            index_elements=["board", "agent_a", "agent_b"],
+            set_={
+                name: getattr(BoardPairRow, name) + getattr(pairs.excluded, name)
+                for name in ("wins", "losses", "draws")
+            },
+        ),
+        records.on_conflict_do_update(
+            index_elements=["board", "agent", "status"],
+            set_={
+                name: getattr(BoardRecordRow, name) + getattr(records.excluded, name)
+                for name in _ADDED
+            },
+        ),
+    )
+
+
 def add_counts(session: Session, tallies: Iterable[Tally]) -> None:
     """Add the pair and record counts of ``tallies`` to the stored aggregates.
 
-    One upsert statement per table. Keys are summed first and sent in sorted order, so
+    One statement per table. Keys are summed first and sent in sorted order, so
     concurrent stores lock rows in the same order and cannot deadlock each other.
     """
     pairs: dict[tuple[str, str, str], list[int]] = {}
@@ -188,49 +220,28 @@ def add_counts(session: Session, tallies: Iterable[Tally]) -> None:
                 line[5] += moves
     if not pairs:
         return
-    upsert = _upsert(session, BoardPairRow)
-    statement: Insert = upsert.values(
+    add_pairs, add_records = _adders(session.get_bind().dialect.name)
+    session.execute(
+        add_pairs,
         [
             {"board": k[0], "agent_a": k[1], "agent_b": k[2], "wins": w, "losses": lo, "draws": d}
             for k, (w, lo, d) in sorted(pairs.items())
-        ]
+        ],
     )
-    new = upsert.excluded
     session.execute(
-        statement.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=["board", "agent_a", "agent_b"],
-            set_={
-                "wins": BoardPairRow.wins + new.wins,
-                "losses": BoardPairRow.losses + new.losses,
-                "draws": BoardPairRow.draws + new.draws,
-            },
-        )
-    )
-    upsert = _upsert(session, BoardRecordRow)
-    new = upsert.excluded
-    session.execute(
-        upsert.values(
-            [
-                {
-                    "board": k[0],
-                    "agent": k[1],
-                    "status": k[2],
-                    "matches": int(v[0]),
-                    "wins": int(v[1]),
-                    "draws": int(v[2]),
-                    "losses": int(v[3]),
-                    "cpu_s": float(v[4]),
-                    "moves": int(v[5]),
-                }
-                for k, v in sorted(records.items())
-            ]
-        ).on_conflict_do_update(
-            index_elements=["board", "agent", "status"],
-            set_={
-                name: getattr(BoardRecordRow, name) + getattr(new, name)
-                for name in ("matches", "wins", "draws", "losses", "cpu_s", "moves")
-            },
-        )
+        add_records,
+        [
+            {
+                "board": k[0],
+                "agent": k[1],
+                "status": k[2],
+                **{
+                    name: (float(v) if name == "cpu_s" else int(v))
+                    for name, v in zip(_ADDED, values, strict=True)
+                },
+            }
+            for k, values in sorted(records.items())
+        ],
     )
 
 
@@ -251,7 +262,10 @@ def count_stored(
     if counted is None:
         return False
     add_counts(session, [counted])
-    session.add(BoardInboxRow(match_id=match_id, finished_at=finished_at, counted=True))
+    session.execute(
+        insert(cast(Table, BoardInboxRow.__table__)),
+        [{"match_id": match_id, "finished_at": finished_at, "counted": True}],
+    )
     return True
 
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from devspark.arena.agents import BUILTIN_PREFIX, builtin_names, resolve_agent
@@ -338,14 +338,45 @@ class AgentStager:
 
 
 def version_ids(session: Session, refs: Sequence[str]) -> dict[str, uuid.UUID]:
-    """The registry version id of every uploaded reference among ``refs``."""
+    """The registry version id of every uploaded reference among ``refs``.
+
+    Pinned references (``agent:USER/NAME@VERSION``, as stored results name them) are
+    found in one query; others as :func:`find_version` finds them. References that
+    name nothing are left out.
+    """
     ids: dict[str, uuid.UUID] = {}
-    for ref in refs:
-        if is_uploaded(ref) and ref not in ids:
-            try:
-                ids[ref] = find_version(session, ref, include_deleted=True).id
-            except (NotFoundError, FailedPreconditionError, InvalidArgumentError):
-                continue
+    pinned: dict[tuple[str, str, str], str] = {}
+    for ref in dict.fromkeys(refs):
+        if not is_uploaded(ref):
+            continue
+        try:
+            parsed = parse_registry_ref(ref)
+        except InvalidArgumentError:
+            continue
+        if parsed.version is not None:
+            pinned[(parsed.user, parsed.name, parsed.version)] = ref
+            continue
+        try:
+            ids[ref] = find_version(session, ref, include_deleted=True).id
+        except (NotFoundError, FailedPreconditionError):
+            continue
+    if pinned:
+        found = session.execute(
+            select(
+                UserRow.username,
+                AgentRow.name,
+                AgentVersionRow.version,
+                AgentVersionRow.id,
+                AgentRow.deleted_at,
+            )
+            .join(AgentRow, AgentRow.id == AgentVersionRow.agent_id)
+            .join(UserRow, UserRow.id == AgentRow.owner_id)
+            .where(tuple_(UserRow.username, AgentRow.name, AgentVersionRow.version).in_(pinned))
+            # An agent that was not deleted wins over a deleted one of the same name.
+            .order_by(AgentRow.deleted_at.is_not(None).desc())
+        )
+        for user, name, version, version_id, _ in found:
+            ids[pinned[(user, name, version)]] = version_id
     return ids
 
 
