@@ -434,7 +434,7 @@ def test_resampled_counts_are_poisson(resamples: int) -> None:
         np.array([3.0, 0.0, 0.0]),
         np.array([2.0, 1.0, 0.0]),
     )
-    resampling = bradley_terry._Resampling.of(counts, np.zeros(3), np.arange(3), resamples)
+    resampling = bradley_terry._Resampling.of(counts, np.zeros(3), np.arange(3), resamples, 3)
     score, games = resampling.draw(np.random.default_rng(0), 40_000)
     assert games.mean(axis=1) == pytest.approx([10.0, 41.0, 0.5], rel=0.02)
     assert games.var(axis=1) == pytest.approx([10.0, 41.0, 0.5], rel=0.05)
@@ -455,3 +455,31 @@ def test_huge_counts_are_fitted_exactly() -> None:
 
     assert fit.theta[0] == pytest.approx(brentq(slope, 0.0, 5.0), abs=1e-9)
     assert np.all(np.abs(fit.samples[:, 0] - fit.theta[0]) < 0.05)
+
+
+def with_newcomers() -> tuple[PairCounts, int]:
+    """A 20-agent population of 2,000 matches, and 4 newcomers with one to three games."""
+    outcomes = simulate(np.linspace(-1.5, 1.5, 20), 2000, seed=8, draw_rate=0.1)
+    outcomes += games("a03", "new0", 1, 0, 0) + games("a11", "new1", 0, 1, 2)
+    outcomes += games("a17", "new2", 2, 0, 1) + games("new2", "new3", 1, 0, 0)
+    counts, agents, _ = to_counts(outcomes)
+    return counts, len(agents)
+
+
+def test_newcomers_resamples_converge_without_refits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Poisson resample may give a newcomer none of its games or twice as many: chord
+    # steps on the Hessian at theta would crawl or overshoot; their exact block must not.
+    counts, n = with_newcomers()
+    refits: list[int] = []
+    refit = bradley_terry._Resampling._refit
+
+    def counting(self: Any, stuck: list[Any]) -> Any:
+        refits.append(len(stuck))
+        return refit(self, stuck)
+
+    monkeypatch.setattr(bradley_terry._Resampling, "_refit", counting)
+    fit = fit_pair_counts(counts, n, bootstrap=100, seed=2)
+    assert sum(refits) <= 5
+    monkeypatch.setattr(bradley_terry, "_MAX_ITERATIONS", 1)  # every resample refitted
+    exact = fit_pair_counts(counts, n, bootstrap=100, seed=2)
+    assert fit.samples == pytest.approx(exact.samples, abs=1e-4)

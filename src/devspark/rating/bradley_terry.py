@@ -263,6 +263,17 @@ _SINGLE_PRECISION_UP_TO: Final = 1e6
 """Largest ``max(diag(H)) / L2_PRIOR`` (a bound on the Hessian's condition number) for
 which it is factored in single precision."""
 
+_FRAGILE_BELOW: Final = 50.0
+"""Agents with fewer games than this get an exact Newton step in every resample (their
+games change too much between resamples for chord steps)."""
+
+_FRAGILE_MOST: Final = 128
+"""At most this many agents are treated so (those with the fewest games)."""
+
+_NEWTON_CLIP: Final = 2.0
+"""Largest Newton step of a fragile agent in one iteration (logits): far from its
+optimum a logistic Newton step overshoots."""
+
 _DIVERGED_ABOVE: Final = 8.0
 """A resample step larger than this (logits) is taken as divergence (L-BFGS refits it)."""
 
@@ -512,10 +523,11 @@ class _Graph:
         sums = np.bincount(self.first, per_pair, n) - np.bincount(self.second, per_pair, n)
         return np.asarray(sums, dtype=np.float64)
 
-    def factor(self, curvature: FloatArray) -> Any:
+    def factor(self, curvature: FloatArray, size: int | None = None) -> Any:
         """Cholesky factor of the Hessian, ``L2_PRIOR * I`` plus the weighted Laplacian.
 
-        ``curvature`` weighs each pair (``games * p * (1 - p)``). In single precision (half the time) unless the Hessian is too ill-conditioned
+        ``curvature`` weighs each pair (``games * p * (1 - p)``); ``size`` keeps the
+        block of the first ``size`` agents. In single precision (half the time) unless the Hessian is too ill-conditioned
         for it; callers iterate on a double-precision gradient, so the factor only needs
         to be a good preconditioner.
         """
@@ -528,6 +540,8 @@ class _Graph:
         matrix[self.first, self.second] = -curvature
         matrix[self.second, self.first] = -curvature
         matrix[np.diag_indices(n)] = diagonal + L2_PRIOR
+        if size is not None and size < n:  # the block of the first ``size`` agents
+            matrix = np.ascontiguousarray(matrix[:size, :size])
         return cho_factor(matrix, overwrite_a=True, check_finite=False)
 
 
@@ -540,7 +554,11 @@ def _solve(factor: Any, gradient: FloatArray) -> FloatArray:
     from scipy.linalg import cho_solve
 
     step = cho_solve(factor, gradient.astype(factor[0].dtype), check_finite=False)
-    step = step.astype(np.float64)
+    return _centred(step.astype(np.float64))
+
+
+def _centred(step: FloatArray) -> FloatArray:
+    """``step`` less its mean (per column)."""
     centred: FloatArray = step - step.mean(axis=0)
     return centred
 
@@ -614,14 +632,20 @@ def _poisson_bootstrap(
     """Strengths refitted on Poisson resamples of the counts (resamples x agents).
 
     Agents are relabelled by strength first, so that pairs of rating neighbours (most
-    pairs, where matchmaking pairs by rating) touch nearby memory. Resamples are drawn
-    and solved a chunk at a time (the per-pair arrays of a chunk stay in cache).
+    pairs, where matchmaking pairs by rating) touch nearby memory; agents with few games
+    come last (their block of each resample's Hessian is solved exactly, see
+    :class:`_Fragile`). Resamples are drawn and solved a chunk at a time (the per-pair
+    arrays of a chunk stay in cache).
     """
     n = theta.size
-    order = np.argsort(-theta, kind="stable")
+    per_pair = counts.games
+    played = np.bincount(counts.first, per_pair, n) + np.bincount(counts.second, per_pair, n)
+    fragile = _fragile_agents(np.asarray(played, dtype=np.float64))
+    order = np.lexsort((-theta, fragile))  # the others by strength, then the fragile ones
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    resampling = _Resampling.of(counts, theta[order], rank, resamples)
+    solid = n - int(np.count_nonzero(fragile))
+    resampling = _Resampling.of(counts, theta[order], rank, resamples, solid)
     rng = np.random.default_rng(seed)
     fits = np.empty((resamples, n))
     for begin in range(0, resamples, _CHUNK_RESAMPLES):
@@ -643,17 +667,24 @@ class _Resampling:
     """
 
     theta: FloatArray  # (n,) point strengths, relabelled
+    graph: _Graph  # the pairs, relabelled
     up: sparse.csr_matrix  # (n, pairs) float32: +1 at the first agent, -1 at the second
     neg_down: sparse.csr_matrix  # (pairs, n) float32: -(theta_first - theta_second)
     p0: npt.NDArray[np.float32]  # sigmoid(d0) per pair
-    factor: Any  # Cholesky factor of the Hessian at theta
+    factor: Any  # Cholesky factor of the Hessian at theta, the agents before the fragile
+    fragile: _Fragile | None  # the agents with few games (last), solved per resample
     mixing: sparse.csr_matrix  # (2 pairs, cells): cell draws -> per-pair score and games
     tables: list[tuple[int, int, npt.NDArray[np.float32]]]  # cell range, its quantile table
     rare: tuple[int, FloatArray]  # first cell drawn by numpy, and those cells' counts
 
     @classmethod
     def of(
-        cls, counts: PairCounts, theta: FloatArray, rank: npt.NDArray[np.int64], resamples: int
+        cls,
+        counts: PairCounts,
+        theta: FloatArray,
+        rank: npt.NDArray[np.int64],
+        resamples: int,
+        solid: int,
     ) -> _Resampling:
         from scipy import sparse
         from scipy.special import expit
@@ -673,7 +704,9 @@ class _Resampling:
         d0 = theta[first] - theta[second]
         p0 = expit(d0)
         games = counts.games[order]
-        factor = _Graph(n, first, second).factor(games * p0 * (1.0 - p0))
+        graph = _Graph(n, first, second)
+        factor = graph.factor(games * p0 * (1.0 - p0))
+        fragile = _Fragile.of(neg_down, first, second, solid) if solid < n else None
         values = np.concatenate([counts.wins[order], counts.losses[order], counts.draws[order]])
         cell_pair = np.tile(np.arange(pairs), 3)
         weight = np.repeat(np.array([1.0, 0.0, 0.5], dtype=np.float32), pairs)
@@ -704,10 +737,12 @@ class _Resampling:
         up = (-neg_down).T.tocsr()
         return cls(
             theta,
+            graph,
             up,
             neg_down,
             p0.astype(np.float32),
             factor,
+            fragile,
             mixing,
             tables,
             (stop, values[stop:]),
@@ -780,29 +815,128 @@ class _Resampling:
         delta: FloatArray,
         iteration: int,
     ) -> FloatArray:
-        """Chord step of each column: the gradient at ``theta + delta`` through the factor."""
+        """Step of each column at ``theta + delta``.
+
+        The gradient through the factor (a chord step) for most agents, an exact Newton
+        step for the fragile ones.
+        """
+        strengths = (self.theta[:, None] + delta).astype(np.float32)
         if iteration == 0:  # delta is 0: p is p0
             residual = score - games * self.p0[:, None]
         else:
-            strengths = (self.theta[:, None] + delta).astype(np.float32)
             residual = self.neg_down @ strengths  # -(theta_first - theta_second)
             with np.errstate(over="ignore"):  # a diverging column; it is refitted
                 np.exp(residual, out=residual)
             residual += 1.0
             np.divide(games, residual, out=residual)  # games * p
             np.subtract(score, residual, out=residual)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             gradient = L2_PRIOR * (self.theta[:, None] + delta) - self.up @ residual
-            return _solve(self.factor, gradient)
+            step = _solve(self.factor, gradient)
+            if self.fragile is not None:
+                start = self.fragile.start
+                newton = self.fragile.step(strengths, games, gradient[start:])
+                step[start:] = np.clip(newton, -_NEWTON_CLIP, _NEWTON_CLIP)
+                step = _centred(step)
+        return step
 
     def _refit(
         self, stuck: list[tuple[int, npt.NDArray[np.float32], npt.NDArray[np.float32]]]
     ) -> FloatArray:
-        """L-BFGS fits of the resamples whose chord steps did not converge."""
-        score = np.array([column_score for _, column_score, _ in stuck], dtype=np.float64)
-        games = np.array([column_games for _, _, column_games in stuck], dtype=np.float64)
-        incidence = -self.neg_down.astype(np.float64)
-        return _fit_many(_interleave(score, games), incidence)
+        """Newton fits, each with its own Hessian, of resamples whose chord steps failed.
+
+        The point fit's method, from ``theta``; L-BFGS where that fails too.
+        """
+        return np.array(
+            [
+                _point_fit(
+                    self.graph, score.astype(np.float64), games.astype(np.float64), self.theta
+                )
+                for _, score, games in stuck
+            ]
+        )
+
+
+def _fragile_agents(played: FloatArray) -> npt.NDArray[np.bool_]:
+    """Agents with some but fewer than ``_FRAGILE_BELOW`` games.
+
+    At most ``_FRAGILE_MOST`` of them, those with the fewest games.
+    """
+    candidates = np.flatnonzero((played > 0.0) & (played < _FRAGILE_BELOW))
+    if candidates.size > _FRAGILE_MOST:
+        fewest = np.argsort(played[candidates], kind="stable")[:_FRAGILE_MOST]
+        candidates = candidates[fewest]
+    fragile = np.zeros(played.size, dtype=bool)
+    fragile[candidates] = True
+    return fragile
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragile:
+    """Agents with few games, whose block of each resample's Hessian is solved exactly.
+
+    A Poisson resample changes an agent's games by about their square root: little for
+    an agent with thousands, everything for one with three (who may have none in a
+    resample, or twice as many). Chord steps with the Hessian at ``theta`` crawl or
+    overshoot on such agents, so they come last in the labelling and get a Newton step
+    on their own block of the resample's Hessian, at the current iterate (the block is
+    small: at most ``_FRAGILE_MOST`` agents, and their pairs are few).
+    """
+
+    start: int  # the first fragile agent: they are ``start .. n - 1``
+    pairs: npt.NDArray[np.int64]  # the pairs that have a fragile agent
+    neg_down: sparse.csr_matrix  # their rows of the difference matrix
+    rows: npt.NDArray[np.int64]  # block Hessian entries: row, column (block indices),
+    columns: npt.NDArray[np.int64]
+    signs: FloatArray  # +1 on the diagonal, -1 off it,
+    entry_pair: npt.NDArray[np.int64]  # and the pair (index into ``pairs``) they come from
+
+    @classmethod
+    def of(
+        cls,
+        neg_down: sparse.csr_matrix,
+        first: npt.NDArray[np.int64],
+        second: npt.NDArray[np.int64],
+        start: int,
+    ) -> _Fragile:
+        pairs = np.flatnonzero((first >= start) | (second >= start))
+        low, high = first[pairs] - start, second[pairs] - start  # negative: not fragile
+        index = np.arange(pairs.size)
+        both = (low >= 0) & (high >= 0)
+        rows = np.concatenate([low[low >= 0], high[high >= 0], low[both], high[both]])
+        columns = np.concatenate([low[low >= 0], high[high >= 0], high[both], low[both]])
+        signs = np.repeat(
+            [1.0, 1.0, -1.0, -1.0],
+            [
+                np.count_nonzero(low >= 0),
+                np.count_nonzero(high >= 0),
+                np.count_nonzero(both),
+                np.count_nonzero(both),
+            ],
+        )
+        entry_pair = np.concatenate([index[low >= 0], index[high >= 0], index[both], index[both]])
+        return cls(start, pairs, neg_down[pairs], rows, columns, signs, entry_pair)
+
+    def step(
+        self,
+        strengths: npt.NDArray[np.float32],
+        games: npt.NDArray[np.float32],
+        gradient: FloatArray,
+    ) -> FloatArray:
+        """Newton steps of the fragile agents (rows of ``gradient``), one per column."""
+        from scipy.special import expit
+
+        size, columns = gradient.shape
+        p = expit(-(self.neg_down @ strengths).astype(np.float64))
+        curvature = games[self.pairs] * p * (1.0 - p)  # (pairs, columns)
+        cells = self.rows * size + self.columns
+        flat = (np.arange(columns) * size * size)[None, :] + cells[:, None]
+        weights = self.signs[:, None] * curvature[self.entry_pair]
+        entries = np.bincount(flat.ravel(), weights.ravel(), columns * size * size)
+        hessian = np.asarray(entries, dtype=np.float64).reshape(columns, size, size)
+        hessian[:, np.arange(size), np.arange(size)] += L2_PRIOR
+        solved = np.linalg.solve(hessian, gradient.T[:, :, None])[:, :, 0]
+        return np.ascontiguousarray(solved.T)
 
 
 def _small(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.integer[Any]]:
