@@ -22,7 +22,9 @@ Unlike resampling outcomes, the number of matches varies between resamples and t
 pairs of one multi-player match are redrawn independently; intervals agree with the
 outcome bootstrap within noise (see the tests). Every resample starts at the estimate
 and takes chord steps on the Hessian factored there, all resamples of a chunk as one
-matrix right-hand side; any that do not converge are refitted by L-BFGS.
+matrix right-hand side; agents with few games (whose games a resample changes most) get
+exact Newton steps on their own block of each resample's Hessian, and any resample that
+does not converge is refitted by Newton's method with its own Hessian.
 """
 
 from __future__ import annotations
