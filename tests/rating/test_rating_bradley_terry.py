@@ -483,3 +483,21 @@ def test_newcomers_resamples_converge_without_refits(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(bradley_terry, "_MAX_ITERATIONS", 1)  # every resample refitted
     exact = fit_pair_counts(counts, n, bootstrap=100, seed=2)
     assert fit.samples == pytest.approx(exact.samples, abs=1e-4)
+
+
+def test_groups_that_never_met_are_fitted_as_separate_boards() -> None:
+    # With no games between them, each group's strengths have mean 0 at the optimum.
+    one, _, _ = to_counts(simulate(np.linspace(-1.0, 1.0, 6), 600, seed=12, draw_rate=0.1))
+    two, _, _ = to_counts(simulate(np.linspace(-2.0, 2.0, 5), 500, seed=13))
+    both = PairCounts(
+        np.concatenate([one.first, two.first + 6]),
+        np.concatenate([one.second, two.second + 6]),
+        np.concatenate([one.wins, two.wins]),
+        np.concatenate([one.losses, two.losses]),
+        np.concatenate([one.draws, two.draws]),
+    )
+    fit = fit_pair_counts(both, 11, bootstrap=50)
+    assert fit.theta[:6] == pytest.approx(fit_pair_counts(one, 6, bootstrap=0).theta, abs=1e-9)
+    assert fit.theta[6:] == pytest.approx(fit_pair_counts(two, 5, bootstrap=0).theta, abs=1e-9)
+    assert fit.samples[:, :6].mean(axis=1) == pytest.approx(0.0, abs=1e-4)
+    assert np.all(np.isfinite(fit.samples))
