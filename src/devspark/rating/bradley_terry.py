@@ -439,7 +439,7 @@ def fit_pair_counts(
         ...                     np.array([1.0]), np.array([0.0]))
         >>> fit = fit_pair_counts(counts, 2, bootstrap=0)
         >>> [round(float(x), 3) for x in fit.theta]
-        [0.548, -0.548]
+        [0.546, -0.546]
 
     """
     if n < 1:
