@@ -259,7 +259,8 @@ _REFACTOR_ABOVE: Final = 0.05
 last factor is reused (chord steps: the Hessian barely moves over such distances)."""
 
 _MAX_ITERATIONS: Final = 60
-"""Steps a fit may take before it is handed to L-BFGS instead."""
+"""Steps a fit may take: then the point fit is handed to L-BFGS, a resample to its own
+Newton fit."""
 
 _SINGLE_PRECISION_UP_TO: Final = 1e6
 """Largest ``max(diag(H)) / L2_PRIOR`` (a bound on the Hessian's condition number) for
@@ -281,7 +282,7 @@ _NEWTON_CLIP: Final = 2.0
 optimum a logistic Newton step overshoots."""
 
 _DIVERGED_ABOVE: Final = 8.0
-"""A resample step larger than this (logits) is taken as divergence (L-BFGS refits it)."""
+"""A resample step larger than this (logits) is taken as divergence (it is refitted)."""
 
 _CHUNK_RESAMPLES: Final = 25
 """Resamples drawn and solved together (their per-pair arrays stay in cache)."""
@@ -677,8 +678,8 @@ class _Resampling:
     up: sparse.csr_matrix  # (n, pairs) float32: +1 at the first agent, -1 at the second
     neg_down: sparse.csr_matrix  # (pairs, n) float32: -(theta_first - theta_second)
     p0: npt.NDArray[np.float32]  # sigmoid(d0) per pair
-    factor: Any  # Cholesky factor of the Hessian at theta, the agents before the fragile
-    fragile: _Fragile | None  # the agents with few games (last), solved per resample
+    factor: Any  # Cholesky factor of the Hessian at theta
+    fragile: _Fragile | None  # the agents with few games (labelled last)
     mixing: sparse.csr_matrix  # (2 pairs, cells): cell draws -> per-pair score and games
     tables: list[tuple[int, int, npt.NDArray[np.float32]]]  # cell range, its quantile table
     rare: tuple[int, FloatArray]  # first cell drawn by numpy, and those cells' counts
@@ -776,11 +777,10 @@ class _Resampling:
     def solve(self, score: npt.NDArray[np.float32], games: npt.NDArray[np.float32]) -> FloatArray:
         """Each column's MAP strengths (resamples x agents, centred), by chord steps.
 
-        A column has converged when its chord step (the Hessian at ``theta`` solved
-        against the gradient at its iterate) moves no strength by more than
-        ``_BOOT_TOL``. Finished columns (converged, or diverged and left to L-BFGS) are
-        dropped once they are a quarter of the columns: dropping copies the arrays,
-        which costs more than stepping a few finished columns along.
+        A column has converged when its step (see :meth:`_step`) moves no strength by
+        more than ``_BOOT_TOL``. Finished columns (converged, or diverged and left to
+        :meth:`_refit`) are dropped once they are a quarter of the columns: dropping
+        copies the arrays, which costs more than stepping a few finished columns along.
         """
         fits = np.empty((score.shape[1], self.theta.size))
         delta = np.zeros((self.theta.size, score.shape[1]))
