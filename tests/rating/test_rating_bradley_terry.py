@@ -343,12 +343,13 @@ def test_counts_fit_is_deterministic_given_the_seed() -> None:
     assert first.samples.mean(axis=1) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_resamples_that_do_not_converge_are_refitted_by_lbfgs(
+def test_resamples_that_do_not_converge_are_refitted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     counts, agents, _ = to_counts(mixed_outcomes())
     fit = fit_pair_counts(counts, len(agents), bootstrap=20, seed=1)
-    monkeypatch.setattr(bradley_terry, "_MAX_ITERATIONS", 1)
+    monkeypatch.setattr(bradley_terry, "_MAX_ITERATIONS", 1)  # L-BFGS for the Newton fits
+    monkeypatch.setattr(bradley_terry, "_BOOT_STEPS", 1)
     refit = fit_pair_counts(counts, len(agents), bootstrap=20, seed=1)
     assert refit.theta == pytest.approx(fit.theta, abs=1e-6)
     assert refit.samples == pytest.approx(fit.samples, abs=1e-5)
@@ -480,7 +481,7 @@ def test_newcomers_resamples_converge_without_refits(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(bradley_terry._Resampling, "_refit", counting)
     fit = fit_pair_counts(counts, n, bootstrap=100, seed=2)
     assert sum(refits) <= 5
-    monkeypatch.setattr(bradley_terry, "_MAX_ITERATIONS", 1)  # every resample refitted
+    monkeypatch.setattr(bradley_terry, "_BOOT_STEPS", 1)  # every resample: its own Newton fit
     exact = fit_pair_counts(counts, n, bootstrap=100, seed=2)
     assert fit.samples == pytest.approx(exact.samples, abs=1e-4)
 

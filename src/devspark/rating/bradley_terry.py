@@ -36,7 +36,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -280,6 +280,10 @@ _FRAGILE_ALL_UP_TO: Final = 320
 _NEWTON_CLIP: Final = 2.0
 """Largest Newton step of a fragile agent in one iteration (logits): far from its
 optimum a logistic Newton step overshoots."""
+
+_BOOT_STEPS: Final = 15
+"""Chord steps a resample may take; one that has not converged by then (a few, where many
+agents have few games) is finished by Newton's method with its own Hessian."""
 
 _DIVERGED_ABOVE: Final = 8.0
 """A resample step larger than this (logits) is taken as divergence (it is refitted)."""
@@ -786,17 +790,20 @@ class _Resampling:
         delta = np.zeros((self.theta.size, score.shape[1]))
         columns = np.arange(score.shape[1])
         finished = np.zeros(columns.size, dtype=bool)
-        stuck: list[tuple[int, npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
-        for iteration in range(_MAX_ITERATIONS):
+        stuck: list[_Stuck] = []
+        for iteration in range(_BOOT_STEPS):
             step = self._step(score, games, delta, iteration)
             delta -= step
             moved = np.max(np.abs(step), axis=0)
             diverged = np.flatnonzero(~(moved <= _DIVERGED_ABOVE) & ~finished)
-            stuck += [(columns[j], score[:, j].copy(), games[:, j].copy()) for j in diverged]
+            stuck += [
+                _Stuck(columns[j], score[:, j].copy(), games[:, j].copy(), self.theta)
+                for j in diverged
+            ]
             converged = np.flatnonzero((moved <= _BOOT_TOL) & ~finished)
             fits[columns[converged]] = delta[:, converged].T
             finished[diverged] = finished[converged] = True
-            if 4 * np.count_nonzero(finished) < finished.size and iteration + 1 < _MAX_ITERATIONS:
+            if 4 * np.count_nonzero(finished) < finished.size and iteration + 1 < _BOOT_STEPS:
                 continue
             keep = np.flatnonzero(~finished)
             if not keep.size:
@@ -804,13 +811,14 @@ class _Resampling:
             score, games = np.take(score, keep, axis=1), np.take(games, keep, axis=1)
             delta = np.take(delta, keep, axis=1)
             columns, finished = columns[keep], finished[keep]
-        else:
+        else:  # not converged yet: on from where they got to, with their own Hessian
             stuck += [
-                (columns[j], score[:, j].copy(), games[:, j].copy()) for j in range(columns.size)
+                _Stuck(columns[j], score[:, j].copy(), games[:, j].copy(), self.theta + delta[:, j])
+                for j in range(columns.size)
             ]
         fits += self.theta
         if stuck:
-            fits[[column for column, _, _ in stuck]] = self._refit(stuck)
+            fits[[entry.column for entry in stuck]] = self._refit(stuck)
         centred: FloatArray = fits - fits.mean(axis=1, keepdims=True)
         return centred
 
@@ -846,21 +854,32 @@ class _Resampling:
                 step = _centred(step)
         return step
 
-    def _refit(
-        self, stuck: list[tuple[int, npt.NDArray[np.float32], npt.NDArray[np.float32]]]
-    ) -> FloatArray:
+    def _refit(self, stuck: list[_Stuck]) -> FloatArray:
         """Newton fits, each with its own Hessian, of resamples whose chord steps failed.
 
-        The point fit's method, from ``theta``; L-BFGS where that fails too.
+        The point fit's method, from where the chord steps got to (from ``theta`` if
+        they diverged); L-BFGS where that fails too.
         """
         return np.array(
             [
                 _point_fit(
-                    self.graph, score.astype(np.float64), games.astype(np.float64), self.theta
+                    self.graph,
+                    entry.score.astype(np.float64),
+                    entry.games.astype(np.float64),
+                    entry.start,
                 )
-                for _, score, games in stuck
+                for entry in stuck
             ]
         )
+
+
+class _Stuck(NamedTuple):
+    """A resample left to :meth:`_Resampling._refit`."""
+
+    column: int
+    score: npt.NDArray[np.float32]
+    games: npt.NDArray[np.float32]
+    start: FloatArray
 
 
 def _fragile_agents(played: FloatArray) -> npt.NDArray[np.bool_]:
