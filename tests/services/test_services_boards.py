@@ -320,3 +320,32 @@ def test_a_refresh_renews_a_chunk_of_resamples_and_new_agents_draw_them_all(
         if r["agent"] == "builtin:newcomer"  # type: ignore[union-attr]
     )
     assert line["lower"] < line["rating"] < line["upper"]
+
+
+def test_a_fit_that_goes_wrong_never_reaches_the_boards(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devspark.rating.bradley_terry import CountsFit, fit_pair_counts
+    from devspark.services import board_keeper
+
+    def flawed(counts: object, n: int, **kwargs: object) -> CountsFit:
+        fit = fit_pair_counts(counts, n, **kwargs)  # type: ignore[arg-type]
+        samples = fit.samples.copy()
+        if len(samples):
+            samples[0, 0] = float("nan")  # one broken resample
+        theta = fit.theta if n != 5 else fit.theta * float("nan")  # a broken board
+        return CountsFit(theta=theta, samples=samples)
+
+    _store(factory, "tictactoe-v1", ["builtin:a", "builtin:b"], [1.0, 0.0])
+    _store(factory, "tictactoe-v1", ["builtin:b", "builtin:a"], [1.0, 0.0])
+    _store(factory, "connect_four-v1", ["builtin:c", "builtin:d"], [1.0, 0.0])
+    _store(factory, "connect_four-v1", ["builtin:e", "builtin:d"], [1.0, 0.0])
+    monkeypatch.setattr(board_keeper, "fit_pair_counts", flawed)
+    keeper = BoardKeeper(factory, bootstrap=20)
+    keeper.refresh()
+    with factory() as session:
+        body = keeper.read(session, "bradley_terry")
+    assert "NaN" not in body
+    data = json.loads(body)
+    assert set(data["by_scenario"]) == {"tictactoe-v1", "connect_four-v1"}
+    assert data["global"] == [] or all(r["lower"] <= r["rating"] for r in data["global"])

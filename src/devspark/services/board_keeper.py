@@ -690,10 +690,24 @@ class BoardKeeper:
                 bootstrapped += 1
             else:
                 fit = fit_pair_counts(counts, n, bootstrap=0, start=start)
+            if not np.isfinite(fit.theta).all():  # never publish a broken fit
+                logger.error(
+                    "board %s: the fit gave non-finite strengths; kept the last", board.key
+                )
+                board.deviation = None
+                continue
             board.theta = fit.theta
             samples = (
                 fit.theta + board.deviation if board.deviation is not None else np.zeros((0, n))
             )
+            finite = np.isfinite(samples).all(axis=1)
+            if not finite.all():
+                logger.warning(
+                    "board %s: %d non-finite resamples left out of the intervals",
+                    board.key,
+                    int((~finite).sum()),
+                )
+                samples = samples[finite]
             records = {agent: board.record(agent) for agent in board.agents}
             table = rows_from_fit(
                 board.agents,
@@ -711,13 +725,15 @@ class BoardKeeper:
         return len(dirty), bootstrapped
 
     def _document(self, method: str, built_at: datetime) -> dict[str, Any]:
-        if not self._rated or GLOBAL not in self._boards:
+        if not self._rated:
             empty: dict[str, Any] = json.loads(empty_boards(method))
             return empty
-        global_ = self._boards[GLOBAL].rows[method]
+        global_ = self._boards[GLOBAL].rows.get(method, []) if GLOBAL in self._boards else []
         by_scenario = {}
         by_domain = {}
         for key, board in sorted(self._boards.items()):
+            if method not in board.rows:  # never fitted yet
+                continue
             if key.startswith(SCENARIO_PREFIX):
                 by_scenario[key[len(SCENARIO_PREFIX) :]] = board.rows[method]
             elif key.startswith(DOMAIN_PREFIX):
