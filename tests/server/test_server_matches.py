@@ -150,8 +150,13 @@ def test_an_uploaded_agent_plays_a_tournament_and_reaches_the_boards(client: Tes
     assert set(boards["by_scenario"]) == {"tictactoe-v1"}
     assert "game" in boards["by_domain"]
     assert "agent:ada/randy@1.0.0" in boards["history"]
-    again = client.get("/api/v1/leaderboards/boards").json()
-    assert again == boards  # nothing new: the same boards
+    again = client.get("/api/v1/leaderboards/boards")
+    assert again.json() == boards  # nothing new: the same boards
+    assert again.headers["content-encoding"] == "gzip"  # httpx asks for it, and decodes
+    unchanged = client.get(
+        "/api/v1/leaderboards/boards", headers={"If-None-Match": again.headers["etag"]}
+    )
+    assert unchanged.status_code == 304 and unchanged.content == b""
     openskill = client.get("/api/v1/leaderboards/boards", params={"method": "openskill"})
     assert openskill.json()["method"] == "openskill"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import uuid
@@ -171,6 +172,9 @@ def test_a_refresh_takes_in_only_what_arrived_since(factory: sessionmaker[Sessio
     _population(factory, 30)
     keeper = BoardKeeper(factory)
     assert keeper.refresh().matches_applied == 30
+    with factory() as session:
+        before = keeper.served(session, "bradley_terry")
+    assert gzip.decompress(before.gzip()).decode() == before.body
     idle = keeper.refresh()
     assert idle.matches_applied == 0 and idle.boards == 0  # nothing new: nothing refitted
     _store(factory, "tictactoe-v1", ["builtin:a0", "builtin:new"], [-1.0, 1.0])
@@ -178,6 +182,8 @@ def test_a_refresh_takes_in_only_what_arrived_since(factory: sessionmaker[Sessio
     assert after.matches_applied == 1 and after.rated == 31
     data = _boards(keeper, factory, "bradley_terry")
     assert data["matches"] == 31
+    with factory() as session:  # refitted: a client's ETag no longer matches
+        assert keeper.served(session, "bradley_terry").etag != before.etag
     line = next(row for row in data["global"] if row["agent"] == "builtin:new")  # type: ignore[union-attr]
     assert (line["wins"], line["matches"], line["lower"] < line["rating"] < line["upper"]) == (
         1,

@@ -197,6 +197,7 @@ def _boards(request: Request) -> BoardKeeper:
     dependencies=_PUBLIC,
     response_model=PlatformLeaderboards,
     response_model_by_alias=True,
+    responses={304: {"description": "Not refitted since the `ETag` sent in `If-None-Match`."}},
 )
 def platform_boards(
     request: Request,
@@ -213,10 +214,17 @@ def platform_boards(
     Unlike the snapshot leaderboard, all agents are rated on one scale from all their
     matches. The boards are refitted in the background at most every few seconds while
     matches arrive; `matches` and `built_at` say what they cover. A read never waits
-    for a fit.
+    for a fit. Served gzip-encoded to clients that accept it, with an `ETag`: a client
+    that sends it back in `If-None-Match` gets `304` until the boards are refitted.
     """
-    body = _boards(request).read(session, method)
-    return Response(content=body, media_type="application/json")
+    served = _boards(request).served(session, method)
+    headers = {"ETag": served.etag, "Vary": "Accept-Encoding"}
+    if served.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(served.gzip(), media_type="application/json", headers=headers)
+    return Response(served.body, media_type="application/json", headers=headers)
 
 
 @router.get("/head-to-head", summary="An agent's record per opponent", dependencies=_PUBLIC)
