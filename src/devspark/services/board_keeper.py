@@ -26,6 +26,7 @@ keeper that lost its lease reloads the aggregates before it keeps boards again.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import logging
@@ -37,11 +38,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,7 +97,7 @@ DEFAULT_BOOTSTRAP: Final = 100
 DEFAULT_INTERVAL_S: Final = 2.0
 """Seconds between refreshes while matches arrive."""
 
-DEFAULT_BOOTSTRAP_BUDGET_S: Final = 0.5
+DEFAULT_BOOTSTRAP_BUDGET_S: Final = 0.3
 """Seconds a refresh spends renewing resamples, oldest board first (one chunk at least)."""
 
 DEFAULT_BOOTSTRAP_CHUNK: Final = 20
@@ -668,23 +669,16 @@ class BoardKeeper:
                     "matches": skill.matches(agent),
                 }
             )
-        for start in range(0, len(rows), 1000):
-            upsert = _upsert(session, BoardSkillRow)
-            new = upsert.excluded
-            session.execute(
-                upsert.values(rows[start : start + 1000]).on_conflict_do_update(
-                    index_elements=["board", "agent"],
-                    set_={"mu": new.mu, "sigma": new.sigma, "matches": new.matches},
-                )
-            )
+        if rows:
+            session.execute(_skill_upsert(session.get_bind().dialect.name), rows)
         dropped_keys = set(dropped)
         kept = [
             {"agent": agent, "seq": seq, "mu": mu, "sigma": sigma}
             for agent, seq, mu, sigma in points
             if (agent, seq) not in dropped_keys
         ]
-        for start in range(0, len(kept), 1000):
-            session.execute(insert(BoardHistoryRow), kept[start : start + 1000])
+        if kept:
+            session.execute(insert(cast(Table, BoardHistoryRow.__table__)), kept)
         by_agent: dict[str, list[int]] = {}
         for agent, seq in dropped:
             by_agent.setdefault(agent, []).append(seq)
@@ -823,6 +817,26 @@ class BoardKeeper:
         with self._built:
             self._built_rated = self._rated
             self._built.notify_all()
+
+
+@functools.cache
+def _skill_upsert(dialect: str) -> Any:
+    """The upsert that writes OpenSkill ratings, built once per dialect (its SQL cached).
+
+    Executed with a list of parameter sets, it goes out as one multi-row statement.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = build(BoardSkillRow)
+    return upsert.on_conflict_do_update(
+        index_elements=["board", "agent"],
+        set_={
+            "mu": upsert.excluded.mu,
+            "sigma": upsert.excluded.sigma,
+            "matches": upsert.excluded.matches,
+        },
+    )
 
 
 def _thin(points: Sequence[tuple[int, float, float]], keep: int) -> list[tuple[int, float, float]]:
