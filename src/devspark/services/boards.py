@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from devspark.scenarios import resolve
@@ -220,29 +220,61 @@ def add_counts(session: Session, tallies: Iterable[Tally]) -> None:
                 line[5] += moves
     if not pairs:
         return
-    add_pairs, add_records = _adders(session.get_bind().dialect.name)
-    session.execute(
-        add_pairs,
-        [
-            {"board": k[0], "agent_a": k[1], "agent_b": k[2], "wins": w, "losses": lo, "draws": d}
-            for k, (w, lo, d) in sorted(pairs.items())
-        ],
-    )
-    session.execute(
-        add_records,
-        [
-            {
-                "board": k[0],
-                "agent": k[1],
-                "status": k[2],
-                **{
-                    name: (float(v) if name == "cpu_s" else int(v))
-                    for name, v in zip(_ADDED, values, strict=True)
-                },
-            }
-            for k, values in sorted(records.items())
-        ],
-    )
+    pair_rows = [
+        {"board": k[0], "agent_a": k[1], "agent_b": k[2], "wins": w, "losses": lo, "draws": d}
+        for k, (w, lo, d) in sorted(pairs.items())
+    ]
+    record_rows = [
+        {
+            "board": k[0],
+            "agent": k[1],
+            "status": k[2],
+            **{
+                name: (float(v) if name == "cpu_s" else int(v))
+                for name, v in zip(_ADDED, values, strict=True)
+            },
+        }
+        for k, values in sorted(records.items())
+    ]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":  # one statement and one round trip per table
+        session.execute(_ADD_PAIRS_UNNEST, _columns(pair_rows))
+        session.execute(_ADD_RECORDS_UNNEST, _columns(record_rows))
+        return
+    add_pairs, add_records = _adders(dialect)
+    session.execute(add_pairs, pair_rows)
+    session.execute(add_records, record_rows)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column (``unnest``'s arrays)."""
+    return {column: [row[column] for row in rows] for column in rows[0]}
+
+
+# PostgreSQL adds counts with one array per column: a parameter list would go out as one
+# statement per row. Rows are inserted in the order given (sorted keys: no deadlocks).
+_ADD_PAIRS_UNNEST: Final = text(
+    "INSERT INTO board_pairs AS p (board, agent_a, agent_b, wins, losses, draws) "
+    "SELECT board, agent_a, agent_b, wins, losses, draws FROM unnest("
+    "CAST(:board AS varchar[]), CAST(:agent_a AS varchar[]), CAST(:agent_b AS varchar[]), "
+    "CAST(:wins AS integer[]), CAST(:losses AS integer[]), CAST(:draws AS integer[])) "
+    "WITH ORDINALITY AS t(board, agent_a, agent_b, wins, losses, draws, n) ORDER BY n "
+    "ON CONFLICT (board, agent_a, agent_b) DO UPDATE SET wins = p.wins + excluded.wins, "
+    "losses = p.losses + excluded.losses, draws = p.draws + excluded.draws"
+)
+_ADD_RECORDS_UNNEST: Final = text(
+    "INSERT INTO board_records AS r "
+    "(board, agent, status, matches, wins, draws, losses, cpu_s, moves) "
+    "SELECT board, agent, status, matches, wins, draws, losses, cpu_s, moves FROM unnest("
+    "CAST(:board AS varchar[]), CAST(:agent AS varchar[]), CAST(:status AS varchar[]), "
+    "CAST(:matches AS integer[]), CAST(:wins AS integer[]), CAST(:draws AS integer[]), "
+    "CAST(:losses AS integer[]), CAST(:cpu_s AS float8[]), CAST(:moves AS integer[])) "
+    "WITH ORDINALITY AS t(board, agent, status, matches, wins, draws, losses, cpu_s, moves, n) "
+    "ORDER BY n ON CONFLICT (board, agent, status) DO UPDATE SET "
+    "matches = r.matches + excluded.matches, wins = r.wins + excluded.wins, "
+    "draws = r.draws + excluded.draws, losses = r.losses + excluded.losses, "
+    "cpu_s = r.cpu_s + excluded.cpu_s, moves = r.moves + excluded.moves"
+)
 
 
 def count_stored(
