@@ -502,3 +502,50 @@ def test_groups_that_never_met_are_fitted_as_separate_boards() -> None:
     assert fit.theta[6:] == pytest.approx(fit_pair_counts(two, 5, bootstrap=0).theta, abs=1e-9)
     assert fit.samples[:, :6].mean(axis=1) == pytest.approx(0.0, abs=1e-4)
     assert np.all(np.isfinite(fit.samples))
+
+
+def sparse_board(agents: int, matches: int, seed: int) -> PairCounts:
+    """A per-scenario board: random opponents, a handful of games per agent, 10% drawn."""
+    rng = np.random.default_rng(seed)
+    strength = rng.normal(0.0, 1.5, agents)
+    a = rng.integers(0, agents, matches)
+    b = (a + rng.integers(1, agents, matches)) % agents
+    a_won = rng.random(matches) < 1.0 / (1.0 + np.exp(strength[b] - strength[a]))
+    cell = np.where(rng.random(matches) < 0.1, 2, np.where(a_won == (a < b), 0, 1))
+    keys, pair = np.unique(np.minimum(a, b) * agents + np.maximum(a, b), return_inverse=True)
+    cells = np.bincount(pair * 3 + cell, minlength=3 * keys.size).reshape(-1, 3).astype(float)
+    return PairCounts(keys // agents, keys % agents, cells[:, 0], cells[:, 1], cells[:, 2])
+
+
+@pytest.mark.filterwarnings("error")  # an overflow or NaN in any resample fails the test
+def test_sparse_boards_fit_exact_finite_resamples_in_under_a_second() -> None:
+    # 1,000 agents with 6 games each on average, as per-scenario boards have: the
+    # sparse path (conjugate gradients, no dense Hessian) fits every resample.
+    n = 1000
+    counts = sparse_board(n, 3000, seed=3)
+    graph = bradley_terry._Graph(n, counts.first, counts.second)
+    assert bradley_terry._sparse_board(graph, counts.games)
+    fit_pair_counts(counts, n, bootstrap=2)  # warm imports
+    started = time.perf_counter()
+    fit = fit_pair_counts(counts, n, bootstrap=100, seed=5)
+    assert time.perf_counter() - started < 1.0
+    assert np.all(np.isfinite(fit.theta)) and np.all(np.isfinite(fit.samples))
+    dense = bradley_terry._point_fit(
+        graph, counts.wins + 0.5 * counts.draws, counts.games, None, dense=True
+    )
+    assert fit.theta == pytest.approx(dense, abs=1e-8)
+    rows = rows_from_fit([f"a{i}" for i in range(n)], fit, [1] * n)
+    assert all(math.isfinite(r.lower) and r.lower <= r.rating <= r.upper for r in rows)
+    # The first resamples again, with the fit's generator, each fitted alone by L-BFGS.
+    rank, solid = bradley_terry._labelling(counts, fit.theta, True)
+    resampling = bradley_terry._Resampling.of(
+        counts, fit.theta[np.argsort(rank)], rank, 100, solid, factored=False
+    )
+    score, played = resampling.draw(np.random.default_rng(5), 25)
+    incidence = resampling.graph.incidence()
+    for j in (0, 9, 24):
+        results = bradley_terry._interleave(
+            score[:, j][None].astype(float), played[:, j][None].astype(float)
+        )
+        alone = bradley_terry._fit_many(results, incidence)[0]
+        assert fit.samples[j] == pytest.approx(alone[rank], abs=1e-4)

@@ -299,6 +299,22 @@ _TABLE_MIN_DRAWS: Final = 2048
 fit (cells x resamples); rarer values are drawn by numpy's Poisson sampler."""
 
 
+_SPARSE_DENSITY: Final = 0.1
+"""Largest share of all pairs that met on a board that takes the sparse path (see
+:func:`_sparse_board`)."""
+
+_SPARSE_FRAGILE_ABOVE: Final = 32
+"""Sparse path: taken by boards with more agents than this under ``_FRAGILE_BELOW``
+games (see :func:`_sparse_board`)."""
+
+_SEARCH_ABOVE: Final = 0.5
+"""Sparse path: a Newton step moving some strength by more than this (logits)
+backtracks on its objective; shorter steps are taken as they are."""
+
+_CG_MOST: Final = 2000
+"""Sparse path: conjugate-gradient iterations per Newton step at most."""
+
+
 @dataclass(frozen=True, slots=True)
 class PairCounts:
     """Pairwise results among ``n`` agents: one entry per pair that met (first < second).
@@ -597,10 +613,27 @@ def _gradient(
 
 
 def _point_fit(
-    graph: _Graph, score: FloatArray, games: FloatArray, start: FloatArray | None
+    graph: _Graph,
+    score: FloatArray,
+    games: FloatArray,
+    start: FloatArray | None,
+    *,
+    dense: bool = False,
 ) -> FloatArray:
-    """MAP strengths by damped Newton (chord steps once the steps are small), centred."""
+    """MAP strengths by damped Newton (chord steps once the steps are small), centred.
+
+    On a sparse board (:func:`_sparse_board`; unless ``dense``) the steps are solved by
+    conjugate gradients (:class:`_Sparse`) to the same tolerance; should that fail to
+    converge, the dense method below takes over.
+    """
     theta = np.zeros(graph.n) if start is None else start - start.mean()
+    if not dense and _sparse_board(graph, games):
+        fits, converged = _Sparse.of(graph).fit(
+            score[:, None], games[:, None], theta[:, None], tol=_POINT_TOL, exact=True
+        )
+        if converged[0]:
+            fitted: FloatArray = fits[:, 0] - fits[:, 0].mean()
+            return fitted
     gradient, curvature = _gradient(graph, score, games, theta)
     factor = None
     moved = math.inf
@@ -625,7 +658,7 @@ def _point_fit(
             centred: FloatArray = theta - theta.mean()
             return centred
     incidence = graph.incidence()
-    fitted: FloatArray = _fit_many(_interleave(score[None, :], games[None, :]), incidence)[0]
+    fitted = _fit_many(_interleave(score[None, :], games[None, :]), incidence)[0]
     return fitted
 
 
@@ -637,34 +670,272 @@ def _interleave(score: FloatArray, games: FloatArray) -> FloatArray:
     return results
 
 
+def _sparse_board(graph: _Graph, games: FloatArray) -> bool:
+    """Whether a board takes the sparse path (:class:`_Sparse`) rather than the dense one.
+
+    It does where at most ``_SPARSE_DENSITY`` of the ``n (n - 1) / 2`` pairs met and
+    more than ``_SPARSE_FRAGILE_ABOVE`` agents have fewer than ``_FRAGILE_BELOW``
+    games: the dense path's chord steps cannot follow such agents (a resample changes
+    their games wholesale), and its exact block for them costs a dense factorisation
+    per resample and step. Measured on the synthetic boards of
+    ``benchmarks/counts_fit.py`` (100 resamples; docs/ratings.md has the figures): at
+    1,000 agents the sparse path is 2-3 times faster with 15,000 or 30,000 matches (30
+    or 60 games per agent; 1,000 and 90 agents under 50 games), the dense one about
+    twice as fast with 40,000 or more (none under 50 games).
+    """
+    n = graph.n
+    if graph.first.size > _SPARSE_DENSITY * n * (n - 1) / 2:
+        return False
+    played = np.bincount(graph.first, games, n) + np.bincount(graph.second, games, n)
+    few = np.count_nonzero((played > 0.0) & (played < _FRAGILE_BELOW))
+    return bool(few > _SPARSE_FRAGILE_ABOVE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sparse:
+    """Newton's method with conjugate gradients, for many problems at once (sparse path).
+
+    Each column of ``score``/``games`` (per-pair, ``(pairs, problems)``) is its own fit.
+    A Newton step solves ``H x = g`` for every column together by conjugate gradients
+    with a Jacobi preconditioner (``diag(H)``): the Hessian ``L2_PRIOR * I`` plus the
+    Laplacian weighted by ``games * p * (1 - p)`` is applied as two sparse products with
+    the pair incidence, one for all columns, and is never formed. The prior keeps it
+    positive definite (an agent with no games in a resample has ``H_ii = L2_PRIOR``).
+    Steps move no strength by more than ``_NEWTON_CLIP`` and, while some strength moves
+    by more than ``_SEARCH_ABOVE``, backtrack until the column's objective falls.
+    """
+
+    graph: _Graph
+    down: sparse.csr_matrix  # (pairs, n): +1 at the pair's first agent, -1 at its second
+    up: sparse.csr_matrix  # (n, pairs): its transpose
+    touch: sparse.csr_matrix  # (n, pairs): |up|, sums a per-pair value into both agents
+    down32: sparse.csr_matrix  # single-precision copies for the resamples' products
+    up32: sparse.csr_matrix
+
+    @classmethod
+    def of(cls, graph: _Graph) -> _Sparse:
+        down = graph.incidence()
+        up = down.T.tocsr()
+        return cls(graph, down, up, abs(up), down.astype(np.float32), up.astype(np.float32))
+
+    def fit(
+        self,
+        score: npt.NDArray[np.floating[Any]],
+        games: npt.NDArray[np.floating[Any]],
+        start: FloatArray,
+        *,
+        tol: float,
+        exact: bool,
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """MAP strengths of each column (``(n, problems)``, not centred) and which converged.
+
+        A column has converged once its step moves no strength by more than ``tol``
+        (logits). ``exact``: double-precision products and conjugate gradients run to a
+        residual of ``1e-10`` of the gradient; otherwise single-precision products (a
+        resample's counts are whole numbers) and residuals of ``1e-4`` at the least,
+        which leaves each Newton step within 1e-4 of its size (under 1e-7 logits once
+        steps reach ``tol``). Columns that did not converge in ``_MAX_ITERATIONS`` steps,
+        or went non-finite, are returned as they are and flagged.
+        """
+        from scipy.special import expit
+
+        theta = np.array(start, dtype=np.float64)
+        fits = theta.copy()
+        converged = np.zeros(theta.shape[1], dtype=bool)
+        columns = np.arange(theta.shape[1])
+        floor = 1e-10 if exact else 1e-4
+        wide = np.float64 if exact else np.float32
+        for _ in range(_MAX_ITERATIONS):
+            diff = (self.down @ theta).astype(wide)
+            p, q = expit(diff), expit(-diff)  # q apart: 1 - p loses q where p is near 1
+            # score - games * p, as the difference of two products that keep their
+            # precision where p or q is tiny (records of all wins or all losses).
+            gradient = L2_PRIOR * theta - self.up @ (score * q - (games - score) * p)
+            curvature = games * p * q
+            norm = np.sqrt(np.sum(gradient * gradient, axis=0))
+            step = self._cg(curvature, gradient, np.clip(norm, floor, 0.1), exact)
+            np.clip(step, -_NEWTON_CLIP, _NEWTON_CLIP, out=step)
+            size = np.max(np.abs(step), axis=0)
+            scale = np.ones_like(size)
+            far = np.flatnonzero(size > _SEARCH_ABOVE)
+            if far.size:
+                scale[far] = self._backtrack(
+                    theta[:, far],
+                    step[:, far],
+                    scale[far],
+                    np.sum(gradient[:, far] * step[:, far], axis=0),
+                    score[:, far],
+                    games[:, far],
+                )
+            theta -= scale * step
+            moved = scale * size
+            done = (moved <= tol) | ~np.isfinite(moved)
+            if not done.any():
+                continue
+            fits[:, columns[done]] = theta[:, done]
+            converged[columns[done]] = moved[done] <= tol
+            keep = np.flatnonzero(~done)
+            if not keep.size:
+                break
+            columns, theta = columns[keep], theta[:, keep]
+            score, games = score[:, keep], games[:, keep]
+        else:
+            fits[:, columns] = theta
+        converged &= np.all(np.isfinite(fits), axis=0)
+        return fits, converged
+
+    def bootstrap(
+        self,
+        score: npt.NDArray[np.float32],
+        games: npt.NDArray[np.float32],
+        theta: FloatArray,
+    ) -> FloatArray:
+        """Each resample's MAP strengths from ``theta`` (resamples x agents, centred).
+
+        Converged to ``_BOOT_TOL``; a resample that did not converge (none in the
+        tests and benchmarks) gets the point fit's method, L-BFGS included.
+        """
+        start = np.repeat(theta[:, None], score.shape[1], axis=1)
+        fits, converged = self.fit(score, games, start, tol=_BOOT_TOL, exact=False)
+        for column in np.flatnonzero(~converged):
+            fits[:, column] = _point_fit(
+                self.graph,
+                score[:, column].astype(np.float64),
+                games[:, column].astype(np.float64),
+                theta,
+                dense=True,
+            )
+        centred: FloatArray = (fits - fits.mean(axis=0)).T
+        return centred
+
+    def _cg(
+        self, curvature: FloatArray, gradient: FloatArray, rtol: FloatArray, exact: bool
+    ) -> FloatArray:
+        """``H^-1 gradient`` per column, to a residual of ``rtol`` times the gradient's."""
+        diagonal = L2_PRIOR + self.touch @ curvature
+        inverse = 1.0 / diagonal
+        down, up = (self.down, self.up) if exact else (self.down32, self.up32)
+        weights = curvature if exact else curvature.astype(np.float32)
+        solution = np.zeros_like(gradient)
+        residual = gradient.copy()
+        direction = inverse * residual
+        rz = np.sum(residual * direction, axis=0)
+        goal = rtol * rtol * np.sum(gradient * gradient, axis=0)
+        for _ in range(_CG_MOST):
+            active = np.sum(residual * residual, axis=0) > goal
+            if not active.any():
+                break
+            product = up @ (weights * (down @ direction.astype(weights.dtype)))
+            image = L2_PRIOR * direction + product
+            curve = np.sum(direction * image, axis=0)
+            alpha = np.where(active & (curve > 0.0), rz / np.where(curve > 0.0, curve, 1.0), 0.0)
+            solution += alpha * direction
+            residual -= alpha * image
+            preconditioned = inverse * residual
+            rz_next = np.sum(residual * preconditioned, axis=0)
+            beta = np.where(rz > 0.0, rz_next / np.where(rz > 0.0, rz, 1.0), 0.0)
+            direction = preconditioned + beta * direction
+            rz = rz_next
+        return solution
+
+    def _backtrack(
+        self,
+        theta: FloatArray,
+        step: FloatArray,
+        scale: FloatArray,
+        slope: FloatArray,
+        score: npt.NDArray[np.floating[Any]],
+        games: npt.NDArray[np.floating[Any]],
+    ) -> FloatArray:
+        """Step scales, halved per column until its objective falls (Armijo, 1e-4)."""
+        value = self._objective(theta, score, games)
+        for _ in range(30):
+            worse = self._objective(theta - scale * step, score, games) > (
+                value - 1e-4 * scale * slope
+            )
+            if not worse.any():
+                break
+            scale = np.where(worse, scale / 2.0, scale)
+        return scale
+
+    def _objective(
+        self,
+        theta: FloatArray,
+        score: npt.NDArray[np.floating[Any]],
+        games: npt.NDArray[np.floating[Any]],
+    ) -> FloatArray:
+        """Negative log-posterior of each column (up to a constant)."""
+        from scipy.special import log_expit
+
+        diff = (self.down @ theta).astype(score.dtype)
+        terms = games * log_expit(diff) - (games - score) * diff
+        loglik = np.sum(terms, axis=0, dtype=np.float64)
+        prior = 0.5 * L2_PRIOR * np.sum(theta * theta, axis=0)
+        total: FloatArray = prior - loglik
+        return total
+
+
 def _poisson_bootstrap(
     counts: PairCounts, theta: FloatArray, resamples: int, seed: int
 ) -> FloatArray:
     """Strengths refitted on Poisson resamples of the counts (resamples x agents).
 
     Agents are relabelled by strength first, so that pairs of rating neighbours (most
-    pairs, where matchmaking pairs by rating) touch nearby memory; agents with few games
-    come last (their block of each resample's Hessian is solved exactly, see
-    :class:`_Fragile`). Resamples are drawn and solved a chunk at a time (the per-pair
-    arrays of a chunk stay in cache).
+    pairs, where matchmaking pairs by rating) touch nearby memory; on the dense path
+    agents with few games come last (their block of each resample's Hessian is solved
+    exactly, see :class:`_Fragile`). Resamples are drawn a chunk at a time (the same
+    draws on both paths); the dense path solves each chunk by chord steps (the per-pair
+    arrays of a chunk stay in cache), the sparse path (:func:`_sparse_board`) solves
+    groups of chunks by Newton's method with conjugate gradients (:class:`_Sparse`).
     """
     n = theta.size
-    per_pair = counts.games
-    played = np.bincount(counts.first, per_pair, n) + np.bincount(counts.second, per_pair, n)
-    fragile = _fragile_agents(np.asarray(played, dtype=np.float64))
+    sparse_path = _sparse_board(_Graph(n, counts.first, counts.second), counts.games)
+    rank, solid = _labelling(counts, theta, sparse_path)
+    order = np.argsort(rank)
+    resampling = _Resampling.of(
+        counts, theta[order], rank, resamples, solid, factored=not sparse_path
+    )
+    rng = np.random.default_rng(seed)
+    fits = np.empty((resamples, n))
+    if sparse_path:
+        solver = _Sparse.of(resampling.graph)
+        group = _CHUNK_RESAMPLES * max(1, _CHUNK_CELLS // (_CHUNK_RESAMPLES * counts.first.size))
+        for begin in range(0, resamples, group):
+            draws = [
+                resampling.draw(rng, min(_CHUNK_RESAMPLES, resamples - at))
+                for at in range(begin, min(begin + group, resamples), _CHUNK_RESAMPLES)
+            ]
+            score = np.concatenate([drawn[0] for drawn in draws], axis=1)
+            games = np.concatenate([drawn[1] for drawn in draws], axis=1)
+            fits[begin : begin + score.shape[1]] = solver.bootstrap(score, games, resampling.theta)
+    else:
+        for begin in range(0, resamples, _CHUNK_RESAMPLES):
+            size = min(_CHUNK_RESAMPLES, resamples - begin)
+            score, games = resampling.draw(rng, size)
+            fits[begin : begin + size] = resampling.solve(score, games)
+    samples: FloatArray = fits[:, rank]
+    return samples
+
+
+def _labelling(
+    counts: PairCounts, theta: FloatArray, sparse_path: bool
+) -> tuple[npt.NDArray[np.int64], int]:
+    """Each agent's label in the resampling (``rank``) and the first fragile label.
+
+    By strength, best first; on the dense path the fragile agents
+    (:func:`_fragile_agents`) come last, labelled from the returned ``solid`` on.
+    """
+    n = theta.size
+    if sparse_path:
+        fragile = np.zeros(n, dtype=bool)
+    else:
+        per_pair = counts.games
+        played = np.bincount(counts.first, per_pair, n) + np.bincount(counts.second, per_pair, n)
+        fragile = _fragile_agents(np.asarray(played, dtype=np.float64))
     order = np.lexsort((-theta, fragile))  # the others by strength, then the fragile ones
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    solid = n - int(np.count_nonzero(fragile))
-    resampling = _Resampling.of(counts, theta[order], rank, resamples, solid)
-    rng = np.random.default_rng(seed)
-    fits = np.empty((resamples, n))
-    for begin in range(0, resamples, _CHUNK_RESAMPLES):
-        size = min(_CHUNK_RESAMPLES, resamples - begin)
-        score, games = resampling.draw(rng, size)
-        fits[begin : begin + size] = resampling.solve(score, games)
-    samples: FloatArray = fits[:, rank]
-    return samples
+    return rank, n - int(np.count_nonzero(fragile))
 
 
 @dataclass(frozen=True, slots=True)
@@ -682,7 +953,7 @@ class _Resampling:
     up: sparse.csr_matrix  # (n, pairs) float32: +1 at the first agent, -1 at the second
     neg_down: sparse.csr_matrix  # (pairs, n) float32: -(theta_first - theta_second)
     p0: npt.NDArray[np.float32]  # sigmoid(d0) per pair
-    factor: Any  # Cholesky factor of the Hessian at theta
+    factor: Any  # Cholesky factor of the Hessian at theta (None: not factored)
     fragile: _Fragile | None  # the agents with few games (labelled last)
     mixing: sparse.csr_matrix  # (2 pairs, cells): cell draws -> per-pair score and games
     tables: list[tuple[int, int, npt.NDArray[np.float32]]]  # cell range, its quantile table
@@ -696,6 +967,8 @@ class _Resampling:
         rank: npt.NDArray[np.int64],
         resamples: int,
         solid: int,
+        *,
+        factored: bool = True,
     ) -> _Resampling:
         from scipy import sparse
         from scipy.special import expit
@@ -716,8 +989,8 @@ class _Resampling:
         p0 = expit(d0)
         games = counts.games[order]
         graph = _Graph(n, first, second)
-        factor = graph.factor(games * p0 * (1.0 - p0))
-        fragile = _Fragile.of(neg_down, first, second, solid) if solid < n else None
+        factor = graph.factor(games * p0 * (1.0 - p0)) if factored else None
+        fragile = _Fragile.of(neg_down, first, second, solid) if factored and solid < n else None
         values = np.concatenate([counts.wins[order], counts.losses[order], counts.draws[order]])
         cell_pair = np.tile(np.arange(pairs), 3)
         weight = np.repeat(np.array([1.0, 0.0, 0.5], dtype=np.float32), pairs)
@@ -786,7 +1059,7 @@ class _Resampling:
         :meth:`_refit`) are dropped once they are a quarter of the columns: dropping
         copies the arrays, which costs more than stepping a few finished columns along.
         """
-        fits = np.empty((score.shape[1], self.theta.size))
+        fits = np.zeros((score.shape[1], self.theta.size))  # stuck rows are set last
         delta = np.zeros((self.theta.size, score.shape[1]))
         columns = np.arange(score.shape[1])
         finished = np.zeros(columns.size, dtype=bool)
