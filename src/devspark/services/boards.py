@@ -21,6 +21,7 @@ built, as stored JSON.
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -329,8 +330,8 @@ def read_boards(session: Session, method: str) -> str:
         The document the API serves; empty boards before the first build.
 
     """
-    body = session.scalar(select(PlatformBoardRow.body).where(PlatformBoardRow.method == method))
-    return empty_boards(method) if body is None else body
+    gz = session.scalar(select(PlatformBoardRow.body_gz).where(PlatformBoardRow.method == method))
+    return empty_boards(method) if gz is None else gzip.decompress(gz).decode()
 
 
 def head_to_head(session: Session, agent: str) -> list[dict[str, Any]]:

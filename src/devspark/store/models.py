@@ -32,6 +32,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -604,11 +605,15 @@ class BoardStateRow(Base):
 
 
 class PlatformBoardRow(Base):
-    """The latest platform boards of one rating method, as the API serves them (JSON)."""
+    """The latest platform boards of one rating method, as the API serves them.
+
+    ``body_gz`` is the JSON document gzip-compressed (about a sixth of its size): clients
+    that accept gzip get these bytes as they are.
+    """
 
     __tablename__ = "platform_boards"
 
     method: Mapped[str] = mapped_column(String(32), primary_key=True)
-    body: Mapped[str] = mapped_column(Text)
+    body_gz: Mapped[bytes] = mapped_column(LargeBinary)
     matches: Mapped[int] = mapped_column(Integer, default=0)
     built_at: Mapped[datetime] = mapped_column(default=utcnow)

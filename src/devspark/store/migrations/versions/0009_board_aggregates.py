@@ -8,7 +8,8 @@
   so the keeper adds its counts once, then rates it, in the order they finished.
 * ``board_skill`` / ``board_history``: OpenSkill ratings per board and the global rating
   history, updated online; ``board_state``: matches rated and the keeper's lease;
-  ``platform_boards``: the boards as served, one JSON document per rating method.
+  ``platform_boards``: the boards as served, one gzip-compressed JSON document per
+  rating method.
 
 Revision ID: 0009
 Revises: 0008
@@ -105,7 +106,7 @@ def upgrade() -> None:
     op.create_table(
         "platform_boards",
         sa.Column("method", sa.String(length=32), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body_gz", sa.LargeBinary(), nullable=False),
         sa.Column("matches", sa.Integer(), nullable=False),
         sa.Column("built_at", _WHEN, nullable=False),
         sa.PrimaryKeyConstraint("method", name="pk_platform_boards"),
