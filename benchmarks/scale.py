@@ -29,9 +29,9 @@ and drops it at the end, also on failure. Measured in one run:
   (``benchmarks/swiss_pairing.py``); ``ladder_pick_ms``: p99 of a ladder pick for 1,000
   agents (``benchmarks/ladder_pick.py``). Each is left out when its benchmark is missing.
 
-The ``make bench`` default is 100,000 matches (the full million takes several minutes
-to load on 2 cores); ``--matches 1000000`` is the issue's size (docs/architecture.md
-gives its figures).
+The default size is the issue's (1,000 agents, 1,000,000 matches: 3-5 minutes on 2
+cores, most of it loading; docs/architecture.md "Scale" gives its figures);
+``BENCH_SCALE_MATCHES`` changes the default, and ``make bench`` sets it to 100,000.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ ADMIN_URL = os.environ.get(
     "DEVSPARK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 DEFAULT_AGENTS = 1000
-DEFAULT_MATCHES = 100_000
+DEFAULT_MATCHES = int(os.environ.get("BENCH_SCALE_MATCHES", "1000000"))
 SOURCE = "issue 14"
 
 
