@@ -42,7 +42,17 @@ from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Table, TextClause, delete, insert, or_, select, text, tuple_, update
+from sqlalchemy import (
+    Table,
+    TextClause,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -700,14 +710,9 @@ class BoardKeeper:
         ]
         if kept:
             _write_many(session, _history_insert, _HISTORY_UNNEST, kept)
-        for start in range(0, len(dropped), 5000):
-            session.execute(
-                delete(BoardHistoryRow).where(
-                    tuple_(BoardHistoryRow.agent, BoardHistoryRow.seq).in_(
-                        dropped[start : start + 5000]
-                    )
-                )
-            )
+        if dropped:
+            gone = [{"agent": agent, "seq": seq} for agent, seq in dropped]
+            _write_many(session, _history_delete, _HISTORY_DELETE_UNNEST, gone)
 
     # ------------------------------------------------------------------ fit
 
@@ -859,7 +864,7 @@ def _write_many(
     unnest: TextClause,
     rows: list[dict[str, Any]],
 ) -> None:
-    """Write ``rows`` in one statement and one round trip.
+    """Write (or delete) ``rows`` in one statement and one round trip.
 
     PostgreSQL gets one array per column (``unnest``): a parameter list would go out as
     one statement per row, about a hundred times slower for the hundreds of ratings a
@@ -867,9 +872,22 @@ def _write_many(
     """
     dialect = session.get_bind().dialect.name
     if dialect != "postgresql":
-        session.execute(statement(dialect), rows)
+        session.connection().execute(statement(dialect), rows)
         return
     session.execute(unnest, {column: [row[column] for row in rows] for column in rows[0]})
+
+
+_HISTORY_DELETE_UNNEST: Final = text(
+    "DELETE FROM board_history AS h USING unnest(CAST(:agent AS varchar[]), "
+    "CAST(:seq AS integer[])) AS d(agent, seq) WHERE h.agent = d.agent AND h.seq = d.seq"
+)
+
+
+@functools.cache
+def _history_delete(dialect: str) -> Any:
+    """The delete of thinned history points (SQLite's path of :func:`_write_many`)."""
+    table = cast(Table, BoardHistoryRow.__table__)
+    return delete(table).where(table.c.agent == bindparam("agent"), table.c.seq == bindparam("seq"))
 
 
 @functools.cache
