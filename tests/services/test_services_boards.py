@@ -285,7 +285,8 @@ def test_history_is_thinned_as_it_grows_and_the_last_point_kept(
             .where(BoardHistoryRow.agent == "builtin:p")
             .order_by(BoardHistoryRow.seq)
         ).all()
-        assert len(kept) <= HISTORY_KEPT and kept[-1] == HISTORY_KEPT + 5
+        assert len(kept) == HISTORY_KEPT and kept[-1] == HISTORY_KEPT + 5 and kept[0] == 1
+        assert kept[1:6] == [3, 5, 7, 9, 11]  # the sweep drops every other point
         assert session.scalar(select(PlatformBoardRow.matches)) == HISTORY_KEPT + 5
     served = _boards(keeper, factory, "openskill")["history"]["builtin:p"]  # type: ignore[index]
     assert len(served) <= 200 and served[-1][0] == HISTORY_KEPT + 5

@@ -99,7 +99,9 @@ HISTORY_TOTAL: Final = 20_000
 """The most history points served in all: with many agents each gets fewer (20 at least)."""
 
 HISTORY_KEPT: Final = 2 * HISTORY_POINTS
-"""Stored points per agent before every other one is dropped (the last is kept)."""
+"""Stored points per agent: beyond it each new point drops an old one, sweeping through
+the history dropping every other point (the first and the last kept), so the points stay
+spread over the agent's whole career."""
 
 DEFAULT_BOOTSTRAP: Final = 100
 """Poisson resamples behind each board's intervals."""
@@ -335,6 +337,7 @@ class BoardKeeper:
         self._history: dict[str, list[tuple[int, float, float]]] = {}
         self._rated = 0
         self._counted: set[uuid.UUID] = set()
+        self._sweep: dict[str, int] = {}  # where each agent's history is thinned next
         self._loaded = False
         self._built_rated = -1
         self._served: dict[str, Served] = {}
@@ -653,11 +656,14 @@ class BoardKeeper:
                 line = self._history.setdefault(agent, [])
                 line.append((self._rated, mu, sigma))
                 points.append((agent, self._rated, mu, sigma))
-                if len(line) > HISTORY_KEPT:  # drop every other point, keep the last
-                    keep = [*line[:-1:2], line[-1]]
-                    kept = {seq for seq, _, _ in keep}
-                    dropped.extend((agent, seq) for seq, _, _ in line if seq not in kept)
-                    self._history[agent] = keep
+                if len(line) > HISTORY_KEPT:
+                    # One point out for each point in: a sweep that drops every other
+                    # point, first and last kept, so no refresh deletes hundreds at once.
+                    at = self._sweep.get(agent, 1)
+                    if at >= len(line) - 1:
+                        at = 1
+                    dropped.append((agent, line.pop(at)[0]))
+                    self._sweep[agent] = at + 1
         if uncounted:
             add_counts(session, uncounted)
         self._write_ratings(session, touched, points, dropped)
