@@ -326,7 +326,7 @@ _CG_CEIL: Final = 0.1
 near it, which keeps Newton's fast convergence) ..."""
 
 _CG_FLOOR: Final = 1e-4
-"""... but never asked below this for resamples (single-precision products); the
+"""... but never asked below this for resamples (single precision); the
 point fit asks ``1e-10`` (double precision)."""
 
 _SPARSE_CLIP: Final = 3.0
@@ -750,11 +750,12 @@ class _Sparse:
         """MAP strengths of each column (``(n, problems)``, not centred) and which converged.
 
         A column has converged once its step moves no strength by more than ``tol``
-        (logits). ``exact``: double-precision products and conjugate gradients run to a
-        residual of ``1e-10`` of the gradient; otherwise single-precision products (a
-        resample's counts are whole numbers) and residuals of ``1e-4`` at the least,
-        which leaves each Newton step within 1e-4 of its size (under 1e-7 logits once
-        steps reach ``tol``). Columns that did not converge in ``_MAX_ITERATIONS`` steps,
+        (logits). ``exact``: double precision throughout and conjugate gradients run to
+        a residual of ``1e-10`` of the gradient; otherwise per-pair work and conjugate
+        gradients in single precision (a resample's counts are whole numbers; sums in
+        double) to residuals of ``1e-4`` at the least, which leaves each Newton step
+        within 1e-4 of its size (under 1e-7 logits once steps reach ``tol``); the
+        gradient stays double precision. Columns that did not converge in ``_MAX_ITERATIONS`` steps,
         or went non-finite, are returned as they are and flagged.
         """
         from scipy.special import expit
@@ -832,31 +833,33 @@ class _Sparse:
         self, curvature: FloatArray, gradient: FloatArray, rtol: FloatArray, exact: bool
     ) -> FloatArray:
         """``H^-1 gradient`` per column, to a residual of ``rtol`` times the gradient's."""
-        diagonal = L2_PRIOR + self.touch @ curvature
-        inverse = 1.0 / diagonal
+        kind: type[np.floating[Any]] = np.float64 if exact else np.float32
         down, up = (self.down, self.up) if exact else (self.down32, self.up32)
-        weights = curvature if exact else curvature.astype(np.float32)
-        solution = np.zeros_like(gradient)
-        residual = gradient.copy()
+        weights: npt.NDArray[np.floating[Any]] = curvature.astype(kind)
+        inverse: npt.NDArray[np.floating[Any]] = (1.0 / (L2_PRIOR + self.touch @ curvature)).astype(
+            kind
+        )
+        solution: npt.NDArray[np.floating[Any]] = np.zeros(gradient.shape, dtype=kind)
+        residual: npt.NDArray[np.floating[Any]] = gradient.astype(kind)
         direction = inverse * residual
-        rz = np.sum(residual * direction, axis=0)
+        rz = np.sum(residual * direction, axis=0, dtype=np.float64)
         goal = rtol * rtol * np.sum(gradient * gradient, axis=0)
         for _ in range(_CG_MOST):
-            active = np.sum(residual * residual, axis=0) > goal
+            active = np.sum(residual * residual, axis=0, dtype=np.float64) > goal
             if not active.any():
                 break
-            product = up @ (weights * (down @ direction.astype(weights.dtype)))
-            image = L2_PRIOR * direction + product
-            curve = np.sum(direction * image, axis=0)
+            image = up @ (weights * (down @ direction))
+            image += L2_PRIOR * direction
+            curve = np.sum(direction * image, axis=0, dtype=np.float64)
             alpha = np.where(active & (curve > 0.0), rz / np.where(curve > 0.0, curve, 1.0), 0.0)
-            solution += alpha * direction
-            residual -= alpha * image
+            solution += alpha.astype(kind) * direction
+            residual -= alpha.astype(kind) * image
             preconditioned = inverse * residual
-            rz_next = np.sum(residual * preconditioned, axis=0)
+            rz_next = np.sum(residual * preconditioned, axis=0, dtype=np.float64)
             beta = np.where(rz > 0.0, rz_next / np.where(rz > 0.0, rz, 1.0), 0.0)
-            direction = preconditioned + beta * direction
+            direction = preconditioned + beta.astype(kind) * direction
             rz = rz_next
-        return solution
+        return solution.astype(np.float64)
 
     def _backtrack(
         self,
