@@ -17,6 +17,7 @@ from devspark.rating import (
     fit_bradley_terry,
     interval_ranks,
 )
+from devspark.rating.leaderboard import efficiency_rows
 
 DOMAINS = {
     "connect_four": ["board", "two_player"],
@@ -189,3 +190,36 @@ def test_bad_input_is_rejected() -> None:
         match="unknown rating method 'glicko'; choose one of bradley_terry, openskill",
     ):
         build_leaderboards(tournament(), DOMAINS, method="glicko")
+
+
+def test_efficiency_flags_the_pareto_front_as_a_pairwise_check_does() -> None:
+    rng = random.Random(7)
+    for trial in range(200):
+        board = [
+            LeaderRow(
+                agent=f"a{i}",
+                rank=1,
+                rating=float(rng.choice([1400, 1500, 1500, 1600, 1650, 1700])),
+                lower=0.0,
+                upper=0.0,
+                matches=1,
+                wins=0,
+                draws=0,
+                losses=0,
+                cpu_s_per_move=None if rng.random() < 0.1 else rng.choice([0.1, 0.2, 0.2, 0.3]),
+            )
+            for i in range(rng.randint(1, 12))
+        ]
+        known = [(r.rating, r.cpu_s_per_move) for r in board if r.cpu_s_per_move is not None]
+        expected = {
+            r.agent
+            for r in board
+            if r.cpu_s_per_move is not None
+            and not any(
+                rating >= r.rating
+                and cpu <= r.cpu_s_per_move
+                and (rating > r.rating or cpu < r.cpu_s_per_move)
+                for rating, cpu in known
+            )
+        }
+        assert {e.agent for e in efficiency_rows(board) if e.pareto} == expected, trial
