@@ -254,6 +254,7 @@ class _Board:
     theta: FloatArray = field(default_factory=lambda: np.zeros(0))
     deviation: FloatArray | None = None
     renewed: int = 0
+    chunk_s: float = 0.0
     bootstrapped_at: float = float("-inf")
     bootstraps: int = 0
     dirty: bool = True
@@ -743,11 +744,16 @@ class BoardKeeper:
                 board.renewed = 0
                 board.bootstrapped_at = self._clock()
                 bootstrapped += 1
-            elif self.bootstrap and (bootstrapped == 0 or time.perf_counter() < budget_end):
-                # Renew the oldest chunk of resamples with fresh draws on today's counts.
+            elif self.bootstrap and (
+                bootstrapped == 0 or time.perf_counter() + board.chunk_s <= budget_end
+            ):
+                # Renew the oldest chunk of resamples with fresh draws on today's counts
+                # (when the last chunk's time says it fits in the budget).
                 size = min(self.bootstrap_chunk, self.bootstrap)
                 board.bootstraps += 1
+                began = time.perf_counter()
                 fit = fit_pair_counts(counts, n, bootstrap=size, seed=board.bootstraps, start=start)
+                board.chunk_s = time.perf_counter() - began
                 assert board.deviation is not None
                 rows = (board.renewed + np.arange(size)) % self.bootstrap
                 board.deviation[rows] = fit.samples - fit.theta
