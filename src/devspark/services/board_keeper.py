@@ -26,8 +26,6 @@ keeper that lost its lease reloads the aggregates before it keeps boards again.
 
 from __future__ import annotations
 
-import functools
-import gzip
 import json
 import logging
 import os
@@ -35,37 +33,31 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import (
-    Table,
-    TextClause,
-    bindparam,
     delete,
-    insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.rating.bradley_terry import CountsFit, PairCounts, fit_pair_counts, rows_from_fit
+from devspark.rating.bradley_terry import CountsFit, fit_pair_counts, rows_from_fit
 from devspark.rating.leaderboard import (
     METHODS,
-    AgentRecord,
-    LeaderRow,
     efficiency_rows,
     leader_rows,
 )
-from devspark.rating.models import OpenSkillRatings
 from devspark.rating.outcomes import Outcome
+from devspark.services.board_memory import MemoryBoard, Served, compress, thin
+from devspark.services.board_writes import write_ratings
 from devspark.services.boards import (
     DOMAIN_PREFIX,
     GLOBAL,
@@ -150,149 +142,6 @@ class RefreshStats:
     loaded: bool = False
 
 
-class Served:
-    """One method's boards as the API serves them: gzip bytes, the JSON on demand, an ETag.
-
-    Attributes:
-        method: The rating method.
-        built_at: When the keeper built them (``None``: nothing rated yet).
-
-    """
-
-    __slots__ = ("_body", "_gzip", "built_at", "method")
-
-    def __init__(
-        self,
-        method: str,
-        built_at: datetime | None,
-        *,
-        body: str | None = None,
-        gz: bytes | None = None,
-    ) -> None:
-        if body is None and gz is None:
-            raise ValueError("Served needs the body, its gzip bytes or both")
-        self.method = method
-        self.built_at = built_at
-        self._body = body
-        self._gzip = gz
-
-    @property
-    def etag(self) -> str:
-        """A strong validator: the method and when the boards were built."""
-        stamp = "empty" if self.built_at is None else f"{self.built_at.timestamp():.6f}"
-        return f'"boards-{self.method}-{stamp}"'
-
-    @property
-    def body(self) -> str:
-        """The JSON document."""
-        if self._body is None:
-            assert self._gzip is not None
-            self._body = gzip.decompress(self._gzip).decode()
-        return self._body
-
-    def gzip(self) -> bytes:
-        """The document gzip-compressed (once; boards of 1,000 agents shrink sixfold)."""
-        if self._gzip is None:
-            self._gzip = compress(self.body)
-        return self._gzip
-
-
-def compress(body: str) -> bytes:
-    """Gzip at level 1: 2 MB of boards in under 10 ms, a sixth of the size."""
-    return gzip.compress(body.encode(), compresslevel=1, mtime=0)
-
-
-class _Pairs:
-    """One board's pair counts as growable arrays (new pairs appended)."""
-
-    def __init__(self) -> None:
-        self.index: dict[tuple[int, int], int] = {}
-        self.size = 0
-        self.first = np.zeros(64, dtype=np.int64)
-        self.second = np.zeros(64, dtype=np.int64)
-        self.cells = np.zeros((64, 3), dtype=np.float64)  # wins, losses, draws
-
-    def add(self, i: int, j: int, wins: float, losses: float, draws: float) -> None:
-        if i > j:
-            i, j, wins, losses = j, i, losses, wins
-        k = self.index.get((i, j))
-        if k is None:
-            k = self.index[(i, j)] = self.size
-            if k == len(self.first):
-                grow = 2 * len(self.first)
-                self.first = np.resize(self.first, grow)
-                self.second = np.resize(self.second, grow)
-                self.cells = np.resize(self.cells, (grow, 3))
-            self.first[k], self.second[k] = i, j
-            self.cells[k] = 0.0
-            self.size += 1
-        self.cells[k, 0] += wins
-        self.cells[k, 1] += losses
-        self.cells[k, 2] += draws
-
-    def counts(self) -> PairCounts:
-        n = self.size
-        return PairCounts(
-            first=self.first[:n].copy(),
-            second=self.second[:n].copy(),
-            wins=self.cells[:n, 0].copy(),
-            losses=self.cells[:n, 1].copy(),
-            draws=self.cells[:n, 2].copy(),
-        )
-
-
-@dataclass(slots=True)
-class _Board:
-    """One board in memory: agents, pair counts, records, OpenSkill and the last fit."""
-
-    key: str
-    agents: list[str] = field(default_factory=list)
-    index: dict[str, int] = field(default_factory=dict)
-    pairs: _Pairs = field(default_factory=_Pairs)
-    records: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    skill: OpenSkillRatings = field(default_factory=lambda: OpenSkillRatings(keep_history=False))
-    theta: FloatArray = field(default_factory=lambda: np.zeros(0))
-    deviation: FloatArray | None = None
-    renewed: int = 0
-    chunk_s: float = 0.0
-    bootstrapped_at: float = float("-inf")
-    bootstraps: int = 0
-    dirty: bool = True
-    rows: dict[str, list[LeaderRow]] = field(default_factory=dict)
-
-    def slot(self, agent: str) -> int:
-        i = self.index.get(agent)
-        if i is None:
-            i = self.index[agent] = len(self.agents)
-            self.agents.append(agent)
-        return i
-
-    def add_pair(self, a: str, b: str, wins: float, losses: float, draws: float) -> None:
-        self.pairs.add(self.slot(a), self.slot(b), wins, losses, draws)
-
-    def add_record(self, agent: str, status: str, values: Sequence[float]) -> None:
-        self.slot(agent)
-        line = self.records.setdefault(agent, {}).setdefault(status, [0, 0, 0, 0, 0.0, 0])
-        for n, value in enumerate(values):
-            line[n] += value
-
-    def record(self, agent: str) -> tuple[int, AgentRecord]:
-        """Matches played and the record of ``agent``."""
-        played = 0
-        result = AgentRecord()
-        for status, (matches, wins, draws, losses, cpu_s, moves) in sorted(
-            self.records.get(agent, {}).items()
-        ):
-            played += int(matches)
-            result.wins += int(wins)
-            result.draws += int(draws)
-            result.losses += int(losses)
-            result.cpu_s += cpu_s
-            result.moves += int(moves)
-            result.statuses[status] = int(matches)
-        return played, result
-
-
 class BoardKeeper:
     """Keeps the platform boards (thread-safe; one background thread when started).
 
@@ -334,7 +183,7 @@ class BoardKeeper:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._boards: dict[str, _Board] = {}
+        self._boards: dict[str, MemoryBoard] = {}
         self._history: dict[str, list[tuple[int, float, float]]] = {}
         self._rated = 0
         self._counted: set[uuid.UUID] = set()
@@ -546,12 +395,12 @@ class BoardKeeper:
 
     def _load(self, session: Session) -> None:
         """Read the kept aggregates, ratings and history into memory."""
-        boards: dict[str, _Board] = {}
+        boards: dict[str, MemoryBoard] = {}
 
-        def board(key: str) -> _Board:
+        def board(key: str) -> MemoryBoard:
             found = boards.get(key)
             if found is None:
-                found = boards[key] = _Board(key)
+                found = boards[key] = MemoryBoard(key)
             return found
 
         for key, a, b, wins, losses, draws in session.execute(
@@ -647,7 +496,7 @@ class BoardKeeper:
             for key in rated.boards:
                 board = self._boards.get(key)
                 if board is None:
-                    board = self._boards[key] = _Board(key)
+                    board = self._boards[key] = MemoryBoard(key)
                 board.skill.update(outcome)
                 board.dirty = True
                 touched.update((key, agent) for agent in rated.agents)
@@ -681,7 +530,7 @@ class BoardKeeper:
         for key in rated.boards:
             board = self._boards.get(key)
             if board is None:
-                board = self._boards[key] = _Board(key)
+                board = self._boards[key] = MemoryBoard(key)
             for a, b, wins, losses, draws in rated.pairs:
                 board.add_pair(a, b, wins, losses, draws)
             for agent, status, wins, draws, losses, cpu_s, moves in rated.records:
@@ -707,19 +556,14 @@ class BoardKeeper:
                     "matches": skill.matches(agent),
                 }
             )
-        if rows:
-            _write_many(session, _skill_upsert, _SKILL_UNNEST, rows)
         dropped_keys = set(dropped)
         kept = [
             {"agent": agent, "seq": seq, "mu": mu, "sigma": sigma}
             for agent, seq, mu, sigma in points
             if (agent, seq) not in dropped_keys
         ]
-        if kept:
-            _write_many(session, _history_insert, _HISTORY_UNNEST, kept)
-        if dropped:
-            gone = [{"agent": agent, "seq": seq} for agent, seq in dropped]
-            _write_many(session, _history_delete, _HISTORY_DELETE_UNNEST, gone)
+        gone = [{"agent": agent, "seq": seq} for agent, seq in dropped]
+        write_ratings(session, rows, kept, gone)
 
     # ------------------------------------------------------------------ fit
 
@@ -818,7 +662,7 @@ class BoardKeeper:
             "by_domain": {k: [r.to_json() for r in v] for k, v in by_domain.items()},
             "efficiency": [row.to_json() for row in efficiency_rows(global_)],
             "history": {
-                agent: [list(point) for point in _thin(points, keep)]
+                agent: [list(point) for point in thin(points, keep)]
                 for agent, points in sorted(self._history.items())
             },
             "matches": self._rated,
@@ -854,88 +698,6 @@ class BoardKeeper:
         with self._built:
             self._built_rated = self._rated
             self._built.notify_all()
-
-
-_SKILL_UNNEST: Final = text(
-    "INSERT INTO board_skill (board, agent, mu, sigma, matches) "
-    "SELECT * FROM unnest(CAST(:board AS varchar[]), CAST(:agent AS varchar[]), "
-    "CAST(:mu AS float8[]), CAST(:sigma AS float8[]), CAST(:matches AS integer[])) "
-    "ON CONFLICT (board, agent) DO UPDATE "
-    "SET mu = excluded.mu, sigma = excluded.sigma, matches = excluded.matches"
-)
-_HISTORY_UNNEST: Final = text(
-    "INSERT INTO board_history (agent, seq, mu, sigma) "
-    "SELECT * FROM unnest(CAST(:agent AS varchar[]), CAST(:seq AS integer[]), "
-    "CAST(:mu AS float8[]), CAST(:sigma AS float8[]))"
-)
-
-
-def _write_many(
-    session: Session,
-    statement: Callable[[str], Any],
-    unnest: TextClause,
-    rows: list[dict[str, Any]],
-) -> None:
-    """Write (or delete) ``rows`` in one statement and one round trip.
-
-    PostgreSQL gets one array per column (``unnest``): a parameter list would go out as
-    one statement per row, about a hundred times slower for the hundreds of ratings a
-    refresh writes. SQLite runs the cached statement over the list, in process.
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect != "postgresql":
-        session.connection().execute(statement(dialect), rows)
-        return
-    session.execute(unnest, {column: [row[column] for row in rows] for column in rows[0]})
-
-
-_HISTORY_DELETE_UNNEST: Final = text(
-    "DELETE FROM board_history AS h USING unnest(CAST(:agent AS varchar[]), "
-    "CAST(:seq AS integer[])) AS d(agent, seq) WHERE h.agent = d.agent AND h.seq = d.seq"
-)
-
-
-@functools.cache
-def _history_delete(dialect: str) -> Any:
-    """The delete of thinned history points (SQLite's path of :func:`_write_many`)."""
-    table = cast(Table, BoardHistoryRow.__table__)
-    return delete(table).where(table.c.agent == bindparam("agent"), table.c.seq == bindparam("seq"))
-
-
-@functools.cache
-def _history_insert(dialect: str) -> Any:
-    """The insert of history points (SQLite's path of :func:`_write_many`)."""
-    return insert(cast(Table, BoardHistoryRow.__table__))
-
-
-@functools.cache
-def _skill_upsert(dialect: str) -> Any:
-    """The upsert that writes OpenSkill ratings, built once per dialect (its SQL cached).
-
-    Executed with a list of parameter sets, it goes out as one multi-row statement.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    upsert = build(BoardSkillRow)
-    return upsert.on_conflict_do_update(
-        index_elements=["board", "agent"],
-        set_={
-            "mu": upsert.excluded.mu,
-            "sigma": upsert.excluded.sigma,
-            "matches": upsert.excluded.matches,
-        },
-    )
-
-
-def _thin(points: Sequence[tuple[int, float, float]], keep: int) -> list[tuple[int, float, float]]:
-    """At most ``keep`` points, evenly spaced, the last one kept."""
-    if len(points) <= keep:
-        return list(points)
-    step = len(points) / keep
-    thinned = [points[int(i * step)] for i in range(keep - 1)]
-    thinned.append(points[-1])
-    return thinned
 
 
 __all__ = [
