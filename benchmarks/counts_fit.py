@@ -45,8 +45,9 @@ import numpy as np
 import numpy.typing as npt
 
 from _util import emit, figure, machine
-from devspark.rating import bradley_terry
-from devspark.rating.bradley_terry import PairCounts, fit_bradley_terry, fit_pair_counts
+from devspark.rating import bradley_terry, counts_newton, counts_resampling
+from devspark.rating.bradley_terry import fit_bradley_terry
+from devspark.rating.counts import PairCounts, fit_pair_counts
 from devspark.rating.outcomes import Outcome
 
 TARGET_FIT_S = 0.5
@@ -132,7 +133,7 @@ def _factor_cpu_s(agents: int) -> float:
     first = np.repeat(np.arange(agents), 50)
     second = (first + rng.integers(1, agents, first.size)) % agents
     pairs = np.unique(np.stack([np.minimum(first, second), np.maximum(first, second)]), axis=1)
-    graph = bradley_terry._Graph(agents, pairs[0], pairs[1])
+    graph = counts_newton._Graph(agents, pairs[0], pairs[1])
     curvature = rng.uniform(0.5, 2.5, pairs.shape[1])
     with bradley_terry._one_blas_thread():
         return _timed(lambda: graph.factor(curvature), 3)[1]
@@ -142,18 +143,21 @@ def _sparse_figures(agents: int, matches: int, repeats: int) -> dict[str, float]
     """Seconds of the sparse board's fits: sparse path, forced dense path, warm 20."""
     counts, _ = synthetic_counts(agents, matches, seed=2)
     fit = fit_pair_counts(counts, agents, bootstrap=2)
-    graph = bradley_terry._Graph(agents, counts.first, counts.second)
-    assert bradley_terry._sparse_board(graph, counts.games), "expected the sparse path"
+    graph = counts_newton._Graph(agents, counts.first, counts.second)
+    assert counts_newton._sparse_board(graph, counts.games), "expected the sparse path"
     fit_s, fit_cpu_s = _timed(lambda: fit_pair_counts(counts, agents, bootstrap=BOOTSTRAP), repeats)
     warm_s = _median_s(
         lambda: fit_pair_counts(counts, agents, bootstrap=20, start=fit.theta), repeats
     )
-    sparse_board = bradley_terry._sparse_board
-    bradley_terry._sparse_board = lambda graph, games: False  # the dense path, as before
+    # The dense path, as before: both the point fit and the bootstrap ask _sparse_board.
+    sparse_board = counts_newton._sparse_board
+    counts_newton._sparse_board = lambda graph, games: False
+    counts_resampling._sparse_board = lambda graph, games: False
     try:
         dense_s = _median_s(lambda: fit_pair_counts(counts, agents, bootstrap=BOOTSTRAP), 1)
     finally:
-        bradley_terry._sparse_board = sparse_board
+        counts_newton._sparse_board = sparse_board
+        counts_resampling._sparse_board = sparse_board
     return {
         "pairs": float(counts.first.size),
         "fit_s": fit_s,

@@ -1,4 +1,4 @@
-"""Bradley-Terry maximum likelihood with bootstrap intervals."""
+"""Bradley-Terry fits with bootstrap intervals, from outcomes and from pairwise counts."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from devspark.rating import (
     PairCounts,
     RatingRow,
     bradley_terry,
+    counts_newton,
+    counts_resampling,
     fit_bradley_terry,
     fit_pair_counts,
     interval_ranks,
@@ -348,8 +350,8 @@ def test_resamples_that_do_not_converge_are_refitted(
 ) -> None:
     counts, agents, _ = to_counts(mixed_outcomes())
     fit = fit_pair_counts(counts, len(agents), bootstrap=20, seed=1)
-    monkeypatch.setattr(bradley_terry, "_MAX_ITERATIONS", 1)  # L-BFGS for the Newton fits
-    monkeypatch.setattr(bradley_terry, "_BOOT_STEPS", 1)
+    monkeypatch.setattr(counts_newton, "_MAX_ITERATIONS", 1)  # L-BFGS for the Newton fits
+    monkeypatch.setattr(counts_resampling, "_BOOT_STEPS", 1)
     refit = fit_pair_counts(counts, len(agents), bootstrap=20, seed=1)
     assert refit.theta == pytest.approx(fit.theta, abs=1e-6)
     assert refit.samples == pytest.approx(fit.samples, abs=1e-5)
@@ -419,7 +421,7 @@ def test_bad_table_arguments_are_refused() -> None:
 
 @pytest.mark.parametrize("mean", [0.3, 1.0, 7.0, 55.0, 2500.0])
 def test_poisson_tables_follow_the_poisson_cdf_within_2_to_the_minus_17(mean: float) -> None:
-    table = bradley_terry._poisson_table(mean)
+    table = counts_resampling._poisson_table(mean)
     assert table.size == 1 << 16 and np.all(np.diff(table) >= 0)
     values = np.arange(int(table.max()) + 1)
     sampled = np.searchsorted(table, values, side="right") / table.size  # P(X <= k)
@@ -435,7 +437,7 @@ def test_resampled_counts_are_poisson(resamples: int) -> None:
         np.array([3.0, 0.0, 0.0]),
         np.array([2.0, 1.0, 0.0]),
     )
-    resampling = bradley_terry._Resampling.of(counts, np.zeros(3), np.arange(3), resamples, 3)
+    resampling = counts_resampling._Resampling.of(counts, np.zeros(3), np.arange(3), resamples, 3)
     score, games = resampling.draw(np.random.default_rng(0), 40_000)
     assert games.mean(axis=1) == pytest.approx([10.0, 41.0, 0.5], rel=0.02)
     assert games.var(axis=1) == pytest.approx([10.0, 41.0, 0.5], rel=0.05)
@@ -472,16 +474,16 @@ def test_newcomers_resamples_converge_without_refits(monkeypatch: pytest.MonkeyP
     # steps on the Hessian at theta would crawl or overshoot; their exact block must not.
     counts, n = with_newcomers()
     refits: list[int] = []
-    refit = bradley_terry._Resampling._refit
+    refit = counts_resampling._Resampling._refit
 
     def counting(self: Any, stuck: list[Any]) -> Any:
         refits.append(len(stuck))
         return refit(self, stuck)
 
-    monkeypatch.setattr(bradley_terry._Resampling, "_refit", counting)
+    monkeypatch.setattr(counts_resampling._Resampling, "_refit", counting)
     fit = fit_pair_counts(counts, n, bootstrap=100, seed=2)
     assert sum(refits) <= 5
-    monkeypatch.setattr(bradley_terry, "_BOOT_STEPS", 1)  # every resample: its own Newton fit
+    monkeypatch.setattr(counts_resampling, "_BOOT_STEPS", 1)  # every resample: its own Newton fit
     exact = fit_pair_counts(counts, n, bootstrap=100, seed=2)
     assert fit.samples == pytest.approx(exact.samples, abs=1e-4)
 
@@ -523,28 +525,28 @@ def test_sparse_boards_fit_exact_finite_resamples_in_under_a_second() -> None:
     # sparse path (conjugate gradients, no dense Hessian) fits every resample.
     n = 1000
     counts = sparse_board(n, 3000, seed=3)
-    graph = bradley_terry._Graph(n, counts.first, counts.second)
-    assert bradley_terry._sparse_board(graph, counts.games)
+    graph = counts_newton._Graph(n, counts.first, counts.second)
+    assert counts_newton._sparse_board(graph, counts.games)
     fit_pair_counts(counts, n, bootstrap=2)  # warm imports
     started = time.perf_counter()
     fit = fit_pair_counts(counts, n, bootstrap=100, seed=5)
     assert time.perf_counter() - started < 1.0
     assert np.all(np.isfinite(fit.theta)) and np.all(np.isfinite(fit.samples))
-    dense = bradley_terry._point_fit(
+    dense = counts_newton._point_fit(
         graph, counts.wins + 0.5 * counts.draws, counts.games, None, dense=True
     )
     assert fit.theta == pytest.approx(dense, abs=1e-8)
     rows = rows_from_fit([f"a{i}" for i in range(n)], fit, [1] * n)
     assert all(math.isfinite(r.lower) and r.lower <= r.rating <= r.upper for r in rows)
     # The first resamples again, with the fit's generator, each fitted alone by L-BFGS.
-    rank, solid = bradley_terry._labelling(counts, fit.theta, True)
-    resampling = bradley_terry._Resampling.of(
+    rank, solid = counts_resampling._labelling(counts, fit.theta, True)
+    resampling = counts_resampling._Resampling.of(
         counts, fit.theta[np.argsort(rank)], rank, 100, solid, factored=False
     )
     score, played = resampling.draw(np.random.default_rng(5), 25)
     incidence = resampling.graph.incidence()
     for j in (0, 9, 24):
-        results = bradley_terry._interleave(
+        results = counts_newton._interleave(
             score[:, j][None].astype(float), played[:, j][None].astype(float)
         )
         alone = bradley_terry._fit_many(results, incidence)[0]

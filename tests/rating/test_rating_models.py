@@ -293,7 +293,9 @@ def test_elo_rejects_a_bad_k() -> None:
         EloRatings(k=-1)
 
 
-@pytest.mark.parametrize("module", ["models", "bradley_terry", "stats", "leaderboard", "outcomes"])
+@pytest.mark.parametrize(
+    "module", ["models", "bradley_terry", "counts", "stats", "leaderboard", "outcomes"]
+)
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"devspark.rating.{module}"))
     assert result.failed == 0

@@ -332,7 +332,7 @@ def test_a_refresh_renews_a_chunk_of_resamples_and_new_agents_draw_them_all(
 def test_a_fit_that_goes_wrong_never_reaches_the_boards(
     factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from devspark.rating.bradley_terry import CountsFit, fit_pair_counts
+    from devspark.rating.counts import CountsFit, fit_pair_counts
     from devspark.services import board_keeper
 
     def flawed(counts: object, n: int, **kwargs: object) -> CountsFit:

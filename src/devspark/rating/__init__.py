@@ -10,13 +10,8 @@ Ranks everywhere follow one rule (:func:`interval_ranks`): ``1 +`` the number of
 whose interval lies entirely above this one's. See docs/ratings.md.
 """
 
-from devspark.rating.bradley_terry import (
-    CountsFit,
-    PairCounts,
-    fit_bradley_terry,
-    fit_pair_counts,
-    rows_from_fit,
-)
+from devspark.rating.bradley_terry import fit_bradley_terry
+from devspark.rating.counts import CountsFit, PairCounts, fit_pair_counts, rows_from_fit
 from devspark.rating.leaderboard import (
     EfficiencyRow,
     Leaderboards,

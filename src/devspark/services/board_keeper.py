@@ -49,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from devspark.rating.bradley_terry import CountsFit, fit_pair_counts, rows_from_fit
+from devspark.rating.counts import CountsFit, fit_pair_counts, rows_from_fit
 from devspark.rating.leaderboard import (
     METHODS,
     efficiency_rows,

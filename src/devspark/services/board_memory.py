@@ -17,7 +17,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from devspark.rating.bradley_terry import PairCounts
+from devspark.rating.counts import PairCounts
 from devspark.rating.leaderboard import AgentRecord, LeaderRow
 from devspark.rating.models import OpenSkillRatings
 
