@@ -9,7 +9,7 @@ server then, at most every ``interval_s`` seconds while matches arrive:
    board's ratings make the rating history), writing the new ratings and history and
    removing the inbox rows in one transaction;
 2. refits every board that changed: a Bradley-Terry fit over the board's pair counts,
-   warm-started from the last one (:func:`~devspark.rating.bradley_terry.fit_pair_counts`);
+   warm-started from the last one (:func:`~devspark.rating.counts.fit_pair_counts`);
    the intervals come from a Poisson bootstrap of the counts. A board keeps its
    resamples as deviations from the estimate they were drawn around; each refresh
    renews the oldest ``bootstrap_chunk`` of them with draws on the current counts, for
