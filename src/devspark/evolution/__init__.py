@@ -6,6 +6,8 @@
 - :class:`Individual`, :class:`Lineage`: who made whom, how, and how each scored.
 - :class:`Evolution`: the generational loop (``ask``/``tell``, elitism, a budget in
   evaluations, ``checkpoint``/``restore``). Fitness is the caller's. See docs/evolution.md.
+- :class:`Tuning`: the same space searched with Optuna's samplers (TPE, CMA-ES, NSGA-II,
+  random) and pruners, ask/tell, in memory or in the project database.
 """
 
 from devspark.evolution.engine import CHECKPOINT_VERSION, Evolution, GenerationStats
@@ -21,12 +23,16 @@ from devspark.evolution.operators import (
     elite,
     run_seeded,
 )
+from devspark.evolution.tune import PRUNERS, SAMPLERS, Best, Tuning, TuningTrial
 
 __all__ = [
     "CHECKPOINT_VERSION",
     "CROSSOVERS",
     "MUTATIONS",
+    "PRUNERS",
+    "SAMPLERS",
     "SELECTIONS",
+    "Best",
     "Crossover",
     "Evolution",
     "Gene",
@@ -38,6 +44,8 @@ __all__ = [
     "Mutation",
     "ParamValue",
     "Selection",
+    "Tuning",
+    "TuningTrial",
     "elite",
     "run_seeded",
 ]
