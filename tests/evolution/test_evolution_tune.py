@@ -123,17 +123,18 @@ def test_rdb_storage_persists_a_study_that_a_new_tuning_resumes(
     db_url: str, tmp_path: Path
 ) -> None:
     Path(tmp_path / "data").mkdir(exist_ok=True)
-    first = Tuning(quadratic_space(), seed=5, budget=10, storage=db_url, name="c4")
-    told = run(first, 6)
+    with Tuning(quadratic_space(), seed=5, budget=10, storage=db_url, name="c4") as first:
+        told = run(first, 6)
+        first_best = first.best
     with pytest.raises(InvalidArgumentError, match="'c4' already exists"):
         Tuning(quadratic_space(), storage=db_url, name="c4")
-    resumed = Tuning.load("c4", db_url, seed=5, budget=10)
-    assert resumed.space == quadratic_space() and resumed.trials == 6
-    assert [t.params for t in resumed.study.trials] == [t.params for t in told]
-    best = resumed.best
-    assert best is not None and best.number == first.best.number  # type: ignore[union-attr]
-    run(resumed, 4)
-    assert resumed.done and resumed.trials == 10
+    with Tuning.load("c4", db_url, seed=5, budget=10) as resumed:
+        assert resumed.space == quadratic_space() and resumed.trials == 6
+        assert [t.params for t in resumed.study.trials] == [t.params for t in told]
+        best = resumed.best
+        assert best is not None and first_best is not None and best.number == first_best.number
+        run(resumed, 4)
+        assert resumed.done and resumed.trials == 10
     with pytest.raises(InvalidArgumentError, match="'nope' is not in"):
         Tuning.load("nope", db_url)
 

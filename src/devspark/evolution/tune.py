@@ -23,6 +23,7 @@ from optuna.distributions import (
 )
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
+from sqlalchemy import make_url
 
 from devspark.core.errors import InvalidArgumentError
 from devspark.evolution.genome import Gene, GenomeSpace, ParamValue
@@ -118,7 +119,8 @@ class Tuning:
         budget: The number of trials (finished, pruned or failed) before :attr:`done`;
             ``None`` for no limit.
         storage: A SQLAlchemy URL for Optuna's RDB storage (``sqlite:///path.db``,
-            ``postgresql+psycopg://...``); ``None`` keeps the study in memory.
+            ``postgresql+psycopg://...``), or such a storage; ``None`` keeps the study in
+            memory. :meth:`close` (or ``with``) closes its connections.
         name: The study's name in the storage; an existing one is refused (see :meth:`load`).
 
     Raises:
@@ -136,7 +138,7 @@ class Tuning:
         directions: Sequence[str] = ("maximize",),
         pruner: str = "median",
         budget: int | None = None,
-        storage: str | None = None,
+        storage: str | optuna.storages.RDBStorage | None = None,
         name: str | None = None,
         _load: bool = False,
     ) -> None:
@@ -155,10 +157,11 @@ class Tuning:
         self.directions = tuple(directions)
         self.distributions = {gene.name: distribution(gene) for gene in space.genes}
         self._genes = {gene.name: gene for gene in space.genes}
+        self._storage = optuna.storages.RDBStorage(storage) if isinstance(storage, str) else storage
         kwargs: dict[str, Any] = {
             "sampler": _sampler(sampler, seed),
             "pruner": _pruner(pruner),
-            "storage": storage,
+            "storage": self._storage,
             "study_name": name,
         }
         try:
@@ -169,12 +172,14 @@ class Tuning:
                 self.study = optuna.create_study(directions=wanted, **kwargs)
                 self.study.set_user_attr(SPACE_ATTR, space.to_json())
         except optuna.exceptions.DuplicatedStudyError:
+            self.close()
             raise InvalidArgumentError(
-                f"study {name!r} already exists in {storage!r}; allowed: a new name, "
+                f"study {name!r} already exists in {_where(storage)}; allowed: a new name, "
                 "or Tuning.load to resume it"
             ) from None
         except KeyError:
-            raise InvalidArgumentError(f"study {name!r} is not in {storage!r}") from None
+            self.close()
+            raise InvalidArgumentError(f"study {name!r} is not in {_where(storage)}") from None
         self._pending: dict[int, TuningTrial] = {}
 
     @classmethod
@@ -198,12 +203,15 @@ class Tuning:
                 a parameter space.
 
         """
+        rdb = optuna.storages.RDBStorage(storage)
         try:
-            summary = optuna.load_study(study_name=name, storage=storage)
+            summary = optuna.load_study(study_name=name, storage=rdb)
         except KeyError:
-            raise InvalidArgumentError(f"study {name!r} is not in {storage!r}") from None
+            rdb.engine.dispose()
+            raise InvalidArgumentError(f"study {name!r} is not in {_where(storage)}") from None
         data = summary.user_attrs.get(SPACE_ATTR)
         if data is None:
+            rdb.engine.dispose()
             raise InvalidArgumentError(f"study {name!r} has no {SPACE_ATTR!r}: not a Tuning")
         directions = [d.name.lower() for d in summary.directions]
         return cls(
@@ -213,10 +221,22 @@ class Tuning:
             directions=directions,
             pruner=pruner,
             budget=budget,
-            storage=storage,
+            storage=rdb,
             name=name,
             _load=True,
         )
+
+    def close(self) -> None:
+        """Close the storage's database connections (a stored study stays; no-op in memory)."""
+        if self._storage is not None:
+            self._storage.remove_session()
+            self._storage.engine.dispose()
+
+    def __enter__(self) -> Tuning:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def trials(self) -> int:
@@ -336,6 +356,14 @@ class Tuning:
     def front(self) -> list[Best]:
         """The Pareto front of the finished trials (the best one for one objective)."""
         return sorted((self._best(t) for t in self.study.best_trials), key=lambda b: b.number)
+
+
+def _where(storage: str | optuna.storages.RDBStorage | None) -> str:
+    """The storage's URL for a message, its password hidden."""
+    if storage is None:
+        return "memory"
+    url = storage if isinstance(storage, str) else storage.url
+    return repr(make_url(url).render_as_string(hide_password=True))
 
 
 def _finite(field: str, value: object) -> None:
