@@ -9,10 +9,12 @@ on. Only a bug in the scenario itself raises.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +23,7 @@ from devspark.arena.agents import resolve_agent
 from devspark.arena.messaging import MatchBus, MatchTools
 from devspark.core.errors import InvalidArgumentError
 from devspark.core.isolation import IsolationLevel
+from devspark.core.manifest import BoolParam, ChoiceParam, IntParam, Parameter
 from devspark.core.ports import AgentPackage, AgentWorker, Decision
 from devspark.core.results import AgentResult, AgentStatus, MatchResult
 from devspark.sandbox import open_worker
@@ -69,6 +72,17 @@ class MatchSpec:
     reference itself."""
     record: bool = False
     """Build the replay document into :attr:`MatchResult.replay`."""
+    params: tuple[Mapping[str, Any] | None, ...] = ()
+    """Per seat, the values of the agent's manifest ``[parameters]`` it plays with,
+    merged over the defaults; empty, or ``None`` for a seat, plays with the defaults.
+    Checked against each seat's manifest before any worker starts
+    (:func:`check_params`)."""
+
+    def seat_params(self, seat: int) -> dict[str, Any] | None:
+        """The parameter values given for ``seat``, or ``None`` for its defaults."""
+        if seat < len(self.params) and self.params[seat] is not None:
+            return dict(self.params[seat] or {})
+        return None
 
     def source(self, seat: int) -> str | None:
         """The folder of ``seat``'s agent, or ``None`` when its reference resolves."""
@@ -81,6 +95,59 @@ class MatchSpec:
         return [
             resolve_agent(ref, source=self.source(seat)) for seat, ref in enumerate(self.agents)
         ]
+
+
+def _allowed(spec: Parameter) -> str:
+    """What ``spec`` accepts, in words."""
+    if isinstance(spec, ChoiceParam):
+        return f"one of {spec.choices!r}"
+    if isinstance(spec, BoolParam):
+        return "true or false"
+    kind = "an integer" if isinstance(spec, IntParam) else "a number"
+    return f"{kind} in [{spec.low!r}, {spec.high!r}]"
+
+
+def _accepts(spec: Parameter, value: object) -> bool:
+    """Whether ``value`` is a valid value of ``spec``."""
+    if isinstance(spec, ChoiceParam):
+        return any(type(value) is type(choice) and value == choice for choice in spec.choices)
+    if isinstance(spec, BoolParam) or isinstance(value, bool):
+        return isinstance(spec, BoolParam) and isinstance(value, bool)
+    if isinstance(spec, IntParam) and not isinstance(value, int):
+        return False
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return spec.low <= value <= spec.high
+
+
+def check_params(spec: MatchSpec, packages: Sequence[AgentPackage]) -> None:
+    """Check ``spec.params`` against the ``[parameters]`` of each seat's manifest.
+
+    Args:
+        spec: The match; its ``params`` has at most one entry per seat.
+        packages: The resolved agents, in seat order.
+
+    Raises:
+        InvalidArgumentError: More entries than seats, or a seat's value names no
+            parameter of its agent (with a near-name suggestion) or is not allowed;
+            the message names the seat, the parameter, the value and what is allowed.
+
+    """
+    if len(spec.params) > len(packages):
+        raise InvalidArgumentError(
+            f"params has {len(spec.params)} entries for {len(packages)} seats "
+            "(at most one per seat; None plays a seat with its defaults)"
+        )
+    for seat, package in enumerate(packages):
+        declared = package.manifest.parameters
+        for name, value in (spec.seat_params(seat) or {}).items():
+            where = f"seat {seat} ({package.ref}): parameter {name!r} = {value!r}"
+            if name not in declared:
+                near = difflib.get_close_matches(name, list(declared), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"declared: {sorted(declared)}"
+                raise InvalidArgumentError(f"{where}: not in the agent's [parameters] ({hint})")
+            if not _accepts(declared[name], value):
+                raise InvalidArgumentError(f"{where}: allowed: {_allowed(declared[name])}")
 
 
 def agent_seed(match_seed: int, seat: int) -> int:
@@ -372,11 +439,12 @@ def play_match(
         The result; agent faults are recorded in it, never raised.
 
     Raises:
-        InvalidArgumentError: The seat count does not fit, or an agent does not play
-            the scenario.
+        InvalidArgumentError: The seat count does not fit, an agent does not play
+            the scenario, or a seat's params are refused (:func:`check_params`).
 
     """
     check_entrants(env, packages)
+    check_params(spec, packages)
     workers = [open_seat(seat, package) for seat, package in enumerate(packages)]
     return play_episode(
         env,
@@ -415,7 +483,8 @@ def run_match(
     workers: list[AgentWorker] = []
 
     def open_seat(seat: int, package: AgentPackage) -> AgentWorker:
-        workers.append(open_worker(package, spec.isolation, seed=agent_seed(spec.seed, seat)))
+        seed, params = agent_seed(spec.seed, seat), spec.seat_params(seat)
+        workers.append(open_worker(package, spec.isolation, seed=seed, params=params))
         return workers[-1]
 
     try:

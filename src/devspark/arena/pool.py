@@ -1,17 +1,20 @@
 """Warm workers and a local multi-process executor for batches of matches.
 
-A :class:`WorkerCache` keeps one warm worker per (agent, seat, isolation) so a run of
+A :class:`WorkerCache` keeps one warm worker per (agent, seat, isolation, parameter
+values) so a run of
 matches pays the sandbox start once. :func:`run_matches` spreads match specs over
 processes (all cores by default), each with its own cache, and yields results in order.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import multiprocessing.util
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from devspark.arena.agents import resolve_agent
 from devspark.arena.match import (
@@ -36,7 +39,7 @@ class WorkerCache:
     """Warm workers and scenario instances, reused across matches."""
 
     def __init__(self) -> None:
-        self._workers: dict[tuple[str, int, IsolationLevel], AgentWorker] = {}
+        self._workers: dict[tuple[str, int, IsolationLevel, str], AgentWorker] = {}
         self._packages: dict[str, AgentPackage] = {}
         self._envs: dict[tuple[str, int], AnyScenario] = {}
         self._episodes = 0
@@ -47,11 +50,24 @@ class WorkerCache:
             self._packages[ref] = resolve_agent(ref, source=source)
         return self._packages[ref]
 
-    def worker(self, ref: str, seat: int, level: IsolationLevel) -> AgentWorker:
-        """The warm worker for ``ref`` in ``seat`` (started on first use)."""
-        key = (ref, seat, level)
+    def worker(
+        self,
+        ref: str,
+        seat: int,
+        level: IsolationLevel,
+        params: Mapping[str, Any] | None = None,
+    ) -> AgentWorker:
+        """The warm worker for ``ref`` in ``seat`` playing with ``params`` (started on first use).
+
+        Workers are keyed on the parameter values too: one started with other values
+        (or with the defaults, ``None``) is never reused for these.
+        """
+        values = dict(params) if params is not None else None
+        key = (ref, seat, level, json.dumps(values, sort_keys=True, default=repr))
         if key not in self._workers:
-            self._workers[key] = open_worker(self.package(ref), level, seed=agent_seed(0, seat))
+            self._workers[key] = open_worker(
+                self.package(ref), level, seed=agent_seed(0, seat), params=values
+            )
         return self._workers[key]
 
     def play(self, spec: MatchSpec, *, recorder: StepRecorder | None = None) -> MatchResult:
@@ -83,7 +99,9 @@ class WorkerCache:
             spec,
             env,
             packages,
-            lambda seat, _package: self.worker(spec.agents[seat], seat, spec.isolation),
+            lambda seat, _package: self.worker(
+                spec.agents[seat], seat, spec.isolation, spec.seat_params(seat)
+            ),
             episode=self._episodes,
             recorder=_tee(replay, recorder),
         )

@@ -111,6 +111,7 @@ class Replay:
             seed=self.data["seed"],
             options=dict(self.data["options"]),
             isolation=IsolationLevel.parse(self.data["isolation"]),
+            params=_seat_params(self.data["agents"]),
         )
 
     @property
@@ -149,6 +150,12 @@ def record_match(spec: MatchSpec) -> tuple[MatchResult, Replay]:
     return result, Replay(replay_document(spec, result, recorder, packages))
 
 
+def _seat_params(agents: Sequence[dict[str, Any]]) -> tuple[dict[str, Any] | None, ...]:
+    """Per seat, the parameter values a replay recorded (``()`` when every seat had defaults)."""
+    params = tuple(agent.get("params") for agent in agents)
+    return params if any(value is not None for value in params) else ()
+
+
 def replay_document(
     spec: MatchSpec,
     result: MatchResult,
@@ -179,6 +186,10 @@ def replay_document(
         }
         for seat, (package, record) in enumerate(zip(packages, result.agents, strict=True))
     ]
+    for seat, agent in enumerate(agents):  # only seats given values: older replays match
+        params = spec.seat_params(seat)
+        if params is not None:
+            agent["params"] = plain_json(params)
     return {
         "format": FORMAT,
         "version": VERSION,
