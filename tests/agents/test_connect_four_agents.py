@@ -53,7 +53,10 @@ def moves_of(module: ModuleType, obs: dict[str, Any], seeds: int = 30) -> set[in
 
 @pytest.mark.parametrize("name", NAMES)
 def test_manifest(name: str) -> None:
-    tunable = ["max_nodes", "max_ms"] if name == "connect-four-alphabeta" else []
+    tunable = {
+        "connect-four-alphabeta": ["max_nodes", "max_ms"],
+        "connect-four-heuristic": ["win", "block", "avoid_traps", "centre", "threes", "twos"],
+    }.get(name, [])
     helpers.assert_standard_manifest(name, scenarios=["connect_four"], parameters=tunable)
 
 
