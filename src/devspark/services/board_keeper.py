@@ -57,14 +57,13 @@ from devspark.rating.leaderboard import (
 )
 from devspark.rating.outcomes import Outcome
 from devspark.services.board_memory import MemoryBoard, Served, compress, thin
-from devspark.services.board_writes import write_ratings
+from devspark.services.board_writes import insert_for, write_ratings
 from devspark.services.boards import (
     DOMAIN_PREFIX,
     GLOBAL,
     SCENARIO_PREFIX,
     Seat,
     Tally,
-    _upsert,
     add_counts,
     empty_boards,
     tally,
@@ -679,7 +678,7 @@ class BoardKeeper:
             if not self._claimed(session):
                 self._loaded = False
                 return
-            upsert = _upsert(session, PlatformBoardRow)
+            upsert = insert_for(session.get_bind().dialect.name, PlatformBoardRow)
             new = upsert.excluded
             session.execute(
                 upsert.values(

@@ -30,7 +30,15 @@ _HISTORY_UNNEST: Final = text(
 )
 
 
-def _write_many(
+def insert_for(dialect: str, table: Any) -> Any:
+    """An ``INSERT`` with ``ON CONFLICT`` support for ``dialect`` (PostgreSQL or SQLite)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return build(table)
+
+
+def write_many(
     session: Session,
     statement: Callable[[str], Any],
     unnest: TextClause,
@@ -57,27 +65,21 @@ _HISTORY_DELETE_UNNEST: Final = text(
 
 @functools.cache
 def _history_delete(dialect: str) -> Any:
-    """The delete of thinned history points (SQLite's path of :func:`_write_many`)."""
+    """The delete of thinned history points (SQLite's path of :func:`write_many`)."""
     table = cast(Table, BoardHistoryRow.__table__)
     return delete(table).where(table.c.agent == bindparam("agent"), table.c.seq == bindparam("seq"))
 
 
 @functools.cache
 def _history_insert(dialect: str) -> Any:
-    """The insert of history points (SQLite's path of :func:`_write_many`)."""
+    """The insert of history points (SQLite's path of :func:`write_many`)."""
     return insert(cast(Table, BoardHistoryRow.__table__))
 
 
 @functools.cache
 def _skill_upsert(dialect: str) -> Any:
-    """The upsert that writes OpenSkill ratings, built once per dialect (its SQL cached).
-
-    Executed with a list of parameter sets, it goes out as one multi-row statement.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    upsert = build(BoardSkillRow)
+    """The upsert that writes OpenSkill ratings (SQLite's path of :func:`write_many`)."""
+    upsert = insert_for(dialect, BoardSkillRow)
     return upsert.on_conflict_do_update(
         index_elements=["board", "agent"],
         set_={
@@ -104,11 +106,11 @@ def write_ratings(
 
     """
     if ratings:
-        _write_many(session, _skill_upsert, _SKILL_UNNEST, ratings)
+        write_many(session, _skill_upsert, _SKILL_UNNEST, ratings)
     if points:
-        _write_many(session, _history_insert, _HISTORY_UNNEST, points)
+        write_many(session, _history_insert, _HISTORY_UNNEST, points)
     if dropped:
-        _write_many(session, _history_delete, _HISTORY_DELETE_UNNEST, dropped)
+        write_many(session, _history_delete, _HISTORY_DELETE_UNNEST, dropped)
 
 
-__all__ = ["write_ratings"]
+__all__ = ["insert_for", "write_many", "write_ratings"]

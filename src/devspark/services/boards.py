@@ -33,6 +33,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from devspark.scenarios import resolve
+from devspark.services.board_writes import insert_for, write_many
 from devspark.store.models import (
     BoardInboxRow,
     BoardPairRow,
@@ -153,54 +154,40 @@ def _three(values: list[int]) -> tuple[int, int, int]:
     return (values[0], values[1], values[2])
 
 
-def _upsert(session: Session, table: Any) -> Any:
-    """An ``INSERT ... ON CONFLICT`` builder for the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
-
-
 _ADDED: Final = ("matches", "wins", "draws", "losses", "cpu_s", "moves")
 
 
 @functools.cache
-def _adders(dialect: str) -> tuple[Any, Any]:
-    """The two upserts that add counts, built once per dialect (their SQL is cached).
+def _add_pairs(dialect: str) -> Any:
+    """The upsert that adds pair counts (SQLite's path of :func:`write_many`)."""
+    pairs = insert_for(dialect, BoardPairRow)
+    return pairs.on_conflict_do_update(
+        index_elements=["board", "agent_a", "agent_b"],
+        set_={
+            name: getattr(BoardPairRow, name) + getattr(pairs.excluded, name)
+            for name in ("wins", "losses", "draws")
+        },
+    )
 
-    Executed with a list of parameter sets, they go out as one multi-row statement each.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
 
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    pairs = build(BoardPairRow)
-    records = build(BoardRecordRow)
-    return (
-        pairs.on_conflict_do_update(
-            index_elements=["board", "agent_a", "agent_b"],
-            set_={
-                name: getattr(BoardPairRow, name) + getattr(pairs.excluded, name)
-                for name in ("wins", "losses", "draws")
-            },
-        ),
-        records.on_conflict_do_update(
-            index_elements=["board", "agent", "status"],
-            set_={
-                name: getattr(BoardRecordRow, name) + getattr(records.excluded, name)
-                for name in _ADDED
-            },
-        ),
+@functools.cache
+def _add_records(dialect: str) -> Any:
+    """The upsert that adds record counts (SQLite's path of :func:`write_many`)."""
+    records = insert_for(dialect, BoardRecordRow)
+    return records.on_conflict_do_update(
+        index_elements=["board", "agent", "status"],
+        set_={
+            name: getattr(BoardRecordRow, name) + getattr(records.excluded, name) for name in _ADDED
+        },
     )
 
 
 def add_counts(session: Session, tallies: Iterable[Tally]) -> None:
     """Add the pair and record counts of ``tallies`` to the stored aggregates.
 
-    One statement per table. Keys are summed first and sent in sorted order, so
-    concurrent stores lock rows in the same order and cannot deadlock each other.
+    One statement per table (:func:`~devspark.services.board_writes.write_many`). Keys
+    are summed first and sent in sorted order, so concurrent stores lock rows in the same
+    order and cannot deadlock each other.
     """
     pairs: dict[tuple[str, str, str], list[int]] = {}
     records: dict[tuple[str, str, str], list[float]] = {}
@@ -237,19 +224,8 @@ def add_counts(session: Session, tallies: Iterable[Tally]) -> None:
         }
         for k, values in sorted(records.items())
     ]
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":  # one statement and one round trip per table
-        session.execute(_ADD_PAIRS_UNNEST, _columns(pair_rows))
-        session.execute(_ADD_RECORDS_UNNEST, _columns(record_rows))
-        return
-    add_pairs, add_records = _adders(dialect)
-    session.execute(add_pairs, pair_rows)
-    session.execute(add_records, record_rows)
-
-
-def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Rows as one list per column (``unnest``'s arrays)."""
-    return {column: [row[column] for row in rows] for column in rows[0]}
+    write_many(session, _add_pairs, _ADD_PAIRS_UNNEST, pair_rows)
+    write_many(session, _add_records, _ADD_RECORDS_UNNEST, record_rows)
 
 
 # PostgreSQL adds counts with one array per column: a parameter list would go out as one
